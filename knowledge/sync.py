@@ -1,0 +1,346 @@
+"""Incremental indexing: bring a knowledge base in line with folders on disk.
+
+Only new or changed documents are chunked and embedded; the chunks of removed or changed
+documents leave both SQLite and FAISS; everything else is untouched. A run is one
+transaction (see store.py), so a crash leaves the state before or after it.
+
+Example: ``report = sync(Path("kb"), [Path("docs")], embedder=Embedder.load())``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .chunking import Chunker, ChunkerSettings
+from .errors import KnowledgeError, UsageError
+from .loaders import LoadError, is_supported, load_file, walk
+from .store import Store
+from .types import Chunk, Document
+from .vector_index import VectorIndex, choose_kind
+
+DEFAULT_MAX_FILE_MB = 200
+
+
+@dataclass
+class SyncReport:
+    """What one run did: document counts, chunk counts and per-file problems."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    skipped: list = field(default_factory=list)  # (file, reason): file not ingested
+    warnings: list = field(default_factory=list)  # (file, message): ingested with a problem
+    unsupported: int = 0
+    seconds: dict = field(default_factory=dict)
+    total_documents: int = 0
+    total_chunks: int = 0
+    index_kind: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added, "updated": self.updated, "removed": self.removed,
+            "unchanged": self.unchanged, "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+            "warnings": [{"file": f, "message": m} for f, m in self.warnings],
+            "unsupported_files": self.unsupported, "seconds": self.seconds,
+            "documents": self.total_documents, "chunks": self.total_chunks,
+            "index": self.index_kind,
+        }
+
+
+def content_hash(doc: Document) -> str:
+    payload = json.dumps([doc.text, doc.title, doc.metadata, doc.page_starts,
+                          [(s.start, s.level, s.title) for s in doc.sections]],
+                         sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _scan(paths: list[Path], include, exclude) -> tuple[list[tuple[Path, list[str], bool]], int]:
+    """(root, relative files, root is a folder) per argument; and unsupported-file count."""
+    scans, unsupported = [], 0
+    for p in paths:
+        if not p.exists():
+            raise UsageError(f"path not found: {p}")
+        p = p.resolve()
+        if p.is_dir():
+            files, skipped = walk(p, include, exclude)
+            unsupported += skipped
+            scans.append((p, files, True))
+        elif not is_supported(p):
+            raise UsageError(f"{p}: unsupported file type; supported: .txt .md .html .pdf "
+                             ".docx .jsonl .jsonl.gz .csv")
+        else:
+            scans.append((p.parent, [p.name], False))
+    return scans, unsupported
+
+
+def sync(
+    kb_dir: Path,
+    paths: list[Path],
+    *,
+    embedder=None,
+    load_embedder: Callable[[], object] | None = None,
+    embedder_identity: dict | None = None,
+    chunking: ChunkerSettings = ChunkerSettings(),
+    index_kind: str = "auto",
+    include: list[str] = (),
+    exclude: list[str] = (),
+    rebuild: bool = False,
+    max_file_mb: float = DEFAULT_MAX_FILE_MB,
+    batch_size: int = 64,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
+) -> SyncReport:
+    """Index ``paths`` into the knowledge base at ``kb_dir`` and return what changed.
+
+    Pass a loaded ``embedder``, or ``load_embedder`` plus its ``embedder_identity`` so the
+    model is only loaded when something needs embedding.
+    """
+    t0 = time.perf_counter()
+    report = SyncReport()
+    choose_kind(index_kind, 0)  # validate early
+    scans, report.unsupported = _scan(paths, include, exclude)
+    if not any(files for _, files, _ in scans):
+        where = ", ".join(str(p) for p in paths)
+        raise KnowledgeError(f"nothing to index in {where}: no supported files "
+                             "(.txt .md .html .pdf .docx .jsonl .jsonl.gz .csv)")
+    if embedder is not None:
+        load_embedder, embedder_identity = (lambda: embedder), embedder.identity()
+    identity = embedder_identity
+    chunking.validate(identity.get("max_tokens"))
+    static = {"embedder": identity, "dim": identity["dim"], "metric": "inner_product",
+              "normalized": True, "chunker": chunking.to_dict(),
+              "index": {"kind": choose_kind(index_kind, 0), "requested": index_kind}}
+    max_bytes = max_file_mb * 1024 * 1024
+
+    with Store.open_for_write(kb_dir, static, rebuild=rebuild) as store:
+        store.begin()
+        conn = store.conn
+        requested = static["index"]["requested"] if rebuild else store.manifest["index"].get(
+            "requested", "auto")
+        if index_kind != "auto" or rebuild:
+            requested = index_kind
+        store.manifest["index"]["requested"] = requested
+        remove_ids: list[int] = []
+        todo: list[tuple[Document, int | None, int]] = []  # (doc, old row id, file row id)
+        seen_docs: set[str] = set()
+        for root, files, is_folder in scans:
+            seen_files: set[str] = set()
+            for rel in files:
+                seen_files.add(rel)
+                _sync_file(conn, root, rel, max_bytes, report, todo, remove_ids, seen_docs)
+            if is_folder:  # files gone from the folder (or no longer included)
+                gone = [row for row in conn.execute(
+                    "SELECT id, path FROM files WHERE root=?", (str(root),))
+                    if row[1] not in seen_files]
+                for file_id, _ in gone:
+                    for (doc_row,) in conn.execute(
+                            "SELECT id FROM documents WHERE file_id=?", (file_id,)).fetchall():
+                        remove_ids += _delete_document(conn, doc_row)
+                        report.removed += 1
+                    conn.execute("DELETE FROM files WHERE id=?", (file_id,))
+        report.seconds["scan"] = round(time.perf_counter() - t0, 3)
+
+        if not todo and not report.changed and report.skipped and not report.unchanged:
+            raise KnowledgeError(f"nothing could be ingested: {len(report.skipped)} files "
+                                 "skipped (see warnings above)")
+
+        new_ids, new_vecs = np.zeros(0, np.int64), np.zeros((0, identity["dim"]), np.float32)
+        if todo:
+            t = time.perf_counter()
+            emb = load_embedder()
+            report.seconds["load_model"] = round(time.perf_counter() - t, 3)
+            t = time.perf_counter()
+            chunker = Chunker(emb.count_tokens, chunking)
+            per_doc = [(doc, old, file_id, chunker.split(doc)) for doc, old, file_id in todo]
+            report.seconds["chunk"] = round(time.perf_counter() - t, 3)
+            texts = [c.text for *_, chunks in per_doc for c in chunks]
+            t = time.perf_counter()
+            if progress:
+                log(f"embedding {len(texts)} chunks of {len(per_doc)} documents")
+            new_vecs = emb.encode(texts, batch_size=batch_size, progress=progress)
+            report.seconds["embed"] = round(time.perf_counter() - t, 3)
+            new_ids = _write_documents(conn, per_doc, new_vecs, report, remove_ids)
+
+        t = time.perf_counter()
+        report.chunks_removed = len(remove_ids)
+        total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        kind = choose_kind(requested, total)
+        index = store.index
+        if rebuild or kind != index.kind or (remove_ids and not index.can_remove):
+            ids, vecs = store.all_vectors()
+            index = VectorIndex.build(kind, identity["dim"], ids, vecs)
+        else:
+            index.remove(np.array(remove_ids, dtype=np.int64))
+            index.add(new_ids, new_vecs)
+        if report.changed or rebuild or store.generation < 1:
+            store.commit(index)
+        else:
+            store.rollback()
+            if not (kb_dir / "manifest.json").exists():
+                store.write_manifest_mirror()
+        report.seconds["write"] = round(time.perf_counter() - t, 3)
+        report.total_documents = store.manifest["counts"]["documents"]
+        report.total_chunks = store.manifest["counts"]["chunks"]
+        report.index_kind = store.index.kind
+    report.seconds["total"] = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
+               todo: list, remove_ids: list, seen_docs: set) -> None:
+    """Compare one file with what is stored; queue its new or changed documents."""
+    path = root / rel
+    try:
+        st = path.stat()
+    except OSError as err:
+        report.skipped.append((str(path), f"cannot read ({err.strerror})"))
+        _keep(conn, root, rel, report, seen_docs)
+        return
+    row = conn.execute("SELECT id, size, mtime_ns, sha256 FROM files WHERE root=? AND path=?",
+                       (str(root), rel)).fetchone()
+    if row and (row[1], row[2]) == (st.st_size, st.st_mtime_ns):
+        _keep(conn, root, rel, report, seen_docs)
+        return
+    if st.st_size > max_bytes:
+        report.skipped.append((str(path), f"larger than {max_bytes / 2**20:g} MB; raise "
+                                          "--max-file-mb to index it"))
+        _keep(conn, root, rel, report, seen_docs)
+        return
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        report.skipped.append((str(path), f"cannot read ({err.strerror})"))
+        _keep(conn, root, rel, report, seen_docs)
+        return
+    sha = hashlib.sha256(data).hexdigest()
+    if row and row[3] == sha:  # touched, not changed
+        conn.execute("UPDATE files SET size=?, mtime_ns=? WHERE id=?",
+                     (st.st_size, st.st_mtime_ns, row[0]))
+        _keep(conn, root, rel, report, seen_docs)
+        return
+    try:
+        docs, warnings = load_file(path, rel, data)
+    except LoadError as err:
+        report.skipped.append((str(path), str(err)))
+        _keep(conn, root, rel, report, seen_docs)
+        return
+    except Exception as err:  # a parser bug on one odd file must not stop the whole run
+        report.skipped.append((str(path), f"could not be parsed ({err.__class__.__name__}: {err})"))
+        _keep(conn, root, rel, report, seen_docs)
+        return
+    report.warnings += [(str(path), w) for w in warnings]
+    if row:
+        file_id = row[0]
+        conn.execute("UPDATE files SET size=?, mtime_ns=?, sha256=? WHERE id=?",
+                     (st.st_size, st.st_mtime_ns, sha, file_id))
+    else:
+        file_id = conn.execute(
+            "INSERT INTO files(root, path, size, mtime_ns, sha256) VALUES (?,?,?,?,?)",
+            (str(root), rel, st.st_size, st.st_mtime_ns, sha)).lastrowid
+    wanted = set()
+    for doc in docs:
+        if doc.doc_id in seen_docs:
+            report.warnings.append((str(path), f"document id {doc.doc_id!r} is already used by "
+                                               "another file in this run; skipped"))
+            continue
+        stored = conn.execute("SELECT id, file_id, content_hash FROM documents WHERE doc_id=?",
+                              (doc.doc_id,)).fetchone()
+        if stored and stored[1] != file_id and _file_still_there(conn, stored[1]):
+            report.warnings.append((str(path), f"document id {doc.doc_id!r} already comes from "
+                                               f"{_file_name(conn, stored[1])}; skipped"))
+            continue
+        seen_docs.add(doc.doc_id)
+        wanted.add(doc.doc_id)
+        h = content_hash(doc)
+        if stored and stored[2] == h:
+            if stored[1] != file_id:
+                conn.execute("UPDATE documents SET file_id=? WHERE id=?", (file_id, stored[0]))
+            report.unchanged += 1
+        else:
+            todo.append((doc, stored[0] if stored else None, file_id))
+    for doc_row, doc_id in conn.execute(
+            "SELECT id, doc_id FROM documents WHERE file_id=?", (file_id,)).fetchall():
+        if doc_id not in wanted:  # a row gone from a JSONL/CSV file
+            remove_ids += _delete_document(conn, doc_row)
+            report.removed += 1
+
+
+def _keep(conn, root: Path, rel: str, report: SyncReport, seen_docs: set) -> None:
+    """Count a file's stored documents as unchanged (it is unchanged or could not be read)."""
+    for (doc_id,) in conn.execute(
+            "SELECT d.doc_id FROM documents d JOIN files f ON d.file_id=f.id "
+            "WHERE f.root=? AND f.path=?", (str(root), rel)):
+        seen_docs.add(doc_id)
+        report.unchanged += 1
+
+
+def _file_still_there(conn, file_id: int) -> bool:
+    row = conn.execute("SELECT root, path FROM files WHERE id=?", (file_id,)).fetchone()
+    return bool(row) and Path(row[0], row[1]).exists()
+
+
+def _file_name(conn, file_id: int) -> str:
+    row = conn.execute("SELECT root, path FROM files WHERE id=?", (file_id,)).fetchone()
+    return str(Path(row[0], row[1])) if row else "?"
+
+
+def _delete_document(conn, doc_row: int) -> list[int]:
+    """Delete a document and its chunks; return the chunk ids (to drop from FAISS)."""
+    ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE document_id=?", (doc_row,))]
+    conn.execute("DELETE FROM chunks WHERE document_id=?", (doc_row,))
+    conn.execute("DELETE FROM documents WHERE id=?", (doc_row,))
+    return ids
+
+
+def _write_documents(conn, per_doc, vecs: np.ndarray, report: SyncReport,
+                     remove_ids: list) -> np.ndarray:
+    """Insert or replace documents with their chunks and vectors; return the new chunk ids."""
+    now = time.time()
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='chunks'").fetchone()
+    next_id = (row[0] if row else 0) + 1
+    ids, rows, i = [], [], 0
+    for doc, old_row, file_id, chunks in per_doc:
+        values = (doc.doc_id, file_id, doc.title, json.dumps(doc.metadata, default=str),
+                  doc.text, content_hash(doc), json.dumps(list(doc.page_starts)), now)
+        if old_row is not None:
+            remove_ids += [r[0] for r in conn.execute(
+                "SELECT id FROM chunks WHERE document_id=?", (old_row,))]
+            conn.execute("DELETE FROM chunks WHERE document_id=?", (old_row,))
+            conn.execute(
+                "UPDATE documents SET doc_id=?, file_id=?, title=?, metadata=?, text=?, "
+                "content_hash=?, page_starts=?, indexed_at=? WHERE id=?", (*values, old_row))
+            doc_row = old_row
+            report.updated += 1
+        else:
+            doc_row = conn.execute(
+                "INSERT INTO documents(doc_id, file_id, title, metadata, text, content_hash, "
+                "page_starts, indexed_at) VALUES (?,?,?,?,?,?,?,?)", values).lastrowid
+            report.added += 1
+        for ord_, c in enumerate(chunks):
+            rows.append((next_id, doc_row, ord_, c.text, c.start, c.end, c.page, c.heading,
+                         vecs[i].tobytes()))
+            ids.append(next_id)
+            next_id += 1
+            i += 1
+    conn.executemany(
+        'INSERT INTO chunks(id, document_id, ord, text, start, "end", page, heading, vector) '
+        "VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    report.chunks_added = len(rows)
+    return np.array(ids, dtype=np.int64)

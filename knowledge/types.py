@@ -1,0 +1,99 @@
+"""The small frozen records that flow between ingestion stages.
+
+Example: ``Chunk(doc_id="a.md", text="Hello.", start=0, end=6)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading at character ``start`` of a document's text (level 1 = top)."""
+
+    start: int
+    level: int
+    title: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """One loaded document: its id, plain text and where it came from.
+
+    ``page_starts[i]`` is the character offset where page ``i + 1`` begins (PDFs only).
+    """
+
+    doc_id: str
+    text: str
+    source: str
+    title: str = ""
+    metadata: dict = field(default_factory=dict)
+    page_starts: tuple[int, ...] = ()
+    sections: tuple[Section, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding character ``offset``, or None without pages."""
+        if not self.page_starts:
+            return None
+        page = 0
+        for i, start in enumerate(self.page_starts):
+            if start <= offset:
+                page = i
+            else:
+                break
+        return page + 1
+
+    def heading_at(self, offset: int) -> str:
+        """The heading path ("A > B") in force at character ``offset``."""
+        path: list[Section] = []
+        for sec in self.sections:
+            if sec.start > offset:
+                break
+            while path and path[-1].level >= sec.level:
+                path.pop()
+            path.append(sec)
+        return " > ".join(s.title for s in path)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document: ``document.text[start:end] == text``."""
+
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    page: int | None = None
+    heading: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: a stored chunk with its score (higher is better)."""
+
+    chunk_id: int
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    page: int | None
+    heading: str
+    score: float
+    metadata: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "title": self.title,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "page": self.page,
+            "heading": self.heading,
+            "score": self.score,
+            "metadata": self.metadata,
+        }

@@ -1,0 +1,1 @@
+"""Question answering over a knowledge base: retrieval, readers, evaluation, the CLI."""

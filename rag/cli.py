@@ -1,0 +1,200 @@
+"""The ``rag`` command line: subcommands, human text by default, ``--json`` for machines.
+
+Results go to stdout; progress, warnings and errors to stderr. Exit codes: 0 ok, 1 runtime
+error (or nothing could be ingested), 2 usage error. Heavy libraries load lazily so
+``rag --help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+INDEX_EXAMPLE = """example:
+  rag index corpora/squad-dev --kb kb
+  rag index ~/manuals --kb kb --include '*.pdf' --exclude 'drafts/*'
+  rag index ~/manuals --kb kb --rebuild --chunk-size 150 --chunk-overlap 20"""
+
+SEARCH_EXAMPLE = """example:
+  rag search "Who won Super Bowl 50?" --kb kb -k 3
+  rag search "oxygen discovery" --kb kb --json"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Answer questions from your own documents, with sources.",
+        epilog="Run `rag COMMAND --help` for examples. The knowledge base directory may also "
+               "be given as $RAG_KB.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="ingest files or folders into a knowledge base",
+                       description="Ingest documents (.txt .md .html .pdf .docx .jsonl "
+                       ".jsonl.gz .csv) into a knowledge base; re-running updates only what "
+                       "changed.", epilog=INDEX_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
+    p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="only files matching GLOB (path or name; repeatable)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip files matching GLOB (repeatable)")
+    p.add_argument("--embedder", default=None,
+                   help="sentence-transformers model: path or name (default: the KB's own, "
+                        "else all-MiniLM-L6-v2)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="chunk size in embedder tokens (default 200)")
+    p.add_argument("--chunk-overlap", type=int, default=None,
+                   help="overlap between chunks in tokens (default 30)")
+    p.add_argument("--index", default=None, choices=["auto", "flat", "hnsw", "ivfpq"],
+                   help="FAISS index kind (default auto: flat, HNSW from 200k chunks, IVF-PQ "
+                        "from 5M)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="embedding precision (auto: bf16 where the CPU has it natively)")
+    p.add_argument("--batch-size", type=int, default=64, help="embedding batch size")
+    p.add_argument("--max-file-mb", type=float, default=200, help="skip larger files")
+    p.add_argument("--rebuild", action="store_true", help="start the knowledge base over")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="find the passages most similar to a query",
+                       description="Dense search over a knowledge base.", epilog=SEARCH_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_search)
+    return parser
+
+
+def cmd_index(args) -> int:
+    from knowledge.chunking import ChunkerSettings
+    from knowledge.embedding import DEFAULT_EMBEDDER, Embedder, resolve_model, weights_hash
+    from knowledge.store import Store, is_kb, resolve_kb_dir
+    from knowledge.sync import sync
+
+    kb_dir = resolve_kb_dir(args.kb)
+    for p in args.paths:  # fail on a typo before loading anything
+        if not Path(p).exists():
+            raise _usage(f"path not found: {p}")
+    if args.batch_size < 1:
+        raise _usage(f"--batch-size must be at least 1 (got {args.batch_size})")
+    built = None
+    if is_kb(kb_dir) and not args.rebuild:
+        with Store.open(kb_dir) as store:
+            built = store.manifest
+    name = args.embedder or (built["embedder"]["name"] if built else DEFAULT_EMBEDDER)
+    chunker = built["chunker"] if built else {"size": 200, "overlap": 30}
+    settings = ChunkerSettings(
+        size=args.chunk_size if args.chunk_size is not None else chunker["size"],
+        overlap=args.chunk_overlap if args.chunk_overlap is not None else chunker["overlap"])
+    settings.validate()
+    model_dir = resolve_model(name)
+    identity = (dict(built["embedder"]) if built and built["embedder"]["name"] == name
+                else None)
+    if identity is None or identity["weights_sha256"] != weights_hash(model_dir):
+        # a new KB or another model: load it now for its dimension and token limit
+        embedder = Embedder.load(name, precision=args.precision)
+        identity = embedder.identity()
+        loader = lambda: embedder  # noqa: E731
+    else:
+        loader = lambda: Embedder.load(name, precision=args.precision)  # noqa: E731
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    report = sync(
+        kb_dir, [Path(p) for p in args.paths], load_embedder=loader, embedder_identity=identity,
+        chunking=settings, index_kind=args.index or "auto", include=args.include,
+        exclude=args.exclude, rebuild=args.rebuild, max_file_mb=args.max_file_mb,
+        batch_size=args.batch_size, progress=progress)
+    for path, reason in report.skipped:
+        _err(f"skipped {path}: {reason}")
+    for path, message in report.warnings:
+        _err(f"warning: {path}: {message}")
+    if args.json:
+        print(json.dumps({"kb": str(kb_dir), **report.to_dict()}, indent=2))
+    else:
+        print(
+            f"{kb_dir}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+            f"{report.unchanged} unchanged documents; {report.chunks_added} chunks embedded, "
+            f"{report.chunks_removed} dropped; now {report.total_documents} documents, "
+            f"{report.total_chunks} chunks ({report.index_kind} index) in "
+            f"{report.seconds['total']:.1f} s")
+        if report.skipped or report.unsupported:
+            print(f"{len(report.skipped)} files skipped (reasons above), "
+                  f"{report.unsupported} files of unsupported types ignored")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import resolve_kb_dir
+
+    if not args.query.strip():
+        raise _usage("empty query; give some text to search for")
+    if args.k < 1:
+        raise _usage(f"-k must be at least 1 (got {args.k})")
+    with KnowledgeBase.open(resolve_kb_dir(args.kb)) as kb:
+        hits = kb.search(args.query, k=args.k)
+    if args.json:
+        print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]},
+                         ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no passages found (the knowledge base is empty)")
+    for rank, h in enumerate(hits, 1):
+        where = h.doc_id if h.source == h.doc_id else f"{h.doc_id} ({h.source})"
+        page = f" p.{h.page}" if h.page else ""
+        heading = f" § {h.heading}" if h.heading else ""
+        print(f"[{rank}] {h.score:.3f}  {where}{page}{heading}  [{h.start}:{h.end}]")
+        print("    " + " ".join(h.text.split())[:400])
+    return 0
+
+
+def _usage(message: str):
+    from knowledge.errors import UsageError
+
+    return UsageError(message)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _quiet_libraries()
+    from knowledge.errors import KnowledgeError
+
+    try:
+        return args.func(args)
+    except KnowledgeError as err:
+        _err(f"error: {err}")
+        return err.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted; the knowledge base is unchanged by the unfinished run")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # a bug, not a user mistake: one line, details on request
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        _err(f"error: unexpected {err.__class__.__name__}: {err} (set RAG_DEBUG=1 for the "
+             "traceback and please report it)")
+        return 1

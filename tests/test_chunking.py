@@ -1,0 +1,75 @@
+import pytest
+
+from conftest import FakeEmbedder
+from knowledge.chunking import Chunker, ChunkerSettings
+from knowledge.errors import UsageError
+from knowledge.types import Document, Section
+
+count = FakeEmbedder().count_tokens
+
+
+def split(text, size, overlap, **doc_kw):
+    doc = Document(doc_id="d", text=text, source="d", **doc_kw)
+    return Chunker(count, ChunkerSettings(size, overlap)).split(doc)
+
+
+def test_offsets_point_at_the_exact_source_text():
+    text = ("Alpha beta gamma. Delta epsilon zeta! Eta theta iota? " * 20).strip()
+    chunks = split(text, 24, 6)
+    assert len(chunks) > 3
+    for c in chunks:
+        assert text[c.start:c.end] == c.text
+        assert count(c.text) <= 24
+    assert chunks[0].start == 0 and chunks[-1].end == len(text)
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.start < b.start and a.end < b.end
+        assert text[a.end:b.start].strip() == ""  # nothing but whitespace is left out
+
+
+def test_golden_sentence_split_with_overlap():
+    text = "One two three. Four five six. Seven eight nine. Ten eleven twelve."
+    assert [c.text for c in split(text, 10, 4)] == [
+        "One two three. Four five six.",
+        "Four five six. Seven eight nine.",
+        "Seven eight nine. Ten eleven twelve.",
+    ]
+
+
+def test_markdown_splits_before_headings():
+    text = "# A\n\nfirst part here\n\n## B\n\nsecond part here\n\n## C\n\nthird part here"
+    sections = (Section(0, 1, "A"), Section(text.index("## B"), 2, "B"),
+                Section(text.index("## C"), 2, "C"))
+    chunks = split(text, 8, 0, sections=sections)
+    assert [c.text for c in chunks] == ["# A\n\nfirst part here", "## B\n\nsecond part here",
+                                        "## C\n\nthird part here"]
+    assert [c.heading for c in chunks] == ["A", "A > B", "A > C"]
+
+
+def test_chinese_splits_at_sentence_ends():
+    text = "今天天气很好。我们去公园散步！你想一起去吗？好的；我们走吧。"
+    chunks = split(text, 16, 0)
+    assert [c.text for c in chunks] == ["今天天气很好。我们去公园散步！", "你想一起去吗？好的；我们走吧。"]
+    for c in chunks:
+        assert text[c.start:c.end] == c.text
+
+
+def test_pages_follow_chunk_starts():
+    text = "Page one words here.\n\nPage two words here."
+    chunks = split(text, 6, 0, page_starts=(0, 22))
+    assert [(c.text, c.page) for c in chunks] == [("Page one words here.", 1),
+                                                   ("Page two words here.", 2)]
+
+
+@pytest.mark.parametrize("size,overlap,msg", [
+    (200, 200, "overlap 200 must be >= 0 and smaller"),
+    (200, -1, "overlap -1"),
+    (4, 0, "too small"),
+])
+def test_settings_are_validated(size, overlap, msg):
+    with pytest.raises(UsageError, match=msg):
+        ChunkerSettings(size, overlap).validate()
+
+
+def test_size_must_fit_the_embedder():
+    with pytest.raises(UsageError, match="exceeds the embedder's limit of 254"):
+        ChunkerSettings(300, 30).validate(max_tokens=254)

@@ -1,0 +1,136 @@
+import gzip
+from pathlib import Path
+
+import pytest
+
+from conftest import write_corpus
+from knowledge.loaders import LoadError, load_file, walk
+from knowledge.types import Section
+from pdfgen import make_pdf
+
+
+def load(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return load_file(p, name)
+
+
+def test_txt_normalises_newlines(tmp_path):
+    [doc], warnings = load(tmp_path, "a.txt", "line one\r\nline two\r\n")
+    assert doc.text == "line one\nline two\n"
+    assert (doc.doc_id, doc.source, doc.title) == ("a.txt", "a.txt", "a")
+    assert warnings == []
+
+
+def test_markdown_headings_become_sections_but_not_in_code(tmp_path):
+    text = "# Guide\n\nIntro.\n\n## Install\n\n```\n# not a heading\n```\n\n### Linux\n\nRun it.\n"
+    [doc], _ = load(tmp_path, "g.md", text)
+    assert doc.title == "Guide"
+    assert doc.sections == (Section(0, 1, "Guide"), Section(text.index("## Install"), 2, "Install"),
+                            Section(text.index("### Linux"), 3, "Linux"))
+    assert doc.heading_at(doc.text.index("Run it")) == "Guide > Install > Linux"
+    assert doc.heading_at(doc.text.index("Intro")) == "Guide"
+
+
+def test_html_visible_text_title_and_headings(tmp_path):
+    html = ("<html><head><title>Pump manual</title><style>p{color:red}</style></head><body>"
+            "<script>alert(1)</script><h1>Reset</h1><p>Hold the <b>red</b> button.</p>"
+            "<!-- a comment --><ul><li>Wait</li><li>Release</li></ul>"
+            "<h2>Warranty</h2><p>Two years.</p></body></html>")
+    [doc], _ = load(tmp_path, "m.html", html)
+    assert doc.title == "Pump manual"
+    assert doc.text == ("Reset\n\nHold the red button.\n\nWait\n\nRelease\n\nWarranty\n\n"
+                        "Two years.")
+    assert [(s.level, s.title, doc.text[s.start:s.start + len(s.title)]) for s in doc.sections] \
+        == [(1, "Reset", "Reset"), (2, "Warranty", "Warranty")]
+
+
+def test_pdf_pages_are_kept(tmp_path):
+    [doc], _ = load(tmp_path, "r.pdf", make_pdf(["First page text.", "Second page text."]))
+    assert doc.text == "First page text.\n\nSecond page text."
+    assert doc.page_starts == (0, 18)
+    assert doc.page_at(doc.text.index("Second")) == 2
+    assert doc.page_at(0) == 1
+
+
+def test_pdf_without_text_is_reported(tmp_path):
+    with pytest.raises(LoadError, match="no extractable text"):
+        load(tmp_path, "scan.pdf", make_pdf([None, None]))
+
+
+def test_corrupt_pdf_is_reported(tmp_path):
+    with pytest.raises(LoadError, match="unreadable PDF"):
+        load(tmp_path, "bad.pdf", b"%PDF-1.4 this is not really a pdf")
+
+
+def test_docx_paragraphs_headings_tables(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Manual", level=1)
+    d.add_paragraph("Press start.")
+    d.add_heading("Parts", level=2)
+    table = d.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text = "bolt"
+    table.rows[0].cells[1].text = "M4"
+    p = tmp_path / "w.docx"
+    d.save(p)
+    [doc], _ = load_file(p, "w.docx")
+    assert doc.text == "Manual\n\nPress start.\n\nParts\n\nbolt | M4"
+    assert doc.title == "Manual"
+    assert doc.heading_at(doc.text.index("bolt")) == "Manual > Parts"
+
+
+def test_jsonl_rows_metadata_and_bad_lines(tmp_path):
+    content = ('{"id": "a", "title": "A", "text": "alpha", "year": 2020}\n'
+               "{broken\n"
+               '{"id": "b", "text": "beta"}\n'
+               '{"id": "c", "title": "no text"}\n'
+               '{"id": "a", "text": "dup"}\n')
+    docs, warnings = load(tmp_path, "rows.jsonl", content)
+    assert [(d.doc_id, d.title, d.text, d.metadata, d.source) for d in docs] == [
+        ("a", "A", "alpha", {"year": 2020}, "rows.jsonl"), ("b", "", "beta", {}, "rows.jsonl")]
+    assert warnings == [
+        "line 2: not valid JSON (Expecting property name enclosed in double quotes), row skipped",
+        "line 4: no 'text' field, row skipped",
+        "line 5: duplicate id 'a', row skipped",
+    ]
+
+
+def test_jsonl_gz_and_csv(tmp_path):
+    docs, _ = load(tmp_path, "r.jsonl.gz", gzip.compress(b'{"id": "z", "text": "zed"}\n'))
+    assert [(d.doc_id, d.text) for d in docs] == [("z", "zed")]
+    docs, _ = load(tmp_path, "t.csv", "id,title,text,lang\n1,One,first row,en\n2,Two,second,fr\n")
+    assert [(d.doc_id, d.title, d.text, d.metadata) for d in docs] == [
+        ("1", "One", "first row", {"lang": "en"}), ("2", "Two", "second", {"lang": "fr"})]
+
+
+def test_jsonl_with_no_usable_row_fails(tmp_path):
+    with pytest.raises(LoadError, match="no usable rows"):
+        load(tmp_path, "x.jsonl", "not json\nstill not\n")
+
+
+@pytest.mark.parametrize("name,content,reason", [
+    ("bin.txt", b"\x00\x01\x02\x03ELF", "binary content"),
+    ("empty.txt", b"", "empty file"),
+    ("blank.md", b"  \n\n ", "empty file"),
+    ("bad.jsonl.gz", b"not gzip at all", "not a valid gzip"),
+    ("bad.docx", b"PK not a zip", "unreadable Word file"),
+])
+def test_unusable_files_raise_with_reason(tmp_path, name, content, reason):
+    with pytest.raises(LoadError, match=reason):
+        load(tmp_path, name, content)
+
+
+def test_invalid_utf8_is_decoded_with_a_warning(tmp_path):
+    [doc], warnings = load(tmp_path, "latin.txt", "Café crème brûlée, déjà vu à Paris. " .encode("cp1252") * 5)
+    assert doc.text.startswith("Café crème brûlée")
+    assert len(warnings) == 1 and warnings[0].startswith("not valid UTF-8 (byte 3); read as")
+
+
+def test_walk_filters_hidden_and_globs(tmp_path):
+    write_corpus(tmp_path, {"a.md": "x", "b.txt": "x", "img.png": "x", ".secret.txt": "x",
+                            ".git/config.txt": "x", "drafts/c.md": "x", "sub/d.pdf": "x"})
+    assert walk(tmp_path) == (["a.md", "b.txt", "drafts/c.md", "sub/d.pdf"], 1)
+    assert walk(tmp_path, include=["*.md"])[0] == ["a.md", "drafts/c.md"]
+    assert walk(tmp_path, exclude=["drafts/*", "*.pdf"])[0] == ["a.md", "b.txt"]
