@@ -317,9 +317,10 @@ class Store:
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
         if self._pending_manifest:  # --rebuild: start the tables over
-            self.conn.executescript(
-                "DELETE FROM chunks; DELETE FROM documents; DELETE FROM files;"
-                "INSERT INTO chunks_fts(chunks_fts) VALUES ('delete-all');")
+            # (not executescript: it would commit the transaction just begun)
+            for sql in ("DELETE FROM chunks", "DELETE FROM documents", "DELETE FROM files",
+                        "INSERT INTO chunks_fts(chunks_fts) VALUES ('delete-all')"):
+                self.conn.execute(sql)
             self.manifest = self._pending_manifest
 
     def commit(self, index: VectorIndex) -> None:

@@ -183,13 +183,14 @@ def sync(
         total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         kind = choose_kind(requested, total)
         index = store.index
-        if rebuild or kind != index.kind or (remove_ids and not index.can_remove):
+        rebuilt = rebuild or kind != index.kind or (remove_ids and not index.can_remove)
+        if rebuilt:
             ids, vecs = store.all_vectors()
             index = VectorIndex.build(kind, identity["dim"], ids, vecs)
         else:
             index.remove(np.array(remove_ids, dtype=np.int64))
             index.add(new_ids, new_vecs)
-        if report.changed or rebuild or store.generation < 1:
+        if report.changed or rebuilt or store.generation < 1:
             store.commit(index)
         else:
             store.rollback()

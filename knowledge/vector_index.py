@@ -30,6 +30,11 @@ def choose_kind(kind: str, n: int) -> str:
     return "hnsw" if n >= HNSW_FROM else "flat"
 
 
+def _nprobe(nlist: int) -> int:
+    """Inverted lists visited per query: recall over speed (about a tenth of them, >= 32)."""
+    return min(nlist, max(32, nlist // 10))
+
+
 class VectorIndex:
     """A FAISS index whose ids are chunk ids; supports add, remove and search."""
 
@@ -65,12 +70,14 @@ class VectorIndex:
                 )
             nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
             m = next(m for m in (48, 32, 24, 16, 12, 8, 6, 4, 3, 2, 1) if dim % m == 0)
+            # 8-bit codebooks want ~39 training points per centroid (256 * 39)
+            nbits = 8 if n >= 9984 else 6 if n >= 2496 else 4
             quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(0)
             sample = vecs if n <= 100_000 else vecs[rng.choice(n, 100_000, replace=False)]
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
-            index.nprobe = min(nlist, 16)
+            index.nprobe = _nprobe(nlist)
         else:
             raise UsageError(f"index kind {kind!r} must be one of {', '.join(KINDS[1:])}")
         ix = cls(index, kind)
@@ -127,7 +134,8 @@ class VectorIndex:
 
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         if kind == "ivfpq":
-            faiss.extract_index_ivf(index).nprobe = min(faiss.extract_index_ivf(index).nlist, 16)
+            ivf = faiss.extract_index_ivf(index)
+            ivf.nprobe = _nprobe(ivf.nlist)
         elif kind == "hnsw":
             faiss.downcast_index(index.index).hnsw.efSearch = 64
         return cls(index, kind)

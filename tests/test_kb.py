@@ -1,0 +1,229 @@
+"""Knowledge base: sync, incremental updates, search, safety rules (fake embedder, real
+FAISS and SQLite)."""
+import json
+from contextlib import closing
+import os
+import sqlite3
+
+import numpy as np
+import pytest
+
+from conftest import ANIMALS, FakeEmbedder, write_corpus
+from knowledge import KnowledgeBase, KnowledgeError, LockedError, UsageError, sync
+from knowledge.chunking import ChunkerSettings
+from knowledge.store import Store
+
+
+def index(kb, paths, emb, **kw):
+    return sync(kb, paths if isinstance(paths, list) else [paths], embedder=emb, log=lambda m: None,
+                **kw)
+
+
+def query(kb, sql):
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
+        return c.execute(sql).fetchall()
+
+
+def doc_ids(kb):
+    return sorted(r[0] for r in query(kb, "SELECT doc_id FROM documents"))
+
+
+def test_first_index_counts_and_manifest(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    r = index(kb, animals, fake_embedder)
+    assert (r.added, r.updated, r.removed, r.unchanged) == (6, 0, 0, 0)
+    assert r.total_documents == 6 and r.total_chunks == r.chunks_added == 6
+    assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
+                           "salmon", "shark"]
+    m = json.loads((kb / "manifest.json").read_text())
+    assert m["format_version"] == 1
+    assert m["embedder"] == fake_embedder.identity()
+    assert (m["dim"], m["metric"], m["index"]["kind"]) == (64, "inner_product", "flat")
+    assert m["chunker"]["size"] == 200 and m["chunker"]["overlap"] == 30
+    assert m["counts"] == {"files": 5, "documents": 6, "chunks": 6}
+    assert sorted(p.name for p in kb.iterdir()) == ["index.1.faiss", "kb.sqlite", "manifest.json",
+                                                    "write.lock"]
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.store.verify() == []
+
+
+def test_search_matches_brute_force_over_stored_vectors(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder, chunking=ChunkerSettings(12, 3))
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        ids, vecs = k.store.all_vectors()
+        assert len(ids) > 6
+        for query in ["clever birds with tools", "fish in the river", "pets that eat meat"]:
+            q = fake_embedder.encode([query])[0]
+            scores = vecs @ q
+            order = np.lexsort((ids, -scores))[:4]
+            hits = k.search(query, k=4)
+            assert [h.chunk_id for h in hits] == ids[order].tolist()
+            np.testing.assert_allclose([h.score for h in hits], scores[order], atol=1e-5)
+
+
+def test_hits_carry_offsets_into_the_source_text(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder, chunking=ChunkerSettings(12, 3))
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        [hit] = k.search("Cats eat fish and meat twice a day", k=1)
+        assert hit.doc_id == "cats.md" and hit.source == "cats.md"
+        assert hit.heading == "Cats > Food"
+        assert k.document_text("cats.md")[hit.start:hit.end] == hit.text
+        [row] = k.search("Sharks cartilage skeletons", k=1)
+        assert (row.doc_id, row.source, row.title, row.metadata) == \
+            ("shark", "fish.jsonl", "Shark", {"habitat": "sea"})
+
+
+def test_reindex_touches_only_what_changed(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder)
+    chunk_of = "SELECT d.doc_id, c.id FROM chunks c JOIN documents d ON c.document_id=d.id"
+    before = dict(query(kb, chunk_of))
+    emb = FakeEmbedder()
+    r = index(kb, animals, emb)
+    assert (r.added, r.updated, r.removed, r.unchanged, emb.calls) == (0, 0, 0, 6, 0)
+    assert (kb / "index.1.faiss").exists()  # nothing changed: no new generation
+
+    (animals / "dogs.txt").write_text("Dogs are loyal. Dogs guard the house at night.\n")
+    os.utime(animals / "cats.md")  # touched, same bytes
+    (animals / "birds" / "crow.txt").unlink()
+    (animals / "fish.jsonl").write_text(  # salmon unchanged, shark removed, tuna added
+        ANIMALS["fish.jsonl"].splitlines()[0] + "\n"
+        '{"id": "tuna", "text": "Tuna are fast ocean fish."}\n')
+    write_corpus(animals, {"new/owl.md": "# Owl\n\nOwls hunt at night."})
+    r = index(kb, animals, emb)
+    assert (r.added, r.updated, r.removed, r.unchanged) == (2, 1, 2, 3)
+    assert emb.calls == 3  # dogs, tuna, owl
+    assert (r.chunks_added, r.chunks_removed) == (3, 3)
+    assert doc_ids(kb) == ["birds/robin.txt", "cats.md", "dogs.txt", "new/owl.md", "salmon", "tuna"]
+    after = dict(query(kb, chunk_of))
+    for kept in ["birds/robin.txt", "cats.md", "salmon"]:
+        assert after[kept] == before[kept]  # untouched chunks keep their ids
+    assert after["dogs.txt"] > max(before.values())  # re-embedded under a fresh id
+    assert sorted(p.name for p in kb.glob("index.*.faiss")) == ["index.2.faiss"]
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.store.verify() == []
+        assert k.search("guard the house at night", k=1)[0].doc_id == "dogs.txt"
+        assert all(h.doc_id != "birds/crow.txt" for h in k.search("clever black birds", k=6))
+
+
+def test_unreadable_file_keeps_its_stored_documents(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder)
+    (animals / "dogs.txt").write_bytes(b"\x00\x00binary now")
+    r = index(kb, animals, fake_embedder)
+    assert r.skipped == [(str(animals / "dogs.txt"), "binary content, not text")]
+    assert (r.removed, r.unchanged) == (0, 6)
+    assert "dogs.txt" in doc_ids(kb)
+
+
+def test_nothing_ingestible_is_an_error_and_changes_nothing(tmp_path, fake_embedder):
+    bad = write_corpus(tmp_path / "bad", {"a.txt": b"\x00\x01", "b.txt": b""})
+    with pytest.raises(KnowledgeError, match="nothing could be ingested: 2 files skipped"):
+        index(tmp_path / "kb", bad, fake_embedder)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(KnowledgeError, match="nothing to index in"):
+        index(tmp_path / "kb", empty, fake_embedder)
+    with pytest.raises(UsageError, match="path not found"):
+        index(tmp_path / "kb", tmp_path / "missing", fake_embedder)
+
+
+def test_emptied_folder_is_refused_not_wiped(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder)
+    for p in sorted(animals.rglob("*"), reverse=True):
+        p.unlink() if p.is_file() else p.rmdir()
+    with pytest.raises(KnowledgeError, match="nothing to index"):
+        index(kb, animals, fake_embedder)
+    assert len(doc_ids(kb)) == 6
+
+
+def test_other_embedder_or_chunking_is_refused(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder)
+    other = FakeEmbedder()
+    other.name = "other-model"
+    with pytest.raises(UsageError, match="built with embedder 'fake-hash-64'.*not 'other-model'"):
+        index(kb, animals, other)
+    with pytest.raises(UsageError, match="cannot be queried with 'other-model'"):
+        KnowledgeBase.open(kb, embedder=other)
+    with pytest.raises(UsageError, match="chunk size/overlap 200/30, not 100/30"):
+        index(kb, animals, fake_embedder, chunking=ChunkerSettings(100, 30))
+    r = index(kb, animals, other, rebuild=True, chunking=ChunkerSettings(100, 30))
+    assert (r.added, r.total_documents) == (6, 6)
+    with KnowledgeBase.open(kb, embedder=other) as k:
+        assert k.manifest["embedder"]["name"] == "other-model"
+        assert k.manifest["chunker"]["size"] == 100
+        assert k.store.verify() == []
+
+
+def test_second_writer_gets_locked_error(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder)
+    static = json.loads((kb / "manifest.json").read_text())
+    with Store.open_for_write(kb, static):
+        with pytest.raises(LockedError, match="is locked: another `rag index`"):
+            index(kb, animals, fake_embedder)
+    index(kb, animals, fake_embedder)  # released again
+
+
+def test_not_a_knowledge_base(tmp_path, animals, fake_embedder):
+    with pytest.raises(UsageError, match="non-empty directory that is not a knowledge base"):
+        index(animals, animals, fake_embedder)
+    with pytest.raises(KnowledgeError, match="is not a knowledge base"):
+        KnowledgeBase.open(animals)
+    with pytest.raises(KnowledgeError, match="does not exist"):
+        KnowledgeBase.open(tmp_path / "nope")
+
+
+def test_disagreeing_parts_are_detected(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder)
+    m = json.loads((kb / "manifest.json").read_text())
+    m["dim"] = 128
+    (kb / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(KnowledgeError, match="disagrees with kb.sqlite on 'dim'"):
+        KnowledgeBase.open(kb)
+    m["dim"] = 64
+    (kb / "manifest.json").write_text(json.dumps(m))
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:  # a chunk FAISS does not know
+        c.execute("INSERT INTO chunks(document_id, ord, text, start, \"end\", heading, vector) "
+                  "VALUES (1, 9, 'x', 0, 1, '', x'00')")
+        c.commit()
+    with pytest.raises(KnowledgeError, match="FAISS holds 6 vectors .* SQLite has 7 chunks"):
+        KnowledgeBase.open(kb)
+
+
+def test_same_document_id_from_two_files_is_warned(tmp_path, fake_embedder):
+    src = write_corpus(tmp_path / "src", {
+        "a.jsonl": '{"id": "x", "text": "from a"}\n',
+        "b.jsonl": '{"id": "x", "text": "from b"}\n{"id": "y", "text": "why"}\n'})
+    r = index(tmp_path / "kb", src, fake_embedder)
+    assert r.added == 2
+    assert r.warnings == [(str(src / "b.jsonl"),
+                           "document id 'x' is already used by another file in this run; skipped")]
+
+
+def test_hnsw_and_kind_switch_keep_search_exact_enough(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder, index_kind="hnsw")
+    (animals / "dogs.txt").unlink()  # HNSW cannot delete: rebuilt from stored vectors
+    r = index(kb, animals, fake_embedder)
+    assert r.index_kind == "hnsw" and r.removed == 1
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.store.verify() == []
+        assert k.search("robin sings at dawn", k=1)[0].doc_id == "birds/robin.txt"
+    r = index(kb, animals, fake_embedder, index_kind="flat")
+    assert r.index_kind == "flat"
+
+
+def test_reader_sees_a_writers_commit(tmp_path, animals, fake_embedder):
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder)
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.search("owls hunt", k=10)[0].doc_id != "owl.md"
+        write_corpus(animals, {"owl.md": "Owls hunt mice at night."})
+        index(kb, animals, fake_embedder)
+        assert k.search("owls hunt mice at night", k=1)[0].doc_id == "owl.md"
