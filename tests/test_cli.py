@@ -1,0 +1,133 @@
+"""The `rag` command line with the real packaged embedder: output, JSON schema, exit codes."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ANIMALS, ROOT, write_corpus
+from rag.cli import main
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cli")
+    docs = write_corpus(base / "docs", {**ANIMALS, "bin.txt": b"\x00\x01\x02", "empty.md": "",
+                                        "photo.png": b"\x89PNG"})
+    kb = base / "kb"
+    assert main(["index", str(docs), "--kb", str(kb)]) == 0
+    return docs, kb
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def test_index_reports_counts_and_skipped_files(tmp_path, capsys):
+    docs = write_corpus(tmp_path / "docs", {**ANIMALS, "bin.txt": b"\x00\x01", "empty.md": ""})
+    code, out, err = run(capsys, "index", str(docs), "--kb", str(tmp_path / "kb"))
+    assert code == 0
+    assert "6 added, 0 updated, 0 removed, 0 unchanged documents" in out
+    assert "2 files skipped" in out
+    assert f"skipped {docs / 'bin.txt'}: binary content, not text" in err
+    assert f"skipped {docs / 'empty.md'}: empty file" in err
+    code, out, _ = run(capsys, "index", str(docs), "--kb", str(tmp_path / "kb"), "--json")
+    report = json.loads(out)
+    assert (code, report["added"], report["unchanged"], report["chunks"]) == (0, 0, 6, 6)
+
+
+def test_search_json_schema(indexed, capsys):
+    _, kb = indexed
+    code, out, _ = run(capsys, "search", "Which birds use tools?", "--kb", str(kb), "-k", "2",
+                       "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["query"] == "Which birds use tools?"
+    assert len(result["hits"]) == 2
+    top = result["hits"][0]
+    assert {"chunk_id", "doc_id", "source", "text", "start", "end", "score", "page",
+            "title"} <= set(top)
+    assert top["doc_id"] == "birds/crow.txt"
+    assert top["text"] == ANIMALS["birds/crow.txt"].strip()
+    assert (top["start"], top["end"]) == (0, len(top["text"]))
+    assert result["hits"][0]["score"] >= result["hits"][1]["score"]
+
+
+def test_search_human_output(indexed, capsys):
+    _, kb = indexed
+    code, out, _ = run(capsys, "search", "salmon spawning", "--kb", str(kb), "-k", "1")
+    assert code == 0
+    assert out.startswith("[1] ") and "salmon (fish.jsonl)" in out
+    assert "Salmon swim upstream to spawn." in out
+
+
+def test_kb_from_environment(indexed, capsys, monkeypatch):
+    _, kb = indexed
+    monkeypatch.setenv("RAG_KB", str(kb))
+    code, out, _ = run(capsys, "search", "dogs", "-k", "1")
+    assert code == 0 and "dogs.txt" in out
+
+
+@pytest.mark.parametrize("argv,code,message", [
+    (["index", "{tmp}/missing", "--kb", "{tmp}/kb"], 2, "error: path not found: {tmp}/missing"),
+    (["index", "{tmp}/emptydir", "--kb", "{tmp}/kb"], 1, "error: nothing to index in"),
+    (["index", "{docs}", "--kb", "{docs}"], 2, "is a non-empty directory that is not a knowledge base"),
+    (["index", "{docs}", "--kb", "{tmp}/kb2", "--embedder", "no-such-model"], 2,
+     "error: unknown embedder 'no-such-model'"),
+    (["index", "{docs}", "--kb", "{tmp}/kb2", "--chunk-size", "100", "--chunk-overlap", "100"], 2,
+     "error: chunk overlap 100 must be >= 0 and smaller than the chunk size 100"),
+    (["index", "{docs}", "--kb", "{kb}", "--chunk-size", "120"], 2,
+     "was built with chunk size/overlap 200/30, not 120/30; keep those settings or pass --rebuild"),
+    (["search", "cats", "--kb", "{docs}"], 1, "is not a knowledge base"),
+    (["search", "cats", "--kb", "{tmp}/nothing"], 1, "does not exist"),
+    (["search", "  ", "--kb", "{kb}"], 2, "error: empty query"),
+    (["search", "cats", "--kb", "{kb}", "-k", "0"], 2, "error: -k must be at least 1"),
+    (["search", "cats"], 2, "error: no knowledge base given; pass --kb DIR or set RAG_KB"),
+])
+def test_bad_input_one_line_errors(indexed, tmp_path, capsys, monkeypatch, argv, code, message):
+    docs, kb = indexed
+    monkeypatch.delenv("RAG_KB", raising=False)
+    (tmp_path / "emptydir").mkdir()
+    fill = {"tmp": str(tmp_path), "docs": str(docs), "kb": str(kb)}
+    got, out, err = run(capsys, *[a.format(**fill) for a in argv])
+    assert got == code
+    assert message.format(**fill) in err
+    assert len(err.strip().splitlines()) == 1  # one line, no traceback
+    assert out == ""
+
+
+def test_usage_errors_from_argparse_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["index"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "q", "--kb", "x", "-k", "many"])
+    assert exc.value.code == 2
+
+
+def test_every_subcommand_help_has_an_example(capsys):
+    for cmd in ("index", "search"):
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, "--help"])
+        assert exc.value.code == 0
+        assert f"example:\n  rag {cmd} " in capsys.readouterr().out
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = ("import sys; from rag.cli import build_parser; build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'faiss', 'transformers', 'sentence_transformers') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = next(line for line in readme.splitlines() if "pytest" in line and "pip" in line)
+    assert command.strip() in ci

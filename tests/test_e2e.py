@@ -1,0 +1,67 @@
+"""End to end with the real packaged MiniLM on part of the bundled SQuAD corpus."""
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from knowledge import KnowledgeBase, sync
+from knowledge.embedding import Embedder
+
+CORPUS = ROOT / "corpora" / "squad-dev" / "articles.jsonl.gz"
+ARTICLES = ["Super_Bowl_50", "Warsaw", "Normans", "Nikola_Tesla", "Computational_complexity_theory",
+            "Teacher"]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder.load()
+
+
+@pytest.fixture(scope="module")
+def squad_kb(tmp_path_factory, embedder):
+    rows = [json.loads(line) for line in gzip.open(CORPUS, "rt", encoding="utf-8")]
+    assert len(rows) == 48
+    base = tmp_path_factory.mktemp("squad")
+    (base / "docs").mkdir()
+    with gzip.open(base / "docs" / "articles.jsonl.gz", "wt", encoding="utf-8") as f:
+        for row in rows:
+            if row["id"] in ARTICLES:
+                f.write(json.dumps(row) + "\n")
+    report = sync(base / "kb", [base / "docs"], embedder=embedder, log=lambda m: None)
+    return base, report
+
+
+def test_real_model_ingests_and_retrieves(squad_kb, embedder):
+    base, report = squad_kb
+    assert (report.added, report.total_documents) == (6, 6)
+    assert report.total_chunks > 100
+    with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
+        assert kb.store.verify() == []
+        hits = kb.search("Which NFL team represented the AFC at Super Bowl 50?", k=3)
+        assert hits[0].doc_id == "Super_Bowl_50"
+        assert "Denver Broncos" in hits[0].text
+        assert kb.document_text(hits[0].doc_id)[hits[0].start:hits[0].end] == hits[0].text
+        assert kb.search("In what country is Normandy located?", k=1)[0].doc_id == "Normans"
+        assert kb.search("What is the capital city of Poland?", k=1)[0].doc_id == "Warsaw"
+
+
+def test_chunks_fit_the_model_and_faiss_matches_numpy(squad_kb, embedder):
+    base, _ = squad_kb
+    with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
+        texts = [r[0] for r in kb.store.conn.execute("SELECT text FROM chunks")]
+        lengths = [embedder.count_tokens(t) for t in texts]
+        assert max(lengths) <= 200 + 2 and min(lengths) > 0  # none truncated by the model (254)
+        ids, vecs = kb.store.all_vectors()
+        np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+        q = embedder.encode(["Tesla's alternating current induction motor"])[0]
+        scores = vecs @ q
+        want = ids[np.lexsort((ids, -scores))[:5]].tolist()
+        assert [h.chunk_id for h in kb.search_vector(q, 5)] == want
+
+
+def test_reindex_unchanged_does_no_work(squad_kb, embedder):
+    base, _ = squad_kb
+    r = sync(base / "kb", [base / "docs"], embedder=embedder, log=lambda m: None)
+    assert (r.added, r.updated, r.removed, r.unchanged, r.chunks_added) == (0, 0, 0, 6, 0)
