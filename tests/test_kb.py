@@ -227,3 +227,11 @@ def test_reader_sees_a_writers_commit(tmp_path, animals, fake_embedder):
         write_corpus(animals, {"owl.md": "Owls hunt mice at night."})
         index(kb, animals, fake_embedder)
         assert k.search("owls hunt mice at night", k=1)[0].doc_id == "owl.md"
+
+
+def test_files_over_the_size_limit_are_skipped(tmp_path, animals, fake_embedder):
+    (animals / "big.txt").write_text("word " * 1000)
+    r = index(tmp_path / "kb", animals, fake_embedder, max_file_mb=0.001)
+    assert (str(animals / "big.txt"), "larger than 0.001 MB; raise --max-file-mb to index it") \
+        in r.skipped
+    assert r.added == 6
