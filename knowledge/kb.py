@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,19 @@ import numpy as np
 from .errors import UsageError
 from .store import Store
 from .types import Hit
+
+
+# Words too common to help BM25; dropping them keeps FTS5 from scanning huge posting lists.
+STOPWORDS = frozenset("""a an and are as at be but by did do does for from had has have how in
+is it its of on or that the this to was were what when where which who whom whose why will
+with""".split())
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression: the query's words OR-ed, quoted (no FTS5 syntax leaks in)."""
+    words = [w.lower() for w in re.findall(r"\w+", text)]
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(kept))
 
 
 class KnowledgeBase:
@@ -59,23 +73,62 @@ class KnowledgeBase:
                 f"queried with {identity['name']!r} (weights {identity['weights_sha256'][:12]}); "
                 "use the same embedder or rebuild the knowledge base")
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
+    def search(self, query: str, k: int = 5, allowed: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` chunks most similar to ``query``, best first (ties broken by chunk id)."""
         if not query or not query.strip():
             raise UsageError("empty query; give some text to search for")
         if k < 1:
             raise UsageError(f"k must be at least 1 (got {k})")
         vec = self.embedder.encode([query])
-        return self.search_vector(vec[0], k)
+        return self.search_vector(vec[0], k, allowed)
 
-    def search_vector(self, vec: np.ndarray, k: int = 5) -> list[Hit]:
+    def search_vector(self, vec: np.ndarray, k: int = 5,
+                      allowed: np.ndarray | None = None) -> list[Hit]:
+        return self.fetch(self.dense_ids(vec[None, :], k, allowed)[0])
+
+    def dense_ids(self, vecs: np.ndarray, k: int,
+                  allowed: np.ndarray | None = None) -> list[list[tuple[float, int]]]:
+        """Per query vector, the (score, chunk id) pairs of its ``k`` nearest chunks."""
         self.store.refresh()
         if self.store.index.ntotal == 0:
+            return [[] for _ in range(len(vecs))]
+        scores, ids = self.store.index.search(vecs, k, allowed)
+        out = []
+        for srow, irow in zip(scores, ids):
+            pairs = [(float(s), int(i)) for s, i in zip(srow, irow) if i >= 0]
+            pairs.sort(key=lambda p: (-p[0], p[1]))
+            out.append(pairs)
+        return out
+
+    def lexical_ids(self, query: str, k: int,
+                    allowed: np.ndarray | None = None) -> list[tuple[float, int]]:
+        """(BM25 score, chunk id) pairs from the FTS5 index, best first (higher is better)."""
+        match = fts_query(query)
+        if not match:
             return []
-        scores, ids = self.store.index.search(vec, k)
-        pairs = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
-        pairs.sort(key=lambda p: (-p[0], p[1]))
-        return self.fetch(pairs)
+        sql = ("SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
+               "ORDER BY s, rowid LIMIT ?")
+        args: list = [match, k]
+        if allowed is not None:
+            if len(allowed) == 0:
+                return []
+            sql = sql.replace("WHERE", f"WHERE rowid IN ({','.join(map(str, map(int, allowed)))}) "
+                                       "AND")
+        return [(-float(s), int(i)) for i, s in self.store.conn.execute(sql, args)]
+
+    def chunk_ids_where(self, path_glob: str | None = None,
+                        metadata: dict | None = None) -> np.ndarray:
+        """Ids of chunks whose document matches a path/id glob and metadata equalities."""
+        sql = ("SELECT c.id FROM chunks c JOIN documents d ON c.document_id = d.id "
+               "JOIN files f ON d.file_id = f.id WHERE 1=1")
+        args: list = []
+        if path_glob:
+            sql += " AND (f.path GLOB ? OR d.doc_id GLOB ?)"
+            args += [path_glob, path_glob]
+        for key, value in (metadata or {}).items():
+            sql += " AND CAST(json_extract(d.metadata, ?) AS TEXT) = ?"
+            args += [f"$.{key}", str(value)]
+        return np.array([r[0] for r in self.store.conn.execute(sql, args)], dtype=np.int64)
 
     def fetch(self, pairs: list[tuple[float, int]]) -> list[Hit]:
         """Hits for (score, chunk id) pairs, in the given order."""

@@ -117,11 +117,25 @@ class VectorIndex:
             out = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         return np.sort(out.astype(np.int64))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of shape (nq, k); missing results have id -1."""
+    def search(self, queries: np.ndarray, k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of shape (nq, k); missing results have id -1.
+
+        ``allowed`` restricts the search to those ids (a filter applied inside FAISS).
+        """
+        import faiss
+
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, max(self.ntotal, 1)))
-        return self.index.search(q, k)
+        if allowed is None:
+            return self.index.search(q, k)
+        sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        if self.kind == "ivfpq":
+            ivf = faiss.extract_index_ivf(self.index)
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=ivf.nprobe)
+        else:
+            params = faiss.SearchParameters(sel=sel)
+        return self.index.search(q, k, params=params)
 
     def to_bytes(self) -> bytes:
         import faiss

@@ -19,7 +19,8 @@ INDEX_EXAMPLE = """example:
 
 SEARCH_EXAMPLE = """example:
   rag search "Who won Super Bowl 50?" --kb kb -k 3
-  rag search "oxygen discovery" --kb kb --json"""
+  rag search "oxygen discovery" --kb kb --json --retrieval lexical
+  rag search "reset the pump" --kb kb --path 'manuals/*' --where lang=en"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,14 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="find the passages most similar to a query",
-                       description="Dense search over a knowledge base.", epilog=SEARCH_EXAMPLE,
+                       description="Search a knowledge base: hybrid (dense + BM25, fused) by "
+                       "default.", epilog=SEARCH_EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    add_retrieval_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_search)
     return parser
+
+
+def add_retrieval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
+                   help="dense (FAISS), lexical (BM25) or hybrid: both fused (default)")
+    p.add_argument("--path", default=None, metavar="GLOB",
+                   help="only documents whose path or id matches GLOB")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="only documents whose metadata KEY equals VALUE (repeatable)")
 
 
 def cmd_index(args) -> int:
@@ -136,11 +148,14 @@ def cmd_search(args) -> int:
         raise _usage("empty query; give some text to search for")
     if args.k < 1:
         raise _usage(f"-k must be at least 1 (got {args.k})")
+    from rag.retrieval import Filters, Retriever
+
+    filters = Filters.parse(args.path, args.where)
     with KnowledgeBase.open(resolve_kb_dir(args.kb)) as kb:
-        hits = kb.search(args.query, k=args.k)
+        hits = Retriever(kb, args.retrieval).retrieve(args.query, k=args.k, filters=filters)
     if args.json:
-        print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]},
-                         ensure_ascii=False))
+        print(json.dumps({"query": args.query, "retrieval": args.retrieval,
+                          "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
         return 0
     if not hits:
         print("no passages found (the knowledge base is empty)")

@@ -1,0 +1,79 @@
+"""QA metrics: SQuAD answer normalisation, exact match, token F1, retrieval ranks.
+
+Example: ``f1("the Denver Broncos", ["Denver Broncos"])  # 1.0``.
+"""
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1 normalisation: lowercase, drop punctuation and articles, collapse spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, answers: list[str]) -> float:
+    """1.0 if the normalised prediction equals any normalised gold answer."""
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(a) for a in answers))
+
+
+def _f1(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def f1(prediction: str, answers: list[str]) -> float:
+    """Token F1 against the best-matching gold answer."""
+    return max((_f1(prediction, a) for a in answers), default=0.0)
+
+
+def answer_in_text(answers: list[str], text: str) -> bool:
+    """Does a normalised gold answer occur in the normalised text (on token boundaries)?"""
+    padded = f" {normalize_answer(text)} "
+    return any(f" {normalize_answer(a)} " in padded for a in answers if normalize_answer(a))
+
+
+def first_gold_rank(retrieved_doc_ids: list[str], gold_ids: list[str]) -> int | None:
+    """1-based rank of the first retrieved chunk from a gold document; None if absent."""
+    gold = set(gold_ids)
+    for rank, doc_id in enumerate(retrieved_doc_ids, 1):
+        if doc_id in gold:
+            return rank
+    return None
+
+
+def recall_at(ranks: list[int | None], k: int) -> float:
+    """Share of questions whose first gold rank is within ``k`` (0-1)."""
+    if not ranks:
+        return 0.0
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+def mean_reciprocal_rank(ranks: list[int | None]) -> float:
+    if not ranks:
+        return 0.0
+    return sum(1.0 / r for r in ranks if r) / len(ranks)
+
+
+def question_type(question: str) -> str:
+    """The question's wh-word (what, who, when, ...) or 'other', for breakdowns."""
+    words = re.findall(r"[a-z]+", question.lower())
+    for w in words[:6]:
+        if w in ("what", "which", "who", "whom", "whose", "when", "where", "why", "how"):
+            return {"whom": "who", "whose": "who"}.get(w, w)
+    return "other"

@@ -1,0 +1,98 @@
+"""Retrieval over a knowledge base: dense (FAISS), lexical (BM25 over SQLite FTS5), or
+hybrid (both fused by reciprocal rank fusion, the default).
+
+Example::
+
+    r = Retriever(KnowledgeBase.open("kb"))
+    hits = r.retrieve("Who won Super Bowl 50?", k=5)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from knowledge.errors import UsageError
+from knowledge.kb import KnowledgeBase
+from knowledge.types import Hit
+
+MODES = ("hybrid", "dense", "lexical")
+RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very top ranks
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to documents whose path or id matches a glob and/or metadata."""
+
+    path_glob: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, path_glob: str | None, where: list[str] | None) -> "Filters":
+        pairs = []
+        for item in where or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UsageError(f"--where {item!r} must look like KEY=VALUE")
+            pairs.append((key.strip(), value.strip()))
+        return cls(path_glob, tuple(pairs))
+
+    def __bool__(self) -> bool:
+        return bool(self.path_glob or self.metadata)
+
+
+class Retriever:
+    """Owns the retrieval settings over one open knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase, mode: str = "hybrid", candidates: int = 50):
+        if mode not in MODES:
+            raise UsageError(f"retrieval mode {mode!r} must be one of {', '.join(MODES)}")
+        self.kb = kb
+        self.mode = mode
+        self.candidates = candidates  # per list, before fusion
+
+    def settings(self) -> dict:
+        return {"mode": self.mode, "candidates": self.candidates, "rrf_k": RRF_K}
+
+    def retrieve(self, query: str, k: int = 5, filters: Filters | None = None) -> list[Hit]:
+        return self.retrieve_many([query], k, filters)[0]
+
+    def retrieve_many(self, queries: list[str], k: int = 5,
+                      filters: Filters | None = None) -> list[list[Hit]]:
+        """Top ``k`` hits per query; queries are embedded in one batch."""
+        if k < 1:
+            raise UsageError(f"k must be at least 1 (got {k})")
+        for q in queries:
+            if not q or not q.strip():
+                raise UsageError("empty question; give some text to search for")
+        allowed = None
+        if filters:
+            allowed = self.kb.chunk_ids_where(filters.path_glob, dict(filters.metadata))
+            if len(allowed) == 0:
+                return [[] for _ in queries]
+        n = max(k, self.candidates) if self.mode == "hybrid" else k
+        dense = lexical = None
+        if self.mode in ("dense", "hybrid"):
+            vecs = self.kb.embedder.encode(list(queries))
+            dense = self.kb.dense_ids(vecs, n, allowed)
+        if self.mode in ("lexical", "hybrid"):
+            lexical = [self.kb.lexical_ids(q, n, allowed) for q in queries]
+        results = []
+        for i in range(len(queries)):
+            if self.mode == "dense":
+                pairs = dense[i][:k]
+            elif self.mode == "lexical":
+                pairs = lexical[i][:k]
+            else:
+                pairs = rrf([dense[i], lexical[i]])[:k]
+            results.append(self.kb.fetch(pairs))
+        return results
+
+
+def rrf(rankings: list[list[tuple[float, int]]], k: int = RRF_K) -> list[tuple[float, int]]:
+    """Reciprocal rank fusion of ranked (score, id) lists: score = sum of 1 / (k + rank)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (_, cid) in enumerate(ranking, 1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (k + rank)
+    return sorted(((s, cid) for cid, s in fused.items()), key=lambda p: (-p[0], p[1]))

@@ -1,0 +1,75 @@
+"""Dense, lexical and hybrid retrieval with filters (fake embedder, real FAISS + FTS5)."""
+import pytest
+
+from conftest import write_corpus
+from knowledge import KnowledgeBase, UsageError, sync
+from knowledge.kb import fts_query
+from rag.retrieval import Filters, Retriever, rrf
+
+
+@pytest.fixture
+def kb(tmp_path, animals, fake_embedder):
+    write_corpus(animals, {"manuals/pump.md": "# Pump\n\nTo reset the pump hold the red button.",
+                           "manuals/fan.md": "# Fan\n\nThe fan has three speeds and a timer."})
+    sync(tmp_path / "kb", [animals], embedder=fake_embedder, log=lambda m: None)
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as k:
+        yield k
+
+
+def test_fts_query_quotes_words_and_drops_stopwords():
+    assert fts_query('What is "the" pump\'s reset* AND NOT x?') == \
+        '"pump" OR "s" OR "reset" OR "not" OR "x"'
+    assert fts_query("the of") == '"the" OR "of"'  # only stopwords: keep them
+    assert fts_query("?!") == ""
+
+
+def test_lexical_is_bm25_over_fts5(kb):
+    pairs = kb.lexical_ids("reset pump", 3)
+    hits = kb.fetch(pairs)
+    assert hits[0].doc_id == "manuals/pump.md"
+    assert all(a[0] >= b[0] for a, b in zip(pairs, pairs[1:]))  # best first
+    assert kb.lexical_ids("zebra", 3) == []
+
+
+def test_rrf_fuses_by_rank():
+    dense = [(0.9, 1), (0.8, 2), (0.7, 3)]
+    lexical = [(12.0, 3), (11.0, 4)]
+    fused = rrf([dense, lexical], k=60)
+    assert [cid for _, cid in fused] == [3, 1, 2, 4]  # 3 is in both lists
+    assert fused[0][0] == pytest.approx(1 / 63 + 1 / 61)
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_modes_find_the_obvious_document(kb, mode):
+    hits = Retriever(kb, mode).retrieve("hold the red button to reset the pump", k=3)
+    assert hits[0].doc_id == "manuals/pump.md"
+    assert len(hits) <= 3
+
+
+def test_hybrid_is_the_rrf_of_dense_and_lexical(kb):
+    r = Retriever(kb, "hybrid", candidates=10)
+    q = "fish that swim"
+    dense = kb.dense_ids(kb.embedder.encode([q]), 10)[0]
+    lexical = kb.lexical_ids(q, 10)
+    want = [cid for _, cid in rrf([dense, lexical])[:4]]
+    assert [h.chunk_id for h in r.retrieve(q, k=4)] == want
+
+
+def test_filters_by_path_glob_and_metadata(kb):
+    r = Retriever(kb, "hybrid")
+    hits = r.retrieve("animals", k=10, filters=Filters.parse("birds/*", None))
+    assert {h.doc_id for h in hits} == {"birds/robin.txt", "birds/crow.txt"}
+    hits = r.retrieve("fish", k=10, filters=Filters.parse(None, ["habitat=sea"]))
+    assert [h.doc_id for h in hits] == ["shark"]
+    hits = Retriever(kb, "dense").retrieve("fish", k=10, filters=Filters.parse("*.jsonl", None))
+    assert {h.doc_id for h in hits} == {"salmon", "shark"}
+    assert r.retrieve("fish", k=3, filters=Filters.parse("nothing/*", None)) == []
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        Filters.parse(None, ["habitat"])
+
+
+def test_bad_settings(kb):
+    with pytest.raises(UsageError, match="must be one of"):
+        Retriever(kb, "sparse")
+    with pytest.raises(UsageError, match="empty question"):
+        Retriever(kb).retrieve("  ")
