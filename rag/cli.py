@@ -23,6 +23,17 @@ SEARCH_EXAMPLE = """example:
   rag search "reset the pump" --kb kb --path 'manuals/*' --where lang=en"""
 
 
+EVAL_EXAMPLE = """example:
+  rag index corpora/squad-dev --kb kb-squad
+  rag eval eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --limit 1000 --out runs/squad-hybrid
+  rag eval eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --limit 1000 --retrieval dense \\
+      --out runs/squad-dense
+  rag eval compare runs/squad-dense runs/squad-hybrid"""
+
+COMPARE_EXAMPLE = """example:
+  rag eval compare runs/squad-dense runs/squad-hybrid"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag", description="Answer questions from your own documents, with sources.",
@@ -71,6 +82,36 @@ def build_parser() -> argparse.ArgumentParser:
     add_retrieval_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_search)
+    p = sub.add_parser("eval", help="evaluate retrieval (and a reader) on a QA set",
+                       description="Run every question of a QA set through the `rag ask` path "
+                       "and write predictions.csv, summary.json, report.md, plots and run.json "
+                       "into --out. An interrupted run resumes. Compare two runs with "
+                       "`rag eval compare RUN_A RUN_B`.", epilog=EVAL_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("qaset", metavar="QASET", help="JSONL(.gz) QA set or SQuAD-format JSON")
+    p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="where results go")
+    p.add_argument("-k", type=int, default=5, help="passages given to the reader (default 5)")
+    p.add_argument("--reader", default="none", help="reader: none (retrieval only)")
+    p.add_argument("--split", default="test", choices=["test", "train", "all"],
+                   help="which split of the QA set (default test)")
+    p.add_argument("--limit", type=int, default=None, help="a seeded sample of N questions")
+    p.add_argument("--seed", type=int, default=0, help="seed for --limit (default 0)")
+    p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
+                   help="dense (FAISS), lexical (BM25) or hybrid: both fused (default)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("eval-compare", help=argparse.SUPPRESS, prog="rag eval compare",
+                       description="Compare two evaluation runs.", epilog=COMPARE_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--limit", type=int, default=20, help="changed questions to list")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -168,6 +209,54 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import resolve_kb_dir
+    from rag.evaluate import evaluate
+    from rag.pipeline import Pipeline
+    from rag.qa import load_qaset, sample
+    from rag.retrieval import Retriever
+
+    if args.k < 1:
+        raise _usage(f"-k must be at least 1 (got {args.k})")
+    if args.reader != "none":
+        raise _usage(f"unknown reader {args.reader!r}; readers arrive with `rag ask` (use none)")
+    kb_dir = resolve_kb_dir(args.kb)
+    questions = sample(load_qaset(args.qaset, args.split), args.limit, args.seed)
+    settings = {"qaset": str(args.qaset), "split": args.split, "limit": args.limit,
+                "seed": args.seed, "kb": str(kb_dir), "n": len(questions)}
+    with KnowledgeBase.open(kb_dir) as kb:
+        pipeline = Pipeline(Retriever(kb, args.retrieval), reader=None, k=args.k)
+        progress = args.progress if args.progress is not None else sys.stderr.isatty()
+        summary = evaluate(pipeline, questions, Path(args.out), settings, progress=progress)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            print(f"{key:>28}  {'-' if value is None else value}")
+        print(f"results in {args.out}/ (report.md, predictions.csv, summary.json, run.json)")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from rag.report import compare
+
+    result = compare(Path(args.run_a), Path(args.run_b), args.limit)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(f"{'metric':>28}  {'A':>10}  {'B':>10}  {'B-A':>8}")
+    for row in result["summary"]:
+        fmt = lambda v: "-" if v is None else str(v)  # noqa: E731
+        print(f"{row['metric']:>28}  {fmt(row['a']):>10}  {fmt(row['b']):>10}  "
+              f"{fmt(row['delta']):>8}")
+    print(f"\n{result['n_changed']} of {result['n_common']} questions changed outcome"
+          + (f" (first {len(result['changed'])}):" if result["changed"] else "."))
+    for row in result["changed"]:
+        print(f"- {row['question']}\n    A: {row['a']}\n    B: {row['b']}")
+    return 0
+
+
 def _usage(message: str):
     from knowledge.errors import UsageError
 
@@ -190,6 +279,9 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["eval", "compare"]:
+        argv = ["eval-compare", *argv[2:]]
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

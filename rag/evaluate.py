@@ -1,0 +1,229 @@
+"""Batch evaluation (`rag eval`): every question through the `rag ask` path, per-question
+table, summary, report, plots and a run card; interrupted runs resume.
+
+Example::
+
+    summary = evaluate(pipeline, load_qaset("qa.jsonl"), Path("runs/a"), settings={...})
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.errors import UsageError
+
+from .metrics import (answer_in_text, exact_match, f1, first_gold_rank, mean_reciprocal_rank,
+                      question_type, recall_at)
+from .qa import Question
+
+DEPTH = 20  # retrieval depth for recall@20, whatever k the reader gets
+RECALL_KS = (1, 5, 10, 20)
+BATCH = 32
+PROGRESS_FILE = "predictions.jsonl"  # appended per batch; the resume point
+
+
+def evaluate(pipeline, questions: list[Question], out: Path, settings: dict,
+             progress: bool = False, log=lambda m: print(m, file=sys.stderr)) -> dict:
+    """Run (or resume) an evaluation into ``out`` and return the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    _check_gold_ids(pipeline, questions, log)
+    card = run_card(pipeline, settings)
+    done = _resume(out, card, questions)
+    if done:
+        log(f"resuming: {len(done)} of {len(questions)} questions already done")
+    write_json(out / "run.json", card)
+    todo = [q for q in questions if q.id not in done]
+    t0 = time.perf_counter()
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(questions), initial=len(done), disable=not progress, unit="q",
+               file=sys.stderr)
+    with open(out / PROGRESS_FILE, "a", encoding="utf-8") as f:
+        for i in range(0, len(todo), BATCH):
+            batch = todo[i:i + BATCH]
+            answers = pipeline.ask_many([q.question for q in batch], depth=DEPTH)
+            for q, a in zip(batch, answers):
+                row = score(q, a, pipeline.k, has_reader=pipeline.reader is not None)
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                done[q.id] = row
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(batch))
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    rows = [done[q.id] for q in questions]
+    summary = summarize(rows, pipeline.k, has_reader=pipeline.reader is not None)
+    summary["questions_per_s"] = round(len(todo) / elapsed, 2) if todo and elapsed > 0 else None
+    write_outputs(out, rows, summary, card)
+    return summary
+
+
+def score(q: Question, a, k: int, has_reader: bool) -> dict:
+    """One row of predictions.csv."""
+    retrieved = [h.doc_id for h in a.retrieved]
+    rank = first_gold_rank(retrieved, list(q.gold_ids)) if q.gold_ids else None
+    row = {
+        "id": q.id, "question": q.question, "answers": list(q.answers),
+        "qtype": question_type(q.question),
+        "answer_tokens": min(len(a_.split()) for a_ in q.answers) if q.answers else 0,
+        "prediction": a.answer if has_reader else None,
+        "exact_match": exact_match(a.answer, list(q.answers)) if has_reader else None,
+        "f1": f1(a.answer, list(q.answers)) if has_reader else None,
+        "abstained": a.abstained,
+        "answer_in_topk": any(answer_in_text(list(q.answers), h.text) for h in a.retrieved[:k]),
+        "gold_rank": rank,
+        "retrieved_doc_ids": retrieved[:k],
+        "retrieval_ms": round(a.timings.get("retrieval_ms", 0.0), 3),
+        "reader_ms": round(a.timings.get("reader_ms", 0.0), 3),
+    }
+    if "answer_in_train" in q.extra:
+        row["answer_in_train"] = bool(q.extra["answer_in_train"])
+    return row
+
+
+def summarize(rows: list[dict], k: int, has_reader: bool) -> dict:
+    n = len(rows)
+    ranks = [r["gold_rank"] for r in rows]
+    has_gold = any(r is not None for r in ranks) or n == 0
+    summary = {
+        "n": n, "k": k,
+        "exact_match": _pct(np.mean([r["exact_match"] for r in rows])) if has_reader else None,
+        "f1": _pct(np.mean([r["f1"] for r in rows])) if has_reader else None,
+        f"answer_recall@{k}": _pct(np.mean([r["answer_in_topk"] for r in rows])),
+        "abstained": _pct(np.mean([r["abstained"] for r in rows])),
+    }
+    for kk in RECALL_KS:
+        summary[f"recall@{kk}"] = _pct(recall_at(ranks, kk)) if has_gold else None
+    summary["mrr"] = round(mean_reciprocal_rank(ranks), 4) if has_gold else None
+    unseen = [r for r in rows if r.get("answer_in_train") is False]
+    if has_reader and unseen:
+        summary["n_unseen_answers"] = len(unseen)
+        summary["f1_unseen_answers"] = _pct(np.mean([r["f1"] for r in unseen]))
+        summary["exact_match_unseen_answers"] = _pct(np.mean([r["exact_match"] for r in unseen]))
+    for stage in ("retrieval_ms", "reader_ms"):
+        values = [r[stage] for r in rows]
+        summary[f"{stage}_p50"] = round(float(np.percentile(values, 50)), 2)
+        summary[f"{stage}_p90"] = round(float(np.percentile(values, 90)), 2)
+    return summary
+
+
+def _pct(x: float) -> float:
+    return round(100.0 * float(x), 2)
+
+
+def _check_gold_ids(pipeline, questions: list[Question], log) -> None:
+    gold = {g for q in questions for g in q.gold_ids}
+    if not gold:
+        return
+    conn = pipeline.retriever.kb.store.conn
+    known = {r[0] for r in conn.execute("SELECT doc_id FROM documents")}
+    missing = sorted(gold - known)
+    if missing:
+        log(f"warning: {len(missing)} of {len(gold)} gold document ids are not in the knowledge "
+            f"base (e.g. {missing[0]!r}); retrieval recall counts them as misses")
+
+
+def _resume(out: Path, card: dict, questions: list[Question]) -> dict:
+    """Rows already written by an earlier run with the same settings, by question id."""
+    path = out / PROGRESS_FILE
+    if not path.exists():
+        return {}
+    old = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
+    if old.get("settings") != card["settings"]:
+        raise UsageError(f"{out} holds a run with other settings; choose another --out or "
+                         "delete it")
+    wanted = {q.id for q in questions}
+    rows = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # the line being written when the run was killed
+            continue
+        if row["id"] in wanted:
+            rows[row["id"]] = row
+    # rewrite without a torn last line so appends start clean
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows.values()),
+                    encoding="utf-8")
+    return rows
+
+
+def run_card(pipeline, settings: dict) -> dict:
+    """Everything needed to reproduce the numbers: data, models, settings, code, machine."""
+    import platform
+
+    kb = pipeline.retriever.kb
+    return {
+        "settings": {**settings, **pipeline.settings()},
+        "kb_manifest": {k: v for k, v in kb.manifest.items() if k not in ("updated",)},
+        "embedder": kb.manifest["embedder"],
+        "git_commit": _git_commit(),
+        "packages": _versions(["torch", "transformers", "sentence-transformers", "faiss-cpu",
+                               "numpy", "pandas", "langchain-text-splitters"]),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpu": _cpu_model(), "cores": os.cpu_count()},
+    }
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=5).stdout
+        return out.stdout.strip() + ("+dirty" if dirty.strip() else "") if out.returncode == 0 \
+            else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions(names: list[str]) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor()
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_outputs(out: Path, rows: list[dict], summary: dict, card: dict) -> None:
+    import pandas as pd
+
+    from .report import write_plots, write_report
+
+    df = pd.DataFrame(rows)
+    for col in ("answers", "retrieved_doc_ids"):
+        df[col] = df[col].map(lambda v: json.dumps(v, ensure_ascii=False))
+    df.to_csv(out / "predictions.csv", index=False)
+    write_json(out / "summary.json", summary)
+    plots = write_plots(out, rows, summary)
+    write_report(out, summary, card, plots, rows)

@@ -1,0 +1,118 @@
+"""QA sets: JSONL (optionally .gz) with id, question, answers, optional gold_ids and split;
+SQuAD-format JSON is read directly.
+
+Example: ``questions = load_qaset("eval/data/squad-dev-open.qa.jsonl.gz", split="test")``.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from knowledge.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    gold_ids: tuple[str, ...] = ()
+    split: str | None = None
+    extra: dict = field(default_factory=dict)  # other fields, kept for breakdowns
+
+
+def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
+    """Questions of ``split`` ('test', 'train' or 'all'); a set without splits is all test."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"QA set not found: {path}")
+    if split not in ("test", "train", "all"):
+        raise UsageError(f"--split {split!r} must be test, train or all")
+    if path.name.endswith(".json"):
+        questions = _from_squad(path)
+    else:
+        questions = list(_from_jsonl(path))
+    if not questions:
+        raise UsageError(f"{path}: the QA set is empty")
+    has_split = any(q.split for q in questions)
+    if has_split and split != "all":
+        questions = [q for q in questions if q.split == split]
+        if not questions:
+            raise UsageError(f"{path}: no questions in split {split!r}")
+    return questions
+
+
+def sample(questions: list[Question], limit: int | None, seed: int) -> list[Question]:
+    """A seeded sample of ``limit`` questions, kept in file order."""
+    if not limit or limit >= len(questions):
+        return list(questions)
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {limit})")
+    chosen = set(random.Random(seed).sample(range(len(questions)), limit))
+    return [q for i, q in enumerate(questions) if i in chosen]
+
+
+def _from_jsonl(path: Path):
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                if line.strip():
+                    yield _parse(json.loads(line) if _is_json(line) else _bad(path, line_no),
+                                 path, line_no)
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise UsageError(f"{path}: unreadable QA set ({err})") from None
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except json.JSONDecodeError:
+        return False
+
+
+def _bad(path: Path, line_no: int):
+    raise UsageError(f"{path}:{line_no}: not valid JSON; each line must be one JSON object")
+
+
+def _parse(row, path: Path, line_no: int) -> Question:
+    where = f"{path}:{line_no}"
+    if not isinstance(row, dict):
+        raise UsageError(f"{where}: not a JSON object")
+    question, answers = row.get("question"), row.get("answers")
+    if not isinstance(question, str) or not question.strip():
+        raise UsageError(f"{where}: missing 'question' text")
+    if isinstance(answers, str):
+        answers = [answers]
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise UsageError(f"{where}: 'answers' must be a list of strings")
+    gold = row.get("gold_ids") or []
+    if isinstance(gold, str):
+        gold = [gold]
+    known = {"id", "question", "answers", "gold_ids", "split"}
+    return Question(
+        id=str(row.get("id", f"line{line_no}")), question=question.strip(),
+        answers=tuple(answers), gold_ids=tuple(str(g) for g in gold), split=row.get("split"),
+        extra={k: v for k, v in row.items() if k not in known},
+    )
+
+
+def _from_squad(path: Path) -> list[Question]:
+    """SQuAD v1.1/v2.0 JSON: gold_ids are the article titles; unanswerable ones are skipped."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"{path}: not a SQuAD-format JSON file ({err})") from None
+    out = []
+    for article in data:
+        for para in article.get("paragraphs", []):
+            for qa in para.get("qas", []):
+                answers = list(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
+                if answers:
+                    out.append(Question(id=str(qa["id"]), question=qa["question"].strip(),
+                                        answers=tuple(answers), gold_ids=(article["title"],)))
+    return out

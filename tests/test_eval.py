@@ -1,0 +1,158 @@
+"""`rag eval`: exact summaries on a tiny QA set, resume, compare, bad input."""
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import write_corpus
+from knowledge import KnowledgeBase, UsageError, sync
+from rag import evaluate as ev
+from rag.pipeline import Pipeline
+from rag.qa import load_qaset, sample
+from rag.report import compare
+from rag.retrieval import Retriever
+
+DOCS = ('{"id": "d1", "text": "apples are red fruit"}\n'
+        '{"id": "d2", "text": "bananas are yellow fruit"}\n'
+        '{"id": "d3", "text": "cherries are small red fruit"}\n'
+        '{"id": "d4", "text": "dates grow on palms"}\n')
+QA = [
+    {"id": "q1", "question": "which fruit is yellow", "answers": ["bananas"], "gold_ids": ["d2"],
+     "split": "test"},
+    {"id": "q2", "question": "small red cherries", "answers": ["cherries"], "gold_ids": ["d3"],
+     "split": "test"},
+    {"id": "q3", "question": "red apples", "answers": ["apples"], "gold_ids": ["d3"],
+     "split": "test"},
+    {"id": "q4", "question": "palms", "answers": ["coconut"], "gold_ids": ["d9"], "split": "test"},
+    {"id": "t1", "question": "dates", "answers": ["dates"], "gold_ids": ["d4"], "split": "train"},
+]
+
+
+@pytest.fixture
+def setup(tmp_path, fake_embedder):
+    docs = write_corpus(tmp_path / "docs", {"fruit.jsonl": DOCS})
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(q) + "\n" for q in QA))
+    kb = KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder)
+    yield tmp_path, kb, qa
+    kb.close()
+
+
+def run(kb, qa, out, mode="lexical", k=2, log=None):
+    questions = load_qaset(qa, "test")
+    p = Pipeline(Retriever(kb, mode), reader=None, k=k)
+    logs = []
+    summary = ev.evaluate(p, questions, out, {"qaset": str(qa), "split": "test", "seed": 0,
+                                             "limit": None, "kb": "kb"},
+                          log=logs.append)
+    return summary, logs
+
+
+def test_exact_summary_values(setup):
+    tmp, kb, qa = setup
+    summary, logs = run(kb, qa, tmp / "run")
+    assert {k: summary[k] for k in ("n", "k", "exact_match", "f1", "answer_recall@2",
+                                    "recall@1", "recall@5", "recall@10", "recall@20", "mrr")} == {
+        "n": 4, "k": 2, "exact_match": None, "f1": None, "answer_recall@2": 75.0,
+        "recall@1": 50.0, "recall@5": 75.0, "recall@10": 75.0, "recall@20": 75.0, "mrr": 0.625}
+    assert logs == ["warning: 1 of 3 gold document ids are not in the knowledge base (e.g. 'd9'); "
+                    "retrieval recall counts them as misses"]
+    df = pd.read_csv(tmp / "run" / "predictions.csv")
+    assert df["id"].tolist() == ["q1", "q2", "q3", "q4"]
+    assert df["gold_rank"].tolist()[:3] == [1, 1, 2] and pd.isna(df["gold_rank"][3])
+    assert json.loads(df["retrieved_doc_ids"][2]) == ["d1", "d3"]
+    for name in ("summary.json", "report.md", "run.json", "recall_at_k.png",
+                 "answer_recall_by_type.png"):
+        assert (tmp / "run" / name).exists(), name
+    card = json.loads((tmp / "run" / "run.json").read_text())
+    assert card["settings"]["retrieval"]["mode"] == "lexical" and card["settings"]["k"] == 2
+    assert card["embedder"]["name"] == "fake-hash-64"
+    assert {"torch", "faiss-cpu", "numpy"} <= set(card["packages"])
+    assert "cpu" in card["machine"] and "git_commit" in card
+    assert "| recall@1 | 50.0 |" in (tmp / "run" / "report.md").read_text()
+
+
+def test_same_inputs_same_numbers(setup):
+    tmp, kb, qa = setup
+    a, _ = run(kb, qa, tmp / "a", mode="hybrid")
+    b, _ = run(kb, qa, tmp / "b", mode="hybrid")
+    drop = ("retrieval_ms_p50", "retrieval_ms_p90", "reader_ms_p50", "reader_ms_p90",
+            "questions_per_s")
+    assert {k: v for k, v in a.items() if k not in drop} == \
+        {k: v for k, v in b.items() if k not in drop}
+
+
+def test_interrupted_run_resumes(setup, monkeypatch):
+    tmp, kb, qa = setup
+    full, _ = run(kb, qa, tmp / "full")
+    monkeypatch.setattr(ev, "BATCH", 2)
+    calls = []
+    real = Pipeline.ask_many
+
+    def crash_on_second_batch(self, questions, filters=None, depth=None):
+        calls.append(list(questions))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, questions, filters, depth)
+
+    monkeypatch.setattr(Pipeline, "ask_many", crash_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run(kb, qa, tmp / "resumed")
+    with open(tmp / "resumed" / ev.PROGRESS_FILE, "a") as f:
+        f.write('{"id": "q3", "torn')  # the kill landed mid-line
+    calls.clear()
+    monkeypatch.setattr(Pipeline, "ask_many", lambda self, qs, filters=None, depth=None:
+                        calls.append(list(qs)) or real(self, qs, filters, depth))
+    resumed, logs = run(kb, qa, tmp / "resumed")
+    assert calls == [["red apples", "palms"]]  # only what was missing
+    assert logs[-1] == "resuming: 2 of 4 questions already done"
+    assert resumed["recall@1"] == full["recall@1"] and resumed["mrr"] == full["mrr"]
+    assert pd.read_csv(tmp / "resumed" / "predictions.csv")["id"].tolist() == \
+        ["q1", "q2", "q3", "q4"]
+    with pytest.raises(UsageError, match="holds a run with other settings"):
+        run(kb, qa, tmp / "resumed", k=3)
+
+
+def test_compare_lists_changed_questions(setup):
+    tmp, kb, qa = setup
+    run(kb, qa, tmp / "k1", k=1)
+    run(kb, qa, tmp / "k2", k=2)
+    result = compare(tmp / "k1", tmp / "k2")
+    rows = {r["metric"]: r for r in result["summary"]}
+    assert rows["recall@1"]["delta"] == 0.0
+    assert (rows["answer_recall@1"]["a"], rows["answer_recall@2"]["b"]) == (75.0, 75.0)
+    assert result["n_common"] == 4 and result["n_changed"] == 1
+    assert result["changed"][0]["question"] == "red apples"
+    assert result["changed"][0]["a"] == "gold rank 2 (beyond k=1)"
+    assert result["changed"][0]["b"] == "gold rank 2"
+
+
+def test_split_and_seeded_sample(setup):
+    _, _, qa = setup
+    assert [q.id for q in load_qaset(qa, "train")] == ["t1"]
+    assert len(load_qaset(qa, "all")) == 5
+    qs = load_qaset(qa, "test")
+    assert [q.id for q in sample(qs, 2, seed=1)] == [q.id for q in sample(qs, 2, seed=1)]
+    assert len(sample(qs, 2, seed=1)) == 2
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"id": 1, "question": "q", "answers": ["a"]}\n{not json\n', r"qa.jsonl:2: not valid JSON"),
+    ('{"id": 1, "answers": ["a"]}\n', r"qa.jsonl:1: missing 'question' text"),
+    ('{"id": 1, "question": "q", "answers": [1]}\n', r"qa.jsonl:1: 'answers' must be a list"),
+    ("\n\n", "the QA set is empty"),
+])
+def test_bad_qa_sets(tmp_path, content, message):
+    (tmp_path / "qa.jsonl").write_text(content)
+    with pytest.raises(UsageError, match=message):
+        load_qaset(tmp_path / "qa.jsonl")
+
+
+def test_squad_json_is_read_directly(tmp_path):
+    squad = {"data": [{"title": "Art", "paragraphs": [{"context": "c", "qas": [
+        {"id": "x", "question": "Q?", "answers": [{"text": "A", "answer_start": 0},
+                                                 {"text": "A", "answer_start": 0}]}]}]}]}
+    (tmp_path / "s.json").write_text(json.dumps(squad))
+    [q] = load_qaset(tmp_path / "s.json")
+    assert (q.id, q.question, q.answers, q.gold_ids) == ("x", "Q?", ("A",), ("Art",))
