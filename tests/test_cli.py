@@ -131,3 +131,29 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = next(line for line in readme.splitlines() if "pytest" in line and "pip" in line)
     assert command.strip() in ci
+
+
+def test_eval_and_compare_commands(indexed, tmp_path, capsys):
+    _, kb = indexed
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        '{"id": "1", "question": "Which birds use tools?", "answers": ["crows"], '
+        '"gold_ids": ["birds/crow.txt"]}\n'
+        '{"id": "2", "question": "What do cats eat?", "answers": ["fish and meat"], '
+        '"gold_ids": ["cats.md"]}\n')
+    code, out, _ = run(capsys, "eval", str(qa), "--kb", str(kb), "--out", str(tmp_path / "a"),
+                       "-k", "1", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["n"] == 2 and summary["recall@1"] == 100.0
+    assert summary["exact_match"] is None  # retrieval only
+    code, out, _ = run(capsys, "eval", str(qa), "--kb", str(kb), "--out", str(tmp_path / "b"),
+                       "-k", "1", "--retrieval", "lexical")
+    assert code == 0 and "recall@1" in out
+    code, out, _ = run(capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert code == 0 and "recall@1" in out and "questions changed outcome" in out
+    qa.write_text('{"id": "1", "question": "q", "answers": ["a"]}\nbroken\n')
+    code, out, err = run(capsys, "eval", str(qa), "--kb", str(kb), "--out", str(tmp_path / "c"))
+    assert code == 2 and err.strip() == f"error: {qa}:2: not valid JSON; each line must be one " \
+                                        "JSON object"
+    code, _, err = run(capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "zz"))
+    assert code == 2 and "is not a finished evaluation run" in err
