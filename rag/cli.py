@@ -30,6 +30,12 @@ EVAL_EXAMPLE = """example:
       --out runs/squad-dense
   rag eval compare runs/squad-dense runs/squad-hybrid"""
 
+ASK_EXAMPLE = """example:
+  rag ask "Who won Super Bowl 50?" --kb kb
+  rag ask "Who won Super Bowl 50?" --kb kb --reader ~/models/flan-t5-base --grounded --json
+  rag ask --kb kb                      # interactive; models stay loaded
+  cat questions.txt | rag ask --kb kb  # one question per line, JSON lines out"""
+
 COMPARE_EXAMPLE = """example:
   rag eval compare runs/squad-dense runs/squad-hybrid"""
 
@@ -82,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_retrieval_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_search)
+    p = sub.add_parser("ask", help="answer a question from a knowledge base, with sources",
+                       description="Retrieve passages and let a reader answer, citing the "
+                       "passages it used. Without QUESTION: an interactive prompt on a "
+                       "terminal, or one question per line from stdin (JSON lines out).",
+                       epilog=ASK_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("question", nargs="?", metavar="QUESTION")
+    p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
+    p.add_argument("-k", type=int, default=None,
+                   help="passages given to the reader (default: the reader's own, else 5)")
+    add_reader_args(p)
+    add_retrieval_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_ask)
+
     p = sub.add_parser("eval", help="evaluate retrieval (and a reader) on a QA set",
                        description="Run every question of a QA set through the `rag ask` path "
                        "and write predictions.csv, summary.json, report.md, plots and run.json "
@@ -91,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("qaset", metavar="QASET", help="JSONL(.gz) QA set or SQuAD-format JSON")
     p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="where results go")
-    p.add_argument("-k", type=int, default=5, help="passages given to the reader (default 5)")
-    p.add_argument("--reader", default="none", help="reader: none (retrieval only)")
+    p.add_argument("-k", type=int, default=None,
+                   help="passages given to the reader (default: the reader's own, else 5)")
+    add_reader_args(p, allow_none=True)
     p.add_argument("--split", default="test", choices=["test", "train", "all"],
                    help="which split of the QA set (default test)")
     p.add_argument("--limit", type=int, default=None, help="a seeded sample of N questions")
@@ -113,6 +134,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_compare)
     return parser
+
+
+def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> None:
+    none = " or none (retrieval only)" if allow_none else ""
+    p.add_argument("--reader", default=None, metavar="NAME_OR_PATH",
+                   help=f"a Hugging Face checkpoint (seq2seq for FiD; decoder-only works too){none}"
+                        "; default: the project's reader when installed")
+    p.add_argument("--reader-kind", default="auto", choices=["auto", "fid", "causal"],
+                   help="how to use the checkpoint (default: by its architecture)")
+    p.add_argument("--grounded", action=argparse.BooleanOptionalAction, default=None,
+                   help="only answer with a span found in the passages (FiD readers)")
+    p.add_argument("--beams", type=int, default=None, help="beam search width (default greedy)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="longest answer, in tokens")
+    p.add_argument("--abstain-threshold", type=float, default=None,
+                   help="answer 'not found' below this reader confidence (0-1)")
+
+
+def open_reader(args, allow_none: bool = False):
+    """The reader the flags ask for, or None for retrieval only."""
+    from rag.readers import DEFAULT_READER, load_reader
+
+    name = args.reader
+    if name == "none" and allow_none:
+        return None
+    if name is None:
+        if DEFAULT_READER is None:
+            if allow_none:
+                return None
+            raise _usage("no reader installed yet: pass --reader NAME_OR_PATH (any Hugging Face "
+                         "seq2seq checkpoint, e.g. a local flan-t5-base)")
+        name = str(DEFAULT_READER)
+    overrides = {}
+    if args.grounded is not None:
+        overrides["grounded"] = args.grounded
+    if args.beams is not None:
+        if args.beams < 1:
+            raise _usage(f"--beams must be at least 1 (got {args.beams})")
+        overrides["num_beams"] = args.beams
+    if args.max_new_tokens is not None:
+        if args.max_new_tokens < 1:
+            raise _usage(f"--max-new-tokens must be at least 1 (got {args.max_new_tokens})")
+        overrides["max_new_tokens"] = args.max_new_tokens
+    if args.abstain_threshold is not None:
+        overrides["abstain_threshold"] = args.abstain_threshold
+    return load_reader(name, args.reader_kind, **overrides)
 
 
 def add_retrieval_args(p: argparse.ArgumentParser) -> None:
@@ -209,6 +275,79 @@ def cmd_search(args) -> int:
     return 0
 
 
+def cmd_ask(args) -> int:
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import resolve_kb_dir
+    from rag.pipeline import Pipeline
+    from rag.retrieval import Filters, Retriever
+
+    if args.question is not None and not args.question.strip():
+        raise _usage("empty question; ask something")
+    if args.k is not None and args.k < 1:
+        raise _usage(f"-k must be at least 1 (got {args.k})")
+    filters = Filters.parse(args.path, args.where)
+    kb_dir = resolve_kb_dir(args.kb)
+    with KnowledgeBase.open(kb_dir) as kb:
+        reader = open_reader(args)
+        k = args.k or getattr(getattr(reader, "config", None), "k", 5)
+        pipeline = Pipeline(Retriever(kb, args.retrieval), reader, k=k)
+        if args.question is not None:
+            show_answer(pipeline.ask(args.question, filters), args.json)
+            return 0
+        interactive = sys.stdin.isatty()
+        if interactive:
+            _err("ask a question (empty line or Ctrl-D to quit)")
+        while True:
+            if interactive:
+                try:
+                    line = input("? ")
+                except EOFError:
+                    break
+            else:
+                line = sys.stdin.readline()
+                if not line:
+                    break
+            if not line.strip():
+                if interactive:
+                    break
+                continue
+            answer = pipeline.ask(line.strip(), filters)
+            if interactive:
+                show_answer(answer, args.json)
+            else:
+                print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def show_answer(answer, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    print(answer.answer)
+    print()
+    print("sources:" if not answer.abstained else "closest passages:")
+    for i, c in enumerate(answer.citations, 1):
+        page = f" p.{c.page}" if c.page else ""
+        where = c.doc_id if c.source == c.doc_id else f"{c.doc_id} ({c.source})"
+        att = f"attention {c.attention_score:.2f}, " if c.attention_score is not None else ""
+        print(f" [{i}] {where}{page} [{c.start}:{c.end}]  {att}retrieval {c.retrieval_score:.3f}")
+        print(f"     {snippet(c)}")
+    t = answer.timings
+    print(f"\n({', '.join(f'{k[:-3]} {v:.0f} ms' for k, v in t.items())})", file=sys.stderr)
+
+
+def snippet(c, width: int = 240) -> str:
+    """The passage around the answer, the answer marked with « »."""
+    text = c.text
+    if c.answer_start is not None:
+        a, b = c.answer_start - c.start, c.answer_end - c.start
+        lo = max(0, a - width // 2)
+        text = text[lo:a] + "«" + text[a:b] + "»" + text[b:b + width // 2]
+        return ("…" if lo else "") + " ".join(text.split())
+    flat = " ".join(text.split())
+    return flat[:width] + ("…" if len(flat) > width else "")
+
+
 def cmd_eval(args) -> int:
     from knowledge.kb import KnowledgeBase
     from knowledge.store import resolve_kb_dir
@@ -217,16 +356,16 @@ def cmd_eval(args) -> int:
     from rag.qa import load_qaset, sample
     from rag.retrieval import Retriever
 
-    if args.k < 1:
+    if args.k is not None and args.k < 1:
         raise _usage(f"-k must be at least 1 (got {args.k})")
-    if args.reader != "none":
-        raise _usage(f"unknown reader {args.reader!r}; readers arrive with `rag ask` (use none)")
     kb_dir = resolve_kb_dir(args.kb)
     questions = sample(load_qaset(args.qaset, args.split), args.limit, args.seed)
     settings = {"qaset": str(args.qaset), "split": args.split, "limit": args.limit,
                 "seed": args.seed, "kb": str(kb_dir), "n": len(questions)}
     with KnowledgeBase.open(kb_dir) as kb:
-        pipeline = Pipeline(Retriever(kb, args.retrieval), reader=None, k=args.k)
+        reader = open_reader(args, allow_none=True)
+        k = args.k or getattr(getattr(reader, "config", None), "k", 5)
+        pipeline = Pipeline(Retriever(kb, args.retrieval), reader=reader, k=k)
         progress = args.progress if args.progress is not None else sys.stderr.isatty()
         summary = evaluate(pipeline, questions, Path(args.out), settings, progress=progress)
     if args.json:

@@ -28,12 +28,15 @@ class Citation:
     retrieval_score: float
     attention_score: float | None = None
     chunk_id: int | None = None
+    answer_start: int | None = None  # the answer's exact characters in the document, when
+    answer_end: int | None = None  # it was found in this passage
 
     def to_dict(self) -> dict:
         return {"doc_id": self.doc_id, "source": self.source, "page": self.page,
                 "start": self.start, "end": self.end, "text": self.text,
                 "retrieval_score": self.retrieval_score, "attention_score": self.attention_score,
-                "chunk_id": self.chunk_id}
+                "chunk_id": self.chunk_id, "answer_start": self.answer_start,
+                "answer_end": self.answer_end}
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,28 @@ class Answer:
                 "citations": [c.to_dict() for c in self.citations], "timings": self.timings}
 
 
-def citation_of(hit: Hit, attention: float | None = None) -> Citation:
+def citation_of(hit: Hit, attention: float | None = None,
+                span: tuple[int, int] | None = None) -> Citation:
     return Citation(doc_id=hit.doc_id, source=hit.source, page=hit.page, start=hit.start,
                     end=hit.end, text=hit.text, retrieval_score=hit.score,
-                    attention_score=attention, chunk_id=hit.chunk_id)
+                    attention_score=attention, chunk_id=hit.chunk_id,
+                    answer_start=hit.start + span[0] if span else None,
+                    answer_end=hit.start + span[1] if span else None)
+
+
+def answer_span(out, passages: list[Hit], order: list[int]) -> tuple[int, tuple[int, int]] | None:
+    """(passage index, (start, end) in its text) of the answer: the grounded span, else the
+    first case-insensitive occurrence in the most attended passage that has one."""
+    if out.abstained or not out.answer:
+        return None
+    if out.span is not None:
+        return out.span.passage, (out.span.start, out.span.end)
+    needle = out.answer.lower()
+    for i in order:
+        at = passages[i].text.lower().find(needle)
+        if at >= 0:
+            return i, (at, at + len(out.answer))
+    return None
 
 
 class Pipeline:
@@ -70,30 +91,37 @@ class Pipeline:
         return {"k": self.k, "retrieval": self.retriever.settings(),
                 "reader": self.reader.identity() if self.reader is not None else None}
 
+    def ask(self, question: str, filters: Filters | None = None) -> Answer:
+        return self.ask_many([question], filters)[0]
+
     def ask_many(self, questions: list[str], filters: Filters | None = None,
                  depth: int | None = None) -> list[Answer]:
         """Answers in order; ``depth`` retrieves deeper than k (for recall@20) without
-        changing what the reader sees (the same top k)."""
+        changing what the reader sees (the same top k). Timings are per question."""
+        n = max(len(questions), 1)
         t0 = time.perf_counter()
         hits = self.retriever.retrieve_many(questions, max(self.k, depth or 0), filters)
-        retrieval_ms = (time.perf_counter() - t0) * 1000 / max(len(questions), 1)
+        timings = {"retrieval_ms": (time.perf_counter() - t0) * 1000 / n,
+                   **{k: v / n for k, v in self.retriever.last_timings.items()}}
         if self.reader is None:
             return [Answer(question=q, answer="", abstained=False,
                            citations=tuple(citation_of(h) for h in hs[:self.k]),
-                           retrieved=tuple(hs), timings={"retrieval_ms": retrieval_ms})
+                           retrieved=tuple(hs), timings=timings)
                     for q, hs in zip(questions, hits)]
         t1 = time.perf_counter()
         outputs = self.reader.read_many(questions, [hs[:self.k] for hs in hits])
-        reader_ms = (time.perf_counter() - t1) * 1000 / max(len(questions), 1)
+        timings["reader_ms"] = (time.perf_counter() - t1) * 1000 / n
+        timings.update({k: v / n for k, v in getattr(self.reader, "last_timings", {}).items()})
         answers = []
         for q, hs, out in zip(questions, hits, outputs):
             passages = hs[:self.k]
-            order = sorted(range(len(passages)), key=lambda i: -(out.attention[i]
-                                                                 if out.attention else 0))
+            att = out.attention or [None] * len(passages)
+            order = sorted(range(len(passages)), key=lambda i: -(att[i] or 0.0))
+            found = answer_span(out, passages, order)
             answers.append(Answer(
                 question=q, answer=out.answer, abstained=out.abstained,
-                citations=tuple(citation_of(passages[i], out.attention[i] if out.attention
-                                            else None) for i in order),
-                retrieved=tuple(hs), confidence=out.confidence,
-                timings={"retrieval_ms": retrieval_ms, "reader_ms": reader_ms}))
+                citations=tuple(citation_of(passages[i], att[i],
+                                            found[1] if found and found[0] == i else None)
+                                for i in order),
+                retrieved=tuple(hs), confidence=out.confidence, timings=dict(timings)))
         return answers

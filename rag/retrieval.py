@@ -8,6 +8,7 @@ Example::
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,7 @@ class Retriever:
         self.kb = kb
         self.mode = mode
         self.candidates = candidates  # per list, before fusion
+        self.last_timings: dict[str, float] = {}  # ms per stage of the last call
 
     def settings(self) -> dict:
         return {"mode": self.mode, "candidates": self.candidates, "rrf_k": RRF_K}
@@ -72,8 +74,11 @@ class Retriever:
                 return [[] for _ in queries]
         n = max(k, self.candidates) if self.mode == "hybrid" else k
         dense = lexical = None
+        t0 = time.perf_counter()
+        embed_ms = 0.0
         if self.mode in ("dense", "hybrid"):
             vecs = self.kb.embedder.encode(list(queries))
+            embed_ms = (time.perf_counter() - t0) * 1000
             dense = self.kb.dense_ids(vecs, n, allowed)
         if self.mode in ("lexical", "hybrid"):
             lexical = [self.kb.lexical_ids(q, n, allowed) for q in queries]
@@ -86,6 +91,8 @@ class Retriever:
             else:
                 pairs = rrf([dense[i], lexical[i]])[:k]
             results.append(self.kb.fetch(pairs))
+        total = (time.perf_counter() - t0) * 1000
+        self.last_timings = {"embed_ms": embed_ms, "search_ms": total - embed_ms}
         return results
 
 

@@ -157,3 +157,86 @@ def test_eval_and_compare_commands(indexed, tmp_path, capsys):
                                         "JSON object"
     code, _, err = run(capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "zz"))
     assert code == 2 and "is not a finished evaluation run" in err
+
+
+@pytest.fixture(scope="module")
+def tiny_reader(tmp_path_factory):
+    from tiny_models import tiny_t5
+
+    return str(tiny_t5(tmp_path_factory.mktemp("reader")))
+
+
+def test_ask_json_schema(indexed, tiny_reader, capsys):
+    _, kb = indexed
+    code, out, _ = run(capsys, "ask", "Which birds use tools?", "--kb", str(kb), "--reader",
+                       tiny_reader, "-k", "3", "--json", "--max-new-tokens", "4")
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) == {"question", "answer", "abstained", "confidence", "citations",
+                           "timings"}
+    assert result["question"] == "Which birds use tools?"
+    assert len(result["citations"]) == 3
+    c = result["citations"][0]
+    assert {"doc_id", "source", "page", "start", "end", "text", "retrieval_score",
+            "attention_score", "answer_start", "answer_end"} <= set(c)
+    scores = [c["attention_score"] for c in result["citations"]]
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, abs=1e-3)
+    assert {"retrieval_ms", "embed_ms", "search_ms", "reader_ms", "encode_ms",
+            "decode_ms"} <= set(result["timings"])
+
+
+def test_ask_grounded_points_at_the_span(indexed, tiny_reader, capsys):
+    docs, kb = indexed
+    code, out, _ = run(capsys, "ask", "What do cats eat?", "--kb", str(kb), "--reader",
+                       tiny_reader, "--grounded", "--json", "--max-new-tokens", "3")
+    result = json.loads(out)
+    cited = [c for c in result["citations"] if c["answer_start"] is not None]
+    assert code == 0 and len(cited) == 1
+    c = cited[0]
+    source = ANIMALS.get(c["doc_id"])
+    if source is not None:  # a file document: offsets index its text
+        assert source[c["answer_start"]:c["answer_end"]].lower() == result["answer"].lower()
+
+
+def test_ask_reads_stdin_as_json_lines(indexed, tiny_reader, capsys, monkeypatch):
+    import io
+
+    _, kb = indexed
+    monkeypatch.setattr("sys.stdin", io.StringIO("Which birds use tools?\n\nWhat do cats eat?\n"))
+    code, out, _ = run(capsys, "ask", "--kb", str(kb), "--reader", tiny_reader,
+                       "--max-new-tokens", "2")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["question"] for r in lines] == ["Which birds use tools?",
+                                                            "What do cats eat?"]
+
+
+def test_ask_human_output(indexed, tiny_reader, capsys):
+    _, kb = indexed
+    code, out, err = run(capsys, "ask", "Which birds use tools?", "--kb", str(kb), "--reader",
+                         tiny_reader, "--max-new-tokens", "2", "-k", "2")
+    assert code == 0
+    assert "\nsources:\n [1] " in out and " [2] " in out and "retrieval " in out
+    assert "ms" in err
+
+
+def test_ask_bad_input(indexed, tiny_reader, tmp_path, capsys):
+    _, kb = indexed
+    from transformers import BertConfig, BertModel
+
+    bert = tmp_path / "bert"
+    BertModel(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
+                         num_attention_heads=1, intermediate_size=16)).save_pretrained(bert)
+    cases = [
+        (["ask", " ", "--kb", str(kb), "--reader", tiny_reader], 2, "error: empty question"),
+        (["ask", "q", "--kb", str(tmp_path / "none"), "--reader", tiny_reader], 1,
+         "does not exist"),
+        (["ask", "q", "--kb", str(kb), "--reader", str(bert)], 2,
+         "is not a seq2seq model nor a causal language model"),
+        (["ask", "q", "--kb", str(kb), "--reader", str(tmp_path / "missing")], 2,
+         "is not a model directory"),
+        (["ask", "q", "--kb", str(kb)], 2, "no reader installed yet"),
+    ]
+    for argv, code, message in cases:
+        got, out, err = run(capsys, *argv)
+        assert (got, out) == (code, ""), argv
+        assert message in err and len(err.strip().splitlines()) == 1, err

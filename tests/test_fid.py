@@ -122,3 +122,20 @@ def test_load_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="no usable config.json"):
         FiDReader.load(str(tmp_path / "empty"))
+
+
+def test_causal_reader_behind_the_same_interface(tmp_path):
+    from rag.readers.causal import CausalReader, load_reader
+    from tiny_models import tiny_gpt2
+
+    r = load_reader(str(tiny_gpt2(tmp_path / "gpt")), max_new_tokens=3)
+    assert isinstance(r, CausalReader)
+    prompt, ranges = r.prompt("Who won?", PASSAGES[:2])
+    assert prompt.endswith("[1] Super Bowl 50: The Denver Broncos won Super Bowl 50.\n"
+                           "[2] Paris: Paris is the capital of France.\n\n"
+                           "Question: Who won?\nAnswer:")
+    assert [prompt[a:b] for a, b in ranges] == [p.text for p in PASSAGES[:2]]
+    [out] = r.read_many(["Who won?"], [PASSAGES[:2]])
+    assert len(out.attention) == 2 and sum(out.attention) == pytest.approx(1.0, abs=1e-4)
+    assert isinstance(out.answer, str)
+    assert isinstance(load_reader(str(tiny_t5(tmp_path / "t5"))), FiDReader)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -81,6 +82,7 @@ class FiDReader:
         self.eos_id = mc.eos_token_id if mc.eos_token_id is not None else \
             getattr(dec, "eos_token_id", None) or tokenizer.eos_token_id or tokenizer.sep_token_id
         self.pad_id = mc.pad_token_id if mc.pad_token_id is not None else tokenizer.pad_token_id
+        self.last_timings: dict[str, float] = {}  # ms per stage of the last call
 
     @classmethod
     def load(cls, name: str, **overrides) -> "FiDReader":
@@ -153,7 +155,9 @@ class FiDReader:
         if not live:
             return outputs
         qs, ps = [questions[i] for i in live], [passages[i] for i in live]
+        t0 = time.perf_counter()
         hidden, mask, n_p, length = self.encode(qs, ps)
+        t1 = time.perf_counter()
         constraints = None
         kwargs = {}
         if grounded:
@@ -169,7 +173,10 @@ class FiDReader:
                 encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=mask,
                 max_new_tokens=self.config.max_new_tokens, num_beams=self.config.num_beams,
                 do_sample=False, **kwargs)
+            t2 = time.perf_counter()
             attention, confidence = self._attribute(hidden, mask, seqs, n_p, length)
+        self.last_timings = {"encode_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000,
+                             "attribute_ms": (time.perf_counter() - t2) * 1000}
         for row, i in enumerate(live):
             ids = self._answer_ids(seqs[row])
             answer = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
