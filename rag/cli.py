@@ -36,6 +36,13 @@ ASK_EXAMPLE = """example:
   rag ask --kb kb                      # interactive; models stay loaded
   cat questions.txt | rag ask --kb kb  # one question per line, JSON lines out"""
 
+TRAIN_EXAMPLE = """example:
+  rag index corpora/squad-dev --kb kb-squad
+  rag train eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --out readers/mine \\
+      --passages 5 --max-minutes 30
+  rag train eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --out readers/mine --resume
+  rag ask "Who won Super Bowl 50?" --kb kb-squad --reader readers/mine"""
+
 COMPARE_EXAMPLE = """example:
   rag eval compare runs/squad-dense runs/squad-hybrid"""
 
@@ -118,12 +125,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which split of the QA set (default test)")
     p.add_argument("--limit", type=int, default=None, help="a seeded sample of N questions")
     p.add_argument("--seed", type=int, default=0, help="seed for --limit (default 0)")
-    p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
-                   help="dense (FAISS), lexical (BM25) or hybrid: both fused (default)")
+    p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical", "gold"],
+                   help="dense (FAISS), lexical (BM25), hybrid: both fused (default), or gold: "
+                        "only the chunk of the gold document that holds the answer (reader "
+                        "quality without retrieval errors)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train a Fusion-in-Decoder reader on QA sets",
+                       description="Train a FiD reader on the train split of QA sets whose "
+                       "answers are in the paired knowledge bases (one --kb per QASET, in "
+                       "order). Passages are mined with the same retrieval `rag ask` uses.",
+                       epilog=TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("qasets", nargs="+", metavar="QASET")
+    p.add_argument("--kb", action="append", required=True, metavar="DIR",
+                   help="knowledge base for each QASET, in the same order")
+    p.add_argument("--out", required=True, metavar="READER_DIR")
+    p.add_argument("--init", default="minilm",
+                   help="minilm (offline warm start from the packaged MiniLM) or any HF seq2seq "
+                        "checkpoint to fine-tune")
+    p.add_argument("--passages", type=int, default=5, help="passages per question (k)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--accumulate", type=int, default=1, help="gradient accumulation steps")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--decoder-layers", type=int, default=3, help="(minilm) new decoder depth")
+    p.add_argument("--frozen-layers", type=int, default=4,
+                   help="(minilm) lower encoder layers kept frozen")
+    p.add_argument("--no-copy-head", action="store_true", help="(minilm) without the copy head")
+    p.add_argument("--limit", type=int, default=None, help="train questions per QA set")
+    p.add_argument("--eval-every", type=int, default=200, help="optimizer steps between evals")
+    p.add_argument("--patience", type=int, default=5, help="evals without gain before stopping")
+    p.add_argument("--max-minutes", type=float, default=None, help="time budget of this run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bf16", default="auto", choices=["auto", "on", "off"])
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval-compare", help=argparse.SUPPRESS, prog="rag eval compare",
                        description="Compare two evaluation runs.", epilog=COMPARE_EXAMPLE,
@@ -365,7 +406,13 @@ def cmd_eval(args) -> int:
     with KnowledgeBase.open(kb_dir) as kb:
         reader = open_reader(args, allow_none=True)
         k = args.k or getattr(getattr(reader, "config", None), "k", 5)
-        pipeline = Pipeline(Retriever(kb, args.retrieval), reader=reader, k=k)
+        if args.retrieval == "gold":
+            from rag.retrieval import GoldRetriever
+
+            retriever = GoldRetriever(kb, questions)
+        else:
+            retriever = Retriever(kb, args.retrieval)
+        pipeline = Pipeline(retriever, reader=reader, k=k)
         progress = args.progress if args.progress is not None else sys.stderr.isatty()
         summary = evaluate(pipeline, questions, Path(args.out), settings, progress=progress)
     if args.json:
@@ -374,6 +421,34 @@ def cmd_eval(args) -> int:
         for key, value in summary.items():
             print(f"{key:>28}  {'-' if value is None else value}")
         print(f"results in {args.out}/ (report.md, predictions.csv, summary.json, run.json)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from rag.train_reader import check_out_dir, train_reader
+
+    if len(args.kb) != len(args.qasets):
+        raise _usage(f"give one --kb per QASET ({len(args.qasets)} QA sets, {len(args.kb)} --kb)")
+    for name in ("passages", "batch_size", "accumulate", "eval_every", "patience"):
+        if getattr(args, name) < 1:
+            raise _usage(f"--{name.replace('_', '-')} must be at least 1")
+    if args.epochs <= 0 or args.lr <= 0:
+        raise _usage("--epochs and --lr must be positive")
+    out = Path(args.out)
+    check_out_dir(out, args.resume)
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    card = train_reader(
+        list(zip(args.qasets, args.kb)), out, init=args.init, k=args.passages,
+        decoder_layers=args.decoder_layers, frozen_layers=args.frozen_layers,
+        copy_head=not args.no_copy_head, limit=args.limit, resume=args.resume,
+        settings={"epochs": args.epochs, "batch_size": args.batch_size,
+                  "accumulate": args.accumulate, "lr": args.lr, "eval_every": args.eval_every,
+                  "patience": args.patience, "max_minutes": args.max_minutes, "seed": args.seed,
+                  "bf16": args.bf16, "gradient_checkpointing": args.gradient_checkpointing,
+                  "progress": progress})
+    print(f"reader saved in {out}: {card['stopped']} after {card['steps']} steps; dev EM "
+          f"{card['dev']['em']:.1f} F1 {card['dev']['f1']:.1f}; abstain below confidence "
+          f"{card['abstain_threshold']}")
     return 0
 
 

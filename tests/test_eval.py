@@ -156,3 +156,14 @@ def test_squad_json_is_read_directly(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps(squad))
     [q] = load_qaset(tmp_path / "s.json")
     assert (q.id, q.question, q.answers, q.gold_ids) == ("x", "Q?", ("A",), ("Art",))
+
+
+def test_gold_passage_mode_gives_the_reader_only_the_answer_chunk(setup):
+    from rag.retrieval import GoldRetriever
+
+    tmp, kb, qa = setup
+    questions = load_qaset(qa, "test")
+    r = GoldRetriever(kb, questions)
+    got = r.retrieve_many([q.question for q in questions])
+    assert [[h.doc_id for h in hits] for hits in got] == [["d2"], ["d3"], [], []]
+    # q3's gold document d3 does not contain 'apples'; q4's gold is not in the KB

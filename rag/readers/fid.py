@@ -45,6 +45,8 @@ class ReaderConfig:
     abstain_threshold: float | None = None  # reader confidence below it: "not found"
     k: int = 5  # passages the reader was tuned for
     encode_batch: int = 32  # passages per encoder call (bounds memory for large k)
+    base_model: str | None = None  # frozen weights come from this model (copyfid readers)
+    from_base: dict | None = None  # parameter name -> name in the base model
 
     @classmethod
     def load(cls, model_dir: Path) -> "ReaderConfig":
@@ -72,6 +74,8 @@ class FiDReader:
     kind = "fid"
 
     def __init__(self, model, tokenizer, config: ReaderConfig, name: str, model_dir: Path | None):
+        if model.config._attn_implementation != "eager":  # attribution needs the weights
+            model.set_attn_implementation("eager")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.config = config
@@ -102,14 +106,24 @@ class FiDReader:
                              "only safetensors are loaded (convert with safetensors' "
                              "convert script)")
         tokenizer = load_tokenizer(model_dir, name)
-        model = AutoModelForSeq2SeqLM.from_pretrained(
-            model_dir, use_safetensors=True, trust_remote_code=False, attn_implementation="eager")
         config = replace(ReaderConfig.load(model_dir), **overrides)
+        if config.base_model:  # only the trained parameters are stored; the rest is the base
+            from .copyfid import load_trained
+
+            model = load_trained(model_dir, {"base_model": config.base_model,
+                                             "from_base": config.from_base or {}})
+        else:
+            if hf_config.model_type == "rag-fid-copy":
+                from . import copyfid  # noqa: F401  (registers the architecture)
+            model = AutoModelForSeq2SeqLM.from_pretrained(
+                model_dir, use_safetensors=True, trust_remote_code=False,
+                attn_implementation="eager")
         return cls(model, tokenizer, config, name, model_dir)
 
     def identity(self) -> dict:
+        config = {k: v for k, v in asdict(self.config).items() if k != "from_base"}
         return {"kind": self.kind, "name": self.name, "model_type": self.model.config.model_type,
-                "config": asdict(self.config)}
+                "config": config}
 
     # -- the FiD forward pass ---------------------------------------------------------
 
@@ -139,6 +153,7 @@ class FiDReader:
                                       attention_mask=enc["attention_mask"][sl]).last_hidden_state)
         hidden = torch.cat(states)  # (B*P, L, d)
         b, length = len(questions), hidden.shape[1]
+        self._source_ids = enc["input_ids"].reshape(b, n_p * length)  # for copy heads
         return (hidden.reshape(b, n_p * length, hidden.shape[-1]),
                 mask.reshape(b, n_p * length), n_p, length)
 
@@ -159,7 +174,7 @@ class FiDReader:
         hidden, mask, n_p, length = self.encode(qs, ps)
         t1 = time.perf_counter()
         constraints = None
-        kwargs = {}
+        kwargs = self._extra_inputs()
         if grounded:
             constraints = [SpanConstraint(self.tokenizer, [h.text for h in hits], self.eos_id)
                            for hits in ps]
@@ -188,6 +203,13 @@ class FiDReader:
                 attention=attention[row][:len(ps[row])], abstained=abstain, span=span)
         return outputs
 
+    def _extra_inputs(self, repeat: int = 1) -> dict:
+        """Model inputs beyond the encoder states: the source ids a copy head copies from."""
+        if getattr(self.model.config, "copy_head", False):
+            ids = self._source_ids
+            return {"source_ids": ids.repeat_interleave(repeat, 0) if repeat > 1 else ids}
+        return {}
+
     def _answer_ids(self, seq) -> list[int]:
         """Generated ids without the decoder start token, end token and padding."""
         ids = seq.tolist()[1:]
@@ -207,7 +229,8 @@ class FiDReader:
             if len(hits):
                 valid[r, hits[0, 0] + 1:] = False
         out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
-                         attention_mask=mask, decoder_input_ids=dec_in, output_attentions=True)
+                         attention_mask=mask, decoder_input_ids=dec_in, output_attentions=True,
+                         **self._extra_inputs(len(seqs) // len(hidden)))
         logp = torch.log_softmax(out.logits.float(), -1).gather(-1, targets[..., None])[..., 0]
         logp = (logp * valid).sum(1) / valid.sum(1).clamp(min=1)
         # layers x (B, heads, T, S) -> (B, T, S), answer tokens only -> (B, S)

@@ -1,0 +1,335 @@
+"""Training a FiD reader (`rag train`): passages mined with the project's own retrieval,
+then a plain training loop.
+
+The loop, written out: parameters initialised (warm start or checkpoint), forward pass over
+(question, passages) -> answer tokens, token NLL loss, backpropagation, AdamW with linear
+warmup and decay, gradient clipping and accumulation, bf16 autocast where the CPU has native
+bf16, optional gradient checkpointing, periodic evaluation (EM/F1) on held-out questions,
+early stopping, checkpoints with everything needed to resume bit for bit.
+
+Example::
+
+    examples = mine(questions, Retriever(kb), k=5)
+    train(model, tokenizer, examples, dev, TrainSettings(out=Path("reader")))
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from knowledge.errors import UsageError
+from knowledge.types import Hit
+
+from .metrics import answer_in_text, exact_match, f1
+from .qa import Question
+from .readers.fid import ReaderConfig, format_passage
+from .retrieval import gold_passage
+
+CHECKPOINT = "checkpoint"
+
+
+@dataclass(frozen=True)
+class Example:
+    question: str
+    answer: str
+    answers: tuple[str, ...]
+    passages: tuple[Hit, ...]
+
+
+@dataclass
+class TrainSettings:
+    out: Path
+    epochs: float = 1.0
+    batch_size: int = 8
+    accumulate: int = 1
+    lr: float = 3e-4
+    warmup: float = 0.05  # fraction of steps
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    max_passage_tokens: int = 256
+    max_answer_tokens: int = 24
+    eval_every: int = 200  # optimizer steps
+    patience: int = 5  # evaluations without improvement before stopping
+    max_minutes: float | None = None
+    max_steps: int | None = None  # stop (with a checkpoint) after this many steps in this run
+    seed: int = 0
+    bf16: str = "auto"  # auto | on | off
+    gradient_checkpointing: bool = False
+    input_format: str = ReaderConfig().input_format
+    progress: bool = True
+    extra: dict = field(default_factory=dict)  # recorded in the training card
+
+
+# -- data -------------------------------------------------------------------------------
+
+
+def mine(questions: list[Question], retriever, k: int, batch: int = 64,
+         log=lambda m: print(m, file=sys.stderr)) -> list[Example]:
+    """Top-k passages per question from the project's retrieval; when none holds an answer,
+    the best gold passage replaces the last one (so every example can be learned, and the
+    rest are hard negatives)."""
+    kb = retriever.kb
+    examples, added_gold, dropped = [], 0, 0
+    for i in range(0, len(questions), batch):
+        chunk = questions[i:i + batch]
+        for q, hits in zip(chunk, retriever.retrieve_many([q.question for q in chunk], k)):
+            hits = list(hits)
+            if not any(answer_in_text(list(q.answers), h.text) for h in hits):
+                gold = gold_passage(kb, q)
+                if gold is None:
+                    dropped += 1
+                    continue
+                hits = [h for h in hits if h.chunk_id != gold.chunk_id][:k - 1] + [gold]
+                added_gold += 1
+            answer = next((a for a in q.answers if any(answer_in_text([a], h.text)
+                                                       for h in hits)), q.answers[0])
+            examples.append(Example(q.question, answer, tuple(q.answers), tuple(hits)))
+    log(f"mined {len(examples)} examples ({added_gold} with the gold passage added, "
+        f"{dropped} dropped: no passage holds the answer)")
+    return examples
+
+
+class Batcher:
+    """Tokenises examples into FiD tensors: (B*P, L) passages, answers as labels."""
+
+    def __init__(self, tokenizer, settings: TrainSettings, eos_id: int):
+        self.tok = tokenizer
+        self.s = settings
+        self.eos_id = eos_id
+
+    def __call__(self, batch: list[Example]) -> dict:
+        n_p = max(len(e.passages) for e in batch)
+        texts, present = [], []
+        for e in batch:
+            for j in range(n_p):
+                hit = e.passages[j] if j < len(e.passages) else None
+                texts.append(format_passage(self.s.input_format, e.question, hit))
+                present.append(hit is not None)
+        enc = self.tok(texts, max_length=self.s.max_passage_tokens, truncation=True,
+                       padding="longest", return_tensors="pt")
+        answers = [self.tok(e.answer, add_special_tokens=False)["input_ids"]
+                   [:self.s.max_answer_tokens - 1] + [self.eos_id] for e in batch]
+        width = max(len(a) for a in answers)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for i, a in enumerate(answers):
+            labels[i, :len(a)] = torch.tensor(a)
+        mask = enc["attention_mask"] * torch.tensor(present, dtype=torch.long)[:, None]
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                "fused_mask": mask.reshape(len(batch), -1), "labels": labels, "n_p": n_p}
+
+
+def fid_loss(model, batch: dict) -> torch.Tensor:
+    """The FiD forward pass: encode passages independently, fuse, decode the answer."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    hidden = model.get_encoder()(input_ids=batch["input_ids"],
+                                 attention_mask=batch["attention_mask"]).last_hidden_state
+    b = batch["labels"].shape[0]
+    hidden = hidden.reshape(b, -1, hidden.shape[-1])
+    extra = {}
+    if getattr(model.config, "copy_head", False):
+        extra["source_ids"] = batch["input_ids"].reshape(b, -1)
+    out = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+                attention_mask=batch["fused_mask"], labels=batch["labels"], **extra)
+    return out.loss
+
+
+# -- the loop ---------------------------------------------------------------------------
+
+
+def train(model, tokenizer, examples: list[Example], dev: list[Example],
+          settings: TrainSettings, evaluate_fn, save_fn, resume: bool = False,
+          log=lambda m: print(m, file=sys.stderr)) -> dict:
+    """Train ``model`` in place; ``evaluate_fn(model, dev) -> {"em", "f1"}`` scores it and
+    ``save_fn(model, dir)`` writes a reader directory. Returns the training card."""
+    from tqdm import tqdm
+
+    if not examples:
+        raise UsageError("no training examples (did retrieval find the answers?)")
+    s = settings
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(s.seed)
+    eos = model.generation_config.eos_token_id
+    batcher = Batcher(tokenizer, s, eos if isinstance(eos, int) else eos[0])
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=s.lr)
+    per_epoch = math.ceil(len(examples) / (s.batch_size * s.accumulate))
+    total = max(1, int(per_epoch * s.epochs))
+    warm = max(1, int(total * s.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm))))
+    use_bf16 = _bf16(s.bf16)
+    if s.gradient_checkpointing:
+        model.get_encoder().gradient_checkpointing_enable()
+    state = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "curve": []}
+    if resume:
+        state = load_checkpoint(out / CHECKPOINT, model, opt, sched)
+        log(f"resumed at step {state['step']} of {total}")
+    model.train()
+    start, first = time.time(), state["step"]
+    bar = tqdm(total=total, initial=state["step"], disable=not s.progress, file=sys.stderr,
+               unit="step")
+    stop = None
+    while state["step"] < total and stop is None:
+        step = state["step"]
+        order = _epoch_order(len(examples), s.seed, step // per_epoch)
+        micro = (step % per_epoch) * s.accumulate  # micro-batch index within the epoch
+        opt.zero_grad(set_to_none=True)
+        loss_sum = 0.0
+        for a in range(s.accumulate):
+            idx = order[(micro + a) * s.batch_size:(micro + a + 1) * s.batch_size]
+            if not idx:
+                break
+            batch = batcher([examples[i] for i in idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                loss = fid_loss(model, batch) / s.accumulate
+            loss.backward()
+            loss_sum += float(loss)
+        torch.nn.utils.clip_grad_norm_(params, s.clip)
+        opt.step()
+        sched.step()
+        state["step"] += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_sum:.3f}")
+        state["curve"].append({"step": state["step"], "loss": round(loss_sum, 5),
+                               "lr": sched.get_last_lr()[0]})
+        timed_out = s.max_minutes is not None and (time.time() - start) / 60 > s.max_minutes
+        timed_out = timed_out or (s.max_steps is not None and state["step"] - first >= s.max_steps)
+        if state["step"] % s.eval_every == 0 or state["step"] == total or timed_out:
+            model.eval()
+            scores = evaluate_fn(model, dev) if dev else {"em": 0.0, "f1": 0.0}
+            model.train()
+            state["curve"][-1].update(dev_em=scores["em"], dev_f1=scores["f1"])
+            log(f"step {state['step']}: loss {loss_sum:.3f}, dev EM {scores['em']:.1f} "
+                f"F1 {scores['f1']:.1f}")
+            if scores["f1"] > state["best_f1"]:
+                state["best_f1"], state["bad_evals"] = scores["f1"], 0
+                save_fn(model, out)
+            else:
+                state["bad_evals"] += 1
+                if state["bad_evals"] >= s.patience:
+                    stop = f"early stop: no dev improvement in {s.patience} evaluations"
+            save_checkpoint(out / CHECKPOINT, model, opt, sched, state)
+            if timed_out and stop is None:
+                stop = "time or step budget of this run reached; continue with --resume"
+    bar.close()
+    write_curves(out, state["curve"])
+    return {"steps": state["step"], "total_steps": total, "best_dev_f1": state["best_f1"],
+            "stopped": stop or "finished", "minutes": round((time.time() - start) / 60, 2),
+            "bf16": use_bf16, "settings": {k: str(v) if isinstance(v, Path) else v
+                                           for k, v in asdict(s).items()}}
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    order = list(range(n))
+    random.Random(seed * 100003 + epoch).shuffle(order)
+    return order
+
+
+def _bf16(mode: str) -> bool:
+    if mode == "on":
+        return True
+    if mode == "off":
+        return False
+    from knowledge.embedding import bf16_is_fast
+
+    return bf16_is_fast()
+
+
+# -- checkpoints (safetensors + JSON: no pickle) -------------------------------------------
+
+
+def save_checkpoint(path: Path, model, opt, sched, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model/{n}": p.detach().contiguous() for n, p in model.named_parameters()
+               if p.requires_grad}
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    opt_state = opt.state_dict()
+    for pid, st in opt_state["state"].items():
+        for key, value in st.items():
+            tensors[f"opt/{pid}/{key}"] = value.detach().contiguous().reshape(-1) \
+                if value.ndim == 0 else value.detach().contiguous()
+    tensors["rng/torch"] = torch.get_rng_state()
+    tmp = path / "state.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    tmp.replace(path / "state.safetensors")
+    meta = {"state": state, "param_names": names, "param_groups": opt_state["param_groups"],
+            "scheduler": sched.state_dict()}
+    (path / "meta.json.tmp").write_text(json.dumps(meta, default=str))
+    (path / "meta.json.tmp").replace(path / "meta.json")
+
+
+def load_checkpoint(path: Path, model, opt, sched) -> dict:
+    from safetensors.torch import load_file
+
+    if not (path / "meta.json").exists():
+        raise UsageError(f"no checkpoint to resume in {path.parent}; run without --resume")
+    meta = json.loads((path / "meta.json").read_text())
+    tensors = load_file(str(path / "state.safetensors"))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for n in meta["param_names"]:
+            params[n].copy_(tensors[f"model/{n}"])
+    opt_state = {"state": {}, "param_groups": meta["param_groups"]}
+    for key, value in tensors.items():
+        if key.startswith("opt/"):
+            _, pid, name = key.split("/", 2)
+            opt_state["state"].setdefault(int(pid), {})[name] = \
+                value.reshape(()) if name == "step" else value
+    opt.load_state_dict(opt_state)
+    sched.load_state_dict(meta["scheduler"])
+    torch.set_rng_state(tensors["rng/torch"])
+    return meta["state"]
+
+
+def write_curves(out: Path, curve: list[dict]) -> None:
+    """The loss and dev-metric curves as CSV and PNG."""
+    if not curve:
+        return
+    keys = ["step", "loss", "lr", "dev_em", "dev_f1"]
+    with open(out / "curves.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for row in curve:
+            w.writerow({k: row.get(k, "") for k in keys})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    steps = [r["step"] for r in curve]
+    window = max(1, len(curve) // 50)
+    smooth = [sum(r["loss"] for r in curve[max(0, i - window + 1):i + 1]) /
+              len(curve[max(0, i - window + 1):i + 1]) for i in range(len(curve))]
+    ax.plot(steps, smooth, label="train loss")
+    ax.set(xlabel="step", ylabel="loss")
+    evals = [r for r in curve if "dev_f1" in r]
+    if evals:
+        ax2 = ax.twinx()
+        ax2.plot([r["step"] for r in evals], [r["dev_f1"] for r in evals], "o-", color="C1",
+                 label="dev F1")
+        ax2.set(ylabel="dev F1 (%)")
+    fig.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=120)
+    plt.close(fig)
+
+
+def score_predictions(preds: list[str], dev: list[Example]) -> dict:
+    return {"em": 100 * sum(exact_match(p, list(e.answers)) for p, e in zip(preds, dev)) / len(dev),
+            "f1": 100 * sum(f1(p, list(e.answers)) for p, e in zip(preds, dev)) / len(dev)}
