@@ -42,6 +42,7 @@ class SyncReport:
     skipped: list = field(default_factory=list)  # (file, reason): file not ingested
     warnings: list = field(default_factory=list)  # (file, message): ingested with a problem
     unsupported: int = 0
+    touched: int = 0  # files whose mtime changed but not their bytes
     seconds: dict = field(default_factory=dict)
     total_documents: int = 0
     total_chunks: int = 0
@@ -192,6 +193,8 @@ def sync(
             index.add(new_ids, new_vecs)
         if report.changed or rebuilt or store.generation < 1:
             store.commit(index)
+        elif report.touched:  # only file times changed: SQLite alone, FAISS is as it was
+            conn.execute("COMMIT")
         else:
             store.rollback()
             if not (kb_dir / "manifest.json").exists():
@@ -231,9 +234,10 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
         _keep(conn, root, rel, report, seen_docs)
         return
     sha = hashlib.sha256(data).hexdigest()
-    if row and row[3] == sha:  # touched, not changed
+    if row and row[3] == sha:  # touched, not changed: remember the new mtime
         conn.execute("UPDATE files SET size=?, mtime_ns=? WHERE id=?",
                      (st.st_size, st.st_mtime_ns, row[0]))
+        report.touched += 1
         _keep(conn, root, rel, report, seen_docs)
         return
     try:

@@ -102,6 +102,11 @@ def test_reindex_touches_only_what_changed(tmp_path, animals, fake_embedder):
         assert after[kept] == before[kept]  # untouched chunks keep their ids
     assert after["dogs.txt"] > max(before.values())  # re-embedded under a fresh id
     assert sorted(p.name for p in kb.glob("index.*.faiss")) == ["index.2.faiss"]
+    os.utime(animals / "dogs.txt", ns=(1, 1))  # touched only: recorded, no new generation
+    r = index(kb, animals, emb)
+    assert (r.touched, r.changed) == (1, False)
+    assert index(kb, animals, emb).touched == 0  # the new time was stored
+    assert sorted(p.name for p in kb.glob("index.*.faiss")) == ["index.2.faiss"]
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.verify() == []
         assert k.search("guard the house at night", k=1)[0].doc_id == "dogs.txt"
