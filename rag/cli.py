@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is available")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=cmd_train)
@@ -445,6 +446,7 @@ def cmd_train(args) -> int:
                   "accumulate": args.accumulate, "lr": args.lr, "eval_every": args.eval_every,
                   "patience": args.patience, "max_minutes": args.max_minutes, "seed": args.seed,
                   "bf16": args.bf16, "gradient_checkpointing": args.gradient_checkpointing,
+                  "device": args.device,
                   "progress": progress})
     print(f"reader saved in {out}: {card['stopped']} after {card['steps']} steps; dev EM "
           f"{card['dev']['em']:.1f} F1 {card['dev']['f1']:.1f}; abstain below confidence "

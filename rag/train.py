@@ -62,6 +62,7 @@ class TrainSettings:
     max_steps: int | None = None  # stop (with a checkpoint) after this many steps in this run
     seed: int = 0
     bf16: str = "auto"  # auto | on | off
+    device: str = "cpu"  # or "cuda" where one is available
     gradient_checkpointing: bool = False
     input_format: str = ReaderConfig().input_format
     progress: bool = True
@@ -170,7 +171,8 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
     warm = max(1, int(total * s.warmup))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm))))
-    use_bf16 = _bf16(s.bf16)
+    model.to(s.device)
+    use_bf16 = _bf16(s.bf16, s.device)
     if s.gradient_checkpointing:
         model.get_encoder().gradient_checkpointing_enable()
     state = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "curve": []}
@@ -192,11 +194,13 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
             idx = order[(micro + a) * s.batch_size:(micro + a + 1) * s.batch_size]
             if not idx:
                 break
-            batch = batcher([examples[i] for i in idx])
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            batch = {k: v.to(s.device) if torch.is_tensor(v) else v
+                     for k, v in batcher([examples[i] for i in idx]).items()}
+            with torch.autocast(torch.device(s.device).type, dtype=torch.bfloat16,
+                                enabled=use_bf16):
                 loss = fid_loss(model, batch) / s.accumulate
             loss.backward()
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, s.clip)
         opt.step()
         sched.step()
@@ -205,6 +209,9 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
         bar.set_postfix(loss=f"{loss_sum:.3f}")
         state["curve"].append({"step": state["step"], "loss": round(loss_sum, 5),
                                "lr": sched.get_last_lr()[0]})
+        if not s.progress and state["step"] % 25 == 0:  # a log line where no bar is shown
+            rate = (time.time() - start) / (state["step"] - first)
+            log(f"step {state['step']}/{total}: loss {loss_sum:.3f}, {rate:.2f} s/step")
         timed_out = s.max_minutes is not None and (time.time() - start) / 60 > s.max_minutes
         timed_out = timed_out or (s.max_steps is not None and state["step"] - first >= s.max_steps)
         if state["step"] % s.eval_every == 0 or state["step"] == total or timed_out:
@@ -238,11 +245,13 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def _bf16(mode: str) -> bool:
+def _bf16(mode: str, device: str = "cpu") -> bool:
     if mode == "on":
         return True
     if mode == "off":
         return False
+    if torch.device(device).type == "cuda":
+        return torch.cuda.is_bf16_supported()
     from knowledge.embedding import bf16_is_fast
 
     return bf16_is_fast()
@@ -255,15 +264,17 @@ def save_checkpoint(path: Path, model, opt, sched, state: dict) -> None:
     from safetensors.torch import save_file
 
     path.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model/{n}": p.detach().contiguous() for n, p in model.named_parameters()
+    tensors = {f"model/{n}": p.detach().contiguous().cpu() for n, p in model.named_parameters()
                if p.requires_grad}
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     opt_state = opt.state_dict()
     for pid, st in opt_state["state"].items():
         for key, value in st.items():
-            tensors[f"opt/{pid}/{key}"] = value.detach().contiguous().reshape(-1) \
-                if value.ndim == 0 else value.detach().contiguous()
+            value = value.detach().contiguous().cpu()
+            tensors[f"opt/{pid}/{key}"] = value.reshape(-1) if value.ndim == 0 else value
     tensors["rng/torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng/cuda"] = torch.cuda.get_rng_state()
     tmp = path / "state.safetensors.tmp"
     save_file(tensors, str(tmp))
     tmp.replace(path / "state.safetensors")
@@ -293,6 +304,8 @@ def load_checkpoint(path: Path, model, opt, sched) -> dict:
     opt.load_state_dict(opt_state)
     sched.load_state_dict(meta["scheduler"])
     torch.set_rng_state(tensors["rng/torch"])
+    if "rng/cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng/cuda"])
     return meta["state"]
 
 

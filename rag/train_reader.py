@@ -79,6 +79,7 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
 
     torch.manual_seed(s.seed)  # the new parameters' initialisation is part of the run
     model, tokenizer, base = init_model(init, decoder_layers, frozen_layers, copy_head)
+    model.to(s.device)
     config = ReaderConfig(input_format=s.input_format, max_passage_tokens=s.max_passage_tokens,
                           k=k, base_model=base)
 
@@ -93,6 +94,7 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
                  log=log)
     # calibrate abstention on the best model's dev predictions, then write the final config
     best = FiDReader.load(str(out))
+    best.model.to(s.device)
     preds = predict(best.model, best.tokenizer, best.config, dev_ex)
     threshold = calibrate_abstention([c for _, c in preds],
                                      [f1(p, list(e.answers)) for (p, _), e in zip(preds, dev_ex)])

@@ -143,7 +143,9 @@ class FiDReader:
                 present.append(hit is not None)
         enc = self.tokenizer(texts, max_length=self.config.max_passage_tokens, truncation=True,
                              padding="longest", return_tensors="pt")
-        mask = enc["attention_mask"] * torch.tensor(present, dtype=torch.long)[:, None]
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        mask = enc["attention_mask"] * torch.tensor(present, dtype=torch.long,
+                                                     device=self.model.device)[:, None]
         encoder = self.model.get_encoder()
         states = []
         with torch.inference_mode():
