@@ -9,11 +9,11 @@ RAG=${RAG:-.venv/bin/rag}
 WORK=${WORK:-runs}
 MINUTES=${1:-60}
 mkdir -p "$WORK"
-$RAG index corpora/squad-dev --kb "$WORK/kb-squad"
+$RAG index corpora/squad-dev/articles.jsonl.gz --kb "$WORK/kb-squad"
 $RAG index eval/data/nq-para-open.corpus.jsonl.gz --kb "$WORK/kb-nq"
 resume=()
 [ -f "$WORK/reader/checkpoint/meta.json" ] && resume=(--resume)
 $RAG train eval/data/squad-dev-open.qa.jsonl.gz eval/data/nq-para-open.qa.jsonl.gz \
     --kb "$WORK/kb-squad" --kb "$WORK/kb-nq" --out "$WORK/reader" \
-    --passages 5 --batch-size 8 --lr 3e-4 --epochs 1 --eval-every 150 --patience 6 \
+    --passages 5 --batch-size 8 --lr 3e-4 --epochs 1 --frozen-layers 5 --eval-every 100 --patience 6 \
     --max-minutes "$MINUTES" --seed 0 "${resume[@]}"

@@ -130,7 +130,7 @@ class Embedder:
         if self._weights_hash is None:
             self._weights_hash = weights_hash(self.model_dir)
         return {"name": self.name, "weights_sha256": self._weights_hash, "dim": self.dim,
-                "max_tokens": self.max_tokens}
+                "max_tokens": self.max_tokens, "precision": self.precision}
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 INDEX_EXAMPLE = """example:
-  rag index corpora/squad-dev --kb kb
+  rag index corpora/squad-dev/articles.jsonl.gz --kb kb
   rag index ~/manuals --kb kb --include '*.pdf' --exclude 'drafts/*'
   rag index ~/manuals --kb kb --rebuild --chunk-size 150 --chunk-overlap 20"""
 
@@ -24,7 +24,7 @@ SEARCH_EXAMPLE = """example:
 
 
 EVAL_EXAMPLE = """example:
-  rag index corpora/squad-dev --kb kb-squad
+  rag index corpora/squad-dev/articles.jsonl.gz --kb kb-squad
   rag eval eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --limit 1000 --out runs/squad-hybrid
   rag eval eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --limit 1000 --retrieval dense \\
       --out runs/squad-dense
@@ -37,7 +37,7 @@ ASK_EXAMPLE = """example:
   cat questions.txt | rag ask --kb kb  # one question per line, JSON lines out"""
 
 TRAIN_EXAMPLE = """example:
-  rag index corpora/squad-dev --kb kb-squad
+  rag index corpora/squad-dev/articles.jsonl.gz --kb kb-squad
   rag train eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --out readers/mine \\
       --passages 5 --max-minutes 30
   rag train eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --out readers/mine --resume
