@@ -205,11 +205,10 @@ class FiDReader:
                 attention=attention[row][:len(ps[row])], abstained=abstain, span=span)
         return outputs
 
-    def _extra_inputs(self, repeat: int = 1) -> dict:
+    def _extra_inputs(self) -> dict:
         """Model inputs beyond the encoder states: the source ids a copy head copies from."""
         if getattr(self.model.config, "copy_head", False):
-            ids = self._source_ids
-            return {"source_ids": ids.repeat_interleave(repeat, 0) if repeat > 1 else ids}
+            return {"source_ids": self._source_ids}
         return {}
 
     def _answer_ids(self, seq) -> list[int]:
@@ -232,7 +231,7 @@ class FiDReader:
                 valid[r, hits[0, 0] + 1:] = False
         out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
                          attention_mask=mask, decoder_input_ids=dec_in, output_attentions=True,
-                         **self._extra_inputs(len(seqs) // len(hidden)))
+                         **self._extra_inputs())
         logp = torch.log_softmax(out.logits.float(), -1).gather(-1, targets[..., None])[..., 0]
         logp = (logp * valid).sum(1) / valid.sum(1).clamp(min=1)
         # layers x (B, heads, T, S) -> (B, T, S), answer tokens only -> (B, S)
