@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, UsageError
 from .loaders import LoadError, is_supported, load_file, walk
 from .store import Store
-from .types import Chunk, Document
+from .types import Document
 from .vector_index import VectorIndex, choose_kind
 
 DEFAULT_MAX_FILE_MB = 200

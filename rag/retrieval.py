@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase

@@ -1,9 +1,7 @@
 """The `rag` command line with the real packaged embedder: output, JSON schema, exit codes."""
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """The FiD reader's plumbing on a tiny random T5: inputs, shapes, masks, permutation,
 grounded decoding, attribution, load errors."""
-import json
 
 import pytest
 import torch

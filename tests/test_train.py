@@ -44,8 +44,7 @@ def trained_state(out):
 
 
 def test_loss_falls_and_reader_round_trips(fixture, tmp_path, capsys):
-    card = run(fixture, tmp_path / "r", epochs=12, eval_every=12)
-    curve = [json.loads(json.dumps(r)) for r in card and []]  # noqa: F841
+    run(fixture, tmp_path / "r", epochs=12, eval_every=12)
     import csv
 
     rows = list(csv.DictReader(open(tmp_path / "r" / "curves.csv")))
@@ -59,8 +58,6 @@ def test_loss_falls_and_reader_round_trips(fixture, tmp_path, capsys):
     assert reader_cfg["base_model"] == "all-MiniLM-L6-v2" and reader_cfg["k"] == 2
     # only trained parameters are stored: far smaller than the whole model
     assert (tmp_path / "r" / "model.safetensors").stat().st_size < 25e6
-    from rag.cli import main
-
     base, _ = fixture
     reader = FiDReader.load(str(tmp_path / "r"))
     assert reader.model.config.copy_head

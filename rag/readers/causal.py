@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, replace
-from pathlib import Path
 
 from knowledge.errors import UsageError
 from knowledge.types import Hit

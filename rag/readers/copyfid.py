@@ -14,7 +14,6 @@ Example: ``model = build_minilm_fid(decoder_layers=3, frozen_layers=4)``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch

@@ -1,0 +1,292 @@
+"""What each `rag` subcommand does, given parsed arguments (the parser is in cli.py).
+
+Each ``cmd_*`` returns the exit code; user mistakes raise KnowledgeError/UsageError, which
+``cli.main`` prints as one line.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def open_reader(args, allow_none: bool = False):
+    """The reader the flags ask for, or None for retrieval only."""
+    from rag.readers import DEFAULT_READER, load_reader
+
+    name = args.reader
+    if name == "none" and allow_none:
+        return None
+    if name is None:
+        if DEFAULT_READER is None:
+            if allow_none:
+                return None
+            raise _usage("no reader installed yet: pass --reader NAME_OR_PATH (any Hugging Face "
+                         "seq2seq checkpoint, e.g. a local flan-t5-base)")
+        name = str(DEFAULT_READER)
+    overrides = {}
+    if args.grounded is not None:
+        overrides["grounded"] = args.grounded
+    if args.beams is not None:
+        if args.beams < 1:
+            raise _usage(f"--beams must be at least 1 (got {args.beams})")
+        overrides["num_beams"] = args.beams
+    if args.max_new_tokens is not None:
+        if args.max_new_tokens < 1:
+            raise _usage(f"--max-new-tokens must be at least 1 (got {args.max_new_tokens})")
+        overrides["max_new_tokens"] = args.max_new_tokens
+    if args.abstain_threshold is not None:
+        overrides["abstain_threshold"] = args.abstain_threshold
+    return load_reader(name, args.reader_kind, **overrides)
+
+
+def cmd_index(args) -> int:
+    from knowledge.chunking import ChunkerSettings
+    from knowledge.embedding import DEFAULT_EMBEDDER, Embedder, resolve_model, weights_hash
+    from knowledge.store import Store, is_kb, resolve_kb_dir
+    from knowledge.sync import sync
+
+    kb_dir = resolve_kb_dir(args.kb)
+    for p in args.paths:  # fail on a typo before loading anything
+        if not Path(p).exists():
+            raise _usage(f"path not found: {p}")
+    if args.batch_size < 1:
+        raise _usage(f"--batch-size must be at least 1 (got {args.batch_size})")
+    built = None
+    if is_kb(kb_dir) and not args.rebuild:
+        with Store.open(kb_dir) as store:
+            built = store.manifest
+    name = args.embedder or (built["embedder"]["name"] if built else DEFAULT_EMBEDDER)
+    chunker = built["chunker"] if built else {"size": 200, "overlap": 30}
+    settings = ChunkerSettings(
+        size=args.chunk_size if args.chunk_size is not None else chunker["size"],
+        overlap=args.chunk_overlap if args.chunk_overlap is not None else chunker["overlap"])
+    settings.validate()
+    model_dir = resolve_model(name)
+    identity = (dict(built["embedder"]) if built and built["embedder"]["name"] == name
+                else None)
+    if identity is None or identity["weights_sha256"] != weights_hash(model_dir):
+        # a new KB or another model: load it now for its dimension and token limit
+        embedder = Embedder.load(name, precision=args.precision)
+        identity = embedder.identity()
+        loader = lambda: embedder  # noqa: E731
+    else:
+        loader = lambda: Embedder.load(name, precision=args.precision)  # noqa: E731
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    report = sync(
+        kb_dir, [Path(p) for p in args.paths], load_embedder=loader, embedder_identity=identity,
+        chunking=settings, index_kind=args.index or "auto", include=args.include,
+        exclude=args.exclude, rebuild=args.rebuild, max_file_mb=args.max_file_mb,
+        batch_size=args.batch_size, progress=progress)
+    for path, reason in report.skipped:
+        _err(f"skipped {path}: {reason}")
+    for path, message in report.warnings:
+        _err(f"warning: {path}: {message}")
+    if args.json:
+        print(json.dumps({"kb": str(kb_dir), **report.to_dict()}, indent=2))
+    else:
+        print(
+            f"{kb_dir}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+            f"{report.unchanged} unchanged documents; {report.chunks_added} chunks embedded, "
+            f"{report.chunks_removed} dropped; now {report.total_documents} documents, "
+            f"{report.total_chunks} chunks ({report.index_kind} index) in "
+            f"{report.seconds['total']:.1f} s")
+        if report.skipped or report.unsupported:
+            print(f"{len(report.skipped)} files skipped (reasons above), "
+                  f"{report.unsupported} files of unsupported types ignored")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import resolve_kb_dir
+
+    if not args.query.strip():
+        raise _usage("empty query; give some text to search for")
+    if args.k < 1:
+        raise _usage(f"-k must be at least 1 (got {args.k})")
+    from rag.retrieval import Filters, Retriever
+
+    filters = Filters.parse(args.path, args.where)
+    with KnowledgeBase.open(resolve_kb_dir(args.kb)) as kb:
+        hits = Retriever(kb, args.retrieval).retrieve(args.query, k=args.k, filters=filters)
+    if args.json:
+        print(json.dumps({"query": args.query, "retrieval": args.retrieval,
+                          "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no passages found (the knowledge base is empty)")
+    for rank, h in enumerate(hits, 1):
+        where = h.doc_id if h.source == h.doc_id else f"{h.doc_id} ({h.source})"
+        page = f" p.{h.page}" if h.page else ""
+        heading = f" § {h.heading}" if h.heading else ""
+        print(f"[{rank}] {h.score:.3f}  {where}{page}{heading}  [{h.start}:{h.end}]")
+        print("    " + " ".join(h.text.split())[:400])
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import resolve_kb_dir
+    from rag.pipeline import Pipeline
+    from rag.retrieval import Filters, Retriever
+
+    if args.question is not None and not args.question.strip():
+        raise _usage("empty question; ask something")
+    if args.k is not None and args.k < 1:
+        raise _usage(f"-k must be at least 1 (got {args.k})")
+    filters = Filters.parse(args.path, args.where)
+    kb_dir = resolve_kb_dir(args.kb)
+    with KnowledgeBase.open(kb_dir) as kb:
+        reader = open_reader(args)
+        k = args.k or getattr(getattr(reader, "config", None), "k", 5)
+        pipeline = Pipeline(Retriever(kb, args.retrieval), reader, k=k)
+        if args.question is not None:
+            show_answer(pipeline.ask(args.question, filters), args.json)
+            return 0
+        interactive = sys.stdin.isatty()
+        if interactive:
+            _err("ask a question (empty line or Ctrl-D to quit)")
+        while True:
+            if interactive:
+                try:
+                    line = input("? ")
+                except EOFError:
+                    break
+            else:
+                line = sys.stdin.readline()
+                if not line:
+                    break
+            if not line.strip():
+                if interactive:
+                    break
+                continue
+            answer = pipeline.ask(line.strip(), filters)
+            if interactive:
+                show_answer(answer, args.json)
+            else:
+                print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def show_answer(answer, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    print(answer.answer)
+    print()
+    print("sources:" if not answer.abstained else "closest passages:")
+    for i, c in enumerate(answer.citations, 1):
+        page = f" p.{c.page}" if c.page else ""
+        where = c.doc_id if c.source == c.doc_id else f"{c.doc_id} ({c.source})"
+        att = f"attention {c.attention_score:.2f}, " if c.attention_score is not None else ""
+        print(f" [{i}] {where}{page} [{c.start}:{c.end}]  {att}retrieval {c.retrieval_score:.3f}")
+        print(f"     {snippet(c)}")
+    t = answer.timings
+    print(f"\n({', '.join(f'{k[:-3]} {v:.0f} ms' for k, v in t.items())})", file=sys.stderr)
+
+
+def snippet(c, width: int = 240) -> str:
+    """The passage around the answer, the answer marked with « »."""
+    text = c.text
+    if c.answer_start is not None:
+        a, b = c.answer_start - c.start, c.answer_end - c.start
+        lo = max(0, a - width // 2)
+        text = text[lo:a] + "«" + text[a:b] + "»" + text[b:b + width // 2]
+        return ("…" if lo else "") + " ".join(text.split())
+    flat = " ".join(text.split())
+    return flat[:width] + ("…" if len(flat) > width else "")
+
+
+def cmd_eval(args) -> int:
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import resolve_kb_dir
+    from rag.evaluate import evaluate
+    from rag.pipeline import Pipeline
+    from rag.qa import load_qaset, sample
+    from rag.retrieval import Retriever
+
+    if args.k is not None and args.k < 1:
+        raise _usage(f"-k must be at least 1 (got {args.k})")
+    kb_dir = resolve_kb_dir(args.kb)
+    questions = sample(load_qaset(args.qaset, args.split), args.limit, args.seed)
+    settings = {"qaset": str(args.qaset), "split": args.split, "limit": args.limit,
+                "seed": args.seed, "kb": str(kb_dir), "n": len(questions)}
+    with KnowledgeBase.open(kb_dir) as kb:
+        reader = open_reader(args, allow_none=True)
+        k = args.k or getattr(getattr(reader, "config", None), "k", 5)
+        if args.retrieval == "gold":
+            from rag.retrieval import GoldRetriever
+
+            retriever = GoldRetriever(kb, questions)
+        else:
+            retriever = Retriever(kb, args.retrieval)
+        pipeline = Pipeline(retriever, reader=reader, k=k)
+        progress = args.progress if args.progress is not None else sys.stderr.isatty()
+        summary = evaluate(pipeline, questions, Path(args.out), settings, progress=progress)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            print(f"{key:>28}  {'-' if value is None else value}")
+        print(f"results in {args.out}/ (report.md, predictions.csv, summary.json, run.json)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from rag.train_reader import check_out_dir, train_reader
+
+    if len(args.kb) != len(args.qasets):
+        raise _usage(f"give one --kb per QASET ({len(args.qasets)} QA sets, {len(args.kb)} --kb)")
+    for name in ("passages", "batch_size", "accumulate", "eval_every", "patience"):
+        if getattr(args, name) < 1:
+            raise _usage(f"--{name.replace('_', '-')} must be at least 1")
+    if args.epochs <= 0 or args.lr <= 0:
+        raise _usage("--epochs and --lr must be positive")
+    out = Path(args.out)
+    check_out_dir(out, args.resume)
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    card = train_reader(
+        list(zip(args.qasets, args.kb)), out, init=args.init, k=args.passages,
+        decoder_layers=args.decoder_layers, frozen_layers=args.frozen_layers,
+        copy_head=not args.no_copy_head, limit=args.limit, resume=args.resume,
+        settings={"epochs": args.epochs, "batch_size": args.batch_size,
+                  "accumulate": args.accumulate, "lr": args.lr, "eval_every": args.eval_every,
+                  "patience": args.patience, "max_minutes": args.max_minutes, "seed": args.seed,
+                  "bf16": args.bf16, "gradient_checkpointing": args.gradient_checkpointing,
+                  "device": args.device,
+                  "progress": progress})
+    print(f"reader saved in {out}: {card['stopped']} after {card['steps']} steps; dev EM "
+          f"{card['dev']['em']:.1f} F1 {card['dev']['f1']:.1f}; abstain below confidence "
+          f"{card['abstain_threshold']}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from rag.report import compare
+
+    result = compare(Path(args.run_a), Path(args.run_b), args.limit)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(f"{'metric':>28}  {'A':>10}  {'B':>10}  {'B-A':>8}")
+    for row in result["summary"]:
+        fmt = lambda v: "-" if v is None else str(v)  # noqa: E731
+        print(f"{row['metric']:>28}  {fmt(row['a']):>10}  {fmt(row['b']):>10}  "
+              f"{fmt(row['delta']):>8}")
+    print(f"\n{result['n_changed']} of {result['n_common']} questions changed outcome"
+          + (f" (first {len(result['changed'])}):" if result["changed"] else "."))
+    for row in result["changed"]:
+        print(f"- {row['question']}\n    A: {row['a']}\n    B: {row['b']}")
+    return 0
+
+def _usage(message: str):
+    from knowledge.errors import UsageError
+
+    return UsageError(message)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
