@@ -44,7 +44,7 @@ def trained_state(out):
 
 
 def test_loss_falls_and_reader_round_trips(fixture, tmp_path, capsys):
-    run(fixture, tmp_path / "r", epochs=12, eval_every=12)
+    run(fixture, tmp_path / "r", epochs=30, eval_every=30)
     import csv
 
     rows = list(csv.DictReader(open(tmp_path / "r" / "curves.csv")))
@@ -67,7 +67,16 @@ def test_loss_falls_and_reader_round_trips(fixture, tmp_path, capsys):
 
     answer = Pipeline(Retriever(kb), reader, k=2).ask("What is the capital of France?")
     assert answer.citations and answer.citations[0].attention_score is not None
+    # attribution: the decoder attends most to the passage that holds the answer
+    hits = {h.doc_id: h for h in kb.fetch([(0.0, i) for i in range(1, 9)])}
+    right = 0
+    for (country, _), (other, _) in zip(CAPITALS, CAPITALS[1:] + CAPITALS[:1]):
+        for order in ([country, other], [other, country]):
+            [out] = reader.read_many([f"What is the capital of {country}?"],
+                                     [[hits[f"{c}.txt"] for c in order]])
+            right += out.attention[order.index(country)] > 0.5
     kb.close()
+    assert right >= 14  # of 16
 
 
 def test_resume_matches_an_uninterrupted_run(fixture, tmp_path):

@@ -64,7 +64,7 @@ class CopyFiDModel(EncoderDecoderModel):
         out = super().forward(attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
                               encoder_outputs=encoder_outputs, output_hidden_states=True,
                               **kwargs)
-        logits = out.logits
+        logits, attn = out.logits, None
         if self.config.copy_head and source_ids is not None:
             enc = encoder_outputs[0]
             dec = out.decoder_hidden_states[-1]
@@ -83,10 +83,13 @@ class CopyFiDModel(EncoderDecoderModel):
         if labels is not None:
             loss = nn.functional.nll_loss(torch.log_softmax(logits.float(), -1).flatten(0, 1),
                                           labels.flatten(), ignore_index=-100)
-        return Seq2SeqLMOutput(
+        result = Seq2SeqLMOutput(
             loss=loss, logits=logits, cache=out.cache, cross_attentions=out.cross_attentions,
             decoder_hidden_states=out.decoder_hidden_states if want_hidden else None,
             encoder_last_hidden_state=out.encoder_last_hidden_state)
+        if attn is not None:
+            result["copy_attention"] = attn  # where each answer token was copied from
+        return result
 
 
 AutoConfig.register("rag-fid-copy", CopyFiDConfig)

@@ -234,8 +234,13 @@ class FiDReader:
                          **self._extra_inputs())
         logp = torch.log_softmax(out.logits.float(), -1).gather(-1, targets[..., None])[..., 0]
         logp = (logp * valid).sum(1) / valid.sum(1).clamp(min=1)
-        # layers x (B, heads, T, S) -> (B, T, S), answer tokens only -> (B, S)
-        att = torch.stack([a.float() for a in out.cross_attentions]).mean(0).mean(1)
+        # layers x (B, heads, T, S) -> (B, T, S), answer tokens only -> (B, S); a copy head's
+        # pointer attention is itself a cross-attention, trained to find the answer: use it
+        copy = out.get("copy_attention") if hasattr(out, "get") else None
+        if copy is not None:
+            att = copy.float()
+        else:
+            att = torch.stack([a.float() for a in out.cross_attentions]).mean(0).mean(1)
         att = (att * valid[..., None]).sum(1)
         per_passage = att.reshape(att.shape[0], n_p, length).sum(-1)
         per_passage = per_passage / per_passage.sum(-1, keepdim=True).clamp(min=1e-12)
