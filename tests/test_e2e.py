@@ -65,3 +65,23 @@ def test_reindex_unchanged_does_no_work(squad_kb, embedder):
     base, _ = squad_kb
     r = sync(base / "kb", [base / "docs"], embedder=embedder, log=lambda m: None)
     assert (r.added, r.updated, r.removed, r.unchanged, r.chunks_added) == (0, 0, 0, 6, 0)
+
+
+def test_shipped_default_reader_answers_with_citations(squad_kb, embedder, capsys):
+    from rag.cli import main
+    from rag.readers import DEFAULT_READER
+
+    assert DEFAULT_READER is not None and (DEFAULT_READER / "rag_reader.json").exists()
+    base, _ = squad_kb
+    code = main(["ask", "Which NFL team represented the AFC at Super Bowl 50?", "--kb",
+                 str(base / "kb"), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["answer"]
+    assert len(result["citations"]) == 5  # the reader's own k
+    assert "Super_Bowl_50" in {c["doc_id"] for c in result["citations"]}
+    with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
+        for c in result["citations"]:
+            text = kb.document_text(c["doc_id"])
+            assert text[c["start"]:c["end"]] == c["text"]
+            if c["answer_start"] is not None:
+                assert text[c["answer_start"]:c["answer_end"]].lower() == result["answer"].lower()
