@@ -107,6 +107,8 @@ def load_reader(name: str, kind: str = "auto", **overrides):
     if kind == "auto":
         from transformers import AutoConfig
 
+        from . import copyfid  # noqa: F401  (registers the project's architecture)
+
         model_dir = _resolve(name)
         try:
             cfg = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)

@@ -92,6 +92,8 @@ class FiDReader:
     def load(cls, name: str, **overrides) -> "FiDReader":
         from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
+        from . import copyfid  # noqa: F401  (registers the project's architecture)
+
         model_dir = _resolve(name)
         try:
             hf_config = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
@@ -113,8 +115,6 @@ class FiDReader:
             model = load_trained(model_dir, {"base_model": config.base_model,
                                              "from_base": config.from_base or {}})
         else:
-            if hf_config.model_type == "rag-fid-copy":
-                from . import copyfid  # noqa: F401  (registers the architecture)
             model = AutoModelForSeq2SeqLM.from_pretrained(
                 model_dir, use_safetensors=True, trust_remote_code=False,
                 attn_implementation="eager")
