@@ -232,7 +232,8 @@ def test_ask_bad_input(indexed, tiny_reader, tmp_path, capsys):
          "is not a seq2seq model nor a causal language model"),
         (["ask", "q", "--kb", str(kb), "--reader", str(tmp_path / "missing")], 2,
          "is not a model directory"),
-        (["ask", "q", "--kb", str(kb)], 2, "no reader installed yet"),
+        (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--beams", "0"], 2,
+         "--beams must be at least 1"),
     ]
     for argv, code, message in cases:
         got, out, err = run(capsys, *argv)
