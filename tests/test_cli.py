@@ -140,12 +140,12 @@ def test_eval_and_compare_commands(indexed, tmp_path, capsys):
         '{"id": "2", "question": "What do cats eat?", "answers": ["fish and meat"], '
         '"gold_ids": ["cats.md"]}\n')
     code, out, _ = run(capsys, "eval", str(qa), "--kb", str(kb), "--out", str(tmp_path / "a"),
-                       "-k", "1", "--json")
+                       "-k", "1", "--json", "--reader", "none")
     summary = json.loads(out)
     assert code == 0 and summary["n"] == 2 and summary["recall@1"] == 100.0
     assert summary["exact_match"] is None  # retrieval only
     code, out, _ = run(capsys, "eval", str(qa), "--kb", str(kb), "--out", str(tmp_path / "b"),
-                       "-k", "1", "--retrieval", "lexical")
+                       "-k", "1", "--retrieval", "lexical", "--reader", "none")
     assert code == 0 and "recall@1" in out
     code, out, _ = run(capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"))
     assert code == 0 and "recall@1" in out and "questions changed outcome" in out
