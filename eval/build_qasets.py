@@ -45,7 +45,6 @@ import os
 import random
 import re
 import string
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -61,6 +60,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_CORPUS = os.path.join(ROOT, "corpora", "squad-dev", "articles.jsonl.gz")
 DEFAULT_OUT_DIR = os.path.join(HERE, "data")
+
+sys.path.insert(0, os.path.join(ROOT, "corpora"))
+from build_squad_dev import download_archive, write_jsonl_gz  # noqa: E402  (shared helpers)
 
 SEED = 0
 SQUAD_TEST_ARTICLES = 10       # of 48, ~1/5
@@ -95,31 +97,9 @@ def read_members(archive_path, names):
     return found
 
 
-def download_archive(dest_dir):
-    """Fetch the bigbench sdist with pip into dest_dir and return its path."""
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
-                    "--no-binary", ":all:", PACKAGE, "-d", dest_dir], check=True)
-    path = os.path.join(dest_dir, ARCHIVE_NAME)
-    if not os.path.exists(path):
-        raise SystemExit(f"pip did not produce {path}")
-    return path
-
-
 def read_jsonl_gz(path):
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
-
-
-def write_jsonl_gz(records, path):
-    """Write records as deterministic gzipped JSON lines (atomic replace)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as raw, gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz:
-        for record in records:
-            line = json.dumps(record, ensure_ascii=False, sort_keys=True)
-            gz.write(line.encode("utf-8") + b"\n")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- helpers
