@@ -14,7 +14,7 @@ from knowledge.errors import UsageError
 from knowledge.types import Hit
 
 from .base import NOT_FOUND, ReaderOutput
-from .fid import ReaderConfig, _resolve, load_tokenizer
+from .fid import ReaderConfig, _resolve, load_tokenizer, read_config
 
 PROMPT_HEAD = ("Answer the question with a short phrase taken from the passages. If the "
                "passages do not contain the answer, say \"unknown\".\n\n")
@@ -105,16 +105,7 @@ def load_reader(name: str, kind: str = "auto", **overrides):
     if kind not in ("auto", "fid", "causal"):
         raise UsageError(f"--reader-kind {kind!r} must be auto, fid or causal")
     if kind == "auto":
-        from transformers import AutoConfig
-
-        from . import copyfid  # noqa: F401  (registers the project's architecture)
-
-        model_dir = _resolve(name)
-        try:
-            cfg = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
-        except Exception as err:
-            raise UsageError(f"reader {name!r}: no usable config.json in {model_dir} ({err})") \
-                from None
+        _, cfg = read_config(name)
         archs = cfg.architectures or []
         if getattr(cfg, "is_encoder_decoder", False):
             kind = "fid"

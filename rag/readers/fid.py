@@ -90,16 +90,9 @@ class FiDReader:
 
     @classmethod
     def load(cls, name: str, **overrides) -> "FiDReader":
-        from transformers import AutoConfig, AutoModelForSeq2SeqLM
+        from transformers import AutoModelForSeq2SeqLM
 
-        from . import copyfid  # noqa: F401  (registers the project's architecture)
-
-        model_dir = _resolve(name)
-        try:
-            hf_config = AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
-        except Exception as err:
-            raise UsageError(f"reader {name!r}: no usable config.json in {model_dir} ({err})") \
-                from None
+        model_dir, hf_config = read_config(name)
         if not getattr(hf_config, "is_encoder_decoder", False):
             raise UsageError(f"reader {name!r} is not a seq2seq (encoder-decoder) model; "
                              "use --reader-kind causal for a decoder-only model")
@@ -265,6 +258,20 @@ def load_tokenizer(model_dir: Path, name: str):
     except Exception as err:
         raise UsageError(f"reader {name!r}: tokenizer unreadable in {model_dir} "
                          f"({err.__class__.__name__})") from None
+
+
+def read_config(name: str):
+    """(directory, Hugging Face config) of reader ``name``; a UsageError if it has none."""
+    from transformers import AutoConfig
+
+    from . import copyfid  # noqa: F401  (registers the project's architecture)
+
+    model_dir = _resolve(name)
+    try:
+        return model_dir, AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
+    except Exception as err:
+        raise UsageError(f"reader {name!r}: no usable config.json in {model_dir} ({err})") \
+            from None
 
 
 def _resolve(name: str) -> Path:
