@@ -122,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None,
                    help="passages given to the reader (default: the reader's own, else 5)")
     add_reader_args(p, allow_none=True)
-    p.add_argument("--split", default="test", choices=["test", "train", "all"],
-                   help="which split of the QA set (default test)")
+    p.add_argument("--split", default="test", choices=["test", "train", "dev", "all"],
+                   help="which split of the QA set (default test; dev: the part of train that "
+                        "`rag train` holds out, for choosing settings)")
     p.add_argument("--limit", type=int, default=None, help="a seeded sample of N questions")
     p.add_argument("--seed", type=int, default=0, help="seed for --limit (default 0)")
     p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical", "gold"],
@@ -165,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is available")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--calibrate-only", action="store_true",
+                   help="only choose the abstention threshold of the reader in --out again, on "
+                        "the dev questions its training held out")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=commands.cmd_train)
 

@@ -234,10 +234,15 @@ def cmd_eval(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from rag.train_reader import check_out_dir, train_reader
+    from rag.train_reader import check_out_dir, recalibrate, train_reader
 
     if len(args.kb) != len(args.qasets):
         raise _usage(f"give one --kb per QASET ({len(args.qasets)} QA sets, {len(args.kb)} --kb)")
+    if args.calibrate_only:
+        card = recalibrate(list(zip(args.qasets, args.kb)), Path(args.out), seed=args.seed,
+                           device=args.device)
+        _print_calibration(args.out, card)
+        return 0
     for name in ("passages", "batch_size", "accumulate", "eval_every", "patience"):
         if getattr(args, name) < 1:
             raise _usage(f"--{name.replace('_', '-')} must be at least 1")
@@ -256,10 +261,19 @@ def cmd_train(args) -> int:
                   "bf16": args.bf16, "gradient_checkpointing": args.gradient_checkpointing,
                   "device": args.device,
                   "progress": progress})
-    print(f"reader saved in {out}: {card['stopped']} after {card['steps']} steps; dev EM "
-          f"{card['dev']['em']:.1f} F1 {card['dev']['f1']:.1f}; abstain below confidence "
-          f"{card['abstain_threshold']}")
+    print(f"reader saved in {out}: {card['stopped']} after {card['steps']} steps")
+    _print_calibration(out, card)
     return 0
+
+
+def _print_calibration(out, card: dict) -> None:
+    a = card["abstention"]
+    rule = (f"abstains below confidence {card['abstain_threshold']}"
+            if card["abstain_threshold"] is not None else "never abstains (confidence does not "
+            "separate answerable from unanswerable questions)")
+    print(f"{out}: dev EM {card['dev']['em']:.1f} F1 {card['dev']['f1']:.1f}; {rule}; answers "
+          f"{a.get('answered_answerable', '-')}% of answerable and "
+          f"{a.get('answered_unanswerable', '-')}% of unanswerable dev questions")
 
 
 def cmd_compare(args) -> int:

@@ -24,13 +24,19 @@ class Question:
     extra: dict = field(default_factory=dict)  # other fields, kept for breakdowns
 
 
+SPLITS = ("test", "train", "dev", "all")
+DEV_FRACTION = 0.05  # of the train split's documents, held out for choosing settings
+
+
 def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
-    """Questions of ``split`` ('test', 'train' or 'all'); a set without splits is all test."""
+    """Questions of ``split``: 'test', 'train', 'dev' (the questions on a seeded 5 % of the
+    train split's documents, which `rag train` holds out: for choosing settings without
+    touching test) or 'all'. A set without splits is all test."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"QA set not found: {path}")
-    if split not in ("test", "train", "all"):
-        raise UsageError(f"--split {split!r} must be test, train or all")
+    if split not in SPLITS:
+        raise UsageError(f"--split {split!r} must be one of {', '.join(SPLITS)}")
     if path.name.endswith(".json"):
         questions = _from_squad(path)
     else:
@@ -39,10 +45,22 @@ def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
         raise UsageError(f"{path}: the QA set is empty")
     has_split = any(q.split for q in questions)
     if has_split and split != "all":
-        questions = [q for q in questions if q.split == split]
+        questions = [q for q in questions if q.split == (split if split != "dev" else "train")]
+        if split == "dev":
+            questions = split_dev(questions, DEV_FRACTION, seed=0)[1]
         if not questions:
             raise UsageError(f"{path}: no questions in split {split!r}")
     return questions
+
+
+def split_dev(questions: list[Question], fraction: float, seed: int):
+    """(rest, held out): the questions on a seeded ``fraction`` of their gold documents are
+    held out whole, so no held-out passage is ever trained on."""
+    key = lambda q: q.gold_ids[0] if q.gold_ids else q.id  # noqa: E731
+    docs = sorted({key(q) for q in questions})
+    rng = random.Random(seed)
+    held = set(rng.sample(docs, max(1, int(len(docs) * fraction)))) if len(docs) > 1 else set()
+    return [q for q in questions if key(q) not in held], [q for q in questions if key(q) in held]
 
 
 def sample(questions: list[Question], limit: int | None, seed: int) -> list[Question]:

@@ -98,6 +98,22 @@ def mine(questions: list[Question], retriever, k: int, batch: int = 64,
     return examples
 
 
+def mine_unanswerable(questions: list[Question], retriever, k: int,
+                      batch: int = 64) -> list[Example]:
+    """Each question with its best-ranked passages that hold none of its answers and come
+    from none of its gold documents: what the reader sees when the knowledge base cannot
+    answer (for calibrating abstention)."""
+    examples = []
+    for i in range(0, len(questions), batch):
+        chunk = questions[i:i + batch]
+        for q, hits in zip(chunk, retriever.retrieve_many([q.question for q in chunk], 4 * k)):
+            keep = [h for h in hits if h.doc_id not in q.gold_ids
+                    and not answer_in_text(list(q.answers), h.text)][:k]
+            if keep:
+                examples.append(Example(q.question, "", tuple(q.answers), tuple(keep)))
+    return examples
+
+
 class Batcher:
     """Tokenises examples into FiD tensors: (B*P, L) passages, answers as labels."""
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase
 
-from .metrics import f1
-from .qa import load_qaset
+from .qa import DEV_FRACTION, load_qaset, split_dev
 from .readers.fid import FiDReader, ReaderConfig
 from .retrieval import Retriever
-from .train import CHECKPOINT, TrainSettings, mine, score_predictions, train
+from .train import (CHECKPOINT, TrainSettings, mine, mine_unanswerable, score_predictions,
+                    train)
 
 MINILM = "all-MiniLM-L6-v2"
 
@@ -42,39 +42,46 @@ def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bo
     return reader.model, reader.tokenizer, None
 
 
-def split_dev(questions, fraction: float, seed: int):
-    """Hold out whole gold documents (never the test split) for periodic evaluation."""
-    docs = sorted({q.gold_ids[0] if q.gold_ids else q.id for q in questions})
-    rng = random.Random(seed)
-    held = set(rng.sample(docs, max(1, int(len(docs) * fraction)))) if len(docs) > 1 else set()
-    key = lambda q: q.gold_ids[0] if q.gold_ids else q.id  # noqa: E731
-    return [q for q in questions if key(q) not in held], [q for q in questions if key(q) in held]
-
-
-def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm", k: int = 5,
-                 decoder_layers: int = 3, frozen_layers: int = 4, copy_head: bool = True,
-                 limit: int | None = None, dev_fraction: float = 0.05, dev_limit: int = 300,
-                 retrieval: str = "hybrid", resume: bool = False, settings: dict | None = None,
-                 log=lambda m: print(m, file=sys.stderr)) -> dict:
-    """Mine passages for each (QA set, knowledge base) pair, train, calibrate, save."""
-    s = TrainSettings(out=out, **(settings or {}))
-    train_ex, dev_ex, sources = [], [], []
+def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
+              dev_fraction: float, dev_limit: int, retrieval: str, seed: int,
+              with_train: bool = True,
+              log=lambda m: print(m, file=sys.stderr)):
+    """Per (QA set, knowledge base) pair, from its train split: mined training examples, the
+    held-out dev examples, the dev questions' unanswerable versions, and a data record."""
+    train_ex, dev_ex, unanswerable, sources = [], [], [], []
     for qaset, kb_dir in data:
         questions = load_qaset(qaset, "train")
-        rng = random.Random(s.seed)
-        fit, dev = split_dev(questions, dev_fraction, s.seed)
+        rng = random.Random(seed)
+        fit, dev = split_dev(questions, dev_fraction, seed=0)  # `rag eval --split dev`
         if limit:
             fit = rng.sample(fit, min(limit, len(fit)))
         dev = rng.sample(dev, min(dev_limit, len(dev)))
         kb = kb_dir if isinstance(kb_dir, KnowledgeBase) else KnowledgeBase.open(kb_dir)
         with kb:
             r = Retriever(kb, retrieval)
-            log(f"{qaset}: mining top-{k} passages for {len(fit)} + {len(dev)} dev questions")
-            train_ex += mine(fit, r, k, log=log)
+            log(f"{qaset}: mining top-{k} passages for {len(fit) if with_train else 0} + "
+                f"{len(dev)} dev questions")
+            if with_train:
+                train_ex += mine(fit, r, k, log=log)
             dev_ex += mine(dev, r, k, log=log)
+            unanswerable += mine_unanswerable(dev, r, k)
             sources.append({"qaset": str(qaset), "split": "train", "kb": str(kb.store.path),
                             "kb_chunks": kb.manifest["counts"]["chunks"], "train": len(fit),
                             "dev": len(dev)})
+    return train_ex, dev_ex, unanswerable, sources
+
+
+def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm", k: int = 5,
+                 decoder_layers: int = 3, frozen_layers: int = 4, copy_head: bool = True,
+                 limit: int | None = None, dev_fraction: float = DEV_FRACTION,
+                 dev_limit: int = 300,
+                 retrieval: str = "hybrid", resume: bool = False, settings: dict | None = None,
+                 log=lambda m: print(m, file=sys.stderr)) -> dict:
+    """Mine passages for each (QA set, knowledge base) pair, train, calibrate, save."""
+    s = TrainSettings(out=out, **(settings or {}))
+    train_ex, dev_ex, unanswerable, sources = mine_sets(
+        data, k, limit=limit, dev_fraction=dev_fraction, dev_limit=dev_limit,
+        retrieval=retrieval, seed=s.seed, log=log)
     import torch
 
     torch.manual_seed(s.seed)  # the new parameters' initialisation is part of the run
@@ -92,19 +99,40 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
 
     card = train(model, tokenizer, train_ex, dev_ex, s, evaluate_fn, save_fn, resume=resume,
                  log=log)
-    # calibrate abstention on the best model's dev predictions, then write the final config
-    best = FiDReader.load(str(out))
-    best.model.to(s.device)
-    preds = predict(best.model, best.tokenizer, best.config, dev_ex)
-    threshold = calibrate_abstention([c for _, c in preds],
-                                     [f1(p, list(e.answers)) for (p, _), e in zip(preds, dev_ex)])
-    final = replace(best.config, abstain_threshold=threshold)
-    final.save(out)
-    dev_scores = score_predictions([p for p, _ in preds], dev_ex)
     card.update(data=sources, init=init, k=k, decoder_layers=decoder_layers,
-                frozen_layers=frozen_layers, copy_head=copy_head, dev=dev_scores,
-                abstain_threshold=threshold, examples={"train": len(train_ex),
-                                                       "dev": len(dev_ex)})
+                frozen_layers=frozen_layers, copy_head=copy_head,
+                examples={"train": len(train_ex), "dev": len(dev_ex)})
+    return calibrate(out, dev_ex, unanswerable, card, s.device)
+
+
+def recalibrate(data: list[tuple[str, str]], out: Path, *,
+                dev_fraction: float = DEV_FRACTION, dev_limit: int = 300,
+                retrieval: str = "hybrid", seed: int = 0, device: str = "cpu", log=lambda m: print(m, file=sys.stderr)) -> dict:
+    """Choose the abstention threshold of the trained reader in ``out`` again, on the same
+    dev questions its training held out (`rag train ... --calibrate-only`)."""
+    card_path = out / "training_card.json"
+    if not card_path.exists():
+        raise UsageError(f"--calibrate-only: no trained reader in {out} (training_card.json "
+                         "missing)")
+    card = json.loads(card_path.read_text())
+    _, dev_ex, unanswerable, _ = mine_sets(
+        data, ReaderConfig.load(out).k, limit=None, dev_fraction=dev_fraction,
+        dev_limit=dev_limit, retrieval=retrieval, seed=seed, with_train=False, log=log)
+    return calibrate(out, dev_ex, unanswerable, card, device)
+
+
+def calibrate(out: Path, dev_ex, unanswerable, card: dict, device: str) -> dict:
+    """Score the saved reader on the dev examples and on their unanswerable versions, set
+    its abstention threshold, and write the final config and training card."""
+    reader = FiDReader.load(str(out))
+    reader.model.to(device)
+    reader.config = replace(reader.config, abstain_threshold=None)
+    preds = predict(reader.model, reader.tokenizer, reader.config, dev_ex)
+    negatives = predict(reader.model, reader.tokenizer, reader.config, unanswerable)
+    threshold, stats = calibrate_abstention([c for _, c in preds], [c for _, c in negatives])
+    replace(reader.config, abstain_threshold=threshold).save(out)
+    card.update(dev=score_predictions([p for p, _ in preds], dev_ex),
+                abstain_threshold=threshold, abstention=stats)
     (out / "training_card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     return card
 
@@ -139,17 +167,31 @@ def save_reader(model, tokenizer, config: ReaderConfig, out: Path, base: str | N
     config.save(out)
 
 
-def calibrate_abstention(confidences: list[float], f1s: list[float],
-                         max_f1_below: float = 0.1) -> float | None:
-    """The largest confidence threshold under which answers are nearly all wrong (mean F1 of
-    the answers below it at most ``max_f1_below``): abstaining there costs almost nothing."""
-    pairs = sorted(zip(confidences, f1s))
-    best, total = None, 0.0
-    for i, (c, score) in enumerate(pairs, 1):
-        total += score
-        if total / i <= max_f1_below:
-            best = c
-    return round(best, 4) if best is not None else None
+def calibrate_abstention(answerable: list[float], unanswerable: list[float],
+                         min_gain: float = 0.2) -> tuple[float | None, dict]:
+    """The confidence threshold that best tells questions whose passages hold the answer from
+    questions whose passages do not (Youden's J: share of the first answered minus share of
+    the second answered, maximised). None when no threshold gains ``min_gain``: then the
+    reader's confidence does not say whether the evidence is there, and it never abstains."""
+    if not answerable or not unanswerable:
+        return None, {"reason": "no dev examples"}
+    best = (0.0, None)
+    for t in sorted(set(answerable) | set(unanswerable)):
+        gain = (sum(c >= t for c in answerable) / len(answerable)
+                - sum(c >= t for c in unanswerable) / len(unanswerable))
+        if gain > best[0] + 1e-12:
+            best = (gain, t)
+    gain, t = best
+    threshold = round(t, 4) if t is not None and gain >= min_gain else None
+    cut = threshold if threshold is not None else -1.0
+    stats = {"rule": "max Youden J, answerable vs unanswerable dev passages",
+             "best_gain": round(gain, 4), "min_gain": min_gain,
+             "n_answerable": len(answerable), "n_unanswerable": len(unanswerable),
+             "answered_answerable": round(100 * sum(c >= cut for c in answerable)
+                                          / len(answerable), 1),
+             "answered_unanswerable": round(100 * sum(c >= cut for c in unanswerable)
+                                            / len(unanswerable), 1)}
+    return threshold, stats
 
 
 def check_out_dir(out: Path, resume: bool) -> None:

@@ -167,3 +167,16 @@ def test_gold_passage_mode_gives_the_reader_only_the_answer_chunk(setup):
     got = r.retrieve_many([q.question for q in questions])
     assert [[h.doc_id for h in hits] for hits in got] == [["d2"], ["d3"], [], []]
     # q3's gold document d3 does not contain 'apples'; q4's gold is not in the KB
+
+
+def test_dev_split_is_the_held_out_part_of_train(tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    rows = [{"id": f"q{i}", "question": f"q {i}?", "answers": ["a"], "gold_ids": [f"d{i % 40}"],
+             "split": "test" if i % 40 < 8 else "train"} for i in range(200)]
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, dev = load_qaset(qa, "train"), load_qaset(qa, "dev")
+    assert dev and {q.id for q in dev} < {q.id for q in train}
+    docs = lambda qs: {q.gold_ids[0] for q in qs}  # noqa: E731
+    assert len(docs(dev)) == 1  # 5 % of 32 train documents, whole documents only
+    assert not docs(dev) & docs([q for q in train if q not in dev])
+    assert [q.id for q in load_qaset(qa, "dev")] == [q.id for q in dev]  # fixed, not random

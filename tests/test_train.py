@@ -106,3 +106,46 @@ def test_frozen_parameters_do_not_move(fixture, tmp_path):
     assert "model/encoder.encoder.layer.0.output.dense.weight" not in trained
     moved = params["encoder.encoder.layer.5.output.dense.weight"]
     assert not torch.equal(moved, base["encoder.layer.5.output.dense.weight"])
+
+
+def test_calibration_separates_answerable_from_unanswerable():
+    from rag.train_reader import calibrate_abstention
+
+    threshold, stats = calibrate_abstention([0.6, 0.7, 0.8, 0.9], [0.1, 0.2, 0.3, 0.65])
+    assert threshold == 0.6 and stats["answered_answerable"] == 100.0
+    assert stats["answered_unanswerable"] == 25.0
+    # confidence that says nothing about the evidence: never abstain
+    assert calibrate_abstention([0.2, 0.5, 0.8], [0.2, 0.5, 0.8])[0] is None
+    assert calibrate_abstention([], [0.5])[0] is None
+
+
+def test_unanswerable_examples_hold_no_answer_and_no_gold_document(fixture):
+    from rag.qa import load_qaset
+    from rag.retrieval import Retriever
+    from rag.train import mine_unanswerable
+
+    base, qa = fixture
+    questions = load_qaset(qa, "train")
+    with KnowledgeBase.open(base / "kb", embedder=FakeEmbedder()) as kb:
+        examples = mine_unanswerable(questions, Retriever(kb), k=2)
+    assert len(examples) == len(questions)
+    for q, e in zip(questions, examples):
+        assert len(e.passages) == 2
+        for h in e.passages:
+            assert h.doc_id not in q.gold_ids and q.answers[0] not in h.text
+
+
+def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
+    from rag.train_reader import recalibrate
+
+    base, qa = fixture
+    run(fixture, tmp_path / "r", epochs=2, eval_every=100)
+    card = json.loads((tmp_path / "r" / "training_card.json").read_text())
+    assert card["abstention"]["n_unanswerable"] > 0
+    config = tmp_path / "r" / "rag_reader.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "abstain_threshold": 0.123}))
+    kb = KnowledgeBase.open(base / "kb", embedder=FakeEmbedder())
+    card = recalibrate([(qa, kb)], tmp_path / "r", dev_fraction=0.25, log=lambda m: None)
+    after = json.loads(config.read_text())["abstain_threshold"]
+    assert after != 0.123 and after == card["abstain_threshold"]
+    assert card["abstention"]["n_answerable"] == card["examples"]["dev"]
