@@ -132,6 +132,10 @@ class Embedder:
         return {"name": self.name, "weights_sha256": self._weights_hash, "dim": self.dim,
                 "max_tokens": self.max_tokens, "precision": self.precision}
 
+    def transformer(self):
+        """The underlying Hugging Face model (readers built on the same base share it)."""
+        return self.model[0].auto_model
+
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text))
 

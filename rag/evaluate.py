@@ -75,6 +75,7 @@ def score(q: Question, a, k: int, has_reader: bool) -> dict:
         "exact_match": exact_match(a.answer, list(q.answers)) if has_reader else None,
         "f1": f1(a.answer, list(q.answers)) if has_reader else None,
         "abstained": a.abstained,
+        "confidence": a.confidence,
         "answer_in_topk": any(answer_in_text(list(q.answers), h.text) for h in a.retrieved[:k]),
         "gold_rank": rank,
         "retrieved_doc_ids": retrieved[:k],

@@ -86,6 +86,9 @@ class Pipeline:
         self.retriever = retriever
         self.reader = reader
         self.k = k
+        if hasattr(reader, "share_base_weights") and getattr(retriever, "mode", "") in (
+                "dense", "hybrid"):  # the embedder is loaded anyway
+            reader.share_base_weights(retriever.kb.embedder)  # one copy of a shared base model
 
     def settings(self) -> dict:
         return {"k": self.k, "retrieval": self.retriever.settings(),

@@ -85,3 +85,25 @@ def test_shipped_default_reader_answers_with_citations(squad_kb, embedder, capsy
             assert text[c["start"]:c["end"]] == c["text"]
             if c["answer_start"] is not None:
                 assert text[c["answer_start"]:c["answer_end"]].lower() == result["answer"].lower()
+
+
+def test_reader_and_embedder_hold_the_shared_minilm_once(squad_kb, embedder):
+    from rag.pipeline import Pipeline
+    from rag.readers import DEFAULT_READER, load_reader
+    from rag.retrieval import Retriever
+
+    base, _ = squad_kb
+    reader = load_reader(str(DEFAULT_READER), precision=embedder.precision)
+    question = "Where did Super Bowl 50 take place?"
+    with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
+        alone = Pipeline(Retriever(kb, "lexical"), reader).ask(question)  # lexical: no sharing
+        mine = reader.model.encoder.embeddings.word_embeddings.weight
+        assert mine is not embedder.transformer().embeddings.word_embeddings.weight
+        Pipeline(Retriever(kb, "hybrid"), reader)
+        params = dict(embedder.transformer().named_parameters())
+        for name, base_name in reader.config.from_base.items():
+            assert reader.model.get_parameter(name) is params[base_name], name
+        head = reader.model.decoder.cls.predictions.decoder.weight
+        assert head is params["embeddings.word_embeddings.weight"]  # still tied
+        again = Pipeline(Retriever(kb, "lexical"), reader).ask(question)
+    assert (again.answer, again.confidence) == (alone.answer, alone.confidence)

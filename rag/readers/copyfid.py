@@ -199,3 +199,21 @@ def load_trained(model_dir: Path, base: dict) -> CopyFiDModel:
     model.load_state_dict(state, strict=False)
     model.decoder.tie_weights()
     return model.eval()
+
+
+def share_parameters(model: CopyFiDModel, from_base: dict, base: nn.Module) -> int:
+    """Point the reader's frozen parameters at ``base``'s, a loaded copy of the same base
+    model (the embedder), so that the process holds those weights once. Shares all or
+    nothing: 0 when any name, shape or dtype differs."""
+    theirs = dict(base.named_parameters())
+    pairs = []
+    for name, base_name in from_base.items():
+        mine, other = model.get_parameter(name), theirs.get(base_name)
+        if other is None or other.shape != mine.shape or other.dtype != mine.dtype:
+            return 0
+        pairs.append((name, other))
+    for name, other in pairs:
+        owner, _, leaf = name.rpartition(".")
+        setattr(model.get_submodule(owner), leaf, other)
+    model.decoder.tie_weights()
+    return len(pairs)

@@ -47,6 +47,7 @@ class ReaderConfig:
     encode_batch: int = 32  # passages per encoder call (bounds memory for large k)
     base_model: str | None = None  # frozen weights come from this model (copyfid readers)
     from_base: dict | None = None  # parameter name -> name in the base model
+    precision: str = "auto"  # fp32, bf16, or auto: bf16 where the CPU computes it natively
 
     @classmethod
     def load(cls, model_dir: Path) -> "ReaderConfig":
@@ -111,12 +112,34 @@ class FiDReader:
             model = AutoModelForSeq2SeqLM.from_pretrained(
                 model_dir, use_safetensors=True, trust_remote_code=False,
                 attn_implementation="eager")
+        if config.precision not in ("auto", "fp32", "bf16"):
+            raise UsageError(f"reader {name!r}: precision {config.precision!r} must be auto, "
+                             "fp32 or bf16")
+        if config.precision == "bf16" or (config.precision == "auto" and _bf16_is_fast()):
+            import torch
+
+            model = model.to(torch.bfloat16)
         return cls(model, tokenizer, config, name, model_dir)
+
+    def share_base_weights(self, embedder) -> int:
+        """Let the frozen base weights be the embedder's own copy when both come from the
+        same model (the project's reader over the packaged MiniLM): held once, not twice.
+        The number of parameters shared; 0 when the reader has no base or it differs."""
+        if not (self.config.base_model and self.config.from_base
+                and hasattr(embedder, "transformer")):
+            return 0
+        from knowledge.embedding import resolve_model
+
+        if resolve_model(self.config.base_model).resolve() != Path(embedder.model_dir).resolve():
+            return 0
+        from .copyfid import share_parameters
+
+        return share_parameters(self.model, self.config.from_base, embedder.transformer())
 
     def identity(self) -> dict:
         config = {k: v for k, v in asdict(self.config).items() if k != "from_base"}
         return {"kind": self.kind, "name": self.name, "model_type": self.model.config.model_type,
-                "config": config}
+                "dtype": str(self.model.dtype).replace("torch.", ""), "config": config}
 
     # -- the FiD forward pass ---------------------------------------------------------
 
@@ -272,6 +295,12 @@ def read_config(name: str):
     except Exception as err:
         raise UsageError(f"reader {name!r}: no usable config.json in {model_dir} ({err})") \
             from None
+
+
+def _bf16_is_fast() -> bool:
+    from knowledge.embedding import bf16_is_fast
+
+    return bf16_is_fast()
 
 
 def _resolve(name: str) -> Path:
