@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# Reader quality on the test splits (seeded samples), most important runs first:
-#   bash eval/eval_reader.sh [READER_DIR]     (default rag/models/reader)
-# Needs runs/kb-squad and runs/kb-nq (eval/train_default_reader.sh builds them).
+# Reader quality on seeded samples of both QA sets, one `rag eval` per set and setting:
+#   bash eval/eval_reader.sh [READER_DIR] [SETTINGS...]
+#     READER_DIR  default rag/models/reader
+#     SETTINGS    quoted `rag eval` flags, one run per word group; default: the k sweep
+#                 "-k 5" "-k 1 --retrieval gold" "-k 1" "-k 10" "-k 20"
+#   env: N (sample size, default 300), SPLIT (test, or dev for choosing settings),
+#        WORK (runs/: knowledge bases from eval/train_default_reader.sh, results go there too)
+# Abstention is off (--abstain-threshold 0): these rows measure the reader; predictions.csv
+# keeps each answer's confidence, so any threshold's effect can be read off afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RAG=${RAG:-.venv/bin/rag}
 WORK=${WORK:-runs}
 READER=${1:-rag/models/reader}
+shift || true
 N=${N:-300}
-one() {  # set, extra args...
-  local set=$1; shift
-  local qa kb
-  if [ "$set" = squad ]; then qa=eval/data/squad-dev-open.qa.jsonl.gz; kb=$WORK/kb-squad
-  else qa=eval/data/nq-para-open.qa.jsonl.gz; kb=$WORK/kb-nq; fi
-  local name=$WORK/reader-$set$(printf -- '%s' "$@" | tr -c 'a-z0-9' '-')
-  $RAG eval "$qa" --kb "$kb" --reader "$READER" --seed 0 --out "$name" "$@" > /dev/null
-  python3 -c "import json,sys; s=json.load(open('$name/summary.json')); print('$set', sys.argv[1:], 'n', s['n'], 'EM', s['exact_match'], 'F1', s['f1'], 'unseen F1', s.get('f1_unseen_answers'), 'reader ms p50', s['reader_ms_p50'], 'abstained', s['abstained'])" "$@"
-}
-for set in squad nq; do one $set -k 5 --limit "$N"; done
-for set in squad nq; do one $set -k 1 --retrieval gold --limit "$N"; done
-for set in squad nq; do one $set -k 5 --grounded --limit "$N"; done
-for set in squad nq; do one $set -k 1 --limit "$N"; done
-for set in squad nq; do one $set -k 10 --limit "$N"; done
-for set in squad nq; do one $set -k 20 --limit $((N / 2)); done
+SPLIT=${SPLIT:-test}
+[ $# -gt 0 ] || set -- "-k 5" "-k 1 --retrieval gold" "-k 1" "-k 10" "-k 20"
+tag=$(printf -- '%s' "$READER" | tr -c 'a-zA-Z0-9' '-')
+for settings in "$@"; do
+  for set in squad nq; do
+    if [ "$set" = squad ]; then qa=eval/data/squad-dev-open.qa.jsonl.gz; kb=$WORK/kb-squad
+    else qa=eval/data/nq-para-open.qa.jsonl.gz; kb=$WORK/kb-nq; fi
+    name=$WORK/eval-$tag-$SPLIT-$set$(printf -- '%s' "$settings" | tr -c 'a-z0-9' '-')-n$N
+    # shellcheck disable=SC2086  # settings are several flags
+    $RAG eval "$qa" --kb "$kb" --reader "$READER" --split "$SPLIT" --limit "$N" --seed 0 \
+        --abstain-threshold 0 --out "$name" $settings > /dev/null
+    python3 - "$name" "$set" "$settings" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1] + "/summary.json"))
+print(f"{sys.argv[2]:5} {sys.argv[3]:28} n {s['n']:4}  EM {s['exact_match']:5.1f}  "
+      f"F1 {s['f1']:5.1f}  unseen F1 {s.get('f1_unseen_answers') or '-'}  "
+      f"reader ms p50 {s['reader_ms_p50']:.0f}  -> {sys.argv[1]}")
+EOF
+  done
+done

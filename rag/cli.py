@@ -194,7 +194,9 @@ def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> Non
     p.add_argument("--beams", type=int, default=None, help="beam search width (default greedy)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="longest answer, in tokens")
     p.add_argument("--abstain-threshold", type=float, default=None,
-                   help="answer 'not found' below this reader confidence (0-1)")
+                   help="answer 'not found' below this reader confidence (0-1; 0: never)")
+    p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
+                   help="reader weights and compute (default auto: bf16 where the CPU has it)")
 
 def add_retrieval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],

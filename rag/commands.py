@@ -37,6 +37,8 @@ def open_reader(args, allow_none: bool = False):
         overrides["max_new_tokens"] = args.max_new_tokens
     if args.abstain_threshold is not None:
         overrides["abstain_threshold"] = args.abstain_threshold
+    if args.precision is not None:
+        overrides["precision"] = args.precision
     return load_reader(name, args.reader_kind, **overrides)
 
 
