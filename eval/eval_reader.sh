@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reader quality on seeded samples of both QA sets, one `rag eval` per set and setting:
-#   bash eval/eval_reader.sh [READER_DIR] [SETTINGS...]
+#   bash eval/eval_reader.sh [READER_DIR] [SETTINGS...]     e.g. runs/reader "-k 5" "-k 1"
 #     READER_DIR  default rag/models/reader
 #     SETTINGS    quoted `rag eval` flags, one run per word group; default: the k sweep
 #                 "-k 5" "-k 1 --retrieval gold" "-k 1" "-k 10" "-k 20"
@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RAG=${RAG:-.venv/bin/rag}
 WORK=${WORK:-runs}
-READER=${1:-rag/models/reader}
-shift || true
+READER=rag/models/reader
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then READER=$1; shift; fi
 N=${N:-300}
 SPLIT=${SPLIT:-test}
 [ $# -gt 0 ] || set -- "-k 5" "-k 1 --retrieval gold" "-k 1" "-k 10" "-k 20"

@@ -44,6 +44,8 @@ def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
     if not questions:
         raise UsageError(f"{path}: the QA set is empty")
     has_split = any(q.split for q in questions)
+    if split == "dev" and not has_split:
+        raise UsageError(f"{path}: --split dev needs a QA set with train/test splits")
     if has_split and split != "all":
         questions = [q for q in questions if q.split == (split if split != "dev" else "train")]
         if split == "dev":

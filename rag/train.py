@@ -191,9 +191,14 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
     use_bf16 = _bf16(s.bf16, s.device)
     if s.gradient_checkpointing:
         model.get_encoder().gradient_checkpointing_enable()
-    state = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "curve": []}
+    data = fingerprint(examples)
+    state = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "curve": [], "data_sha256": data}
     if resume:
         state = load_checkpoint(out / CHECKPOINT, model, opt, sched)
+        if state.setdefault("data_sha256", data) != data:  # older checkpoints lack it
+            raise UsageError(f"--resume: the mined training examples differ from those of the "
+                             f"checkpoint in {out} (other QA sets, knowledge bases, retrieval "
+                             "or seed); resume with the same ones or start a new --out")
         log(f"resumed at step {state['step']} of {total}")
     model.train()
     start, first = time.time(), state["step"]
@@ -253,6 +258,16 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
             "stopped": stop or "finished", "minutes": round((time.time() - start) / 60, 2),
             "bf16": use_bf16, "settings": {k: str(v) if isinstance(v, Path) else v
                                            for k, v in asdict(s).items()}}
+
+
+def fingerprint(examples: list[Example]) -> str:
+    """A hash of the training examples in order: resuming on other data is refused."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(json.dumps([e.question, e.answer, [p.chunk_id for p in e.passages]]).encode())
+    return h.hexdigest()
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:

@@ -38,7 +38,7 @@ def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bo
         base_dir = resolve_model(MINILM)
         model = build_minilm_fid(base_dir, decoder_layers, frozen_layers, copy_head)
         return model, load_tokenizer(base_dir, MINILM), MINILM
-    reader = FiDReader.load(init)
+    reader = FiDReader.load(init, precision="fp32")  # trained in fp32 (bf16 autocast)
     return reader.model, reader.tokenizer, None
 
 
@@ -51,11 +51,10 @@ def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
     train_ex, dev_ex, unanswerable, sources = [], [], [], []
     for qaset, kb_dir in data:
         questions = load_qaset(qaset, "train")
-        rng = random.Random(seed)
         fit, dev = split_dev(questions, dev_fraction, seed=0)  # `rag eval --split dev`
         if limit:
-            fit = rng.sample(fit, min(limit, len(fit)))
-        dev = rng.sample(dev, min(dev_limit, len(dev)))
+            fit = random.Random(seed).sample(fit, min(limit, len(fit)))
+        dev = random.Random(seed).sample(dev, min(dev_limit, len(dev)))
         kb = kb_dir if isinstance(kb_dir, KnowledgeBase) else KnowledgeBase.open(kb_dir)
         with kb:
             r = Retriever(kb, retrieval)
@@ -124,12 +123,16 @@ def recalibrate(data: list[tuple[str, str]], out: Path, *,
 def calibrate(out: Path, dev_ex, unanswerable, card: dict, device: str) -> dict:
     """Score the saved reader on the dev examples and on their unanswerable versions, set
     its abstention threshold, and write the final config and training card."""
+    if not dev_ex:
+        raise UsageError("no dev examples to calibrate abstention on: the QA sets' train "
+                         "splits need more documents")
     reader = FiDReader.load(str(out))
     reader.model.to(device)
     reader.config = replace(reader.config, abstain_threshold=None)
     preds = predict(reader.model, reader.tokenizer, reader.config, dev_ex)
     negatives = predict(reader.model, reader.tokenizer, reader.config, unanswerable)
     threshold, stats = calibrate_abstention([c for _, c in preds], [c for _, c in negatives])
+    stats["dtype"] = str(reader.model.dtype).replace("torch.", "")
     replace(reader.config, abstain_threshold=threshold).save(out)
     card.update(dev=score_predictions([p for p, _ in preds], dev_ex),
                 abstain_threshold=threshold, abstention=stats)

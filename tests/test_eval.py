@@ -180,3 +180,7 @@ def test_dev_split_is_the_held_out_part_of_train(tmp_path):
     assert len(docs(dev)) == 1  # 5 % of 32 train documents, whole documents only
     assert not docs(dev) & docs([q for q in train if q not in dev])
     assert [q.id for q in load_qaset(qa, "dev")] == [q.id for q in dev]  # fixed, not random
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"id": "1", "question": "q?", "answers": ["a"]}) + "\n")
+    with pytest.raises(UsageError, match="--split dev needs"):
+        load_qaset(plain, "dev")

@@ -91,6 +91,18 @@ def test_resume_matches_an_uninterrupted_run(fixture, tmp_path):
             torch.testing.assert_close(full[name], part[name], rtol=0, atol=0)
 
 
+def test_resume_refuses_other_training_data(fixture, tmp_path):
+    from knowledge import UsageError
+
+    run(fixture, tmp_path / "r", epochs=4, eval_every=100, max_steps=1)
+    base, qa = fixture
+    kb = KnowledgeBase.open(base / "kb", embedder=FakeEmbedder())
+    with pytest.raises(UsageError, match="training examples differ"):
+        train_reader([(qa, kb)], tmp_path / "r", k=2, decoder_layers=1, frozen_layers=5,
+                     dev_fraction=0.25, limit=3, resume=True,
+                     settings={**FAST, "epochs": 4, "eval_every": 100}, log=lambda m: None)
+
+
 def test_frozen_parameters_do_not_move(fixture, tmp_path):
     from knowledge.embedding import resolve_model
     from safetensors.torch import load_file

@@ -14,7 +14,7 @@ from knowledge.errors import UsageError
 from knowledge.types import Hit
 
 from .base import NOT_FOUND, ReaderOutput
-from .fid import ReaderConfig, _resolve, load_tokenizer, read_config
+from .fid import ReaderConfig, _resolve, load_tokenizer, read_config, with_precision
 
 PROMPT_HEAD = ("Answer the question with a short phrase taken from the passages. If the "
                "passages do not contain the answer, say \"unknown\".\n\n")
@@ -44,11 +44,11 @@ class CausalReader:
         except ValueError as err:
             raise UsageError(f"reader {name!r} is not a causal language model ({err})") from None
         config = replace(ReaderConfig.load(model_dir), kind="causal", **overrides)
-        return cls(model, tokenizer, config, name)
+        return cls(with_precision(model, config.precision, name), tokenizer, config, name)
 
     def identity(self) -> dict:
         return {"kind": self.kind, "name": self.name, "model_type": self.model.config.model_type,
-                "config": asdict(self.config)}
+                "dtype": str(self.model.dtype).replace("torch.", ""), "config": asdict(self.config)}
 
     def prompt(self, question: str, passages: list[Hit]) -> tuple[str, list[tuple[int, int]]]:
         """The prompt and each passage's character range in it (golden-tested)."""

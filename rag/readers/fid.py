@@ -112,14 +112,8 @@ class FiDReader:
             model = AutoModelForSeq2SeqLM.from_pretrained(
                 model_dir, use_safetensors=True, trust_remote_code=False,
                 attn_implementation="eager")
-        if config.precision not in ("auto", "fp32", "bf16"):
-            raise UsageError(f"reader {name!r}: precision {config.precision!r} must be auto, "
-                             "fp32 or bf16")
-        if config.precision == "bf16" or (config.precision == "auto" and _bf16_is_fast()):
-            import torch
-
-            model = model.to(torch.bfloat16)
-        return cls(model, tokenizer, config, name, model_dir)
+        return cls(with_precision(model, config.precision, name), tokenizer, config, name,
+                   model_dir)
 
     def share_base_weights(self, embedder) -> int:
         """Let the frozen base weights be the embedder's own copy when both come from the
@@ -297,10 +291,17 @@ def read_config(name: str):
             from None
 
 
-def _bf16_is_fast() -> bool:
+def with_precision(model, precision: str, name: str):
+    """The model in bf16 when asked, or for "auto" where the CPU computes bf16 natively."""
     from knowledge.embedding import bf16_is_fast
 
-    return bf16_is_fast()
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UsageError(f"reader {name!r}: precision {precision!r} must be auto, fp32 or bf16")
+    if precision == "bf16" or (precision == "auto" and bf16_is_fast()):
+        import torch
+
+        return model.to(torch.bfloat16)
+    return model
 
 
 def _resolve(name: str) -> Path:
