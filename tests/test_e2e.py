@@ -77,7 +77,8 @@ def test_shipped_default_reader_answers_with_citations(squad_kb, embedder, capsy
                  str(base / "kb"), "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["answer"]
-    assert len(result["citations"]) == 5  # the reader's own k
+    own_k = json.loads((DEFAULT_READER / "rag_reader.json").read_text())["k"]
+    assert len(result["citations"]) == own_k  # the reader's own k
     assert "Super_Bowl_50" in {c["doc_id"] for c in result["citations"]}
     with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
         for c in result["citations"]:
