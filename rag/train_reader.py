@@ -73,8 +73,7 @@ def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
 def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm", k: int = 5,
                  decoder_layers: int = 3, frozen_layers: int = 4, copy_head: bool = True,
                  limit: int | None = None, dev_fraction: float = DEV_FRACTION,
-                 dev_limit: int = 300,
-                 retrieval: str = "hybrid", resume: bool = False, settings: dict | None = None,
+                 dev_limit: int = 300, retrieval: str = "hybrid", resume: bool = False, settings: dict | None = None,
                  log=lambda m: print(m, file=sys.stderr)) -> dict:
     """Mine passages for each (QA set, knowledge base) pair, train, calibrate, save."""
     s = TrainSettings(out=out, **(settings or {}))
@@ -106,7 +105,8 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
 
 def recalibrate(data: list[tuple[str, str]], out: Path, *,
                 dev_fraction: float = DEV_FRACTION, dev_limit: int = 300,
-                retrieval: str = "hybrid", seed: int = 0, device: str = "cpu", log=lambda m: print(m, file=sys.stderr)) -> dict:
+                retrieval: str = "hybrid", seed: int = 0, device: str = "cpu",
+                log=lambda m: print(m, file=sys.stderr)) -> dict:
     """Choose the abstention threshold of the trained reader in ``out`` again, on the same
     dev questions its training held out (`rag train ... --calibrate-only`)."""
     card_path = out / "training_card.json"
