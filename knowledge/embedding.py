@@ -90,6 +90,15 @@ def bf16_is_fast() -> bool:
         return False
 
 
+def resolve_precision(precision: str, what: str) -> str:
+    """"bf16" or "fp32" for a precision setting; "auto" is bf16 where the CPU has it."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UsageError(f"{what}: precision {precision!r} must be auto, fp32 or bf16")
+    if precision == "auto":
+        return "bf16" if bf16_is_fast() else "fp32"
+    return precision
+
+
 class Embedder:
     """A loaded sentence-transformers model: token counting for the chunker and encoding."""
 
@@ -106,8 +115,7 @@ class Embedder:
 
     @classmethod
     def load(cls, name: str = DEFAULT_EMBEDDER, precision: str = "auto") -> "Embedder":
-        if precision not in ("auto", "fp32", "bf16"):
-            raise UsageError(f"precision {precision!r} must be auto, fp32 or bf16")
+        precision = resolve_precision(precision, f"embedder {name!r}")
         model_dir = resolve_model(name)
         import torch
         from sentence_transformers import SentenceTransformer
@@ -119,8 +127,6 @@ class Embedder:
             model = SentenceTransformer(str(model_dir), device="cpu", trust_remote_code=False)
         except Exception as err:
             raise UsageError(f"embedder {name!r} at {model_dir} could not be loaded: {err}") from None
-        if precision == "auto":
-            precision = "bf16" if bf16_is_fast() else "fp32"
         if precision == "bf16":
             model = model.to(torch.bfloat16)
         return cls(name, model, model_dir, precision)

@@ -79,20 +79,17 @@ def mine(questions: list[Question], retriever, k: int, batch: int = 64,
     rest are hard negatives)."""
     kb = retriever.kb
     examples, added_gold, dropped = [], 0, 0
-    for i in range(0, len(questions), batch):
-        chunk = questions[i:i + batch]
-        for q, hits in zip(chunk, retriever.retrieve_many([q.question for q in chunk], k)):
-            hits = list(hits)
-            if not any(answer_in_text(list(q.answers), h.text) for h in hits):
-                gold = gold_passage(kb, q)
-                if gold is None:
-                    dropped += 1
-                    continue
-                hits = [h for h in hits if h.chunk_id != gold.chunk_id][:k - 1] + [gold]
-                added_gold += 1
-            answer = next((a for a in q.answers if any(answer_in_text([a], h.text)
-                                                       for h in hits)), q.answers[0])
-            examples.append(Example(q.question, answer, tuple(q.answers), tuple(hits)))
+    for q, hits in _retrieved(questions, retriever, k, batch):
+        if not any(answer_in_text(list(q.answers), h.text) for h in hits):
+            gold = gold_passage(kb, q)
+            if gold is None:
+                dropped += 1
+                continue
+            hits = [h for h in hits if h.chunk_id != gold.chunk_id][:k - 1] + [gold]
+            added_gold += 1
+        answer = next((a for a in q.answers if any(answer_in_text([a], h.text)
+                                                   for h in hits)), q.answers[0])
+        examples.append(Example(q.question, answer, tuple(q.answers), tuple(hits)))
     log(f"mined {len(examples)} examples ({added_gold} with the gold passage added, "
         f"{dropped} dropped: no passage holds the answer)")
     return examples
@@ -104,14 +101,20 @@ def mine_unanswerable(questions: list[Question], retriever, k: int,
     from none of its gold documents: what the reader sees when the knowledge base cannot
     answer (for calibrating abstention)."""
     examples = []
+    for q, hits in _retrieved(questions, retriever, 4 * k, batch):
+        keep = [h for h in hits if h.doc_id not in q.gold_ids
+                and not answer_in_text(list(q.answers), h.text)][:k]
+        if keep:
+            examples.append(Example(q.question, "", tuple(q.answers), tuple(keep)))
+    return examples
+
+
+def _retrieved(questions: list[Question], retriever, k: int, batch: int):
+    """(question, its top-k hits as a list), retrieving ``batch`` questions at a time."""
     for i in range(0, len(questions), batch):
         chunk = questions[i:i + batch]
-        for q, hits in zip(chunk, retriever.retrieve_many([q.question for q in chunk], 4 * k)):
-            keep = [h for h in hits if h.doc_id not in q.gold_ids
-                    and not answer_in_text(list(q.answers), h.text)][:k]
-            if keep:
-                examples.append(Example(q.question, "", tuple(q.answers), tuple(keep)))
-    return examples
+        for q, hits in zip(chunk, retriever.retrieve_many([q.question for q in chunk], k)):
+            yield q, list(hits)
 
 
 class Batcher:

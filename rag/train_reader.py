@@ -73,8 +73,8 @@ def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
 def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm", k: int = 5,
                  decoder_layers: int = 3, frozen_layers: int = 4, copy_head: bool = True,
                  limit: int | None = None, dev_fraction: float = DEV_FRACTION,
-                 dev_limit: int = 300, retrieval: str = "hybrid", resume: bool = False, settings: dict | None = None,
-                 log=lambda m: print(m, file=sys.stderr)) -> dict:
+                 dev_limit: int = 300, retrieval: str = "hybrid", resume: bool = False,
+                 settings: dict | None = None, log=lambda m: print(m, file=sys.stderr)) -> dict:
     """Mine passages for each (QA set, knowledge base) pair, train, calibrate, save."""
     s = TrainSettings(out=out, **(settings or {}))
     train_ex, dev_ex, unanswerable, sources = mine_sets(

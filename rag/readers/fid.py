@@ -293,11 +293,9 @@ def read_config(name: str):
 
 def with_precision(model, precision: str, name: str):
     """The model in bf16 when asked, or for "auto" where the CPU computes bf16 natively."""
-    from knowledge.embedding import bf16_is_fast
+    from knowledge.embedding import resolve_precision
 
-    if precision not in ("auto", "fp32", "bf16"):
-        raise UsageError(f"reader {name!r}: precision {precision!r} must be auto, fp32 or bf16")
-    if precision == "bf16" or (precision == "auto" and bf16_is_fast()):
+    if resolve_precision(precision, f"reader {name!r}") == "bf16":
         import torch
 
         return model.to(torch.bfloat16)
