@@ -1,12 +1,14 @@
 """Model name resolution: local path -> packaged model -> Hugging Face cache -> clear error."""
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
-from knowledge.embedding import resolve_model, weights_hash
+from knowledge.embedding import Embedder, PlainEncoder, resolve_model, weights_hash
 from knowledge.errors import UsageError
 
 
@@ -47,3 +49,55 @@ def test_weights_hash_changes_with_the_weights(tmp_path):
     first = weights_hash(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"two")
     assert weights_hash(tmp_path) != first
+
+
+def test_query_encoder_matches_sentence_transformers():
+    """`for_queries` runs the model without sentence-transformers: same vectors, same limits."""
+    texts = ["Which NFL team represented the AFC at Super Bowl 50?", "  padded  ", "x",
+             "a long passage " * 200, "Ünïcödé — text", ""]
+    full, plain = Embedder.load(precision="fp32"), Embedder.load(precision="fp32",
+                                                                   for_queries=True)
+    assert type(plain.model).__name__ == "PlainEncoder"
+    assert (plain.dim, plain.max_tokens) == (full.dim, full.max_tokens)
+    assert plain.count_tokens(texts[0]) == full.count_tokens(texts[0])
+    np.testing.assert_allclose(plain.encode(texts, batch_size=4), full.encode(texts), atol=1e-5)
+    assert plain.transformer() is plain.model.auto_model
+
+
+def test_query_side_does_not_import_sentence_transformers(tmp_path):
+    """What keeps `rag ask` starting fast: opening a KB and embedding a query leaves
+    sentence-transformers (with scikit-learn and scipy) unimported."""
+    from knowledge.sync import sync
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("Cats sleep sixteen hours a day.")
+    sync(tmp_path / "kb", [tmp_path / "docs"], embedder=Embedder.load())
+    code = ("import sys; from knowledge.kb import KnowledgeBase; "
+            f"kb = KnowledgeBase.open({str(tmp_path / 'kb')!r}); "
+            "print(kb.search('how long do cats sleep', 1)[0].text); "
+            "print(sorted({k.split('.')[0] for k in sys.modules} & {'sentence_transformers', "
+            "'sklearn'}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["Cats sleep sixteen hours a day.", "[]"]
+
+
+@pytest.mark.parametrize("change", [
+    {"modules": ["Transformer", "Pooling", "Dense", "Normalize"]},
+    {"pooling": "pooling_mode_max_tokens"},
+    {"prompts": {"query": "query: "}},
+])
+def test_other_model_shapes_go_through_sentence_transformers(tmp_path, change):
+    """A model the plain encoder would get wrong (a Dense layer, max pooling, prompts) is
+    left to sentence-transformers."""
+    modules = change.get("modules", ["Transformer", "Pooling", "Normalize"])
+    (tmp_path / "modules.json").write_text(json.dumps(
+        [{"idx": i, "name": str(i), "path": "" if m == "Transformer" else f"{i}_{m}",
+          "type": f"sentence_transformers.models.{m}"} for i, m in enumerate(modules)]))
+    (tmp_path / "sentence_bert_config.json").write_text('{"max_seq_length": 128}')
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 8, change.get("pooling", "pooling_mode_mean_tokens"): True}))
+    (tmp_path / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": change.get("prompts", {})}))
+    assert PlainEncoder.load(tmp_path) is None

@@ -176,13 +176,15 @@ def load_trained(model_dir: Path, base: dict) -> CopyFiDModel:
     """Rebuild a reader saved by ``save_trained``: config, trained weights, frozen base."""
     from safetensors.torch import load_file
 
-    from knowledge.embedding import resolve_model
+    from knowledge.embedding import resolve_model, skip_init
 
     config = CopyFiDConfig.from_pretrained(model_dir)
     config.encoder._attn_implementation = "eager"
     config.decoder._attn_implementation = "eager"
-    model = CopyFiDModel(config, encoder=BertModel(config.encoder, add_pooling_layer=False),
-                         decoder=BertLMHeadModel(config.decoder))
+    with skip_init():  # every parameter is loaded below; random init would cost 0.5 s
+        model = CopyFiDModel(config, encoder=BertModel(config.encoder, add_pooling_layer=False),
+                             decoder=BertLMHeadModel(config.decoder))
+    model.decoder.tie_weights()  # (skipped with the initialisation)
     base_file = resolve_model(base["base_model"]) / "model.safetensors"
     base_state = load_file(str(base_file))
     state = load_file(str(model_dir / "model.safetensors"))
