@@ -6,8 +6,9 @@
 #                 "-k 5" "-k 1 --retrieval gold" "-k 1" "-k 10" "-k 20"
 #   env: N (sample size, default 300), SPLIT (test, or dev for choosing settings),
 #        WORK (runs/: knowledge bases from eval/train_default_reader.sh, results go there too)
-# Abstention is off (--abstain-threshold 0): these rows measure the reader; predictions.csv
-# keeps each answer's confidence, so any threshold's effect can be read off afterwards.
+# Abstention is off (--abstain-threshold 0 --abstain-similarity 0): these rows measure the
+# reader; predictions.csv keeps each answer's confidence and similarity, so any threshold's
+# effect can be read off afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RAG=${RAG:-.venv/bin/rag}
@@ -25,7 +26,7 @@ for settings in "$@"; do
     name=$WORK/eval-$tag-$SPLIT-$set$(printf -- '%s' "$settings" | tr -c 'a-z0-9' '-')-n$N
     # shellcheck disable=SC2086  # settings are several flags
     $RAG eval "$qa" --kb "$kb" --reader "$READER" --split "$SPLIT" --limit "$N" --seed 0 \
-        --abstain-threshold 0 --out "$name" $settings > /dev/null
+        --abstain-threshold 0 --abstain-similarity 0 --out "$name" $settings > /dev/null
     python3 - "$name" "$set" "$settings" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1] + "/summary.json"))

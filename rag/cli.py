@@ -196,6 +196,10 @@ def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> Non
     p.add_argument("--max-new-tokens", type=int, default=None, help="longest answer, in tokens")
     p.add_argument("--abstain-threshold", type=float, default=None,
                    help="answer 'not found' below this reader confidence (0-1; 0: never)")
+    p.add_argument("--abstain-similarity", type=float, default=None,
+                   help="answer 'not found', without reading, when no passage is this similar "
+                        "to the question (dense cosine; 0: never; default: the reader's own, "
+                        "chosen on dev questions)")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
                    help="reader weights and compute (default auto: bf16 where the CPU has it)")
 

@@ -37,6 +37,9 @@ def open_reader(args, allow_none: bool = False):
         overrides["max_new_tokens"] = args.max_new_tokens
     if args.abstain_threshold is not None:
         overrides["abstain_threshold"] = args.abstain_threshold
+    if args.abstain_similarity is not None:  # given by hand: for any embedder; 0 turns it off
+        overrides["abstain_similarity"] = args.abstain_similarity or None
+        overrides["similarity_embedder"] = None
     if args.precision is not None:
         overrides["precision"] = args.precision
     return load_reader(name, args.reader_kind, **overrides)
@@ -269,13 +272,18 @@ def cmd_train(args) -> int:
 
 
 def _print_calibration(out, card: dict) -> None:
-    a = card["abstention"]
-    rule = (f"abstains below confidence {card['abstain_threshold']}"
-            if card["abstain_threshold"] is not None else "never abstains (confidence does not "
-            "separate answerable from unanswerable questions)")
-    print(f"{out}: dev EM {card['dev']['em']:.1f} F1 {card['dev']['f1']:.1f}; {rule}; answers "
-          f"{a.get('answered_answerable', '-')}% of answerable and "
-          f"{a.get('answered_unanswerable', '-')}% of unanswerable dev questions")
+    print(f"{out}: dev EM {card['dev']['em']:.1f} F1 {card['dev']['f1']:.1f}")
+    for what, key, stats in (("confidence", "abstain_threshold", "abstention"),
+                             ("similarity to the knowledge base", "abstain_similarity",
+                              "abstention_similarity")):
+        a = card.get(stats) or {}
+        if card.get(key) is None:
+            print(f"  never abstains on {what}: it does not separate answerable from "
+                  f"unanswerable dev questions (gain {a.get('best_gain', '-')})")
+        else:
+            print(f"  abstains below {what} {card[key]}: answers "
+                  f"{a.get('answered_answerable', '-')}% of answerable and "
+                  f"{a.get('answered_unanswerable', '-')}% of unanswerable dev questions")
 
 
 def cmd_compare(args) -> int:

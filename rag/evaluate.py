@@ -76,6 +76,7 @@ def score(q: Question, a, k: int, has_reader: bool) -> dict:
         "f1": f1(a.answer, list(q.answers)) if has_reader else None,
         "abstained": a.abstained,
         "confidence": a.confidence,
+        "similarity": a.similarity,
         "answer_in_topk": any(answer_in_text(list(q.answers), h.text) for h in a.retrieved[:k]),
         "gold_rank": rank,
         "retrieved_doc_ids": retrieved[:k],

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from knowledge.types import Hit
 
+from .readers.base import NOT_FOUND
 from .retrieval import Filters, Retriever
 
 
@@ -47,11 +48,12 @@ class Answer:
     citations: tuple[Citation, ...]
     retrieved: tuple[Hit, ...] = ()  # everything retrieved (may be deeper than k)
     timings: dict = field(default_factory=dict)  # milliseconds per stage
-    confidence: float | None = None
+    confidence: float | None = None  # the reader's (None: not read)
+    similarity: float | None = None  # the best dense similarity of any chunk to the question
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.answer, "abstained": self.abstained,
-                "confidence": self.confidence,
+                "confidence": self.confidence, "similarity": self.similarity,
                 "citations": [c.to_dict() for c in self.citations], "timings": self.timings}
 
 
@@ -106,18 +108,29 @@ class Pipeline:
         hits = self.retriever.retrieve_many(questions, max(self.k, depth or 0), filters)
         timings = {"retrieval_ms": (time.perf_counter() - t0) * 1000 / n,
                    **{k: v / n for k, v in self.retriever.last_timings.items()}}
+        sims = getattr(self.retriever, "last_similarity", None) or [None] * len(questions)
         if self.reader is None:
             return [Answer(question=q, answer="", abstained=False,
                            citations=tuple(citation_of(h) for h in hs[:self.k]),
-                           retrieved=tuple(hs), timings=timings)
-                    for q, hs in zip(questions, hits)]
+                           retrieved=tuple(hs), timings=timings, similarity=s)
+                    for q, hs, s in zip(questions, hits, sims)]
+        floor = self.similarity_floor()
+        read = [i for i, s in enumerate(sims) if floor is None or s is None or s >= floor]
         t1 = time.perf_counter()
-        outputs = self.reader.read_many(questions, [hs[:self.k] for hs in hits])
+        outputs = dict(zip(read, self.reader.read_many(
+            [questions[i] for i in read], [hits[i][:self.k] for i in read]))) if read else {}
         timings["reader_ms"] = (time.perf_counter() - t1) * 1000 / n
         timings.update({k: v / n for k, v in getattr(self.reader, "last_timings", {}).items()})
         answers = []
-        for q, hs, out in zip(questions, hits, outputs):
+        for row, (q, hs, sim) in enumerate(zip(questions, hits, sims)):
             passages = hs[:self.k]
+            out = outputs.get(row)
+            if out is None:  # nothing in the knowledge base is close to the question
+                answers.append(Answer(
+                    question=q, answer=NOT_FOUND, abstained=True,
+                    citations=tuple(citation_of(h) for h in passages), retrieved=tuple(hs),
+                    timings=dict(timings), similarity=sim))
+                continue
             att = out.attention or [None] * len(passages)
             order = sorted(range(len(passages)), key=lambda i: -(att[i] or 0.0))
             found = answer_span(out, passages, order)
@@ -126,5 +139,19 @@ class Pipeline:
                 citations=tuple(citation_of(passages[i], att[i],
                                             found[1] if found and found[0] == i else None)
                                 for i in order),
-                retrieved=tuple(hs), confidence=out.confidence, timings=dict(timings)))
+                retrieved=tuple(hs), confidence=out.confidence, timings=dict(timings),
+                similarity=sim))
         return answers
+
+    def similarity_floor(self) -> float | None:
+        """The reader's abstention similarity, where it applies to this knowledge base (it
+        was chosen for this embedder, or for any)."""
+        config = getattr(self.reader, "config", None)
+        floor = getattr(config, "abstain_similarity", None)
+        made_for = getattr(config, "similarity_embedder", None)
+        kb = getattr(self.retriever, "kb", None)
+        if floor is None or kb is None:
+            return None
+        if made_for and made_for != kb.manifest["embedder"]["weights_sha256"]:
+            return None
+        return floor

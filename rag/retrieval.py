@@ -57,6 +57,8 @@ class Retriever:
         self.mode = mode
         self.candidates = candidates  # per list, before fusion
         self.last_timings: dict[str, float] = {}  # ms per stage of the last call
+        # per query of the last call, the best dense similarity of any chunk (None: lexical)
+        self.last_similarity: list[float | None] = []
 
     def settings(self) -> dict:
         return {"mode": self.mode, "candidates": self.candidates, "rrf_k": RRF_K}
@@ -73,6 +75,7 @@ class Retriever:
             if not q or not q.strip():
                 raise UsageError("empty question; give some text to search for")
         allowed = None
+        self.last_similarity = [None] * len(queries)
         if filters:
             allowed = self.kb.chunk_ids_where(filters.path_glob, dict(filters.metadata))
             if len(allowed) == 0:
@@ -85,6 +88,7 @@ class Retriever:
             vecs = self.kb.embedder.encode(list(queries))
             embed_ms = (time.perf_counter() - t0) * 1000
             dense = self.kb.dense_ids(vecs, n, allowed)
+            self.last_similarity = [d[0][0] if d else None for d in dense]
         if self.mode in ("lexical", "hybrid"):
             lexical = [self.kb.lexical_ids(q, n, allowed) for q in queries]
         results = []

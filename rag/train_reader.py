@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import random
 import sys
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase
 
-from .qa import DEV_FRACTION, load_qaset, split_dev
+from .metrics import answer_in_text
+from .qa import DEV_FRACTION, load_qaset, sample, split_dev
 from .readers.fid import FiDReader, ReaderConfig
 from .retrieval import Retriever
 from .train import (CHECKPOINT, TrainSettings, mine, mine_unanswerable, score_predictions,
@@ -42,6 +44,15 @@ def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bo
     return reader.model, reader.tokenizer, None
 
 
+@contextmanager
+def opened(data: list[tuple[str, str]]):
+    """The knowledge bases of (QA set, knowledge base) pairs, open; those given as paths are
+    closed afterwards, those given open are left open."""
+    with ExitStack() as stack:
+        yield [kb if isinstance(kb, KnowledgeBase) else stack.enter_context(KnowledgeBase.open(kb))
+               for _, kb in data]
+
+
 def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
               dev_fraction: float, dev_limit: int, retrieval: str, seed: int,
               with_train: bool = True,
@@ -49,14 +60,11 @@ def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
     """Per (QA set, knowledge base) pair, from its train split: mined training examples, the
     held-out dev examples, the dev questions' unanswerable versions, and a data record."""
     train_ex, dev_ex, unanswerable, sources = [], [], [], []
-    for qaset, kb_dir in data:
-        questions = load_qaset(qaset, "train")
-        fit, dev = split_dev(questions, dev_fraction, seed=0)  # `rag eval --split dev`
-        if limit:
-            fit = random.Random(seed).sample(fit, min(limit, len(fit)))
-        dev = random.Random(seed).sample(dev, min(dev_limit, len(dev)))
-        kb = kb_dir if isinstance(kb_dir, KnowledgeBase) else KnowledgeBase.open(kb_dir)
-        with kb:
+    with opened(data) as kbs:
+        for (qaset, _), kb in zip(data, kbs):
+            fit, dev = dev_questions(qaset, dev_fraction, dev_limit, seed)
+            if limit:
+                fit = random.Random(seed).sample(fit, min(limit, len(fit)))
             r = Retriever(kb, retrieval)
             log(f"{qaset}: mining top-{k} passages for {len(fit) if with_train else 0} + "
                 f"{len(dev)} dev questions")
@@ -68,6 +76,53 @@ def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
                             "kb_chunks": kb.manifest["counts"]["chunks"], "train": len(fit),
                             "dev": len(dev)})
     return train_ex, dev_ex, unanswerable, sources
+
+
+def dev_questions(qaset: str, dev_fraction: float, dev_limit: int, seed: int):
+    """(train questions, a seeded sample of ``dev_limit`` held-out ones) of a QA set's train
+    split; the held-out documents are those of `rag eval --split dev`."""
+    fit, dev = split_dev(load_qaset(qaset, "train"), dev_fraction, seed=0)
+    return fit, random.Random(seed).sample(dev, min(dev_limit, len(dev)))
+
+
+def similarity_evidence(data: list[tuple[str, str]], *, dev_fraction: float, dev_limit: int,
+                        seed: int, split: str = "dev", depth: int = 100):
+    """(answerable, unanswerable, embedder weights hash): the best dense similarity of each
+    held-out question to the knowledge base, when it can answer (its own knowledge base) and
+    when it cannot: its own without the gold documents and any chunk holding an answer (the
+    document is missing), and every other knowledge base (the question is off-topic).
+    ``split="test"`` takes the test split instead, for reporting."""
+    with opened(data) as kbs:
+        made_with = {kb.manifest["embedder"]["weights_sha256"] for kb in kbs}
+        if len(made_with) != 1:
+            raise UsageError("the knowledge bases were built with different embedders; "
+                             "calibrate abstention on knowledge bases built with one")
+        answerable, unanswerable = _similarities(data, kbs, dev_fraction, dev_limit, seed,
+                                                 split, depth)
+    return answerable, unanswerable, made_with.pop()
+
+
+def _similarities(data, kbs, dev_fraction, dev_limit, seed, split, depth):
+    answerable, unanswerable = [], []
+    for (qaset, _), kb in zip(data, kbs):
+        questions = (dev_questions(qaset, dev_fraction, dev_limit, seed)[1] if split == "dev"
+                     else sample(load_qaset(qaset, split), dev_limit, seed))
+        if not questions:
+            continue
+        vecs = kb.embedder.encode([q.question for q in questions])
+        for q, pairs in zip(questions, kb.dense_ids(vecs, depth)):
+            if not pairs:
+                continue
+            answerable.append(pairs[0][0])
+            hits = {h.chunk_id: h for h in kb.fetch(pairs)}
+            rest = [s for s, cid in pairs if cid in hits and hits[cid].doc_id not in q.gold_ids
+                    and not answer_in_text(list(q.answers), hits[cid].text)]
+            if rest:
+                unanswerable.append(rest[0])
+        for other in kbs:
+            if other is not kb:
+                unanswerable += [p[0][0] for p in other.dense_ids(vecs, 1) if p]
+    return answerable, unanswerable
 
 
 def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm", k: int = 5,
@@ -100,7 +155,9 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
     card.update(data=sources, init=init, k=k, decoder_layers=decoder_layers,
                 frozen_layers=frozen_layers, copy_head=copy_head,
                 examples={"train": len(train_ex), "dev": len(dev_ex)})
-    return calibrate(out, dev_ex, unanswerable, card, s.device)
+    similarities = similarity_evidence(data, dev_fraction=dev_fraction, dev_limit=dev_limit,
+                                       seed=s.seed)
+    return calibrate(out, dev_ex, unanswerable, similarities, card, s.device)
 
 
 def recalibrate(data: list[tuple[str, str]], out: Path, *,
@@ -117,12 +174,15 @@ def recalibrate(data: list[tuple[str, str]], out: Path, *,
     _, dev_ex, unanswerable, _ = mine_sets(
         data, ReaderConfig.load(out).k, limit=None, dev_fraction=dev_fraction,
         dev_limit=dev_limit, retrieval=retrieval, seed=seed, with_train=False, log=log)
-    return calibrate(out, dev_ex, unanswerable, card, device)
+    similarities = similarity_evidence(data, dev_fraction=dev_fraction, dev_limit=dev_limit,
+                                       seed=seed)
+    return calibrate(out, dev_ex, unanswerable, similarities, card, device)
 
 
-def calibrate(out: Path, dev_ex, unanswerable, card: dict, device: str) -> dict:
-    """Score the saved reader on the dev examples and on their unanswerable versions, set
-    its abstention threshold, and write the final config and training card."""
+def calibrate(out: Path, dev_ex, unanswerable, similarities, card: dict, device: str) -> dict:
+    """Set the saved reader's two abstention thresholds and write the final config and
+    training card: on its confidence (the dev examples against their unanswerable versions)
+    and on the question's similarity to the knowledge base (``similarity_evidence``)."""
     if not dev_ex:
         raise UsageError("no dev examples to calibrate abstention on: the QA sets' train "
                          "splits need more documents")
@@ -133,9 +193,15 @@ def calibrate(out: Path, dev_ex, unanswerable, card: dict, device: str) -> dict:
     negatives = predict(reader.model, reader.tokenizer, reader.config, unanswerable)
     threshold, stats = calibrate_abstention([c for _, c in preds], [c for _, c in negatives])
     stats["dtype"] = str(reader.model.dtype).replace("torch.", "")
-    replace(reader.config, abstain_threshold=threshold).save(out)
+    answerable, off, embedder_sha = similarities
+    floor, floor_stats = calibrate_abstention(
+        answerable, off, rule="max Youden J, best dense similarity of dev questions to their "
+        "own knowledge base vs to it without their gold documents and to the other ones")
+    replace(reader.config, abstain_threshold=threshold, abstain_similarity=floor,
+            similarity_embedder=embedder_sha if floor is not None else None).save(out)
     card.update(dev=score_predictions([p for p, _ in preds], dev_ex),
-                abstain_threshold=threshold, abstention=stats)
+                abstain_threshold=threshold, abstention=stats, abstain_similarity=floor,
+                abstention_similarity=floor_stats)
     (out / "training_card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     return card
 
@@ -165,17 +231,21 @@ def save_reader(model, tokenizer, config: ReaderConfig, out: Path, base: str | N
         model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     previous = ReaderConfig.load(out) if (out / "rag_reader.json").exists() else None
-    if previous is not None and previous.abstain_threshold is not None:
-        config = replace(config, abstain_threshold=previous.abstain_threshold)
+    if previous is not None:  # (calibrated after training; a resumed run keeps them)
+        config = replace(config, abstain_threshold=previous.abstain_threshold,
+                         abstain_similarity=previous.abstain_similarity,
+                         similarity_embedder=previous.similarity_embedder)
     config.save(out)
 
 
 def calibrate_abstention(answerable: list[float], unanswerable: list[float],
-                         min_gain: float = 0.2) -> tuple[float | None, dict]:
-    """The confidence threshold that best tells questions whose passages hold the answer from
-    questions whose passages do not (Youden's J: share of the first answered minus share of
-    the second answered, maximised). None when no threshold gains ``min_gain``: then the
-    reader's confidence does not say whether the evidence is there, and it never abstains."""
+                         min_gain: float = 0.2, rule: str = "max Youden J, answerable vs "
+                         "unanswerable dev passages") -> tuple[float | None, dict]:
+    """The threshold on a score (reader confidence, similarity) that best tells questions
+    that can be answered from questions that cannot (Youden's J: share of the first answered
+    minus share of the second answered, maximised). None when no threshold gains
+    ``min_gain``: then the score does not say whether the evidence is there, and it is not
+    used to abstain."""
     if not answerable or not unanswerable:
         return None, {"reason": "no dev examples"}
     best = (0.0, None)
@@ -187,7 +257,7 @@ def calibrate_abstention(answerable: list[float], unanswerable: list[float],
     gain, t = best
     threshold = round(t, 4) if t is not None and gain >= min_gain else None
     cut = threshold if threshold is not None else -1.0
-    stats = {"rule": "max Youden J, answerable vs unanswerable dev passages",
+    stats = {"rule": rule,
              "best_gain": round(gain, 4), "min_gain": min_gain,
              "n_answerable": len(answerable), "n_unanswerable": len(unanswerable),
              "answered_answerable": round(100 * sum(c >= cut for c in answerable)

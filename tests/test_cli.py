@@ -170,8 +170,8 @@ def test_ask_json_schema(indexed, tiny_reader, capsys):
                        tiny_reader, "-k", "3", "--json", "--max-new-tokens", "4")
     assert code == 0
     result = json.loads(out)
-    assert set(result) == {"question", "answer", "abstained", "confidence", "citations",
-                           "timings"}
+    assert set(result) == {"question", "answer", "abstained", "confidence", "similarity",
+                           "citations", "timings"}
     assert result["question"] == "Which birds use tools?"
     assert len(result["citations"]) == 3
     c = result["citations"][0]

@@ -88,6 +88,29 @@ def test_shipped_default_reader_answers_with_citations(squad_kb, embedder, capsy
                 assert text[c["answer_start"]:c["answer_end"]].lower() == result["answer"].lower()
 
 
+def test_shipped_reader_abstains_when_the_kb_cannot_answer(squad_kb, capsys):
+    """The shipped reader's similarity threshold (chosen on dev questions) declines a
+    question nothing in the knowledge base is about, and still answers one it is about."""
+    from rag.cli import main
+    from rag.readers import DEFAULT_READER, NOT_FOUND
+
+    floor = json.loads((DEFAULT_READER / "rag_reader.json").read_text())["abstain_similarity"]
+    assert floor is not None
+    base, _ = squad_kb
+    answers = {}
+    for q in ["How long should sourdough bread proof before baking?",
+              "Which NFL team represented the AFC at Super Bowl 50?"]:
+        assert main(["ask", q, "--kb", str(base / "kb"), "--json"]) == 0
+        answers[q] = json.loads(capsys.readouterr().out)
+    off, on = answers.values()
+    assert off["abstained"] and off["answer"] == NOT_FOUND and off["similarity"] < floor
+    assert off["confidence"] is None and len(off["citations"]) > 0  # closest passages
+    assert not on["abstained"] and on["similarity"] >= floor
+    assert main(["ask", "How long should sourdough bread proof before baking?", "--kb",
+                 str(base / "kb"), "--json", "--abstain-similarity", "0"]) == 0
+    assert not json.loads(capsys.readouterr().out)["abstained"]  # 0: never
+
+
 def test_reader_and_embedder_hold_the_shared_minilm_once(squad_kb, embedder):
     from rag.pipeline import Pipeline
     from rag.readers import DEFAULT_READER, load_reader

@@ -73,3 +73,55 @@ def test_bad_settings(kb):
         Retriever(kb, "sparse")
     with pytest.raises(UsageError, match="empty question"):
         Retriever(kb).retrieve("  ")
+
+
+class RecordingReader:
+    """Answers every question it is given "yes"; remembers which ones it read."""
+
+    def __init__(self, **config):
+        from rag.readers import ReaderConfig
+
+        self.config = ReaderConfig(**config)
+        self.read: list[str] = []
+
+    def read_many(self, questions, passages):
+        from rag.readers import ReaderOutput
+
+        self.read += questions
+        return [ReaderOutput("yes", 0.9, [1.0] * len(p)) for p in passages]
+
+
+def test_retriever_reports_each_querys_best_dense_similarity(kb):
+    r = Retriever(kb, "hybrid")
+    q = ["hold the red button to reset the pump", "zebra quantum"]
+    r.retrieve_many(q, k=2)
+    best = [kb.dense_ids(kb.embedder.encode([x]), 1)[0][0][0] for x in q]
+    assert r.last_similarity == pytest.approx(best)
+    r = Retriever(kb, "lexical")
+    r.retrieve_many(q, k=2)
+    assert r.last_similarity == [None, None]  # no dense scores to judge by
+
+
+@pytest.mark.parametrize("made_for, applies", [(None, True), ("f" * 64, True),
+                                                ("0" * 64, False)])
+def test_weak_evidence_abstains_without_reading(kb, made_for, applies):
+    from rag.pipeline import Pipeline
+    from rag.readers import NOT_FOUND
+
+    strong, weak = "hold the red button to reset the pump", "zebra quantum flux"
+    r = Retriever(kb)
+    r.retrieve_many([strong, weak], 1)
+    high, low = r.last_similarity
+    assert high > low
+    reader = RecordingReader(abstain_similarity=(high + low) / 2, similarity_embedder=made_for)
+    answers = Pipeline(Retriever(kb), reader, k=2).ask_many([strong, weak])
+    assert [a.question for a in answers] == [strong, weak]
+    assert answers[0].answer == "yes" and not answers[0].abstained
+    assert answers[0].similarity == pytest.approx(high)
+    if applies:  # (the threshold was chosen for this knowledge base's embedder, or any)
+        assert reader.read == [strong]
+        assert answers[1].abstained and answers[1].answer == NOT_FOUND
+        assert answers[1].confidence is None and answers[1].similarity == pytest.approx(low)
+        assert len(answers[1].citations) == 2  # the closest passages, to look at
+    else:  # cosines of another embedder mean nothing here
+        assert reader.read == [strong, weak] and not answers[1].abstained

@@ -161,3 +161,34 @@ def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
     after = json.loads(config.read_text())["abstain_threshold"]
     assert after != 0.123 and after == card["abstain_threshold"]
     assert card["abstention"]["n_answerable"] == card["examples"]["dev"]
+    floor = json.loads(config.read_text())["abstain_similarity"]
+    assert floor == card["abstain_similarity"] and card["abstention_similarity"]["n_answerable"]
+
+
+def test_similarity_evidence_without_the_gold_document_and_off_topic(fixture, tmp_path):
+    """Each question's best similarity to its knowledge base, to it with the answer's
+    document missing (never higher), and to another knowledge base (off-topic)."""
+    from rag.qa import load_qaset
+    from rag.train_reader import similarity_evidence
+
+    base, qa = fixture
+    write_corpus(tmp_path / "pumps", {"pump.md": "To reset the pump hold the red button.",
+                                      "fan.md": "The fan has three speeds and a timer."})
+    sync(tmp_path / "kb", [tmp_path / "pumps"], embedder=FakeEmbedder(), log=lambda m: None)
+    pumps_qa = tmp_path / "pumps.jsonl"
+    pumps_qa.write_text("".join(json.dumps(
+        {"id": doc, "question": q, "answers": [a], "gold_ids": [doc], "split": "train"}) + "\n"
+        for doc, q, a in [("pump.md", "How do I reset the pump?", "hold the red button"),
+                          ("fan.md", "How many speeds does the fan have?", "three")]))
+    with KnowledgeBase.open(base / "kb", embedder=FakeEmbedder()) as capitals, \
+            KnowledgeBase.open(tmp_path / "kb", embedder=FakeEmbedder()) as pumps:
+        n = len(load_qaset(qa, "train"))
+        answerable, missing, made_with = similarity_evidence(
+            [(qa, capitals)], dev_fraction=1.0, dev_limit=100, seed=0)
+        assert made_with == "f" * 64 and len(answerable) == len(missing) == n
+        assert all(m <= a + 1e-6 for a, m in zip(answerable, missing))
+        assert sum(m < a - 1e-3 for a, m in zip(answerable, missing)) >= n // 2
+        _, both, _ = similarity_evidence([(qa, capitals), (pumps_qa, pumps)], dev_fraction=1.0,
+                                         dev_limit=100, seed=0)
+    # each set without its gold documents, then against the other set's knowledge base
+    assert len(both) == (n + 2) + (n + 2)

@@ -43,6 +43,11 @@ class ReaderConfig:
     num_beams: int = 1
     grounded: bool = False
     abstain_threshold: float | None = None  # reader confidence below it: "not found"
+    # no chunk of the knowledge base this similar to the question (dense cosine): "not found",
+    # without reading; applies to knowledge bases built with the embedder whose weights hash
+    # is similarity_embedder (cosines differ between embedders), or to any when that is None
+    abstain_similarity: float | None = None
+    similarity_embedder: str | None = None
     k: int = 5  # passages the reader was tuned for
     encode_batch: int = 32  # passages per encoder call (bounds memory for large k)
     base_model: str | None = None  # frozen weights come from this model (copyfid readers)
