@@ -86,43 +86,38 @@ def dev_questions(qaset: str, dev_fraction: float, dev_limit: int, seed: int):
 
 
 def similarity_evidence(data: list[tuple[str, str]], *, dev_fraction: float, dev_limit: int,
-                        seed: int, split: str = "dev", depth: int = 100):
-    """(answerable, unanswerable, embedder weights hash): the best dense similarity of each
-    held-out question to the knowledge base, when it can answer (its own knowledge base) and
-    when it cannot: its own without the gold documents and any chunk holding an answer (the
-    document is missing), and every other knowledge base (the question is off-topic).
-    ``split="test"`` takes the test split instead, for reporting."""
+                        seed: int, split: str = "dev", depth: int = 100) -> dict:
+    """The best dense similarity of each held-out question to a knowledge base that can
+    answer it ("answerable": its own) and to ones that cannot: "missing_document" (its own
+    without the gold documents and any chunk holding an answer) and "off_topic" (each other
+    knowledge base); and "embedder" (the weights hash they were built with).
+    ``split="test"`` samples the test split instead, for reporting."""
+    found = {"answerable": [], "missing_document": [], "off_topic": []}
     with opened(data) as kbs:
         made_with = {kb.manifest["embedder"]["weights_sha256"] for kb in kbs}
         if len(made_with) != 1:
             raise UsageError("the knowledge bases were built with different embedders; "
                              "calibrate abstention on knowledge bases built with one")
-        answerable, unanswerable = _similarities(data, kbs, dev_fraction, dev_limit, seed,
-                                                 split, depth)
-    return answerable, unanswerable, made_with.pop()
-
-
-def _similarities(data, kbs, dev_fraction, dev_limit, seed, split, depth):
-    answerable, unanswerable = [], []
-    for (qaset, _), kb in zip(data, kbs):
-        questions = (dev_questions(qaset, dev_fraction, dev_limit, seed)[1] if split == "dev"
-                     else sample(load_qaset(qaset, split), dev_limit, seed))
-        if not questions:
-            continue
-        vecs = kb.embedder.encode([q.question for q in questions])
-        for q, pairs in zip(questions, kb.dense_ids(vecs, depth)):
-            if not pairs:
+        for (qaset, _), kb in zip(data, kbs):
+            questions = (dev_questions(qaset, dev_fraction, dev_limit, seed)[1]
+                         if split == "dev" else sample(load_qaset(qaset, split), dev_limit, seed))
+            if not questions:
                 continue
-            answerable.append(pairs[0][0])
-            hits = {h.chunk_id: h for h in kb.fetch(pairs)}
-            rest = [s for s, cid in pairs if cid in hits and hits[cid].doc_id not in q.gold_ids
-                    and not answer_in_text(list(q.answers), hits[cid].text)]
-            if rest:
-                unanswerable.append(rest[0])
-        for other in kbs:
-            if other is not kb:
-                unanswerable += [p[0][0] for p in other.dense_ids(vecs, 1) if p]
-    return answerable, unanswerable
+            vecs = kb.embedder.encode([q.question for q in questions])
+            for q, pairs in zip(questions, kb.dense_ids(vecs, depth)):
+                if not pairs:
+                    continue
+                found["answerable"].append(pairs[0][0])
+                hits = {h.chunk_id: h for h in kb.fetch(pairs)}
+                rest = [s for s, cid in pairs if cid in hits
+                        and hits[cid].doc_id not in q.gold_ids
+                        and not answer_in_text(list(q.answers), hits[cid].text)]
+                if rest:
+                    found["missing_document"].append(rest[0])
+            for other in kbs:
+                if other is not kb:
+                    found["off_topic"] += [p[0][0] for p in other.dense_ids(vecs, 1) if p]
+    return {**found, "embedder": made_with.pop()}
 
 
 def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm", k: int = 5,
@@ -193,12 +188,12 @@ def calibrate(out: Path, dev_ex, unanswerable, similarities, card: dict, device:
     negatives = predict(reader.model, reader.tokenizer, reader.config, unanswerable)
     threshold, stats = calibrate_abstention([c for _, c in preds], [c for _, c in negatives])
     stats["dtype"] = str(reader.model.dtype).replace("torch.", "")
-    answerable, off, embedder_sha = similarities
     floor, floor_stats = calibrate_abstention(
-        answerable, off, rule="max Youden J, best dense similarity of dev questions to their "
-        "own knowledge base vs to it without their gold documents and to the other ones")
+        similarities["answerable"], similarities["missing_document"] + similarities["off_topic"],
+        rule="max Youden J, best dense similarity of dev questions to their own knowledge base "
+             "vs to it without their gold documents and to the other ones")
     replace(reader.config, abstain_threshold=threshold, abstain_similarity=floor,
-            similarity_embedder=embedder_sha if floor is not None else None).save(out)
+            similarity_embedder=similarities["embedder"] if floor is not None else None).save(out)
     card.update(dev=score_predictions([p for p, _ in preds], dev_ex),
                 abstain_threshold=threshold, abstention=stats, abstain_similarity=floor,
                 abstention_similarity=floor_stats)

@@ -183,12 +183,15 @@ def test_similarity_evidence_without_the_gold_document_and_off_topic(fixture, tm
     with KnowledgeBase.open(base / "kb", embedder=FakeEmbedder()) as capitals, \
             KnowledgeBase.open(tmp_path / "kb", embedder=FakeEmbedder()) as pumps:
         n = len(load_qaset(qa, "train"))
-        answerable, missing, made_with = similarity_evidence(
-            [(qa, capitals)], dev_fraction=1.0, dev_limit=100, seed=0)
-        assert made_with == "f" * 64 and len(answerable) == len(missing) == n
+        one = similarity_evidence([(qa, capitals)], dev_fraction=1.0, dev_limit=100, seed=0)
+        answerable, missing = one["answerable"], one["missing_document"]
+        assert one["embedder"] == "f" * 64 and len(answerable) == len(missing) == n
+        assert one["off_topic"] == []
         assert all(m <= a + 1e-6 for a, m in zip(answerable, missing))
         assert sum(m < a - 1e-3 for a, m in zip(answerable, missing)) >= n // 2
-        _, both, _ = similarity_evidence([(qa, capitals), (pumps_qa, pumps)], dev_fraction=1.0,
-                                         dev_limit=100, seed=0)
-    # each set without its gold documents, then against the other set's knowledge base
-    assert len(both) == (n + 2) + (n + 2)
+        both = similarity_evidence([(qa, capitals), (pumps_qa, pumps)], dev_fraction=1.0,
+                                   dev_limit=100, seed=0)
+    assert len(both["answerable"]) == len(both["missing_document"]) == n + 2
+    # the capital questions against the pump manuals, the pump questions against the capitals
+    assert len(both["off_topic"]) == n + 2
+    assert max(both["off_topic"]) < min(both["answerable"])
