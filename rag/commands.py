@@ -180,7 +180,13 @@ def show_answer(answer, as_json: bool) -> None:
         return
     print(answer.answer)
     print()
-    print("sources:" if not answer.abstained else "closest passages:")
+    if not answer.abstained:
+        print("sources:")
+    elif answer.confidence is None and answer.similarity is not None:
+        print(f"closest passages (none close enough to the question: best similarity "
+              f"{answer.similarity:.2f}; --abstain-similarity sets the bar):")
+    else:
+        print("closest passages:")
     for i, c in enumerate(answer.citations, 1):
         page = f" p.{c.page}" if c.page else ""
         where = c.doc_id if c.source == c.doc_id else f"{c.doc_id} ({c.source})"

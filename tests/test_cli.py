@@ -215,6 +215,11 @@ def test_ask_human_output(indexed, tiny_reader, capsys):
     assert code == 0
     assert "\nsources:\n [1] " in out and " [2] " in out and "retrieval " in out
     assert "ms" in err
+    code, out, _ = run(capsys, "ask", "Which birds use tools?", "--kb", str(kb), "--reader",
+                       tiny_reader, "-k", "2", "--abstain-similarity", "0.999")
+    assert code == 0 and out.startswith("not found in the knowledge base\n")
+    assert "closest passages (none close enough to the question: best similarity 0." in out
+    assert " [2] " in out
 
 
 def test_ask_bad_input(indexed, tiny_reader, tmp_path, capsys):
