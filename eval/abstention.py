@@ -2,8 +2,8 @@
 chosen on the dev split by `rag train ... --calibrate-only`).
 
     .venv/bin/python eval/abstention.py --reader rag/models/reader \
-        --runs runs/eval-rag-models-reader-test-squad--k-3-n1000 \
-               runs/eval-rag-models-reader-test-nq--k-3-n1000
+        --runs runs/eval-rag-models-reader-test-squad-k-3-n1000 \
+               runs/eval-rag-models-reader-test-nq-k-3-n1000
 
 1. Test questions (--n per set), by their best dense similarity to a knowledge base: their
    own (answerable), their own without the gold documents and any chunk holding an answer

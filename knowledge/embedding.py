@@ -133,6 +133,9 @@ def _load_plain(model_dir: Path):
     return model
 
 
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
 class PlainEncoder:
     """A sentence-transformers model of the common shape run with transformers alone: the
     few pieces of the SentenceTransformer interface that Embedder uses."""
@@ -165,11 +168,14 @@ class PlainEncoder:
                 or modes not in ({"pooling_mode_mean_tokens"}, {"pooling_mode_cls_token"})
                 or prompts or st.get("do_lower_case") or "max_seq_length" not in st):
             return None
+        import torch
         from transformers import AutoModel, AutoTokenizer
 
-        model = _load_plain(model_dir) or AutoModel.from_pretrained(model_dir,
-                                                                    trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+        if tokenizer.padding_side != "right":  # (CLS pooling takes the first position)
+            return None
+        model = _load_plain(model_dir) or AutoModel.from_pretrained(
+            model_dir, trust_remote_code=False).to(torch.float32)  # (whatever it was saved in)
         return cls(model, tokenizer, int(st["max_seq_length"]),
                    "mean" if "pooling_mode_mean_tokens" in modes else "cls",
                    modules[-1] == "Normalize")
@@ -188,11 +194,12 @@ class PlainEncoder:
         for i in range(0, len(texts), batch_size):
             enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
                                  max_length=self.max_seq_length, return_tensors="pt")
-            states = self.auto_model(**enc).last_hidden_state
+            states = self.auto_model(**{k: v for k, v in enc.items() if k in MODEL_INPUTS}
+                                     ).last_hidden_state.float()  # pool in fp32
             if self.pooling == "cls":
                 vecs = states[:, 0]
             else:
-                mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)
+                mask = enc["attention_mask"].unsqueeze(-1).float()
                 vecs = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             out.append(torch.nn.functional.normalize(vecs, dim=-1) if self.normalize else vecs)
         return torch.cat(out)
@@ -245,7 +252,9 @@ class Embedder:
 
     def transformer(self):
         """The underlying Hugging Face model (readers built on the same base share it)."""
-        return getattr(self.model, "auto_model", None) or self.model[0].auto_model
+        if isinstance(self.model, PlainEncoder):
+            return self.model.auto_model
+        return self.model[0].auto_model
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text))

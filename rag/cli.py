@@ -222,6 +222,7 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    process = argv is None  # the `rag` process itself, not a caller of main()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["eval", "compare"]:
@@ -235,9 +236,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # Loading torch and transformers makes millions of objects that live until exit: with the
     # default thresholds the collector walks them again and again while they load, and once
-    # more at exit (together 1.5 s of a 5 s `rag ask`). Collect less often, and freeze
-    # what exists at the end so that exit skips it.
-    gc.set_threshold(100_000, 50, 1000)
+    # more at exit (together 1.5 s of a 5 s `rag ask`). In the `rag` process itself (not a
+    # caller of main()), short commands collect less often, and every command freezes what
+    # exists when it ends so that exit skips it.
+    if process and args.func in (commands.cmd_ask, commands.cmd_search):
+        gc.set_threshold(100_000, 50, 1000)
     try:
         return args.func(args)
     except KnowledgeError as err:
@@ -255,4 +258,5 @@ def main(argv: list[str] | None = None) -> int:
              "traceback and please report it)")
         return 1
     finally:
-        gc.freeze()
+        if process:
+            gc.freeze()

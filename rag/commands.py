@@ -38,6 +38,13 @@ def open_reader(args, allow_none: bool = False):
     if args.abstain_threshold is not None:
         overrides["abstain_threshold"] = args.abstain_threshold
     if args.abstain_similarity is not None:  # given by hand: for any embedder; 0 turns it off
+        if not -1.0 <= args.abstain_similarity <= 1.0:
+            raise _usage(f"--abstain-similarity must be a cosine between -1 and 1, or 0 for "
+                         f"never (got {args.abstain_similarity})")
+        if args.abstain_similarity and getattr(args, "retrieval", "hybrid") not in (
+                "dense", "hybrid"):
+            raise _usage(f"--abstain-similarity needs dense or hybrid retrieval (got "
+                         f"--retrieval {args.retrieval})")
         overrides["abstain_similarity"] = args.abstain_similarity or None
         overrides["similarity_embedder"] = None
     if args.precision is not None:

@@ -120,7 +120,8 @@ class Pipeline:
         outputs = dict(zip(read, self.reader.read_many(
             [questions[i] for i in read], [hits[i][:self.k] for i in read]))) if read else {}
         timings["reader_ms"] = (time.perf_counter() - t1) * 1000 / n
-        timings.update({k: v / n for k, v in getattr(self.reader, "last_timings", {}).items()})
+        if read:  # (else the reader's timings are an earlier call's)
+            timings.update({k: v / n for k, v in getattr(self.reader, "last_timings", {}).items()})
         answers = []
         for row, (q, hs, sim) in enumerate(zip(questions, hits, sims)):
             passages = hs[:self.k]

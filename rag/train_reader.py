@@ -95,9 +95,9 @@ def similarity_evidence(data: list[tuple[str, str]], *, dev_fraction: float, dev
     found = {"answerable": [], "missing_document": [], "off_topic": []}
     with opened(data) as kbs:
         made_with = {kb.manifest["embedder"]["weights_sha256"] for kb in kbs}
-        if len(made_with) != 1:
-            raise UsageError("the knowledge bases were built with different embedders; "
-                             "calibrate abstention on knowledge bases built with one")
+        if len(made_with) != 1:  # one threshold cannot serve two embedders' cosines
+            return {**found, "embedder": None,
+                    "reason": "the knowledge bases were built with different embedders"}
         for (qaset, _), kb in zip(data, kbs):
             questions = (dev_questions(qaset, dev_fraction, dev_limit, seed)[1]
                          if split == "dev" else sample(load_qaset(qaset, split), dev_limit, seed))
@@ -115,7 +115,7 @@ def similarity_evidence(data: list[tuple[str, str]], *, dev_fraction: float, dev
                 if rest:
                     found["missing_document"].append(rest[0])
             for other in kbs:
-                if other is not kb:
+                if other.store.path.resolve() != kb.store.path.resolve():
                     found["off_topic"] += [p[0][0] for p in other.dense_ids(vecs, 1) if p]
     return {**found, "embedder": made_with.pop()}
 
@@ -192,6 +192,8 @@ def calibrate(out: Path, dev_ex, unanswerable, similarities, card: dict, device:
         similarities["answerable"], similarities["missing_document"] + similarities["off_topic"],
         rule="max Youden J, best dense similarity of dev questions to their own knowledge base "
              "vs to it without their gold documents and to the other ones")
+    if "reason" in similarities:
+        floor_stats["reason"] = similarities["reason"]
     replace(reader.config, abstain_threshold=threshold, abstain_similarity=floor,
             similarity_embedder=similarities["embedder"] if floor is not None else None).save(out)
     card.update(dev=score_predictions([p for p, _ in preds], dev_ex),

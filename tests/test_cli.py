@@ -239,6 +239,10 @@ def test_ask_bad_input(indexed, tiny_reader, tmp_path, capsys):
          "is not a model directory"),
         (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--beams", "0"], 2,
          "--beams must be at least 1"),
+        (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--abstain-similarity", "1.5"],
+         2, "--abstain-similarity must be a cosine between -1 and 1"),
+        (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--abstain-similarity", "0.5",
+          "--retrieval", "lexical"], 2, "--abstain-similarity needs dense or hybrid retrieval"),
     ]
     for argv, code, message in cases:
         got, out, err = run(capsys, *argv)

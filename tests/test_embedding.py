@@ -62,6 +62,10 @@ def test_query_encoder_matches_sentence_transformers():
     assert plain.count_tokens(texts[0]) == full.count_tokens(texts[0])
     np.testing.assert_allclose(plain.encode(texts, batch_size=4), full.encode(texts), atol=1e-5)
     assert plain.transformer() is plain.model.auto_model
+    full, plain = Embedder.load(precision="bf16"), Embedder.load(precision="bf16",
+                                                                   for_queries=True)
+    cosines = (plain.encode(texts, batch_size=4) * full.encode(texts)).sum(1)
+    assert cosines.min() > 0.999  # bf16 rounds differently on each side
 
 
 def test_query_side_does_not_import_sentence_transformers(tmp_path):
@@ -83,11 +87,12 @@ def test_query_side_does_not_import_sentence_transformers(tmp_path):
 
 
 @pytest.mark.parametrize("change", [
+    {},  # the common shape: accepted, on to loading the model
     {"modules": ["Transformer", "Pooling", "Dense", "Normalize"]},
     {"pooling": "pooling_mode_max_tokens"},
     {"prompts": {"query": "query: "}},
 ])
-def test_other_model_shapes_go_through_sentence_transformers(tmp_path, change):
+def test_other_model_shapes_go_through_sentence_transformers(tmp_path, change, monkeypatch):
     """A model the plain encoder would get wrong (a Dense layer, max pooling, prompts) is
     left to sentence-transformers."""
     modules = change.get("modules", ["Transformer", "Pooling", "Normalize"])
@@ -100,4 +105,14 @@ def test_other_model_shapes_go_through_sentence_transformers(tmp_path, change):
         {"word_embedding_dimension": 8, change.get("pooling", "pooling_mode_mean_tokens"): True}))
     (tmp_path / "config_sentence_transformers.json").write_text(
         json.dumps({"prompts": change.get("prompts", {})}))
-    assert PlainEncoder.load(tmp_path) is None
+    if not change:
+        def loading(*args, **kwargs):
+            raise RuntimeError("past the shape check")
+
+        import transformers
+
+        monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", loading)
+        with pytest.raises(RuntimeError, match="past the shape check"):
+            PlainEncoder.load(tmp_path)
+    else:
+        assert PlainEncoder.load(tmp_path) is None

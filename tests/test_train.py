@@ -195,3 +195,16 @@ def test_similarity_evidence_without_the_gold_document_and_off_topic(fixture, tm
     # the capital questions against the pump manuals, the pump questions against the capitals
     assert len(both["off_topic"]) == n + 2
     assert max(both["off_topic"]) < min(both["answerable"])
+
+    class OtherEmbedder(FakeEmbedder):
+        def identity(self):
+            return {**super().identity(), "weights_sha256": "e" * 64}
+
+    sync(tmp_path / "kb2", [tmp_path / "pumps"], embedder=OtherEmbedder(), log=lambda m: None)
+    with KnowledgeBase.open(base / "kb", embedder=FakeEmbedder()) as capitals, \
+            KnowledgeBase.open(tmp_path / "kb2", embedder=OtherEmbedder()) as other:
+        mixed = similarity_evidence([(qa, capitals), (pumps_qa, other)], dev_fraction=1.0,
+                                    dev_limit=100, seed=0)
+    # one threshold cannot serve two embedders: none is chosen, and training goes on
+    assert mixed["embedder"] is None and mixed["answerable"] == [] and "embedders" in \
+        mixed["reason"]
