@@ -168,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is available")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--calibrate-only", action="store_true",
-                   help="only choose the abstention threshold of the reader in --out again, on "
-                        "the dev questions its training held out")
+                   help="only choose the abstention thresholds of the reader in --out again, "
+                        "on the dev questions its training held out")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=commands.cmd_train)
 

@@ -102,11 +102,16 @@ def mine_unanswerable(questions: list[Question], retriever, k: int,
     answer (for calibrating abstention)."""
     examples = []
     for q, hits in _retrieved(questions, retriever, 4 * k, batch):
-        keep = [h for h in hits if h.doc_id not in q.gold_ids
-                and not answer_in_text(list(q.answers), h.text)][:k]
+        keep = [h for h in hits if cannot_answer(q, h)][:k]
         if keep:
             examples.append(Example(q.question, "", tuple(q.answers), tuple(keep)))
     return examples
+
+
+def cannot_answer(q: Question, hit: Hit) -> bool:
+    """Whether a passage is no help for ``q``: from none of its gold documents, holding none
+    of its answers (as if the knowledge base lacked the answer's document)."""
+    return hit.doc_id not in q.gold_ids and not answer_in_text(list(q.answers), hit.text)
 
 
 def _retrieved(questions: list[Question], retriever, k: int, batch: int):

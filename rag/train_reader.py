@@ -18,12 +18,11 @@ from pathlib import Path
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase
 
-from .metrics import answer_in_text
 from .qa import DEV_FRACTION, load_qaset, sample, split_dev
 from .readers.fid import FiDReader, ReaderConfig
 from .retrieval import Retriever
-from .train import (CHECKPOINT, TrainSettings, mine, mine_unanswerable, score_predictions,
-                    train)
+from .train import (CHECKPOINT, TrainSettings, cannot_answer, mine, mine_unanswerable,
+                    score_predictions, train)
 
 MINILM = "all-MiniLM-L6-v2"
 
@@ -109,9 +108,7 @@ def similarity_evidence(data: list[tuple[str, str]], *, dev_fraction: float, dev
                     continue
                 found["answerable"].append(pairs[0][0])
                 hits = {h.chunk_id: h for h in kb.fetch(pairs)}
-                rest = [s for s, cid in pairs if cid in hits
-                        and hits[cid].doc_id not in q.gold_ids
-                        and not answer_in_text(list(q.answers), hits[cid].text)]
+                rest = [s for s, cid in pairs if cid in hits and cannot_answer(q, hits[cid])]
                 if rest:
                     found["missing_document"].append(rest[0])
             for other in kbs:
