@@ -158,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frozen-layers", type=int, default=4,
                    help="(minilm) lower encoder layers kept frozen")
     p.add_argument("--no-copy-head", action="store_true", help="(minilm) without the copy head")
+    p.add_argument("--no-span-head", action="store_true",
+                   help="(minilm) without the extractive span head (decoder only)")
+    p.add_argument("--unanswerable-every", type=int, default=8, metavar="N",
+                   help="(span head) train the no-answer option on every N-th question with "
+                        "passages that lack its answer (0: never; default 8)")
+    p.add_argument("--lora", type=int, default=None, metavar="RANK",
+                   help="(minilm) keep all of MiniLM frozen and train rank-RANK LoRA adapters "
+                        "in every layer (peft) instead of fine-tuning its upper layers")
+    p.add_argument("--dev-limit", type=int, default=300,
+                   help="held-out dev questions per QA set scored during training")
     p.add_argument("--limit", type=int, default=None, help="train questions per QA set")
     p.add_argument("--eval-every", type=int, default=200, help="optimizer steps between evals")
     p.add_argument("--patience", type=int, default=5, help="evals without gain before stopping")
@@ -190,8 +200,12 @@ def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> Non
                         "; default: the project's reader when installed")
     p.add_argument("--reader-kind", default="auto", choices=["auto", "fid", "causal"],
                    help="how to use the checkpoint (default: by its architecture)")
+    p.add_argument("--answer-mode", default=None, choices=["extractive", "generative", "fused"],
+                   help="readers with a span head: the best span over all passages "
+                        "(extractive), the decoder's answer (generative), or the span "
+                        "candidates re-scored by the decoder (fused); default: the reader's own")
     p.add_argument("--grounded", action=argparse.BooleanOptionalAction, default=None,
-                   help="only answer with a span found in the passages (FiD readers)")
+                   help="generative answers only with a span found in the passages")
     p.add_argument("--beams", type=int, default=None, help="beam search width (default greedy)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="longest answer, in tokens")
     p.add_argument("--abstain-threshold", type=float, default=None,

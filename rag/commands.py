@@ -25,6 +25,8 @@ def open_reader(args, allow_none: bool = False):
                          "seq2seq checkpoint, e.g. a local flan-t5-base)")
         name = str(DEFAULT_READER)
     overrides = {}
+    if args.answer_mode is not None:
+        overrides["answer_mode"] = args.answer_mode
     if args.grounded is not None:
         overrides["grounded"] = args.grounded
     if args.beams is not None:
@@ -261,7 +263,11 @@ def cmd_train(args) -> int:
                            device=args.device)
         _print_calibration(args.out, card)
         return 0
-    for name in ("passages", "batch_size", "accumulate", "eval_every", "patience"):
+    if args.lora is not None and args.lora < 1:
+        raise _usage(f"--lora must be a rank of at least 1 (got {args.lora})")
+    if args.unanswerable_every < 0:
+        raise _usage("--unanswerable-every must be 0 (never) or more")
+    for name in ("passages", "batch_size", "accumulate", "eval_every", "patience", "dev_limit"):
         if getattr(args, name) < 1:
             raise _usage(f"--{name.replace('_', '-')} must be at least 1")
     if args.epochs <= 0 or args.lr <= 0:
@@ -272,7 +278,9 @@ def cmd_train(args) -> int:
     card = train_reader(
         list(zip(args.qasets, args.kb)), out, init=args.init, k=args.passages,
         decoder_layers=args.decoder_layers, frozen_layers=args.frozen_layers,
-        copy_head=not args.no_copy_head, limit=args.limit, resume=args.resume,
+        copy_head=not args.no_copy_head, span_head=not args.no_span_head,
+        unanswerable_every=args.unanswerable_every, dev_limit=args.dev_limit, lora=args.lora,
+        limit=args.limit, resume=args.resume,
         settings={"epochs": args.epochs, "batch_size": args.batch_size,
                   "accumulate": args.accumulate, "lr": args.lr, "eval_every": args.eval_every,
                   "patience": args.patience, "max_minutes": args.max_minutes, "seed": args.seed,

@@ -123,48 +123,92 @@ def _retrieved(questions: list[Question], retriever, k: int, batch: int):
 
 
 class Batcher:
-    """Tokenises examples into FiD tensors: (B*P, L) passages, answers as labels."""
+    """Tokenises examples into FiD tensors: (B*P, L) passages, answers as labels; for a
+    model with a span head also the candidate positions and every gold span (an example
+    whose answer is "" is unanswerable: its gold is the no-answer option)."""
 
-    def __init__(self, tokenizer, settings: TrainSettings, eos_id: int):
+    def __init__(self, tokenizer, settings: TrainSettings, eos_id: int, spans: bool = False):
         self.tok = tokenizer
         self.s = settings
         self.eos_id = eos_id
+        self.spans = spans
 
     def __call__(self, batch: list[Example]) -> dict:
-        n_p = max(len(e.passages) for e in batch)
-        texts, present = [], []
-        for e in batch:
-            for j in range(n_p):
-                hit = e.passages[j] if j < len(e.passages) else None
-                texts.append(format_passage(self.s.input_format, e.question, hit))
-                present.append(hit is not None)
-        enc = self.tok(texts, max_length=self.s.max_passage_tokens, truncation=True,
-                       padding="longest", return_tensors="pt")
+        from .readers import spans as sp
+
+        questions, passages = [e.question for e in batch], [list(e.passages) for e in batch]
+        if self.spans:
+            enc = sp.encode_inputs(self.tok, self.s.input_format, questions, passages,
+                                   self.s.max_passage_tokens)
+        else:
+            enc = self._plain(questions, passages)
+        n_p, length = enc["n_p"], enc["input_ids"].shape[1]
         answers = [self.tok(e.answer, add_special_tokens=False)["input_ids"]
                    [:self.s.max_answer_tokens - 1] + [self.eos_id] for e in batch]
         width = max(len(a) for a in answers)
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
-        for i, a in enumerate(answers):
-            labels[i, :len(a)] = torch.tensor(a)
-        mask = enc["attention_mask"] * torch.tensor(present, dtype=torch.long)[:, None]
+        for i, (a, e) in enumerate(zip(answers, batch)):
+            if e.answer:
+                labels[i, :len(a)] = torch.tensor(a)
+        mask = enc["attention_mask"] * enc["present"].long()[:, None]
+        out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+               "fused_mask": mask.reshape(len(batch), -1), "labels": labels, "n_p": n_p}
+        if self.spans:
+            out["candidates"] = sp.candidate_mask(enc["context"], enc["present"])
+            out["gold"] = [self._gold(e, enc, i, n_p, length) for i, e in enumerate(batch)]
+        return out
+
+    def _gold(self, e: Example, enc: dict, row: int, n_p: int, length: int):
+        from .readers import spans as sp
+
+        present = enc["present"][row * n_p:(row + 1) * n_p].tolist()
+        if not e.answer:
+            return sp.no_answer_positions(n_p, length, present)
+        gold = []
+        for j, hit in enumerate(e.passages):
+            k = row * n_p + j
+            gold += [(j * length + a, j * length + b) for a, b in sp.answer_positions(
+                hit.text, e.answers, enc["char"][k], enc["context"][k], self.s.max_answer_tokens)]
+        return gold  # empty: the answer was cut off by truncation; no span loss for it
+
+    def _plain(self, questions, passages) -> dict:
+        n_p = max(len(p) for p in passages)
+        texts, present = [], []
+        for q, hits in zip(questions, passages):
+            for j in range(n_p):
+                hit = hits[j] if j < len(hits) else None
+                texts.append(format_passage(self.s.input_format, q, hit))
+                present.append(hit is not None)
+        enc = self.tok(texts, max_length=self.s.max_passage_tokens, truncation=True,
+                       padding="longest", return_tensors="pt")
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                "fused_mask": mask.reshape(len(batch), -1), "labels": labels, "n_p": n_p}
+                "present": torch.tensor(present), "n_p": n_p}
 
 
 def fid_loss(model, batch: dict) -> torch.Tensor:
-    """The FiD forward pass: encode passages independently, fuse, decode the answer."""
+    """The FiD forward pass: encode passages independently, fuse, decode the answer; with a
+    span head, plus the span loss on the same encoder states (sum of the two)."""
     from transformers.modeling_outputs import BaseModelOutput
+
+    from .readers import spans as sp
 
     hidden = model.get_encoder()(input_ids=batch["input_ids"],
                                  attention_mask=batch["attention_mask"]).last_hidden_state
+    loss = hidden.new_zeros((), dtype=torch.float32)
+    if "gold" in batch:
+        start, end = model.span_logits(hidden)
+        slp, elp = sp.log_probs(start, end, batch["candidates"], batch["n_p"])
+        loss = loss + sp.mml_loss(slp, elp, batch["gold"])
     b = batch["labels"].shape[0]
+    if not (batch["labels"] != -100).any():  # only unanswerable examples
+        return loss
     hidden = hidden.reshape(b, -1, hidden.shape[-1])
     extra = {}
     if getattr(model.config, "copy_head", False):
         extra["source_ids"] = batch["input_ids"].reshape(b, -1)
     out = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
                 attention_mask=batch["fused_mask"], labels=batch["labels"], **extra)
-    return out.loss
+    return loss + out.loss
 
 
 # -- the loop ---------------------------------------------------------------------------
@@ -184,7 +228,8 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(s.seed)
     eos = model.generation_config.eos_token_id
-    batcher = Batcher(tokenizer, s, eos if isinstance(eos, int) else eos[0])
+    batcher = Batcher(tokenizer, s, eos if isinstance(eos, int) else eos[0],
+                      spans=bool(getattr(model.config, "span_head", False)))
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
@@ -200,6 +245,7 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
     if s.gradient_checkpointing:
         model.get_encoder().gradient_checkpointing_enable()
     data = fingerprint(examples)
+    lengths = [sum(len(p.text) for p in e.passages) for e in examples]
     state = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "curve": [], "data_sha256": data}
     if resume:
         state = load_checkpoint(out / CHECKPOINT, model, opt, sched)
@@ -215,7 +261,7 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
     stop = None
     while state["step"] < total and stop is None:
         step = state["step"]
-        order = _epoch_order(len(examples), s.seed, step // per_epoch)
+        order = _epoch_order(lengths, s.seed, step // per_epoch, s.batch_size)
         micro = (step % per_epoch) * s.accumulate  # micro-batch index within the epoch
         opt.zero_grad(set_to_none=True)
         loss_sum = 0.0
@@ -278,10 +324,24 @@ def fingerprint(examples: list[Example]) -> str:
     return h.hexdigest()
 
 
-def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    order = list(range(n))
-    random.Random(seed * 100003 + epoch).shuffle(order)
-    return order
+def _epoch_order(lengths: list[int], seed: int, epoch: int, batch: int = 1,
+                 window: int = 32) -> list[int]:
+    """A seeded shuffle of the examples, length-bucketed: within each window of ``window``
+    batches examples are sorted by length and cut into batches, and the batches shuffled,
+    so a batch pads little while the epoch stays random (and the same on resume)."""
+    rng = random.Random(seed * 100003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if batch <= 1:
+        return order
+    size = batch * window
+    batches = []
+    for i in range(0, len(order), size):
+        part = sorted(order[i:i + size], key=lambda j: (lengths[j], j))
+        batches += [part[k:k + batch] for k in range(0, len(part), batch)]
+    full = [b for b in batches if len(b) == batch]
+    rng.shuffle(full)  # (a short last batch stays last, so batch boundaries hold)
+    return [j for b in full + [b for b in batches if len(b) < batch] for j in b]
 
 
 def _bf16(mode: str, device: str = "cpu") -> bool:

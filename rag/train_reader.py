@@ -25,9 +25,12 @@ from .train import (CHECKPOINT, TrainSettings, cannot_answer, mine, mine_unanswe
                     score_predictions, train)
 
 MINILM = "all-MiniLM-L6-v2"
+CONFIDENCE_DECLINES = 0.04  # share of answerable dev questions abstention may decline
+SIMILARITY_DECLINES = 0.01  # the similarity guard's share
 
 
-def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bool):
+def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bool,
+               span_head: bool = True, lora: int | None = None):
     """(model, tokenizer, base name or None): the MiniLM warm start or any HF seq2seq."""
     from knowledge.embedding import resolve_model
 
@@ -37,7 +40,8 @@ def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bo
         from .readers.copyfid import build_minilm_fid
 
         base_dir = resolve_model(MINILM)
-        model = build_minilm_fid(base_dir, decoder_layers, frozen_layers, copy_head)
+        model = build_minilm_fid(base_dir, decoder_layers, frozen_layers, copy_head, span_head,
+                                 lora)
         return model, load_tokenizer(base_dir, MINILM), MINILM
     reader = FiDReader.load(init, precision="fp32")  # trained in fp32 (bf16 autocast)
     return reader.model, reader.tokenizer, None
@@ -54,10 +58,12 @@ def opened(data: list[tuple[str, str]]):
 
 def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
               dev_fraction: float, dev_limit: int, retrieval: str, seed: int,
-              with_train: bool = True,
+              with_train: bool = True, unanswerable_every: int = 0,
               log=lambda m: print(m, file=sys.stderr)):
-    """Per (QA set, knowledge base) pair, from its train split: mined training examples, the
-    held-out dev examples, the dev questions' unanswerable versions, and a data record."""
+    """Per (QA set, knowledge base) pair, from its train split: mined training examples (and,
+    with ``unanswerable_every`` n, every n-th training question's unanswerable version, for
+    training a no-answer option), the held-out dev examples, the dev questions' unanswerable
+    versions, and a data record."""
     train_ex, dev_ex, unanswerable, sources = [], [], [], []
     with opened(data) as kbs:
         for (qaset, _), kb in zip(data, kbs):
@@ -69,6 +75,10 @@ def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
                 f"{len(dev)} dev questions")
             if with_train:
                 train_ex += mine(fit, r, k, log=log)
+                if unanswerable_every:
+                    extra = mine_unanswerable(fit[::unanswerable_every], r, k)
+                    log(f"mined {len(extra)} unanswerable training examples")
+                    train_ex += extra
             dev_ex += mine(dev, r, k, log=log)
             unanswerable += mine_unanswerable(dev, r, k)
             sources.append({"qaset": str(qaset), "split": "train", "kb": str(kb.store.path),
@@ -119,6 +129,7 @@ def similarity_evidence(data: list[tuple[str, str]], *, dev_fraction: float, dev
 
 def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm", k: int = 5,
                  decoder_layers: int = 3, frozen_layers: int = 4, copy_head: bool = True,
+                 span_head: bool = True, unanswerable_every: int = 8, lora: int | None = None,
                  limit: int | None = None, dev_fraction: float = DEV_FRACTION,
                  dev_limit: int = 300, retrieval: str = "hybrid", resume: bool = False,
                  settings: dict | None = None, log=lambda m: print(m, file=sys.stderr)) -> dict:
@@ -126,14 +137,18 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
     s = TrainSettings(out=out, **(settings or {}))
     train_ex, dev_ex, unanswerable, sources = mine_sets(
         data, k, limit=limit, dev_fraction=dev_fraction, dev_limit=dev_limit,
-        retrieval=retrieval, seed=s.seed, log=log)
+        retrieval=retrieval, seed=s.seed,
+        unanswerable_every=unanswerable_every if span_head and init == "minilm" else 0, log=log)
     import torch
 
     torch.manual_seed(s.seed)  # the new parameters' initialisation is part of the run
-    model, tokenizer, base = init_model(init, decoder_layers, frozen_layers, copy_head)
+    model, tokenizer, base = init_model(init, decoder_layers, frozen_layers, copy_head,
+                                        span_head, lora)
     model.to(s.device)
+    spans = bool(getattr(model.config, "span_head", False))
     config = ReaderConfig(input_format=s.input_format, max_passage_tokens=s.max_passage_tokens,
-                          k=k, base_model=base)
+                          k=k, base_model=base,
+                          answer_mode="extractive" if spans else "generative")
 
     def evaluate_fn(m, dev):
         preds = predict(m, tokenizer, config, dev)
@@ -145,7 +160,8 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
     card = train(model, tokenizer, train_ex, dev_ex, s, evaluate_fn, save_fn, resume=resume,
                  log=log)
     card.update(data=sources, init=init, k=k, decoder_layers=decoder_layers,
-                frozen_layers=frozen_layers, copy_head=copy_head,
+                frozen_layers=frozen_layers, copy_head=copy_head, span_head=spans,
+                unanswerable_every=unanswerable_every, lora=lora,
                 examples={"train": len(train_ex), "dev": len(dev_ex)})
     similarities = similarity_evidence(data, dev_fraction=dev_fraction, dev_limit=dev_limit,
                                        seed=s.seed)
@@ -183,12 +199,20 @@ def calibrate(out: Path, dev_ex, unanswerable, similarities, card: dict, device:
     reader.config = replace(reader.config, abstain_threshold=None)
     preds = predict(reader.model, reader.tokenizer, reader.config, dev_ex)
     negatives = predict(reader.model, reader.tokenizer, reader.config, unanswerable)
-    threshold, stats = calibrate_abstention([c for _, c in preds], [c for _, c in negatives])
+    threshold, stats = calibrate_abstention(
+        [c for _, c in preds], [c for _, c in negatives], max_declined=CONFIDENCE_DECLINES,
+        rule=f"highest reader confidence that declines at most {CONFIDENCE_DECLINES:.0%} of "
+             "answerable dev questions, vs the same questions with passages that lack the answer")
     stats["dtype"] = str(reader.model.dtype).replace("torch.", "")
+    # the similarity floor is only a guard against clearly off-topic questions: a cosine
+    # chosen to separate Wikipedia questions declined half the answerable news questions, so
+    # it is set where it declines almost no answerable dev question; reading decides the rest
     floor, floor_stats = calibrate_abstention(
         similarities["answerable"], similarities["missing_document"] + similarities["off_topic"],
-        rule="max Youden J, best dense similarity of dev questions to their own knowledge base "
-             "vs to it without their gold documents and to the other ones")
+        min_gain=0.1, max_declined=SIMILARITY_DECLINES,
+        rule=f"highest best dense similarity that declines at most {SIMILARITY_DECLINES:.0%} "
+             "of dev questions on their own knowledge base, vs on it without their gold "
+             "documents and on the other ones")
     if "reason" in similarities:
         floor_stats["reason"] = similarities["reason"]
     replace(reader.config, abstain_threshold=threshold, abstain_similarity=floor,
@@ -233,19 +257,26 @@ def save_reader(model, tokenizer, config: ReaderConfig, out: Path, base: str | N
 
 
 def calibrate_abstention(answerable: list[float], unanswerable: list[float],
-                         min_gain: float = 0.2, rule: str = "max Youden J, answerable vs "
-                         "unanswerable dev passages") -> tuple[float | None, dict]:
+                         min_gain: float = 0.2, max_declined: float | None = None,
+                         rule: str = "max Youden J, answerable vs unanswerable dev passages"
+                         ) -> tuple[float | None, dict]:
     """The threshold on a score (reader confidence, similarity) that best tells questions
-    that can be answered from questions that cannot (Youden's J: share of the first answered
-    minus share of the second answered, maximised). None when no threshold gains
-    ``min_gain``: then the score does not say whether the evidence is there, and it is not
-    used to abstain."""
+    that can be answered from questions that cannot. Without ``max_declined``: Youden's J
+    (share of the first answered minus share of the second answered) maximised. With it:
+    the highest threshold that declines at most that share of the answerable ones (so the
+    rate a user sees is bounded), which then declines as many unanswerable ones as it can.
+    None when the chosen threshold does not gain ``min_gain``: then the score does not say
+    whether the evidence is there, and it is not used to abstain."""
     if not answerable or not unanswerable:
         return None, {"reason": "no dev examples"}
     best = (0.0, None)
     for t in sorted(set(answerable) | set(unanswerable)):
-        gain = (sum(c >= t for c in answerable) / len(answerable)
-                - sum(c >= t for c in unanswerable) / len(unanswerable))
+        kept = sum(c >= t for c in answerable) / len(answerable)
+        gain = kept - sum(c >= t for c in unanswerable) / len(unanswerable)
+        if max_declined is not None:
+            if 1 - kept <= max_declined + 1e-12:
+                best = (gain, t)  # thresholds ascend: the last one allowed declines most
+            continue
         if gain > best[0] + 1e-12:
             best = (gain, t)
     gain, t = best
@@ -258,6 +289,8 @@ def calibrate_abstention(answerable: list[float], unanswerable: list[float],
                                           / len(answerable), 1),
              "answered_unanswerable": round(100 * sum(c >= cut for c in unanswerable)
                                             / len(unanswerable), 1)}
+    if max_declined is not None:
+        stats["max_declined"] = max_declined
     return threshold, stats
 
 

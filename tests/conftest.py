@@ -78,3 +78,27 @@ ANIMALS = {
 @pytest.fixture
 def animals(tmp_path) -> Path:
     return write_corpus(tmp_path / "animals", ANIMALS)
+
+
+CAPITALS = [("France", "Paris"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Japan", "Tokyo"),
+            ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Egypt", "Cairo"), ("Chile", "Santiago")]
+# reader training settings that finish in seconds on the capitals fixture
+FAST_TRAINING = {"batch_size": 4, "max_passage_tokens": 48, "bf16": "off", "progress": False,
+                 "lr": 1e-3, "warmup": 0.1}
+
+
+def capitals_fixture(base: Path) -> tuple[Path, Path]:
+    """A knowledge base of eight one-sentence country documents (fake embedder) under
+    ``base / "kb"`` and a train-split QA set asking for each capital: (base, QA set path)."""
+    import json
+
+    from knowledge import sync
+
+    docs = {f"{c}.txt": f"{c} is a country. The capital of {c} is {city}." for c, city in CAPITALS}
+    write_corpus(base / "docs", docs)
+    sync(base / "kb", [base / "docs"], embedder=FakeEmbedder(), log=lambda m: None)
+    qa = base / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"id": c, "question": f"What is the capital of {c}?",
+                                      "answers": [city], "gold_ids": [f"{c}.txt"],
+                                      "split": "train"}) + "\n" for c, city in CAPITALS))
+    return base, qa

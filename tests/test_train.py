@@ -5,28 +5,17 @@ import json
 import pytest
 import torch
 
-from conftest import FakeEmbedder, write_corpus
+from conftest import CAPITALS, FAST_TRAINING, FakeEmbedder, capitals_fixture, write_corpus
 from knowledge import KnowledgeBase, sync
 from rag.readers.fid import FiDReader
 from rag.train_reader import train_reader
 
-CAPITALS = [("France", "Paris"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Japan", "Tokyo"),
-            ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Egypt", "Cairo"), ("Chile", "Santiago")]
-FAST = {"batch_size": 4, "max_passage_tokens": 48, "bf16": "off", "progress": False,
-        "lr": 1e-3, "warmup": 0.1}
+FAST = FAST_TRAINING
 
 
 @pytest.fixture(scope="module")
 def fixture(tmp_path_factory):
-    base = tmp_path_factory.mktemp("train")
-    docs = {f"{c}.txt": f"{c} is a country. The capital of {c} is {city}." for c, city in CAPITALS}
-    write_corpus(base / "docs", docs)
-    sync(base / "kb", [base / "docs"], embedder=FakeEmbedder(), log=lambda m: None)
-    qa = base / "qa.jsonl"
-    qa.write_text("".join(json.dumps({"id": c, "question": f"What is the capital of {c}?",
-                                      "answers": [city], "gold_ids": [f"{c}.txt"],
-                                      "split": "train"}) + "\n" for c, city in CAPITALS))
-    return base, qa
+    return capitals_fixture(tmp_path_factory.mktemp("train"))
 
 
 def run(fixture, out, resume=False, **settings):

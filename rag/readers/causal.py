@@ -44,6 +44,9 @@ class CausalReader:
         except ValueError as err:
             raise UsageError(f"reader {name!r} is not a causal language model ({err})") from None
         config = replace(ReaderConfig.load(model_dir), kind="causal", **overrides)
+        if config.answer_mode != "generative":
+            raise UsageError(f"--answer-mode {config.answer_mode}: a decoder-only reader only "
+                             "generates; use --answer-mode generative")
         return cls(with_precision(model, config.precision, name), tokenizer, config, name)
 
     def identity(self) -> dict:

@@ -28,9 +28,12 @@ from knowledge.errors import UsageError
 class CopyFiDConfig(EncoderDecoderConfig):
     model_type = "rag-fid-copy"
 
-    def __init__(self, copy_head: bool = True, **kwargs):
+    def __init__(self, copy_head: bool = True, span_head: bool = False,
+                 lora: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.copy_head = copy_head
+        self.span_head = span_head  # start/end logits on the encoder states (spans.py)
+        self.lora = lora  # LoRA adapters in every encoder layer (peft LoraConfig arguments)
 
 
 class CopyFiDModel(EncoderDecoderModel):
@@ -48,9 +51,18 @@ class CopyFiDModel(EncoderDecoderModel):
         self.copy_query = nn.Linear(h, h)
         self.copy_key = nn.Linear(self.config.encoder.hidden_size, h)
         self.copy_gate = nn.Linear(2 * h, 1)
-        for layer in (self.copy_query, self.copy_key, self.copy_gate):
+        layers = [self.copy_query, self.copy_key, self.copy_gate]
+        if getattr(self.config, "span_head", False):
+            self.span = nn.Linear(self.config.encoder.hidden_size, 2)
+            layers.append(self.span)
+        for layer in layers:
             nn.init.normal_(layer.weight, std=0.02)
             nn.init.zeros_(layer.bias)
+
+    def span_logits(self, encoder_states: torch.Tensor):
+        """(start, end) logits, each shaped like the states without their last dimension."""
+        logits = self.span(encoder_states)
+        return logits[..., 0], logits[..., 1]
 
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None,
                 encoder_outputs=None, labels=None, source_ids=None, **kwargs):
@@ -96,9 +108,27 @@ AutoConfig.register("rag-fid-copy", CopyFiDConfig)
 AutoModelForSeq2SeqLM.register(CopyFiDConfig, CopyFiDModel)
 
 
+LORA_TARGETS = ["query", "key", "value", "dense"]  # every linear layer of a BERT layer
+
+
+def lora_settings(rank: int) -> dict:
+    return {"r": rank, "lora_alpha": 2 * rank, "lora_dropout": 0.0,
+            "target_modules": LORA_TARGETS}
+
+
+def add_adapters(model: "CopyFiDModel") -> None:
+    """Inject the config's LoRA adapters into the encoder (peft); its own weights stay as
+    they are, frozen, and only the adapters train."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    inject_adapter_in_model(LoraConfig(**model.config.lora), model.encoder)
+
+
 def build_minilm_fid(base_dir: Path, decoder_layers: int = 3, frozen_layers: int = 4,
-                     copy_head: bool = True) -> CopyFiDModel:
-    """A reader warm-started from the BERT at ``base_dir`` (a sentence-transformers folder)."""
+                     copy_head: bool = True, span_head: bool = False,
+                     lora: int | None = None) -> CopyFiDModel:
+    """A reader warm-started from the BERT at ``base_dir`` (a sentence-transformers folder).
+    ``lora=r``: the whole encoder frozen, with rank-r LoRA adapters in every layer."""
     # no dropout in the encoder: most of it is frozen, and on a CPU dropout over every
     # passage token costs as much as the attention itself (measured: 2x slower steps)
     encoder = BertModel.from_pretrained(base_dir, add_pooling_layer=False,
@@ -118,7 +148,8 @@ def build_minilm_fid(base_dir: Path, decoder_layers: int = 3, frozen_layers: int
         dec_layer.output.load_state_dict(enc_layer.output.state_dict())
     decoder.tie_weights()
     config = CopyFiDConfig(encoder=enc_cfg.to_dict(), decoder=dec_cfg.to_dict(),
-                           copy_head=copy_head)
+                           copy_head=copy_head, span_head=span_head,
+                           lora=lora_settings(lora) if lora else None)
     model = CopyFiDModel(config, encoder=encoder, decoder=decoder)
     tok_cls = 101  # [CLS] starts answers; [SEP] ends them; [PAD] pads (BERT vocabulary)
     model.config.decoder_start_token_id = tok_cls
@@ -127,7 +158,9 @@ def build_minilm_fid(base_dir: Path, decoder_layers: int = 3, frozen_layers: int
     model.generation_config.decoder_start_token_id = tok_cls
     model.generation_config.eos_token_id = 102
     model.generation_config.pad_token_id = 0
-    freeze(model, frozen_layers)
+    freeze(model, len(encoder.encoder.layer) if lora else frozen_layers)
+    if lora:
+        add_adapters(model)
     return model
 
 
@@ -147,8 +180,8 @@ def base_mapping(model: CopyFiDModel) -> dict[str, str]:
     for name, p in model.named_parameters():
         if p.requires_grad:
             continue
-        if name.startswith("encoder."):
-            mapping[name] = name[len("encoder."):]
+        if name.startswith("encoder."):  # (under LoRA the base weight is a base_layer's)
+            mapping[name] = name[len("encoder."):].replace(".base_layer.", ".")
         elif name == "decoder.bert.embeddings.word_embeddings.weight":
             mapping[name] = "embeddings.word_embeddings.weight"
         else:
@@ -185,6 +218,8 @@ def load_trained(model_dir: Path, base: dict) -> CopyFiDModel:
         model = CopyFiDModel(config, encoder=BertModel(config.encoder, add_pooling_layer=False),
                              decoder=BertLMHeadModel(config.decoder))
     model.decoder.tie_weights()  # (skipped with the initialisation)
+    if config.lora:
+        add_adapters(model)
     base_file = resolve_model(base["base_model"]) / "model.safetensors"
     base_state = load_file(str(base_file))
     state = load_file(str(model_dir / "model.safetensors"))

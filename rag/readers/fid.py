@@ -26,10 +26,11 @@ from pathlib import Path
 from knowledge.errors import UsageError
 from knowledge.types import Hit
 
-from .base import NOT_FOUND, ReaderOutput
+from .base import NOT_FOUND, ReaderOutput, Span
 from .grounding import SpanConstraint
 
 CONFIG_NAME = "rag_reader.json"
+ANSWER_MODES = ("extractive", "generative", "fused")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,13 @@ class ReaderConfig:
     base_model: str | None = None  # frozen weights come from this model (copyfid readers)
     from_base: dict | None = None  # parameter name -> name in the base model
     precision: str = "auto"  # fp32, bf16, or auto: bf16 where the CPU computes it natively
+    # readers with a span head (spans.py): "extractive" (best span over all passages),
+    # "generative" (the decoder), "fused" (the span head's best candidates re-scored with
+    # the decoder's log-likelihood of each)
+    answer_mode: str = "generative"
+    max_answer_tokens: int = 30  # longest extracted span, in tokens
+    fuse_top: int = 4  # span candidates the decoder re-scores
+    fuse_weight: float = 1.0  # weight of the decoder's log-likelihood in the fused score
 
     @classmethod
     def load(cls, model_dir: Path) -> "ReaderConfig":
@@ -117,6 +125,9 @@ class FiDReader:
             model = AutoModelForSeq2SeqLM.from_pretrained(
                 model_dir, use_safetensors=True, trust_remote_code=False,
                 attn_implementation="eager")
+        if config.answer_mode != "generative" and not getattr(model.config, "span_head", False):
+            raise UsageError(f"--answer-mode {config.answer_mode}: reader {name!r} has no span "
+                             "head; use --answer-mode generative")
         return cls(with_precision(model, config.precision, name), tokenizer, config, name,
                    model_dir)
 
@@ -158,28 +169,43 @@ class FiDReader:
                 present.append(hit is not None)
         enc = self.tokenizer(texts, max_length=self.config.max_passage_tokens, truncation=True,
                              padding="longest", return_tensors="pt")
-        enc = {k: v.to(self.model.device) for k, v in enc.items()}
-        mask = enc["attention_mask"] * torch.tensor(present, dtype=torch.long,
-                                                     device=self.model.device)[:, None]
-        encoder = self.model.get_encoder()
-        states = []
-        with torch.inference_mode():
-            for i in range(0, len(texts), self.config.encode_batch):
-                sl = slice(i, i + self.config.encode_batch)
-                states.append(encoder(input_ids=enc["input_ids"][sl],
-                                      attention_mask=enc["attention_mask"][sl]).last_hidden_state)
-        hidden = torch.cat(states)  # (B*P, L, d)
-        b, length = len(questions), hidden.shape[1]
-        self._source_ids = enc["input_ids"].reshape(b, n_p * length)  # for copy heads
+        present = torch.tensor(present, dtype=torch.long)
+        hidden, mask = self._run_encoder(enc["input_ids"], enc["attention_mask"], present)
+        b, length = len(questions), enc["input_ids"].shape[1]
+        self._source_ids = enc["input_ids"].to(self.model.device).reshape(b, n_p * length)
         return (hidden.reshape(b, n_p * length, hidden.shape[-1]),
                 mask.reshape(b, n_p * length), n_p, length)
 
-    def read_many(self, questions: list[str], passages: list[list[Hit]],
-                  grounded: bool | None = None) -> list[ReaderOutput]:
+    def _run_encoder(self, input_ids, attention_mask, present):
+        """Encoder states (N, L, d), in chunks of ``encode_batch`` passages, and the mask
+        (N, L) with absent passages fully masked."""
         import torch
-        from transformers.modeling_outputs import BaseModelOutput
 
-        grounded = self.config.grounded if grounded is None else grounded
+        device = self.model.device
+        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+        encoder = self.model.get_encoder()
+        states = []
+        with torch.inference_mode():
+            for i in range(0, len(input_ids), self.config.encode_batch):
+                sl = slice(i, i + self.config.encode_batch)
+                states.append(encoder(input_ids=input_ids[sl],
+                                      attention_mask=attention_mask[sl]).last_hidden_state)
+        return torch.cat(states), attention_mask * present.to(device)[:, None]
+
+    @property
+    def has_span_head(self) -> bool:
+        return bool(getattr(self.model.config, "span_head", False))
+
+    def read_many(self, questions: list[str], passages: list[list[Hit]],
+                  grounded: bool | None = None, mode: str | None = None) -> list[ReaderOutput]:
+        """One output per question; ``mode`` (extractive, generative, fused) defaults to the
+        config's ``answer_mode``, and is generative for a reader without a span head."""
+        mode = mode or self.config.answer_mode
+        if mode not in ANSWER_MODES:
+            raise UsageError(f"--answer-mode {mode!r} must be one of {', '.join(ANSWER_MODES)}")
+        if mode != "generative" and not self.has_span_head:
+            raise UsageError(f"--answer-mode {mode}: reader {self.name!r} has no span head; "
+                             "use --answer-mode generative")
         outputs: list[ReaderOutput | None] = [None] * len(questions)
         live = [i for i, p in enumerate(passages) if p]
         for i in set(range(len(questions))) - set(live):  # nothing retrieved
@@ -187,6 +213,113 @@ class FiDReader:
         if not live:
             return outputs
         qs, ps = [questions[i] for i in live], [passages[i] for i in live]
+        read = self._generate if mode == "generative" else self._extract
+        for i, out in zip(live, read(qs, ps, grounded if mode == "generative" else mode)):
+            outputs[i] = out
+        return outputs
+
+    def _extract(self, qs: list[str], ps: list[list[Hit]], mode: str) -> list[ReaderOutput]:
+        """The span head's best span over all passages (shared normalisation); "fused"
+        re-scores its top candidates with the decoder. Confidence is the span's probability
+        against the no-answer option's."""
+        import torch
+
+        from . import spans
+
+        t0 = time.perf_counter()
+        enc = spans.encode_inputs(self.tokenizer, self.config.input_format, qs, ps,
+                                  self.config.max_passage_tokens)
+        hidden, _ = self._run_encoder(enc["input_ids"], enc["attention_mask"],
+                                      enc["present"].long())
+        n_p, length = enc["n_p"], enc["length"]
+        with torch.inference_mode():
+            st, en = self.model.span_logits(hidden)
+            slp, elp = spans.log_probs(st, en, spans.candidate_mask(
+                enc["context"], enc["present"]).to(st.device), n_p)
+            null = spans.null_log_prob(slp, elp, n_p, length)
+        top = self.config.fuse_top if mode == "fused" else 1
+        cands = spans.decode_spans(slp, elp, enc["context"].to(st.device), enc["char"], n_p,
+                                   length, self.config.max_answer_tokens, top)
+        t1 = time.perf_counter()
+        if mode == "fused":
+            cands = self._fuse(hidden, enc, qs, ps, cands)
+        t2 = time.perf_counter()
+        # attribution: each passage's share of the answer-start probability
+        share = slp.exp().reshape(len(qs), n_p, length).sum(-1)
+        share = share / share.sum(-1, keepdim=True).clamp(min=1e-12)
+        outputs = []
+        for row, hits in enumerate(ps):
+            if not cands[row]:
+                outputs.append(ReaderOutput(NOT_FOUND, 0.0, share[row, :len(hits)].tolist(),
+                                            abstained=True))
+                continue
+            best = cands[row][0]
+            confidence = float(torch.sigmoid(torch.tensor(best.score - float(null[row]))))
+            answer = hits[best.passage].text[best.start:best.end]
+            abstain = self.config.abstain_threshold is not None and \
+                confidence < self.config.abstain_threshold
+            outputs.append(ReaderOutput(
+                answer=NOT_FOUND if abstain else answer, confidence=confidence,
+                attention=[round(float(x), 6) for x in share[row, :len(hits)]],
+                abstained=abstain, span=None if abstain else Span(best.passage, best.start,
+                                                                  best.end)))
+        self.last_timings = {"encode_ms": (t1 - t0) * 1000, "fuse_ms": (t2 - t1) * 1000}
+        return outputs
+
+    def _fuse(self, hidden, enc, qs, ps, cands):
+        """Re-rank each question's span candidates by span log-probability plus
+        ``fuse_weight`` times the decoder's log-likelihood of the span's text (one batched
+        teacher-forced pass)."""
+        import torch
+        from transformers.modeling_outputs import BaseModelOutput
+
+        rows, seqs = [], []
+        for row, cs in enumerate(cands):
+            for c in cs:
+                text = ps[row][c.passage].text[c.start:c.end]
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                rows.append(row)
+                seqs.append(ids[:self.config.max_new_tokens] + [self.eos_id])
+        if not rows:
+            return cands
+        b, n_p, length = len(qs), enc["n_p"], enc["length"]
+        states = hidden.reshape(b, n_p * length, -1)
+        mask = (enc["attention_mask"] * enc["present"].long()[:, None]).reshape(b, -1)
+        source = enc["input_ids"].reshape(b, -1)
+        index = torch.tensor(rows)
+        width = max(len(x) for x in seqs)
+        start = self.model.generation_config.decoder_start_token_id
+        targets = torch.full((len(seqs), width), self.pad_id if self.pad_id is not None else 0)
+        valid = torch.zeros((len(seqs), width), dtype=torch.bool)
+        for i, x in enumerate(seqs):
+            targets[i, :len(x)] = torch.tensor(x)
+            valid[i, :len(x)] = True
+        dec_in = torch.cat([torch.full((len(seqs), 1), start), targets[:, :-1]], 1)
+        device = self.model.device
+        with torch.inference_mode():
+            out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=states[index.to(device)]),
+                             attention_mask=mask[index].to(device),
+                             decoder_input_ids=dec_in.to(device),
+                             source_ids=source[index].to(device))
+            logp = torch.log_softmax(out.logits.float(), -1).gather(
+                -1, targets.to(device)[..., None])[..., 0]
+            logp = (logp * valid.to(device)).sum(1).tolist()
+        fused, i = [], 0
+        for cs in cands:
+            scored = []
+            for c in cs:
+                scored.append((c.score + self.config.fuse_weight * logp[i], c))
+                i += 1
+            fused.append([replace(c, fused=s) for s, c in
+                          sorted(scored, key=lambda x: (-x[0], x[1].passage, x[1].start_tok))])
+        return fused
+
+    def _generate(self, qs: list[str], ps: list[list[Hit]], grounded) -> list[ReaderOutput]:
+        """The decoder's answer (greedy, or constrained to passage spans when grounded)."""
+        import torch
+        from transformers.modeling_outputs import BaseModelOutput
+
+        grounded = self.config.grounded if grounded is None else grounded
         t0 = time.perf_counter()
         hidden, mask, n_p, length = self.encode(qs, ps)
         t1 = time.perf_counter()
@@ -209,15 +342,16 @@ class FiDReader:
             attention, confidence = self._attribute(hidden, mask, seqs, n_p, length)
         self.last_timings = {"encode_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000,
                              "attribute_ms": (time.perf_counter() - t2) * 1000}
-        for row, i in enumerate(live):
+        outputs = []
+        for row in range(len(qs)):
             ids = self._answer_ids(seqs[row])
             answer = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
             span = constraints[row].locate(ids) if constraints else None
             abstain = (not answer or (self.config.abstain_threshold is not None
                                       and confidence[row] < self.config.abstain_threshold))
-            outputs[i] = ReaderOutput(
+            outputs.append(ReaderOutput(
                 answer=NOT_FOUND if abstain else answer, confidence=confidence[row],
-                attention=attention[row][:len(ps[row])], abstained=abstain, span=span)
+                attention=attention[row][:len(ps[row])], abstained=abstain, span=span))
         return outputs
 
     def _extra_inputs(self) -> dict:

@@ -1,0 +1,140 @@
+"""The span-extracting FiD reader end to end on a tiny fixture: extractive answers are exact
+quotations with citations, the no-answer option learns, LoRA adapters leave MiniLM (and
+so the embedder) untouched, fused scoring defers to the decoder when spans tie."""
+
+import pytest
+import torch
+
+from conftest import CAPITALS, FAST_TRAINING, FakeEmbedder, capitals_fixture
+from knowledge import KnowledgeBase
+from rag.readers.fid import FiDReader
+from rag.train_reader import train_reader
+
+FAST = FAST_TRAINING
+
+
+@pytest.fixture(scope="module")
+def fixture(tmp_path_factory):
+    return capitals_fixture(tmp_path_factory.mktemp("spans"))
+
+
+def train(fixture, out, **kw):
+    base, qa = fixture
+    kb = KnowledgeBase.open(base / "kb", embedder=FakeEmbedder())
+    settings = {**FAST, **kw.pop("settings", {})}
+    return train_reader([(qa, kb)], out, k=2, decoder_layers=1, dev_fraction=0.25,
+                        settings=settings, log=lambda m: None, **kw)
+
+
+def passages(fixture):
+    base, _ = fixture
+    with KnowledgeBase.open(base / "kb", embedder=FakeEmbedder()) as kb:
+        return {h.doc_id: h for h in kb.fetch([(0.0, i) for i in range(1, 9)])}
+
+
+@pytest.fixture(scope="module")
+def trained(fixture, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reader") / "r"
+    train(fixture, out, frozen_layers=4, unanswerable_every=1,
+          settings={"epochs": 40, "eval_every": 1000})
+    return out
+
+
+def test_extractive_answers_are_quotations_with_exact_citations(fixture, trained):
+    from rag.pipeline import Pipeline
+    from rag.retrieval import Retriever
+
+    reader = FiDReader.load(str(trained), abstain_threshold=None)  # (tiny dev set)
+    assert reader.config.answer_mode == "extractive"
+    hits = passages(fixture)
+    right = 0
+    for (country, city), (other, _) in zip(CAPITALS, CAPITALS[1:] + CAPITALS[:1]):
+        ps = [hits[f"{other}.txt"], hits[f"{country}.txt"]]
+        [out] = reader.read_many([f"What is the capital of {country}?"], [ps])
+        assert out.span is not None  # a quotation of one passage, by construction
+        assert ps[out.span.passage].text[out.span.start:out.span.end] == out.answer
+        right += out.answer == city
+    assert right >= 6  # of 8
+    base, _ = fixture
+    with KnowledgeBase.open(base / "kb", embedder=FakeEmbedder()) as kb:
+        answer = Pipeline(Retriever(kb), reader, k=2).ask("What is the capital of France?")
+    cited = [c for c in answer.citations if c.answer_start is not None]
+    assert cited and answer.answer == "Paris"
+    doc = hits["France.txt"]
+    c = cited[0]
+    assert doc.text[c.answer_start - doc.start:c.answer_end - doc.start] == "Paris"
+
+
+def test_no_answer_training_flips_confidence(fixture, trained):
+    reader = FiDReader.load(str(trained))
+    hits = passages(fixture)
+    with_answer, without = [], []
+    for i, (country, _) in enumerate(CAPITALS):
+        others = [hits[f"{c}.txt"] for c, _ in CAPITALS if c != country][i % 6:i % 6 + 2]
+        q = f"What is the capital of {country}?"
+        [a] = reader.read_many([q], [[others[0], hits[f"{country}.txt"]]])
+        [b] = reader.read_many([q], [others])
+        with_answer.append(a.confidence)
+        without.append(b.confidence)
+    assert sum(with_answer) / 8 > 0.5 > sum(without) / 8
+    assert sum(a > b for a, b in zip(with_answer, without)) >= 7
+
+
+def test_lora_leaves_minilm_bit_identical_and_the_embedder_unchanged(fixture, tmp_path):
+    from safetensors.torch import load_file
+
+    from knowledge.embedding import Embedder, resolve_model
+    from rag.pipeline import Pipeline
+    from rag.retrieval import Retriever
+
+    out = tmp_path / "lora"
+    train(fixture, out, lora=4, settings={"epochs": 2, "eval_every": 1000})
+    base = load_file(str(resolve_model("all-MiniLM-L6-v2") / "model.safetensors"))
+    stored = load_file(str(out / "model.safetensors"))
+    assert not any(".base_layer." in n or n.startswith("encoder.embeddings") for n in stored)
+    assert any("lora_A" in n for n in stored) and "span.weight" in stored
+    reader = FiDReader.load(str(out), precision="fp32")
+    params = dict(reader.model.named_parameters())
+    for layer in range(6):  # every base weight is the packaged one, bit for bit
+        name = f"encoder.layer.{layer}.attention.self.query.weight"
+        assert torch.equal(params[f"encoder.encoder.layer.{layer}.attention.self.query."
+                                  f"base_layer.weight"], base[name])
+    assert any(not torch.all(p == 0) for n, p in params.items() if "lora_B" in n)  # trained
+    embedder = Embedder.load("all-MiniLM-L6-v2", precision="fp32", for_queries=True)
+    before = embedder.encode(["What is the capital of Peru?"])
+    base_dir, _ = fixture
+    with KnowledgeBase.open(base_dir / "kb", embedder=FakeEmbedder()) as kb:
+        retriever = Retriever(kb)
+        shared = reader.share_base_weights(embedder)
+        assert shared > 0  # the reader now uses the embedder's copy of MiniLM
+        Pipeline(retriever, reader, k=2).ask("What is the capital of Peru?")
+    after = embedder.encode(["What is the capital of Peru?"])
+    assert (before == after).all()
+
+
+def test_fused_defers_to_the_decoder_when_span_scores_tie(fixture, trained):
+    reader = FiDReader.load(str(trained), answer_mode="fused", fuse_top=4,
+                            abstain_threshold=None)
+    with torch.no_grad():
+        reader.model.span.weight.zero_()  # every span scores the same
+        reader.model.span.bias.zero_()
+    hits = passages(fixture)
+    ps = [hits["Japan.txt"]]
+    q = "What is the capital of Japan?"
+    from rag.readers import spans as sp
+
+    enc = sp.encode_inputs(reader.tokenizer, reader.config.input_format, [q], [ps], 256)
+    hidden, _ = reader._run_encoder(enc["input_ids"], enc["attention_mask"],
+                                    enc["present"].long())
+    with torch.no_grad():
+        st, en = reader.model.span_logits(hidden)
+        slp, elp = sp.log_probs(st, en, sp.candidate_mask(enc["context"], enc["present"]), 1)
+    [cands] = sp.decode_spans(slp, elp, enc["context"], enc["char"], 1, enc["length"],
+                              reader.config.max_answer_tokens, 4)
+    assert len({round(c.score, 5) for c in cands}) == 1  # a tie
+    [fused] = reader._fuse(hidden, enc, [q], [ps], [cands])
+    best = max(fused, key=lambda c: c.fused)
+    [out] = reader.read_many([q], [ps])
+    assert out.answer == ps[0].text[best.start:best.end]
+    decoder_scores = [c.fused - c.score for c in fused]
+    assert best.fused - best.score == max(decoder_scores)
