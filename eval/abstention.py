@@ -1,17 +1,16 @@
-"""What the reader's abstention does on the test splits (reporting only; the thresholds were
-chosen on the dev split by `rag train ... --calibrate-only`).
+"""What abstention does on the test splits, reporting only: the thresholds were chosen on the
+dev split when the reader was trained (or by `rag train ... --calibrate-only`).
 
-    .venv/bin/python eval/abstention.py --reader rag/models/reader \
-        --runs runs/eval-rag-models-reader-test-squad-k-3-n1000 \
-               runs/eval-rag-models-reader-test-nq-k-3-n1000
+    .venv/bin/python eval/abstention.py --reader rag/models/reader --n 300
 
-1. Test questions (--n per set), by their best dense similarity to a knowledge base: their
-   own (answerable), their own without the gold documents and any chunk holding an answer
-   (missing document), the other set's (off-topic). The share of each answered at the
-   reader's `abstain_similarity`.
-2. Given `rag eval` runs made with abstention off (eval/eval_reader.sh; predictions.csv has
-   each question's similarity): EM/F1 with and without the threshold, the share abstained,
-   and how good the abstained answers would have been.
+Each sampled test question is asked three ways, through the same two gates `rag ask` uses
+(the similarity guard, then the reader's own confidence against its no-answer option):
+- answerable: top-k passages from its own knowledge base;
+- missing document: the same knowledge base without the question's gold documents and any
+  chunk holding an answer (top-k of what is left; similarity = best dense one left);
+- off-topic: top-k from the other set's knowledge base.
+Prints, per set and case, the share declined and by which gate, and the answerable
+questions' EM/F1 with abstentions counted wrong.
 """
 from __future__ import annotations
 
@@ -20,48 +19,79 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SETS = [("eval/data/squad-dev-open.qa.jsonl.gz", "runs/kb-squad"),
-        ("eval/data/nq-para-open.qa.jsonl.gz", "runs/kb-nq")]
+SETS = [("squad", "eval/data/squad-dev-open.qa.jsonl.gz", "runs/kb-squad"),
+        ("nq", "eval/data/nq-para-open.qa.jsonl.gz", "runs/kb-nq")]
+
+
+def read(reader, questions, passages, batch: int = 16):
+    out = []
+    for i in range(0, len(questions), batch):
+        out += reader.read_many(questions[i:i + batch], passages[i:i + batch])
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reader", default="rag/models/reader")
-    ap.add_argument("--runs", nargs="*", default=[], help="rag eval runs, abstention off")
-    ap.add_argument("--n", type=int, default=1000, help="test questions per set")
+    ap.add_argument("--n", type=int, default=300, help="test questions per set")
+    ap.add_argument("-k", type=int, default=None, help="passages (default: the reader's)")
     args = ap.parse_args()
 
-    from rag.readers.fid import ReaderConfig
-    from rag.train_reader import similarity_evidence
+    from knowledge.kb import KnowledgeBase
+    from rag.metrics import exact_match, f1
+    from rag.qa import load_qaset, sample
+    from rag.readers import load_reader
+    from rag.retrieval import Retriever
+    from rag.train import cannot_answer
 
-    floor = ReaderConfig.load(Path(args.reader)).abstain_similarity
-    if floor is None:
-        sys.exit(f"{args.reader} has no abstain_similarity")
-    found = similarity_evidence(SETS, dev_fraction=0.0, dev_limit=args.n, seed=0, split="test")
-    result = {"abstain_similarity": floor, "answered_%": {
-        kind: round(100 * sum(s >= floor for s in found[kind]) / len(found[kind]), 1)
-        for kind in ("answerable", "missing_document", "off_topic")},
-        "n": {kind: len(found[kind]) for kind in ("answerable", "missing_document", "off_topic")}}
-    for run in args.runs:
-        rows = pd.read_csv(Path(run) / "predictions.csv")
-        kept = rows["similarity"] >= floor
-        result[Path(run).name] = {
-            "n": len(rows),
-            "em_f1_without": [round(100 * rows.exact_match.mean(), 1),
-                              round(100 * rows.f1.mean(), 1)],
-            "em_f1_with": [round(100 * (rows.exact_match * kept).mean(), 1),
-                           round(100 * (rows.f1 * kept).mean(), 1)],
-            "abstained_%": round(100 * (1 - kept.mean()), 1),
-            "f1_of_abstained": round(100 * rows.f1[~kept].mean(), 1) if (~kept).any() else None,
-            "answer_in_topk_of_abstained_%": round(100 * rows.answer_in_topk[~kept].mean(), 1)
-            if (~kept).any() else None,
-        }
+    reader = load_reader(args.reader)
+    k = args.k or reader.config.k
+    floor = reader.config.abstain_similarity
+    result = {"reader": args.reader, "k": k, "abstain_similarity": floor,
+              "abstain_threshold": reader.config.abstain_threshold}
+    kbs = {name: KnowledgeBase.open(ROOT / kb) for name, _, kb in SETS}
+    for name, qaset, _ in SETS:
+        kb = kbs[name]
+        qs = sample(load_qaset(ROOT / qaset, "test"), args.n, 0)
+        texts = [q.question for q in qs]
+        retriever = Retriever(kb)
+        hits = retriever.retrieve_many(texts, 4 * k)
+        sims = retriever.last_similarity
+        cases = {"answerable": ([h[:k] for h in hits], sims)}
+        missing, missing_sims = [], []
+        vecs = kb.embedder.encode(texts)
+        for q, hs, pairs in zip(qs, hits, kb.dense_ids(vecs, 100)):
+            missing.append([h for h in hs if cannot_answer(q, h)][:k])
+            fetched = {h.chunk_id: h for h in kb.fetch(pairs)}
+            left = [s for s, cid in pairs if cid in fetched and cannot_answer(q, fetched[cid])]
+            missing_sims.append(left[0] if left else -1.0)
+        cases["missing_document"] = (missing, missing_sims)
+        other = next(kbs[n] for n, _, _ in SETS if n != name)
+        off = Retriever(other)
+        cases["off_topic"] = (off.retrieve_many(texts, k), off.last_similarity)
+        for case, (passages, similarity) in cases.items():
+            guarded = [floor is not None and s is not None and s < floor for s in similarity]
+            outs = read(reader, texts, passages)
+            by_reader = [o.abstained and not g for o, g in zip(outs, guarded)]
+            row = {"n": len(qs),
+                   "declined_%": round(100 * sum(g or r for g, r in zip(guarded, by_reader))
+                                       / len(qs), 1),
+                   "by_similarity_%": round(100 * sum(guarded) / len(qs), 1),
+                   "by_reader_%": round(100 * sum(by_reader) / len(qs), 1)}
+            if case == "answerable":
+                ok = [not (g or o.abstained) for g, o in zip(guarded, outs)]
+                row["em"] = round(100 * sum(exact_match(o.answer, list(q.answers)) * a
+                                            for o, q, a in zip(outs, qs, ok)) / len(qs), 1)
+                row["f1"] = round(100 * sum(f1(o.answer, list(q.answers)) * a
+                                            for o, q, a in zip(outs, qs, ok)) / len(qs), 1)
+            result[f"{name} {case}"] = row
+            print(f"{name:5} {case:16} {json.dumps(row)}", file=sys.stderr, flush=True)
+    for kb in kbs.values():
+        kb.close()
     print(json.dumps(result, indent=2))
 
 

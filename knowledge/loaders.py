@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import os
+import stat
 import re
 from pathlib import Path
 
@@ -47,17 +48,32 @@ def is_tabular(path: Path) -> bool:
     return suffix_of(path) in TABULAR_SUFFIXES
 
 
-def walk(root: Path, include: list[str] = (), exclude: list[str] = ()) -> tuple[list[str], int]:
+def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
+         skipped: list | None = None) -> tuple[list[str], int]:
     """Relative posix paths of the supported files under ``root``, sorted, hidden ones skipped.
 
-    Returns (paths, number of unsupported files skipped). Globs match the relative path or the
-    file name: ``walk(Path("docs"), include=["*.md"], exclude=["drafts/*"])``.
+    Returns (paths, number of unsupported files skipped); files and folders whose names are
+    not valid UTF-8 (ids are text) are left out and, given a ``skipped`` list, appended to it
+    as (path, reason). Globs match the relative path or the file name:
+    ``walk(Path("docs"), include=["*.md"], exclude=["drafts/*"])``.
     """
     found, unsupported = [], 0
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            if _valid_name(d):
+                keep.append(d)
+            elif skipped is not None:
+                skipped.append((_shown(Path(dirpath, d)), BAD_NAME + " (folder not walked)"))
+        dirnames[:] = keep
         for name in filenames:
             if name.startswith("."):
+                continue
+            if not _valid_name(name):
+                if skipped is not None and is_supported(Path(name)):
+                    skipped.append((_shown(Path(dirpath, name)), BAD_NAME))
                 continue
             rel = Path(dirpath, name).relative_to(root).as_posix()
             if include and not _matches(rel, include):
@@ -69,6 +85,39 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = ()) -> tuple[
             else:
                 unsupported += 1
     return sorted(found), unsupported
+
+
+BAD_NAME = "its name is not valid UTF-8; rename it to index it"
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return False
+
+
+def _shown(path: Path) -> str:
+    """A path printable anywhere: undecodable bytes as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def read_regular(path: Path, max_bytes: float) -> bytes:
+    """The bytes of a regular file, at most ``max_bytes`` (LoadError beyond). Opened without
+    blocking and checked on the open descriptor, so a FIFO, socket or device, even one
+    swapped in after the scan, is refused instead of hanging the run."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise LoadError(f"cannot read ({err.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LoadError("not a regular file (a pipe, socket or device); skipped")
+        data = f.read(int(max_bytes) + 1)
+    if len(data) > max_bytes:
+        raise LoadError(f"larger than {max_bytes / 2**20:g} MB; raise --max-file-mb to index it")
+    return data
 
 
 def _matches(rel: str, globs) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, UsageError
-from .loaders import LoadError, is_supported, load_file, walk
+from .loaders import LoadError, is_supported, load_file, read_regular, walk
 from .store import Store
 from .types import Document
 from .vector_index import VectorIndex, choose_kind
@@ -71,16 +71,18 @@ def content_hash(doc: Document) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _scan(paths: list[Path], include, exclude) -> tuple[list[tuple[Path, list[str], bool]], int]:
-    """(root, relative files, root is a folder) per argument; and unsupported-file count."""
+def _scan(paths: list[Path], include, exclude,
+          skipped: list) -> tuple[list[tuple[Path, list[str], bool]], int]:
+    """(root, relative files, root is a folder) per argument; and unsupported-file count.
+    Files that cannot even be named are appended to ``skipped``."""
     scans, unsupported = [], 0
     for p in paths:
         if not p.exists():
             raise UsageError(f"path not found: {p}")
         p = p.resolve()
         if p.is_dir():
-            files, skipped = walk(p, include, exclude)
-            unsupported += skipped
+            files, n = walk(p, include, exclude, skipped)
+            unsupported += n
             scans.append((p, files, True))
         elif not is_supported(p):
             raise UsageError(f"{p}: unsupported file type; supported: .txt .md .html .pdf "
@@ -115,7 +117,7 @@ def sync(
     t0 = time.perf_counter()
     report = SyncReport()
     choose_kind(index_kind, 0)  # validate early
-    scans, report.unsupported = _scan(paths, include, exclude)
+    scans, report.unsupported = _scan(paths, include, exclude, report.skipped)
     if not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)
         raise KnowledgeError(f"nothing to index in {where}: no supported files "
@@ -221,15 +223,15 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
     if row and (row[1], row[2]) == (st.st_size, st.st_mtime_ns):
         _keep(conn, root, rel, report, seen_docs)
         return
-    if st.st_size > max_bytes:
+    if st.st_size > max_bytes:  # (refused before reading; read_regular bounds the rest)
         report.skipped.append((str(path), f"larger than {max_bytes / 2**20:g} MB; raise "
                                           "--max-file-mb to index it"))
         _keep(conn, root, rel, report, seen_docs)
         return
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        report.skipped.append((str(path), f"cannot read ({err.strerror})"))
+        data = read_regular(path, max_bytes)
+    except LoadError as err:
+        report.skipped.append((str(path), str(err)))
         _keep(conn, root, rel, report, seen_docs)
         return
     sha = hashlib.sha256(data).hexdigest()

@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=200, help="optimizer steps between evals")
     p.add_argument("--patience", type=int, default=5, help="evals without gain before stopping")
     p.add_argument("--max-minutes", type=float, default=None, help="time budget of this run")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="optimizer steps of this run (then a checkpoint; --resume continues)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--gradient-checkpointing", action="store_true")

@@ -263,6 +263,8 @@ def cmd_train(args) -> int:
                            device=args.device)
         _print_calibration(args.out, card)
         return 0
+    if args.max_steps is not None and args.max_steps < 1:
+        raise _usage(f"--max-steps must be at least 1 (got {args.max_steps})")
     if args.lora is not None and args.lora < 1:
         raise _usage(f"--lora must be a rank of at least 1 (got {args.lora})")
     if args.unanswerable_every < 0:
@@ -284,6 +286,7 @@ def cmd_train(args) -> int:
         settings={"epochs": args.epochs, "batch_size": args.batch_size,
                   "accumulate": args.accumulate, "lr": args.lr, "eval_every": args.eval_every,
                   "patience": args.patience, "max_minutes": args.max_minutes, "seed": args.seed,
+                  "max_steps": args.max_steps,
                   "bf16": args.bf16, "gradient_checkpointing": args.gradient_checkpointing,
                   "device": args.device,
                   "progress": progress})

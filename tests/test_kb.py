@@ -240,3 +240,34 @@ def test_files_over_the_size_limit_are_skipped(tmp_path, animals, fake_embedder)
     assert (str(animals / "big.txt"), "larger than 0.001 MB; raise --max-file-mb to index it") \
         in r.skipped
     assert r.added == 6
+
+
+def test_fifo_and_undecodable_names_are_skipped_not_fatal(tmp_path, animals, fake_embedder):
+    """A named pipe would block a plain read forever (holding the write lock); a file name
+    that is not UTF-8 cannot be an id. Both are skipped with a reason; the rest is indexed."""
+    import threading
+
+    src = write_corpus(tmp_path / "src", dict(ANIMALS))
+    os.mkfifo(src / "pipe.txt")
+    bad = os.fsencode(src) + b"/caf\xe9.txt"
+    with open(bad, "wb") as f:
+        f.write(b"Latin-1 named file.")
+    os.mkdir(os.fsencode(src) + b"/dir\xff")
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(r=index(tmp_path / "kb", src,
+                                                                    fake_embedder)))
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # unblock the reader so the test process can end, then fail
+        with open(src / "pipe.txt", "wb"):
+            pass
+        pytest.fail("rag index blocked on a FIFO")
+    r = result["r"]
+    clean = index(tmp_path / "kb-clean", write_corpus(tmp_path / "clean", dict(ANIMALS)),
+                  fake_embedder)
+    assert r.added == clean.added and r.total_chunks == clean.total_chunks
+    reasons = dict(r.skipped)
+    assert "not a regular file" in reasons[str(src / "pipe.txt")]
+    assert "not valid UTF-8" in reasons[str(src) + "/caf\\xe9.txt"]
+    assert "folder not walked" in reasons[str(src) + "/dir\\xff"]
+    json.dumps(r.to_dict())  # the report prints (no surrogates left)
