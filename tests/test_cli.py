@@ -243,6 +243,12 @@ def test_ask_bad_input(indexed, tiny_reader, tmp_path, capsys):
          2, "--abstain-similarity must be a cosine between -1 and 1"),
         (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--abstain-similarity", "0.5",
           "--retrieval", "lexical"], 2, "--abstain-similarity needs dense or hybrid retrieval"),
+        (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--answer-mode", "extractive"],
+         2, "has no span head; use --answer-mode generative"),
+        (["train", "qa.jsonl", "--kb", str(kb), "--out", str(tmp_path / "r"), "--lora", "0"],
+         2, "--lora must be a rank of at least 1"),
+        (["train", "qa.jsonl", "--kb", str(kb), "--out", str(tmp_path / "r"),
+          "--max-steps", "0"], 2, "--max-steps must be at least 1"),
     ]
     for argv, code, message in cases:
         got, out, err = run(capsys, *argv)

@@ -21,7 +21,9 @@ class Span:
 @dataclass(frozen=True)
 class ReaderOutput:
     answer: str
-    confidence: float  # geometric-mean token probability of the answer, 0-1
+    # 0-1: span readers, the best span's probability against the no-answer option's;
+    # generated answers, the geometric-mean token probability
+    confidence: float
     attention: list[float] | None = None  # per passage, sums to 1 (None: no attribution)
     abstained: bool = False
     span: Span | None = None
