@@ -69,7 +69,8 @@ def main() -> None:
     ap.add_argument("--qaset", default="eval/data/squad-dev-open.qa.jsonl.gz")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--passages", type=int, default=3)
-    ap.add_argument("--only", default=None, help="comma-separated setting names")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME",
+                    help="run only this setting (repeatable)")
     args = ap.parse_args()
     qs = load_qaset(args.qaset, "train")
     random.Random(0).shuffle(qs)
@@ -90,7 +91,7 @@ def main() -> None:
                                                        "frozen": 6, "lora": 16},
     }
     if args.only:
-        settings = {k: v for k, v in settings.items() if k in args.only.split(",")}
+        settings = {k: v for k, v in settings.items() if k in args.only}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.passages} passages per question, batch 8 questions")
     for name, setting in settings.items():

@@ -197,3 +197,22 @@ def test_similarity_evidence_without_the_gold_document_and_off_topic(fixture, tm
     # one threshold cannot serve two embedders: none is chosen, and training goes on
     assert mixed["embedder"] is None and mixed["answerable"] == [] and "embedders" in \
         mixed["reason"]
+
+
+def test_length_bucketed_order_is_a_seeded_permutation_with_tight_batches():
+    import random
+
+    from rag.train import _epoch_order
+
+    lengths = [random.Random(i).randint(10, 1000) for i in range(200)]
+    order = _epoch_order(lengths, seed=0, epoch=1, batch=8, window=4)
+    assert sorted(order) == list(range(200))  # every example once
+    assert order == _epoch_order(lengths, seed=0, epoch=1, batch=8, window=4)  # resumable
+    assert order != _epoch_order(lengths, seed=0, epoch=2, batch=8, window=4)
+    spread = [max(lengths[i] for i in order[b:b + 8]) - min(lengths[i] for i in order[b:b + 8])
+              for b in range(0, 200, 8)]
+    shuffled = list(range(200))
+    random.Random(0).shuffle(shuffled)
+    plain = [max(lengths[i] for i in shuffled[b:b + 8]) - min(lengths[i] for i in shuffled[b:b + 8])
+             for b in range(0, 200, 8)]
+    assert sum(spread) < sum(plain) / 2  # batches pad far less than random ones

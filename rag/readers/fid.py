@@ -213,8 +213,9 @@ class FiDReader:
         if not live:
             return outputs
         qs, ps = [questions[i] for i in live], [passages[i] for i in live]
-        read = self._generate if mode == "generative" else self._extract
-        for i, out in zip(live, read(qs, ps, grounded if mode == "generative" else mode)):
+        read = (self._generate(qs, ps, grounded) if mode == "generative"
+                else self._extract(qs, ps, mode))
+        for i, out in zip(live, read):
             outputs[i] = out
         return outputs
 
@@ -297,7 +298,8 @@ class FiDReader:
         dec_in = torch.cat([torch.full((len(seqs), 1), start), targets[:, :-1]], 1)
         device = self.model.device
         with torch.inference_mode():
-            out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=states[index.to(device)]),
+            out = self.model(encoder_outputs=BaseModelOutput(
+                                 last_hidden_state=states[index.to(device)]),
                              attention_mask=mask[index].to(device),
                              decoder_input_ids=dec_in.to(device),
                              source_ids=source[index].to(device))
