@@ -58,10 +58,9 @@ def main() -> None:
         kb = kbs[name]
         qs = sample(load_qaset(ROOT / qaset, "test"), args.n, 0)
         texts = [q.question for q in qs]
-        retriever = Retriever(kb)
-        hits = retriever.retrieve_many(texts, 4 * k)
-        sims = retriever.last_similarity
-        cases = {"answerable": ([h[:k] for h in hits], sims)}
+        found = Retriever(kb).search_many(texts, 4 * k)
+        hits = found.hits
+        cases = {"answerable": ([h[:k] for h in hits], found.similarity)}
         missing, missing_sims = [], []
         vecs = kb.embedder.encode(texts)
         for q, hs, pairs in zip(qs, hits, kb.dense_ids(vecs, 100)):
@@ -71,8 +70,8 @@ def main() -> None:
             missing_sims.append(left[0] if left else -1.0)
         cases["missing_document"] = (missing, missing_sims)
         other = next(kbs[n] for n, _, _ in SETS if n != name)
-        off = Retriever(other)
-        cases["off_topic"] = (off.retrieve_many(texts, k), off.last_similarity)
+        off = Retriever(other).search_many(texts, k)
+        cases["off_topic"] = (off.hits, off.similarity)
         for case, (passages, similarity) in cases.items():
             guarded = [floor is not None and s is not None and s < floor for s in similarity]
             outs = read(reader, texts, passages)

@@ -88,9 +88,8 @@ class Pipeline:
         self.retriever = retriever
         self.reader = reader
         self.k = k
-        if hasattr(reader, "share_base_weights") and getattr(retriever, "mode", "") in (
-                "dense", "hybrid"):  # the embedder is loaded anyway
-            reader.share_base_weights(retriever.kb.embedder)  # one copy of a shared base model
+        if reader is not None and getattr(retriever, "mode", "") in ("dense", "hybrid"):
+            reader.share_base_weights(retriever.kb.embedder)  # loaded anyway: hold it once
 
     def settings(self) -> dict:
         return {"k": self.k, "retrieval": self.retriever.settings(),
@@ -105,10 +104,10 @@ class Pipeline:
         changing what the reader sees (the same top k). Timings are per question."""
         n = max(len(questions), 1)
         t0 = time.perf_counter()
-        hits = self.retriever.retrieve_many(questions, max(self.k, depth or 0), filters)
+        found = self.retriever.search_many(questions, max(self.k, depth or 0), filters)
+        hits, sims = found.hits, found.similarity
         timings = {"retrieval_ms": (time.perf_counter() - t0) * 1000 / n,
-                   **{k: v / n for k, v in self.retriever.last_timings.items()}}
-        sims = getattr(self.retriever, "last_similarity", None) or [None] * len(questions)
+                   **{k: v / n for k, v in found.timings.items()}}
         if self.reader is None:
             return [Answer(question=q, answer="", abstained=False,
                            citations=tuple(citation_of(h) for h in hs[:self.k]),
@@ -117,11 +116,13 @@ class Pipeline:
         floor = self.similarity_floor()
         read = [i for i, s in enumerate(sims) if floor is None or s is None or s >= floor]
         t1 = time.perf_counter()
-        outputs = dict(zip(read, self.reader.read_many(
-            [questions[i] for i in read], [hits[i][:self.k] for i in read]))) if read else {}
+        outputs = {}
+        if read:
+            batch = self.reader.read_batch([questions[i] for i in read],
+                                           [hits[i][:self.k] for i in read])
+            outputs = dict(zip(read, batch.outputs))
+            timings.update({k: v / n for k, v in batch.timings.items()})
         timings["reader_ms"] = (time.perf_counter() - t1) * 1000 / n
-        if read:  # (else the reader's timings are an earlier call's)
-            timings.update({k: v / n for k, v in getattr(self.reader, "last_timings", {}).items()})
         answers = []
         for row, (q, hs, sim) in enumerate(zip(questions, hits, sims)):
             passages = hs[:self.k]

@@ -9,7 +9,7 @@ Example::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 from knowledge.errors import UsageError
@@ -47,6 +47,16 @@ class Filters:
         return bool(self.path_glob or self.metadata)
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """One retrieval call: hits per query, each query's best dense similarity to any chunk
+    (None where there are no dense scores), and milliseconds per stage of the call."""
+
+    hits: list[list[Hit]]
+    similarity: list[float | None]
+    timings: dict = field(default_factory=dict)
+
+
 class Retriever:
     """Owns the retrieval settings over one open knowledge base."""
 
@@ -56,9 +66,6 @@ class Retriever:
         self.kb = kb
         self.mode = mode
         self.candidates = candidates  # per list, before fusion
-        self.last_timings: dict[str, float] = {}  # ms per stage of the last call
-        # per query of the last call, the best dense similarity of any chunk (None: lexical)
-        self.last_similarity: list[float | None] = []
 
     def settings(self) -> dict:
         return {"mode": self.mode, "candidates": self.candidates, "rrf_k": RRF_K}
@@ -69,17 +76,22 @@ class Retriever:
     def retrieve_many(self, queries: list[str], k: int = 5,
                       filters: Filters | None = None) -> list[list[Hit]]:
         """Top ``k`` hits per query; queries are embedded in one batch."""
+        return self.search_many(queries, k, filters).hits
+
+    def search_many(self, queries: list[str], k: int = 5,
+                    filters: Filters | None = None) -> Retrieved:
+        """Top ``k`` hits per query, with similarities and timings (``Retrieved``)."""
         if k < 1:
             raise UsageError(f"k must be at least 1 (got {k})")
         for q in queries:
             if not q or not q.strip():
                 raise UsageError("empty question; give some text to search for")
         allowed = None
-        self.last_similarity = [None] * len(queries)
+        similarity: list[float | None] = [None] * len(queries)
         if filters:
             allowed = self.kb.chunk_ids_where(filters.path_glob, dict(filters.metadata))
             if len(allowed) == 0:
-                return [[] for _ in queries]
+                return Retrieved([[] for _ in queries], similarity)
         n = max(k, self.candidates) if self.mode == "hybrid" else k
         dense = lexical = None
         t0 = time.perf_counter()
@@ -88,7 +100,7 @@ class Retriever:
             vecs = self.kb.embedder.encode(list(queries))
             embed_ms = (time.perf_counter() - t0) * 1000
             dense = self.kb.dense_ids(vecs, n, allowed)
-            self.last_similarity = [d[0][0] if d else None for d in dense]
+            similarity = [d[0][0] if d else None for d in dense]
         if self.mode in ("lexical", "hybrid"):
             lexical = [self.kb.lexical_ids(q, n, allowed) for q in queries]
         results = []
@@ -101,8 +113,7 @@ class Retriever:
                 pairs = rrf([dense[i], lexical[i]])[:k]
             results.append(self.kb.fetch(pairs))
         total = (time.perf_counter() - t0) * 1000
-        self.last_timings = {"embed_ms": embed_ms, "search_ms": total - embed_ms}
-        return results
+        return Retrieved(results, similarity, {"embed_ms": embed_ms, "search_ms": total - embed_ms})
 
 
 def rrf(rankings: list[list[tuple[float, int]]], k: int = RRF_K,
@@ -145,10 +156,12 @@ class GoldRetriever:
             if q.question not in self.gold:
                 hit = gold_passage(kb, q)
                 self.gold[q.question] = [hit] if hit else []
-        self.last_timings: dict[str, float] = {}
 
     def settings(self) -> dict:
         return {"mode": "gold"}
 
     def retrieve_many(self, queries: list[str], k: int = 1, filters=None) -> list[list[Hit]]:
         return [self.gold.get(q, []) for q in queries]
+
+    def search_many(self, queries: list[str], k: int = 1, filters=None) -> Retrieved:
+        return Retrieved(self.retrieve_many(queries, k), [None] * len(queries))

@@ -4,6 +4,7 @@ import pytest
 from conftest import write_corpus
 from knowledge import KnowledgeBase, UsageError, sync
 from knowledge.kb import fts_query
+from rag.readers.base import ReadBatch, Reader
 from rag.retrieval import Filters, Retriever, rrf
 
 
@@ -75,7 +76,7 @@ def test_bad_settings(kb):
         Retriever(kb).retrieve("  ")
 
 
-class RecordingReader:
+class RecordingReader(Reader):
     """Answers every question it is given "yes"; remembers which ones it read."""
 
     def __init__(self, **config):
@@ -84,22 +85,23 @@ class RecordingReader:
         self.config = ReaderConfig(**config)
         self.read: list[str] = []
 
-    def read_many(self, questions, passages):
+    def read_batch(self, questions, passages):
         from rag.readers import ReaderOutput
 
         self.read += questions
-        return [ReaderOutput("yes", 0.9, [1.0] * len(p)) for p in passages]
+        return ReadBatch([ReaderOutput("yes", 0.9, [1.0] * len(p)) for p in passages])
 
 
 def test_retriever_reports_each_querys_best_dense_similarity(kb):
     r = Retriever(kb, "hybrid")
     q = ["hold the red button to reset the pump", "zebra quantum"]
-    r.retrieve_many(q, k=2)
+    found = r.search_many(q, k=2)
     best = [kb.dense_ids(kb.embedder.encode([x]), 1)[0][0][0] for x in q]
-    assert r.last_similarity == pytest.approx(best)
-    r = Retriever(kb, "lexical")
-    r.retrieve_many(q, k=2)
-    assert r.last_similarity == [None, None]  # no dense scores to judge by
+    assert found.similarity == pytest.approx(best)
+    assert [h.chunk_id for h in found.hits[0]] == [h.chunk_id for h in r.retrieve(q[0], k=2)]
+    assert set(found.timings) == {"embed_ms", "search_ms"}
+    found = Retriever(kb, "lexical").search_many(q, k=2)
+    assert found.similarity == [None, None]  # no dense scores to judge by
 
 
 @pytest.mark.parametrize("made_for, applies", [(None, True), ("f" * 64, True),
@@ -109,9 +111,7 @@ def test_weak_evidence_abstains_without_reading(kb, made_for, applies):
     from rag.readers import NOT_FOUND
 
     strong, weak = "hold the red button to reset the pump", "zebra quantum flux"
-    r = Retriever(kb)
-    r.retrieve_many([strong, weak], 1)
-    high, low = r.last_similarity
+    high, low = Retriever(kb).search_many([strong, weak], 1).similarity
     assert high > low
     reader = RecordingReader(abstain_similarity=(high + low) / 2, similarity_embedder=made_for)
     answers = Pipeline(Retriever(kb), reader, k=2).ask_many([weak, strong, weak])

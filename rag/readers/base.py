@@ -1,10 +1,13 @@
-"""What every reader returns, and the shared reader settings.
+"""What every reader is and returns.
+
+A reader implements ``read_batch(questions, passages) -> ReadBatch``: the outputs and the
+call's timings travel back together, so concurrent callers (a server) never share them.
 
 Example: ``ReaderOutput(answer="Denver Broncos", confidence=0.9, attention=[0.8, 0.2])``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NOT_FOUND = "not found in the knowledge base"
 
@@ -27,3 +30,30 @@ class ReaderOutput:
     attention: list[float] | None = None  # per passage, sums to 1 (None: no attribution)
     abstained: bool = False
     span: Span | None = None
+
+
+@dataclass(frozen=True)
+class ReadBatch:
+    """One reader call: an output per question, and milliseconds per stage of the call."""
+
+    outputs: list[ReaderOutput]
+    timings: dict = field(default_factory=dict)
+
+
+class Reader:
+    """The interface `Pipeline` uses; subclasses implement ``read_batch``."""
+
+    config = None  # a ReaderConfig (abstention thresholds, k)
+
+    def read_batch(self, questions: list[str], passages: list[list]) -> ReadBatch:
+        raise NotImplementedError
+
+    def read_many(self, questions: list[str], passages: list[list]) -> list[ReaderOutput]:
+        return self.read_batch(questions, passages).outputs
+
+    def share_base_weights(self, embedder) -> int:
+        """Let frozen weights be the embedder's own copy; how many were shared (0: none)."""
+        return 0
+
+    def identity(self) -> dict:
+        return {"kind": type(self).__name__}

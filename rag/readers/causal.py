@@ -8,19 +8,20 @@ Example: ``CausalReader.load("path/to/qwen2.5-0.5b-instruct").read_many([q], [hi
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, replace
 
 from knowledge.errors import UsageError
 from knowledge.types import Hit
 
-from .base import NOT_FOUND, ReaderOutput
+from .base import NOT_FOUND, ReadBatch, Reader, ReaderOutput
 from .fid import ReaderConfig, _resolve, load_tokenizer, read_config, with_precision
 
 PROMPT_HEAD = ("Answer the question with a short phrase taken from the passages. If the "
                "passages do not contain the answer, say \"unknown\".\n\n")
 
 
-class CausalReader:
+class CausalReader(Reader):
     kind = "causal"
 
     def __init__(self, model, tokenizer, config: ReaderConfig, name: str):
@@ -64,9 +65,10 @@ class CausalReader:
             text += "\n"
         return text + f"\nQuestion: {question.strip()}\nAnswer:", ranges
 
-    def read_many(self, questions: list[str], passages: list[list[Hit]],
-                  grounded: bool | None = None) -> list[ReaderOutput]:
-        return [self._read(q, p) for q, p in zip(questions, passages)]
+    def read_batch(self, questions: list[str], passages: list[list[Hit]]) -> ReadBatch:
+        t0 = time.perf_counter()
+        outputs = [self._read(q, p) for q, p in zip(questions, passages)]
+        return ReadBatch(outputs, {"generate_ms": (time.perf_counter() - t0) * 1000})
 
     def _read(self, question: str, passages: list[Hit]) -> ReaderOutput:
         import torch

@@ -26,7 +26,7 @@ from pathlib import Path
 from knowledge.errors import UsageError
 from knowledge.types import Hit
 
-from .base import NOT_FOUND, ReaderOutput, Span
+from .base import NOT_FOUND, ReadBatch, Reader, ReaderOutput, Span
 from .grounding import SpanConstraint
 
 CONFIG_NAME = "rag_reader.json"
@@ -82,7 +82,7 @@ def format_passage(template: str, question: str, hit: Hit | None) -> str:
                            context=hit.text if hit else "").strip()
 
 
-class FiDReader:
+class FiDReader(Reader):
     """Owns a seq2seq model and its tokenizer; reads batches of questions with passages."""
 
     kind = "fid"
@@ -100,7 +100,6 @@ class FiDReader:
         self.eos_id = mc.eos_token_id if mc.eos_token_id is not None else \
             getattr(dec, "eos_token_id", None) or tokenizer.eos_token_id or tokenizer.sep_token_id
         self.pad_id = mc.pad_token_id if mc.pad_token_id is not None else tokenizer.pad_token_id
-        self.last_timings: dict[str, float] = {}  # ms per stage of the last call
 
     @classmethod
     def load(cls, name: str, **overrides) -> "FiDReader":
@@ -198,6 +197,10 @@ class FiDReader:
 
     def read_many(self, questions: list[str], passages: list[list[Hit]],
                   grounded: bool | None = None, mode: str | None = None) -> list[ReaderOutput]:
+        return self.read_batch(questions, passages, grounded, mode).outputs
+
+    def read_batch(self, questions: list[str], passages: list[list[Hit]],
+                   grounded: bool | None = None, mode: str | None = None) -> ReadBatch:
         """One output per question; ``mode`` (extractive, generative, fused) defaults to the
         config's ``answer_mode``, and is generative for a reader without a span head."""
         mode = mode or self.config.answer_mode
@@ -211,15 +214,15 @@ class FiDReader:
         for i in set(range(len(questions))) - set(live):  # nothing retrieved
             outputs[i] = ReaderOutput(NOT_FOUND, 0.0, [], abstained=True)
         if not live:
-            return outputs
+            return ReadBatch(outputs)
         qs, ps = [questions[i] for i in live], [passages[i] for i in live]
-        read = (self._generate(qs, ps, grounded) if mode == "generative"
-                else self._extract(qs, ps, mode))
+        read, timings = (self._generate(qs, ps, grounded) if mode == "generative"
+                         else self._extract(qs, ps, mode))
         for i, out in zip(live, read):
             outputs[i] = out
-        return outputs
+        return ReadBatch(outputs, timings)
 
-    def _extract(self, qs: list[str], ps: list[list[Hit]], mode: str) -> list[ReaderOutput]:
+    def _extract(self, qs: list[str], ps: list[list[Hit]], mode: str):
         """The span head's best span over all passages (shared normalisation); "fused"
         re-scores its top candidates with the decoder. Confidence is the span's probability
         against the no-answer option's."""
@@ -264,8 +267,7 @@ class FiDReader:
                 attention=[round(float(x), 6) for x in share[row, :len(hits)]],
                 abstained=abstain, span=None if abstain else Span(best.passage, best.start,
                                                                   best.end)))
-        self.last_timings = {"encode_ms": (t1 - t0) * 1000, "fuse_ms": (t2 - t1) * 1000}
-        return outputs
+        return outputs, {"encode_ms": (t1 - t0) * 1000, "fuse_ms": (t2 - t1) * 1000}
 
     def _fuse(self, hidden, enc, qs, ps, cands):
         """Re-rank each question's span candidates by span log-probability plus
@@ -316,7 +318,7 @@ class FiDReader:
                           sorted(scored, key=lambda x: (-x[0], x[1].passage, x[1].start_tok))])
         return fused
 
-    def _generate(self, qs: list[str], ps: list[list[Hit]], grounded) -> list[ReaderOutput]:
+    def _generate(self, qs: list[str], ps: list[list[Hit]], grounded):
         """The decoder's answer (greedy, or constrained to passage spans when grounded)."""
         import torch
         from transformers.modeling_outputs import BaseModelOutput
@@ -342,8 +344,8 @@ class FiDReader:
                 do_sample=False, **kwargs)
             t2 = time.perf_counter()
             attention, confidence = self._attribute(hidden, mask, seqs, n_p, length)
-        self.last_timings = {"encode_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000,
-                             "attribute_ms": (time.perf_counter() - t2) * 1000}
+        timings = {"encode_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000,
+                   "attribute_ms": (time.perf_counter() - t2) * 1000}
         outputs = []
         for row in range(len(qs)):
             ids = self._answer_ids(seqs[row])
@@ -354,7 +356,7 @@ class FiDReader:
             outputs.append(ReaderOutput(
                 answer=NOT_FOUND if abstain else answer, confidence=confidence[row],
                 attention=attention[row][:len(ps[row])], abstained=abstain, span=span))
-        return outputs
+        return outputs, timings
 
     def _extra_inputs(self) -> dict:
         """Model inputs beyond the encoder states: the source ids a copy head copies from."""
