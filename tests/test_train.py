@@ -216,3 +216,16 @@ def test_length_bucketed_order_is_a_seeded_permutation_with_tight_batches():
     plain = [max(lengths[i] for i in shuffled[b:b + 8]) - min(lengths[i] for i in shuffled[b:b + 8])
              for b in range(0, 200, 8)]
     assert sum(spread) < sum(plain) / 2  # batches pad far less than random ones
+
+
+def test_bounded_calibration_declines_at_most_the_allowed_share():
+    from rag.train_reader import calibrate_abstention
+
+    answerable = [i / 100 for i in range(50, 100)]  # 50 values, 0.50-0.99
+    unanswerable = [i / 100 for i in range(0, 60)]
+    threshold, stats = calibrate_abstention(answerable, unanswerable, max_declined=0.04)
+    declined = sum(a < threshold for a in answerable) / len(answerable)
+    assert declined <= 0.04 and threshold == 0.52  # the highest cut that allows it
+    assert stats["answered_answerable"] == 96.0 and stats["max_declined"] == 0.04
+    # too little gain over the negatives: no threshold at all
+    assert calibrate_abstention([0.5, 0.6], [0.5, 0.6], max_declined=0.04)[0] is None
