@@ -174,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None, help="time budget of this run")
     p.add_argument("--max-steps", type=int, default=None,
                    help="optimizer steps of this run (then a checkpoint; --resume continues)")
+    p.add_argument("--start-step", type=int, default=0, metavar="N",
+                   help="with --init READER_DIR trained by rag train, when its checkpoint is "
+                        "gone: go on at step N of the same data order and learning-rate "
+                        "schedule (its training_card's best_step), with fresh optimizer state")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--gradient-checkpointing", action="store_true")

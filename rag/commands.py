@@ -265,6 +265,9 @@ def cmd_train(args) -> int:
         return 0
     if args.max_steps is not None and args.max_steps < 1:
         raise _usage(f"--max-steps must be at least 1 (got {args.max_steps})")
+    if args.start_step < 0 or (args.start_step and (args.init == "minilm" or args.resume)):
+        raise _usage("--start-step N continues a reader given by --init (not minilm) at step "
+                     "N of its schedule, and not with --resume")
     if args.lora is not None and args.lora < 1:
         raise _usage(f"--lora must be a rank of at least 1 (got {args.lora})")
     if args.unanswerable_every < 0:
@@ -286,7 +289,7 @@ def cmd_train(args) -> int:
         settings={"epochs": args.epochs, "batch_size": args.batch_size,
                   "accumulate": args.accumulate, "lr": args.lr, "eval_every": args.eval_every,
                   "patience": args.patience, "max_minutes": args.max_minutes, "seed": args.seed,
-                  "max_steps": args.max_steps,
+                  "max_steps": args.max_steps, "start_step": args.start_step,
                   "bf16": args.bf16, "gradient_checkpointing": args.gradient_checkpointing,
                   "device": args.device,
                   "progress": progress})

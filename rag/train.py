@@ -60,6 +60,9 @@ class TrainSettings:
     patience: int = 5  # evaluations without improvement before stopping
     max_minutes: float | None = None
     max_steps: int | None = None  # stop (with a checkpoint) after this many steps in this run
+    # continue a trained reader (``--init``) whose checkpoint is gone: its data order and
+    # learning-rate schedule go on at this step, with fresh optimizer moments (re-warmed up)
+    start_step: int = 0
     seed: int = 0
     bf16: str = "auto"  # auto | on | off
     device: str = "cpu"  # or "cuda" where one is available
@@ -238,17 +241,24 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
     per_epoch = math.ceil(len(examples) / (s.batch_size * s.accumulate))
     total = max(1, int(per_epoch * s.epochs))
     warm = max(1, int(total * s.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm))))
+    state = {"step": s.start_step, "best_f1": -1.0, "bad_evals": 0, "curve": [],
+             "data_sha256": fingerprint(examples), "start_step": s.start_step}
+
+    def lr_factor(i: int) -> float:  # i: this optimizer's steps; the schedule's step is global
+        step, since = i + state["start_step"], i + 1
+        rewarm = min(1.0, since / warm) if state["start_step"] else 1.0
+        return rewarm * min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     model.to(s.device)
     use_bf16 = _bf16(s.bf16, s.device)
     if s.gradient_checkpointing:
         model.get_encoder().gradient_checkpointing_enable()
-    data = fingerprint(examples)
+    data = state["data_sha256"]
     lengths = [sum(len(p.text) for p in e.passages) for e in examples]
-    state = {"step": 0, "best_f1": -1.0, "bad_evals": 0, "curve": [], "data_sha256": data}
     if resume:
-        state = load_checkpoint(out / CHECKPOINT, model, opt, sched)
+        state.update(start_step=0)  # (checkpoints of runs that started at step 0 lack it)
+        state.update(load_checkpoint(out / CHECKPOINT, model, opt, sched))
         if state.setdefault("data_sha256", data) != data:  # older checkpoints lack it
             raise UsageError(f"--resume: the mined training examples differ from those of the "
                              f"checkpoint in {out} (other QA sets, knowledge bases, retrieval "

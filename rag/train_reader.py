@@ -44,7 +44,12 @@ def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bo
                                  lora)
         return model, load_tokenizer(base_dir, MINILM), MINILM
     reader = FiDReader.load(init, precision="fp32")  # trained in fp32 (bf16 autocast)
-    return reader.model, reader.tokenizer, None
+    # a reader trained here over a shared base keeps that base frozen and shared
+    shared = reader.config.from_base or {}
+    reader.model.set_attn_implementation("sdpa")  # (loaded for attribution; trains faster)
+    for name, p in reader.model.named_parameters():
+        p.requires_grad = name not in shared
+    return reader.model, reader.tokenizer, reader.config.base_model if shared else None
 
 
 @contextmanager
@@ -135,10 +140,6 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
                  settings: dict | None = None, log=lambda m: print(m, file=sys.stderr)) -> dict:
     """Mine passages for each (QA set, knowledge base) pair, train, calibrate, save."""
     s = TrainSettings(out=out, **(settings or {}))
-    train_ex, dev_ex, unanswerable, sources = mine_sets(
-        data, k, limit=limit, dev_fraction=dev_fraction, dev_limit=dev_limit,
-        retrieval=retrieval, seed=s.seed,
-        unanswerable_every=unanswerable_every if span_head and init == "minilm" else 0, log=log)
     import torch
 
     torch.manual_seed(s.seed)  # the new parameters' initialisation is part of the run
@@ -146,6 +147,10 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
                                         span_head, lora)
     model.to(s.device)
     spans = bool(getattr(model.config, "span_head", False))
+    train_ex, dev_ex, unanswerable, sources = mine_sets(
+        data, k, limit=limit, dev_fraction=dev_fraction, dev_limit=dev_limit,
+        retrieval=retrieval, seed=s.seed, unanswerable_every=unanswerable_every if spans else 0,
+        log=log)
     config = ReaderConfig(input_format=s.input_format, max_passage_tokens=s.max_passage_tokens,
                           k=k, base_model=base,
                           answer_mode="extractive" if spans else "generative")

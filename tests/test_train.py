@@ -229,3 +229,28 @@ def test_bounded_calibration_declines_at_most_the_allowed_share():
     assert stats["answered_answerable"] == 96.0 and stats["max_declined"] == 0.04
     # too little gain over the negatives: no threshold at all
     assert calibrate_abstention([0.5, 0.6], [0.5, 0.6], max_declined=0.04)[0] is None
+
+
+def test_a_trained_reader_continues_at_a_step_of_its_schedule(fixture, tmp_path):
+    """--init READER --start-step N (its checkpoint gone): the base stays frozen and shared,
+    the run goes on at step N of the same schedule, from the trained weights."""
+    run(fixture, tmp_path / "first", epochs=10, eval_every=100, lr=3e-4, warmup=0.25)
+    first_cfg = json.loads((tmp_path / "first" / "rag_reader.json").read_text())
+    base, qa = fixture
+    kb = KnowledgeBase.open(base / "kb", embedder=FakeEmbedder())
+    train_reader([(qa, kb)], tmp_path / "more", init=str(tmp_path / "first"), k=2,
+                 dev_fraction=0.25, settings={**FAST, "epochs": 10, "eval_every": 100,
+                                              "lr": 3e-4, "warmup": 0.25, "start_step": 10},
+                 log=lambda m: None)
+    more_cfg = json.loads((tmp_path / "more" / "rag_reader.json").read_text())
+    assert more_cfg["base_model"] == first_cfg["base_model"]
+    assert more_cfg["from_base"] == first_cfg["from_base"]  # still shared, not stored
+    import csv
+
+    first = list(csv.DictReader(open(tmp_path / "first" / "curves.csv")))
+    more = list(csv.DictReader(open(tmp_path / "more" / "curves.csv")))
+    assert int(more[0]["step"]) == 11 and more[-1]["step"] == first[-1]["step"]
+    assert float(more[0]["lr"]) < float(first[10]["lr"])  # re-warmed up, then the schedule
+    assert float(more[-1]["lr"]) == pytest.approx(float(first[-1]["lr"]))
+    # it starts from the trained weights: its first losses are those of a trained reader
+    assert float(more[0]["loss"]) < 0.7 * float(first[0]["loss"])
