@@ -243,12 +243,16 @@ class Store:
     # -- creating and writing ---------------------------------------------------------
 
     @classmethod
-    def open_for_write(cls, path: Path, new_manifest: dict, rebuild: bool = False) -> "Store":
+    def open_for_write(cls, path: Path, new_manifest: dict | None,
+                       rebuild: bool = False) -> "Store":
         """Take the writer lock and open (or create) the knowledge base at ``path``.
 
         ``new_manifest`` holds the static fields wanted; on an existing KB they must match
-        unless ``rebuild``. The caller then calls ``begin()``, writes, and ``commit()``.
+        unless ``rebuild`` (None: an existing KB as it is). The caller then calls
+        ``begin()``, writes, and ``commit()``.
         """
+        if new_manifest is None and not is_kb(Path(path)):
+            raise KnowledgeError(f"knowledge base {path} does not exist")
         from filelock import FileLock, Timeout
 
         path = Path(path)
@@ -273,7 +277,7 @@ class Store:
                 except KnowledgeError:
                     if not rebuild:
                         raise
-                if store is not None and not rebuild:
+                if store is not None and not rebuild and new_manifest is not None:
                     store._check_compatible(new_manifest)
             if store is None:  # new, unfinished or (with --rebuild) unreadable
                 store = cls._create(path, new_manifest)

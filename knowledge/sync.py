@@ -125,10 +125,7 @@ def sync(
     if embedder is not None:
         load_embedder, embedder_identity = (lambda: embedder), embedder.identity()
     identity = embedder_identity
-    chunking.validate(identity.get("max_tokens"))
-    static = {"embedder": identity, "dim": identity["dim"], "metric": "inner_product",
-              "normalized": True, "chunker": chunking.to_dict(),
-              "index": {"kind": choose_kind(index_kind, 0), "requested": index_kind}}
+    static = static_manifest(identity, chunking, index_kind)
     max_bytes = max_file_mb * 1024 * 1024
 
     with Store.open_for_write(kb_dir, static, rebuild=rebuild) as store:
@@ -160,8 +157,10 @@ def sync(
         report.seconds["scan"] = round(time.perf_counter() - t0, 3)
 
         if not todo and not report.changed and report.skipped and not report.unchanged:
+            path, reason = report.skipped[0]
+            more = f", and {len(report.skipped) - 1} more" if len(report.skipped) > 1 else ""
             raise KnowledgeError(f"nothing could be ingested: {len(report.skipped)} files "
-                                 "skipped (see warnings above)")
+                                 f"skipped ({Path(path).name}: {reason}{more})")
 
         new_ids, new_vecs = np.zeros(0, np.int64), np.zeros((0, identity["dim"]), np.float32)
         if todo:
@@ -206,6 +205,57 @@ def sync(
         report.index_kind = store.index.kind
     report.seconds["total"] = round(time.perf_counter() - t0, 3)
     return report
+
+
+def static_manifest(identity: dict, chunking: ChunkerSettings, index_kind: str) -> dict:
+    """The manifest fields fixed when a knowledge base is created."""
+    chunking.validate(identity.get("max_tokens"))
+    return {"embedder": identity, "dim": identity["dim"], "metric": "inner_product",
+            "normalized": True, "chunker": chunking.to_dict(),
+            "index": {"kind": choose_kind(index_kind, 0), "requested": index_kind}}
+
+
+def create_empty(kb_dir: Path, embedder_identity: dict,
+                 chunking: ChunkerSettings = ChunkerSettings()) -> None:
+    """A new knowledge base with no documents yet (`rag serve` on a new directory, to be
+    filled by uploads)."""
+    with Store.open_for_write(kb_dir, static_manifest(embedder_identity, chunking,
+                                                      "auto")) as store:
+        store.begin()
+        store.commit(store.index)
+
+
+def delete_documents(kb_dir: Path, doc_ids: list[str]) -> list[str]:
+    """Delete documents (and their chunks and vectors) in one transaction, with the same
+    commit protocol as ``sync``; returns the files left without documents, which are dropped
+    too (a later ``rag index`` of their folder adds them again). A KeyError names the first
+    id that is not there; nothing is deleted then."""
+    with Store.open_for_write(kb_dir, None) as store:
+        store.begin()
+        conn = store.conn
+        remove_ids, files = [], set()
+        for doc_id in dict.fromkeys(doc_ids):
+            row = conn.execute("SELECT id, file_id FROM documents WHERE doc_id=?",
+                               (doc_id,)).fetchone()
+            if row is None:
+                store.rollback()
+                raise KeyError(doc_id)
+            remove_ids += _delete_document(conn, row[0])
+            files.add(row[1])
+        emptied = []
+        for file_id in files:
+            if conn.execute("SELECT 1 FROM documents WHERE file_id=?", (file_id,)).fetchone():
+                continue
+            emptied.append(_file_name(conn, file_id))
+            conn.execute("DELETE FROM files WHERE id=?", (file_id,))
+        index = store.index
+        if index.can_remove:
+            index.remove(np.array(remove_ids, dtype=np.int64))
+        else:
+            ids, vecs = store.all_vectors()
+            index = VectorIndex.build(index.kind, store.manifest["dim"], ids, vecs)
+        store.commit(index)
+    return emptied
 
 
 def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,

@@ -38,6 +38,13 @@ ASK_EXAMPLE = """example:
   rag ask --kb kb                      # interactive; models stay loaded
   cat questions.txt | rag ask --kb kb  # one question per line, JSON lines out"""
 
+SERVE_EXAMPLE = """example:
+  rag serve --kb kb                             # open http://127.0.0.1:8000/
+  curl -s 127.0.0.1:8000/v1/ask -H 'content-type: application/json' \\
+       -d '{"question": "Who won Super Bowl 50?"}'
+  curl -s 127.0.0.1:8000/v1/documents -F files=@notes.md   # upload and index
+  RAG_API_KEY=secret rag serve --kb kb --host 0.0.0.0       # shared: every /v1/ call needs the key"""
+
 TRAIN_EXAMPLE = """example:
   rag index corpora/squad-dev/articles.jsonl.gz --kb kb-squad
   rag train eval/data/squad-dev-open.qa.jsonl.gz --kb kb-squad --out readers/mine \\
@@ -110,6 +117,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_retrieval_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=commands.cmd_ask)
+
+    p = sub.add_parser("serve", help="an HTTP API and a web page over a knowledge base",
+                       description="Serve a knowledge base: a web page at / and a JSON API "
+                       "(/v1/ask, /v1/search, /v1/chat/completions, /v1/documents, /v1/stats; "
+                       "OpenAPI at /docs). Binds to 127.0.0.1 unless given --key (or "
+                       "$RAG_API_KEY), which every /v1/ request must then send as "
+                       "'Authorization: Bearer KEY'. A new --kb directory starts empty, to be "
+                       "filled by uploads.",
+                       epilog=SERVE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; any other needs --key)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--key", default=None, help="API key (default: $RAG_API_KEY)")
+    p.add_argument("-k", type=int, default=None,
+                   help="passages given to the reader (default: the reader's own, else 5)")
+    p.add_argument("--batch-window-ms", type=float, default=5.0,
+                   help="how long a batch of questions waits for more (default 5 ms)")
+    p.add_argument("--max-batch", type=int, default=16, help="questions per reader call")
+    p.add_argument("--max-file-mb", type=float, default=200, help="largest upload")
+    add_reader_args(p, allow_none=True)
+    p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
+                   help="default retrieval of requests that do not say")
+    p.set_defaults(func=commands.cmd_serve)
 
     p = sub.add_parser("eval", help="evaluate retrieval (and a reader) on a QA set",
                        description="Run every question of a QA set through the `rag ask` path "

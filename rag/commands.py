@@ -6,6 +6,7 @@ Each ``cmd_*`` returns the exit code; user mistakes raise KnowledgeError/UsageEr
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -180,6 +181,66 @@ def cmd_ask(args) -> int:
                 show_answer(answer, args.json)
             else:
                 print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from knowledge.embedding import DEFAULT_EMBEDDER, Embedder
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import is_kb, resolve_kb_dir
+    from knowledge.sync import create_empty
+    from rag.server import create_app, is_loopback
+
+    key = args.key or os.environ.get("RAG_API_KEY") or None
+    if not is_loopback(args.host) and not key:
+        raise _usage(f"--host {args.host} would share the knowledge base with the network: "
+                     "give an API key with --key or $RAG_API_KEY, or bind to 127.0.0.1")
+    if not 0 < args.port < 65536:
+        raise _usage(f"--port must be 1-65535 (got {args.port})")
+    if args.k is not None and not 1 <= args.k <= 50:
+        raise _usage(f"-k must be 1-50 (got {args.k})")
+    if args.max_batch < 1 or args.batch_window_ms < 0 or args.max_file_mb <= 0:
+        raise _usage("--max-batch must be at least 1, --batch-window-ms at least 0 and "
+                     "--max-file-mb positive")
+    kb_dir = resolve_kb_dir(args.kb)
+    embedder = None
+    if not is_kb(kb_dir):
+        if kb_dir.exists() and (not kb_dir.is_dir() or any(kb_dir.iterdir())):
+            raise _usage(f"--kb {kb_dir} is not a knowledge base (nor a new or empty "
+                         "directory); build one with `rag index PATH --kb DIR`")
+        embedder = Embedder.load(DEFAULT_EMBEDDER, for_queries=True)
+        create_empty(kb_dir, embedder.identity())
+        _err(f"created an empty knowledge base in {kb_dir}; upload documents on the page")
+    kb = KnowledgeBase.open(kb_dir, embedder=embedder)
+    try:
+        reader = open_reader(args, allow_none=True)
+        if args.retrieval != "lexical":
+            kb.embedder  # noqa: B018  (load the models before the first request)
+        import uvicorn
+
+        app = create_app(kb_dir, kb, reader, retrieval=args.retrieval, k=args.k, key=key,
+                         window_ms=args.batch_window_ms, max_batch=args.max_batch,
+                         max_file_mb=args.max_file_mb)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets=None):
+                await super().startup(sockets)
+                if self.started:  # listening: say where
+                    print(f"rag serve: http://{host}:{args.port}/ (API docs at /docs; "
+                          "Ctrl-C stops)", flush=True)
+
+        server = Server(uvicorn.Config(app, host=args.host, port=args.port,
+                                       log_level="critical", access_log=False))
+        try:
+            server.run()
+        except SystemExit:
+            pass
+        if not server.started:
+            raise _usage(f"could not listen on {args.host}:{args.port} (in use, or not an "
+                         "address of this machine); choose another --port or --host")
+    finally:
+        kb.close()
     return 0
 
 

@@ -50,11 +50,15 @@ class Answer:
     timings: dict = field(default_factory=dict)  # milliseconds per stage
     confidence: float | None = None  # the reader's (None: not read)
     similarity: float | None = None  # the best dense similarity of any chunk to the question
+    # span readers: where the reader placed the answer's start and end over one passage,
+    # {"chunk_id", "tokens": [[start, end, p_start, p_end], ...]} (offsets in its text)
+    explanation: dict | None = None
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.answer, "abstained": self.abstained,
                 "confidence": self.confidence, "similarity": self.similarity,
-                "citations": [c.to_dict() for c in self.citations], "timings": self.timings}
+                "citations": [c.to_dict() for c in self.citations], "timings": self.timings,
+                "explanation": self.explanation}
 
 
 def citation_of(hit: Hit, attention: float | None = None,
@@ -136,13 +140,18 @@ class Pipeline:
             att = out.attention or [None] * len(passages)
             order = sorted(range(len(passages)), key=lambda i: -(att[i] or 0.0))
             found = answer_span(out, passages, order)
+            explanation = None
+            if out.heat is not None:
+                at, tokens = out.heat
+                explanation = {"chunk_id": passages[at].chunk_id,
+                               "tokens": [list(t) for t in tokens]}
             answers.append(Answer(
                 question=q, answer=out.answer, abstained=out.abstained,
                 citations=tuple(citation_of(passages[i], att[i],
                                             found[1] if found and found[0] == i else None)
                                 for i in order),
                 retrieved=tuple(hs), confidence=out.confidence, timings=dict(timings),
-                similarity=sim))
+                similarity=sim, explanation=explanation))
         return answers
 
     def similarity_floor(self) -> float | None:

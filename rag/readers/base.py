@@ -30,6 +30,10 @@ class ReaderOutput:
     attention: list[float] | None = None  # per passage, sums to 1 (None: no attribution)
     abstained: bool = False
     span: Span | None = None
+    # span readers: where the reader placed the answer's start and end over one passage (the
+    # cited one, else the most attended): (passage index, [(char start, char end, p_start,
+    # p_end) per context token]) with offsets in that passage's text
+    heat: tuple[int, list[tuple[int, int, float, float]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -258,6 +258,7 @@ class FiDReader(Reader):
                                             abstained=True))
                 continue
             best = cands[row][0]
+            heat = _heat(slp, elp, enc, row, n_p, length, best.passage)
             confidence = float(torch.sigmoid(torch.tensor(best.score - float(null[row]))))
             answer = hits[best.passage].text[best.start:best.end]
             abstain = self.config.abstain_threshold is not None and \
@@ -266,7 +267,8 @@ class FiDReader(Reader):
                 answer=NOT_FOUND if abstain else answer, confidence=confidence,
                 attention=[round(float(x), 6) for x in share[row, :len(hits)]],
                 abstained=abstain, span=None if abstain else Span(best.passage, best.start,
-                                                                  best.end)))
+                                                                  best.end),
+                heat=heat))
         return outputs, {"encode_ms": (t1 - t0) * 1000, "fuse_ms": (t2 - t1) * 1000}
 
     def _fuse(self, hidden, enc, qs, ps, cands):
@@ -418,6 +420,18 @@ def load_tokenizer(model_dir: Path, name: str):
     except Exception as err:
         raise UsageError(f"reader {name!r}: tokenizer unreadable in {model_dir} "
                          f"({err.__class__.__name__})") from None
+
+
+def _heat(slp, elp, enc, row: int, n_p: int, length: int, passage: int):
+    """(passage, [(char start, char end, p_start, p_end)]) over one passage's context tokens:
+    the span head's start and end probabilities (shared normalisation over all passages)."""
+    slot = row * n_p + passage
+    mask = enc["context"][slot]
+    char = enc["char"][slot][mask].tolist()
+    ps_ = slp.reshape(-1, n_p, length)[row, passage].exp()[mask.to(slp.device)].tolist()
+    pe_ = elp.reshape(-1, n_p, length)[row, passage].exp()[mask.to(elp.device)].tolist()
+    return passage, [(int(a), int(b), round(s, 5), round(e, 5))
+                     for (a, b), s, e in zip(char, ps_, pe_)]
 
 
 def read_config(name: str):

@@ -1,0 +1,26 @@
+"""Run a `rag serve` application on a real uvicorn server in a thread, on a free port."""
+import threading
+import time
+from contextlib import contextmanager
+
+
+@contextmanager
+def running(app):
+    """Yield the base URL of ``app`` served on 127.0.0.1; stop it afterwards."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -1,0 +1,208 @@
+"""`rag serve` on a real uvicorn server (fake embedder, retrieval only): the JSON API, micro-
+batching, uploads and deletes through the `rag index` path, a terminal writer seen without a
+restart, the API key, and bad input."""
+import json
+import subprocess
+import sys
+import threading
+
+import httpx
+import pytest
+
+from conftest import ROOT, FakeEmbedder
+from knowledge import KnowledgeBase, sync
+from rag.retrieval import Retriever
+from rag.server import create_app
+from serving import running
+
+
+@pytest.fixture
+def kb_dir(animals, tmp_path):
+    sync(tmp_path / "kb", [animals], embedder=FakeEmbedder(), log=lambda m: None)
+    return tmp_path / "kb"
+
+
+def app_for(kb_dir, **options):
+    kb = KnowledgeBase.open(kb_dir, embedder=FakeEmbedder())
+    return create_app(kb_dir, kb, None, load_embedder=FakeEmbedder, **options)
+
+
+def test_search_and_ask_return_the_cli_objects(kb_dir):
+    with running(app_for(kb_dir)) as url, KnowledgeBase.open(kb_dir,
+                                                            embedder=FakeEmbedder()) as kb:
+        r = httpx.post(f"{url}/v1/search", json={"query": "Which birds use tools?", "k": 3})
+        assert r.status_code == 200
+        want = [h.to_dict() for h in Retriever(kb).retrieve("Which birds use tools?", k=3)]
+        assert r.json() == {"query": "Which birds use tools?", "retrieval": "hybrid",
+                            "hits": want}
+        assert want[0]["doc_id"] == "birds/crow.txt"
+        r = httpx.post(f"{url}/v1/ask", json={"question": "What do cats eat?", "k": 2,
+                                              "filters": {"path": "*.md"}})
+        body = r.json()
+        assert set(body) == {"question", "answer", "abstained", "confidence", "similarity",
+                             "citations", "timings", "explanation"}
+        assert body["citations"] and {c["doc_id"] for c in body["citations"]} == {"cats.md"}
+        text = kb.document_text("cats.md")
+        for c in body["citations"]:
+            assert text[c["start"]:c["end"]] == c["text"]  # exact offsets
+        lexical = httpx.post(f"{url}/v1/search", json={"query": "salmon", "k": 1,
+                                                       "retrieval": "lexical"}).json()
+        assert lexical["retrieval"] == "lexical" and lexical["hits"][0]["doc_id"] == "salmon"
+
+
+def test_questions_that_arrive_together_share_one_call_and_keep_their_answers(kb_dir):
+    questions = {"What do cats eat?": "cats.md", "Which birds use tools?": "birds/crow.txt",
+                 "Where do salmon swim?": "salmon", "Which bird sings at dawn?": "birds/robin.txt",
+                 "Do dogs love walks?": "dogs.txt", "What are sharks?": "shark"}
+    app = app_for(kb_dir, window_ms=300)
+    results = {}
+
+    def ask(q):
+        results[q] = httpx.post(f"{url}/v1/ask", json={"question": q, "k": 1},
+                                timeout=30).json()
+
+    with running(app) as url:
+        threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stats = httpx.get(f"{url}/v1/stats").json()
+    for q, doc in questions.items():  # each request got its own answer back
+        assert results[q]["question"] == q
+        assert results[q]["citations"][0]["doc_id"] == doc, q
+    assert max(int(n) for n in stats["batches"]) > 1  # at least one batch held several
+    assert sum(int(n) * c for n, c in stats["batches"].items()) == len(questions)
+    assert stats["requests"]["POST /v1/ask"]["requests"] == len(questions)
+    assert stats["requests"]["POST /v1/ask"]["p50_ms"] > 0
+
+
+def test_upload_get_replace_and_delete_documents(kb_dir):
+    with running(app_for(kb_dir)) as url:
+        files = [("files", ("otters.txt", b"Otters hold hands while they sleep in the water.")),
+                 ("files", ("../../owls.md", b"# Owls\n\nOwls hunt at night and fly silently."))]
+        r = httpx.post(f"{url}/v1/documents", files=files)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["added"], body["documents"]) == (2, ["otters.txt", "owls.md"])
+        assert sorted(p.name for p in (kb_dir / "uploads").iterdir()) == ["otters.txt",
+                                                                            "owls.md"]
+        listed = httpx.get(f"{url}/v1/documents", params={"limit": 3}).json()
+        assert listed["total"] == 8 and len(listed["documents"]) == 3
+        doc = httpx.get(f"{url}/v1/documents/otters.txt").json()
+        assert doc["text"].startswith("Otters hold hands") and doc["chunks"]
+        hit = httpx.post(f"{url}/v1/search", json={"query": "otters sleep holding hands",
+                                                   "k": 1}).json()["hits"][0]
+        assert hit["doc_id"] == "otters.txt"
+        again = httpx.post(f"{url}/v1/documents", files=[
+            ("files", ("otters.txt", b"Sea otters use stones to open shells."))]).json()
+        assert (again["added"], again["updated"]) == (0, 1)
+        assert "stones" in httpx.get(f"{url}/v1/documents/otters.txt").json()["text"]
+        assert httpx.delete(f"{url}/v1/documents/otters.txt").status_code == 200
+        assert httpx.get(f"{url}/v1/documents/otters.txt").status_code == 404
+        assert httpx.delete(f"{url}/v1/documents/otters.txt").status_code == 404
+        assert not (kb_dir / "uploads" / "otters.txt").exists()
+        hits = httpx.post(f"{url}/v1/search", json={"query": "otters", "k": 8}).json()["hits"]
+        assert "otters.txt" not in {h["doc_id"] for h in hits}
+        assert httpx.get(f"{url}/v1/stats").json()["documents"] == 7
+    with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
+        assert kb.store.verify() == []
+
+
+def test_a_terminal_writer_is_seen_without_a_restart_and_a_busy_lock_is_409(kb_dir, tmp_path):
+    from filelock import FileLock
+
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "whales.txt").write_text("Whales sing long songs under the ocean.")
+    with running(app_for(kb_dir)) as url:
+        before = httpx.get(f"{url}/v1/stats").json()
+        sync(kb_dir, [tmp_path / "more"], embedder=FakeEmbedder(), log=lambda m: None)
+        hit = httpx.post(f"{url}/v1/search", json={"query": "whales songs",
+                                                   "k": 1}).json()["hits"][0]
+        assert hit["doc_id"] == "whales.txt"
+        after = httpx.get(f"{url}/v1/stats").json()
+        assert after["generation"] == before["generation"] + 1
+        assert after["documents"] == before["documents"] + 1
+        with FileLock(str(kb_dir / "write.lock")):  # another `rag index` is writing
+            r = httpx.post(f"{url}/v1/documents", files=[("files", ("x.txt", b"hello there"))])
+            assert r.status_code == 409 and "locked" in r.json()["error"]
+            assert httpx.delete(f"{url}/v1/documents/whales.txt").status_code == 409
+        assert not (kb_dir / "uploads" / "x.txt").exists()
+        assert httpx.get(f"{url}/v1/stats").json()["documents"] == after["documents"]
+
+
+def test_bad_input_gets_one_line_errors_and_changes_nothing(kb_dir):
+    with running(app_for(kb_dir, max_file_mb=0.001)) as url:
+        before = httpx.get(f"{url}/v1/stats").json()
+        for body in ({"question": "   "}, {"question": "x", "k": 0}, {"question": "x" * 5000},
+                     {"question": "x", "retrieval": "magic"}, {}, {"question": 3}):
+            r = httpx.post(f"{url}/v1/ask", json=body)
+            assert r.status_code in (400, 422), body
+            assert set(r.json()) == {"error"} and "\n" not in r.json()["error"], r.text
+        r = httpx.post(f"{url}/v1/ask", content=b"{not json", headers={
+            "content-type": "application/json"})
+        assert r.status_code == 422 and "error" in r.json()
+        for name, data, status in (("tool.exe", b"MZ", 400), (".hidden.txt", b"hi", 400),
+                                   ("big.txt", b"x" * 5000, 413), ("n" * 300 + ".txt", b"hi", 400)):
+            r = httpx.post(f"{url}/v1/documents", files=[("files", (name, data))])
+            assert r.status_code == status, (name, r.text)
+            assert "error" in r.json()
+        r = httpx.post(f"{url}/v1/documents", files=[("files", ("binary.txt", bytes(range(256))
+                                                                 * 3))])
+        assert r.status_code == 400 and "binary.txt" in r.json()["error"]
+        assert not any((kb_dir / "uploads").glob("*")) if (kb_dir / "uploads").exists() else True
+        r = httpx.post(f"{url}/v1/chat/completions", json={"messages": [
+            {"role": "system", "content": "be brief"}]})
+        assert r.status_code == 400 and "user" in r.json()["error"]
+        assert httpx.get(f"{url}/v1/documents/nope").status_code == 404
+        assert httpx.get(f"{url}/v1/stats").json()["documents"] == before["documents"]
+
+
+def test_chat_completions_in_openai_shape_with_citations_and_streaming(kb_dir):
+    with running(app_for(kb_dir)) as url:
+        msgs = [{"role": "system", "content": "You answer from documents."},
+                {"role": "user", "content": [{"type": "text", "text": "Which birds use tools?"}]}]
+        body = httpx.post(f"{url}/v1/chat/completions", json={"messages": msgs, "k": 2}).json()
+        assert body["object"] == "chat.completion"
+        message = body["choices"][0]["message"]
+        assert message["role"] == "assistant" and "[1] birds/crow.txt" in message["content"]
+        assert body["citations"][0]["doc_id"] == "birds/crow.txt"
+        with httpx.stream("POST", f"{url}/v1/chat/completions",
+                          json={"messages": msgs, "k": 2, "stream": True}) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            lines = [line for line in r.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[len("data: "):]) for line in lines[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == message["content"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["citations"][0]["doc_id"] == "birds/crow.txt"
+
+
+def test_an_api_key_guards_the_api_and_the_docs_describe_it(kb_dir):
+    with running(app_for(kb_dir, key="s3cret")) as url:
+        assert httpx.post(f"{url}/v1/search", json={"query": "cats"}).status_code == 401
+        assert httpx.post(f"{url}/v1/search", json={"query": "cats"},
+                          headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = httpx.post(f"{url}/v1/search", json={"query": "cats"},
+                        headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and ok.json()["hits"]
+        assert httpx.get(f"{url}/healthz").json() == {"ok": True, "auth": True}
+        page = httpx.get(f"{url}/")
+        assert page.status_code == 200 and "/static/app.js" in page.text
+        assert httpx.get(f"{url}/static/app.js").status_code == 200
+        paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+        for path in ("/v1/ask", "/v1/search", "/v1/chat/completions", "/v1/documents",
+                     "/v1/documents/{doc_id}", "/v1/stats", "/healthz"):
+            assert path in paths, path
+
+
+def test_serve_refuses_the_network_without_a_key(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "rag", "serve", "--kb", str(tmp_path / "kb"),
+                        "--host", "0.0.0.0"], capture_output=True, text=True, timeout=120,
+                       cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "--key" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "kb").exists()
