@@ -15,3 +15,11 @@ class UsageError(KnowledgeError):
 
 class LockedError(KnowledgeError):
     """Another process is writing to the knowledge base."""
+
+
+class NothingIngested(KnowledgeError):
+    """Every file of a run was skipped; ``skipped`` holds (path, reason) for each."""
+
+    def __init__(self, message: str, skipped: list[tuple[str, str]]):
+        super().__init__(message)
+        self.skipped = skipped

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .chunking import Chunker, ChunkerSettings
-from .errors import KnowledgeError, UsageError
+from .errors import KnowledgeError, NothingIngested, UsageError
 from .loaders import LoadError, is_supported, load_file, read_regular, walk
 from .store import Store
 from .types import Document
@@ -71,16 +71,21 @@ def content_hash(doc: Document) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _scan(paths: list[Path], include, exclude,
-          skipped: list) -> tuple[list[tuple[Path, list[str], bool]], int]:
+def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None = None
+          ) -> tuple[list[tuple[Path, list[str], bool]], int]:
     """(root, relative files, root is a folder) per argument; and unsupported-file count.
-    Files that cannot even be named are appended to ``skipped``."""
+    Files that cannot even be named are appended to ``skipped``. With ``root``, files under
+    it are named relative to it (their document ids keep their folders)."""
     scans, unsupported = [], 0
     for p in paths:
         if not p.exists():
             raise UsageError(f"path not found: {p}")
         p = p.resolve()
-        if p.is_dir():
+        if root is not None and p.is_file() and p.is_relative_to(root.resolve()):
+            if not is_supported(p):
+                raise UsageError(f"{p}: unsupported file type")
+            scans.append((root.resolve(), [p.relative_to(root.resolve()).as_posix()], False))
+        elif p.is_dir():
             files, n = walk(p, include, exclude, skipped)
             unsupported += n
             scans.append((p, files, True))
@@ -105,6 +110,7 @@ def sync(
     exclude: list[str] = (),
     rebuild: bool = False,
     max_file_mb: float = DEFAULT_MAX_FILE_MB,
+    root: Path | None = None,
     batch_size: int = 64,
     progress: bool = False,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
@@ -112,12 +118,13 @@ def sync(
     """Index ``paths`` into the knowledge base at ``kb_dir`` and return what changed.
 
     Pass a loaded ``embedder``, or ``load_embedder`` plus its ``embedder_identity`` so the
-    model is only loaded when something needs embedding.
+    model is only loaded when something needs embedding. ``root``: files given under it are
+    named (and their documents identified) by their path relative to it.
     """
     t0 = time.perf_counter()
     report = SyncReport()
     choose_kind(index_kind, 0)  # validate early
-    scans, report.unsupported = _scan(paths, include, exclude, report.skipped)
+    scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root)
     if not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)
         raise KnowledgeError(f"nothing to index in {where}: no supported files "
@@ -159,8 +166,9 @@ def sync(
         if not todo and not report.changed and report.skipped and not report.unchanged:
             path, reason = report.skipped[0]
             more = f", and {len(report.skipped) - 1} more" if len(report.skipped) > 1 else ""
-            raise KnowledgeError(f"nothing could be ingested: {len(report.skipped)} files "
-                                 f"skipped ({Path(path).name}: {reason}{more})")
+            raise NothingIngested(f"nothing could be ingested: {len(report.skipped)} files "
+                                  f"skipped ({Path(path).name}: {reason}{more})",
+                                  list(report.skipped))
 
         new_ids, new_vecs = np.zeros(0, np.int64), np.zeros((0, identity["dim"]), np.float32)
         if todo:

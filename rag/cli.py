@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="an HTTP API and a web page over a knowledge base",
                        description="Serve a knowledge base: a web page at / and a JSON API "
                        "(/v1/ask, /v1/search, /v1/chat/completions, /v1/documents, /v1/stats; "
-                       "OpenAPI at /docs). Binds to 127.0.0.1 unless given --key (or "
-                       "$RAG_API_KEY), which every /v1/ request must then send as "
+                       "OpenAPI at /docs). Binds to 127.0.0.1 unless given --api-key (or "
+                       "$RAG_API_KEY), which every request but /healthz and the page must then send as "
                        "'Authorization: Bearer KEY'. A new --kb directory starts empty, to be "
                        "filled by uploads.",
                        epilog=SERVE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,13 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; any other needs --key)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--key", default=None, help="API key (default: $RAG_API_KEY)")
+    p.add_argument("--api-key", default=None, help="API key (default: $RAG_API_KEY)")
     p.add_argument("-k", type=int, default=None,
                    help="passages given to the reader (default: the reader's own, else 5)")
     p.add_argument("--batch-window-ms", type=float, default=5.0,
                    help="how long a batch of questions waits for more (default 5 ms)")
     p.add_argument("--max-batch", type=int, default=16, help="questions per reader call")
-    p.add_argument("--max-file-mb", type=float, default=200, help="largest upload")
+    p.add_argument("--max-file-mb", type=float, default=50,
+                   help="largest uploaded file (default 50 MB)")
     add_reader_args(p, allow_none=True)
     p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
                    help="default retrieval of requests that do not say")

@@ -191,10 +191,10 @@ def cmd_serve(args) -> int:
     from knowledge.sync import create_empty
     from rag.server import create_app, is_loopback
 
-    key = args.key or os.environ.get("RAG_API_KEY") or None
+    key = args.api_key or os.environ.get("RAG_API_KEY") or None
     if not is_loopback(args.host) and not key:
         raise _usage(f"--host {args.host} would share the knowledge base with the network: "
-                     "give an API key with --key or $RAG_API_KEY, or bind to 127.0.0.1")
+                     "give an API key with --api-key or $RAG_API_KEY, or bind to 127.0.0.1")
     if not 0 < args.port < 65536:
         raise _usage(f"--port must be 1-65535 (got {args.port})")
     if args.k is not None and not 1 <= args.k <= 50:

@@ -19,6 +19,7 @@ Example::
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -35,13 +36,18 @@ from pathlib import Path
 
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from knowledge.errors import KnowledgeError, LockedError, UsageError
+from knowledge.errors import KnowledgeError, LockedError, NothingIngested, UsageError
 
 WEB = Path(__file__).parent / "web"
 UPLOADS = "uploads"  # uploaded files live in KB_DIR/uploads/, indexed from there
 MAX_BATCH = 16
+MAX_JSON_BYTES = 256 * 1024  # a question, its options, a chat history
+MAX_UPLOAD_FILES = 20  # per request
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "bad_method", 411: "length_required",
+               409: "locked", 413: "too_large", 415: "unsupported_media_type",
+               422: "invalid", 500: "internal"}
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 
@@ -195,6 +201,15 @@ def safe_upload_name(name: str | None) -> str:
     return base
 
 
+class UploadRejected(Exception):
+    """No file of an upload could be taken; ``skipped`` says why, per file."""
+
+    def __init__(self, skipped: list[dict]):
+        super().__init__("; ".join(f"{s['file']}: {s['reason']}" for s in skipped)
+                         or "no files in the upload")
+        self.skipped = skipped
+
+
 class Writer:
     """Uploads and deletes, serialised in this process; across processes the knowledge
     base's write lock keeps one writer (a busy lock is a LockedError, HTTP 409)."""
@@ -204,7 +219,7 @@ class Writer:
         self._load_embedder = load_embedder
         self.engine = engine
         self.max_bytes = int(max_file_mb * 1024 * 1024)
-        self.uploads = self.kb_dir / UPLOADS
+        self.uploads = self.kb_dir.resolve() / UPLOADS
         self._lock = threading.Lock()
         self._embedder = None
 
@@ -218,28 +233,37 @@ class Writer:
             self._embedder = (self._load_embedder or (lambda: Embedder.load(name)))()
         return self._embedder
 
-    def upload(self, files: list[tuple[str, bytes]]) -> dict:
-        """Store the files under KB_DIR/uploads and index them in one transaction (a file
-        of the same name replaces the earlier upload). Files that cannot be ingested are
-        reported and not kept."""
+    def upload(self, files: list[tuple[str | None, bytes | None]]) -> dict:
+        """Index uploaded files in one transaction. Each is stored under KB_DIR/uploads by
+        its content hash (``<sha256[:16]>/<its plain name>``: never a path the client
+        chose, never over another file); its document id is that path. A file that cannot be
+        taken (name, type, size, content) is reported with its reason, and the rest land;
+        ``data`` None means it was over the size limit."""
         from knowledge.chunking import ChunkerSettings
         from knowledge.sync import sync
 
-        names = [safe_upload_name(n) for n, _ in files]
-        if len(set(names)) != len(names):
-            raise UsageError("upload: two files have the same name; upload them separately")
+        skipped, paths = [], []
         with self._lock:
-            self.uploads.mkdir(exist_ok=True)
-            backups, paths = {}, []
-            for name, (_, data) in zip(names, files):
-                path = self.uploads / name
-                if path.exists():
-                    backups[name] = path.with_name(f".{name}.{uuid.uuid4().hex}.bak")
-                    os.replace(path, backups[name])
-                tmp = path.with_name(f".{name}.{uuid.uuid4().hex}.part")
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
+            for raw, data in files:
+                try:
+                    name = safe_upload_name(raw)
+                except UsageError as err:
+                    skipped.append({"file": raw or "", "reason": str(err)})
+                    continue
+                if data is None:
+                    skipped.append({"file": name, "reason": f"larger than "
+                                    f"{self.max_bytes / 2**20:g} MB, the upload limit"})
+                    continue
+                folder = self.uploads / hashlib.sha256(data).hexdigest()[:16]
+                path = folder / name
+                if not path.exists():
+                    folder.mkdir(parents=True, exist_ok=True)
+                    tmp = folder / f".{uuid.uuid4().hex}.part"
+                    tmp.write_bytes(data)
+                    os.replace(tmp, path)
                 paths.append(path)
+            if not paths:
+                raise UploadRejected(skipped)
             kb = self.engine.kb
             built = kb.manifest
             chunking = ChunkerSettings(size=built["chunker"]["size"],
@@ -247,38 +271,44 @@ class Writer:
             try:
                 report = sync(self.kb_dir, paths, load_embedder=self.embedder,
                               embedder_identity=dict(built["embedder"]), chunking=chunking,
-                              max_file_mb=self.max_bytes / 1024 / 1024, log=lambda m: None)
+                              max_file_mb=self.max_bytes / 2**20, root=self.uploads,
+                              log=lambda m: None)
+                failed = {Path(p) for p, _ in report.skipped}
+            except NothingIngested as err:
+                report, failed = None, set(paths)
+                skipped += [{"file": Path(p).name, "reason": r} for p, r in err.skipped]
             except BaseException:
-                self._restore(names, backups, skipped=set(names))
+                self._forget(paths)
                 raise
-            skipped = {Path(p).name: reason for p, reason in report.skipped}
-            self._restore(names, backups, skipped=set(skipped))
-        kept = [n for n in names if n not in skipped]
+            if report is not None:
+                skipped += [{"file": Path(p).name, "reason": r} for p, r in report.skipped]
+            self._forget([p for p in paths if p in failed])
+        if report is None:
+            raise UploadRejected(skipped)
+        kept = [p.relative_to(self.uploads).as_posix() for p in paths if p not in failed]
         docs = self.engine.call(lambda kb: _documents_of(kb, self.uploads, kept)).result()
         return {"added": report.added, "updated": report.updated,
-                "unchanged": report.unchanged, "documents": docs,
-                "skipped": [{"file": n, "reason": r} for n, r in skipped.items()],
+                "unchanged": report.unchanged, "documents": docs, "skipped": skipped,
                 "warnings": [{"file": Path(p).name, "warning": w} for p, w in report.warnings],
                 "total_documents": report.total_documents, "total_chunks": report.total_chunks}
 
-    def _restore(self, names, backups, skipped) -> None:
-        for name in names:
-            backup = backups.get(name)
-            if name in skipped:
-                (self.uploads / name).unlink(missing_ok=True)
-                if backup is not None:
-                    os.replace(backup, self.uploads / name)
-            elif backup is not None:
-                backup.unlink(missing_ok=True)
+    def _forget(self, paths: list[Path]) -> None:
+        """Remove stored uploads that did not land (and their folders, when empty)."""
+        for path in paths:
+            path.unlink(missing_ok=True)
+            try:
+                path.parent.rmdir()
+            except OSError:
+                pass
 
     def delete(self, doc_id: str) -> dict:
         from knowledge.sync import delete_documents
 
         with self._lock:
             emptied = delete_documents(self.kb_dir, [doc_id])
-            for path in map(Path, emptied):  # an uploaded file goes with its document
-                if path.parent == self.uploads:
-                    path.unlink(missing_ok=True)
+            # an uploaded file goes with its document
+            self._forget([p for p in map(Path, emptied)
+                          if p.parent.parent == self.uploads])
         return {"deleted": doc_id}
 
 
@@ -326,19 +356,23 @@ def get_document(kb, doc_id: str) -> dict | None:
 # -- the HTTP application -------------------------------------------------------------------
 
 
-class FilterBody(BaseModel):
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is a mistake: say so
+
+
+class FilterBody(Strict):
     path: str | None = Field(None, description="glob on document path or id")
     where: dict[str, str] = Field(default_factory=dict, description="metadata equalities")
 
 
-class AskBody(BaseModel):
+class AskBody(Strict):
     question: str = Field(..., max_length=MAX_QUESTION_CHARS)
     k: int | None = Field(None, ge=1, le=MAX_K)
     retrieval: str | None = Field(None, description="hybrid|dense|lexical")
     filters: FilterBody | None = None
 
 
-class SearchBody(BaseModel):
+class SearchBody(Strict):
     query: str = Field(..., max_length=MAX_QUESTION_CHARS)
     k: int = Field(5, ge=1, le=MAX_K)
     retrieval: str | None = None
@@ -350,7 +384,7 @@ class Message(BaseModel):
     content: str | list | None = None
 
 
-class ChatBody(BaseModel):
+class ChatBody(Strict):
     model: str | None = None
     messages: list[Message] = Field(..., min_length=1)
     stream: bool = False
@@ -387,14 +421,17 @@ class Latencies:
 
 def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
                k: int | None = None, key: str | None = None, window_ms: float = 5.0,
-               max_batch: int = MAX_BATCH, max_file_mb: float = 200, load_embedder=None):
+               max_batch: int = MAX_BATCH, max_file_mb: float = 50, load_embedder=None):
     """The FastAPI application over the open knowledge base ``kb`` (owned by it from now
     on: the engine thread is the only one that reads it)."""
     from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
     from fastapi.staticfiles import StaticFiles
     from .retrieval import MODES, Filters
 
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     engine = Engine(kb, reader, retrieval, k, window_ms, max_batch)
+    max_upload_bytes = int(MAX_UPLOAD_FILES * max_file_mb * 2**20) + 2**20
     writer = Writer(kb_dir, engine, max_file_mb, load_embedder)
     stats = Latencies()
     started = time.time()
@@ -407,8 +444,9 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
         "Answers from your own documents, with citations to their exact characters."))
     app.state.engine, app.state.writer = engine, writer
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def error(status: int, message: str, **extra) -> JSONResponse:
+        return JSONResponse({"error": {"code": ERROR_CODES.get(status, "error"),
+                                       "message": message, **extra}}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request, exc):
@@ -420,16 +458,31 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
     async def http_error(request, exc):
         return error(exc.status_code, str(exc.detail))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def starlette_error(request, exc):  # (unknown routes, wrong methods)
+        return error(exc.status_code, str(exc.detail))
+
     @app.middleware("http")
     async def guard_and_time(request: Request, call_next):
         t0 = time.perf_counter()
         path = request.url.path
-        if key and path.startswith("/v1/"):
+        if key and not (path in ("/", "/healthz") or path.startswith("/static/")):
             given = request.headers.get("authorization", "")
             given = given[7:] if given.lower().startswith("bearer ") else \
                 request.headers.get("x-api-key", "")
             if not hmac.compare_digest(given.encode(), key.encode()):
                 return error(401, "missing or wrong API key: send 'Authorization: Bearer KEY'")
+        if request.method == "POST":
+            wanted = "multipart/form-data" if path == "/v1/documents" else "application/json"
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != wanted:
+                return error(415, f"{path} takes {wanted}, not {kind or 'no content type'}")
+            limit = max_upload_bytes if path == "/v1/documents" else MAX_JSON_BYTES
+            size = request.headers.get("content-length")  # (framing enforced by uvicorn)
+            if size is None or not size.isdigit():
+                return error(411, "send the request body with a Content-Length")
+            if int(size) > limit:
+                return error(413, f"request body over {limit // 1024} KB")
         try:
             response = await call_next(request)
         except Exception as err:  # noqa: BLE001 (one line, never a traceback to the client)
@@ -544,21 +597,22 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
 
     @app.post("/v1/documents")
     async def upload(files: list[UploadFile] = File(...)):
-        """Upload one or more files (multipart); indexed as `rag index` does, in one
-        transaction."""
+        """Upload files (multipart, field ``files``): indexed as `rag index` does, in one
+        transaction. Files that cannot be taken are listed in ``skipped`` with the reason;
+        the rest land."""
         from starlette.concurrency import run_in_threadpool
 
+        if len(files) > MAX_UPLOAD_FILES:
+            raise HTTPException(413, f"at most {MAX_UPLOAD_FILES} files per upload")
         received = []
         for f in files:
             data = await f.read(writer.max_bytes + 1)  # bounded
-            if len(data) > writer.max_bytes:
-                raise HTTPException(413, f"upload {f.filename!r} is larger than "
-                                         f"{writer.max_bytes // 1024 // 1024} MB")
-            received.append((f.filename, data))
-        if not received:
-            raise HTTPException(400, "no files in the upload")
+            received.append((f.filename, data if len(data) <= writer.max_bytes else None))
         try:
             return await run_in_threadpool(writer.upload, received)
+        except UploadRejected as err:
+            too_big = all(d is None for _, d in received)
+            return error(413 if too_big else 400, str(err), skipped=err.skipped)
         except LockedError as err:
             raise HTTPException(409, str(err)) from None
         except (UsageError, KnowledgeError) as err:

@@ -77,36 +77,88 @@ def test_questions_that_arrive_together_share_one_call_and_keep_their_answers(kb
     assert stats["requests"]["POST /v1/ask"]["p50_ms"] > 0
 
 
-def test_upload_get_replace_and_delete_documents(kb_dir):
+def message(r) -> str:
+    """The one-line message of an API error, checking its shape."""
+    body = r.json()
+    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"]), r.text
+    assert "\n" not in body["error"]["message"] and "Traceback" not in r.text
+    return body["error"]["message"]
+
+
+def test_upload_get_and_delete_documents_stored_by_content_hash(kb_dir):
+    import hashlib
+
+    otters = b"Otters hold hands while they sleep in the water."
     with running(app_for(kb_dir)) as url:
-        files = [("files", ("otters.txt", b"Otters hold hands while they sleep in the water.")),
-                 ("files", ("../../owls.md", b"# Owls\n\nOwls hunt at night and fly silently."))]
+        files = [("files", ("otters.txt", otters)),
+                 ("files", ("../../owls.md", b"# Owls\n\nOwls hunt at night and fly silently.")),
+                 ("files", ("tool.exe", b"MZ")), ("files", ("binary.txt", bytes(range(256)) * 3))]
         r = httpx.post(f"{url}/v1/documents", files=files)
         assert r.status_code == 200, r.text
         body = r.json()
-        assert (body["added"], body["documents"]) == (2, ["otters.txt", "owls.md"])
-        assert sorted(p.name for p in (kb_dir / "uploads").iterdir()) == ["otters.txt",
-                                                                            "owls.md"]
+        otters_id = hashlib.sha256(otters).hexdigest()[:16] + "/otters.txt"
+        assert body["added"] == 2 and otters_id in body["documents"]
+        assert sorted(d.split("/")[-1] for d in body["documents"]) == ["otters.txt", "owls.md"]
+        reasons = {s["file"]: s["reason"] for s in body["skipped"]}  # the rest still landed
+        assert set(reasons) == {"tool.exe", "binary.txt"} and "unsupported" in reasons["tool.exe"]
+        stored = sorted(p.relative_to(kb_dir / "uploads").as_posix()
+                        for p in (kb_dir / "uploads").rglob("*") if p.is_file())
+        assert stored == sorted(body["documents"])  # nothing outside, nothing rejected kept
         listed = httpx.get(f"{url}/v1/documents", params={"limit": 3}).json()
         assert listed["total"] == 8 and len(listed["documents"]) == 3
-        doc = httpx.get(f"{url}/v1/documents/otters.txt").json()
+        doc = httpx.get(f"{url}/v1/documents/{otters_id}").json()
         assert doc["text"].startswith("Otters hold hands") and doc["chunks"]
         hit = httpx.post(f"{url}/v1/search", json={"query": "otters sleep holding hands",
                                                    "k": 1}).json()["hits"][0]
-        assert hit["doc_id"] == "otters.txt"
-        again = httpx.post(f"{url}/v1/documents", files=[
+        assert hit["doc_id"] == otters_id
+        same = httpx.post(f"{url}/v1/documents", files=[("files", ("otters.txt", otters))])
+        assert (same.json()["added"], same.json()["unchanged"]) == (0, 1)
+        other = httpx.post(f"{url}/v1/documents", files=[
             ("files", ("otters.txt", b"Sea otters use stones to open shells."))]).json()
-        assert (again["added"], again["updated"]) == (0, 1)
-        assert "stones" in httpx.get(f"{url}/v1/documents/otters.txt").json()["text"]
-        assert httpx.delete(f"{url}/v1/documents/otters.txt").status_code == 200
-        assert httpx.get(f"{url}/v1/documents/otters.txt").status_code == 404
-        assert httpx.delete(f"{url}/v1/documents/otters.txt").status_code == 404
-        assert not (kb_dir / "uploads" / "otters.txt").exists()
-        hits = httpx.post(f"{url}/v1/search", json={"query": "otters", "k": 8}).json()["hits"]
-        assert "otters.txt" not in {h["doc_id"] for h in hits}
-        assert httpx.get(f"{url}/v1/stats").json()["documents"] == 7
+        assert other["added"] == 1 and other["documents"] != [otters_id]  # no overwrite
+        assert httpx.get(f"{url}/v1/documents/{otters_id}").status_code == 200
+        assert httpx.delete(f"{url}/v1/documents/{otters_id}").status_code == 200
+        assert httpx.get(f"{url}/v1/documents/{otters_id}").status_code == 404
+        assert message(httpx.delete(f"{url}/v1/documents/{otters_id}")).startswith("no document")
+        assert not (kb_dir / "uploads" / otters_id).exists()
+        hits = httpx.post(f"{url}/v1/search", json={"query": "otters", "k": 9}).json()["hits"]
+        assert otters_id not in {h["doc_id"] for h in hits}
+        assert httpx.get(f"{url}/v1/stats").json()["documents"] == 8
     with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
         assert kb.store.verify() == []
+
+
+def test_asks_while_documents_are_uploaded_see_committed_states_only(kb_dir):
+    texts = {f"note{i}.txt": f"Note {i}: the meeting number {i} is in room {100 + i}."
+             for i in range(6)}
+    committed = {t for t in texts.values()}
+    with running(app_for(kb_dir, window_ms=20)) as url, \
+            KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
+        committed |= {kb.document_text(d) for d, in kb.store.conn.execute(
+            "SELECT doc_id FROM documents")}
+        answers, errors, stop = [], [], threading.Event()
+
+        def asker():
+            while not stop.is_set():
+                r = httpx.post(f"{url}/v1/ask", json={"question": "which room is the meeting in",
+                                                      "k": 3}, timeout=30)
+                (answers if r.status_code == 200 else errors).append(r)
+
+        threads = [threading.Thread(target=asker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for name, text in texts.items():
+            r = httpx.post(f"{url}/v1/documents", files=[("files", (name, text.encode()))],
+                           timeout=30)
+            assert r.status_code == 200, r.text
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors and len(answers) > 8
+    for r in answers:  # every cited passage is text of a committed document
+        for c in r.json()["citations"]:
+            assert any(c["text"] in t for t in committed), c
+    assert any("room" in c["text"] for c in answers[-1].json()["citations"])
 
 
 def test_a_terminal_writer_is_seen_without_a_restart_and_a_busy_lock_is_409(kb_dir, tmp_path):
@@ -125,36 +177,50 @@ def test_a_terminal_writer_is_seen_without_a_restart_and_a_busy_lock_is_409(kb_d
         assert after["documents"] == before["documents"] + 1
         with FileLock(str(kb_dir / "write.lock")):  # another `rag index` is writing
             r = httpx.post(f"{url}/v1/documents", files=[("files", ("x.txt", b"hello there"))])
-            assert r.status_code == 409 and "locked" in r.json()["error"]
+            assert r.status_code == 409 and "locked" in message(r)
             assert httpx.delete(f"{url}/v1/documents/whales.txt").status_code == 409
-        assert not (kb_dir / "uploads" / "x.txt").exists()
+        assert not any((kb_dir / "uploads").rglob("x.txt"))
         assert httpx.get(f"{url}/v1/stats").json()["documents"] == after["documents"]
 
 
-def test_bad_input_gets_one_line_errors_and_changes_nothing(kb_dir):
+def test_bad_requests_get_4xx_json_errors_and_change_nothing(kb_dir):
     with running(app_for(kb_dir, max_file_mb=0.001)) as url:
         before = httpx.get(f"{url}/v1/stats").json()
-        for body in ({"question": "   "}, {"question": "x", "k": 0}, {"question": "x" * 5000},
-                     {"question": "x", "retrieval": "magic"}, {}, {"question": 3}):
+        for body in ({"question": "   "}, {"question": "x", "k": 0}, {"question": "x", "k": 99},
+                     {"question": "x" * 5000}, {"question": "x", "retrieval": "magic"}, {},
+                     {"question": 3}, {"question": "x", "colour": "red"},
+                     {"question": "x", "filters": {"path": "*", "nope": 1}}):
             r = httpx.post(f"{url}/v1/ask", json=body)
             assert r.status_code in (400, 422), body
-            assert set(r.json()) == {"error"} and "\n" not in r.json()["error"], r.text
-        r = httpx.post(f"{url}/v1/ask", content=b"{not json", headers={
-            "content-type": "application/json"})
-        assert r.status_code == 422 and "error" in r.json()
+            message(r)
+        for content, kind, status in ((b"{not json", "application/json", 422),
+                                      (b"question=x", "text/plain", 415),
+                                      (b"x" * 300_000, "application/json", 413)):
+            r = httpx.post(f"{url}/v1/ask", content=content, headers={"content-type": kind})
+            assert r.status_code == status, (kind, r.text)
+            message(r)
+        import socket  # a body of unknown length is refused before it is read
+
+        host, port = url.rsplit("/", 1)[-1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                         b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 411")
         for name, data, status in (("tool.exe", b"MZ", 400), (".hidden.txt", b"hi", 400),
-                                   ("big.txt", b"x" * 5000, 413), ("n" * 300 + ".txt", b"hi", 400)):
+                                   ("big.txt", b"x" * 5000, 413), ("n" * 300 + ".txt", b"hi", 400),
+                                   ("binary.txt", bytes(range(256)) * 3, 400)):
             r = httpx.post(f"{url}/v1/documents", files=[("files", (name, data))])
             assert r.status_code == status, (name, r.text)
-            assert "error" in r.json()
-        r = httpx.post(f"{url}/v1/documents", files=[("files", ("binary.txt", bytes(range(256))
-                                                                 * 3))])
-        assert r.status_code == 400 and "binary.txt" in r.json()["error"]
-        assert not any((kb_dir / "uploads").glob("*")) if (kb_dir / "uploads").exists() else True
+            assert r.json()["error"]["skipped"][0]["file"] in (name, "")
+            message(r)
+        assert httpx.post(f"{url}/v1/documents", json={"path": "/etc/passwd"}).status_code == 415
+        assert not any((kb_dir / "uploads").rglob("*")) if (kb_dir / "uploads").exists() else True
         r = httpx.post(f"{url}/v1/chat/completions", json={"messages": [
             {"role": "system", "content": "be brief"}]})
-        assert r.status_code == 400 and "user" in r.json()["error"]
+        assert r.status_code == 400 and "user" in message(r)
         assert httpx.get(f"{url}/v1/documents/nope").status_code == 404
+        assert httpx.get(f"{url}/v1/nothing-here").status_code == 404
+        message(httpx.get(f"{url}/v1/nothing-here"))
         assert httpx.get(f"{url}/v1/stats").json()["documents"] == before["documents"]
 
 
@@ -184,6 +250,7 @@ def test_chat_completions_in_openai_shape_with_citations_and_streaming(kb_dir):
 def test_an_api_key_guards_the_api_and_the_docs_describe_it(kb_dir):
     with running(app_for(kb_dir, key="s3cret")) as url:
         assert httpx.post(f"{url}/v1/search", json={"query": "cats"}).status_code == 401
+        assert httpx.get(f"{url}/openapi.json").status_code == 401
         assert httpx.post(f"{url}/v1/search", json={"query": "cats"},
                           headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = httpx.post(f"{url}/v1/search", json={"query": "cats"},
@@ -193,7 +260,7 @@ def test_an_api_key_guards_the_api_and_the_docs_describe_it(kb_dir):
         page = httpx.get(f"{url}/")
         assert page.status_code == 200 and "/static/app.js" in page.text
         assert httpx.get(f"{url}/static/app.js").status_code == 200
-        paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+        paths = httpx.get(f"{url}/openapi.json", headers={"X-API-Key": "s3cret"}).json()["paths"]
         for path in ("/v1/ask", "/v1/search", "/v1/chat/completions", "/v1/documents",
                      "/v1/documents/{doc_id}", "/v1/stats", "/healthz"):
             assert path in paths, path
@@ -204,5 +271,5 @@ def test_serve_refuses_the_network_without_a_key(tmp_path):
                         "--host", "0.0.0.0"], capture_output=True, text=True, timeout=120,
                        cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert r.returncode == 2, r.stderr
-    assert r.stderr.count("\n") == 1 and "--key" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "--api-key" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "kb").exists()

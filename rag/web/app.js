@@ -32,7 +32,8 @@ async function api(method, path, body) {
   let data = null;
   try { data = await r.json(); } catch (e) { data = null; }
   if (r.status === 401) $("key-box").hidden = false;
-  if (!r.ok) throw new Error((data && data.error) || ("HTTP " + r.status));
+  if (!r.ok) throw new Error((data && data.error && (data.error.message || data.error)) ||
+                             ("HTTP " + r.status));
   return data;
 }
 
@@ -204,7 +205,7 @@ async function loadDocuments() {
     $("next").disabled = last >= data.total;
     const stats = await api("GET", "/v1/stats");
     $("kb-info").textContent = stats.documents + " documents · " + stats.chunks + " chunks · " +
-      (stats.reader ? "reader " + String(stats.reader.name || stats.reader.kind).split("/").pop()
+      (stats.reader ? "reader: " + String(stats.reader.name || stats.reader.kind).split("/").pop()
                    : "no reader");
   } catch (err) {
     status("upload-status", err.message, true);

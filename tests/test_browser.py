@@ -1,0 +1,170 @@
+"""The web page in a real headless Chromium, against a real `rag serve` process with the
+packaged embedder and the project's reader: upload a document, ask, check the answer and
+its highlighted span in the DOM, open the document at the span; keyboard only; phone width.
+
+Needs Debian's chromium and chromium-driver (`.ci/run` installs them). With RAG_SCREENSHOT
+set to a path, the answer view is saved there (the README's picture comes from this test).
+"""
+import gzip
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")]
+QUESTION = "Who was the first European to travel the Amazon River?"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`rag serve` on a new, empty knowledge base; the URL."""
+    base = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    log = open(base / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--kb", str(base / "kb"),
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail("rag serve did not start: " + (base / "serve.log").read_text())
+        time.sleep(0.5)
+    article = next(json.loads(line) for line in gzip.open(
+        ROOT / "corpora" / "squad-dev" / "articles.jsonl.gz", "rt", encoding="utf-8")
+        if json.loads(line)["id"] == "Amazon_rainforest")
+    upload = base / "Amazon_rainforest.txt"
+    upload.write_text(article["text"], encoding="utf-8")
+    yield url, upload, proc
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert "rag serve: http://127.0.0.1" in (base / "serve.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1100,1400",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, condition, timeout=120):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def test_upload_ask_and_see_the_cited_span(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, upload, _ = server
+    browser.get(url + "/")
+    wait_for(browser, lambda d: "no documents yet" in d.find_element(By.ID, "page-info").text)
+    # upload through the page's file input (the drop area opens it)
+    browser.execute_script("document.getElementById('file-input').hidden = false")
+    browser.find_element(By.ID, "file-input").send_keys(str(upload))
+    wait_for(browser, lambda d: "Indexed: 1 new" in d.find_element(By.ID, "upload-status").text)
+    wait_for(browser, lambda d: "Amazon_rainforest.txt" in
+             d.find_element(By.ID, "documents").text)
+    # ask with the keyboard alone: type, Enter
+    box = browser.find_element(By.ID, "question")
+    box.click()
+    box.send_keys(QUESTION, Keys.ENTER)
+    answer = wait_for(browser, lambda d: d.find_element(By.ID, "answer").text or None)
+    assert "Orellana" in answer
+    mark = browser.find_element(By.ID, "answer-mark")
+    assert mark.text == answer  # the cited span, highlighted in its passage
+    passage = mark.find_element(By.XPATH, "..").text
+    assert "first European to travel the length of the Amazon River" in passage
+    sources = browser.find_elements(By.CSS_SELECTOR, "#sources li")
+    assert sources and "Amazon_rainforest.txt" in sources[0].text
+    # why this answer: per-passage bars and a heat map whose peak is on the answer
+    assert browser.find_elements(By.CSS_SELECTOR, "#why-passages li .bar")
+    starts = browser.find_elements(By.CSS_SELECTOR, "#heat span[data-start]")
+    ends = browser.find_elements(By.CSS_SELECTOR, "#heat span[data-end]")
+    assert starts and ends
+    assert starts[0].text in answer and ends[-1].text in answer
+    shot = os.environ.get("RAG_SCREENSHOT")
+    if shot:
+        browser.set_window_size(1100, 2200)  # the answer, its sources and the heat map
+        browser.execute_script("window.scrollTo(0, 0)")
+        browser.save_screenshot(shot)
+        browser.set_window_size(1100, 1400)
+    # open the whole document at the span
+    sources[0].find_element(By.LINK_TEXT, "open document").click()
+    doc_mark = wait_for(browser, lambda d: d.find_element(By.ID, "doc-mark"))
+    assert doc_mark.text == answer
+    text = browser.find_element(By.ID, "doc-text").text
+    assert text.startswith(upload.read_text()[:40])
+
+
+def test_keyboard_reaches_every_control_and_a_phone_screen_fits(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, _, _ = server
+    browser.get(url + "/")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#documents li"))
+    seen = set()
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(40):
+        active = browser.switch_to.active_element
+        seen.add(active.get_attribute("id") or active.get_attribute("aria-label") or
+                 active.tag_name)
+        active.send_keys(Keys.TAB)
+    for control in ("question", "ask-button", "drop"):
+        assert control in seen, (control, seen)
+    assert any(c.startswith("delete ") and c.endswith("/Amazon_rainforest.txt") for c in seen)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {  # a phone
+        "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    try:
+        browser.get(url + "/")
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#documents li"))
+        box = browser.find_element(By.ID, "question")
+        box.send_keys(QUESTION, Keys.ENTER)
+        wait_for(browser, lambda d: d.find_element(By.ID, "answer").text or None)
+        wide = browser.execute_script("""
+            const width = document.documentElement.clientWidth, out = [];
+            for (const e of document.querySelectorAll("body *")) {
+              const r = e.getBoundingClientRect();
+              if (r.width && r.right > width + 1) out.push(e.tagName + "#" + e.id + " " + r.right);
+            }
+            return [width, out];""")
+        assert wide[0] <= 400 and not wide[1], wide  # nothing wider than the screen
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
