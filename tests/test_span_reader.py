@@ -63,6 +63,13 @@ def test_extractive_answers_are_quotations_with_exact_citations(fixture, trained
     doc = hits["France.txt"]
     c = cited[0]
     assert doc.text[c.answer_start - doc.start:c.answer_end - doc.start] == "Paris"
+    # the explanation's start and end peaks are on the answer, in the cited passage
+    ex = answer.explanation
+    assert ex["chunk_id"] == c.chunk_id
+    top_start = max(ex["tokens"], key=lambda t: t[2])
+    top_end = max(ex["tokens"], key=lambda t: t[3])
+    assert c.text[top_start[0]:top_end[1]] == "Paris"
+    assert all(0 <= t[2] <= 1 and 0 <= t[3] <= 1 for t in ex["tokens"])
 
 
 def test_no_answer_training_flips_confidence(fixture, trained):
