@@ -6,7 +6,7 @@ clients, with micro-batching and one question at a time, then under writes.
 
 Each client (asyncio + httpx) asks test-split questions back to back for --seconds. Two
 `rag serve` processes over a copy of the same knowledge base, each measured in turn:
-`batched` (the defaults: a 5 ms window, up to 16 questions per reader call) and `single`
+`batched` (the defaults: a 2 ms window, up to 8 questions per reader call) and `single`
 (`--max-batch 1 --batch-window-ms 0`). Then the write phase: 8 clients asking the batched
 server while another uploads and deletes documents; every answer given then must cite only
 text of a committed document (of the KB at start, or an upload that had landed), and the KB
@@ -151,6 +151,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--json", default=None, help="write the results here too")
+    ap.add_argument("--batched", default="", metavar="FLAGS",
+                    help="rag serve flags of the batched server (default: its defaults), "
+                         "e.g. '--batch-window-ms 0 --max-batch 8'")
+    ap.add_argument("--no-writes", action="store_true", help="skip the write phase")
     args = ap.parse_args()
     from knowledge import KnowledgeBase
     from rag.qa import load_qaset
@@ -162,7 +166,7 @@ def main() -> None:
     shutil.copytree(args.kb, kb, ignore=shutil.ignore_patterns("write.lock", "uploads"))
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": {}}
     try:
-        for mode, flags in (("batched", []), ("single", ["--max-batch", "1",
+        for mode, flags in (("batched", args.batched.split()), ("single", ["--max-batch", "1",
                                                          "--batch-window-ms", "0"])):
             server = Server(kb, *flags)
             rows = []
@@ -178,10 +182,13 @@ def main() -> None:
             for a, b in zip(results["runs"]["batched"]["levels"],
                             results["runs"]["single"]["levels"])}
 
+        results["batched_flags"] = args.batched or "(defaults)"
+        if args.no_writes:
+            raise StopIteration
         with KnowledgeBase.open(kb) as opened:
             committed = {d: t for d, t in opened.store.conn.execute(
                 "SELECT doc_id, text FROM documents")}
-        server = Server(kb)
+        server = Server(kb, *args.batched.split())
         landed, log, stop, bad = {}, [], threading.Event(), []
 
         cited = []
@@ -212,6 +219,8 @@ def main() -> None:
                                   "answers_citing_uncommitted_text": len(bad),
                                   "verify": problems or "clean"}
         print("writes", results["write_phase"], file=sys.stderr)
+    except StopIteration:
+        pass
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = json.dumps(results, indent=2)

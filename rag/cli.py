@@ -133,9 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="API key (default: $RAG_API_KEY)")
     p.add_argument("-k", type=int, default=None,
                    help="passages given to the reader (default: the reader's own, else 5)")
-    p.add_argument("--batch-window-ms", type=float, default=5.0,
-                   help="how long a batch of questions waits for more (default 5 ms)")
-    p.add_argument("--max-batch", type=int, default=16, help="questions per reader call")
+    p.add_argument("--batch-window-ms", type=float, default=2.0,
+                   help="how long a batch of questions waits for more (default 2 ms)")
+    p.add_argument("--max-batch", type=int, default=8,
+                   help="most questions per retrieval + reader call (default 8)")
     p.add_argument("--max-file-mb", type=float, default=50,
                    help="largest uploaded file (default 50 MB)")
     add_reader_args(p, allow_none=True)

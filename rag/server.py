@@ -42,7 +42,7 @@ from knowledge.errors import KnowledgeError, LockedError, NothingIngested, Usage
 
 WEB = Path(__file__).parent / "web"
 UPLOADS = "uploads"  # uploaded files live in KB_DIR/uploads/, indexed from there
-MAX_BATCH = 16
+MAX_BATCH = 8  # (measured: eval/bench_serve.py, eval/RESULTS.md)
 MAX_JSON_BYTES = 256 * 1024  # a question, its options, a chat history
 MAX_UPLOAD_FILES = 20  # per request
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "bad_method", 411: "length_required",
@@ -78,7 +78,7 @@ class Engine:
     threads. ``window_ms`` is how long a batch waits for company once a job arrives."""
 
     def __init__(self, kb, reader=None, retrieval: str = "hybrid", k: int | None = None,
-                 window_ms: float = 5.0, max_batch: int = MAX_BATCH):
+                 window_ms: float = 2.0, max_batch: int = MAX_BATCH):
         from .retrieval import Retriever
 
         Retriever(kb, retrieval)  # validate the mode now
@@ -420,7 +420,7 @@ class Latencies:
 
 
 def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
-               k: int | None = None, key: str | None = None, window_ms: float = 5.0,
+               k: int | None = None, key: str | None = None, window_ms: float = 2.0,
                max_batch: int = MAX_BATCH, max_file_mb: float = 50, load_embedder=None):
     """The FastAPI application over the open knowledge base ``kb`` (owned by it from now
     on: the engine thread is the only one that reads it)."""
