@@ -268,11 +268,12 @@ def load_questions(path: Path, doc_ids: set[str]) -> list[tuple[str, str]]:
 def recall_at_k(kb_dir: Path, embedder, questions: list[tuple[str, str]], k: int) -> float:
     """Share of questions whose gold article is among the doc ids of the top-k chunks."""
     from knowledge import KnowledgeBase
+    from rag.metrics import is_gold
 
     # one batch for all queries, in the KB's precision, as kb.search would embed each
     vecs = embedder.encode([q for q, _ in questions])
     with KnowledgeBase.open(kb_dir, embedder=embedder) as kb:
-        found = sum(gold in {h.doc_id for h in kb.search_vector(v, k)}
+        found = sum(any(is_gold(h.doc_id, {gold}) for h in kb.search_vector(v, k))
                     for v, (_, gold) in zip(vecs, questions))
     return round(found / len(questions), 4)
 

@@ -370,6 +370,21 @@ def _docx_blocks(d):
 # --- JSONL / CSV: one document per row ----------------------------------------------------
 
 
+def row_doc_id(rel: str, row_id: str | None, line_no: int) -> str:
+    """The document id of a row of a tabular file: ``<file>#<row id>`` (``#line-N`` without
+    an id), so two files that reuse ids 1..N never collide."""
+    return f"{rel}#{row_id}" if row_id is not None else f"{rel}#line-{line_no}"
+
+
+ROW_ID = re.compile(r"^.*?\.(?:jsonl\.gz|jsonl|csv)#(.+)$", re.IGNORECASE | re.DOTALL)
+
+
+def row_id_of(doc_id: str) -> str | None:
+    """The row id part of a tabular document id (None for other documents)."""
+    m = ROW_ID.match(doc_id)
+    return m.group(1) if m else None
+
+
 def _load_rows(data: bytes, rel: str, suffix: str) -> tuple[list[Document], list[str]]:
     if suffix == ".jsonl.gz":
         try:
@@ -385,11 +400,12 @@ def _load_rows(data: bytes, rel: str, suffix: str) -> tuple[list[Document], list
         if not isinstance(body, str) or not body.strip():
             problems.append(f"line {line_no}: no 'text' field, row skipped")
             continue
-        doc_id = str(row.get("id") or f"{rel}:{line_no}").strip()
-        if doc_id in seen:
-            problems.append(f"line {line_no}: duplicate id {doc_id!r}, row skipped")
+        key = str(row.get("id") if row.get("id") not in (None, "") else "").strip()
+        if key in seen:
+            problems.append(f"line {line_no}: duplicate id {key!r}, row skipped")
             continue
-        seen.add(doc_id)
+        seen.add(key)
+        doc_id = row_doc_id(rel, key or None, line_no)
         title = row.get("title")
         meta = {k: v for k, v in row.items() if k not in ("id", "title", "text")}
         docs.append(Document(

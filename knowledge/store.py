@@ -25,7 +25,9 @@ import numpy as np
 from .errors import KnowledgeError, LockedError, UsageError
 from .vector_index import VectorIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rows of tabular files are identified as "<file>#<row id>"
+READABLE_VERSIONS = (1, 2)  # 1 is migrated to 2 by the next writer (``_migrate``)
+TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 DB_NAME = "kb.sqlite"
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = "write.lock"
@@ -211,7 +213,7 @@ class Store:
         if row is None:
             raise KnowledgeError(f"{self.path} has no manifest in {DB_NAME}; rebuild with --rebuild")
         manifest = json.loads(row[0])
-        if manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format_version") not in READABLE_VERSIONS:
             raise KnowledgeError(
                 f"{self.path} has format version {manifest.get('format_version')}, this rag "
                 f"reads {FORMAT_VERSION}; rebuild with --rebuild")
@@ -279,6 +281,8 @@ class Store:
                         raise
                 if store is not None and not rebuild and new_manifest is not None:
                     store._check_compatible(new_manifest)
+                if store is not None and not rebuild:
+                    store._migrate()
             if store is None:  # new, unfinished or (with --rebuild) unreadable
                 store = cls._create(path, new_manifest)
             elif rebuild:
@@ -303,6 +307,40 @@ class Store:
         index = VectorIndex.build(static["index"]["kind"], int(static["dim"]),
                                   np.zeros(0, np.int64), np.zeros((0, int(static["dim"])), np.float32))
         return cls(path, conn, manifest, index, -1)
+
+    def _migrate(self) -> None:
+        """Bring a knowledge base of an older format to this one, in one transaction (with
+        the writer lock held). 1 -> 2: documents from rows of JSONL/CSV files, identified by
+        the row's id alone (so two files reusing ids 1..N collided), become "<file>#<id>"."""
+        if self.manifest.get("format_version") != 1:
+            return
+        conditions = " OR ".join("f.path LIKE ?" for _ in TABULAR_SUFFIXES)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self.conn.execute(
+                f"SELECT d.id, d.doc_id, f.path FROM documents d JOIN files f ON d.file_id = f.id "
+                f"WHERE {conditions}", [f"%{x}" for x in TABULAR_SUFFIXES]).fetchall()
+            renamed = []
+            for row, doc_id, path in rows:
+                line = doc_id[len(path) + 1:] if doc_id.startswith(path + ":") else None
+                new_id = f"{path}#line-{line}" if line and line.isdigit() else f"{path}#{doc_id}"
+                renamed.append((new_id, row))
+            # (through a temporary name: a new id may equal an old one mid-way)
+            tmp = "\x01migrating\x01"
+            self.conn.executemany("UPDATE documents SET doc_id = ? WHERE id = ?",
+                                  [(tmp + new_id, row) for new_id, row in renamed])
+            self.conn.execute("UPDATE documents SET doc_id = substr(doc_id, ?) "
+                              "WHERE substr(doc_id, 1, ?) = ?", (len(tmp) + 1, len(tmp), tmp))
+            self.manifest["format_version"] = FORMAT_VERSION
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
+                              (json.dumps(self.manifest, sort_keys=True),))
+            (self.path / MANIFEST_NAME).unlink(missing_ok=True)  # (absent, never stale)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            self.manifest["format_version"] = 1
+            raise
+        self.write_manifest_mirror()
 
     def _check_compatible(self, wanted: dict) -> None:
         have_e, want_e = self.manifest["embedder"], wanted["embedder"]

@@ -132,7 +132,7 @@ def cmd_search(args) -> int:
     if not hits:
         print("no passages found (the knowledge base is empty)")
     for rank, h in enumerate(hits, 1):
-        where = h.doc_id if h.source == h.doc_id else f"{h.doc_id} ({h.source})"
+        where = _where(h)
         page = f" p.{h.page}" if h.page else ""
         heading = f" § {h.heading}" if h.heading else ""
         print(f"[{rank}] {h.score:.3f}  {where}{page}{heading}  [{h.start}:{h.end}]")
@@ -259,7 +259,7 @@ def show_answer(answer, as_json: bool) -> None:
         print("closest passages:")
     for i, c in enumerate(answer.citations, 1):
         page = f" p.{c.page}" if c.page else ""
-        where = c.doc_id if c.source == c.doc_id else f"{c.doc_id} ({c.source})"
+        where = _where(c)
         att = f"attention {c.attention_score:.2f}, " if c.attention_score is not None else ""
         print(f" [{i}] {where}{page} [{c.start}:{c.end}]  {att}retrieval {c.retrieval_score:.3f}")
         print(f"     {snippet(c)}")
@@ -391,6 +391,14 @@ def cmd_compare(args) -> int:
     for row in result["changed"]:
         print(f"- {row['question']}\n    A: {row['a']}\n    B: {row['b']}")
     return 0
+
+def _where(hit) -> str:
+    """A hit's document as shown: its id, with the file it came from where the id does not
+    say (a row ``file#id`` or a file's own path says it already)."""
+    if hit.source == hit.doc_id or hit.doc_id.startswith(hit.source + "#"):
+        return hit.doc_id
+    return f"{hit.doc_id} ({hit.source})"
+
 
 def _usage(message: str):
     from knowledge.errors import UsageError

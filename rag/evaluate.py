@@ -20,6 +20,7 @@ from knowledge.errors import UsageError
 from .metrics import (answer_in_text, exact_match, f1, first_gold_rank, mean_reciprocal_rank,
                       question_type, recall_at)
 from .qa import Question
+from .retrieval import gold_documents
 
 DEPTH = 20  # retrieval depth for recall@20, whatever k the reader gets
 RECALL_KS = (1, 5, 10, 20)
@@ -123,8 +124,7 @@ def _check_gold_ids(pipeline, questions: list[Question], log) -> None:
     if not gold:
         return
     conn = pipeline.retriever.kb.store.conn
-    known = {r[0] for r in conn.execute("SELECT doc_id FROM documents")}
-    missing = sorted(gold - known)
+    missing = sorted(g for g in gold if not gold_documents(conn, [g]))
     if missing:
         log(f"warning: {len(missing)} of {len(gold)} gold document ids are not in the knowledge "
             f"base (e.g. {missing[0]!r}); retrieval recall counts them as misses")

@@ -48,11 +48,19 @@ def answer_in_text(answers: list[str], text: str) -> bool:
     return any(f" {normalize_answer(a)} " in padded for a in answers if normalize_answer(a))
 
 
+def is_gold(doc_id: str, gold_ids) -> bool:
+    """Whether a document is one a QA set names: by its id, or, for a row of a JSONL/CSV
+    file (``<file>#<row id>``), by the row's id."""
+    from knowledge.loaders import row_id_of
+
+    return doc_id in gold_ids or row_id_of(doc_id) in gold_ids
+
+
 def first_gold_rank(retrieved_doc_ids: list[str], gold_ids: list[str]) -> int | None:
     """1-based rank of the first retrieved chunk from a gold document; None if absent."""
     gold = set(gold_ids)
     for rank, doc_id in enumerate(retrieved_doc_ids, 1):
-        if doc_id in gold:
+        if is_gold(doc_id, gold):
             return rank
     return None
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase
+from knowledge.store import TABULAR_SUFFIXES
 from knowledge.types import Hit
 
 from .metrics import answer_in_text
@@ -127,14 +128,32 @@ def rrf(rankings: list[list[tuple[float, int]]], k: int = RRF_K,
     return sorted(((s, cid) for cid, s in fused.items()), key=lambda p: (-p[0], p[1]))
 
 
+def gold_documents(conn, gold_ids: list[str]) -> list[int]:
+    """Row ids of the documents a QA set's gold ids name (see ``metrics.is_gold``): the
+    document of that id, or the JSONL/CSV row ``<file>#<that id>`` of any tabular file."""
+    if not gold_ids:
+        return []
+    tabular = [r[0] for r in conn.execute(
+        "SELECT DISTINCT path FROM files WHERE " + " OR ".join(
+            "path LIKE ?" for _ in TABULAR_SUFFIXES), [f"%{x}" for x in TABULAR_SUFFIXES])]
+    wanted = list(gold_ids) + [f"{path}#{g}" for path in tabular for g in gold_ids]
+    rows = set()
+    for i in range(0, len(wanted), 500):  # (SQLite's variable limit)
+        part = wanted[i:i + 500]
+        rows |= {r[0] for r in conn.execute(
+            f"SELECT id FROM documents WHERE doc_id IN ({','.join('?' * len(part))})", part)}
+    return sorted(rows)
+
+
 def gold_passage(kb: KnowledgeBase, q) -> Hit | None:
     """A chunk of a gold document that contains an answer, nearest the known context."""
     if not q.gold_ids:
         return None
-    marks = ",".join("?" * len(q.gold_ids))
+    docs = gold_documents(kb.store.conn, list(q.gold_ids))
+    marks = ",".join("?" * len(docs))
     rows = kb.store.conn.execute(
-        f'SELECT c.id, c.start, c."end", c.text FROM chunks c JOIN documents d '
-        f"ON c.document_id = d.id WHERE d.doc_id IN ({marks}) ORDER BY c.id", q.gold_ids).fetchall()
+        f'SELECT c.id, c.start, c."end", c.text FROM chunks c WHERE c.document_id IN ({marks}) '
+        f"ORDER BY c.id", docs).fetchall() if docs else []
     target = q.extra.get("context_start")
     best = None
     for cid, start, end, text in rows:

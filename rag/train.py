@@ -28,7 +28,7 @@ import torch
 from knowledge.errors import UsageError
 from knowledge.types import Hit
 
-from .metrics import answer_in_text, exact_match, f1
+from .metrics import answer_in_text, exact_match, f1, is_gold
 from .qa import Question
 from .readers.fid import ReaderConfig, format_passage
 from .retrieval import gold_passage
@@ -114,7 +114,7 @@ def mine_unanswerable(questions: list[Question], retriever, k: int,
 def cannot_answer(q: Question, hit: Hit) -> bool:
     """Whether a passage is no help for ``q``: from none of its gold documents, holding none
     of its answers (as if the knowledge base lacked the answer's document)."""
-    return hit.doc_id not in q.gold_ids and not answer_in_text(list(q.answers), hit.text)
+    return not is_gold(hit.doc_id, q.gold_ids) and not answer_in_text(list(q.answers), hit.text)
 
 
 def _retrieved(questions: list[Question], retriever, k: int, batch: int):

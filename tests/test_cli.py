@@ -60,7 +60,7 @@ def test_search_human_output(indexed, capsys):
     _, kb = indexed
     code, out, _ = run(capsys, "search", "salmon spawning", "--kb", str(kb), "-k", "1")
     assert code == 0
-    assert out.startswith("[1] ") and "salmon (fish.jsonl)" in out
+    assert out.startswith("[1] ") and "fish.jsonl#salmon " in out
     assert "Salmon swim upstream to spawn." in out
 
 

@@ -40,11 +40,11 @@ def test_real_model_ingests_and_retrieves(squad_kb, embedder):
     with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
         assert kb.store.verify() == []
         hits = kb.search("Which NFL team represented the AFC at Super Bowl 50?", k=3)
-        assert hits[0].doc_id == "Super_Bowl_50"
+        assert hits[0].doc_id == "articles.jsonl.gz#Super_Bowl_50"
         assert "Denver Broncos" in hits[0].text
         assert kb.document_text(hits[0].doc_id)[hits[0].start:hits[0].end] == hits[0].text
-        assert kb.search("In what country is Normandy located?", k=1)[0].doc_id == "Normans"
-        assert kb.search("What is the capital city of Poland?", k=1)[0].doc_id == "Warsaw"
+        assert kb.search("In what country is Normandy located?", k=1)[0].doc_id == "articles.jsonl.gz#Normans"
+        assert kb.search("What is the capital city of Poland?", k=1)[0].doc_id == "articles.jsonl.gz#Warsaw"
 
 
 def test_chunks_fit_the_model_and_faiss_matches_numpy(squad_kb, embedder):
@@ -79,7 +79,7 @@ def test_shipped_default_reader_answers_with_citations(squad_kb, embedder, capsy
     assert code == 0 and result["answer"]
     own_k = json.loads((DEFAULT_READER / "rag_reader.json").read_text())["k"]
     assert len(result["citations"]) == own_k  # the reader's own k
-    assert "Super_Bowl_50" in {c["doc_id"] for c in result["citations"]}
+    assert "articles.jsonl.gz#Super_Bowl_50" in {c["doc_id"] for c in result["citations"]}
     with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
         for c in result["citations"]:
             text = kb.document_text(c["doc_id"])

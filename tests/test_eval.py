@@ -61,7 +61,7 @@ def test_exact_summary_values(setup):
     df = pd.read_csv(tmp / "run" / "predictions.csv")
     assert df["id"].tolist() == ["q1", "q2", "q3", "q4"]
     assert df["gold_rank"].tolist()[:3] == [1, 1, 2] and pd.isna(df["gold_rank"][3])
-    assert json.loads(df["retrieved_doc_ids"][2]) == ["d1", "d3"]
+    assert json.loads(df["retrieved_doc_ids"][2]) == ["fruit.jsonl#d1", "fruit.jsonl#d3"]
     for name in ("summary.json", "report.md", "run.json", "recall_at_k.png",
                  "answer_recall_by_type.png"):
         assert (tmp / "run" / name).exists(), name
@@ -165,7 +165,8 @@ def test_gold_passage_mode_gives_the_reader_only_the_answer_chunk(setup):
     questions = load_qaset(qa, "test")
     r = GoldRetriever(kb, questions)
     got = r.retrieve_many([q.question for q in questions])
-    assert [[h.doc_id for h in hits] for hits in got] == [["d2"], ["d3"], [], []]
+    assert [[h.doc_id for h in hits] for hits in got] == [["fruit.jsonl#d2"], ["fruit.jsonl#d3"],
+                                                          [], []]
     # q3's gold document d3 does not contain 'apples'; q4's gold is not in the KB
 
 

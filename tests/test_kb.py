@@ -34,9 +34,9 @@ def test_first_index_counts_and_manifest(tmp_path, animals, fake_embedder):
     assert (r.added, r.updated, r.removed, r.unchanged) == (6, 0, 0, 0)
     assert r.total_documents == 6 and r.total_chunks == r.chunks_added == 6
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
-                           "salmon", "shark"]
+                           "fish.jsonl#salmon", "fish.jsonl#shark"]
     m = json.loads((kb / "manifest.json").read_text())
-    assert m["format_version"] == 1
+    assert m["format_version"] == 2
     assert m["embedder"] == fake_embedder.identity()
     assert (m["dim"], m["metric"], m["index"]["kind"]) == (64, "inner_product", "flat")
     assert m["chunker"]["size"] == 200 and m["chunker"]["overlap"] == 30
@@ -72,7 +72,7 @@ def test_hits_carry_offsets_into_the_source_text(tmp_path, animals, fake_embedde
         assert k.document_text("cats.md")[hit.start:hit.end] == hit.text
         [row] = k.search("Sharks cartilage skeletons", k=1)
         assert (row.doc_id, row.source, row.title, row.metadata) == \
-            ("shark", "fish.jsonl", "Shark", {"habitat": "sea"})
+            ("fish.jsonl#shark", "fish.jsonl", "Shark", {"habitat": "sea"})
 
 
 def test_reindex_touches_only_what_changed(tmp_path, animals, fake_embedder):
@@ -96,9 +96,10 @@ def test_reindex_touches_only_what_changed(tmp_path, animals, fake_embedder):
     assert (r.added, r.updated, r.removed, r.unchanged) == (2, 1, 2, 3)
     assert emb.calls == 3  # dogs, tuna, owl
     assert (r.chunks_added, r.chunks_removed) == (3, 3)
-    assert doc_ids(kb) == ["birds/robin.txt", "cats.md", "dogs.txt", "new/owl.md", "salmon", "tuna"]
+    assert doc_ids(kb) == ["birds/robin.txt", "cats.md", "dogs.txt", "fish.jsonl#salmon",
+                           "fish.jsonl#tuna", "new/owl.md"]
     after = dict(query(kb, chunk_of))
-    for kept in ["birds/robin.txt", "cats.md", "salmon"]:
+    for kept in ["birds/robin.txt", "cats.md", "fish.jsonl#salmon"]:
         assert after[kept] == before[kept]  # untouched chunks keep their ids
     assert after["dogs.txt"] > max(before.values())  # re-embedded under a fresh id
     assert sorted(p.name for p in kb.glob("index.*.faiss")) == ["index.2.faiss"]
@@ -201,14 +202,25 @@ def test_disagreeing_parts_are_detected(tmp_path, animals, fake_embedder):
         KnowledgeBase.open(kb)
 
 
-def test_same_document_id_from_two_files_is_warned(tmp_path, fake_embedder):
+def test_tabular_files_that_reuse_row_ids_keep_every_row(tmp_path, fake_embedder):
+    """Two CSV/JSONL exports with ids 1..N: every row is a document, "<file>#<id>"."""
     src = write_corpus(tmp_path / "src", {
         "a.jsonl": '{"id": "x", "text": "from a"}\n',
-        "b.jsonl": '{"id": "x", "text": "from b"}\n{"id": "y", "text": "why"}\n'})
+        "b.jsonl": '{"id": "x", "text": "from b"}\n{"id": "y", "text": "why"}\n',
+        "one.csv": "id,text\n1,first of one\n2,second of one\n",
+        "two.csv": "id,text\n1,first of two\n2,second of two\n"})
     r = index(tmp_path / "kb", src, fake_embedder)
-    assert r.added == 2
-    assert r.warnings == [(str(src / "b.jsonl"),
-                           "document id 'x' is already used by another file in this run; skipped")]
+    assert r.added == 7 and r.warnings == []
+    assert doc_ids(tmp_path / "kb") == ["a.jsonl#x", "b.jsonl#x", "b.jsonl#y", "one.csv#1",
+                                        "one.csv#2", "two.csv#1", "two.csv#2"]
+
+
+def test_same_document_id_from_two_files_is_warned(tmp_path, fake_embedder):
+    src = write_corpus(tmp_path / "src", {"a/notes.txt": "from a", "b/notes.txt": "from b"})
+    index(tmp_path / "kb", src / "a", fake_embedder)
+    r = sync(tmp_path / "kb", [src / "b"], embedder=fake_embedder, log=lambda m: None)
+    assert r.added == 0 and len(r.warnings) == 1
+    assert "document id 'notes.txt' already comes from" in r.warnings[0][1]
 
 
 def test_hnsw_and_kind_switch_keep_search_exact_enough(tmp_path, animals, fake_embedder):
@@ -271,3 +283,30 @@ def test_fifo_and_undecodable_names_are_skipped_not_fatal(tmp_path, animals, fak
     assert "not valid UTF-8" in reasons[str(src) + "/caf\\xe9.txt"]
     assert "folder not walked" in reasons[str(src) + "/dir\\xff"]
     json.dumps(r.to_dict())  # the report prints (no surrogates left)
+
+
+def test_format_1_opens_and_the_next_writer_migrates_row_ids(tmp_path, animals, fake_embedder):
+    """A knowledge base of format 1 (rows identified by their id alone) still opens; the
+    next `rag index` renames its rows to "<file>#<id>" in one transaction, re-embedding
+    nothing, and the ids then agree with what the loader gives."""
+    kb = tmp_path / "kb"
+    index(kb, animals, fake_embedder)
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:  # write it as format 1 had it
+        c.execute("UPDATE documents SET doc_id = substr(doc_id, 12) "
+                  "WHERE doc_id LIKE 'fish.jsonl#%'")
+        m = json.loads(c.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
+        m["format_version"] = 1
+        c.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m, sort_keys=True),))
+        c.commit()
+    (kb / "manifest.json").write_text(json.dumps(m))
+    assert "salmon" in doc_ids(kb)
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:  # reads as it is
+        assert k.search("salmon swim upstream", k=1)[0].doc_id == "salmon"
+    emb = FakeEmbedder()
+    r = index(kb, animals, emb)
+    assert (r.added, r.updated, r.removed, emb.calls) == (0, 0, 0, 0)
+    assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
+                           "fish.jsonl#salmon", "fish.jsonl#shark"]
+    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 2
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.store.verify() == []

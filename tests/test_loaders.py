@@ -88,7 +88,8 @@ def test_jsonl_rows_metadata_and_bad_lines(tmp_path):
                '{"id": "a", "text": "dup"}\n')
     docs, warnings = load(tmp_path, "rows.jsonl", content)
     assert [(d.doc_id, d.title, d.text, d.metadata, d.source) for d in docs] == [
-        ("a", "A", "alpha", {"year": 2020}, "rows.jsonl"), ("b", "", "beta", {}, "rows.jsonl")]
+        ("rows.jsonl#a", "A", "alpha", {"year": 2020}, "rows.jsonl"),
+        ("rows.jsonl#b", "", "beta", {}, "rows.jsonl")]
     assert warnings == [
         "line 2: not valid JSON (Expecting property name enclosed in double quotes), row skipped",
         "line 4: no 'text' field, row skipped",
@@ -98,10 +99,10 @@ def test_jsonl_rows_metadata_and_bad_lines(tmp_path):
 
 def test_jsonl_gz_and_csv(tmp_path):
     docs, _ = load(tmp_path, "r.jsonl.gz", gzip.compress(b'{"id": "z", "text": "zed"}\n'))
-    assert [(d.doc_id, d.text) for d in docs] == [("z", "zed")]
+    assert [(d.doc_id, d.text) for d in docs] == [("r.jsonl.gz#z", "zed")]
     docs, _ = load(tmp_path, "t.csv", "id,title,text,lang\n1,One,first row,en\n2,Two,second,fr\n")
     assert [(d.doc_id, d.title, d.text, d.metadata) for d in docs] == [
-        ("1", "One", "first row", {"lang": "en"}), ("2", "Two", "second", {"lang": "fr"})]
+        ("t.csv#1", "One", "first row", {"lang": "en"}), ("t.csv#2", "Two", "second", {"lang": "fr"})]
 
 
 def test_jsonl_with_no_usable_row_fails(tmp_path):

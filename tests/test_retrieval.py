@@ -61,9 +61,9 @@ def test_filters_by_path_glob_and_metadata(kb):
     hits = r.retrieve("animals", k=10, filters=Filters.parse("birds/*", None))
     assert {h.doc_id for h in hits} == {"birds/robin.txt", "birds/crow.txt"}
     hits = r.retrieve("fish", k=10, filters=Filters.parse(None, ["habitat=sea"]))
-    assert [h.doc_id for h in hits] == ["shark"]
+    assert [h.doc_id for h in hits] == ["fish.jsonl#shark"]
     hits = Retriever(kb, "dense").retrieve("fish", k=10, filters=Filters.parse("*.jsonl", None))
-    assert {h.doc_id for h in hits} == {"salmon", "shark"}
+    assert {h.doc_id for h in hits} == {"fish.jsonl#salmon", "fish.jsonl#shark"}
     assert r.retrieve("fish", k=3, filters=Filters.parse("nothing/*", None)) == []
     with pytest.raises(UsageError, match="KEY=VALUE"):
         Filters.parse(None, ["habitat"])

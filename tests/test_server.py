@@ -47,13 +47,13 @@ def test_search_and_ask_return_the_cli_objects(kb_dir):
             assert text[c["start"]:c["end"]] == c["text"]  # exact offsets
         lexical = httpx.post(f"{url}/v1/search", json={"query": "salmon", "k": 1,
                                                        "retrieval": "lexical"}).json()
-        assert lexical["retrieval"] == "lexical" and lexical["hits"][0]["doc_id"] == "salmon"
+        assert lexical["retrieval"] == "lexical" and lexical["hits"][0]["doc_id"] == "fish.jsonl#salmon"
 
 
 def test_questions_that_arrive_together_share_one_call_and_keep_their_answers(kb_dir):
     questions = {"What do cats eat?": "cats.md", "Which birds use tools?": "birds/crow.txt",
-                 "Where do salmon swim?": "salmon", "Which bird sings at dawn?": "birds/robin.txt",
-                 "Do dogs love walks?": "dogs.txt", "What are sharks?": "shark"}
+                 "Where do salmon swim?": "fish.jsonl#salmon", "Which bird sings at dawn?": "birds/robin.txt",
+                 "Do dogs love walks?": "dogs.txt", "What are sharks?": "fish.jsonl#shark"}
     app = app_for(kb_dir, window_ms=300)
     results = {}
 
