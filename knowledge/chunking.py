@@ -88,9 +88,15 @@ class Chunker:
             # piece occurs several times there, and the splitter's overlap is the latest one.
             limit = _SPACE.match(text, prev_end).end()
             start = text.rfind(piece, prev_start + 1, limit + len(piece))
+            if start < 0 and 0 <= text.find(piece) <= prev_end - len(piece):
+                # periodic text (a repeated line, a word over and over): the offsets ran
+                # ahead of the splitter, and this piece's text is indexed verbatim already
+                continue
             if start < 0:  # cannot happen with keep_separator; guard the offsets contract
                 raise AssertionError(f"chunk not found in {doc.doc_id!r}")
             end = start + len(piece)
+            if end <= prev_end:  # wholly inside the previous chunk: nothing new to index
+                continue
             chunks.append(Chunk(
                 doc_id=doc.doc_id, text=piece, start=start, end=end,
                 page=doc.page_at(start), heading=doc.heading_at(start),

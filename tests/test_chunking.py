@@ -73,3 +73,25 @@ def test_settings_are_validated(size, overlap, msg):
 def test_size_must_fit_the_embedder():
     with pytest.raises(UsageError, match="exceeds the embedder's limit of 254"):
         ChunkerSettings(300, 30).validate(max_tokens=254)
+
+
+@pytest.mark.parametrize("text", [
+    "lorem ipsum dolor " * 12000,  # periodic: each piece occurs many times near its place
+    "ERROR timeout on host 7\n" * 5000,  # a log of one repeated line
+    "abcdefghij" * 20000,  # one 200 KB "word" (a tokenizer splits it into pieces)
+    "中文字符测试" * 17000,  # CJK without punctuation
+], ids=["periodic-words", "repeated-lines", "one-long-word", "cjk-run"])
+def test_hostile_shapes_split_in_order_within_the_limit_to_the_end(text):
+    text = text.strip()
+    pieces = lambda t: len(TOKENISH.findall(t))  # noqa: E731  (word pieces of <= 4 chars)
+    chunks = Chunker(pieces, ChunkerSettings(200, 30)).split(
+        Document(doc_id="d", text=text, source="d"))
+    assert len(chunks) > 10
+    for c in chunks:
+        assert text[c.start:c.end] == c.text and pieces(c.text) <= 200
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.start < b.start and a.end < b.end and b.start <= a.end + 1
+    assert chunks[0].start == 0 and chunks[-1].end == len(text)  # covered to the end
+
+
+TOKENISH = __import__("re").compile(r"[\u4e00-\u9fff]|\w{1,4}|[^\w\s]")
