@@ -155,8 +155,10 @@ def main() -> None:
                     help="rag serve flags of the batched server (default: its defaults), "
                          "e.g. '--batch-window-ms 0 --max-batch 8'")
     ap.add_argument("--no-writes", action="store_true", help="skip the write phase")
+    ap.add_argument("--only-writes", action="store_true", help="only the write phase")
     args = ap.parse_args()
     from knowledge import KnowledgeBase
+    from knowledge.loaders import row_id_of
     from rag.qa import load_qaset
 
     questions = [q.question for q in load_qaset(args.qaset, "test")][:2000]
@@ -166,7 +168,8 @@ def main() -> None:
     shutil.copytree(args.kb, kb, ignore=shutil.ignore_patterns("write.lock", "uploads"))
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": {}}
     try:
-        for mode, flags in (("batched", args.batched.split()), ("single", ["--max-batch", "1",
+        for mode, flags in () if args.only_writes else (
+                ("batched", args.batched.split()), ("single", ["--max-batch", "1",
                                                          "--batch-window-ms", "0"])):
             server = Server(kb, *flags)
             rows = []
@@ -177,7 +180,7 @@ def main() -> None:
             server.stop()
             results["runs"][mode] = {"levels": rows, "peak_rss_mb": round(server.peak / 2**20),
                                      "batches": stats["batches"]}
-        results["ratio_batched_over_single"] = {
+        results["ratio_batched_over_single"] = {} if args.only_writes else {
             str(a["clients"]): round(a["answers_per_s"] / max(b["answers_per_s"], 1e-9), 2)
             for a, b in zip(results["runs"]["batched"]["levels"],
                             results["runs"]["single"]["levels"])}
@@ -206,7 +209,9 @@ def main() -> None:
         writer.join()
         server.stop()
         for doc_id, start, end, text in cited:
-            source = committed.get(doc_id) or landed.get(doc_id)
+            # (a KB of format 1 is migrated by the first upload: rows "<file>#<id>")
+            source = committed.get(doc_id) or committed.get(row_id_of(doc_id) or "") or \
+                landed.get(doc_id)
             if source is None or source[start:end] != text:
                 bad.append(doc_id)
         with KnowledgeBase.open(kb) as opened:
