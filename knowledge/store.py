@@ -14,6 +14,7 @@ Example: ``store = Store.open(Path("kb"))``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -196,16 +197,20 @@ class Store:
             time.sleep(0.05 * (attempt + 1))  # a writer just replaced it: read again
         else:
             raise KnowledgeError(f"{self.path}: FAISS file {_index_file(generation)} is "
-                                 f"missing; rebuild with `rag index PATH --kb {self.path} --rebuild`")
+                                 f"missing; `rag check --kb {self.path} --repair` rebuilds it "
+                                 "from the vectors in SQLite (no re-embedding)")
         try:
             index = VectorIndex.from_bytes(data, manifest["index"]["kind"])
         except Exception as err:
-            raise KnowledgeError(f"{self.path / _index_file(generation)} is unreadable ({err}); "
-                                 "rebuild with --rebuild") from None
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            raise KnowledgeError(f"{self.path / _index_file(generation)} is unreadable ({first}); "
+                                 f"`rag check --kb {self.path} --repair` rebuilds it from the "
+                                 "vectors in SQLite (no re-embedding)") from None
         if index.ntotal != nchunks or index.dim != int(manifest["dim"]):
             raise KnowledgeError(
                 f"{self.path}: FAISS holds {index.ntotal} vectors of dim {index.dim} but SQLite "
-                f"has {nchunks} chunks of dim {manifest['dim']}; rebuild with --rebuild")
+                f"has {nchunks} chunks of dim {manifest['dim']}; `rag check --kb {self.path} "
+                "--repair` rebuilds it from the vectors in SQLite (no re-embedding)")
         self.manifest, self.index, self.generation = manifest, index, generation
 
     def _read_meta_manifest(self) -> dict:
@@ -227,12 +232,14 @@ class Store:
             on_disk = json.loads(mirror.read_text())
         except (OSError, ValueError) as err:
             raise KnowledgeError(f"{self.path / MANIFEST_NAME} is unreadable ({err}); "
-                                 "rebuild with --rebuild") from None
+                                 f"`rag check --kb {self.path} --repair` rewrites it from "
+                                 "SQLite") from None
         for key in STATIC_FIELDS:
             if on_disk.get(key) != self.manifest.get(key):
                 raise KnowledgeError(
                     f"{self.path / MANIFEST_NAME} disagrees with {DB_NAME} on {key!r} "
-                    "(edited by hand?); rebuild with --rebuild")
+                    f"(edited by hand?); `rag check --kb {self.path} --repair` rewrites it "
+                    "from SQLite")
 
     def refresh(self) -> bool:
         """Reload FAISS if a writer committed since; True if it did."""
@@ -377,7 +384,9 @@ class Store:
             counts={"files": counts[0], "documents": counts[1], "chunks": counts[2]})
         if index.ntotal != counts[2]:
             raise AssertionError(f"index has {index.ntotal} vectors for {counts[2]} chunks")
-        write_atomic(self.path / _index_file(generation), index.to_bytes())
+        data = index.to_bytes()
+        self.manifest["index_sha256"] = hashlib.sha256(data).hexdigest()  # (for `rag check`)
+        write_atomic(self.path / _index_file(generation), data)
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
                           (json.dumps(self.manifest, sort_keys=True),))
         self.conn.execute("COMMIT")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sqlite3
 import sys
 
 from rag import commands
@@ -117,6 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_retrieval_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=commands.cmd_ask)
+
+    p = sub.add_parser("check", help="verify a knowledge base; --repair rebuilds what it can",
+                       description="Verify every part of a knowledge base: SQLite's integrity, "
+                       "the manifest, every chunk's vector and offsets, the FTS5 index, the "
+                       "FAISS file (checksum, ids, stored vectors finding themselves), "
+                       "manifest.json and stray files. --repair rebuilds the FAISS index from "
+                       "the vectors in SQLite, the FTS5 index and manifest.json, without "
+                       "re-embedding. Exit code 0: consistent (after repair), 1: problems remain.")
+    p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
+    p.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser("serve", help="an HTTP API and a web page over a knowledge base",
                        description="Serve a knowledge base: a web page at / and a JSON API "
@@ -304,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except sqlite3.DatabaseError as err:  # damage at rest, found mid-query
+        kb = getattr(args, "kb", None) or os.environ.get("RAG_KB", "DIR")
+        _err(f"error: the knowledge base's SQLite file is damaged ({err}); `rag check --kb "
+             f"{kb}` says what can be repaired")
+        return 1
     except Exception as err:  # a bug, not a user mistake: one line, details on request
         if os.environ.get("RAG_DEBUG"):
             raise

@@ -184,6 +184,34 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from dataclasses import asdict
+
+    from knowledge.check import check
+    from knowledge.store import resolve_kb_dir
+
+    kb_dir = resolve_kb_dir(args.kb)
+    report = check(kb_dir, repair=args.repair)
+    after = check(kb_dir) if report.repaired else report
+    if args.json:
+        print(json.dumps({**asdict(report), "ok_after": after.ok}, ensure_ascii=False))
+        return 0 if after.ok else 1
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    for fix in report.repaired:
+        print(f"repaired: {fix}")
+    for what in report.unrepairable:
+        print(f"cannot repair: {what}")
+    if after.ok:
+        c = report.checked
+        print(f"{kb_dir}: consistent ({c.get('documents', 0)} documents, {c.get('chunks', 0)} "
+              f"chunks, generation {after.checked.get('generation')})")
+        return 0
+    if not args.repair and not report.unrepairable:
+        print(f"run `rag check --kb {kb_dir} --repair` to rebuild it without re-embedding")
+    return 1
+
+
 def cmd_serve(args) -> int:
     from knowledge.embedding import DEFAULT_EMBEDDER, Embedder
     from knowledge.kb import KnowledgeBase
