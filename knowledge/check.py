@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import KnowledgeError, LockedError
-from .store import (DB_NAME, LOCK_NAME, MANIFEST_NAME, READABLE_VERSIONS, STATIC_FIELDS, Store,
-                    _index_file)
+from .errors import KnowledgeError
+from .store import (DB_NAME, MANIFEST_NAME, READABLE_VERSIONS, STATIC_FIELDS, Store,
+                    _index_file, take_write_lock)
 from .vector_index import VectorIndex
 
 SAMPLE = 256  # stored vectors searched for themselves in the FAISS index
@@ -202,16 +202,9 @@ def _inspect(kb_dir: Path, conn, report: CheckReport) -> set[str]:
 
 def _repair(kb_dir: Path, fixes: set[str], report: CheckReport) -> None:
     """Rebuild under the write lock, through the commit protocol of every writer."""
-    from filelock import FileLock, Timeout
-
     from .store import _connect
 
-    lock = FileLock(str(kb_dir / LOCK_NAME))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise LockedError(f"knowledge base {kb_dir} is locked: a writer is running; repair "
-                          "when it has finished") from None
+    lock = take_write_lock(kb_dir)
     try:
         conn = _connect(kb_dir / DB_NAME)
         manifest = json.loads(conn.execute(

@@ -138,6 +138,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def take_write_lock(path: Path):
+    """The knowledge base's writer lock, held (released by the OS if the holder dies), or a
+    LockedError at once when another writer has it."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(Path(path) / LOCK_NAME))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise LockedError(f"knowledge base {path} is locked: another `rag index` is "
+                          "writing to it; wait for it to finish") from None
+    return lock
+
+
 def _index_file(generation: int) -> str:
     return f"index.{generation}.faiss"
 
@@ -262,8 +276,6 @@ class Store:
         """
         if new_manifest is None and not is_kb(Path(path)):
             raise KnowledgeError(f"knowledge base {path} does not exist")
-        from filelock import FileLock, Timeout
-
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise UsageError(f"--kb {path} is a file, not a directory")
@@ -272,12 +284,7 @@ class Store:
             raise UsageError(f"--kb {path} is a non-empty directory that is not a knowledge "
                              "base; choose a new or empty directory")
         path.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path / LOCK_NAME))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise LockedError(f"knowledge base {path} is locked: another `rag index` is "
-                              "writing to it; wait for it to finish") from None
+        lock = take_write_lock(path)
         try:
             store = None
             if is_kb(path):
