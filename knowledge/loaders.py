@@ -8,8 +8,8 @@ Example: ``docs, warnings = load_file(Path("notes/a.md"), "a.md")``.
 from __future__ import annotations
 
 import csv
+import errno
 import fnmatch
-import gzip
 import io
 import json
 import os
@@ -49,16 +49,27 @@ def is_tabular(path: Path) -> bool:
 
 
 def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
-         skipped: list | None = None) -> tuple[list[str], int]:
+         skipped: list | None = None, follow_symlinks: bool = False) -> tuple[list[str], int]:
     """Relative posix paths of the supported files under ``root``, sorted, hidden ones skipped.
 
     Returns (paths, number of unsupported files skipped); files and folders whose names are
     not valid UTF-8 (ids are text) are left out and, given a ``skipped`` list, appended to it
     as (path, reason). Globs match the relative path or the file name:
     ``walk(Path("docs"), include=["*.md"], exclude=["drafts/*"])``.
+
+    Symbolic links are followed only where they stay inside ``root`` (as ripgrep and git
+    keep to the tree), unless ``follow_symlinks``; a link loop, or a folder reached twice, is
+    never followed. Links not followed are reported in ``skipped`` with the reason.
     """
     found, unsupported = [], 0
-    for dirpath, dirnames, filenames in os.walk(root):
+    real_root = os.path.realpath(root)
+    walked: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+        real = os.path.realpath(dirpath)
+        if real in walked or (not follow_symlinks and not _inside(real, real_root)):
+            dirnames[:] = []
+            continue
+        walked.add(real)
         keep = []
         for d in sorted(dirnames):
             if d.startswith("."):
@@ -76,6 +87,13 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
                     skipped.append((_shown(Path(dirpath, name)), BAD_NAME))
                 continue
             rel = Path(dirpath, name).relative_to(root).as_posix()
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) and is_supported(Path(name)):
+                why = _unfollowed_link(full, real_root, follow_symlinks)
+                if why:
+                    if skipped is not None:
+                        skipped.append((_shown(Path(full)), why))
+                    continue
             if include and not _matches(rel, include):
                 continue
             if exclude and _matches(rel, exclude):
@@ -88,6 +106,24 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
 
 
 BAD_NAME = "its name is not valid UTF-8; rename it to index it"
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _unfollowed_link(path: str, real_root: str, follow: bool) -> str | None:
+    """Why the symbolic link at ``path`` is not followed (None: it is)."""
+    try:
+        target = os.path.realpath(path, strict=True)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "a symbolic link loop; not followed"
+        return "a dangling symbolic link (its target does not exist)"
+    if not follow and not _inside(target, real_root):
+        return (f"a symbolic link out of the indexed folder (to {_shown(Path(target))}); pass "
+                "--follow-symlinks to follow it")
+    return None
 
 
 def _valid_name(name: str) -> bool:
@@ -154,7 +190,10 @@ def load_file(path: Path, rel: str, data: bytes | None = None) -> tuple[list[Doc
 def decode_text(data: bytes) -> tuple[str, str | None]:
     """Bytes to text with normalised newlines; a warning when it was not UTF-8."""
     if b"\x00" in data[:8192]:
-        raise LoadError("binary content, not text")
+        utf16 = _utf16(data)
+        if utf16 is None:
+            raise LoadError("binary content, not text")
+        return utf16
     warning = None
     try:
         text = data.decode("utf-8-sig")
@@ -173,6 +212,26 @@ def decode_text(data: bytes) -> tuple[str, str | None]:
         text = str(best)
         warning = f"not valid UTF-8 (byte {err.start}); read as {best.encoding}"
     return text.replace("\r\n", "\n").replace("\r", "\n"), warning
+
+
+def _utf16(data: bytes) -> tuple[str, str] | None:
+    """UTF-16 text (with a byte-order mark, or without one where every other byte of the
+    start is NUL, as in mostly-Latin text), or None."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding, body = ("utf-16-le" if data[:2] == b"\xff\xfe" else "utf-16-be"), data[2:]
+    else:
+        head = data[:8192]
+        odd, even = head[1::2].count(0), head[0::2].count(0)
+        if len(head) < 4 or max(odd, even) < 0.4 * len(head) / 2 or min(odd, even) > 0:
+            return None
+        encoding, body = ("utf-16-le" if odd > even else "utf-16-be"), data
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    if sum(ch < " " and ch not in "\n\r\t" for ch in text[:4096]) > 0:
+        return None  # control characters: binary after all
+    return text.replace("\r\n", "\n").replace("\r", "\n"), f"read as {encoding.upper()}"
 
 
 # --- Markdown ---------------------------------------------------------------------------
@@ -208,10 +267,24 @@ _HTML_BLOCK = {
 
 
 def _load_html(text: str, rel: str) -> Document:
-    """Visible text of a page: one paragraph per block element, headings kept as sections."""
-    from bs4 import BeautifulSoup, Comment, Doctype, NavigableString
+    """Visible text of a page: one paragraph per block element, headings kept as sections
+    (a page nested too deeply for that: its visible strings, one per line)."""
+    from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "lxml")
+    try:
+        return _html_structured(soup, rel)
+    except RecursionError:  # (tens of thousands of nested tags)
+        title = soup.title.get_text(" ", strip=True) if soup.title else ""
+        body = "\n".join(soup.stripped_strings)  # (an iterative walk)
+        if not body.strip():
+            raise LoadError("no text") from None
+        return Document(doc_id=rel, text=body, source=rel, title=title)
+
+
+def _html_structured(soup, rel: str) -> Document:
+    from bs4 import Comment, Doctype, NavigableString
+
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     out: list[str] = []
     sections: list[Section] = []
@@ -276,8 +349,13 @@ def _load_html(text: str, rel: str) -> Document:
 
 
 def _load_pdf(data: bytes, rel: str) -> Document:
+    import logging
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    # pypdf logs each repair it makes; a damaged PDF gets one reason line from us instead
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -370,6 +448,32 @@ def _docx_blocks(d):
 # --- JSONL / CSV: one document per row ----------------------------------------------------
 
 
+MAX_INFLATED = 512 * 2**20  # a compressed file may not expand past this
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Inflate gzip members, refusing to go past ``limit`` bytes (a gzip bomb)."""
+    import zlib
+
+    out, rest = [], data
+    size = 0
+    while rest:
+        d = zlib.decompressobj(wbits=31)
+        try:
+            chunk = d.decompress(rest, limit - size + 1)
+        except zlib.error as err:
+            raise LoadError(f"not a valid gzip file ({err})") from None
+        size += len(chunk)
+        if size > limit or d.unconsumed_tail:
+            raise LoadError(f"inflates to more than {limit // 2**20} MB (a compression "
+                            "bomb?); not read")
+        if not d.eof:
+            raise LoadError("not a valid gzip file (it ends before its end marker)")
+        out.append(chunk)
+        rest = d.unused_data
+    return b"".join(out)
+
+
 def row_doc_id(rel: str, row_id: str | None, line_no: int) -> str:
     """The document id of a row of a tabular file: ``<file>#<row id>`` (``#line-N`` without
     an id), so two files that reuse ids 1..N never collide."""
@@ -387,10 +491,7 @@ def row_id_of(doc_id: str) -> str | None:
 
 def _load_rows(data: bytes, rel: str, suffix: str) -> tuple[list[Document], list[str]]:
     if suffix == ".jsonl.gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as err:
-            raise LoadError(f"not a valid gzip file ({err})") from None
+        data = _gunzip(data, MAX_INFLATED)
     text, warning = decode_text(data)
     problems: list[str] = [warning] if warning else []
     rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text, problems)
@@ -437,6 +538,7 @@ def _jsonl_rows(text: str, problems: list[str]):
 
 
 def _csv_rows(text: str):
+    csv.field_size_limit(2**31 - 1)  # a cell may hold a whole document (the file is bounded)
     reader = csv.DictReader(io.StringIO(text))
     for line_no, row in enumerate(reader, 2):
         yield line_no, {k: v for k, v in row.items() if k is not None}

@@ -71,8 +71,8 @@ def content_hash(doc: Document) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None = None
-          ) -> tuple[list[tuple[Path, list[str], bool]], int]:
+def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None = None,
+          follow_symlinks: bool = False) -> tuple[list[tuple[Path, list[str], bool]], int]:
     """(root, relative files, root is a folder) per argument; and unsupported-file count.
     Files that cannot even be named are appended to ``skipped``. With ``root``, files under
     it are named relative to it (their document ids keep their folders)."""
@@ -86,7 +86,7 @@ def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None 
                 raise UsageError(f"{p}: unsupported file type")
             scans.append((root.resolve(), [p.relative_to(root.resolve()).as_posix()], False))
         elif p.is_dir():
-            files, n = walk(p, include, exclude, skipped)
+            files, n = walk(p, include, exclude, skipped, follow_symlinks)
             unsupported += n
             scans.append((p, files, True))
         elif not is_supported(p):
@@ -111,6 +111,7 @@ def sync(
     rebuild: bool = False,
     max_file_mb: float = DEFAULT_MAX_FILE_MB,
     root: Path | None = None,
+    follow_symlinks: bool = False,
     batch_size: int = 64,
     progress: bool = False,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
@@ -124,7 +125,8 @@ def sync(
     t0 = time.perf_counter()
     report = SyncReport()
     choose_kind(index_kind, 0)  # validate early
-    scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root)
+    scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root,
+                                      follow_symlinks)
     if not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)
         raise KnowledgeError(f"nothing to index in {where}: no supported files "

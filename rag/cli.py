@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="embedding batch size")
     p.add_argument("--max-file-mb", type=float, default=200, help="skip larger files")
     p.add_argument("--rebuild", action="store_true", help="start the knowledge base over")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="follow symbolic links that lead out of the folder (loops never)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")

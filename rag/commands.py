@@ -92,6 +92,7 @@ def cmd_index(args) -> int:
         kb_dir, [Path(p) for p in args.paths], load_embedder=loader, embedder_identity=identity,
         chunking=settings, index_kind=args.index or "auto", include=args.include,
         exclude=args.exclude, rebuild=args.rebuild, max_file_mb=args.max_file_mb,
+        follow_symlinks=args.follow_symlinks,
         batch_size=args.batch_size, progress=progress)
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
