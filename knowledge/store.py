@@ -138,6 +138,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def describe(err: BaseException) -> str:
+    """An OS or SQLite error in a few words, naming the file where there is one."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror + (f": {err.filename}" if err.filename else "")
+    return str(err).splitlines()[0] if str(err) else err.__class__.__name__
+
+
 def take_write_lock(path: Path):
     """The knowledge base's writer lock, held (released by the OS if the holder dies), or a
     LockedError at once when another writer has it."""
@@ -393,17 +400,30 @@ class Store:
             raise AssertionError(f"index has {index.ntotal} vectors for {counts[2]} chunks")
         data = index.to_bytes()
         self.manifest["index_sha256"] = hashlib.sha256(data).hexdigest()  # (for `rag check`)
-        write_atomic(self.path / _index_file(generation), data)
-        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
-                          (json.dumps(self.manifest, sort_keys=True),))
-        self.conn.execute("COMMIT")
+        new_file = self.path / _index_file(generation)
+        try:
+            write_atomic(new_file, data)
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
+                              (json.dumps(self.manifest, sort_keys=True),))
+            self.conn.execute("COMMIT")
+        except (OSError, sqlite3.Error) as err:
+            self.rollback()
+            for p in (new_file, new_file.with_name(f".{new_file.name}.tmp")):
+                p.unlink(missing_ok=True)  # (SQLite still names the previous generation)
+            raise KnowledgeError(f"could not write the knowledge base {self.path} "
+                                 f"({describe(err)}); nothing was changed") from None
         self.index, self.generation = index, generation
-        self.write_manifest_mirror()
-        for p in self.path.glob("index.*.faiss"):
-            if p.name != _index_file(generation):
+        try:  # committed: what is left is tidying up, which the next writer redoes
+            self.write_manifest_mirror()
+            for p in self.path.glob("index.*.faiss"):
+                if p.name != _index_file(generation):
+                    p.unlink(missing_ok=True)
+            for p in self.path.glob(".*.tmp"):
                 p.unlink(missing_ok=True)
-        for p in self.path.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
+        except OSError as err:
+            raise KnowledgeError(f"{self.path}: the run was saved, but tidying up after it "
+                                 f"failed ({describe(err)}); `rag check --kb {self.path} "
+                                 "--repair` finishes it") from None
 
     def rollback(self) -> None:
         if self.conn.in_transaction:

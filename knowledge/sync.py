@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
 from .loaders import LoadError, is_supported, load_file, read_regular, walk
-from .store import Store
+from .store import Store, describe
 from .types import Document
 from .vector_index import VectorIndex, choose_kind
 
@@ -136,7 +137,16 @@ def sync(
     identity = embedder_identity
     static = static_manifest(identity, chunking, index_kind)
     max_bytes = max_file_mb * 1024 * 1024
+    try:
+        return _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes,
+                     load_embedder, identity, chunking, batch_size, progress, log, t0)
+    except (OSError, sqlite3.Error) as err:  # a write failed (a full disk, an I/O error)
+        raise KnowledgeError(f"could not write the knowledge base {kb_dir} ({describe(err)}); "
+                             "nothing was changed") from None
 
+
+def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_embedder,
+          identity, chunking, batch_size, progress, log, t0) -> SyncReport:
     with Store.open_for_write(kb_dir, static, rebuild=rebuild) as store:
         store.begin()
         conn = store.conn
