@@ -18,6 +18,8 @@ from knowledge import store  # noqa: E402
 from knowledge.chunking import ChunkerSettings  # noqa: E402
 from knowledge.sync import sync  # noqa: E402
 
+sync_mod = sys.modules["knowledge.sync"]  # (the package's `sync` is the function)
+
 PAUSE = 0.03
 
 
@@ -52,6 +54,7 @@ store._fsync_dir = announced("fsync_dir", store._fsync_dir)
 _connect = store._connect
 store._connect = lambda path: Conn(_connect(path))
 FakeEmbedder.encode = announced("encode", FakeEmbedder.encode)
+sync_mod._scan = announced("scan", sync_mod._scan)
 
 if __name__ == "__main__":
     kb, folder = Path(sys.argv[1]), Path(sys.argv[2])

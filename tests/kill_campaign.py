@@ -1,0 +1,122 @@
+"""The kill campaign: SIGKILL real `rag index` subprocesses (tests/crash_worker.py) at
+random moments and inside every window of the commit protocol, over runs that add, update
+and delete documents; after each kill the knowledge base must open, verify clean, and equal
+its state before or after that run exactly.
+
+    python tests/kill_campaign.py --kills 300 [--seed 1234]     # the full campaign
+    python tests/kill_campaign.py --quick                         # 40 kills (CI runs these)
+"""
+import argparse
+import json
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conftest import FakeEmbedder  # noqa: E402
+from knowledge import KnowledgeBase  # noqa: E402
+
+WORKER = Path(__file__).with_name("crash_worker.py")
+WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
+         "rho sigma tau upsilon phi chi psi omega").split()
+
+
+def state(kb: Path):
+    """What a run changes: documents with their content, chunks with their text, by doc."""
+    with KnowledgeBase.open(kb, embedder=FakeEmbedder()) as k:
+        assert k.store.verify() == []
+        docs = k.store.conn.execute("SELECT doc_id, content_hash FROM documents").fetchall()
+        chunks = k.store.conn.execute(
+            "SELECT d.doc_id, c.ord, c.text FROM chunks c JOIN documents d ON c.document_id=d.id"
+        ).fetchall()
+        hits = k.search("alpha beta", k=3)
+        assert len(hits) == 3
+    return sorted(docs), sorted(chunks)
+
+
+def mutate(folder: Path, rng: random.Random, step: int) -> None:
+    files = sorted(folder.glob("*.txt"))
+    for p in rng.sample(files, k=min(len(files), rng.randint(1, 4))):
+        if rng.random() < 0.3 and len(files) > 10:
+            p.unlink()
+        else:
+            p.write_text(text(rng, 80))
+    for i in range(rng.randint(0, 3)):
+        (folder / f"new-{step}-{i}.txt").write_text(text(rng, 80))
+
+
+def text(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) + ("." if rng.random() < 0.1 else "") for _ in range(n))
+
+
+def run_worker(kb: Path, folder: Path, kill_after: float | None = None,
+               kill_at_mark: int | None = None) -> int:
+    """Run the worker to the end (returns its number of protocol marks), or SIGKILL it after
+    ``kill_after`` seconds or right when it announces mark number ``kill_at_mark``."""
+    proc = subprocess.Popen([sys.executable, str(WORKER), str(kb), str(folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if kill_after is None and kill_at_mark is None:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        return out.count("mark ")
+    if kill_after is not None:
+        time.sleep(kill_after)
+    else:
+        for _ in range(kill_at_mark):
+            if not proc.stdout.readline():
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    return -1
+
+
+def campaign(work: Path, kills: int, seed: int = 1234) -> dict:
+    """``kills`` runs killed (half at a random moment, half at a random protocol mark);
+    returns how many left the before- and the after-state, and the marks seen."""
+    rng = random.Random(seed)
+    folder, kb = work / "docs", work / "kb"
+    folder.mkdir(parents=True)
+    for i in range(40):
+        (folder / f"doc-{i}.txt").write_text(text(rng, 120))
+    t = time.perf_counter()
+    marks = run_worker(kb, folder)
+    duration = time.perf_counter() - t
+    outcomes = {"kills": kills, "before": 0, "after": 0, "protocol_marks": marks}
+    for step in range(kills):
+        before = state(kb)
+        mutate(folder, rng, step)
+        if step % 2:  # at a random moment
+            run_worker(kb, folder, kill_after=rng.uniform(0.0, duration * 1.1))
+        else:  # inside a random window of the commit protocol
+            run_worker(kb, folder, kill_at_mark=rng.randint(1, marks))
+        killed = state(kb)  # opens and is consistent, or this raises
+        run_worker(kb, folder)  # the lock was released by the kill; finish the run
+        after = state(kb)
+        if killed not in (before, after):
+            raise AssertionError(f"kill {step}: the state is neither before nor after the run")
+        outcomes["before" if killed == before else "after"] += 1
+    return outcomes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kills", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--quick", action="store_true", help="40 kills")
+    args = ap.parse_args()
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        out = campaign(Path(work), 40 if args.quick else args.kills, args.seed)
+    out["minutes"] = round((time.perf_counter() - t) / 60, 1)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
