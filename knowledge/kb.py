@@ -84,7 +84,13 @@ class KnowledgeBase:
 
     def search_vector(self, vec: np.ndarray, k: int = 5,
                       allowed: np.ndarray | None = None) -> list[Hit]:
-        return self.fetch(self.dense_ids(vec[None, :], k, allowed)[0])
+        with self.snapshot():
+            return self.fetch(self.dense_ids(vec[None, :], k, allowed)[0])
+
+    def snapshot(self):
+        """A context in which every read sees one committed generation (``Store.snapshot``):
+        wrap a search and the fetch of its hits in it."""
+        return self.store.snapshot()
 
     def dense_ids(self, vecs: np.ndarray, k: int,
                   allowed: np.ndarray | None = None) -> list[list[tuple[float, int]]]:

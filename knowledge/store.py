@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -263,12 +264,37 @@ class Store:
                     "from SQLite")
 
     def refresh(self) -> bool:
-        """Reload FAISS if a writer committed since; True if it did."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
-        if row and int(json.loads(row[0])["generation"]) != self.generation:
+        """Reload FAISS if a writer committed since; True if it did. (Inside ``snapshot``
+        the generation is the snapshot's, whose FAISS is loaded: a no-op.)"""
+        if self._committed_generation() != self.generation:
             self._load_snapshot()
             return True
         return False
+
+    def _committed_generation(self) -> int | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
+        return int(json.loads(row[0])["generation"]) if row else None
+
+    @contextmanager
+    def snapshot(self):
+        """Read SQLite and FAISS of one committed generation: a read transaction whose
+        generation is the one the loaded FAISS index is for (reloaded first if a writer has
+        moved on), so no query mixes a newer SQLite with an older index."""
+        if self.conn.in_transaction:  # (nested: the outer snapshot holds)
+            yield
+            return
+        for _ in range(20):
+            self.conn.execute("BEGIN")
+            if self._committed_generation() == self.generation:
+                break
+            self.conn.execute("COMMIT")
+            self._load_snapshot()
+        else:
+            self.conn.execute("BEGIN")  # (a writer committing non-stop: read what is there)
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
 
     # -- creating and writing ---------------------------------------------------------
 

@@ -87,6 +87,10 @@ class Retriever:
         for q in queries:
             if not q or not q.strip():
                 raise UsageError("empty question; give some text to search for")
+        with self.kb.snapshot():  # every read of this call from one committed generation
+            return self._search_many(queries, k, filters)
+
+    def _search_many(self, queries: list[str], k: int, filters: Filters | None) -> Retrieved:
         allowed = None
         similarity: list[float | None] = [None] * len(queries)
         if filters:
