@@ -146,6 +146,8 @@ def read_regular(path: Path, max_bytes: float) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
+        if err.errno == errno.ENXIO:  # (a socket)
+            raise LoadError("not a regular file (a pipe, socket or device); skipped") from None
         raise LoadError(f"cannot read ({err.strerror})") from None
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

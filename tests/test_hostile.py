@@ -64,3 +64,40 @@ def test_follow_symlinks_opts_in_and_loops_are_never_followed(tmp_path):
         ids = {row[0] for row in c.execute("SELECT doc_id FROM documents")}
     assert "secret.txt" in ids  # the link out of the folder, followed on request
     assert "a symbolic link loop" in r.stderr and r.returncode == 0
+
+
+def test_unreadable_vanishing_and_changing_files_are_reported_and_the_rest_lands(
+        tmp_path, monkeypatch):
+    """(CI runs as root, which reads any file: permission errors are simulated at the read.)"""
+    from conftest import FakeEmbedder, write_corpus
+    from knowledge import loaders, sync
+
+    sync_mod = sys.modules["knowledge.sync"]  # (the package's `sync` is the function)
+    docs = write_corpus(tmp_path / "docs", {"a.txt": "alpha text", "locked.txt": "secret",
+                                            "gone.txt": "soon gone", "grows.txt": "small"})
+    real_read, real_walk = loaders.read_regular, loaders.walk
+
+    def read(path, max_bytes):
+        if path.name == "locked.txt":
+            raise loaders.LoadError("cannot read (Permission denied)")
+        if path.name == "grows.txt":  # it changes between the scan and the read
+            path.write_text("it grew meanwhile " * 50)
+        return real_read(path, max_bytes)
+
+    def walk(root, *a, **k):  # a file that vanishes between the scan and the read
+        found, n = real_walk(root, *a, **k)
+        (root / "gone.txt").unlink()
+        return found, n
+
+    monkeypatch.setattr(sync_mod, "read_regular", read)
+    monkeypatch.setattr(sync_mod, "walk", walk)
+    r = sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    reasons = {p.rsplit("/", 1)[-1]: why for p, why in r.skipped}
+    assert reasons == {"locked.txt": "cannot read (Permission denied)",
+                       "gone.txt": "cannot read (No such file or directory)"}
+    from knowledge import KnowledgeBase
+
+    with KnowledgeBase.open(tmp_path / "kb", embedder=FakeEmbedder()) as kb:
+        assert kb.store.verify() == []
+        assert kb.document_text("grows.txt").startswith("it grew meanwhile")  # what was read
+        assert kb.document_text("a.txt") == "alpha text"
