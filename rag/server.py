@@ -242,7 +242,7 @@ class Writer:
         from knowledge.chunking import ChunkerSettings
         from knowledge.sync import sync
 
-        skipped, paths = [], []
+        skipped, paths, created = [], [], []
         with self._lock:
             for raw, data in files:
                 try:
@@ -261,6 +261,7 @@ class Writer:
                     tmp = folder / f".{uuid.uuid4().hex}.part"
                     tmp.write_bytes(data)
                     os.replace(tmp, path)
+                    created.append(path)  # (only these are removed again if they fail)
                 paths.append(path)
             if not paths:
                 raise UploadRejected(skipped)
@@ -278,11 +279,11 @@ class Writer:
                 report, failed = None, set(paths)
                 skipped += [{"file": Path(p).name, "reason": r} for p, r in err.skipped]
             except BaseException:
-                self._forget(paths)
+                self._forget(created)
                 raise
             if report is not None:
                 skipped += [{"file": Path(p).name, "reason": r} for p, r in report.skipped]
-            self._forget([p for p in paths if p in failed])
+            self._forget([p for p in created if p in failed])
         if report is None:
             raise UploadRejected(skipped)
         kept = [p.relative_to(self.uploads).as_posix() for p in paths if p not in failed]

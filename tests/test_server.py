@@ -175,12 +175,18 @@ def test_a_terminal_writer_is_seen_without_a_restart_and_a_busy_lock_is_409(kb_d
         after = httpx.get(f"{url}/v1/stats").json()
         assert after["generation"] == before["generation"] + 1
         assert after["documents"] == before["documents"] + 1
+        kept = httpx.post(f"{url}/v1/documents", files=[("files", ("k.txt", b"kept upload"))])
+        [kept_id] = kept.json()["documents"]
         with FileLock(str(kb_dir / "write.lock")):  # another `rag index` is writing
+            again = httpx.post(f"{url}/v1/documents", files=[("files", ("k.txt",
+                                                                        b"kept upload"))])
+            assert again.status_code == 409
             r = httpx.post(f"{url}/v1/documents", files=[("files", ("x.txt", b"hello there"))])
             assert r.status_code == 409 and "locked" in message(r)
             assert httpx.delete(f"{url}/v1/documents/whales.txt").status_code == 409
         assert not any((kb_dir / "uploads").rglob("x.txt"))
-        assert httpx.get(f"{url}/v1/stats").json()["documents"] == after["documents"]
+        assert (kb_dir / "uploads" / kept_id).exists()  # a failed re-upload keeps the file
+        assert httpx.get(f"{url}/v1/stats").json()["documents"] == after["documents"] + 1
 
 
 def test_bad_requests_get_4xx_json_errors_and_change_nothing(kb_dir):
