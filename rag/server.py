@@ -441,9 +441,12 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
         yield
         engine.close()
 
-    app = FastAPI(title="rag serve", version="1", lifespan=lifespan, description=(
-        "Answers from your own documents, with citations to their exact characters."))
+    app = FastAPI(title="rag serve", version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None, description=(
+                      "Answers from your own documents, with citations to their exact "
+                      "characters."))
     app.state.engine, app.state.writer = engine, writer
+    _api_docs(app)
 
     def error(status: int, message: str, **extra) -> JSONResponse:
         return JSONResponse({"error": {"code": ERROR_CODES.get(status, "error"),
@@ -645,6 +648,23 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
                 "batches": {str(n): c for n, c in sorted(engine.batch_sizes.items())}}
 
     return app
+
+
+def _api_docs(app) -> None:
+    """Swagger UI at /docs from files this server serves itself (users may be offline;
+    FastAPI's default loads it from a CDN)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="rag serve API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
 def chat_text(answer) -> str:

@@ -266,7 +266,12 @@ def test_an_api_key_guards_the_api_and_the_docs_describe_it(kb_dir):
         page = httpx.get(f"{url}/")
         assert page.status_code == 200 and "/static/app.js" in page.text
         assert httpx.get(f"{url}/static/app.js").status_code == 200
-        paths = httpx.get(f"{url}/openapi.json", headers={"X-API-Key": "s3cret"}).json()["paths"]
+        key = {"X-API-Key": "s3cret"}
+        docs = httpx.get(f"{url}/docs", headers=key)
+        assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text  # served here, not from a CDN
+        assert "cdn" not in docs.text.lower()
+        assert httpx.get(f"{url}/docs-assets/swagger-ui-bundle.js", headers=key).status_code == 200
+        paths = httpx.get(f"{url}/openapi.json", headers=key).json()["paths"]
         for path in ("/v1/ask", "/v1/search", "/v1/chat/completions", "/v1/documents",
                      "/v1/documents/{doc_id}", "/v1/stats", "/healthz"):
             assert path in paths, path
