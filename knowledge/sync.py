@@ -13,6 +13,7 @@ import json
 import sqlite3
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -278,6 +279,35 @@ def delete_documents(kb_dir: Path, doc_ids: list[str]) -> list[str]:
     return emptied
 
 
+PARSE_SECONDS = 120.0  # a file whose parse takes longer is skipped (a parser trap)
+
+
+@contextmanager
+def parse_time_limit(seconds: float):
+    """Raise LoadError in the main thread when the body runs longer than ``seconds`` (a
+    SIGALRM timer: it interrupts Python code, and C code when it returns to Python). Off
+    threads, where signals cannot be delivered, the body runs unbounded."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0 or \
+            not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise LoadError(f"took longer than {seconds:g} s to parse (a pathological file?); "
+                        "skipped")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
                todo: list, remove_ids: list, seen_docs: set) -> None:
     """Compare one file with what is stored; queue its new or changed documents."""
@@ -312,7 +342,8 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
         _keep(conn, root, rel, report, seen_docs)
         return
     try:
-        docs, warnings = load_file(path, rel, data)
+        with parse_time_limit(PARSE_SECONDS):
+            docs, warnings = load_file(path, rel, data)
     except LoadError as err:
         report.skipped.append((str(path), str(err)))
         _keep(conn, root, rel, report, seen_docs)

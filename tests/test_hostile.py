@@ -101,3 +101,29 @@ def test_unreadable_vanishing_and_changing_files_are_reported_and_the_rest_lands
         assert kb.store.verify() == []
         assert kb.document_text("grows.txt").startswith("it grew meanwhile")  # what was read
         assert kb.document_text("a.txt") == "alpha text"
+
+
+def test_a_parse_that_runs_too_long_is_cut_off_and_the_rest_lands(tmp_path, monkeypatch):
+    import time
+
+    from conftest import FakeEmbedder, write_corpus
+    from knowledge import sync
+
+    sync_mod = sys.modules["knowledge.sync"]
+    docs = write_corpus(tmp_path / "docs", {"a.txt": "alpha text", "trap.txt": "a trap"})
+    real = sync_mod.load_file
+
+    def load(path, rel, data=None):
+        if path.name == "trap.txt":  # a parser stuck in a loop
+            while True:
+                time.sleep(0.01)
+        return real(path, rel, data)
+
+    monkeypatch.setattr(sync_mod, "load_file", load)
+    monkeypatch.setattr(sync_mod, "PARSE_SECONDS", 0.5)
+    t0 = time.perf_counter()
+    r = sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    assert time.perf_counter() - t0 < 5
+    assert [(p.rsplit("/", 1)[-1], why[:21]) for p, why in r.skipped] == [
+        ("trap.txt", "took longer than 0.5 ")]
+    assert r.added == 1
