@@ -64,7 +64,13 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
     found, unsupported = [], 0
     real_root = os.path.realpath(root)
     walked: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+    def unreadable(err: OSError) -> None:  # a folder that cannot be listed
+        if skipped is not None:
+            skipped.append((_shown(Path(err.filename or root)),
+                            f"cannot read the folder ({err.strerror}); its files are not indexed"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable,
+                                                followlinks=follow_symlinks):
         real = os.path.realpath(dirpath)
         if real in walked or (not follow_symlinks and not _inside(real, real_root)):
             dirnames[:] = []

@@ -127,3 +127,25 @@ def test_a_parse_that_runs_too_long_is_cut_off_and_the_rest_lands(tmp_path, monk
     assert [(p.rsplit("/", 1)[-1], why[:21]) for p, why in r.skipped] == [
         ("trap.txt", "took longer than 0.5 ")]
     assert r.added == 1
+
+
+def test_an_unreadable_folder_is_reported_and_the_rest_lands(tmp_path, monkeypatch):
+    """(Simulated: as root every folder can be listed.)"""
+    import os
+
+    from conftest import FakeEmbedder, write_corpus
+    from knowledge import loaders, sync
+
+    docs = write_corpus(tmp_path / "docs", {"a.txt": "alpha text", "private/b.txt": "beta"})
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("private"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(loaders.os, "scandir", scandir)
+    r = sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    assert r.added == 1
+    assert [(p.rsplit("/", 1)[-1], why) for p, why in r.skipped] == [
+        ("private", "cannot read the folder (Permission denied); its files are not indexed")]
