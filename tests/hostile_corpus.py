@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pdfgen import make_pdf  # noqa: E402
+from pdfgen import assemble, make_pdf  # noqa: E402
 
 GOOD = "The quick brown fox reads the manual about pumps and valves. "
 
@@ -76,17 +76,7 @@ def _pdf_bomb() -> bytes:
             b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + body +
             b"\nendstream",
             b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, o in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += f"{i} 0 obj\n".encode() + o + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
-    for off in offsets:
-        out += f"{off:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return assemble(objs)
 
 
 def _gzip_bomb(size: int) -> bytes:

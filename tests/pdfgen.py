@@ -22,6 +22,12 @@ def make_pdf(pages: list[str | None]) -> bytes:
             stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode()
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return assemble(objs)
+
+
+def assemble(objs: list[bytes]) -> bytes:
+    """A PDF file of these objects (numbered from 1, the first the catalog), with its
+    cross-reference table and trailer."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for i, body in enumerate(objs, 1):
