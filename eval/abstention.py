@@ -62,7 +62,7 @@ def main() -> None:
         hits = found.hits
         cases = {"answerable": ([h[:k] for h in hits], found.similarity)}
         missing, missing_sims = [], []
-        vecs = kb.embedder.encode(texts)
+        vecs = kb.embedder.encode_queries(texts)
         for q, hs, pairs in zip(qs, hits, kb.dense_ids(vecs, 100)):
             missing.append([h for h in hs if cannot_answer(q, h)][:k])
             fetched = {h.chunk_id: h for h in kb.fetch(pairs)}

@@ -39,7 +39,7 @@ def candidates(qaset: str, kb_dir: str, limit: int, seed: int):
             "SELECT c.id, d.doc_id, c.text FROM chunks c JOIN documents d "
             "ON c.document_id = d.id").fetchall()
         chunks = {cid: (doc, text) for cid, doc, text in rows}
-        vecs = kb.embedder.encode([q.question for q in questions])
+        vecs = kb.embedder.encode_queries([q.question for q in questions])
         dense = kb.dense_ids(vecs, CANDIDATES)
         lexical = [kb.lexical_ids(q.question, CANDIDATES) for q in questions]
     return [(list(q.answers), list(q.gold_ids), d, lx)

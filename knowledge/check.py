@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import lexical
 from .errors import KnowledgeError
 from .store import (DB_NAME, MANIFEST_NAME, READABLE_VERSIONS, STATIC_FIELDS, Store,
                     _index_file, take_write_lock)
@@ -49,6 +50,7 @@ def check(kb_dir: Path, repair: bool = False) -> CheckReport:
         mode = "rw" if os.access(db, os.W_OK) and os.access(kb_dir, os.W_OK) else "ro"
         conn = sqlite3.connect(f"file:{db}?mode={mode}", uri=True, timeout=30,
                                isolation_level=None)
+        lexical.register(conn)  # (FTS5's integrity-check reads the view that calls it)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as err:
         report.problems.append(f"{db} is not a readable SQLite database ({err})")

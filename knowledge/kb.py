@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
+from .lexical import lexical
 from .store import Store
 from .types import Hit
 
@@ -26,9 +27,10 @@ is it its of on or that the this to was were what when where which who whom whos
 with""".split())
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression: the query's words OR-ed, quoted (no FTS5 syntax leaks in)."""
-    words = [w.lower() for w in re.findall(r"\w+", text)]
+def fts_query(text: str, segment: bool = True) -> str:
+    """An FTS5 MATCH expression: the query's words OR-ed, quoted (no FTS5 syntax leaks in);
+    CJK runs as the bigrams the index holds (``segment``; off for a KB of format < 3)."""
+    words = [w.lower() for w in re.findall(r"\w+", lexical(text) if segment else text)]
     kept = [w for w in words if w not in STOPWORDS] or words
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(kept))
 
@@ -79,7 +81,7 @@ class KnowledgeBase:
             raise UsageError("empty query; give some text to search for")
         if k < 1:
             raise UsageError(f"k must be at least 1 (got {k})")
-        vec = self.embedder.encode([query])
+        vec = self.embedder.encode_queries([query])
         return self.search_vector(vec[0], k, allowed)
 
     def search_vector(self, vec: np.ndarray, k: int = 5,
@@ -109,7 +111,7 @@ class KnowledgeBase:
     def lexical_ids(self, query: str, k: int,
                     allowed: np.ndarray | None = None) -> list[tuple[float, int]]:
         """(BM25 score, chunk id) pairs from the FTS5 index, best first (higher is better)."""
-        match = fts_query(query)
+        match = fts_query(query, segment="lexical" in self.manifest)
         if not match:
             return []
         sql = ("SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "

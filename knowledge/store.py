@@ -24,11 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import lexical
 from .errors import KnowledgeError, LockedError, UsageError
+from .language import dominant_script
 from .vector_index import VectorIndex
 
-FORMAT_VERSION = 2  # 2: rows of tabular files are identified as "<file>#<row id>"
-READABLE_VERSIONS = (1, 2)  # 1 is migrated to 2 by the next writer (``_migrate``)
+# 2: rows of tabular files are identified as "<file>#<row id>"; 3: FTS5 indexes CJK text as
+# bigrams (``lexical.py``), and each document records its script
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # older ones are migrated by the next writer (``_migrate``)
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 DB_NAME = "kb.sqlite"
 MANIFEST_NAME = "manifest.json"
@@ -54,7 +58,8 @@ CREATE TABLE IF NOT EXISTS documents(
     text TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     page_starts TEXT NOT NULL,
-    indexed_at REAL NOT NULL);
+    indexed_at REAL NOT NULL,
+    script TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS documents_file ON documents(file_id);
 CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,15 +72,20 @@ CREATE TABLE IF NOT EXISTS chunks(
     heading TEXT NOT NULL,
     vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
 """
+# BM25: FTS5 over the chunk texts as ``lexical()`` rewrites them (a view is its content)
+FTS_STATEMENTS = (
+    "CREATE VIEW IF NOT EXISTS chunks_lexical AS SELECT id, lexical(text) AS text FROM chunks",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks_lexical', "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    """CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, lexical(new.text));
+END""",
+    """CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, lexical(old.text));
+END""",
+)
+SCHEMA += "".join(f"{statement};\n" for statement in FTS_STATEMENTS)
 
 # manifest fields that must agree between manifest.json and SQLite (the rest are counts/times)
 STATIC_FIELDS = ("format_version", "embedder", "dim", "metric", "chunker")
@@ -114,6 +124,7 @@ def is_kb(path: Path) -> bool:
 
 def _connect(db_path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(db_path, isolation_level=None, timeout=30, check_same_thread=False)
+    lexical.register(conn)  # (the FTS5 triggers and view call it)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -328,7 +339,7 @@ class Store:
                         raise
                 if store is not None and not rebuild and new_manifest is not None:
                     store._check_compatible(new_manifest)
-                if store is not None and not rebuild:
+                if store is not None:
                     store._migrate()
             if store is None:  # new, unfinished or (with --rebuild) unreadable
                 store = cls._create(path, new_manifest)
@@ -349,6 +360,7 @@ class Store:
         conn.executescript(SCHEMA)
         now = time.time()
         manifest = {**static, "format_version": FORMAT_VERSION, "generation": 0,
+                    "lexical": lexical.LEXICAL_VERSION,
                     "created": now, "updated": now,
                     "counts": {"files": 0, "documents": 0, "chunks": 0}}
         index = VectorIndex.build(static["index"]["kind"], int(static["dim"]),
@@ -357,37 +369,62 @@ class Store:
 
     def _migrate(self) -> None:
         """Bring a knowledge base of an older format to this one, in one transaction (with
-        the writer lock held). 1 -> 2: documents from rows of JSONL/CSV files, identified by
-        the row's id alone (so two files reusing ids 1..N collided), become "<file>#<id>"."""
-        if self.manifest.get("format_version") != 1:
+        the writer lock held); nothing is re-embedded.
+        1 -> 2: documents from rows of JSONL/CSV files, identified by the row's id alone (so
+        two files reusing ids 1..N collided), become "<file>#<id>".
+        2 -> 3: FTS5 re-indexes the chunk texts through ``lexical()`` (CJK as bigrams), and
+        each document gets its script."""
+        version = self.manifest.get("format_version")
+        if version == FORMAT_VERSION:
             return
-        conditions = " OR ".join("f.path LIKE ?" for _ in TABULAR_SUFFIXES)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = self.conn.execute(
-                f"SELECT d.id, d.doc_id, f.path FROM documents d JOIN files f ON d.file_id = f.id "
-                f"WHERE {conditions}", [f"%{x}" for x in TABULAR_SUFFIXES]).fetchall()
-            renamed = []
-            for row, doc_id, path in rows:
-                line = doc_id[len(path) + 1:] if doc_id.startswith(path + ":") else None
-                new_id = f"{path}#line-{line}" if line and line.isdigit() else f"{path}#{doc_id}"
-                renamed.append((new_id, row))
-            # (through a temporary name: a new id may equal an old one mid-way)
-            tmp = "\x01migrating\x01"
-            self.conn.executemany("UPDATE documents SET doc_id = ? WHERE id = ?",
-                                  [(tmp + new_id, row) for new_id, row in renamed])
-            self.conn.execute("UPDATE documents SET doc_id = substr(doc_id, ?) "
-                              "WHERE substr(doc_id, 1, ?) = ?", (len(tmp) + 1, len(tmp), tmp))
+            if version == 1:
+                self._rename_tabular_rows()
+            self._lexical_fts_and_scripts()
             self.manifest["format_version"] = FORMAT_VERSION
+            self.manifest["lexical"] = lexical.LEXICAL_VERSION
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
                               (json.dumps(self.manifest, sort_keys=True),))
             (self.path / MANIFEST_NAME).unlink(missing_ok=True)  # (absent, never stale)
             self.conn.execute("COMMIT")
         except BaseException:
             self.rollback()
-            self.manifest["format_version"] = 1
+            self.manifest["format_version"] = version
+            self.manifest.pop("lexical", None)
             raise
         self.write_manifest_mirror()
+
+    def _rename_tabular_rows(self) -> None:
+        conditions = " OR ".join("f.path LIKE ?" for _ in TABULAR_SUFFIXES)
+        rows = self.conn.execute(
+            f"SELECT d.id, d.doc_id, f.path FROM documents d JOIN files f ON d.file_id = f.id "
+            f"WHERE {conditions}", [f"%{x}" for x in TABULAR_SUFFIXES]).fetchall()
+        renamed = []
+        for row, doc_id, path in rows:
+            line = doc_id[len(path) + 1:] if doc_id.startswith(path + ":") else None
+            new_id = f"{path}#line-{line}" if line and line.isdigit() else f"{path}#{doc_id}"
+            renamed.append((new_id, row))
+        # (through a temporary name: a new id may equal an old one mid-way)
+        tmp = "\x01migrating\x01"
+        self.conn.executemany("UPDATE documents SET doc_id = ? WHERE id = ?",
+                              [(tmp + new_id, row) for new_id, row in renamed])
+        self.conn.execute("UPDATE documents SET doc_id = substr(doc_id, ?) "
+                          "WHERE substr(doc_id, 1, ?) = ?", (len(tmp) + 1, len(tmp), tmp))
+
+    def _lexical_fts_and_scripts(self) -> None:
+        for sql in ("DROP TRIGGER IF EXISTS chunks_ai", "DROP TRIGGER IF EXISTS chunks_ad",
+                    "DROP TABLE IF EXISTS chunks_fts"):
+            self.conn.execute(sql)
+        for statement in FTS_STATEMENTS:
+            self.conn.execute(statement)
+        self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+        columns = [r[1] for r in self.conn.execute("PRAGMA table_info(documents)")]
+        if "script" not in columns:
+            self.conn.execute("ALTER TABLE documents ADD COLUMN script TEXT NOT NULL DEFAULT ''")
+        self.conn.executemany("UPDATE documents SET script = ? WHERE id = ?", [
+            (dominant_script(text), row)
+            for row, text in self.conn.execute("SELECT id, text FROM documents").fetchall()])
 
     def _check_compatible(self, wanted: dict) -> None:
         have_e, want_e = self.manifest["embedder"], wanted["embedder"]

@@ -22,6 +22,7 @@ import numpy as np
 
 from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
+from .language import dominant_script
 from .loaders import LoadError, is_supported, load_file, read_regular, walk
 from .store import Store, describe
 from .types import Document
@@ -425,20 +426,22 @@ def _write_documents(conn, per_doc, vecs: np.ndarray, report: SyncReport,
     ids, rows, i = [], [], 0
     for doc, old_row, file_id, chunks in per_doc:
         values = (doc.doc_id, file_id, doc.title, json.dumps(doc.metadata, default=str),
-                  doc.text, content_hash(doc), json.dumps(list(doc.page_starts)), now)
+                  doc.text, content_hash(doc), json.dumps(list(doc.page_starts)), now,
+                  dominant_script(doc.text))
         if old_row is not None:
             remove_ids += [r[0] for r in conn.execute(
                 "SELECT id FROM chunks WHERE document_id=?", (old_row,))]
             conn.execute("DELETE FROM chunks WHERE document_id=?", (old_row,))
             conn.execute(
                 "UPDATE documents SET doc_id=?, file_id=?, title=?, metadata=?, text=?, "
-                "content_hash=?, page_starts=?, indexed_at=? WHERE id=?", (*values, old_row))
+                "content_hash=?, page_starts=?, indexed_at=?, script=? WHERE id=?",
+                (*values, old_row))
             doc_row = old_row
             report.updated += 1
         else:
             doc_row = conn.execute(
                 "INSERT INTO documents(doc_id, file_id, title, metadata, text, content_hash, "
-                "page_starts, indexed_at) VALUES (?,?,?,?,?,?,?,?)", values).lastrowid
+                "page_starts, indexed_at, script) VALUES (?,?,?,?,?,?,?,?,?)", values).lastrowid
             report.added += 1
         for ord_, c in enumerate(chunks):
             rows.append((next_id, doc_row, ord_, c.text, c.start, c.end, c.page, c.heading,

@@ -102,7 +102,7 @@ class Retriever:
         t0 = time.perf_counter()
         embed_ms = 0.0
         if self.mode in ("dense", "hybrid"):
-            vecs = self.kb.embedder.encode(list(queries))
+            vecs = self.kb.embedder.encode_queries(list(queries))
             embed_ms = (time.perf_counter() - t0) * 1000
             dense = self.kb.dense_ids(vecs, n, allowed)
             similarity = [d[0][0] if d else None for d in dense]

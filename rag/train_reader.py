@@ -117,7 +117,7 @@ def similarity_evidence(data: list[tuple[str, str]], *, dev_fraction: float, dev
                          if split == "dev" else sample(load_qaset(qaset, split), dev_limit, seed))
             if not questions:
                 continue
-            vecs = kb.embedder.encode([q.question for q in questions])
+            vecs = kb.embedder.encode_queries([q.question for q in questions])
             for q, pairs in zip(questions, kb.dense_ids(vecs, depth)):
                 if not pairs:
                     continue

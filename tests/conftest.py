@@ -45,6 +45,8 @@ class FakeEmbedder:
             out[i] = v / (np.linalg.norm(v) or 1.0)
         return out
 
+    encode_queries = encode
+
 
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:

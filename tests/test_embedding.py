@@ -90,11 +90,10 @@ def test_query_side_does_not_import_sentence_transformers(tmp_path):
     {},  # the common shape: accepted, on to loading the model
     {"modules": ["Transformer", "Pooling", "Dense", "Normalize"]},
     {"pooling": "pooling_mode_max_tokens"},
-    {"prompts": {"query": "query: "}},
 ])
 def test_other_model_shapes_go_through_sentence_transformers(tmp_path, change, monkeypatch):
-    """A model the plain encoder would get wrong (a Dense layer, max pooling, prompts) is
-    left to sentence-transformers."""
+    """A model the plain encoder would get wrong (a Dense layer, max pooling) is left to
+    sentence-transformers. (Prompts are not: Embedder puts them on the texts itself.)"""
     modules = change.get("modules", ["Transformer", "Pooling", "Normalize"])
     (tmp_path / "modules.json").write_text(json.dumps(
         [{"idx": i, "name": str(i), "path": "" if m == "Transformer" else f"{i}_{m}",
@@ -116,3 +115,18 @@ def test_other_model_shapes_go_through_sentence_transformers(tmp_path, change, m
             PlainEncoder.load(tmp_path)
     else:
         assert PlainEncoder.load(tmp_path) is None
+
+
+def test_prefixes_come_from_the_models_prompts_else_its_family(tmp_path):
+    """E5 wants "query: "/"passage: ", BGE-zh an instruction on queries only; a model's
+    own prompts win; MiniLM has none and reads English (Latin script)."""
+    from knowledge.embedding import family
+
+    assert family("intfloat/multilingual-e5-small") == (("query: ", "passage: "), ("*",))
+    assert family("BAAI/bge-small-zh-v1.5")[0][1] == ""
+    assert family("BAAI/bge-small-zh-v1.5")[1] == ("Hani", "Latn")
+    assert family("all-MiniLM-L6-v2") == (("", ""), ("Latn",))
+    assert family("my-own-model") == (("", ""), None)
+    (tmp_path / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "Q: ", "document": "D: "}}))
+    assert family("my-own-model", tmp_path)[0] == ("Q: ", "D: ")

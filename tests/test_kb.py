@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ANIMALS, FakeEmbedder, write_corpus
 from knowledge import KnowledgeBase, KnowledgeError, LockedError, UsageError, sync
+from knowledge import lexical
 from knowledge.chunking import ChunkerSettings
 from knowledge.store import Store
 
@@ -28,6 +29,29 @@ def doc_ids(kb):
     return sorted(r[0] for r in query(kb, "SELECT doc_id FROM documents"))
 
 
+def as_old_format(kb, version):
+    """Rewrite a knowledge base as format ``version`` (1 or 2) stored it: FTS5 over the raw
+    chunk texts, no per-document script, no "lexical" in the manifest."""
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
+        c.executescript("""
+            DROP TRIGGER chunks_ai; DROP TRIGGER chunks_ad; DROP TABLE chunks_fts;
+            DROP VIEW chunks_lexical; ALTER TABLE documents DROP COLUMN script;
+            CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks',
+                content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+            CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+                INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;
+            CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+                INSERT INTO chunks_fts(chunks_fts, rowid, text)
+                VALUES ('delete', old.id, old.text); END;
+            INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');""")
+        m = json.loads(c.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
+        m["format_version"] = version
+        del m["lexical"]
+        c.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m, sort_keys=True),))
+        c.commit()
+    (kb / "manifest.json").write_text(json.dumps(m))
+
+
 def test_first_index_counts_and_manifest(tmp_path, animals, fake_embedder):
     kb = tmp_path / "kb"
     r = index(kb, animals, fake_embedder)
@@ -36,7 +60,7 @@ def test_first_index_counts_and_manifest(tmp_path, animals, fake_embedder):
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
                            "fish.jsonl#salmon", "fish.jsonl#shark"]
     m = json.loads((kb / "manifest.json").read_text())
-    assert m["format_version"] == 2
+    assert m["format_version"] == 3
     assert m["embedder"] == fake_embedder.identity()
     assert (m["dim"], m["metric"], m["index"]["kind"]) == (64, "inner_product", "flat")
     assert m["chunker"]["size"] == 200 and m["chunker"]["overlap"] == 30
@@ -195,6 +219,7 @@ def test_disagreeing_parts_are_detected(tmp_path, animals, fake_embedder):
     m["dim"] = 64
     (kb / "manifest.json").write_text(json.dumps(m))
     with closing(sqlite3.connect(kb / "kb.sqlite")) as c:  # a chunk FAISS does not know
+        lexical.register(c)
         c.execute("INSERT INTO chunks(document_id, ord, text, start, \"end\", heading, vector) "
                   "VALUES (1, 9, 'x', 0, 1, '', x'00')")
         c.commit()
@@ -291,14 +316,11 @@ def test_format_1_opens_and_the_next_writer_migrates_row_ids(tmp_path, animals, 
     nothing, and the ids then agree with what the loader gives."""
     kb = tmp_path / "kb"
     index(kb, animals, fake_embedder)
-    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:  # write it as format 1 had it
+    as_old_format(kb, 1)
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:  # rows were named by their id
         c.execute("UPDATE documents SET doc_id = substr(doc_id, 12) "
                   "WHERE doc_id LIKE 'fish.jsonl#%'")
-        m = json.loads(c.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
-        m["format_version"] = 1
-        c.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m, sort_keys=True),))
         c.commit()
-    (kb / "manifest.json").write_text(json.dumps(m))
     assert "salmon" in doc_ids(kb)
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:  # reads as it is
         assert k.search("salmon swim upstream", k=1)[0].doc_id == "salmon"
@@ -307,6 +329,36 @@ def test_format_1_opens_and_the_next_writer_migrates_row_ids(tmp_path, animals, 
     assert (r.added, r.updated, r.removed, emb.calls) == (0, 0, 0, 0)
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
                            "fish.jsonl#salmon", "fish.jsonl#shark"]
-    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 2
+    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 3
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.verify() == []
+
+
+def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fake_embedder):
+    """A format-2 knowledge base (FTS5 over raw text: a Chinese run is one token) still opens
+    and searches as before; the next writer re-indexes FTS5 through ``lexical()`` and records
+    each document's script, in one transaction and without re-embedding."""
+    docs = write_corpus(tmp_path / "docs", {
+        "river.md": "# 长江\n\n长江是中国最长的河流，全长约6300公里。",
+        "panda.md": "# 大熊猫\n\n大熊猫生活在四川的山区，主要吃竹子。",
+        "en.txt": "Pandas eat bamboo in the mountains of Sichuan."})
+    kb = tmp_path / "kb"
+    index(kb, docs, fake_embedder)
+    as_old_format(kb, 2)
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.lexical_ids("竹子", 5) == []  # (the old index holds "主要吃竹子" as one token)
+        assert len(k.lexical_ids("bamboo", 5)) == 1
+    emb = FakeEmbedder()
+    index(kb, docs, emb)
+    assert emb.calls == 0
+    m = json.loads((kb / "manifest.json").read_text())
+    assert (m["format_version"], m["lexical"]) == (3, "cjk-bigram-1")
+    assert dict(query(kb, "SELECT doc_id, script FROM documents")) == {
+        "river.md": "Hani", "panda.md": "Hani", "en.txt": "Latn"}
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.store.verify() == []
+        [(_, cid)] = k.lexical_ids("竹子", 5)
+        assert k.fetch([(0.0, cid)])[0].doc_id == "panda.md"
+        assert len(k.lexical_ids("bamboo", 5)) == 1
+    from knowledge.check import check
+    assert check(kb).ok
