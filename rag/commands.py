@@ -57,7 +57,7 @@ def open_reader(args, allow_none: bool = False):
 
 def cmd_index(args) -> int:
     from knowledge.chunking import ChunkerSettings
-    from knowledge.embedding import DEFAULT_EMBEDDER, Embedder, resolve_model, weights_hash
+    from knowledge.embedding import DEFAULT_EMBEDDER, Embedder, embedder_weights_hash
     from knowledge.store import Store, is_kb, resolve_kb_dir
     from knowledge.sync import sync
 
@@ -77,10 +77,9 @@ def cmd_index(args) -> int:
         size=args.chunk_size if args.chunk_size is not None else chunker["size"],
         overlap=args.chunk_overlap if args.chunk_overlap is not None else chunker["overlap"])
     settings.validate()
-    model_dir = resolve_model(name)
     identity = (dict(built["embedder"]) if built and built["embedder"]["name"] == name
                 else None)
-    if identity is None or identity["weights_sha256"] != weights_hash(model_dir):
+    if identity is None or identity["weights_sha256"] != embedder_weights_hash(name):
         # a new KB or another model: load it now for its dimension and token limit
         embedder = Embedder.load(name, precision=args.precision)
         identity = embedder.identity()

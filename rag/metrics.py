@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections import Counter
+
+from knowledge.lexical import CJK, has_cjk
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
+_CJK_CHAR = re.compile(f"[{CJK}]")
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD v1.1 normalisation: lowercase, drop punctuation and articles, collapse spaces."""
+    """SQuAD v1.1 normalisation: lowercase, drop punctuation and articles, collapse spaces.
+    Text with CJK characters is also cut into them, one token each, and loses its Unicode
+    punctuation (as MLQA and CMRC score Chinese); other text is scored exactly as SQuAD's."""
     text = text.lower()
     text = "".join(ch for ch in text if ch not in _PUNCT)
     text = _ARTICLES.sub(" ", text)
+    if has_cjk(text):
+        text = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+        text = _CJK_CHAR.sub(lambda m: f" {m.group()} ", text)
     return " ".join(text.split())
 
 
