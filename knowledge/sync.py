@@ -22,7 +22,8 @@ import numpy as np
 
 from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
-from .language import dominant_script
+from .embedding import family
+from .language import coverage_warning, dominant_script
 from .loaders import LoadError, is_supported, load_file, read_regular, walk
 from .store import Store, describe
 from .types import Document
@@ -49,6 +50,8 @@ class SyncReport:
     total_documents: int = 0
     total_chunks: int = 0
     index_kind: str = ""
+    scripts: dict = field(default_factory=dict)  # documents per script, the whole KB after
+    language_warning: str | None = None  # documents the embedder was not trained to read
 
     @property
     def changed(self) -> bool:
@@ -63,7 +66,8 @@ class SyncReport:
             "warnings": [{"file": f, "message": m} for f, m in self.warnings],
             "unsupported_files": self.unsupported, "seconds": self.seconds,
             "documents": self.total_documents, "chunks": self.total_chunks,
-            "index": self.index_kind,
+            "index": self.index_kind, "scripts": self.scripts,
+            "language_warning": self.language_warning,
         }
 
 
@@ -222,6 +226,11 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
             if not (kb_dir / "manifest.json").exists():
                 store.write_manifest_mirror()
         report.seconds["write"] = round(time.perf_counter() - t, 3)
+        report.scripts = dict(conn.execute(
+            "SELECT script, count(*) FROM documents GROUP BY script ORDER BY script"))
+        built = store.manifest["embedder"]
+        scripts = built["scripts"] if "scripts" in built else family(built["name"])[1]
+        report.language_warning = coverage_warning(report.scripts, built["name"], scripts)
         report.total_documents = store.manifest["counts"]["documents"]
         report.total_chunks = store.manifest["counts"]["chunks"]
         report.index_kind = store.index.kind

@@ -97,8 +97,10 @@ def cmd_index(args) -> int:
         _err(f"skipped {path}: {reason}")
     for path, message in report.warnings:
         _err(f"warning: {path}: {message}")
+    if report.language_warning:
+        _err(f"warning: {report.language_warning}")
     if args.json:
-        print(json.dumps({"kb": str(kb_dir), **report.to_dict()}, indent=2))
+        print(json.dumps({"kb": str(kb_dir), **report.to_dict()}, indent=2, ensure_ascii=False))
     else:
         print(
             f"{kb_dir}: {report.added} added, {report.updated} updated, {report.removed} removed, "
@@ -276,7 +278,11 @@ def show_answer(answer, as_json: bool) -> None:
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
-    print(answer.answer)
+    if answer.kind == "evidence":
+        print(f"evidence (not an answer: {answer.note.split(': ')[0]}):")
+        print(f"  «{answer.answer}»" if not answer.abstained else f"  {answer.answer}")
+    else:
+        print(answer.answer)
     print()
     if not answer.abstained:
         print("sources:")

@@ -76,6 +76,10 @@ def score(q: Question, a, k: int, has_reader: bool) -> dict:
         "exact_match": exact_match(a.answer, list(q.answers)) if has_reader else None,
         "f1": f1(a.answer, list(q.answers)) if has_reader else None,
         "abstained": a.abstained,
+        "kind": a.kind,
+        # evidence (a quoted sentence) is right when it holds a gold answer
+        "evidence_has_answer": (answer_in_text(list(q.answers), a.answer)
+                                if a.kind == "evidence" and not a.abstained else None),
         "confidence": a.confidence,
         "similarity": a.similarity,
         "answer_in_topk": any(answer_in_text(list(q.answers), h.text) for h in a.retrieved[:k]),
@@ -103,6 +107,11 @@ def summarize(rows: list[dict], k: int, has_reader: bool) -> dict:
     for kk in RECALL_KS:
         summary[f"recall@{kk}"] = _pct(recall_at(ranks, kk)) if has_gold else None
     summary["mrr"] = round(mean_reciprocal_rank(ranks), 4) if has_gold else None
+    evidence = [r for r in rows if r.get("kind") == "evidence"]
+    if has_reader and evidence:  # questions the reader could not read (another language)
+        summary["evidence"] = _pct(len(evidence) / n)
+        summary["evidence_has_answer"] = _pct(np.mean([bool(r["evidence_has_answer"])
+                                                       for r in evidence]))
     unseen = [r for r in rows if r.get("answer_in_train") is False]
     if has_reader and unseen:
         summary["n_unseen_answers"] = len(unseen)

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from knowledge.types import Hit
 
+from knowledge.language import covers, describe, dominant_script
+
+from .evidence import best_sentence
 from .readers.base import NOT_FOUND
 from .retrieval import Filters, Retriever
 
@@ -53,9 +56,14 @@ class Answer:
     # span readers: where the reader placed the answer's start and end over one passage,
     # {"chunk_id", "tokens": [[start, end, p_start, p_end], ...]} (offsets in its text)
     explanation: dict | None = None
+    # "answer": the reader's; "evidence": a sentence quoted from the passages, not an answer
+    # (the question or passages are in a language the reader does not read; ``note`` says)
+    kind: str = "answer"
+    note: str | None = None
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.answer, "abstained": self.abstained,
+                "kind": self.kind, "note": self.note,
                 "confidence": self.confidence, "similarity": self.similarity,
                 "citations": [c.to_dict() for c in self.citations], "timings": self.timings,
                 "explanation": self.explanation}
@@ -83,6 +91,24 @@ def answer_span(out, passages: list[Hit], order: list[int]) -> tuple[int, tuple[
         if at >= 0:
             return i, (at, at + len(out.answer))
     return None
+
+
+def evidence_answer(question: str, passages: list[Hit], retrieved: list[Hit], timings: dict,
+                    similarity: float | None, note: str) -> Answer:
+    """An Answer of kind "evidence": the best-matching sentence of the passages, cited."""
+    found = best_sentence(question, passages)
+    if found is None:
+        return Answer(question=question, answer=NOT_FOUND, abstained=True,
+                      citations=tuple(citation_of(h) for h in passages),
+                      retrieved=tuple(retrieved), timings=timings, similarity=similarity,
+                      kind="evidence", note=note)
+    at, (start, end) = found
+    order = [at] + [i for i in range(len(passages)) if i != at]
+    return Answer(question=question, answer=passages[at].text[start:end], abstained=False,
+                  citations=tuple(citation_of(passages[i], None, (start, end) if i == at else None)
+                                  for i in order),
+                  retrieved=tuple(retrieved), timings=timings, similarity=similarity,
+                  kind="evidence", note=note)
 
 
 class Pipeline:
@@ -117,8 +143,11 @@ class Pipeline:
                            citations=tuple(citation_of(h) for h in hs[:self.k]),
                            retrieved=tuple(hs), timings=timings, similarity=s)
                     for q, hs, s in zip(questions, hits, sims)]
+        unread = {i: why for i, why in ((i, self.unreadable(q, hs[:self.k]))
+                                        for i, (q, hs) in enumerate(zip(questions, hits))) if why}
         floor = self.similarity_floor()
-        read = [i for i, s in enumerate(sims) if floor is None or s is None or s >= floor]
+        read = [i for i, s in enumerate(sims) if i not in unread
+                and (floor is None or s is None or s >= floor)]
         t1 = time.perf_counter()
         outputs = {}
         if read:
@@ -131,6 +160,9 @@ class Pipeline:
         for row, (q, hs, sim) in enumerate(zip(questions, hits, sims)):
             passages = hs[:self.k]
             out = outputs.get(row)
+            if row in unread:
+                answers.append(evidence_answer(q, passages, hs, dict(timings), sim, unread[row]))
+                continue
             if out is None:  # nothing in the knowledge base is close to the question
                 answers.append(Answer(
                     question=q, answer=NOT_FOUND, abstained=True,
@@ -153,6 +185,20 @@ class Pipeline:
                 retrieved=tuple(hs), confidence=out.confidence, timings=dict(timings),
                 similarity=sim, explanation=explanation))
         return answers
+
+    def unreadable(self, question: str, passages: list[Hit]) -> str | None:
+        """Why the reader cannot read this question or its top passage (a language it was
+        not trained on, by script), or None when it can."""
+        scripts = self.reader.scripts()
+        for what, text in (("question", question),
+                           ("passages", passages[0].text if passages else "")):
+            script = dominant_script(text)
+            if not covers(scripts, script):
+                return (f"the {what} {'is' if what == 'question' else 'are'} in "
+                        f"{describe(script)}, which the reader was not trained on (it reads "
+                        f"{' and '.join(describe(s) for s in scripts)} script): quoted is "
+                        "the passage sentence that best matches the question, not an answer")
+        return None
 
     def similarity_floor(self) -> float | None:
         """The reader's abstention similarity, where it applies to this knowledge base (it

@@ -670,6 +670,8 @@ def _api_docs(app) -> None:
 def chat_text(answer) -> str:
     """The assistant message: the answer, then its sources as [n] lines."""
     head = "Not found in the knowledge base." if answer.abstained else answer.answer
+    if answer.kind == "evidence" and not answer.abstained:
+        head = f"Evidence, not an answer ({answer.note.split(': ')[0]}):\n«{answer.answer}»"
     lines = []
     for n, c in enumerate(answer.citations, 1):
         page = f" p.{c.page}" if c.page else ""

@@ -171,8 +171,9 @@ def test_ask_json_schema(indexed, tiny_reader, capsys):
     assert code == 0
     result = json.loads(out)
     assert set(result) == {"question", "answer", "abstained", "confidence", "similarity",
-                           "citations", "timings", "explanation"}
+                           "citations", "timings", "explanation", "kind", "note"}
     assert result["explanation"] is None  # (a generative reader: no span head)
+    assert (result["kind"], result["note"]) == ("answer", None)
     assert result["question"] == "Which birds use tools?"
     assert len(result["citations"]) == 3
     c = result["citations"][0]

@@ -59,5 +59,11 @@ class Reader:
         """Let frozen weights be the embedder's own copy; how many were shared (0: none)."""
         return 0
 
+    def scripts(self) -> tuple[str, ...]:
+        """The scripts (ISO 15924, knowledge/language.py) of the languages the reader was
+        trained on: its config's ``scripts``; a reader that declares none is taken to read
+        Latin-script (English) text only. "*": any."""
+        return tuple(getattr(self.config, "scripts", None) or ("Latn",))
+
     def identity(self) -> dict:
         return {"kind": type(self).__name__}

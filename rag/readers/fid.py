@@ -61,6 +61,9 @@ class ReaderConfig:
     max_answer_tokens: int = 30  # longest extracted span, in tokens
     fuse_top: int = 4  # span candidates the decoder re-scores
     fuse_weight: float = 1.0  # weight of the decoder's log-likelihood in the fused score
+    # scripts of the languages it was trained on (knowledge/language.py; "*": any): questions
+    # or passages in others get extractive evidence instead of an answer (rag/evidence.py)
+    scripts: tuple = ("Latn",)
 
     @classmethod
     def load(cls, model_dir: Path) -> "ReaderConfig":

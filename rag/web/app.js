@@ -78,6 +78,11 @@ function renderAnswer(ans) {
   const answer = $("answer");
   answer.textContent = ans.abstained ? "Not found in the knowledge base." : ans.answer;
   answer.classList.toggle("abstained", ans.abstained);
+  const evidence = ans.kind === "evidence";
+  answer.classList.toggle("evidence", evidence);
+  $("answer-note").hidden = !evidence;
+  $("answer-note").textContent = evidence ?
+    "Evidence, not an answer: " + ans.note.split(": ")[0] + ". Quoted from the top passage." : "";
   const total = Object.entries(ans.timings || {})
     .filter(([k]) => k === "retrieval_ms" || k === "reader_ms")
     .reduce((s, [, v]) => s + v, 0);
