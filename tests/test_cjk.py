@@ -149,3 +149,19 @@ def test_index_with_minilm_warns_about_chinese_documents(tmp_path, mixed_docs, c
     assert main(["index", str(mixed_docs), "--kb", str(tmp_path / "kb"),
                  "--embedder", "multilingual-e5-small-q4"]) == 2  # (a KB keeps its embedder)
     assert "was built with embedder 'all-MiniLM-L6-v2'" in capsys.readouterr().err
+
+
+def test_evidence_answers_say_so_in_chat_text():
+    """The OpenAI-style message of `rag serve` marks evidence as not an answer."""
+    from knowledge.types import Hit
+    from rag.pipeline import evidence_answer
+    from rag.server import chat_text
+
+    text = "长江发源于青藏高原。长江全长约6300公里，是亚洲第一长河。"
+    hit = Hit(chunk_id=1, doc_id="river.md", source="river.md", title="长江", text=text,
+              start=100, end=100 + len(text), page=None, heading="", score=1.0, metadata={})
+    answer = evidence_answer("长江全长多少公里？", [hit], [hit], {}, None,
+                             "the question is in Chinese, which ...: quoted is ...")
+    assert (answer.kind, answer.answer) == ("evidence", "长江全长约6300公里，是亚洲第一长河。")
+    assert (answer.citations[0].answer_start, answer.citations[0].answer_end) == (110, 130)
+    assert chat_text(answer).startswith("Evidence, not an answer (the question is in Chinese")
