@@ -283,8 +283,15 @@ class Store:
         return False
 
     def _committed_generation(self) -> int | None:
+        """The committed generation; -2 when it is this one but a writer migrated the format
+        since (a new manifest with the same FAISS file), so that it is reloaded too."""
         row = self.conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
-        return int(json.loads(row[0])["generation"]) if row else None
+        if not row:
+            return None
+        manifest = json.loads(row[0])
+        if manifest.get("format_version") != self.manifest.get("format_version"):
+            return -2
+        return int(manifest["generation"])
 
     @contextmanager
     def snapshot(self):

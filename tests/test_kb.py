@@ -348,9 +348,12 @@ def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fak
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.lexical_ids("竹子", 5) == []  # (the old index holds "主要吃竹子" as one token)
         assert len(k.lexical_ids("bamboo", 5)) == 1
+    reader = KnowledgeBase.open(kb, embedder=fake_embedder)  # open across the migration
     emb = FakeEmbedder()
     index(kb, docs, emb)
     assert emb.calls == 0
+    with reader, reader.snapshot():  # (it reloads the migrated manifest: bigram queries)
+        assert len(reader.lexical_ids("竹子", 5)) == 1
     m = json.loads((kb / "manifest.json").read_text())
     assert (m["format_version"], m["lexical"]) == (3, "cjk-bigram-1")
     assert dict(query(kb, "SELECT doc_id, script FROM documents")) == {
