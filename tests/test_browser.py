@@ -168,3 +168,31 @@ def test_keyboard_reaches_every_control_and_a_phone_screen_fits(server, browser)
         assert wide[0] <= 400 and not wide[1], wide  # nothing wider than the screen
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_a_chinese_question_gets_marked_evidence_not_an_answer(server, browser):
+    """The reader reads English only: a Chinese document's question is answered with the
+    best-matching sentence, shown as evidence (a note says so) and highlighted in its
+    passage; an English question afterwards hides the note again."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, _, _ = server
+    browser.get(url + "/")
+    browser.execute_script("document.getElementById('file-input').hidden = false")
+    browser.find_element(By.ID, "file-input").send_keys(
+        str(ROOT / "eval" / "data" / "zh-notes" / "28-yangtze-river.md"))
+    wait_for(browser, lambda d: "28-yangtze-river.md" in d.find_element(By.ID, "documents").text)
+    box = browser.find_element(By.ID, "question")
+    box.send_keys("长江全长大约多少公里？", Keys.ENTER)
+    note = wait_for(browser, lambda d: d.find_element(By.ID, "answer-note").is_displayed()
+                    and d.find_element(By.ID, "answer-note"))
+    assert note.text.startswith("Evidence, not an answer: the question is in Chinese")
+    answer = browser.find_element(By.ID, "answer").text
+    assert "6300公里" in answer
+    assert browser.find_element(By.ID, "answer-mark").text == answer
+    box = browser.find_element(By.ID, "question")
+    box.clear()
+    box.send_keys(QUESTION, Keys.ENTER)
+    wait_for(browser, lambda d: "Orellana" in d.find_element(By.ID, "answer").text)
+    assert not browser.find_element(By.ID, "answer-note").is_displayed()
