@@ -232,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is available")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes on this machine (torchrun, DistributedData"
+                        "Parallel: gloo on CPUs, NCCL on GPUs, one GPU each); --batch-size is "
+                        "the global batch. Across machines, launch `torchrun ... -m rag train` "
+                        "yourself")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--calibrate-only", action="store_true",
                    help="only choose the abstention thresholds of the reader in --out again, "
@@ -298,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:2] == ["eval", "compare"]:
         argv = ["eval-compare", *argv[2:]]
     args = parser.parse_args(argv)
+    args.argv = argv  # (rag train --nproc runs the same command again in each process)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -372,8 +372,17 @@ def cmd_train(args) -> int:
             raise _usage(f"--{name.replace('_', '-')} must be at least 1")
     if args.epochs <= 0 or args.lr <= 0:
         raise _usage("--epochs and --lr must be positive")
+    if args.nproc < 1 or args.batch_size % args.nproc:
+        raise _usage(f"--nproc {args.nproc}: give at least 1, dividing --batch-size "
+                     f"{args.batch_size} (each process takes an equal share of a batch)")
     out = Path(args.out)
-    check_out_dir(out, args.resume)
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:  # (under torchrun, rank 0 alone creates the directory)
+        check_out_dir(out, args.resume)
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from rag.distributed import launch
+
+        return launch(_without_nproc(args.argv), args.nproc)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     card = train_reader(
         list(zip(args.qasets, args.kb)), out, init=args.init, k=args.passages,
@@ -388,9 +397,24 @@ def cmd_train(args) -> int:
                   "bf16": args.bf16, "gradient_checkpointing": args.gradient_checkpointing,
                   "device": args.device,
                   "progress": progress})
-    print(f"reader saved in {out}: {card['stopped']} after {card['steps']} steps")
+    if rank != 0:
+        return 0
+    print(f"reader saved in {out}: {card['stopped']} after {card['steps']} steps"
+          f"{' in %d processes' % card['processes'] if card['processes'] > 1 else ''}")
     _print_calibration(out, card)
     return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
 
 
 def _print_calibration(out, card: dict) -> None:

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -32,6 +33,9 @@ from .metrics import answer_in_text, exact_match, f1, is_gold
 from .qa import Question
 from .readers.fid import ReaderConfig, format_passage
 from .retrieval import gold_passage
+
+if TYPE_CHECKING:
+    from .distributed import World
 
 CHECKPOINT = "checkpoint"
 
@@ -217,13 +221,31 @@ def fid_loss(model, batch: dict) -> torch.Tensor:
 # -- the loop ---------------------------------------------------------------------------
 
 
+class FiDLoss(torch.nn.Module):
+    """``fid_loss`` as a module's forward, so DistributedDataParallel sees every pass."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return fid_loss(self.model, batch)
+
+
 def train(model, tokenizer, examples: list[Example], dev: list[Example],
           settings: TrainSettings, evaluate_fn, save_fn, resume: bool = False,
-          log=lambda m: print(m, file=sys.stderr)) -> dict:
+          log=lambda m: print(m, file=sys.stderr), world: "World | None" = None) -> dict:
     """Train ``model`` in place; ``evaluate_fn(model, dev) -> {"em", "f1"}`` scores it and
-    ``save_fn(model, dir)`` writes a reader directory. Returns the training card."""
+    ``save_fn(model, dir)`` writes a reader directory. Returns the training card.
+
+    In a distributed ``world`` every process runs this with the same examples: each takes
+    its share of every global batch (``batch_size`` questions in all), gradients are
+    averaged (DistributedDataParallel), and only rank 0 evaluates, saves and logs."""
     from tqdm import tqdm
 
+    from .distributed import World
+
+    world = world or World()
     if not examples:
         raise UsageError("no training examples (did retrieval find the answers?)")
     s = settings
@@ -254,6 +276,12 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
     use_bf16 = _bf16(s.bf16, s.device)
     if s.gradient_checkpointing:
         model.get_encoder().gradient_checkpointing_enable()
+    step_fn = FiDLoss(model)
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # (a batch of unanswerable questions leaves the decoder out of the graph)
+        step_fn = DistributedDataParallel(step_fn, find_unused_parameters=True)
     data = state["data_sha256"]
     lengths = [sum(len(p.text) for p in e.passages) for e in examples]
     if resume:
@@ -266,8 +294,10 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
         log(f"resumed at step {state['step']} of {total}")
     model.train()
     start, first = time.time(), state["step"]
-    bar = tqdm(total=total, initial=state["step"], disable=not s.progress, file=sys.stderr,
-               unit="step")
+    bar = tqdm(total=total, initial=state["step"], disable=not (s.progress and world.main),
+               file=sys.stderr, unit="step")
+    if not world.main:
+        log = lambda m: None  # noqa: E731
     stop = None
     while state["step"] < total and stop is None:
         step = state["step"]
@@ -277,15 +307,16 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
         loss_sum = 0.0
         for a in range(s.accumulate):
             idx = order[(micro + a) * s.batch_size:(micro + a + 1) * s.batch_size]
-            if not idx:
+            if len(idx) < world.size:  # (the same on every process: all skip it)
                 break
             batch = {k: v.to(s.device) if torch.is_tensor(v) else v
-                     for k, v in batcher([examples[i] for i in idx]).items()}
+                     for k, v in batcher([examples[i] for i in world.shard(idx)]).items()}
             with torch.autocast(torch.device(s.device).type, dtype=torch.bfloat16,
                                 enabled=use_bf16):
-                loss = fid_loss(model, batch) / s.accumulate
+                loss = step_fn(batch) / s.accumulate
             loss.backward()
             loss_sum += float(loss.detach())
+        loss_sum = world.mean(loss_sum)
         torch.nn.utils.clip_grad_norm_(params, s.clip)
         opt.step()
         sched.step()
@@ -299,29 +330,44 @@ def train(model, tokenizer, examples: list[Example], dev: list[Example],
             log(f"step {state['step']}/{total}: loss {loss_sum:.3f}, {rate:.2f} s/step")
         timed_out = s.max_minutes is not None and (time.time() - start) / 60 > s.max_minutes
         timed_out = timed_out or (s.max_steps is not None and state["step"] - first >= s.max_steps)
+        timed_out = world.agree(timed_out)  # (rank 0's clock decides for all)
         if state["step"] % s.eval_every == 0 or state["step"] == total or timed_out:
-            model.eval()
-            scores = evaluate_fn(model, dev) if dev else {"em": 0.0, "f1": 0.0}
-            model.train()
-            state["curve"][-1].update(dev_em=scores["em"], dev_f1=scores["f1"])
-            log(f"step {state['step']}: loss {loss_sum:.3f}, dev EM {scores['em']:.1f} "
-                f"F1 {scores['f1']:.1f}")
-            if scores["f1"] > state["best_f1"]:
-                state["best_f1"], state["bad_evals"] = scores["f1"], 0
-                save_fn(model, out)
-            else:
-                state["bad_evals"] += 1
-                if state["bad_evals"] >= s.patience:
-                    stop = f"early stop: no dev improvement in {s.patience} evaluations"
-            save_checkpoint(out / CHECKPOINT, model, opt, sched, state)
-            if timed_out and stop is None:
+            if world.main:
+                stop = _evaluate_and_save(model, opt, sched, state, dev, out, s, evaluate_fn,
+                                          save_fn, loss_sum, log)
+            if world.agree(stop is not None):
+                stop = stop or "stopped by rank 0"
+            elif timed_out:
                 stop = "time or step budget of this run reached; continue with --resume"
+            world.barrier()  # (the checkpoint is written before anyone reads or goes on)
     bar.close()
-    write_curves(out, state["curve"])
+    if world.main:
+        write_curves(out, state["curve"])
     return {"steps": state["step"], "total_steps": total, "best_dev_f1": state["best_f1"],
             "stopped": stop or "finished", "minutes": round((time.time() - start) / 60, 2),
-            "bf16": use_bf16, "settings": {k: str(v) if isinstance(v, Path) else v
+            "bf16": use_bf16, "processes": world.size, "settings": {k: str(v) if isinstance(v, Path) else v
                                            for k, v in asdict(s).items()}}
+
+
+def _evaluate_and_save(model, opt, sched, state: dict, dev, out: Path, s: TrainSettings,
+                       evaluate_fn, save_fn, loss: float, log) -> str | None:
+    """Score dev, keep the best reader, write a checkpoint; why to stop early, or None."""
+    model.eval()
+    scores = evaluate_fn(model, dev) if dev else {"em": 0.0, "f1": 0.0}
+    model.train()
+    state["curve"][-1].update(dev_em=scores["em"], dev_f1=scores["f1"])
+    log(f"step {state['step']}: loss {loss:.3f}, dev EM {scores['em']:.1f} "
+        f"F1 {scores['f1']:.1f}")
+    stop = None
+    if scores["f1"] > state["best_f1"]:
+        state["best_f1"], state["bad_evals"] = scores["f1"], 0
+        save_fn(model, out)
+    else:
+        state["bad_evals"] += 1
+        if state["bad_evals"] >= s.patience:
+            stop = f"early stop: no dev improvement in {s.patience} evaluations"
+    save_checkpoint(out / CHECKPOINT, model, opt, sched, state)
+    return stop
 
 
 def fingerprint(examples: list[Example]) -> str:

@@ -138,8 +138,17 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
                  limit: int | None = None, dev_fraction: float = DEV_FRACTION,
                  dev_limit: int = 300, retrieval: str = "hybrid", resume: bool = False,
                  settings: dict | None = None, log=lambda m: print(m, file=sys.stderr)) -> dict:
-    """Mine passages for each (QA set, knowledge base) pair, train, calibrate, save."""
+    """Mine passages for each (QA set, knowledge base) pair, train, calibrate, save.
+
+    Under torchrun (``rag train --nproc N``) every process mines the same examples and
+    trains on its share of each batch; rank 0 alone saves and calibrates."""
+    from .distributed import World
+
     s = TrainSettings(out=out, **(settings or {}))
+    world = World.from_env(s.device)
+    s.device = world.device(s.device)
+    if not world.main:
+        log = lambda m: None  # noqa: E731
     import torch
 
     torch.manual_seed(s.seed)  # the new parameters' initialisation is part of the run
@@ -163,7 +172,10 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
         save_reader(m, tokenizer, config, directory, base)
 
     card = train(model, tokenizer, train_ex, dev_ex, s, evaluate_fn, save_fn, resume=resume,
-                 log=log)
+                 log=log, world=world)
+    world.close()
+    if not world.main:
+        return card
     card.update(data=sources, init=init, k=k, decoder_layers=decoder_layers,
                 frozen_layers=frozen_layers, copy_head=copy_head, span_head=spans,
                 unanswerable_every=unanswerable_every, lora=lora,
