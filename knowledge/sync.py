@@ -121,13 +121,16 @@ def sync(
     follow_symlinks: bool = False,
     batch_size: int = 64,
     progress: bool = False,
+    engine=None,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
 ) -> SyncReport:
     """Index ``paths`` into the knowledge base at ``kb_dir`` and return what changed.
 
     Pass a loaded ``embedder``, or ``load_embedder`` plus its ``embedder_identity`` so the
     model is only loaded when something needs embedding. ``root``: files given under it are
-    named (and their documents identified) by their path relative to it.
+    named (and their documents identified) by their path relative to it. ``engine``
+    (``knowledge.distributed.RayIngest``) reads, parses, chunks and embeds on a Ray cluster;
+    this process still decides what changed and writes, in the same one transaction.
     """
     t0 = time.perf_counter()
     report = SyncReport()
@@ -145,14 +148,14 @@ def sync(
     max_bytes = max_file_mb * 1024 * 1024
     try:
         return _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes,
-                     load_embedder, identity, chunking, batch_size, progress, log, t0)
+                     load_embedder, identity, chunking, batch_size, progress, log, t0, engine)
     except (OSError, sqlite3.Error) as err:  # a write failed (a full disk, an I/O error)
         raise KnowledgeError(f"could not write the knowledge base {kb_dir} ({describe(err)}); "
                              "nothing was changed") from None
 
 
 def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_embedder,
-          identity, chunking, batch_size, progress, log, t0) -> SyncReport:
+          identity, chunking, batch_size, progress, log, t0, engine) -> SyncReport:
     with Store.open_for_write(kb_dir, static, rebuild=rebuild) as store:
         store.begin()
         conn = store.conn
@@ -164,11 +167,13 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
         remove_ids: list[int] = []
         todo: list[tuple[Document, int | None, int]] = []  # (doc, old row id, file row id)
         seen_docs: set[str] = set()
+        parsed = _parse_ahead(engine, conn, scans, max_bytes) if engine is not None else {}
         for root, files, is_folder in scans:
             seen_files: set[str] = set()
             for rel in files:
                 seen_files.add(rel)
-                _sync_file(conn, root, rel, max_bytes, report, todo, remove_ids, seen_docs)
+                _sync_file(conn, root, rel, max_bytes, report, todo, remove_ids, seen_docs,
+                           parsed)
             if is_folder:  # files gone from the folder (or no longer included)
                 gone = [row for row in conn.execute(
                     "SELECT id, path FROM files WHERE root=?", (str(root),))
@@ -189,7 +194,15 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
                                   list(report.skipped))
 
         new_ids, new_vecs = np.zeros(0, np.int64), np.zeros((0, identity["dim"]), np.float32)
-        if todo:
+        if todo and engine is not None:
+            t = time.perf_counter()
+            chunks, vecs = engine.chunk_and_embed([doc for doc, _, _ in todo], chunking,
+                                                  batch_size)
+            new_vecs = vecs.reshape(-1, identity["dim"])
+            per_doc = [(doc, old, file_id, c) for (doc, old, file_id), c in zip(todo, chunks)]
+            report.seconds["chunk_embed_ray"] = round(time.perf_counter() - t, 3)
+            new_ids = _write_documents(conn, per_doc, new_vecs, report, remove_ids)
+        elif todo:
             t = time.perf_counter()
             emb = load_embedder()
             report.seconds["load_model"] = round(time.perf_counter() - t, 3)
@@ -236,6 +249,21 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
         report.index_kind = store.index.kind
     report.seconds["total"] = round(time.perf_counter() - t0, 3)
     return report
+
+
+def _parse_ahead(engine, conn, scans, max_bytes: float) -> dict:
+    """Every file that must be read, read and parsed by ``engine`` in parallel:
+    {(root, rel): Parsed}. The run then goes through the files in order as without it."""
+    items = []
+    for root, files, _ in scans:
+        for rel in files:
+            found, _ = _to_read(conn, root, rel, max_bytes)
+            if found is not None:
+                row = found[1]
+                items.append((str(root), rel, row[3] if row else None))
+    if not items:
+        return {}
+    return {(root, rel): p for (root, rel, _), p in zip(items, engine.parse(items, max_bytes))}
 
 
 def static_manifest(identity: dict, chunking: ChunkerSettings, index_kind: str) -> dict:
@@ -318,51 +346,81 @@ def parse_time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
-               todo: list, remove_ids: list, seen_docs: set) -> None:
-    """Compare one file with what is stored; queue its new or changed documents."""
+@dataclass
+class Parsed:
+    """A changed file read and parsed: its bytes' hash, its documents and warnings, or why it
+    could not be read or parsed (``error``). ``touched``: the bytes are the stored ones."""
+
+    sha: str | None = None
+    docs: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    error: str | None = None
+    touched: bool = False
+
+
+def read_and_parse(path: Path, rel: str, max_bytes: float, stored_sha: str | None) -> Parsed:
+    """Read (bounded) and parse one file; no parse when its bytes hash to ``stored_sha``.
+    Pure: it touches no knowledge base, so it runs anywhere (a Ray task too)."""
+    try:
+        data = read_regular(path, max_bytes)
+    except LoadError as err:
+        return Parsed(error=str(err))
+    sha = hashlib.sha256(data).hexdigest()
+    if sha == stored_sha:
+        return Parsed(sha, touched=True)
+    try:
+        with parse_time_limit(PARSE_SECONDS):
+            docs, warnings = load_file(path, rel, data)
+    except LoadError as err:
+        return Parsed(sha, error=str(err))
+    except Exception as err:  # a parser bug on one odd file must not stop the whole run
+        return Parsed(sha, error=f"could not be parsed ({err.__class__.__name__}: {err})")
+    return Parsed(sha, docs, warnings)
+
+
+def _to_read(conn, root: Path, rel: str, max_bytes: float):
+    """(stat, stored row) of a file that must be read, or (None, reason) when it must not: it
+    is unchanged by size and mtime (reason None), or cannot be statted, or is too large."""
     path = root / rel
     try:
         st = path.stat()
     except OSError as err:
-        report.skipped.append((str(path), f"cannot read ({err.strerror})"))
-        _keep(conn, root, rel, report, seen_docs)
-        return
+        return None, f"cannot read ({err.strerror})"
     row = conn.execute("SELECT id, size, mtime_ns, sha256 FROM files WHERE root=? AND path=?",
                        (str(root), rel)).fetchone()
     if row and (row[1], row[2]) == (st.st_size, st.st_mtime_ns):
-        _keep(conn, root, rel, report, seen_docs)
-        return
+        return None, None
     if st.st_size > max_bytes:  # (refused before reading; read_regular bounds the rest)
-        report.skipped.append((str(path), f"larger than {max_bytes / 2**20:g} MB; raise "
-                                          "--max-file-mb to index it"))
+        return None, (f"larger than {max_bytes / 2**20:g} MB; raise --max-file-mb to index it")
+    return (st, row), None
+
+
+def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
+               todo: list, remove_ids: list, seen_docs: set, parsed: dict) -> None:
+    """Compare one file with what is stored; queue its new or changed documents. ``parsed``
+    holds files read and parsed ahead (by Ray); others are read and parsed here."""
+    path = root / rel
+    found, reason = _to_read(conn, root, rel, max_bytes)
+    if found is None:
+        if reason:
+            report.skipped.append((str(path), reason))
         _keep(conn, root, rel, report, seen_docs)
         return
-    try:
-        data = read_regular(path, max_bytes)
-    except LoadError as err:
-        report.skipped.append((str(path), str(err)))
+    st, row = found
+    got = parsed.get((str(root), rel)) or read_and_parse(path, rel, max_bytes,
+                                                         row[3] if row else None)
+    if got.error:
+        report.skipped.append((str(path), got.error))
         _keep(conn, root, rel, report, seen_docs)
         return
-    sha = hashlib.sha256(data).hexdigest()
-    if row and row[3] == sha:  # touched, not changed: remember the new mtime
+    if got.touched:  # touched, not changed: remember the new mtime
         conn.execute("UPDATE files SET size=?, mtime_ns=? WHERE id=?",
                      (st.st_size, st.st_mtime_ns, row[0]))
         report.touched += 1
         _keep(conn, root, rel, report, seen_docs)
         return
-    try:
-        with parse_time_limit(PARSE_SECONDS):
-            docs, warnings = load_file(path, rel, data)
-    except LoadError as err:
-        report.skipped.append((str(path), str(err)))
-        _keep(conn, root, rel, report, seen_docs)
-        return
-    except Exception as err:  # a parser bug on one odd file must not stop the whole run
-        report.skipped.append((str(path), f"could not be parsed ({err.__class__.__name__}: {err})"))
-        _keep(conn, root, rel, report, seen_docs)
-        return
-    report.warnings += [(str(path), w) for w in warnings]
+    sha, docs = got.sha, got.docs
+    report.warnings += [(str(path), w) for w in got.warnings]
     if row:
         file_id = row[0]
         conn.execute("UPDATE files SET size=?, mtime_ns=?, sha256=? WHERE id=?",

@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="start the knowledge base over")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="follow symbolic links that lead out of the folder (loops never)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="read, parse, chunk and embed on a Ray cluster (Ray Data; pip install "
+                        "'rag-fid[ray]'): ADDRESS of a running one (auto, ray://host:10001), "
+                        "or none for a local one; this process still writes the knowledge "
+                        "base")
+    p.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="embedding actors, each holding the model (default: the cluster's CPUs)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")

@@ -87,12 +87,22 @@ def cmd_index(args) -> int:
     else:
         loader = lambda: Embedder.load(name, precision=args.precision)  # noqa: E731
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    engine = None
+    if args.ray is not None:
+        import functools
+
+        from knowledge.distributed import RayIngest
+
+        if args.ray_actors is not None and args.ray_actors < 1:
+            raise _usage(f"--ray-actors must be at least 1 (got {args.ray_actors})")
+        engine = RayIngest(functools.partial(Embedder.load, name, precision=args.precision),
+                           address=args.ray, actors=args.ray_actors)
     report = sync(
         kb_dir, [Path(p) for p in args.paths], load_embedder=loader, embedder_identity=identity,
         chunking=settings, index_kind=args.index or "auto", include=args.include,
         exclude=args.exclude, rebuild=args.rebuild, max_file_mb=args.max_file_mb,
         follow_symlinks=args.follow_symlinks,
-        batch_size=args.batch_size, progress=progress)
+        batch_size=args.batch_size, progress=progress, engine=engine)
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
     for path, message in report.warnings:
