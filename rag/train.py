@@ -102,6 +102,13 @@ def mine(questions: list[Question], retriever, k: int, batch: int = 64,
     return examples
 
 
+def as_retrieved(questions: list[Question], retriever, k: int) -> list[Example]:
+    """Each question with its top-k passages exactly as `rag ask` would read them (none
+    added, none removed): what abstention must not decline when the answer is there."""
+    return [Example(q.question, q.answers[0] if q.answers else "", tuple(q.answers),
+                    tuple(hits)) for q, hits in _retrieved(questions, retriever, k, 64)]
+
+
 def mine_unanswerable(questions: list[Question], retriever, k: int,
                       batch: int = 64) -> list[Example]:
     """Each question with its best-ranked passages that hold none of its answers and come

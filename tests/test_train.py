@@ -136,6 +136,23 @@ def test_unanswerable_examples_hold_no_answer_and_no_gold_document(fixture):
             assert h.doc_id not in q.gold_ids and q.answers[0] not in h.text
 
 
+def test_abstention_is_calibrated_on_passages_as_retrieved(fixture):
+    """Training examples get the gold passage when retrieval misses it; the examples that
+    calibrate abstention keep exactly what `rag ask` would read."""
+    from rag.qa import Question
+    from rag.retrieval import Retriever
+    from rag.train import as_retrieved, mine
+
+    base, _ = fixture
+    q = Question("q", "What is the capital of France?", ("Lima",), ("Peru.txt",))
+    with KnowledgeBase.open(base / "kb", embedder=FakeEmbedder()) as kb:
+        r = Retriever(kb)
+        [mined], [asked] = mine([q], r, k=1, log=lambda m: None), as_retrieved([q], r, k=1)
+        assert [h.doc_id for h in mined.passages] == ["Peru.txt"]  # the gold, forced in
+        assert [h.doc_id for h in asked.passages] == [h.doc_id for h in r.retrieve(q.question, 1)]
+        assert asked.passages[0].doc_id == "France.txt"
+
+
 def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
     from rag.train_reader import recalibrate
 
