@@ -42,11 +42,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from knowledge.kb import KnowledgeBase
-    from rag.metrics import exact_match, f1
-    from rag.qa import load_qaset, sample
+    from rag.evaluation.metrics import exact_match, f1
+    from rag.evaluation.qa import load_qaset, sample
     from rag.readers import load_reader
     from rag.retrieval import Retriever
-    from rag.train import cannot_answer
+    from rag.training.loop import cannot_answer
 
     reader = load_reader(args.reader)
     k = args.k or reader.config.k

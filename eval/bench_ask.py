@@ -47,7 +47,7 @@ def main() -> None:
 
     from knowledge.kb import KnowledgeBase
     from rag.pipeline import Pipeline
-    from rag.qa import load_qaset, sample
+    from rag.evaluation.qa import load_qaset, sample
     from rag.readers import load_reader
     from rag.retrieval import Retriever
 

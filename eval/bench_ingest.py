@@ -268,7 +268,7 @@ def load_questions(path: Path, doc_ids: set[str]) -> list[tuple[str, str]]:
 def recall_at_k(kb_dir: Path, embedder, questions: list[tuple[str, str]], k: int) -> float:
     """Share of questions whose gold article is among the doc ids of the top-k chunks."""
     from knowledge import KnowledgeBase
-    from rag.metrics import is_gold
+    from rag.evaluation.metrics import is_gold
 
     # one batch for all queries, in the KB's precision, as kb.search would embed each
     vecs = embedder.encode_queries([q for q, _ in questions])

@@ -159,7 +159,7 @@ def main() -> None:
     args = ap.parse_args()
     from knowledge import KnowledgeBase
     from knowledge.loaders import row_id_of
-    from rag.qa import load_qaset
+    from rag.evaluation.qa import load_qaset
 
     questions = [q.question for q in load_qaset(args.qaset, "test")][:2000]
     levels = [int(c) for c in args.clients.split(",")]

@@ -17,11 +17,11 @@ import torch
 
 from knowledge.embedding import resolve_model
 from knowledge.kb import KnowledgeBase
-from rag.qa import load_qaset
+from rag.evaluation.qa import load_qaset
 from rag.readers.fid import load_tokenizer
 from rag.retrieval import Retriever
-from rag.train import Batcher, TrainSettings, fid_loss, mine
-from rag.train_reader import MINILM, init_model
+from rag.training.loop import Batcher, TrainSettings, fid_loss, mine
+from rag.training.reader import MINILM, init_model
 
 
 def batches(examples, size: int, bucket: bool):

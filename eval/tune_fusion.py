@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from knowledge.kb import KnowledgeBase  # noqa: E402
-from rag.metrics import answer_in_text, first_gold_rank  # noqa: E402
-from rag.qa import load_qaset  # noqa: E402
+from rag.evaluation.metrics import answer_in_text, first_gold_rank  # noqa: E402
+from rag.evaluation.qa import load_qaset  # noqa: E402
 from rag.retrieval import rrf  # noqa: E402
 
 WEIGHTS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)

@@ -229,7 +229,7 @@ def cmd_serve(args) -> int:
     from knowledge.kb import KnowledgeBase
     from knowledge.store import is_kb, resolve_kb_dir
     from knowledge.sync import create_empty
-    from rag.server import create_app, is_loopback
+    from rag.serve.app import create_app, is_loopback
 
     key = args.api_key or os.environ.get("RAG_API_KEY") or None
     if not is_loopback(args.host) and not key:
@@ -326,9 +326,9 @@ def snippet(c, width: int = 240) -> str:
 def cmd_eval(args) -> int:
     from knowledge.kb import KnowledgeBase
     from knowledge.store import resolve_kb_dir
-    from rag.evaluate import evaluate
+    from rag.evaluation.run import evaluate
     from rag.pipeline import Pipeline
-    from rag.qa import load_qaset, sample
+    from rag.evaluation.qa import load_qaset, sample
     from rag.retrieval import Retriever
 
     if args.k is not None and args.k < 1:
@@ -341,7 +341,7 @@ def cmd_eval(args) -> int:
         reader = open_reader(args, allow_none=True)
         k = args.k or getattr(getattr(reader, "config", None), "k", 5)
         if args.retrieval == "gold":
-            from rag.retrieval import GoldRetriever
+            from rag.evaluation.gold import GoldRetriever
 
             retriever = GoldRetriever(kb, questions)
         else:
@@ -359,7 +359,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from rag.train_reader import check_out_dir, recalibrate, train_reader
+    from rag.training.reader import check_out_dir, recalibrate, train_reader
 
     if len(args.kb) != len(args.qasets):
         raise _usage(f"give one --kb per QASET ({len(args.qasets)} QA sets, {len(args.kb)} --kb)")
@@ -390,7 +390,7 @@ def cmd_train(args) -> int:
     if rank == 0:  # (under torchrun, rank 0 alone creates the directory)
         check_out_dir(out, args.resume)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from rag.distributed import launch
+        from rag.training.distributed import launch
 
         return launch(_without_nproc(args.argv), args.nproc)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
@@ -443,7 +443,7 @@ def _print_calibration(out, card: dict) -> None:
 
 
 def cmd_compare(args) -> int:
-    from rag.report import compare
+    from rag.evaluation.report import compare
 
     result = compare(Path(args.run_a), Path(args.run_b), args.limit)
     if args.json:

@@ -15,8 +15,8 @@ import torch  # noqa: E402
 
 from conftest import FAST_TRAINING, FakeEmbedder  # noqa: E402
 from knowledge import KnowledgeBase  # noqa: E402
-from rag import train  # noqa: E402
-from rag import train_reader as tr  # noqa: E402
+from rag.training import loop  # noqa: E402
+from rag.training import reader as tr  # noqa: E402
 
 
 def without_dropout(*args, **kwargs):
@@ -31,7 +31,7 @@ def without_dropout(*args, **kwargs):
 
 BUILD, tr.init_model = tr.init_model, without_dropout
 SEEN = []  # the questions this process's batches held
-CALL, train.Batcher.__call__ = train.Batcher.__call__, lambda self, b: SEEN.extend(
+CALL, loop.Batcher.__call__ = loop.Batcher.__call__, lambda self, b: SEEN.extend(
     e.question for e in b) or CALL(self, b)
 
 if __name__ == "__main__":

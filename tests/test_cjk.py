@@ -11,7 +11,7 @@ from knowledge.kb import fts_query
 from knowledge.language import coverage_warning, dominant_script
 from knowledge.lexical import lexical
 from rag.evidence import best_sentence, sentences
-from rag.metrics import answer_in_text, exact_match, f1, normalize_answer
+from rag.evaluation.metrics import answer_in_text, exact_match, f1, normalize_answer
 from rag.cli import main
 
 ZH = ROOT / "eval" / "data" / "zh-notes"
@@ -155,7 +155,7 @@ def test_evidence_answers_say_so_in_chat_text():
     """The OpenAI-style message of `rag serve` marks evidence as not an answer."""
     from knowledge.types import Hit
     from rag.pipeline import evidence_answer
-    from rag.server import chat_text
+    from rag.serve.app import chat_text
 
     text = "长江发源于青藏高原。长江全长约6300公里，是亚洲第一长河。"
     hit = Hit(chunk_id=1, doc_id="river.md", source="river.md", title="长江", text=text,

@@ -1,4 +1,4 @@
-"""Data-parallel training (rag/distributed.py): two CPU processes under torchrun, gloo,
+"""Data-parallel training (rag/training/distributed.py): two CPU processes under torchrun, gloo,
 DistributedDataParallel, train exactly as one process does with the same global batch, and
 only rank 0 writes."""
 import csv

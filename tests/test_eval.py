@@ -6,10 +6,10 @@ import pytest
 
 from conftest import write_corpus
 from knowledge import KnowledgeBase, UsageError, sync
-from rag import evaluate as ev
+from rag.evaluation import run as ev
 from rag.pipeline import Pipeline
-from rag.qa import load_qaset, sample
-from rag.report import compare
+from rag.evaluation.qa import load_qaset, sample
+from rag.evaluation.report import compare
 from rag.retrieval import Retriever
 
 DOCS = ('{"id": "d1", "text": "apples are red fruit"}\n'
@@ -159,7 +159,7 @@ def test_squad_json_is_read_directly(tmp_path):
 
 
 def test_gold_passage_mode_gives_the_reader_only_the_answer_chunk(setup):
-    from rag.retrieval import GoldRetriever
+    from rag.evaluation.gold import GoldRetriever
 
     tmp, kb, qa = setup
     questions = load_qaset(qa, "test")

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.metrics import (answer_in_text, exact_match, f1, first_gold_rank, mean_reciprocal_rank,
+from rag.evaluation.metrics import (answer_in_text, exact_match, f1, first_gold_rank, mean_reciprocal_rank,
                          normalize_answer, question_type, recall_at)
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, FakeEmbedder
 from knowledge import KnowledgeBase, sync
 from rag.retrieval import Retriever
-from rag.server import create_app
+from rag.serve.app import create_app
 from serving import running
 
 

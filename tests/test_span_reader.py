@@ -8,7 +8,7 @@ import torch
 from conftest import CAPITALS, FAST_TRAINING, FakeEmbedder, capitals_fixture
 from knowledge import KnowledgeBase
 from rag.readers.fid import FiDReader
-from rag.train_reader import train_reader
+from rag.training.reader import train_reader
 
 FAST = FAST_TRAINING
 

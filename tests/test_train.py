@@ -8,7 +8,7 @@ import torch
 from conftest import CAPITALS, FAST_TRAINING, FakeEmbedder, capitals_fixture, write_corpus
 from knowledge import KnowledgeBase, sync
 from rag.readers.fid import FiDReader
-from rag.train_reader import train_reader
+from rag.training.reader import train_reader
 
 FAST = FAST_TRAINING
 
@@ -110,7 +110,7 @@ def test_frozen_parameters_do_not_move(fixture, tmp_path):
 
 
 def test_calibration_separates_answerable_from_unanswerable():
-    from rag.train_reader import calibrate_abstention
+    from rag.training.reader import calibrate_abstention
 
     threshold, stats = calibrate_abstention([0.6, 0.7, 0.8, 0.9], [0.1, 0.2, 0.3, 0.65])
     assert threshold == 0.6 and stats["answered_answerable"] == 100.0
@@ -121,9 +121,9 @@ def test_calibration_separates_answerable_from_unanswerable():
 
 
 def test_unanswerable_examples_hold_no_answer_and_no_gold_document(fixture):
-    from rag.qa import load_qaset
+    from rag.evaluation.qa import load_qaset
     from rag.retrieval import Retriever
-    from rag.train import mine_unanswerable
+    from rag.training.loop import mine_unanswerable
 
     base, qa = fixture
     questions = load_qaset(qa, "train")
@@ -139,9 +139,9 @@ def test_unanswerable_examples_hold_no_answer_and_no_gold_document(fixture):
 def test_abstention_is_calibrated_on_passages_as_retrieved(fixture):
     """Training examples get the gold passage when retrieval misses it; the examples that
     calibrate abstention keep exactly what `rag ask` would read."""
-    from rag.qa import Question
+    from rag.evaluation.qa import Question
     from rag.retrieval import Retriever
-    from rag.train import as_retrieved, mine
+    from rag.training.loop import as_retrieved, mine
 
     base, _ = fixture
     q = Question("q", "What is the capital of France?", ("Lima",), ("Peru.txt",))
@@ -154,7 +154,7 @@ def test_abstention_is_calibrated_on_passages_as_retrieved(fixture):
 
 
 def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
-    from rag.train_reader import recalibrate
+    from rag.training.reader import recalibrate
 
     base, qa = fixture
     run(fixture, tmp_path / "r", epochs=2, eval_every=100)
@@ -174,8 +174,8 @@ def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
 def test_similarity_evidence_without_the_gold_document_and_off_topic(fixture, tmp_path):
     """Each question's best similarity to its knowledge base, to it with the answer's
     document missing (never higher), and to another knowledge base (off-topic)."""
-    from rag.qa import load_qaset
-    from rag.train_reader import similarity_evidence
+    from rag.evaluation.qa import load_qaset
+    from rag.training.reader import similarity_evidence
 
     base, qa = fixture
     write_corpus(tmp_path / "pumps", {"pump.md": "To reset the pump hold the red button.",
@@ -219,7 +219,7 @@ def test_similarity_evidence_without_the_gold_document_and_off_topic(fixture, tm
 def test_length_bucketed_order_is_a_seeded_permutation_with_tight_batches():
     import random
 
-    from rag.train import _epoch_order
+    from rag.training.loop import _epoch_order
 
     lengths = [random.Random(i).randint(10, 1000) for i in range(200)]
     order = _epoch_order(lengths, seed=0, epoch=1, batch=8, window=4)
@@ -236,7 +236,7 @@ def test_length_bucketed_order_is_a_seeded_permutation_with_tight_batches():
 
 
 def test_bounded_calibration_declines_at_most_the_allowed_share():
-    from rag.train_reader import calibrate_abstention
+    from rag.training.reader import calibrate_abstention
 
     answerable = [i / 100 for i in range(50, 100)]  # 50 values, 0.50-0.99
     unanswerable = [i / 100 for i in range(0, 60)]

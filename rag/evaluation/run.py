@@ -20,7 +20,7 @@ from knowledge.errors import UsageError
 from .metrics import (answer_in_text, exact_match, f1, first_gold_rank, mean_reciprocal_rank,
                       question_type, recall_at)
 from .qa import Question
-from .retrieval import gold_documents
+from .gold import gold_documents
 
 DEPTH = 20  # retrieval depth for recall@20, whatever k the reader gets
 RECALL_KS = (1, 5, 10, 20)

@@ -79,7 +79,7 @@ class Engine:
 
     def __init__(self, kb, reader=None, retrieval: str = "hybrid", k: int | None = None,
                  window_ms: float = 2.0, max_batch: int = MAX_BATCH):
-        from .retrieval import Retriever
+        from ..retrieval import Retriever
 
         Retriever(kb, retrieval)  # validate the mode now
         self.kb = kb
@@ -160,7 +160,7 @@ class Engine:
                 if kind == "ask":
                     results = self._pipeline(mode, k).ask_many(texts, filters)
                 else:
-                    from .retrieval import Retriever
+                    from ..retrieval import Retriever
 
                     found = Retriever(self.kb, mode).search_many(texts, k, filters)
                     results = found.hits
@@ -172,8 +172,8 @@ class Engine:
                         job.future.set_exception(err)
 
     def _pipeline(self, mode: str, k: int):
-        from .pipeline import Pipeline
-        from .retrieval import Retriever
+        from ..pipeline import Pipeline
+        from ..retrieval import Retriever
 
         if (mode, k) not in self._pipelines:
             self._pipelines[(mode, k)] = Pipeline(Retriever(self.kb, mode), self.reader, k=k)
@@ -427,7 +427,7 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
     on: the engine thread is the only one that reads it)."""
     from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
     from fastapi.staticfiles import StaticFiles
-    from .retrieval import MODES, Filters
+    from ..retrieval import MODES, Filters
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase
 
-from .qa import DEV_FRACTION, load_qaset, sample, split_dev
-from .readers.fid import FiDReader, ReaderConfig
-from .retrieval import Retriever
-from .train import (CHECKPOINT, TrainSettings, as_retrieved, cannot_answer, mine,
+from ..evaluation.qa import DEV_FRACTION, load_qaset, sample, split_dev
+from ..readers.fid import FiDReader, ReaderConfig
+from ..retrieval import Retriever
+from .loop import (CHECKPOINT, TrainSettings, as_retrieved, cannot_answer, mine,
                     mine_unanswerable, score_predictions, train)
 
 MINILM = "all-MiniLM-L6-v2"
@@ -34,10 +34,10 @@ def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bo
     """(model, tokenizer, base name or None): the MiniLM warm start or any HF seq2seq."""
     from knowledge.embedding import resolve_model
 
-    from .readers.fid import load_tokenizer
+    from ..readers.fid import load_tokenizer
 
     if init == "minilm":
-        from .readers.copyfid import build_minilm_fid
+        from ..readers.copyfid import build_minilm_fid
 
         base_dir = resolve_model(MINILM)
         model = build_minilm_fid(base_dir, decoder_layers, frozen_layers, copy_head, span_head,
@@ -267,7 +267,7 @@ def save_reader(model, tokenizer, config: ReaderConfig, out: Path, base: str | N
     """A reader directory: weights (only trained ones over a base), configs, tokenizer."""
     out.mkdir(parents=True, exist_ok=True)
     if base:
-        from .readers.copyfid import save_trained
+        from ..readers.copyfid import save_trained
 
         info = save_trained(model, out, base)
         config = replace(config, base_model=info["base_model"], from_base=info["from_base"])

@@ -29,10 +29,10 @@ import torch
 from knowledge.errors import UsageError
 from knowledge.types import Hit
 
-from .metrics import answer_in_text, exact_match, f1, is_gold
-from .qa import Question
-from .readers.fid import ReaderConfig, format_passage
-from .retrieval import gold_passage
+from ..evaluation.metrics import answer_in_text, exact_match, f1, is_gold
+from ..evaluation.qa import Question
+from ..readers.fid import ReaderConfig, format_passage
+from ..evaluation.gold import gold_passage
 
 if TYPE_CHECKING:
     from .distributed import World
@@ -148,7 +148,7 @@ class Batcher:
         self.spans = spans
 
     def __call__(self, batch: list[Example]) -> dict:
-        from .readers import spans as sp
+        from ..readers import spans as sp
 
         questions, passages = [e.question for e in batch], [list(e.passages) for e in batch]
         if self.spans:
@@ -173,7 +173,7 @@ class Batcher:
         return out
 
     def _gold(self, e: Example, enc: dict, row: int, n_p: int, length: int):
-        from .readers import spans as sp
+        from ..readers import spans as sp
 
         present = enc["present"][row * n_p:(row + 1) * n_p].tolist()
         if not e.answer:
@@ -204,7 +204,7 @@ def fid_loss(model, batch: dict) -> torch.Tensor:
     span head, plus the span loss on the same encoder states (sum of the two)."""
     from transformers.modeling_outputs import BaseModelOutput
 
-    from .readers import spans as sp
+    from ..readers import spans as sp
 
     hidden = model.get_encoder()(input_ids=batch["input_ids"],
                                  attention_mask=batch["attention_mask"]).last_hidden_state

@@ -1,0 +1,1 @@
+"""Evaluating (`rag eval`): QA sets, metrics, runs and their reports."""

@@ -1,0 +1,1 @@
+"""`rag serve`: the HTTP API, the engine thread and the web page."""

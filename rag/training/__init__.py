@@ -1,0 +1,1 @@
+"""Training a reader (`rag train`): mining passages, the loop, data parallelism, calibration."""
