@@ -85,6 +85,26 @@ def format_passage(template: str, question: str, hit: Hit | None) -> str:
                            context=hit.text if hit else "").strip()
 
 
+def tokenize_passages(tokenizer, template: str, questions: list[str],
+                      passages: list[list[Hit]], max_tokens: int) -> dict:
+    """The FiD encoder's inputs: each question with each of its passages (P slots per
+    question, P the most any has; an empty slot holds the question alone and is marked
+    absent in ``present``), padded to the longest. Readers and training share it."""
+    import torch
+
+    n_p = max(1, max(len(p) for p in passages))
+    texts, present = [], []
+    for q, hits in zip(questions, passages):
+        for j in range(n_p):
+            hit = hits[j] if j < len(hits) else None
+            texts.append(format_passage(template, q, hit))
+            present.append(hit is not None)
+    enc = tokenizer(texts, max_length=max_tokens, truncation=True, padding="longest",
+                    return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "present": torch.tensor(present), "n_p": n_p}
+
+
 class FiDReader(Reader):
     """Owns a seq2seq model and its tokenizer; reads batches of questions with passages."""
 
@@ -160,19 +180,11 @@ class FiDReader(Reader):
 
         Every passage is padded to the same L tokens; a missing passage is fully masked.
         """
-        import torch
-
-        n_p = max(1, max(len(p) for p in passages))
-        texts, present = [], []
-        for q, hits in zip(questions, passages):
-            for j in range(n_p):
-                hit = hits[j] if j < len(hits) else None
-                texts.append(format_passage(self.config.input_format, q, hit))
-                present.append(hit is not None)
-        enc = self.tokenizer(texts, max_length=self.config.max_passage_tokens, truncation=True,
-                             padding="longest", return_tensors="pt")
-        present = torch.tensor(present, dtype=torch.long)
-        hidden, mask = self._run_encoder(enc["input_ids"], enc["attention_mask"], present)
+        enc = tokenize_passages(self.tokenizer, self.config.input_format, questions, passages,
+                                self.config.max_passage_tokens)
+        n_p = enc["n_p"]
+        hidden, mask = self._run_encoder(enc["input_ids"], enc["attention_mask"],
+                                         enc["present"].long())
         b, length = len(questions), enc["input_ids"].shape[1]
         self._source_ids = enc["input_ids"].to(self.model.device).reshape(b, n_p * length)
         return (hidden.reshape(b, n_p * length, hidden.shape[-1]),

@@ -31,7 +31,7 @@ from knowledge.types import Hit
 
 from ..evaluation.metrics import answer_in_text, exact_match, f1, is_gold
 from ..evaluation.qa import Question
-from ..readers.fid import ReaderConfig, format_passage
+from ..readers.fid import ReaderConfig, tokenize_passages
 from ..evaluation.gold import gold_passage
 
 if TYPE_CHECKING:
@@ -155,7 +155,8 @@ class Batcher:
             enc = sp.encode_inputs(self.tok, self.s.input_format, questions, passages,
                                    self.s.max_passage_tokens)
         else:
-            enc = self._plain(questions, passages)
+            enc = tokenize_passages(self.tok, self.s.input_format, questions, passages,
+                                    self.s.max_passage_tokens)
         n_p, length = enc["n_p"], enc["input_ids"].shape[1]
         answers = [self.tok(e.answer, add_special_tokens=False)["input_ids"]
                    [:self.s.max_answer_tokens - 1] + [self.eos_id] for e in batch]
@@ -184,19 +185,6 @@ class Batcher:
             gold += [(j * length + a, j * length + b) for a, b in sp.answer_positions(
                 hit.text, e.answers, enc["char"][k], enc["context"][k], self.s.max_answer_tokens)]
         return gold  # empty: the answer was cut off by truncation; no span loss for it
-
-    def _plain(self, questions, passages) -> dict:
-        n_p = max(len(p) for p in passages)
-        texts, present = [], []
-        for q, hits in zip(questions, passages):
-            for j in range(n_p):
-                hit = hits[j] if j < len(hits) else None
-                texts.append(format_passage(self.s.input_format, q, hit))
-                present.append(hit is not None)
-        enc = self.tok(texts, max_length=self.s.max_passage_tokens, truncation=True,
-                       padding="longest", return_tensors="pt")
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                "present": torch.tensor(present), "n_p": n_p}
 
 
 def fid_loss(model, batch: dict) -> torch.Tensor:
