@@ -1,0 +1,53 @@
+"""Average the trained weights of several training checkpoints (or reader directories) of
+one run into a reader directory: a "model soup" / stochastic weight average, which often
+reads better than any single point of a noisy curve.
+
+    .venv/bin/python eval/soup.py --like runs/reader --out runs/reader-soup \
+        runs/snaps/state-5500.safetensors runs/snaps/state-5750.safetensors ...
+
+``--like`` gives the reader directory whose config, tokenizer and calibration are copied
+(the trained parameter names must match). Checkpoint files hold ``model/NAME`` tensors
+(rag train's checkpoints); reader directories hold ``NAME`` in model.safetensors.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def trained(path: Path) -> dict:
+    if path.is_dir():
+        return load_file(str(path / "model.safetensors"))
+    return {k[len("model/"):]: v for k, v in load_file(str(path)).items()
+            if k.startswith("model/")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("points", nargs="+", type=Path)
+    ap.add_argument("--like", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    like = load_file(str(args.like / "model.safetensors"))
+    total = None
+    for p in args.points:
+        t = trained(p)
+        if set(t) != set(like):
+            raise SystemExit(f"{p}: its trained parameters differ from {args.like}'s")
+        total = {k: v.float() for k, v in t.items()} if total is None else \
+            {k: total[k] + t[k].float() for k in total}
+    soup = {k: (v / len(args.points)).to(like[k].dtype).contiguous() for k, v in total.items()}
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    shutil.copytree(args.like, args.out, ignore=shutil.ignore_patterns("checkpoint"))
+    save_file(soup, str(args.out / "model.safetensors"), metadata={"format": "pt"})
+    print(f"{args.out}: the mean of {len(args.points)} points")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()
