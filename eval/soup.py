@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from rag.readers.copyfid import dequantize, quantize_int8
+
 
 def trained(path: Path) -> dict:
     if path.is_dir():
-        return load_file(str(path / "model.safetensors"))
+        return dequantize(load_file(str(path / "model.safetensors")))
     return {k[len("model/"):]: v for k, v in load_file(str(path)).items()
             if k.startswith("model/")}
 
@@ -31,8 +33,10 @@ def main() -> None:
     ap.add_argument("points", nargs="+", type=Path)
     ap.add_argument("--like", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--int8", action="store_true",
+                    help="store matrices as int8 with per-row scales (half the size)")
     args = ap.parse_args()
-    like = load_file(str(args.like / "model.safetensors"))
+    like = dequantize(load_file(str(args.like / "model.safetensors")))
     total = None
     for p in args.points:
         t = trained(p)
@@ -44,7 +48,8 @@ def main() -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     shutil.copytree(args.like, args.out, ignore=shutil.ignore_patterns("checkpoint"))
-    save_file(soup, str(args.out / "model.safetensors"), metadata={"format": "pt"})
+    save_file(quantize_int8(soup) if args.int8 else soup, str(args.out / "model.safetensors"),
+              metadata={"format": "pt"})
     print(f"{args.out}: the mean of {len(args.points)} points")
 
 

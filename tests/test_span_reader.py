@@ -145,3 +145,20 @@ def test_fused_defers_to_the_decoder_when_span_scores_tie(fixture, trained):
     assert out.answer == ps[0].text[best.start:best.end]
     decoder_scores = [c.fused - c.score for c in fused]
     assert best.fused - best.score == max(decoder_scores)
+
+
+def test_int8_storage_round_trips_within_a_row_step():
+    """Stored matrices are int8 with per-row scales; loading restores each weight within
+    half a quantisation step of its row, and leaves vectors and small tensors exact."""
+    from rag.readers.copyfid import SCALE, dequantize, quantize_int8
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(64, 128, generator=g) * torch.linspace(0.01, 3, 64)[:, None]
+    b = torch.randn(128, generator=g)
+    stored = quantize_int8({"w": w.to(torch.bfloat16), "b": b})
+    assert stored["w"].dtype == torch.int8 and stored["w" + SCALE].shape == (64, 1)
+    assert torch.equal(stored["b"], b)
+    back = dequantize(stored)
+    assert set(back) == {"w", "b"} and back["w"].dtype == torch.bfloat16
+    step = w.abs().amax(1, keepdim=True) / 127
+    assert ((back["w"].float() - w).abs() <= step * 0.5 + w.abs() * 2 ** -7 + 1e-6).all()

@@ -205,6 +205,34 @@ def save_trained(model: CopyFiDModel, out: Path, base_name: str,
     return {"base_model": base_name, "from_base": mapping}
 
 
+SCALE = ":int8-row-scale"  # key suffix of an int8 matrix's per-row scales
+
+
+def quantize_int8(tensors: dict) -> dict:
+    """Matrices as int8 with one fp32 scale per row (absmax / 127), the rest as they are:
+    half the bytes of bf16, for storage only (``dequantize`` restores bf16 at load)."""
+    out = {}
+    for name, t in tensors.items():
+        if t.ndim == 2 and t.numel() >= 4096 and t.is_floating_point():
+            scale = t.float().abs().amax(1, keepdim=True).clamp(min=1e-12) / 127
+            out[name] = (t.float() / scale).round().clamp(-127, 127).to(torch.int8)
+            out[name + SCALE] = scale.contiguous()
+        else:
+            out[name] = t
+    return out
+
+
+def dequantize(state: dict) -> dict:
+    """The inverse of ``quantize_int8`` (bf16 matrices); other tensors pass through."""
+    out = {}
+    for name, t in state.items():
+        if name.endswith(SCALE):
+            continue
+        scale = state.get(name + SCALE)
+        out[name] = t if scale is None else (t.float() * scale).to(torch.bfloat16)
+    return out
+
+
 def load_trained(model_dir: Path, base: dict) -> CopyFiDModel:
     """Rebuild a reader saved by ``save_trained``: config, trained weights, frozen base."""
     from safetensors.torch import load_file
@@ -222,7 +250,7 @@ def load_trained(model_dir: Path, base: dict) -> CopyFiDModel:
         add_adapters(model)
     base_file = resolve_model(base["base_model"]) / "model.safetensors"
     base_state = load_file(str(base_file))
-    state = load_file(str(model_dir / "model.safetensors"))
+    state = dequantize(load_file(str(model_dir / "model.safetensors")))
     for name, base_name in base["from_base"].items():
         if base_name not in base_state:
             raise UsageError(f"reader {model_dir}: base model {base['base_model']!r} lacks "
