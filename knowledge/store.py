@@ -179,8 +179,9 @@ class Store:
     """An open knowledge base directory: the SQLite connection and the FAISS index."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, manifest: dict,
-                 index: VectorIndex, generation: int):
+                 index: VectorIndex, generation: int, mmap: bool = False):
         self.path = path
+        self.mmap = mmap  # FAISS mapped from its file, read-only (readers), or loaded (writers)
         self.conn = conn
         self.manifest = manifest
         self.index = index
@@ -191,8 +192,10 @@ class Store:
     # -- opening ----------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> "Store":
-        """Open an existing knowledge base for reading, checking its parts agree."""
+    def open(cls, path: Path, mmap: bool = True) -> "Store":
+        """Open an existing knowledge base for reading, checking its parts agree. ``mmap``:
+        map the FAISS index from its file rather than load it (read-only; the default, so a
+        large KB opens in little RAM); writers load it (``open_for_write``)."""
         path = Path(path)
         if not path.exists():
             raise KnowledgeError(f"knowledge base {path} does not exist; create it with "
@@ -206,7 +209,7 @@ class Store:
         except sqlite3.DatabaseError as err:
             raise KnowledgeError(f"{path / DB_NAME} is unreadable ({err}); rebuild with "
                                  f"`rag index PATH --kb {path} --rebuild`") from None
-        store = cls(path, conn, {}, None, -1)
+        store = cls(path, conn, {}, None, -1, mmap)
         store._load_snapshot(retries=5)
         store._check_manifest_file()
         return store
@@ -218,33 +221,40 @@ class Store:
             try:
                 manifest = self._read_meta_manifest()
                 generation = int(manifest["generation"])
-                try:
-                    data = (self.path / _index_file(generation)).read_bytes()
-                except FileNotFoundError:
-                    data = None
+                file = self.path / _index_file(generation)
+                index = self._read_index(file, manifest["index"]["kind"])
                 nchunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
             finally:
                 self.conn.execute("COMMIT")
-            if data is not None:
+            if index is not None:
                 break
             time.sleep(0.05 * (attempt + 1))  # a writer just replaced it: read again
         else:
             raise KnowledgeError(f"{self.path}: FAISS file {_index_file(generation)} is "
                                  f"missing; `rag check --kb {self.path} --repair` rebuilds it "
                                  "from the vectors in SQLite (no re-embedding)")
-        try:
-            index = VectorIndex.from_bytes(data, manifest["index"]["kind"])
-        except Exception as err:
-            first = (str(err).strip().splitlines() or [""])[0][:200]
-            raise KnowledgeError(f"{self.path / _index_file(generation)} is unreadable ({first}); "
-                                 f"`rag check --kb {self.path} --repair` rebuilds it from the "
-                                 "vectors in SQLite (no re-embedding)") from None
         if index.ntotal != nchunks or index.dim != int(manifest["dim"]):
             raise KnowledgeError(
                 f"{self.path}: FAISS holds {index.ntotal} vectors of dim {index.dim} but SQLite "
                 f"has {nchunks} chunks of dim {manifest['dim']}; `rag check --kb {self.path} "
                 "--repair` rebuilds it from the vectors in SQLite (no re-embedding)")
         self.manifest, self.index, self.generation = manifest, index, generation
+
+    def _read_index(self, file: Path, kind: str) -> VectorIndex | None:
+        """The FAISS index in ``file`` (None: gone, a writer replaced it since)."""
+        try:
+            if self.mmap:
+                return VectorIndex.read(file, kind, mmap=True)
+            return VectorIndex.from_bytes(file.read_bytes(), kind)
+        except FileNotFoundError:
+            return None
+        except Exception as err:
+            if not file.exists():
+                return None
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            raise KnowledgeError(f"{file} is unreadable ({first}); `rag check --kb {self.path} "
+                                 "--repair` rebuilds it from the vectors in SQLite (no "
+                                 "re-embedding)") from None
 
     def _read_meta_manifest(self) -> dict:
         row = self.conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
@@ -340,7 +350,7 @@ class Store:
             store = None
             if is_kb(path):
                 try:
-                    store = cls.open(path)
+                    store = cls.open(path, mmap=False)
                 except KnowledgeError:
                     if not rebuild:
                         raise
@@ -370,8 +380,10 @@ class Store:
                     "lexical": lexical.LEXICAL_VERSION,
                     "created": now, "updated": now,
                     "counts": {"files": 0, "documents": 0, "chunks": 0}}
-        index = VectorIndex.build(static["index"]["kind"], int(static["dim"]),
-                                  np.zeros(0, np.int64), np.zeros((0, int(static["dim"])), np.float32))
+        # (empty and flat until the first commit builds the kind asked for: IVF kinds need
+        # vectors to train on)
+        index = VectorIndex.build("flat", int(static["dim"]), np.zeros(0, np.int64),
+                                  np.zeros((0, int(static["dim"])), np.float32))
         return cls(path, conn, manifest, index, -1)
 
     def _migrate(self) -> None:
@@ -526,6 +538,17 @@ class Store:
         vecs = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
                 if rows else np.zeros((0, dim), np.float32))
         return ids, vecs
+
+    def vectors(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids found, their vectors) for chunk ids, read on demand (a deleted id is left out)."""
+        rows = self.conn.execute(
+            f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(ids))})",
+            ids).fetchall()
+        dim = int(self.manifest["dim"])
+        found = np.array([r[0] for r in rows], dtype=np.int64)
+        vecs = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
+                if rows else np.zeros((0, dim), np.float32))
+        return found, vecs
 
     def verify(self) -> list[str]:
         """Problems found comparing SQLite, FAISS and manifest.json (empty list: consistent)."""

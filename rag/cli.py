@@ -84,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chunk size in embedder tokens (default 200)")
     p.add_argument("--chunk-overlap", type=int, default=None,
                    help="overlap between chunks in tokens (default 30)")
-    p.add_argument("--index", default=None, choices=["auto", "flat", "hnsw", "ivfpq"],
-                   help="FAISS index kind (default auto: flat, HNSW from 200k chunks, IVF-PQ "
-                        "from 5M)")
+    p.add_argument("--index", default=None, choices=["auto", "flat", "ivfsq8", "ivfpq", "hnsw"],
+                   help="FAISS index kind (default auto: exact flat below 30k chunks, IVF "
+                        "with 8-bit codes to 2M, IVF-PQ re-scored exactly above; hnsw: "
+                        "fastest search but full vectors in RAM and no deletes)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="embedding precision (auto: bf16 where the CPU has it natively)")
     p.add_argument("--batch-size", type=int, default=64, help="embedding batch size")

@@ -365,3 +365,29 @@ def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fak
         assert len(k.lexical_ids("bamboo", 5)) == 1
     from knowledge.check import check
     assert check(kb).ok
+
+
+def test_compressed_index_rescores_from_stored_vectors(tmp_path, fake_embedder):
+    """IVF-PQ candidates are re-scored with the vectors in SQLite: exact cosines, and the
+    same top hits as exact search; the reader maps FAISS and follows a writer's commits."""
+    rows = [{"id": str(i), "text": f"note {i} about item{i % 97} and thing{i % 13}"}
+            for i in range(1500)]
+    src = write_corpus(tmp_path / "src", {"notes.jsonl": "\n".join(map(json.dumps, rows))})
+    index(tmp_path / "flat", src, fake_embedder, index_kind="flat")
+    assert index(tmp_path / "pq", src, fake_embedder, index_kind="ivfpq").index_kind == "ivfpq"
+    with KnowledgeBase.open(tmp_path / "pq", embedder=fake_embedder) as pq, \
+            KnowledgeBase.open(tmp_path / "flat", embedder=fake_embedder) as flat:
+        assert pq.store.mmap and pq.store.index.compressed
+        ids, vecs = pq.store.all_vectors()
+        for text in ("item5 thing3", "note about item42", "thing7"):
+            q = fake_embedder.encode_queries([text])
+            got = pq.dense_ids(q, 5)[0]
+            exact = vecs @ q[0]
+            assert [s for s, _ in got] == pytest.approx([float(exact[ids == i][0])
+                                                         for _, i in got], abs=1e-6)
+            assert [i for _, i in got] == [i for _, i in flat.dense_ids(q, 5)[0]]
+        (src / "notes.jsonl").write_text("\n".join(map(json.dumps, rows[:1400])))
+        assert index(tmp_path / "pq", src, fake_embedder).removed == 100  # (no rebuild)
+        q = fake_embedder.encode_queries(["note 1450 about item92"])
+        assert all(i <= ids[1399] for _, i in pq.dense_ids(q, 20)[0])
+        assert pq.store.verify() == []

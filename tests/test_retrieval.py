@@ -127,3 +127,32 @@ def test_weak_evidence_abstains_without_reading(kb, made_for, applies):
     else:  # cosines of another embedder mean nothing here
         assert reader.read == [weak, strong, weak]
         assert not any(a.abstained for a in answers)
+
+
+def test_shards_merge_to_what_one_kb_finds(tmp_path, fake_embedder):
+    """Three shards searched together give one KB's dense results (exact scores merge), in
+    flat and in compressed (IVF-PQ, re-scored) shards; lexical and hybrid find across them."""
+    from rag.shards import Shards
+
+    rows = [{"id": str(i), "text": f"note {i} on item{i % 97} with part{i % 13} and tag{i % 7}"}
+            for i in range(3300)]
+    parts = [rows[i::3] for i in range(3)]
+    lines = lambda rs: "\n".join(__import__("json").dumps(r) for r in rs)
+    whole = write_corpus(tmp_path / "all", {"notes.jsonl": lines(rows)})
+    sync(tmp_path / "kb-all", [whole], embedder=fake_embedder, index_kind="flat",
+         log=lambda m: None)
+    for i, part in enumerate(parts):
+        src = write_corpus(tmp_path / f"src-{i}", {"notes.jsonl": lines(part)})
+        sync(tmp_path / f"kb-{i}", [src], embedder=fake_embedder, log=lambda m: None,
+             index_kind="ivfpq" if i == 0 else "flat")
+    with KnowledgeBase.open(tmp_path / "kb-all", embedder=fake_embedder) as one, \
+            Shards.open([tmp_path / f"kb-{i}" for i in range(3)], fake_embedder) as shards:
+        for q in ("item5 part3", "tag6 item40", "note 17"):
+            vec = fake_embedder.encode_queries([q])[0]
+            want = one.search_vector(vec, 10)
+            got = [h for _, _, h in shards.dense(vec, 10)]
+            assert [h.doc_id for h in got] == [h.doc_id for h in want]
+            assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)
+        assert shards.search("item42 part3", 3, mode="lexical")[0].text.split()[3] == "item42"
+        hybrid = shards.search("note 2024 on item84", 5)
+        assert hybrid[0].doc_id == "notes.jsonl#2024" and len(hybrid) == 5

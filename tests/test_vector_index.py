@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from knowledge.errors import UsageError
-from knowledge.vector_index import VectorIndex, choose_kind
+from knowledge.vector_index import IVF_FROM, IVFPQ_FROM, VectorIndex, choose_kind
 
 
 def data(n, dim=32, seed=0):
@@ -76,15 +76,47 @@ def test_ivfpq_recall_ids_and_removal():
     assert back.remove(ids[:5]) == 5 and back.ntotal == 2995
 
 
-def test_ivfpq_needs_enough_vectors():
+def test_ivfsq8_recall_filter_and_removal():
+    ids, vecs = data(3000)
+    ix = VectorIndex.build("ivfsq8", 32, ids, vecs)
+    assert not ix.compressed and ix.can_remove
+    rng = np.random.default_rng(4)
+    hits = 0
+    for q in rng.standard_normal((20, 32)).astype(np.float32):
+        want, _ = brute_force(ids, vecs, q, 10)
+        hits += len(set(ix.search(q, 10)[1][0]) & set(want))
+    assert hits / 200 >= 0.9  # 8-bit codes, a tenth of the lists probed
+    allowed = ids[::7]
+    got = ix.search(vecs[7], 5, allowed=allowed)[1][0]
+    assert got[0] == ids[7] and set(got[got >= 0]) <= set(allowed)
+    assert ix.remove(ids[:5]) == 5 and ix.ntotal == 2995
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfsq8", "ivfpq"])
+def test_mmap_read_searches_like_the_loaded_index(tmp_path, kind):
+    ids, vecs = data(3000)
+    ix = VectorIndex.build(kind, 32, ids, vecs)
+    path = tmp_path / "index.faiss"
+    path.write_bytes(ix.to_bytes())
+    mapped = VectorIndex.read(path, kind, mmap=True)
+    q = np.random.default_rng(5).standard_normal((4, 32)).astype(np.float32)
+    np.testing.assert_array_equal(mapped.search(q, 10)[1], ix.search(q, 10)[1])
+    assert mapped.ntotal == 3000 and mapped.ids().tolist() == ids.tolist()
+    path.unlink()  # (a writer deleting an old generation: the mapping stays valid)
+    np.testing.assert_array_equal(mapped.search(q, 10)[1], ix.search(q, 10)[1])
+
+
+def test_ivf_kinds_need_enough_vectors():
     ids, vecs = data(100)
-    with pytest.raises(UsageError, match="at least 1000 chunks"):
-        VectorIndex.build("ivfpq", 32, ids, vecs)
+    for kind in ("ivfpq", "ivfsq8"):
+        with pytest.raises(UsageError, match="at least 1000 chunks"):
+            VectorIndex.build(kind, 32, ids, vecs)
 
 
 def test_auto_choice_by_size():
-    assert [choose_kind("auto", n) for n in (0, 199_999, 200_000, 5_000_000)] == \
-        ["flat", "flat", "hnsw", "ivfpq"]
+    sizes = (0, IVF_FROM - 1, IVF_FROM, IVFPQ_FROM - 1, IVFPQ_FROM, 10 * IVFPQ_FROM)
+    assert [choose_kind("auto", n) for n in sizes] == \
+        ["flat", "flat", "ivfsq8", "ivfsq8", "ivfpq", "ivfpq"]
     assert choose_kind("hnsw", 10) == "hnsw"
     with pytest.raises(UsageError, match="must be one of"):
         choose_kind("annoy", 10)
