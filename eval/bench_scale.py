@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -442,7 +440,8 @@ def cmd_peers(a) -> None:
     n = a.size
     base, texts, _ = load_base(a.work)
     questions, q = queries(a.work)
-    exact = json.loads((a.work / f"exact-{label(n)}.json").read_text())  # (1-based positions)
+    name = "100k" if n == len(base) else label(n)  # (the real KB: all its vectors)
+    exact = json.loads((a.work / f"exact-{name}.json").read_text())  # (1-based positions)
     rows = []
     for peer in a.peers.split(","):
         rss0 = rss_mb()
@@ -462,10 +461,12 @@ def cmd_peers(a) -> None:
         out["recall@10_vs_exact"] = round(recall(got, exact), 3)
         out.update(lat(timed(lambda i: search(q[i]), range(len(q)))))
         out["peak_rss_mb"] = round(peak_rss_mb())
+        if (a.work / f"chroma-{label(n)}").exists() and peer == "chroma":
+            out["disk_mb"] = round(dir_mb(a.work / f"chroma-{label(n)}"))
         rows.append(out)
         print(json.dumps(out), flush=True)
         del search
-    save(a.work, f"peers-{label(n)}", {"command": " ".join(sys.argv), "rows": rows})
+    save(a.work, f"peers-{name}-{a.peers.replace(',', '+')}", {"command": " ".join(sys.argv), "rows": rows})
 
 
 def build_peer(peer: str, n: int, base, texts, work: Path, max_minutes: float):
