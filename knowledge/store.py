@@ -538,23 +538,21 @@ class Store:
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of every chunk, by id: the source a FAISS index is rebuilt from."""
-        rows = self.conn.execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
+        return self._decode(self.conn.execute("SELECT id, vector FROM chunks ORDER BY id"))
+
+    def vectors(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids found, their vectors) for chunk ids, read on demand (a deleted id is left out)."""
+        return self._decode(self.conn.execute(
+            f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids))
+
+    def _decode(self, cursor) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) from rows of (id, vector blob)."""
+        rows = cursor.fetchall()
         dim = int(self.manifest["dim"])
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vecs = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
                 if rows else np.zeros((0, dim), np.float32))
         return ids, vecs
-
-    def vectors(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(ids found, their vectors) for chunk ids, read on demand (a deleted id is left out)."""
-        rows = self.conn.execute(
-            f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(ids))})",
-            ids).fetchall()
-        dim = int(self.manifest["dim"])
-        found = np.array([r[0] for r in rows], dtype=np.int64)
-        vecs = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
-                if rows else np.zeros((0, dim), np.float32))
-        return found, vecs
 
     def verify(self) -> list[str]:
         """Problems found comparing SQLite, FAISS and manifest.json (empty list: consistent)."""
