@@ -115,12 +115,16 @@ def is_kb(path: Path) -> bool:
     try:
         conn = sqlite3.connect(db)
         try:
-            row = conn.execute("SELECT 1 FROM meta WHERE key='manifest'").fetchone()
+            tables = {name for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            # (no meta table: a first create killed before its schema was written)
+            row = "meta" in tables and conn.execute(
+                "SELECT 1 FROM meta WHERE key='manifest'").fetchone() is not None
         finally:
             conn.close()
     except sqlite3.DatabaseError:
         return True  # something is there; open() reports what is wrong with it
-    return row is not None
+    return bool(row)
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:

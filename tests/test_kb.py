@@ -208,6 +208,23 @@ def test_not_a_knowledge_base(tmp_path, animals, fake_embedder):
         KnowledgeBase.open(tmp_path / "nope")
 
 
+def test_create_killed_before_its_schema_is_not_a_knowledge_base(tmp_path, animals,
+                                                                 fake_embedder):
+    """A first `rag index` killed between creating kb.sqlite and writing its tables leaves
+    a database with no meta table (or only some tables): not a KB, and the next run
+    creates it over the leftovers."""
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
+        c.execute("CREATE TABLE files(id INTEGER PRIMARY KEY)")
+        c.commit()
+    with pytest.raises(KnowledgeError, match="is not a knowledge base"):
+        KnowledgeBase.open(kb)
+    assert index(kb, animals, fake_embedder).total_documents == 6
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.store.verify() == []
+
+
 def test_disagreeing_parts_are_detected(tmp_path, animals, fake_embedder):
     kb = tmp_path / "kb"
     index(kb, animals, fake_embedder)
