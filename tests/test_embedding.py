@@ -68,22 +68,38 @@ def test_query_encoder_matches_sentence_transformers():
     assert cosines.min() > 0.999  # bf16 rounds differently on each side
 
 
-def test_batches_embedded_in_parallel_keep_their_order_and_values():
-    """Many batches go to several threads at once (one torch thread each): every text gets
-    its own vector, the same as embedded alone, and torch's thread count is restored."""
+def test_batches_embedded_in_parallel_keep_their_order_and_values(monkeypatch):
+    """Many batches go to several threads at once, one torch thread each: every text gets
+    its own vector, the same as embedded alone; torch's thread count is restored, also when
+    a batch fails."""
+    import threading
+
     import torch
 
     texts = [("word " * (i * 7 % 60 + 1)) + f"item {i}" for i in range(50)]
     emb = Embedder.load(precision="fp32")
+    alone = np.concatenate([emb.encode([t]) for t in texts])
+    seen, forward = set(), emb._forward
+
+    def spy(batch):
+        seen.add((threading.current_thread().name.split("_")[0], torch.get_num_threads()))
+        return forward(batch)
+
+    monkeypatch.setattr(emb, "_forward", spy)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # (2 workers even on a 1-core runner)
     try:
         together = emb.encode(texts, batch_size=4)
         assert torch.get_num_threads() == 2
+        assert seen == {("encode", 1)}  # (in the pool, on one torch thread each)
+        np.testing.assert_allclose(together, alone, atol=1e-5)
+
+        monkeypatch.setattr(emb, "_forward", lambda batch: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            emb.encode(texts, batch_size=4)
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
-    alone = np.concatenate([emb.encode([t]) for t in texts])
-    np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
 def test_query_side_does_not_import_sentence_transformers(tmp_path):

@@ -210,19 +210,29 @@ def test_not_a_knowledge_base(tmp_path, animals, fake_embedder):
 
 def test_create_killed_before_its_schema_is_not_a_knowledge_base(tmp_path, animals,
                                                                  fake_embedder):
-    """A first `rag index` killed between creating kb.sqlite and writing its tables leaves
-    a database with no meta table (or only some tables): not a KB, and the next run
-    creates it over the leftovers."""
+    """A first `rag index` killed between creating kb.sqlite (WAL mode set) and writing its
+    tables leaves an empty database: not a KB, and the next run creates it over the
+    leftovers. A kb.sqlite with tables of its own is not ours to replace."""
     kb = tmp_path / "kb"
     kb.mkdir()
     with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
-        c.execute("CREATE TABLE files(id INTEGER PRIMARY KEY)")
-        c.commit()
+        c.execute("PRAGMA journal_mode=WAL")
     with pytest.raises(KnowledgeError, match="is not a knowledge base"):
         KnowledgeBase.open(kb)
     assert index(kb, animals, fake_embedder).total_documents == 6
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.verify() == []
+    other = tmp_path / "other"
+    other.mkdir()
+    with closing(sqlite3.connect(other / "kb.sqlite")) as c:
+        c.execute("CREATE TABLE notes(x)")
+        c.commit()
+    with pytest.raises(KnowledgeError, match="unreadable"):
+        KnowledgeBase.open(other)
+    with pytest.raises(KnowledgeError, match="unreadable"):
+        index(other, animals, fake_embedder)
+    with closing(sqlite3.connect(other / "kb.sqlite")) as c:
+        assert c.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
 
 
 def test_disagreeing_parts_are_detected(tmp_path, animals, fake_embedder):

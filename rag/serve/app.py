@@ -121,6 +121,11 @@ class Engine:
 
     # (the engine thread)
     def _run(self) -> None:
+        import torch
+
+        # this thread's torch thread count is fixed at its first use: now, with the process's
+        # (an upload embedding meanwhile sets it to 1 while it runs: knowledge.embedding)
+        torch.get_num_threads()
         while True:
             job = self._jobs.get()
             if job is None:
