@@ -74,7 +74,7 @@ class RayIngest:
                        touched=bool(r["touched"])) for r in out]
 
     def chunk_and_embed(self, docs: list[Document], chunking: ChunkerSettings,
-                        batch_size: int) -> tuple[list[list[Chunk]], np.ndarray]:
+                        batch_size: int | None) -> tuple[list[list[Chunk]], np.ndarray]:
         """Each document's chunks, and all their vectors in the same order."""
         import ray.data
 
@@ -112,7 +112,7 @@ class ChunkEmbed:
     """A Ray actor's work: the embedding model held once, documents in, chunks and vectors
     out (one row per chunk)."""
 
-    def __init__(self, load, size: int, overlap: int, batch_size: int):
+    def __init__(self, load, size: int, overlap: int, batch_size: int | None):
         self.emb = load()
         self.chunker = Chunker(self.emb.count_tokens, ChunkerSettings(size, overlap))
         self.batch_size = batch_size

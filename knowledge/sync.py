@@ -22,7 +22,7 @@ import numpy as np
 
 from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
-from .embedding import ENCODE_BATCH, family
+from .embedding import family
 from .language import coverage_warning, dominant_script
 from .loaders import LoadError, is_supported, load_file, read_regular, walk
 from .store import Store, describe
@@ -119,7 +119,7 @@ def sync(
     max_file_mb: float = DEFAULT_MAX_FILE_MB,
     root: Path | None = None,
     follow_symlinks: bool = False,
-    batch_size: int = ENCODE_BATCH,
+    batch_size: int | None = None,
     progress: bool = False,
     engine=None,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),

@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="embedding precision (auto: bf16 where the CPU has it natively)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="embedding batch size (default 16, the fastest on CPUs)")
+                   help="embedding batch size (default: the embedder's own, 16 for "
+                        "sentence-transformers models, the fastest on CPUs)")
     p.add_argument("--max-file-mb", type=float, default=200, help="skip larger files")
     p.add_argument("--rebuild", action="store_true", help="start the knowledge base over")
     p.add_argument("--follow-symlinks", action="store_true",

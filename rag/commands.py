@@ -57,8 +57,7 @@ def open_reader(args, allow_none: bool = False):
 
 def cmd_index(args) -> int:
     from knowledge.chunking import ChunkerSettings
-    from knowledge.embedding import (DEFAULT_EMBEDDER, ENCODE_BATCH, Embedder,
-                                     embedder_weights_hash)
+    from knowledge.embedding import DEFAULT_EMBEDDER, Embedder, embedder_weights_hash
     from knowledge.store import Store, is_kb, resolve_kb_dir
     from knowledge.sync import sync
 
@@ -103,7 +102,7 @@ def cmd_index(args) -> int:
         chunking=settings, index_kind=args.index or "auto", include=args.include,
         exclude=args.exclude, rebuild=args.rebuild, max_file_mb=args.max_file_mb,
         follow_symlinks=args.follow_symlinks,
-        batch_size=args.batch_size or ENCODE_BATCH, progress=progress, engine=engine)
+        batch_size=args.batch_size, progress=progress, engine=engine)
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
     for path, message in report.warnings:
