@@ -1,22 +1,26 @@
-"""What abstention does on the test splits, reporting only: the thresholds were chosen on the
-dev split when the reader was trained (or by `rag train ... --calibrate-only`).
+"""What abstention does on the test splits, reporting only: the reader's abstention (its rule,
+or its two thresholds) was fitted on the dev split when it was trained (or by `rag train ...
+--calibrate-only`).
 
-    .venv/bin/python eval/abstention.py --reader rag/models/reader --n 300
+    .venv/bin/python eval/abstention.py --reader rag/models/reader --n 1000
+    .venv/bin/python eval/abstention.py --thresholds ...   # the two thresholds, not the rule
+    .venv/bin/python eval/abstention.py --split dev --features runs/abst-dev.jsonl ...
 
-Each sampled test question is asked three ways, through the same two gates `rag ask` uses
-(the similarity guard, then the reader's own confidence against its no-answer option):
-- answerable: top-k passages from its own knowledge base;
-- missing document: the same knowledge base without the question's gold documents and any
-  chunk holding an answer (top-k of what is left; similarity = best dense one left);
-- off-topic: top-k from the other set's knowledge base.
-Prints, per set and case, the share declined and by which gate, and the answerable
-questions' EM/F1 with abstentions counted wrong.
+Each sampled question is asked three ways (``rag.training.reader.abstention_cases``):
+answerable (top-k from its own knowledge base), missing document (the same knowledge base
+without the question's gold documents and any chunk holding an answer) and off-topic (the
+other set's knowledge base), and declined as `rag ask` would decline it: by the reader's
+abstention rule over confidence, similarity and coverage where it applies (rag/abstention.py),
+else by the similarity floor and then the reader's confidence threshold. Prints, per set and
+case, the share declined and by which gate, and the answerable questions' EM/F1 with
+abstentions counted wrong; ``--features`` writes each question's signals as JSON lines.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,69 +30,87 @@ SETS = [("squad", "eval/data/squad-dev-open.qa.jsonl.gz", "runs/kb-squad"),
         ("nq", "eval/data/nq-para-open.qa.jsonl.gz", "runs/kb-nq")]
 
 
-def read(reader, questions, passages, batch: int = 16):
-    out = []
-    for i in range(0, len(questions), batch):
-        out += reader.read_many(questions[i:i + batch], passages[i:i + batch])
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reader", default="rag/models/reader")
-    ap.add_argument("--n", type=int, default=300, help="test questions per set")
+    ap.add_argument("--n", type=int, default=300, help="questions per set")
     ap.add_argument("-k", type=int, default=None, help="passages (default: the reader's)")
+    ap.add_argument("--split", default="test", choices=["test", "dev"])
+    ap.add_argument("--thresholds", action="store_true",
+                    help="decline by the two thresholds even where the reader has a rule")
+    ap.add_argument("--features", default=None, help="write each question's signals here")
     args = ap.parse_args()
 
     from knowledge.kb import KnowledgeBase
+    from rag.abstention import confidence_logit, coverage
     from rag.evaluation.metrics import exact_match, f1
-    from rag.evaluation.qa import load_qaset, sample
+    from rag.evaluation.qa import DEV_FRACTION
+    from rag.pipeline import Pipeline
     from rag.readers import load_reader
     from rag.retrieval import Retriever
-    from rag.training.loop import cannot_answer
+    from rag.training.reader import abstention_cases
 
     reader = load_reader(args.reader)
+    if args.thresholds:
+        reader.config = replace(reader.config, abstain_rule=None)
     k = args.k or reader.config.k
-    floor = reader.config.abstain_similarity
-    result = {"reader": args.reader, "k": k, "abstain_similarity": floor,
-              "abstain_threshold": reader.config.abstain_threshold}
     kbs = {name: KnowledgeBase.open(ROOT / kb) for name, _, kb in SETS}
-    for name, qaset, _ in SETS:
-        kb = kbs[name]
-        qs = sample(load_qaset(ROOT / qaset, "test"), args.n, 0)
-        texts = [q.question for q in qs]
-        found = Retriever(kb).search_many(texts, 4 * k)
-        hits = found.hits
-        cases = {"answerable": ([h[:k] for h in hits], found.similarity)}
-        missing, missing_sims = [], []
-        vecs = kb.embedder.encode_queries(texts)
-        for q, hs, pairs in zip(qs, hits, kb.dense_ids(vecs, 100)):
-            missing.append([h for h in hs if cannot_answer(q, h)][:k])
-            fetched = {h.chunk_id: h for h in kb.fetch(pairs)}
-            left = [s for s, cid in pairs if cid in fetched and cannot_answer(q, fetched[cid])]
-            missing_sims.append(left[0] if left else -1.0)
-        cases["missing_document"] = (missing, missing_sims)
-        other = next(kbs[n] for n, _, _ in SETS if n != name)
-        off = Retriever(other).search_many(texts, k)
-        cases["off_topic"] = (off.hits, off.similarity)
-        for case, (passages, similarity) in cases.items():
-            guarded = [floor is not None and s is not None and s < floor for s in similarity]
-            outs = read(reader, texts, passages)
-            by_reader = [o.abstained and not g for o, g in zip(outs, guarded)]
-            row = {"n": len(qs),
-                   "declined_%": round(100 * sum(g or r for g, r in zip(guarded, by_reader))
-                                       / len(qs), 1),
-                   "by_similarity_%": round(100 * sum(guarded) / len(qs), 1),
-                   "by_reader_%": round(100 * sum(by_reader) / len(qs), 1)}
-            if case == "answerable":
-                ok = [not (g or o.abstained) for g, o in zip(guarded, outs)]
-                row["em"] = round(100 * sum(exact_match(o.answer, list(q.answers)) * a
-                                            for o, q, a in zip(outs, qs, ok)) / len(qs), 1)
-                row["f1"] = round(100 * sum(f1(o.answer, list(q.answers)) * a
-                                            for o, q, a in zip(outs, qs, ok)) / len(qs), 1)
-            result[f"{name} {case}"] = row
-            print(f"{name:5} {case:16} {json.dumps(row)}", file=sys.stderr, flush=True)
+    pipes = {name: Pipeline(Retriever(kb), reader, k) for name, kb in kbs.items()}
+    by_file = {Path(qaset).name: name for name, qaset, _ in SETS}
+    cases = abstention_cases([(ROOT / qaset, kbs[name]) for name, qaset, _ in SETS], k,
+                             dev_fraction=DEV_FRACTION, dev_limit=args.n, seed=0,
+                             split=args.split)
+    rule = pipes["squad"].abstain_rule()
+    floor = None if rule else pipes["squad"].similarity_floor()
+    threshold = reader.config.abstain_threshold
+    result = {"reader": args.reader, "k": k, "split": args.split,
+              "gate": "rule" if rule else "thresholds", "rule": reader.config.abstain_rule,
+              "abstain_similarity": floor, "abstain_threshold": threshold}
+    rows = cases["rows"]
+    readable = [r for r in rows if r[3]]
+    outs = {}
+    for i in range(0, len(readable), 16):
+        chunk = readable[i:i + 16]
+        read = reader.read_batch([q.question for _, _, q, _, _ in chunk],
+                                 [list(ps) for _, _, _, ps, _ in chunk], threshold=False)
+        outs.update({id(r): o for r, o in zip(chunk, read.outputs)})
+    stats, features = {}, open(args.features, "w") if args.features else None
+    for row in rows:
+        group, case, q, passages, sim = row
+        name = by_file[group]
+        pipe = pipes[name if case != "off_topic" else next(n for n in pipes if n != name)]
+        out = outs.get(id(row))
+        if out is None:  # nothing left to read
+            gate = "nothing"
+        elif floor is not None and sim is not None and sim < floor:
+            gate = "similarity"
+        elif rule is not None:
+            gate = "rule" if pipe.decide(rule, q.question, passages, sim, out).abstained else None
+        else:
+            gate = "reader" if out.abstained or (threshold is not None
+                                                 and out.confidence < threshold) else None
+        s = stats.setdefault((name, case), {"n": 0, "gates": {}, "em": 0.0, "f1": 0.0})
+        s["n"] += 1
+        if gate:
+            s["gates"][gate] = s["gates"].get(gate, 0) + 1
+        elif case == "answerable":
+            s["em"] += exact_match(out.answer, list(q.answers))
+            s["f1"] += f1(out.answer, list(q.answers))
+        if features and out is not None:
+            features.write(json.dumps({
+                "set": name, "case": case, "id": q.id, "sim": sim,
+                "logit": confidence_logit(out.confidence),
+                "coverage": coverage(q.question, passages), "declined": gate,
+                "f1": f1(out.answer, list(q.answers)) if case == "answerable" else None}) + "\n")
+    for (name, case), s in stats.items():
+        row = {"n": s["n"],
+               "declined_%": round(100 * sum(s["gates"].values()) / s["n"], 1),
+               **{f"by_{g}_%": round(100 * c / s["n"], 1) for g, c in s["gates"].items()}}
+        if case == "answerable":
+            row.update(em=round(100 * s["em"] / s["n"], 1), f1=round(100 * s["f1"] / s["n"], 1))
+        result[f"{name} {case}"] = row
+        print(f"{name:5} {case:16} {json.dumps(row)}", file=sys.stderr, flush=True)
     for kb in kbs.values():
         kb.close()
     print(json.dumps(result, indent=2))

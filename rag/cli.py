@@ -280,7 +280,9 @@ def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> Non
     p.add_argument("--beams", type=int, default=None, help="beam search width (default greedy)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="longest answer, in tokens")
     p.add_argument("--abstain-threshold", type=float, default=None,
-                   help="answer 'not found' below this reader confidence (0-1; 0: never)")
+                   help="answer 'not found' below this reader confidence (0-1; 0: never); "
+                        "given by hand, this and --abstain-similarity replace the reader's "
+                        "own abstention rule")
     p.add_argument("--abstain-similarity", type=float, default=None,
                    help="answer 'not found', without reading, when no passage is this similar "
                         "to the question (dense cosine; 0: never; default: the reader's own, "

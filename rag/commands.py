@@ -38,6 +38,8 @@ def open_reader(args, allow_none: bool = False):
         if args.max_new_tokens < 1:
             raise _usage(f"--max-new-tokens must be at least 1 (got {args.max_new_tokens})")
         overrides["max_new_tokens"] = args.max_new_tokens
+    if args.abstain_threshold is not None or args.abstain_similarity is not None:
+        overrides["abstain_rule"] = None  # thresholds given by hand replace the fitted rule
     if args.abstain_threshold is not None:
         overrides["abstain_threshold"] = args.abstain_threshold
     if args.abstain_similarity is not None:  # given by hand: for any embedder; 0 turns it off
@@ -365,7 +367,7 @@ def cmd_train(args) -> int:
         raise _usage(f"give one --kb per QASET ({len(args.qasets)} QA sets, {len(args.kb)} --kb)")
     if args.calibrate_only:
         card = recalibrate(list(zip(args.qasets, args.kb)), Path(args.out), seed=args.seed,
-                           device=args.device)
+                           dev_limit=args.dev_limit, device=args.device)
         _print_calibration(args.out, card)
         return 0
     if args.max_steps is not None and args.max_steps < 1:
@@ -440,6 +442,11 @@ def _print_calibration(out, card: dict) -> None:
             print(f"  abstains below {what} {card[key]}: answers "
                   f"{a.get('answered_answerable', '-')}% of answerable and "
                   f"{a.get('answered_unanswerable', '-')}% of unanswerable dev questions")
+    rule = card.get("abstain_rule")
+    if rule:
+        shares = ", ".join(f"{k} {v['declined']}%" for k, v in
+                           card["abstention_rule"]["declined % of dev"].items())
+        print(f"  abstains by its rule instead, where it applies ({rule}): declines {shares}")
 
 
 def cmd_compare(args) -> int:

@@ -8,12 +8,13 @@ Example::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from knowledge.types import Hit
 
 from knowledge.language import covers, describe, dominant_script
 
+from .abstention import AbstainRule, coverage
 from .evidence import best_sentence
 from .readers.base import NOT_FOUND
 from .retrieval import Filters, Retriever
@@ -145,15 +146,19 @@ class Pipeline:
                     for q, hs, s in zip(questions, hits, sims)]
         unread = {i: why for i, why in ((i, self.unreadable(q, hs[:self.k]))
                                         for i, (q, hs) in enumerate(zip(questions, hits))) if why}
-        floor = self.similarity_floor()
+        rule = self.abstain_rule()
+        floor = None if rule else self.similarity_floor()
         read = [i for i, s in enumerate(sims) if i not in unread
                 and (floor is None or s is None or s >= floor)]
         t1 = time.perf_counter()
         outputs = {}
         if read:
-            batch = self.reader.read_batch([questions[i] for i in read],
-                                           [hits[i][:self.k] for i in read])
-            outputs = dict(zip(read, batch.outputs))
+            args = ([questions[i] for i in read], [hits[i][:self.k] for i in read])
+            batch = (self.reader.read_batch(*args, threshold=False) if rule
+                     else self.reader.read_batch(*args))
+            outputs = {i: out if rule is None else self.decide(rule, questions[i],
+                                                                hits[i][:self.k], sims[i], out)
+                       for i, out in zip(read, batch.outputs)}
             timings.update({k: v / n for k, v in batch.timings.items()})
         timings["reader_ms"] = (time.perf_counter() - t1) * 1000 / n
         answers = []
@@ -199,6 +204,32 @@ class Pipeline:
                         f"{' and '.join(describe(s) for s in scripts)} script): quoted is "
                         "the passage sentence that best matches the question, not an answer")
         return None
+
+    def abstain_rule(self) -> AbstainRule | None:
+        """The span reader's abstention rule, where it applies: fitted for this knowledge
+        base's embedder (its similarities), dense or hybrid retrieval, a span answer mode."""
+        config = getattr(self.reader, "config", None)
+        rule = AbstainRule.from_dict(getattr(config, "abstain_rule", None))
+        kb = getattr(self.retriever, "kb", None)
+        if (rule is None or kb is None or not getattr(self.reader, "has_span_head", False)
+                or config.answer_mode == "generative"
+                or getattr(self.retriever, "mode", "") not in ("dense", "hybrid")
+                or config.similarity_embedder != kb.manifest["embedder"]["weights_sha256"]):
+            return None
+        return rule
+
+    def decide(self, rule: AbstainRule, question: str, passages: list[Hit],
+               similarity: float | None, out):
+        """``out`` as read without a threshold, declined where the rule says so (or, with no
+        similarity to weigh, where the reader's own threshold does)."""
+        if out.abstained:
+            return out
+        if similarity is None:
+            threshold = self.reader.config.abstain_threshold
+            declined = threshold is not None and out.confidence < threshold
+        else:
+            declined = rule.declines(out.confidence, similarity, coverage(question, passages))
+        return replace(out, answer=NOT_FOUND, abstained=True, span=None) if declined else out
 
     def similarity_floor(self) -> float | None:
         """The reader's abstention similarity, where it applies to this knowledge base (it

@@ -89,9 +89,10 @@ def test_shipped_default_reader_answers_with_citations(squad_kb, embedder, capsy
 
 
 def test_shipped_reader_abstains_when_the_kb_cannot_answer(squad_kb, capsys):
-    """A question nothing in the knowledge base is about is declined (by the similarity
-    guard, or by the reader's no-answer option after reading); one it is about is
-    answered; with both gates off the reader answers anything."""
+    """A question nothing in the knowledge base is about is declined (by the reader's rule
+    over confidence, similarity and coverage; or by the similarity guard, or by the reader's
+    no-answer option after reading); one it is about is answered; with both thresholds
+    given as 0 by hand (which replaces the rule) the reader answers anything."""
     from rag.cli import main
     from rag.readers import DEFAULT_READER, NOT_FOUND
 
@@ -106,7 +107,15 @@ def test_shipped_reader_abstains_when_the_kb_cannot_answer(squad_kb, capsys):
         answers[q] = json.loads(capsys.readouterr().out)
     off, on = answers.values()
     assert off["abstained"] and off["answer"] == NOT_FOUND and len(off["citations"]) > 0
-    if off["confidence"] is None:  # declined before reading
+    if config.get("abstain_rule"):  # read, and the rule weighed it as not answerable
+        from rag.abstention import AbstainRule, coverage
+
+        rule = AbstainRule.from_dict(config["abstain_rule"])
+        q = "How long should sourdough bread proof before baking?"
+        cov = coverage(q, [type("P", (), {"text": c["text"]}) for c in off["citations"]])
+        assert rule.declines(off["confidence"], off["similarity"], cov)
+        assert not rule.declines(on["confidence"], on["similarity"], 1.0)
+    elif off["confidence"] is None:  # declined before reading
         assert off["similarity"] < floor
     else:  # read, and the reader found no answer in the passages
         assert off["confidence"] < threshold

@@ -129,6 +129,59 @@ def test_weak_evidence_abstains_without_reading(kb, made_for, applies):
         assert not any(a.abstained for a in answers)
 
 
+class SpanReader(RecordingReader):
+    """A span reader whose confidence is given per question, declining below its threshold
+    unless told not to (as FiDReader does); records the threshold flag."""
+
+    has_span_head = True
+
+    def __init__(self, confidence: dict, **config):
+        super().__init__(answer_mode="extractive", **config)
+        self.confidence, self.thresholds = confidence, []
+
+    def read_batch(self, questions, passages, threshold=True):
+        from rag.readers import ReaderOutput
+
+        self.read += questions
+        self.thresholds.append(threshold)
+        cut = self.config.abstain_threshold if threshold else None
+        return ReadBatch([ReaderOutput("yes", self.confidence[q], [1.0] * len(p),
+                                       abstained=cut is not None and self.confidence[q] < cut)
+                          for q, p in zip(questions, passages)])
+
+
+def test_abstention_rule_weighs_confidence_similarity_and_coverage(kb):
+    """With a fitted rule the pipeline reads everything with the reader's threshold off, and
+    declines exactly where the rule's score is below 0; elsewhere (another embedder, lexical
+    retrieval, thresholds given by hand) the two thresholds decide as before."""
+    from rag.abstention import AbstainRule, coverage
+    from rag.pipeline import Pipeline
+    from rag.readers import NOT_FOUND
+
+    strong, weak = "hold the red button to reset the pump", "zebra quantum flux"
+    conf = {strong: 0.3, weak: 0.99}  # the confident reader is wrong, the unsure one right
+    rule = AbstainRule(bias=-1.0, confidence=0.1, similarity=1.0, coverage=1.0)
+    reader = SpanReader(conf, abstain_threshold=0.5, abstain_similarity=0.99,
+                        similarity_embedder="f" * 64, abstain_rule=rule.to_dict())
+    pipe = Pipeline(Retriever(kb), reader, k=2)
+    answers = pipe.ask_many([strong, weak])
+    assert reader.read == [strong, weak] and reader.thresholds == [False]  # no floor either
+    for a, q in zip(answers, [strong, weak]):
+        cov = coverage(q, a.citations)
+        assert cov == {strong: 1.0, weak: 0.0}[q]  # the pump manual holds every term
+        declined = rule.declines(conf[q], a.similarity, cov)
+        assert a.abstained == declined and (a.answer == NOT_FOUND) == declined
+        assert a.confidence == conf[q]
+    assert [a.abstained for a in answers] == [False, True]  # coverage and similarity won
+    # the rule was fitted on another embedder's similarities: the thresholds decide
+    other = SpanReader(conf, abstain_threshold=0.5, similarity_embedder="0" * 64,
+                       abstain_rule=rule.to_dict())
+    assert [a.abstained for a in Pipeline(Retriever(kb), other, k=2).ask_many([strong, weak])] \
+        == [True, False]
+    assert other.thresholds == [True]
+    assert Pipeline(Retriever(kb, "lexical"), reader, k=2).abstain_rule() is None
+
+
 def test_shards_merge_to_what_one_kb_finds(tmp_path, fake_embedder):
     """Three shards searched together give one KB's dense results (exact scores merge), in
     flat and in compressed (IVF-PQ, re-scored) shards; lexical and hybrid find across them."""

@@ -169,13 +169,28 @@ def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
     assert card["abstention"]["n_answerable"] == card["examples"]["dev"]
     floor = json.loads(config.read_text())["abstain_similarity"]
     assert floor == card["abstain_similarity"] and card["abstention_similarity"]["n_answerable"]
+    # the rule over confidence, similarity and coverage, fitted on the same dev questions
+    rule = json.loads(config.read_text())["abstain_rule"]
+    assert rule == card["abstain_rule"] and set(rule) == {"bias", "confidence", "similarity",
+                                                          "coverage"}
+    assert set(card["abstention_rule"]["declined % of dev"]) == {
+        "qa.jsonl answerable", "qa.jsonl missing_document"}
 
 
-def test_similarity_evidence_without_the_gold_document_and_off_topic(fixture, tmp_path):
+def similarity_evidence(data, **kw):
+    from rag.training.reader import abstention_cases
+
+    cases = abstention_cases(data, 1, **kw)
+    found = {c: [r[4] for r in cases["rows"] if r[1] == c]
+             for c in ("answerable", "missing_document", "off_topic")}
+    return {**found, **{k: v for k, v in cases.items() if k != "rows"}, "rows": cases["rows"]}
+
+
+def test_abstention_cases_without_the_gold_document_and_off_topic(fixture, tmp_path):
     """Each question's best similarity to its knowledge base, to it with the answer's
-    document missing (never higher), and to another knowledge base (off-topic)."""
+    document missing (never higher, and no passage of it read), and to another knowledge
+    base (off-topic)."""
     from rag.evaluation.qa import load_qaset
-    from rag.training.reader import similarity_evidence
 
     base, qa = fixture
     write_corpus(tmp_path / "pumps", {"pump.md": "To reset the pump hold the red button.",
@@ -195,6 +210,9 @@ def test_similarity_evidence_without_the_gold_document_and_off_topic(fixture, tm
         assert one["off_topic"] == []
         assert all(m <= a + 1e-6 for a, m in zip(answerable, missing))
         assert sum(m < a - 1e-3 for a, m in zip(answerable, missing)) >= n // 2
+        for _, case, q, passages, _ in one["rows"]:
+            gold = [h for h in passages if h.doc_id in q.gold_ids]
+            assert (gold == []) if case == "missing_document" else len(passages) == 1
         both = similarity_evidence([(qa, capitals), (pumps_qa, pumps)], dev_fraction=1.0,
                                    dev_limit=100, seed=0)
     assert len(both["answerable"]) == len(both["missing_document"]) == n + 2

@@ -49,6 +49,10 @@ class ReaderConfig:
     # is similarity_embedder (cosines differ between embedders), or to any when that is None
     abstain_similarity: float | None = None
     similarity_embedder: str | None = None
+    # span readers: one rule over confidence, similarity and lexical coverage
+    # (rag/abstention.py), used instead of the two thresholds above where it applies (the
+    # knowledge base's embedder is similarity_embedder, the answer mode is not generative)
+    abstain_rule: dict | None = None
     k: int = 5  # passages the reader was tuned for
     encode_batch: int = 32  # passages per encoder call (bounds memory for large k)
     base_model: str | None = None  # frozen weights come from this model (copyfid readers)
@@ -215,9 +219,12 @@ class FiDReader(Reader):
         return self.read_batch(questions, passages, grounded, mode).outputs
 
     def read_batch(self, questions: list[str], passages: list[list[Hit]],
-                   grounded: bool | None = None, mode: str | None = None) -> ReadBatch:
+                   grounded: bool | None = None, mode: str | None = None,
+                   threshold: bool = True) -> ReadBatch:
         """One output per question; ``mode`` (extractive, generative, fused) defaults to the
-        config's ``answer_mode``, and is generative for a reader without a span head."""
+        config's ``answer_mode``, and is generative for a reader without a span head.
+        ``threshold=False``: a span reader never declines on its confidence threshold (the
+        caller decides, e.g. with the abstention rule)."""
         mode = mode or self.config.answer_mode
         if mode not in ANSWER_MODES:
             raise UsageError(f"--answer-mode {mode!r} must be one of {', '.join(ANSWER_MODES)}")
@@ -232,12 +239,12 @@ class FiDReader(Reader):
             return ReadBatch(outputs)
         qs, ps = [questions[i] for i in live], [passages[i] for i in live]
         read, timings = (self._generate(qs, ps, grounded) if mode == "generative"
-                         else self._extract(qs, ps, mode))
+                         else self._extract(qs, ps, mode, threshold))
         for i, out in zip(live, read):
             outputs[i] = out
         return ReadBatch(outputs, timings)
 
-    def _extract(self, qs: list[str], ps: list[list[Hit]], mode: str):
+    def _extract(self, qs: list[str], ps: list[list[Hit]], mode: str, threshold: bool = True):
         """The span head's best span over all passages (shared normalisation); "fused"
         re-scores its top candidates with the decoder. Confidence is the span's probability
         against the no-answer option's."""
@@ -276,7 +283,7 @@ class FiDReader(Reader):
             heat = _heat(slp, elp, enc, row, n_p, length, best.passage)
             confidence = float(torch.sigmoid(torch.tensor(best.score - float(null[row]))))
             answer = hits[best.passage].text[best.start:best.end]
-            abstain = self.config.abstain_threshold is not None and \
+            abstain = threshold and self.config.abstain_threshold is not None and \
                 confidence < self.config.abstain_threshold
             outputs.append(ReaderOutput(
                 answer=NOT_FOUND if abstain else answer, confidence=confidence,

@@ -27,6 +27,9 @@ from .loop import (CHECKPOINT, TrainSettings, as_retrieved, cannot_answer, mine,
 MINILM = "all-MiniLM-L6-v2"
 CONFIDENCE_DECLINES = 0.04  # share of answerable dev questions abstention may decline
 SIMILARITY_DECLINES = 0.01  # the similarity guard's share
+# the abstention rule's share: lower than the threshold's, as the dev questions are easier
+# than the test split's (eval/RESULTS.md: 4 % of answerable dev was 6-8 % of test)
+RULE_DECLINES = 0.03
 
 
 def init_model(init: str, decoder_layers: int, frozen_layers: int, copy_head: bool,
@@ -101,37 +104,48 @@ def dev_questions(qaset: str, dev_fraction: float, dev_limit: int, seed: int):
     return fit, random.Random(seed).sample(dev, min(dev_limit, len(dev)))
 
 
-def similarity_evidence(data: list[tuple[str, str]], *, dev_fraction: float, dev_limit: int,
-                        seed: int, split: str = "dev", depth: int = 100) -> dict:
-    """The best dense similarity of each held-out question to a knowledge base that can
-    answer it ("answerable": its own) and to ones that cannot: "missing_document" (its own
-    without the gold documents and any chunk holding an answer) and "off_topic" (each other
-    knowledge base); and "embedder" (the weights hash they were built with).
-    ``split="test"`` samples the test split instead, for reporting."""
-    found = {"answerable": [], "missing_document": [], "off_topic": []}
+def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float,
+                     dev_limit: int, seed: int, split: str = "dev", retrieval: str = "hybrid",
+                     depth: int = 100) -> dict:
+    """Each held-out question asked three ways, as `rag ask` would see it: "answerable" (its
+    own knowledge base, top-k as retrieved), "missing_document" (the same without its gold
+    documents and any chunk holding an answer: the best-ranked k left of the top 4k, and
+    the best dense similarity left in the top ``depth``) and "off_topic" (each other
+    knowledge base).
+    ``rows``: (QA set, case, question, passages, similarity); ``embedder``: the weights hash
+    the knowledge bases were built with (None, with a ``reason``, when they differ: then one
+    similarity cannot serve them all). ``split="test"`` samples the test split, for reporting."""
+    rows = []
     with opened(data) as kbs:
         made_with = {kb.manifest["embedder"]["weights_sha256"] for kb in kbs}
-        if len(made_with) != 1:  # one threshold cannot serve two embedders' cosines
-            return {**found, "embedder": None,
+        if len(made_with) != 1:
+            return {"rows": rows, "embedder": None,
                     "reason": "the knowledge bases were built with different embedders"}
         for (qaset, _), kb in zip(data, kbs):
             questions = (dev_questions(qaset, dev_fraction, dev_limit, seed)[1]
                          if split == "dev" else sample(load_qaset(qaset, split), dev_limit, seed))
             if not questions:
                 continue
-            vecs = kb.embedder.encode_queries([q.question for q in questions])
-            for q, pairs in zip(questions, kb.dense_ids(vecs, depth)):
+            texts = [q.question for q in questions]
+            name = Path(str(qaset)).name
+            found = Retriever(kb, retrieval).search_many(texts, 4 * k)
+            vecs = kb.embedder.encode_queries(texts)
+            for q, hits, sim, pairs in zip(questions, found.hits, found.similarity,
+                                           kb.dense_ids(vecs, depth)):
                 if not pairs:
                     continue
-                found["answerable"].append(pairs[0][0])
-                hits = {h.chunk_id: h for h in kb.fetch(pairs)}
-                rest = [s for s, cid in pairs if cid in hits and cannot_answer(q, hits[cid])]
-                if rest:
-                    found["missing_document"].append(rest[0])
+                rows.append((name, "answerable", q, hits[:k], sim))
+                fetched = {h.chunk_id: h for h in kb.fetch(pairs)}
+                left = [s for s, cid in pairs if cid in fetched and cannot_answer(q, fetched[cid])]
+                kept = [h for h in hits if cannot_answer(q, h)][:k]
+                if left:  # (kept may be empty: nothing left near the top to read)
+                    rows.append((name, "missing_document", q, kept, left[0]))
             for other in kbs:
                 if other.store.path.resolve() != kb.store.path.resolve():
-                    found["off_topic"] += [p[0][0] for p in other.dense_ids(vecs, 1) if p]
-    return {**found, "embedder": made_with.pop()}
+                    off = Retriever(other, retrieval).search_many(texts, k)
+                    rows += [(name, "off_topic", q, hits, sim) for q, hits, sim
+                             in zip(questions, off.hits, off.similarity) if hits]
+    return {"rows": rows, "embedder": made_with.pop()}
 
 
 def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm", k: int = 5,
@@ -182,9 +196,9 @@ def train_reader(data: list[tuple[str, str]], out: Path, *, init: str = "minilm"
                 frozen_layers=frozen_layers, copy_head=copy_head, span_head=spans,
                 unanswerable_every=unanswerable_every, lora=lora,
                 examples={"train": len(train_ex), "dev": len(dev_ex)})
-    similarities = similarity_evidence(data, dev_fraction=dev_fraction, dev_limit=dev_limit,
-                                       seed=s.seed)
-    return calibrate(out, dev_ex, asked, unanswerable, similarities, card, s.device)
+    cases = abstention_cases(data, k, dev_fraction=dev_fraction, dev_limit=dev_limit,
+                             seed=s.seed, retrieval=retrieval)
+    return calibrate(out, dev_ex, asked, unanswerable, cases, card, s.device)
 
 
 def recalibrate(data: list[tuple[str, str]], out: Path, *,
@@ -198,21 +212,24 @@ def recalibrate(data: list[tuple[str, str]], out: Path, *,
         raise UsageError(f"--calibrate-only: no trained reader in {out} (training_card.json "
                          "missing)")
     card = json.loads(card_path.read_text())
+    k = ReaderConfig.load(out).k
     _, dev_ex, unanswerable, asked, _ = mine_sets(
-        data, ReaderConfig.load(out).k, limit=None, dev_fraction=dev_fraction,
-        dev_limit=dev_limit, retrieval=retrieval, seed=seed, with_train=False, log=log)
-    similarities = similarity_evidence(data, dev_fraction=dev_fraction, dev_limit=dev_limit,
-                                       seed=seed)
-    return calibrate(out, dev_ex, asked, unanswerable, similarities, card, device)
+        data, k, limit=None, dev_fraction=dev_fraction, dev_limit=dev_limit,
+        retrieval=retrieval, seed=seed, with_train=False, log=log)
+    cases = abstention_cases(data, k, dev_fraction=dev_fraction, dev_limit=dev_limit,
+                             seed=seed, retrieval=retrieval)
+    return calibrate(out, dev_ex, asked, unanswerable, cases, card, device)
 
 
-def calibrate(out: Path, dev_ex, asked, unanswerable, similarities, card: dict,
+def calibrate(out: Path, dev_ex, asked, unanswerable, cases: dict, card: dict,
               device: str) -> dict:
-    """Set the saved reader's two abstention thresholds and write the final config and
-    training card: on its confidence (the dev questions with their passages as retrieved,
-    ``asked``, against their unanswerable versions) and on the question's similarity to the
-    knowledge base (``similarity_evidence``). ``dev_ex`` (the gold passage added where
-    retrieval missed it) gives the card's dev score."""
+    """Set the saved reader's abstention and write the final config and training card: a
+    threshold on its confidence (the dev questions with their passages as retrieved,
+    ``asked``, against their unanswerable versions), a floor on the question's similarity to
+    the knowledge base, and, for a span reader, the rule over both and lexical coverage
+    (rag/abstention.py) fitted on ``cases`` (``abstention_cases``), which replaces the two
+    where it applies. ``dev_ex`` (the gold passage added where retrieval missed it) gives
+    the card's dev score."""
     if not dev_ex:
         raise UsageError("no dev examples to calibrate abstention on: the QA sets' train "
                          "splits need more documents")
@@ -233,21 +250,45 @@ def calibrate(out: Path, dev_ex, asked, unanswerable, similarities, card: dict,
     # the similarity floor is only a guard against clearly off-topic questions: a cosine
     # chosen to separate Wikipedia questions declined half the answerable news questions, so
     # it is set where it declines almost no answerable dev question; reading decides the rest
+    similarities = {"answerable": [], "missing_document": [], "off_topic": []}
+    for _, case, _, _, sim in cases["rows"]:
+        similarities[case].append(sim)
     floor, floor_stats = calibrate_abstention(
         similarities["answerable"], similarities["missing_document"] + similarities["off_topic"],
         min_gain=0.1, max_declined=SIMILARITY_DECLINES,
         rule=f"highest best dense similarity that declines at most {SIMILARITY_DECLINES:.0%} "
              "of dev questions on their own knowledge base, vs on it without their gold "
              "documents and on the other ones")
-    if "reason" in similarities:
-        floor_stats["reason"] = similarities["reason"]
+    if "reason" in cases:
+        floor_stats["reason"] = cases["reason"]
+    rule, rule_stats = fit_abstain_rule(reader, cases) if reader.has_span_head else \
+        (None, {"reason": "a generative reader: its confidence is not a span's"})
     replace(reader.config, abstain_threshold=threshold, abstain_similarity=floor,
-            similarity_embedder=similarities["embedder"] if floor is not None else None).save(out)
+            similarity_embedder=cases["embedder"] if floor is not None or rule else None,
+            abstain_rule=rule.to_dict() if rule else None).save(out)
     card.update(dev=score_predictions([p for p, _ in preds], dev_ex),
                 abstain_threshold=threshold, abstention=stats, abstain_similarity=floor,
-                abstention_similarity=floor_stats)
+                abstention_similarity=floor_stats,
+                abstain_rule=rule.to_dict() if rule else None, abstention_rule=rule_stats)
     (out / "training_card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     return card
+
+
+def fit_abstain_rule(reader, cases: dict, batch: int = 16):
+    """(rule, stats): the abstention rule fitted on the reader's outputs (thresholds off)
+    for ``cases``' rows that have passages to read."""
+    from ..abstention import coverage, features, fit_rule
+
+    if not cases.get("embedder"):
+        return None, {"reason": cases.get("reason", "no dev examples")}
+    rows = [r for r in cases["rows"] if r[3]]
+    outs = []
+    for i in range(0, len(rows), batch):
+        chunk = rows[i:i + batch]
+        outs += reader.read_many([q.question for _, _, q, _, _ in chunk],
+                                 [list(ps) for _, _, _, ps, _ in chunk])
+    return fit_rule([(group, case, features(o.confidence, sim, coverage(q.question, ps)))
+                     for (group, case, q, ps, sim), o in zip(rows, outs)], RULE_DECLINES)
 
 
 def predict(model, tokenizer, config: ReaderConfig, dev, batch: int = 16):
@@ -278,7 +319,8 @@ def save_reader(model, tokenizer, config: ReaderConfig, out: Path, base: str | N
     if previous is not None:  # (calibrated after training; a resumed run keeps them)
         config = replace(config, abstain_threshold=previous.abstain_threshold,
                          abstain_similarity=previous.abstain_similarity,
-                         similarity_embedder=previous.similarity_embedder)
+                         similarity_embedder=previous.similarity_embedder,
+                         abstain_rule=previous.abstain_rule)
     config.save(out)
 
 

@@ -1,0 +1,123 @@
+"""Whether to answer or say "not found": one rule over three signals, fitted on dev questions.
+
+A span reader's confidence alone (its best span against its no-answer option) lets through
+questions whose passages merely look relevant, and a similarity floor alone either declines
+answerable questions or lets off-topic ones through. The rule weighs them together:
+
+    score = bias + w_conf * logit(confidence) + w_sim * similarity + w_cov * coverage
+
+``confidence`` is the reader's (logit clipped to +-15), ``similarity`` the best dense cosine
+of the question to the knowledge base, ``coverage`` the largest share of the question's terms
+that one of the read passages holds (a lexical signal: it does not depend on the embedder).
+The question is declined when the score is below 0. `rag train` fits the weights on the dev
+questions (answerable vs missing-document vs off-topic, each QA set weighted equally) and sets
+the bias so that at most a given share of answerable dev questions is declined.
+
+Example::
+
+    rule = AbstainRule(bias=-2.6, confidence=0.09, similarity=3.0, coverage=1.6)
+    rule.declines(confidence=0.9, similarity=0.6, coverage=0.7)  # False
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .evidence import terms
+
+LOGIT_CLIP = 15.0
+
+
+def confidence_logit(confidence: float) -> float:
+    c = min(max(float(confidence), 1e-12), 1 - 1e-12)
+    return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(c / (1 - c))))
+
+
+def coverage(question: str, passages) -> float:
+    """The largest share of the question's terms (stopwords dropped) held by one passage."""
+    wanted = terms(question)
+    if not wanted:
+        return 0.0
+    return max((len(wanted & terms(p.text)) / len(wanted) for p in passages), default=0.0)
+
+
+@dataclass(frozen=True)
+class AbstainRule:
+    bias: float
+    confidence: float  # weight of the confidence's logit
+    similarity: float
+    coverage: float
+
+    def score(self, confidence: float, similarity: float, coverage: float) -> float:
+        return (self.bias + self.confidence * confidence_logit(confidence)
+                + self.similarity * similarity + self.coverage * coverage)
+
+    def declines(self, confidence: float, similarity: float, coverage: float) -> bool:
+        return self.score(confidence, similarity, coverage) < 0
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 6) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "AbstainRule | None":
+        return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__}) if data else None
+
+
+def features(confidence: float, similarity: float, coverage_: float) -> list[float]:
+    return [confidence_logit(confidence), float(similarity), float(coverage_)]
+
+
+def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float
+             ) -> tuple[AbstainRule | None, dict]:
+    """Logistic regression of "answerable" on the features of ``cases`` (group, case name,
+    features; the case "answerable" is positive, any other negative), each group's answerable
+    and unanswerable rows weighted equally (each such cell weighs 1 in all; standardised
+    features, an L2 penalty of half the squared weights: a plain C=1 logistic regression); then the bias moved to the highest cut that
+    declines at most ``max_declined`` of the answerable rows (groups weighted equally).
+    None when there is no row of one kind."""
+    import torch
+
+    rows = [(g, case == "answerable", f) for g, case, f in cases]
+    pos = [r for r in rows if r[1]]
+    if not pos or len(pos) == len(rows):
+        return None, {"reason": "no dev examples of both kinds"}
+    count: dict = {}
+    for group, label, _ in rows:
+        count[(group, label)] = count.get((group, label), 0) + 1
+    x = torch.tensor([f for _, _, f in rows], dtype=torch.float64)
+    y = torch.tensor([float(label) for _, label, _ in rows], dtype=torch.float64)
+    w = torch.tensor([1.0 / count[(g, label)] for g, label, _ in rows], dtype=torch.float64)
+    mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
+    z = (x - mean) / std
+    coef = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([coef, b], max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss():
+        opt.zero_grad()
+        out = (w * torch.nn.functional.binary_cross_entropy_with_logits(
+            z @ coef + b, y, reduction="none")).sum() + 0.5 * (coef ** 2).sum()
+        out.backward()
+        return out
+
+    opt.step(loss)
+    raw = (coef / std).detach()
+    scores = (x @ raw).tolist()
+    # the cut: answerable rows sorted by score, declining from the lowest while allowed
+    weights = {g: 1.0 / sum(1 for gg, label, _ in rows if gg == g and label)
+               for g, label, _ in rows if label}
+    answerable = sorted((s, weights[g] / len(weights)) for s, (g, label, _) in zip(scores, rows) if label)
+    cut, declined = answerable[0][0], 0.0
+    for (s, share), (nxt, _) in zip(answerable, answerable[1:]):
+        if declined + share > max_declined + 1e-12:
+            break
+        declined += share
+        cut = (s + nxt) / 2
+    rule = AbstainRule(bias=-cut, confidence=float(raw[0]), similarity=float(raw[1]),
+                       coverage=float(raw[2]))
+    stats = {"max_declined": max_declined, "declined % of dev": {}}
+    for key in sorted({(g, case) for g, case, _ in cases}):
+        mine = [s for s, (g, case, _) in zip(scores, cases) if (g, case) == key]
+        stats["declined % of dev"][" ".join(key)] = {
+            "n": len(mine), "declined": round(100 * sum(s < cut for s in mine) / len(mine), 1)}
+    return rule, stats

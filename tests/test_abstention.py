@@ -1,0 +1,61 @@
+"""The abstention rule (rag/abstention.py): fitting and the decline budget."""
+import random
+
+import pytest
+
+from rag.abstention import AbstainRule, confidence_logit, coverage, features, fit_rule
+
+
+def synthetic(seed=0):
+    rng = random.Random(seed)
+    cases = []
+    for group, n in (("big", 400), ("small", 60)):
+        for _ in range(n):
+            cases.append((group, "answerable", [rng.gauss(5, 4), rng.gauss(0.6, 0.1),
+                                                rng.gauss(0.7, 0.15)]))
+            cases.append((group, "off_topic", [rng.gauss(-3, 4), rng.gauss(0.3, 0.1),
+                                               rng.gauss(0.3, 0.15)]))
+    return cases
+
+
+@pytest.mark.parametrize("budget", [0.02, 0.05, 0.2])
+def test_fit_declines_at_most_the_budget_of_answerable_groups_weighted_equally(budget):
+    cases = synthetic()
+    rule, stats = fit_rule(cases, budget)
+    assert rule.confidence > 0 and rule.similarity > 0 and rule.coverage > 0
+
+    def declined(group, case):
+        mine = [f for g, c, f in cases if (g, c) == (group, case)]
+        return sum(rule.bias + rule.confidence * f[0] + rule.similarity * f[1]
+                   + rule.coverage * f[2] < 0 for f in mine) / len(mine)
+
+    answerable = (declined("big", "answerable") + declined("small", "answerable")) / 2
+    assert answerable <= budget + 1e-9
+    assert answerable > budget - 1 / 60  # the cut goes as far as the budget allows
+    assert declined("big", "off_topic") > 0.8 and declined("small", "off_topic") > 0.8
+    assert stats["declined % of dev"]["small answerable"]["n"] == 60
+
+
+def test_rule_round_trips_and_clips_the_logit():
+    rule = AbstainRule(bias=-1.0, confidence=0.5, similarity=2.0, coverage=1.0)
+    assert AbstainRule.from_dict(rule.to_dict()) == rule and AbstainRule.from_dict(None) is None
+    assert confidence_logit(1.0) == 15.0 and confidence_logit(0.0) == -15.0
+    assert rule.score(0.5, 0.25, 0.5) == pytest.approx(0.0)
+    assert not rule.declines(0.5, 0.25, 0.5) and rule.declines(0.4, 0.25, 0.5)
+    assert features(0.5, 0.3, 0.2) == [0.0, 0.3, 0.2]
+
+
+def test_coverage_is_the_best_passages_share_of_question_terms():
+    class P:
+        def __init__(self, text):
+            self.text = text
+
+    q = "What is the capital of Peru?"  # terms: capital, peru
+    assert coverage(q, [P("Peru is a country."), P("The capital of Peru is Lima.")]) == 1.0
+    assert coverage(q, [P("Peru is a country.")]) == 0.5
+    assert coverage(q, []) == 0.0 and coverage("the of", [P("the of")]) == 0.0
+
+
+def test_no_rule_without_both_kinds():
+    rule, stats = fit_rule([("a", "answerable", [1.0, 0.5, 0.5])], 0.05)
+    assert rule is None and "both kinds" in stats["reason"]
