@@ -109,9 +109,9 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
                      depth: int = 100) -> dict:
     """Each held-out question asked three ways, as `rag ask` would see it: "answerable" (its
     own knowledge base, top-k as retrieved), "missing_document" (the same without its gold
-    documents and any chunk holding an answer: the best-ranked k left of the top 4k, and
-    the best dense similarity left in the top ``depth``) and "off_topic" (each other
-    knowledge base).
+    documents and any chunk holding an answer: the best-ranked k left of the top ``depth``,
+    and the best dense similarity left in the dense top ``depth``) and "off_topic" (each
+    other knowledge base).
     ``rows``: (QA set, case, question, passages, similarity); ``embedder``: the weights hash
     the knowledge bases were built with (None, with a ``reason``, when they differ: then one
     similarity cannot serve them all). ``split="test"`` samples the test split, for reporting."""
@@ -128,17 +128,18 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
                 continue
             texts = [q.question for q in questions]
             name = Path(str(qaset)).name
-            found = Retriever(kb, retrieval).search_many(texts, 4 * k)
+            retriever = Retriever(kb, retrieval)
+            found, deep = retriever.search_many(texts, k), retriever.search_many(texts, depth)
             vecs = kb.embedder.encode_queries(texts)
-            for q, hits, sim, pairs in zip(questions, found.hits, found.similarity,
-                                           kb.dense_ids(vecs, depth)):
+            for q, hits, sim, deeper, pairs in zip(questions, found.hits, found.similarity,
+                                                   deep.hits, kb.dense_ids(vecs, depth)):
                 if not pairs:
                     continue
-                rows.append((name, "answerable", q, hits[:k], sim))
+                rows.append((name, "answerable", q, hits, sim))
                 fetched = {h.chunk_id: h for h in kb.fetch(pairs)}
                 left = [s for s, cid in pairs if cid in fetched and cannot_answer(q, fetched[cid])]
-                kept = [h for h in hits if cannot_answer(q, h)][:k]
-                if left:  # (kept may be empty: nothing left near the top to read)
+                if left:  # (what is left to read may be empty only in a tiny knowledge base)
+                    kept = [h for h in deeper if cannot_answer(q, h)][:k]
                     rows.append((name, "missing_document", q, kept, left[0]))
             for other in kbs:
                 if other.store.path.resolve() != kb.store.path.resolve():
