@@ -78,7 +78,7 @@ def main() -> None:
     stats, features = {}, open(args.features, "w") if args.features else None
     for row in rows:
         group, case, q, passages, sim = row
-        name = by_file[group]
+        name = by_file[Path(group).name]
         pipe = pipes[name if case != "off_topic" else next(n for n in pipes if n != name)]
         out = outs.get(id(row))
         if out is None:  # nothing left to read

@@ -286,7 +286,7 @@ def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> Non
     p.add_argument("--abstain-similarity", type=float, default=None,
                    help="answer 'not found', without reading, when no passage is this similar "
                         "to the question (dense cosine; 0: never; default: the reader's own, "
-                        "chosen on dev questions)")
+                        "chosen on dev questions, where its abstention rule does not apply)")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
                    help="reader weights and compute (default auto: bf16 where the CPU has it)")
 

@@ -207,12 +207,13 @@ class Pipeline:
 
     def abstain_rule(self) -> AbstainRule | None:
         """The span reader's abstention rule, where it applies: fitted for this knowledge
-        base's embedder (its similarities), dense or hybrid retrieval, a span answer mode."""
+        base's embedder (its similarities), dense or hybrid retrieval, extractive answers
+        (the confidence it was fitted on)."""
         config = getattr(self.reader, "config", None)
         rule = AbstainRule.from_dict(getattr(config, "abstain_rule", None))
         kb = getattr(self.retriever, "kb", None)
         if (rule is None or kb is None or not getattr(self.reader, "has_span_head", False)
-                or config.answer_mode == "generative"
+                or config.answer_mode != "extractive"
                 or getattr(self.retriever, "mode", "") not in ("dense", "hybrid")
                 or config.similarity_embedder != kb.manifest["embedder"]["weights_sha256"]):
             return None

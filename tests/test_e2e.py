@@ -111,10 +111,9 @@ def test_shipped_reader_abstains_when_the_kb_cannot_answer(squad_kb, capsys):
         from rag.abstention import AbstainRule, coverage
 
         rule = AbstainRule.from_dict(config["abstain_rule"])
-        q = "How long should sourdough bread proof before baking?"
-        cov = coverage(q, [type("P", (), {"text": c["text"]}) for c in off["citations"]])
-        assert rule.declines(off["confidence"], off["similarity"], cov)
-        assert not rule.declines(on["confidence"], on["similarity"], 1.0)
+        for (q, got), declined in zip(answers.items(), [True, False]):
+            cov = coverage(q, [type("P", (), {"text": c["text"]}) for c in got["citations"]])
+            assert rule.declines(got["confidence"], got["similarity"], cov) == declined
     elif off["confidence"] is None:  # declined before reading
         assert off["similarity"] < floor
     else:  # read, and the reader found no answer in the passages
@@ -124,6 +123,19 @@ def test_shipped_reader_abstains_when_the_kb_cannot_answer(squad_kb, capsys):
                  str(base / "kb"), "--json", "--abstain-similarity", "0",
                  "--abstain-threshold", "0"]) == 0
     assert not json.loads(capsys.readouterr().out)["abstained"]  # 0: never
+
+
+def test_a_threshold_given_by_hand_replaces_the_rule_and_keeps_the_floor():
+    from rag.cli import build_parser
+    from rag.commands import open_reader
+    from rag.readers import DEFAULT_READER
+
+    config = json.loads((DEFAULT_READER / "rag_reader.json").read_text())
+    reader = open_reader(build_parser().parse_args(["ask", "q", "--abstain-threshold", "0.5"]))
+    assert reader.config.abstain_rule is None and reader.config.abstain_threshold == 0.5
+    assert reader.config.abstain_similarity == config["abstain_similarity"]
+    reader = open_reader(build_parser().parse_args(["ask", "q"]))
+    assert reader.config.abstain_rule == config["abstain_rule"]
 
 
 def test_shipped_reader_answers_test_split_questions(squad_kb, capsys):

@@ -1,4 +1,6 @@
 """Dense, lexical and hybrid retrieval with filters (fake embedder, real FAISS + FTS5)."""
+from dataclasses import replace
+
 import pytest
 
 from conftest import write_corpus
@@ -180,6 +182,10 @@ def test_abstention_rule_weighs_confidence_similarity_and_coverage(kb):
         == [True, False]
     assert other.thresholds == [True]
     assert Pipeline(Retriever(kb, "lexical"), reader, k=2).abstain_rule() is None
+    # no similarity to weigh (e.g. filters left no dense hit): the reader's threshold decides
+    out = reader.read_batch([strong], [[]], threshold=False).outputs[0]
+    assert pipe.decide(rule, strong, [], None, out).abstained  # 0.3 < 0.5
+    assert not pipe.decide(rule, weak, [], None, replace(out, confidence=0.6)).abstained
 
 
 def test_shards_merge_to_what_one_kb_finds(tmp_path, fake_embedder):

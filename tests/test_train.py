@@ -174,7 +174,7 @@ def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
     assert rule == card["abstain_rule"] and set(rule) == {"bias", "confidence", "similarity",
                                                           "coverage"}
     assert set(card["abstention_rule"]["declined % of dev"]) == {
-        "qa.jsonl answerable", "qa.jsonl missing_document"}
+        f"{qa} answerable", f"{qa} missing_document"}
 
 
 def similarity_evidence(data, **kw):

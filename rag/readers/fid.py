@@ -51,7 +51,8 @@ class ReaderConfig:
     similarity_embedder: str | None = None
     # span readers: one rule over confidence, similarity and lexical coverage
     # (rag/abstention.py), used instead of the two thresholds above where it applies (the
-    # knowledge base's embedder is similarity_embedder, the answer mode is not generative)
+    # knowledge base's embedder is similarity_embedder, dense or hybrid retrieval,
+    # extractive answers)
     abstain_rule: dict | None = None
     k: int = 5  # passages the reader was tuned for
     encode_batch: int = 32  # passages per encoder call (bounds memory for large k)

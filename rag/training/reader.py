@@ -112,7 +112,7 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
     documents and any chunk holding an answer: the best-ranked k left of the top ``depth``,
     and the best dense similarity left in the dense top ``depth``) and "off_topic" (each
     other knowledge base).
-    ``rows``: (QA set, case, question, passages, similarity); ``embedder``: the weights hash
+    ``rows``: (QA set, case, question, passages, best dense similarity); ``embedder``: the weights hash
     the knowledge bases were built with (None, with a ``reason``, when they differ: then one
     similarity cannot serve them all). ``split="test"`` samples the test split, for reporting."""
     rows = []
@@ -127,15 +127,15 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
             if not questions:
                 continue
             texts = [q.question for q in questions]
-            name = Path(str(qaset)).name
+            name = str(qaset)
             retriever = Retriever(kb, retrieval)
             found, deep = retriever.search_many(texts, k), retriever.search_many(texts, depth)
             vecs = kb.embedder.encode_queries(texts)
-            for q, hits, sim, deeper, pairs in zip(questions, found.hits, found.similarity,
-                                                   deep.hits, kb.dense_ids(vecs, depth)):
+            for q, hits, deeper, pairs in zip(questions, found.hits, deep.hits,
+                                              kb.dense_ids(vecs, depth)):
                 if not pairs:
                     continue
-                rows.append((name, "answerable", q, hits, sim))
+                rows.append((name, "answerable", q, hits, pairs[0][0]))
                 fetched = {h.chunk_id: h for h in kb.fetch(pairs)}
                 left = [s for s, cid in pairs if cid in fetched and cannot_answer(q, fetched[cid])]
                 if left:  # (what is left to read may be empty only in a tiny knowledge base)
@@ -144,8 +144,9 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
             for other in kbs:
                 if other.store.path.resolve() != kb.store.path.resolve():
                     off = Retriever(other, retrieval).search_many(texts, k)
-                    rows += [(name, "off_topic", q, hits, sim) for q, hits, sim
-                             in zip(questions, off.hits, off.similarity) if hits]
+                    rows += [(name, "off_topic", q, hits, best[0][0]) for q, hits, best
+                             in zip(questions, off.hits, other.dense_ids(vecs, 1))
+                             if hits and best]
     return {"rows": rows, "embedder": made_with.pop()}
 
 
@@ -267,7 +268,8 @@ def calibrate(out: Path, dev_ex, asked, unanswerable, cases: dict, card: dict,
     replace(reader.config, abstain_threshold=threshold, abstain_similarity=floor,
             similarity_embedder=cases["embedder"] if floor is not None or rule else None,
             abstain_rule=rule.to_dict() if rule else None).save(out)
-    card.update(dev=score_predictions([p for p, _ in preds], dev_ex),
+    card.update(dev=score_predictions([p for p, _ in preds], dev_ex), calibrated_on={
+                    "dev_questions": len(asked), "abstention_cases": len(cases["rows"])},
                 abstain_threshold=threshold, abstention=stats, abstain_similarity=floor,
                 abstention_similarity=floor_stats,
                 abstain_rule=rule.to_dict() if rule else None, abstention_rule=rule_stats)
@@ -276,8 +278,9 @@ def calibrate(out: Path, dev_ex, asked, unanswerable, cases: dict, card: dict,
 
 
 def fit_abstain_rule(reader, cases: dict, batch: int = 16):
-    """(rule, stats): the abstention rule fitted on the reader's outputs (thresholds off)
-    for ``cases``' rows that have passages to read."""
+    """(rule, stats): the abstention rule fitted on the reader's extractive outputs
+    (thresholds off) for ``cases``' rows that have passages to read; outputs without any
+    span (declined whatever the rule says) are left out."""
     from ..abstention import coverage, features, fit_rule
 
     if not cases.get("embedder"):
@@ -287,9 +290,10 @@ def fit_abstain_rule(reader, cases: dict, batch: int = 16):
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
         outs += reader.read_many([q.question for _, _, q, _, _ in chunk],
-                                 [list(ps) for _, _, _, ps, _ in chunk])
+                                 [list(ps) for _, _, _, ps, _ in chunk], mode="extractive")
     return fit_rule([(group, case, features(o.confidence, sim, coverage(q.question, ps)))
-                     for (group, case, q, ps, sim), o in zip(rows, outs)], RULE_DECLINES)
+                     for (group, case, q, ps, sim), o in zip(rows, outs) if not o.abstained],
+                    RULE_DECLINES)
 
 
 def predict(model, tokenizer, config: ReaderConfig, dev, batch: int = 16):
