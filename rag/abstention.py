@@ -72,9 +72,9 @@ def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float
     """Logistic regression of "answerable" on the features of ``cases`` (group, case name,
     features; the case "answerable" is positive, any other negative), each group's answerable
     and unanswerable rows weighted equally (each such cell weighs 1 in all; standardised
-    features, an L2 penalty of half the squared weights: a plain C=1 logistic regression); then the bias moved to the highest cut that
-    declines at most ``max_declined`` of the answerable rows (groups weighted equally).
-    None when there is no row of one kind."""
+    features, an L2 penalty of half the squared weights: a plain C=1 logistic regression);
+    then the bias moved to the highest cut that declines at most ``max_declined`` of the
+    answerable rows (groups weighted equally). None when there is no row of one kind."""
     import torch
 
     rows = [(g, case == "answerable", f) for g, case, f in cases]
@@ -104,9 +104,9 @@ def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float
     raw = (coef / std).detach()
     scores = (x @ raw).tolist()
     # the cut: answerable rows sorted by score, declining from the lowest while allowed
-    weights = {g: 1.0 / sum(1 for gg, label, _ in rows if gg == g and label)
-               for g, label, _ in rows if label}
-    answerable = sorted((s, weights[g] / len(weights)) for s, (g, label, _) in zip(scores, rows) if label)
+    groups = sum(1 for _, label in count if label)
+    answerable = sorted((s, 1.0 / count[(g, True)] / groups)
+                        for s, (g, label, _) in zip(scores, rows) if label)
     cut, declined = answerable[0][0], 0.0
     for (s, share), (nxt, _) in zip(answerable, answerable[1:]):
         if declined + share > max_declined + 1e-12:

@@ -111,10 +111,10 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
     own knowledge base, top-k as retrieved), "missing_document" (the same without its gold
     documents and any chunk holding an answer: the best-ranked k left of the top ``depth``,
     and the best dense similarity left in the dense top ``depth``) and "off_topic" (each
-    other knowledge base).
-    ``rows``: (QA set, case, question, passages, best dense similarity); ``embedder``: the weights hash
-    the knowledge bases were built with (None, with a ``reason``, when they differ: then one
-    similarity cannot serve them all). ``split="test"`` samples the test split, for reporting."""
+    other knowledge base). ``rows``: (QA set, case, question, passages, best dense
+    similarity); ``embedder``: the weights hash the knowledge bases were built with (None,
+    with a ``reason``, when they differ: then one similarity cannot serve them all).
+    ``split="test"`` samples the test split, for reporting."""
     rows = []
     with opened(data) as kbs:
         made_with = {kb.manifest["embedder"]["weights_sha256"] for kb in kbs}
