@@ -57,16 +57,15 @@ def main() -> None:
     k = args.k or reader.config.k
     kbs = {name: KnowledgeBase.open(ROOT / kb) for name, _, kb in SETS}
     pipes = {name: Pipeline(Retriever(kb), reader, k) for name, kb in kbs.items()}
-    by_file = {Path(qaset).name: name for name, qaset, _ in SETS}
+    by_path = {str(ROOT / qaset): name for name, qaset, _ in SETS}
     cases = abstention_cases([(ROOT / qaset, kbs[name]) for name, qaset, _ in SETS], k,
                              dev_fraction=DEV_FRACTION, dev_limit=args.n, seed=0,
                              split=args.split)
     rule = pipes["squad"].abstain_rule()
     floor = None if rule else pipes["squad"].similarity_floor()
-    threshold = reader.config.abstain_threshold
     result = {"reader": args.reader, "k": k, "split": args.split,
               "gate": "rule" if rule else "thresholds", "rule": reader.config.abstain_rule,
-              "abstain_similarity": floor, "abstain_threshold": threshold}
+              "abstain_similarity": floor, "abstain_threshold": reader.config.abstain_threshold}
     rows = cases["rows"]
     readable = [r for r in rows if r[3]]
     outs = {}
@@ -78,18 +77,17 @@ def main() -> None:
     stats, features = {}, open(args.features, "w") if args.features else None
     for row in rows:
         group, case, q, passages, sim = row
-        name = by_file[Path(group).name]
+        name = by_path[group]
         pipe = pipes[name if case != "off_topic" else next(n for n in pipes if n != name)]
         out = outs.get(id(row))
         if out is None:  # nothing left to read
             gate = "nothing"
         elif floor is not None and sim is not None and sim < floor:
             gate = "similarity"
-        elif rule is not None:
-            gate = "rule" if pipe.decide(rule, q.question, passages, sim, out).abstained else None
+        elif pipe.decide(rule, q.question, passages, sim, out).abstained:
+            gate = "rule" if rule else "reader"
         else:
-            gate = "reader" if out.abstained or (threshold is not None
-                                                 and out.confidence < threshold) else None
+            gate = None
         s = stats.setdefault((name, case), {"n": 0, "gates": {}, "em": 0.0, "f1": 0.0})
         s["n"] += 1
         if gate:

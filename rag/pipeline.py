@@ -219,13 +219,13 @@ class Pipeline:
             return None
         return rule
 
-    def decide(self, rule: AbstainRule, question: str, passages: list[Hit],
+    def decide(self, rule: AbstainRule | None, question: str, passages: list[Hit],
                similarity: float | None, out):
         """``out`` as read without a threshold, declined where the rule says so (or, with no
-        similarity to weigh, where the reader's own threshold does)."""
+        rule or no similarity to weigh, where the reader's own threshold does)."""
         if out.abstained:
             return out
-        if similarity is None:
+        if rule is None or similarity is None:
             threshold = self.reader.config.abstain_threshold
             declined = threshold is not None and out.confidence < threshold
         else:
