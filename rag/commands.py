@@ -355,7 +355,12 @@ def cmd_eval(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         for key, value in summary.items():
-            print(f"{key:>28}  {'-' if value is None else value}")
+            if key != "by_type":
+                print(f"{key:>28}  {'-' if value is None else value}")
+        if summary.get("by_type"):
+            from rag.evaluation.report import by_type_table
+
+            print("\n".join(by_type_table(summary["by_type"])[2:]))
         print(f"results in {args.out}/ (report.md, predictions.csv, summary.json, run.json)")
     return 0
 

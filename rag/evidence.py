@@ -49,21 +49,31 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def is_question(sentence: str) -> bool:
+    """A sentence that asks (an FAQ's question line): it ends with a question mark."""
+    return sentence.rstrip().rstrip("*_\"'”’」』）)").endswith(("?", "？"))
+
+
 def best_sentence(question: str, passages) -> tuple[int, tuple[int, int]] | None:
     """(passage index, (start, end) in its text) of the best-matching sentence, or None when
-    no sentence shares a term with the question."""
+    no sentence shares a term with the question. A sentence that is itself a question (an
+    FAQ's question line) is never the evidence: its match counts for the sentence after it,
+    which answers it."""
     wanted = terms(question)
-    candidates = [(i, span, terms(p.text[span[0]:span[1]]))
+    candidates = [(i, span, terms(p.text[span[0]:span[1]]), is_question(p.text[span[0]:span[1]]))
                   for i, p in enumerate(passages) for span in sentences(p.text)]
     if not wanted or not candidates:
         return None
-    df = {t: sum(1 for *_, ts in candidates if t in ts) for t in wanted}
+    df = {t: sum(1 for _, _, ts, _ in candidates if t in ts) for t in wanted}
     idf = {t: math.log(1 + len(candidates) / (1 + n)) for t, n in df.items()}
     total = sum(idf.values()) or 1.0
+    scores = [sum(idf[t] for t in wanted & ts) / total for _, _, ts, _ in candidates]
+    for j, (i, _, _, asks) in enumerate(candidates):  # a question line's match: its answer's
+        if asks and j + 1 < len(candidates) and candidates[j + 1][0] == i:
+            scores[j + 1] = max(scores[j + 1], scores[j])
     best, best_score = None, 0.0
-    for i, span, ts in candidates:
-        score = sum(idf[t] for t in wanted & ts) / total
-        if score <= 0:
+    for (i, span, _, asks), score in zip(candidates, scores):
+        if score <= 0 or asks:
             continue
         score += RANK_BONUS * (len(passages) - 1 - i) / max(len(passages) - 1, 1)
         if score > best_score:

@@ -30,7 +30,9 @@ from .base import NOT_FOUND, ReadBatch, Reader, ReaderOutput, Span
 from .grounding import SpanConstraint
 
 CONFIG_NAME = "rag_reader.json"
+CANDIDATES = 16  # span candidates kept per question: their probability places longer forms
 ANSWER_MODES = ("extractive", "generative", "fused")
+ANSWER_FORMS = ("auto", "short", "long")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class ReaderConfig:
     max_answer_tokens: int = 30  # longest extracted span, in tokens
     fuse_top: int = 4  # span candidates the decoder re-scores
     fuse_weight: float = 1.0  # weight of the decoder's log-likelihood in the fused score
+    # the answer's form (rag/forms.py): "auto" (what the question asks for: a short span for
+    # a factoid, whole sentences or steps for a how-to, why or definition), "short" (always
+    # the span), "long" (always whole units)
+    answer_form: str = "auto"
     # scripts of the languages it was trained on (knowledge/language.py; "*": any): questions
     # or passages in others get extractive evidence instead of an answer (rag/evidence.py)
     scripts: tuple = ("Latn",)
@@ -264,12 +270,13 @@ class FiDReader(Reader):
             slp, elp = spans.log_probs(st, en, spans.candidate_mask(
                 enc["context"], enc["present"]).to(st.device), n_p)
             null = spans.null_log_prob(slp, elp, n_p, length)
-        top = self.config.fuse_top if mode == "fused" else 1
+        top = max(self.config.fuse_top if mode == "fused" else 1, CANDIDATES)
         cands = spans.decode_spans(slp, elp, enc["context"].to(st.device), enc["char"], n_p,
                                    length, self.config.max_answer_tokens, top)
         t1 = time.perf_counter()
         if mode == "fused":
-            cands = self._fuse(hidden, enc, qs, ps, cands)
+            fused = self._fuse(hidden, enc, qs, ps, [c[:self.config.fuse_top] for c in cands])
+            cands = [f + c[self.config.fuse_top:] for f, c in zip(fused, cands)]
         t2 = time.perf_counter()
         # attribution: each passage's share of the answer-start probability
         share = slp.exp().reshape(len(qs), n_p, length).sum(-1)
@@ -291,7 +298,8 @@ class FiDReader(Reader):
                 attention=[round(float(x), 6) for x in share[row, :len(hits)]],
                 abstained=abstain, span=None if abstain else Span(best.passage, best.start,
                                                                   best.end),
-                heat=heat))
+                withheld=answer if abstain else None, heat=heat, candidates=tuple((round(math.exp(c.score), 6), c.passage, c.start,
+                                             c.end) for c in cands[row])))
         return outputs, {"encode_ms": (t1 - t0) * 1000, "fuse_ms": (t2 - t1) * 1000}
 
     def _fuse(self, hidden, enc, qs, ps, cands):
