@@ -185,3 +185,43 @@ def test_dev_split_is_the_held_out_part_of_train(tmp_path):
     plain.write_text(json.dumps({"id": "1", "question": "q?", "answers": ["a"]}) + "\n")
     with pytest.raises(UsageError, match="--split dev needs"):
         load_qaset(plain, "dev")
+
+
+def test_question_types_containment_and_declines_are_reported_per_type(tmp_path, fake_embedder):
+    """A QA set with types and an unanswerable question: right = an acceptable answer within
+    60 words (or declined when nothing answers), per type, with declines and their cost."""
+    from rag.readers.base import NOT_FOUND, ReadBatch, Reader, ReaderOutput
+
+    class Quoting(Reader):  # answers with its first passage, or declines (withholding it)
+        def read_batch(self, questions, passages, **_):
+            return ReadBatch([ReaderOutput(NOT_FOUND, 0.1, abstained=True, withheld=p[0].text)
+                              if "palms" in q or "cherries" in q
+                              else ReaderOutput(p[0].text, 0.9) for q, p in zip(questions, passages)])
+
+    docs = write_corpus(tmp_path / "docs", {"fruit.jsonl": DOCS})
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    rows = [{"id": "a", "question": "which fruit is yellow", "answers": ["yellow"],
+             "type": "factoid"},
+            {"id": "b", "question": "how do red apples look", "answers": ["red fruit"],
+             "type": "howto"},
+            {"id": "c", "question": "small red cherries", "answers": ["cherries"],
+             "type": "howto"},
+            {"id": "d", "question": "what grows on palms", "answers": [], "type": "absent"}]
+    qa = tmp_path / "typed.jsonl"
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        p = Pipeline(Retriever(kb, "lexical"), reader=Quoting(), k=1)
+        summary = ev.evaluate(p, load_qaset(qa, "test"), tmp_path / "run",
+                              {"qaset": str(qa), "split": "test"}, log=lambda m: None)
+    by = summary["by_type"]
+    assert set(by) == {"factoid", "howto", "absent"}
+    assert by["factoid"]["right"] == 100.0 and by["factoid"]["answer_words_median"] == 4
+    assert by["howto"]["right"] == 50.0 and by["howto"]["declined_answerable"] == 50.0
+    assert by["absent"]["right"] == 100.0 and by["absent"]["declined_absent"] == 100.0
+    assert "f1" not in by["absent"]  # F1 is for questions that have an answer
+    assert summary["right"] == 75.0 and summary["declined_answerable"] == round(100 / 3, 2)
+    # the declined cherries question would have scored F1 0.5 ("cherries are small red fruit")
+    assert summary["f1_lost_to_declines"] == round(100 * (2 * 0.2 * 1 / 1.2) / 3, 2)
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "## By question type" in report and "| absent |" in report
+    assert (tmp_path / "run" / "f1_by_type.png").exists()

@@ -80,7 +80,7 @@ def write_report(out: Path, summary: dict, card: dict, plots: list[str], rows: l
     if summary.get("by_type"):
         lines += by_type_table(summary["by_type"]) + [""]
     lines += [f"![{p}]({p})" for p in plots]
-    misses = [r for r in rows if r["gold_rank"] is None][:10]
+    misses = [r for r in rows if r["gold_rank"] is None and r["answers"]][:10]
     if misses:
         lines += ["", "## Retrieval misses (first 10)", ""]
         lines += [f"- {r['question']} — gold answer: {r['answers'][0]}" for r in misses]
