@@ -275,6 +275,11 @@ def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> Non
                    help="readers with a span head: the best span over all passages "
                         "(extractive), the decoder's answer (generative), or the span "
                         "candidates re-scored by the decoder (fused); default: the reader's own")
+    p.add_argument("--answer-form", default=None, choices=["auto", "short", "long"],
+                   help="span answers: what the question asks for (auto: the short span for a "
+                        "factoid, whole sentences, list items or code lines for a how-to, why "
+                        "or definition), always the short span, or always whole sentences; "
+                        "default: the reader's own")
     p.add_argument("--grounded", action=argparse.BooleanOptionalAction, default=None,
                    help="generative answers only with a span found in the passages")
     p.add_argument("--beams", type=int, default=None, help="beam search width (default greedy)")

@@ -28,6 +28,8 @@ def open_reader(args, allow_none: bool = False):
     overrides = {}
     if args.answer_mode is not None:
         overrides["answer_mode"] = args.answer_mode
+    if args.answer_form is not None:
+        overrides["answer_form"] = args.answer_form
     if args.grounded is not None:
         overrides["grounded"] = args.grounded
     if args.beams is not None:

@@ -229,12 +229,20 @@ class Pipeline:
         """(passage index, the answer's form in it) for a span reader's answer: the short
         span for a factoid, whole sentences, list items or code lines for other questions
         (``answer_form`` in the reader's config; rag/forms.py). None: not a span answer."""
-        if out.abstained or out.span is None or not out.candidates:
+        if out.abstained:
             return None
         form = getattr(self.reader.config, "answer_form", "auto")
         kind = question_kind(question)
         short = form == "short" or (form == "auto" and kind == "factoid")
-        return shape([h.text for h in passages], out.candidates, kind, short)
+        spans = out.candidates
+        if not spans:  # a generated answer: shaped where it occurs in a passage
+            order = sorted(range(len(passages)), key=lambda i: -((out.attention or [0] *
+                                                                   len(passages))[i] or 0))
+            found = answer_span(out, passages, order)
+            if found is None or short:
+                return None
+            spans = [(1.0, found[0], *found[1])]
+        return shape([h.text for h in passages], spans, kind, short)
 
     def unreadable(self, question: str, passages: list[Hit]) -> str | None:
         """Why the reader cannot read this question or its top passage (a language it was
@@ -252,13 +260,13 @@ class Pipeline:
 
     def abstain_rule(self) -> AbstainRule | None:
         """The span reader's abstention rule, where it applies: fitted for this knowledge
-        base's embedder (its similarities), dense or hybrid retrieval, extractive answers
-        (the confidence it was fitted on)."""
+        base's embedder (its similarities), dense or hybrid retrieval, a reader with a span
+        head (whose confidence, its best span against its no-answer option, it was fitted
+        on: every answer mode reports that one)."""
         config = getattr(self.reader, "config", None)
         rule = AbstainRule.from_dict(getattr(config, "abstain_rule", None))
         kb = getattr(self.retriever, "kb", None)
         if (rule is None or kb is None or not getattr(self.reader, "has_span_head", False)
-                or config.answer_mode != "extractive"
                 or getattr(self.retriever, "mode", "") not in ("dense", "hybrid")
                 or config.similarity_embedder != kb.manifest["embedder"]["weights_sha256"]):
             return None
