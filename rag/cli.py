@@ -192,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dense (FAISS), lexical (BM25), hybrid: both fused (default), or gold: "
                         "only the chunk of the gold document that holds the answer (reader "
                         "quality without retrieval errors)")
+    p.add_argument("--ask", default="question", metavar="FIELD",
+                   help="the QA set field asked (default question; e.g. standalone: a "
+                        "follow-up's self-contained form)")
+    p.add_argument("--history", action=argparse.BooleanOptionalAction, default=True,
+                   help="read follow-up questions with their conversation's earlier turns "
+                        "(the rows' history field; default on)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")

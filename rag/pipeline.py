@@ -15,6 +15,7 @@ from knowledge.types import Hit
 from knowledge.language import covers, describe, dominant_script
 
 from .abstention import AbstainRule, coverage
+from .conversation import Turn, resolve
 from .forms import Shaped, question_kind, shape
 from .evidence import best_sentence
 from .readers.base import NOT_FOUND
@@ -74,11 +75,15 @@ class Answer:
     short: str | None = None  # the short span, where the answer holds one
     context: str | None = None  # the sentence(s) the short span stands in
     withheld: str | None = None  # declined: the answer the reader would have given
+    # a follow-up question made self-contained from the conversation (rag/conversation.py),
+    # as it was searched and read; None when the question stood alone
+    rewritten: str | None = None
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.answer, "abstained": self.abstained,
                 "form": self.form, "short": self.short, "context": self.context,
-                "withheld": self.withheld, "kind": self.kind, "note": self.note,
+                "withheld": self.withheld, "rewritten": self.rewritten,
+                "kind": self.kind, "note": self.note,
                 "confidence": self.confidence, "similarity": self.similarity,
                 "citations": [c.to_dict() for c in self.citations], "timings": self.timings,
                 "explanation": self.explanation}
@@ -148,13 +153,23 @@ class Pipeline:
         return {"k": self.k, "retrieval": self.retriever.settings(),
                 "reader": self.reader.identity() if self.reader is not None else None}
 
-    def ask(self, question: str, filters: Filters | None = None) -> Answer:
-        return self.ask_many([question], filters)[0]
+    def ask(self, question: str, filters: Filters | None = None,
+            history: list[Turn] | None = None) -> Answer:
+        return self.ask_many([question], filters, histories=[history])[0]
 
     def ask_many(self, questions: list[str], filters: Filters | None = None,
-                 depth: int | None = None) -> list[Answer]:
+                 depth: int | None = None,
+                 histories: list[list[Turn] | None] | None = None) -> list[Answer]:
         """Answers in order; ``depth`` retrieves deeper than k (for recall@20) without
-        changing what the reader sees (the same top k). Timings are per question."""
+        changing what the reader sees (the same top k). ``histories``: each question's
+        earlier turns in its conversation; a follow-up is searched and read as its
+        self-contained rewrite (``Answer.rewritten``). Timings are per question."""
+        resolved = [resolve(q, h) if h else None
+                    for q, h in zip(questions, histories or [None] * len(questions))]
+        if any(r is not None and r.references for r in resolved):
+            asked = [r.question if r is not None else q for q, r in zip(questions, resolved)]
+            return [replace(a, question=q, rewritten=a.question if a.question != q else None)
+                    for q, a in zip(questions, self.ask_many(asked, filters, depth))]
         n = max(len(questions), 1)
         t0 = time.perf_counter()
         found = self.retriever.search_many(questions, max(self.k, depth or 0), filters)

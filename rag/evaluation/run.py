@@ -47,7 +47,8 @@ def evaluate(pipeline, questions: list[Question], out: Path, settings: dict,
     with open(out / PROGRESS_FILE, "a", encoding="utf-8") as f:
         for i in range(0, len(todo), BATCH):
             batch = todo[i:i + BATCH]
-            answers = pipeline.ask_many([q.question for q in batch], depth=DEPTH)
+            answers = pipeline.ask_many([q.question for q in batch], depth=DEPTH,
+                                        histories=[history_of(q) for q in batch])
             for q, a in zip(batch, answers):
                 row = score(q, a, pipeline.k, has_reader=pipeline.reader is not None)
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -62,6 +63,19 @@ def evaluate(pipeline, questions: list[Question], out: Path, settings: dict,
     summary["questions_per_s"] = round(len(todo) / elapsed, 2) if todo and elapsed > 0 else None
     write_outputs(out, rows, summary, card)
     return summary
+
+
+def history_of(q: Question):
+    """A conversation's earlier turns (``history`` in the QA set), or None."""
+    from ..conversation import Turn
+
+    turns = q.extra.get("history")
+    if not turns:
+        return None
+    try:
+        return [Turn.parse(t) for t in turns]
+    except ValueError as err:
+        raise UsageError(f"question {q.id}: history: {err}") from None
 
 
 def score(q: Question, a, k: int, has_reader: bool) -> dict:
@@ -92,6 +106,8 @@ def score(q: Question, a, k: int, has_reader: bool) -> dict:
         "withheld_f1": (f1(a.withheld, answers) if has_reader and answerable and a.abstained
                         and getattr(a, "withheld", None) else None),
         "kind": a.kind,
+        "followup": bool(q.extra.get("history")),
+        "rewritten": getattr(a, "rewritten", None),
         # evidence (a quoted sentence) is right when it holds a gold answer
         "evidence_has_answer": (answer_in_text(answers, a.answer)
                                 if a.kind == "evidence" and not a.abstained else None),
@@ -129,6 +145,11 @@ def summarize(rows: list[dict], k: int, has_reader: bool) -> dict:
         summary["evidence"] = _pct(len(evidence) / n)
         summary["evidence_has_answer"] = _pct(np.mean([bool(r["evidence_has_answer"])
                                                        for r in evidence]))
+    followups = [r for r in rows if r.get("followup")]
+    if has_reader and followups:  # conversations: the last turn, read with its history
+        summary["n_followups"] = len(followups)
+        summary["followups_rewritten"] = _pct(_mean([bool(r["rewritten"]) for r in followups]))
+        summary["f1_followups"] = _pct(_mean([r["f1"] for r in followups]))
     unseen = [r for r in rows if r.get("answer_in_train") is False]
     if has_reader and unseen:
         summary["n_unseen_answers"] = len(unseen)
