@@ -247,10 +247,11 @@ ITEM = re.compile(r"^\s*([*+o-]|\d+[.)]|\*\*|Q:|A:|[A-Z][a-z]+:$)\s")
 
 def reflow(text: str) -> str:
     """Join the hard-wrapped lines of each paragraph and list item; keep short lines
-    (commands, headings, tables) as they are; drop rule lines; collapse runs of spaces."""
+    (commands, headings, tables) as they are; drop rule lines; collapse runs of spaces;
+    no-break spaces become spaces."""
     out: list[str] = []
     prev_indent = 0
-    for raw in text.expandtabs(8).split("\n"):
+    for raw in text.replace("\xa0", " ").expandtabs(8).split("\n"):
         if RULE.match(raw):
             raw = ""
         line = raw.rstrip()
