@@ -29,9 +29,10 @@ DEV_FRACTION = 0.05  # of the train split's documents, held out for choosing set
 
 
 def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
-    """Questions of ``split``: 'test', 'train', 'dev' (the questions on a seeded 5 % of the
-    train split's documents, which `rag train` holds out: for choosing settings without
-    touching test) or 'all'. A set without splits is all test."""
+    """Questions of ``split``: 'test', 'train', 'dev' (a set's own rows marked 'dev'; in a
+    set without them, the questions on a seeded 5 % of the train split's documents, which
+    `rag train` holds out: for choosing settings without touching test) or 'all'. A set
+    without splits is all test."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"QA set not found: {path}")
@@ -47,8 +48,9 @@ def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
     if split == "dev" and not has_split:
         raise UsageError(f"{path}: --split dev needs a QA set with train/test splits")
     if has_split and split != "all":
-        questions = [q for q in questions if q.split == (split if split != "dev" else "train")]
-        if split == "dev":
+        held_out = split == "dev" and not any(q.split == "dev" for q in questions)
+        questions = [q for q in questions if q.split == ("train" if held_out else split)]
+        if held_out:
             questions = split_dev(questions, DEV_FRACTION, seed=0)[1]
         if not questions:
             raise UsageError(f"{path}: no questions in split {split!r}")

@@ -71,7 +71,7 @@ def write_report(out: Path, summary: dict, card: dict, plots: list[str], rows: l
         lines.append(f"| {key} | {'—' if value is None else value} |")
     lines += ["", "Latencies are per question, batch time divided by batch size.", ""]
     lines += [f"![{p}]({p})" for p in plots]
-    misses = [r for r in rows if r["gold_rank"] is None][:10]
+    misses = [r for r in rows if r["gold_rank"] is None and r["answers"]][:10]  # (not unanswerable)
     if misses:
         lines += ["", "## Retrieval misses (first 10)", ""]
         lines += [f"- {r['question']} — gold answer: {r['answers'][0]}" for r in misses]
