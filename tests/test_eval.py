@@ -137,6 +137,17 @@ def test_split_and_seeded_sample(setup):
     assert len(sample(qs, 2, seed=1)) == 2
 
 
+def test_unanswerable_questions_run_through_to_the_report(setup):
+    tmp, kb, qa = setup
+    absent = {"id": "q5", "question": "who grows kiwis", "answers": [], "gold_ids": [],
+              "split": "test"}
+    qa.write_text(qa.read_text() + json.dumps(absent) + "\n")
+    summary, _ = run(kb, qa, tmp / "run")
+    assert summary["n"] == 5
+    report = (tmp / "run" / "report.md").read_text()
+    assert "palms — gold answer: coconut" in report and "kiwis" not in report
+
+
 @pytest.mark.parametrize("content,message", [
     ('{"id": 1, "question": "q", "answers": ["a"]}\n{not json\n', r"qa.jsonl:2: not valid JSON"),
     ('{"id": 1, "answers": ["a"]}\n', r"qa.jsonl:1: missing 'question' text"),
@@ -225,3 +236,12 @@ def test_question_types_containment_and_declines_are_reported_per_type(tmp_path,
     report = (tmp_path / "run" / "report.md").read_text()
     assert "## By question type" in report and "| absent |" in report
     assert (tmp_path / "run" / "f1_by_type.png").exists()
+
+
+def test_a_set_with_its_own_dev_rows_gives_those_for_dev(tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    rows = [{"id": f"q{i}", "question": f"q {i}?", "answers": ["a"], "gold_ids": [f"d{i}"],
+             "split": "test" if i % 3 == 0 else "dev"} for i in range(9)]
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [q.id for q in load_qaset(qa, "dev")] == ["q1", "q2", "q4", "q5", "q7", "q8"]
+    assert [q.id for q in load_qaset(qa, "test")] == ["q0", "q3", "q6"]
