@@ -246,9 +246,13 @@ class Pipeline:
         (``answer_form`` in the reader's config; rag/forms.py). None: not a span answer."""
         if out.abstained:
             return None
-        form = getattr(self.reader.config, "answer_form", "auto")
+        config = self.reader.config
+        form = getattr(config, "answer_form", "auto")
         kind = question_kind(question)
-        short = form == "short" or (form == "auto" and kind == "factoid")
+        gates = getattr(config, "form_gates", None) or {}
+        gate = (gates.get("factoid_below", 0.0) if kind == "factoid"
+                else gates.get("other_above", float("inf")))
+        short = form == "short" or (form == "auto" and out.confidence >= gate)
         spans = out.candidates
         if not spans:  # a generated answer: shaped where it occurs in a passage
             order = sorted(range(len(passages)), key=lambda i: -((out.attention or [0] *

@@ -74,6 +74,10 @@ class ReaderConfig:
     # a factoid, whole sentences or steps for a how-to, why or definition), "short" (always
     # the span), "long" (always whole units)
     answer_form: str = "auto"
+    # "auto"'s confidence gates, chosen on dev questions (eval/tune_forms.py): a factoid
+    # answered with less confidence than factoid_below gets its sentence (the span marked
+    # in it); a how-to, why or definition answered with more than other_above keeps its span
+    form_gates: dict | None = None
     # scripts of the languages it was trained on (knowledge/language.py; "*": any): questions
     # or passages in others get extractive evidence instead of an answer (rag/evidence.py)
     scripts: tuple = ("Latn",)
