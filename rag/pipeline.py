@@ -301,7 +301,9 @@ class Pipeline:
             threshold = self.reader.config.abstain_threshold
             declined = threshold is not None and out.confidence < threshold
         else:
-            declined = rule.declines(out.confidence, similarity, coverage(question, passages))
+            anchor = self.retriever.kb.similarity_anchor() if rule.relative else None
+            declined = rule.declines(out.confidence, similarity, coverage(question, passages),
+                                     anchor)
         return replace(out, answer=NOT_FOUND, abstained=True, span=None,
                        withheld=out.answer) if declined else out
 

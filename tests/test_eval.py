@@ -90,11 +90,11 @@ def test_interrupted_run_resumes(setup, monkeypatch):
     calls = []
     real = Pipeline.ask_many
 
-    def crash_on_second_batch(self, questions, filters=None, depth=None):
+    def crash_on_second_batch(self, questions, filters=None, depth=None, histories=None):
         calls.append(list(questions))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(self, questions, filters, depth)
+        return real(self, questions, filters, depth, histories)
 
     monkeypatch.setattr(Pipeline, "ask_many", crash_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
@@ -102,8 +102,8 @@ def test_interrupted_run_resumes(setup, monkeypatch):
     with open(tmp / "resumed" / ev.PROGRESS_FILE, "a") as f:
         f.write('{"id": "q3", "torn')  # the kill landed mid-line
     calls.clear()
-    monkeypatch.setattr(Pipeline, "ask_many", lambda self, qs, filters=None, depth=None:
-                        calls.append(list(qs)) or real(self, qs, filters, depth))
+    monkeypatch.setattr(Pipeline, "ask_many", lambda self, qs, filters=None, depth=None,
+                        histories=None: calls.append(list(qs)) or real(self, qs, filters, depth))
     resumed, logs = run(kb, qa, tmp / "resumed")
     assert calls == [["red apples", "palms"]]  # only what was missing
     assert logs[-1] == "resuming: 2 of 4 questions already done"
