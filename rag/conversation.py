@@ -40,12 +40,19 @@ class Turn:
 
 @dataclass(frozen=True)
 class Resolved:
-    """The question to search and read with, and what was replaced in it (empty: the
-    question stands alone and is asked as typed)."""
+    """The question to read, the text to search with, and what was replaced (no
+    ``search``: the question stands alone and is asked as typed)."""
 
     question: str
     references: tuple[str, ...] = ()
     replaced_with: tuple[str, ...] = field(default=())
+    # a follow-up is searched with the conversation's latest turn beside it: what the
+    # question is about is often only there ("who produced it?")
+    search: str | None = None
+
+    @property
+    def followup(self) -> bool:
+        return self.search is not None
 
 
 _PERSON = {"he": "", "him": "", "his": "'s", "she": "", "her": "", "hers": "'s"}
@@ -61,6 +68,19 @@ _GENERIC = ("company|firm|city|town|country|state|river|lake|mountain|island|ban
             "act|plan|era|century|reign|network|channel|station|court|agency|museum|stadium")
 _DEFINITE = re.compile(rf"\b(the|this|that|these|those)\s+({_GENERIC})s?\b", re.I)
 _THEN = re.compile(r"\b(that|the same) (year|time|day|decade|century|period)\b|\bback then\b", re.I)
+# "the first", "the other one", "the same": a reference to what was just talked about,
+# with nothing to substitute (the conversation is searched beside the question)
+_ORDINAL = re.compile(r"\bthe (first|second|third|last|next|previous|other|same|latter|former|"
+                      r"original|new|older|younger|oldest|youngest)( one| ones)?\b(?!\s+[a-z]{3,})",
+                      re.I)
+_PREPOSITION = re.compile(r"\s+(?:in|on|of|for|from|at|by|with|to|about|during|after|before|"
+                          r"into|over|under|between|than)\s+", re.I)
+_OPENING = re.compile(r"^\s*(?:and\s+|but\s+|so\s+)?(?:who|whom|whose|what|which|when|where|why|"
+                      r"how(?:\s+(?:many|much|long|old|far|often|big))?)(?:\s+\w+)?\s+"
+                      r"(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|"
+                      r"plays?|played|sang|sings?|wrote|writes?|directed|voices?|voiced|won|"
+                      r"made|makes?|invented|founded|built|scored|starred|produced|owns?|"
+                      r"owned|died|became|named|called|led|ruled|discovered|designed)?\s*", re.I)
 _ELLIPSIS = re.compile(r"^\s*(and|but|also|so)?\s*(what|how)\s+about\b", re.I)
 _AND = re.compile(r"^\s*(and|but|also)\b[\s,]*", re.I)
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are",
@@ -106,9 +126,19 @@ def entities(text: str) -> list[str]:
     return out
 
 
+def phrases(question: str) -> list[str]:
+    """The noun phrases of a question, whatever its capitals: what follows its opening
+    ("who plays") cut at prepositions. ``phrases("who plays the easter bunny in santa
+    clause 3?")`` -> ["the easter bunny", "santa clause 3"]."""
+    body = _OPENING.sub("", question.strip().rstrip("?.! ")).strip()
+    parts = [p.strip(" ,;'\"") for p in _PREPOSITION.split(body)]
+    pronouns = {*_PERSON, *_THING, *_GROUP}
+    return [p for p in parts if len(p) > 2 and p.lower() not in _WH | pronouns]
+
+
 def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
-    """(kind, text) antecedents, most recent first: each turn's answer (a short one), then
-    the names in its question."""
+    """(kind, text) antecedents, most recent first: each turn's answer (a short one), the
+    names in its question, then its other noun phrases (questions typed in lower case)."""
     out = []
     for turn in reversed(history[-MAX_TURNS:]):
         answer = (turn.answer or "").strip().strip(".")
@@ -117,8 +147,12 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
             kind = ("year" if _YEAR.fullmatch(answer) else
                     "person" if asks_who else "answer")
             out.append((kind, answer))
-        for name in entities(turn.question):
+        names = entities(turn.question)
+        for name in names:
             out.append(("year" if _YEAR.fullmatch(name) else "name", name))
+        for phrase in reversed(phrases(turn.question)):  # the last phrase is the topic
+            if not any(n.lower() in phrase.lower() for n in names):
+                out.append(("phrase", phrase))
     return out
 
 
@@ -130,9 +164,9 @@ def _pick(kind: str, candidates: list[tuple[str, str]], question: str) -> str | 
         return next((t for k, t in usable if k == "year"), None)
     # the latest answer is what the conversation is about now, where its kind fits: "Who
     # founded Apple?" "Steve Jobs" - "he" is Jobs, "its" is Apple
-    order = {"person": ("person", "name", "answer"), "thing": ("answer", "name"),
-             "definite": ("answer", "person", "name"),
-             "group": ("answer", "name", "person")}[kind]
+    order = {"person": ("person", "name", "answer"), "thing": ("answer", "name", "phrase"),
+             "definite": ("answer", "person", "name", "phrase"),
+             "group": ("answer", "name", "person", "phrase")}[kind]
     for want in order:
         for k, t in usable:
             if k == want:
@@ -142,25 +176,34 @@ def _pick(kind: str, candidates: list[tuple[str, str]], question: str) -> str | 
 
 def resolve(question: str, history: list[Turn]) -> Resolved:
     """The question made self-contained from ``history`` (oldest first), or as typed when
-    it holds no reference back (or nothing in the history to resolve it with)."""
+    it holds no reference back (or there is no history). A follow-up is also searched with
+    the latest turn beside it (``search``)."""
     history = [t for t in history if t.question.strip()]
     if not history:
         return Resolved(question)
-    candidates = _candidates(history)
-    if _ELLIPSIS.match(question) or _elliptical(_AND.sub("", question)):
-        rewritten = _complete(question, history[-1].question)
-        if rewritten:
-            return Resolved(rewritten, (question.strip(),), (history[-1].question,))
+    last = history[-1]
+    beside = f"{last.question} {last.answer or ''}".strip()
+    rest = _AND.sub("", question)  # "and who produced it?": a question after all
+    asks = bool(re.match(r"\s*(who|whom|whose|what|which|when|where|why|how|is|are|was|"
+                         r"were|did|does|do|can|could|has|have|had)\b", rest, re.I))
+    if _ELLIPSIS.match(question) or (not asks and (_AND.match(question) or _elliptical(rest))):
+        rewritten = _complete(question, last.question)
+        return Resolved(rewritten or question, (question.strip(),),
+                        (last.question,) if rewritten else (),
+                        search=f"{rewritten or question} {beside}")
+    continuing = bool(_AND.match(question))
     named = [m.start() for m in _ENTITY.finditer(question) if entities(m.group(1))
              and m.start() > 0]
     # a pronoun after a name of its own question points at that name ("What did the
     # Normans call their land?"), not back at the conversation
     refs = [r for r in references(question) if not any(n < r[0] for n in named)]
-    if not refs:
+    ordinal = _ORDINAL.search(question) if not named else None
+    if not refs and not ordinal and not continuing:
         return Resolved(question)
-    out, last, used, names = [], 0, [], []
+    candidates = _candidates(history)
+    out, at, used, names = [], 0, [], []
     for start, end, kind in refs:
-        if start < last:
+        if start < at:
             continue
         name = _pick(kind, candidates, question)
         if name is None:
@@ -171,14 +214,17 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
             name, suffix = f"in {name}", ""
         elif suffix and name.endswith("s"):
             suffix = "'"  # the Visigoths' leader
-        out.append(question[last:start] + name + suffix)
-        last = end
+        out.append(question[at:start] + name + suffix)
+        at = end
         used.append(word)
         names.append(name)
-    if not used:
-        return Resolved(question)
-    out.append(question[last:])
-    return Resolved("".join(out), tuple(used), tuple(names))
+    out.append(question[at:])
+    rewritten = "".join(out)
+    if ordinal:
+        used.append(ordinal.group())
+    if continuing and not used:
+        used.append(question[:len(question) - len(rest)].strip())
+    return Resolved(rewritten, tuple(used), tuple(names), search=f"{rewritten} {beside}")
 
 
 def _elliptical(question: str) -> bool:
@@ -194,10 +240,11 @@ def _elliptical(question: str) -> bool:
 
 def _complete(fragment: str, previous: str) -> str | None:
     """The previous question with the fragment's new element swapped in: "and in 2015?"
-    after "How many people lived there in 2010?" asks about 2015."""
+    after "How many people lived there in 2010?" asks about 2015; "and mother nature?" after
+    "who plays the easter bunny in santa clause 3?" asks who plays mother nature in it."""
     body = _AND.sub("", re.sub(_ELLIPSIS, "", fragment)).strip(" ?.,")
     body = re.sub(r"^(in|for|of|at|on|about)\s+", "", body, flags=re.I)
-    if not body:
+    if not body or len(body.split()) > 8:
         return None
     year = _YEAR.search(body)
     if year and _YEAR.search(previous):
@@ -206,4 +253,7 @@ def _complete(fragment: str, previous: str) -> str | None:
     old = entities(previous)
     if new and old:
         return previous.replace(old[-1], new[0], 1)
+    focus = phrases(previous)
+    if focus and focus[0] in previous:  # the phrase the previous question asked about
+        return previous.replace(focus[0], body, 1)
     return None

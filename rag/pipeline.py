@@ -159,20 +159,26 @@ class Pipeline:
 
     def ask_many(self, questions: list[str], filters: Filters | None = None,
                  depth: int | None = None,
-                 histories: list[list[Turn] | None] | None = None) -> list[Answer]:
+                 histories: list[list[Turn] | None] | None = None,
+                 search: list[str] | None = None) -> list[Answer]:
         """Answers in order; ``depth`` retrieves deeper than k (for recall@20) without
         changing what the reader sees (the same top k). ``histories``: each question's
-        earlier turns in its conversation; a follow-up is searched and read as its
-        self-contained rewrite (``Answer.rewritten``). Timings are per question."""
+        earlier turns in its conversation: a follow-up is read as its self-contained rewrite
+        (``Answer.rewritten``) and searched with the latest turn beside it. ``search``: the
+        texts to retrieve with, when not the questions. Timings are per question."""
         resolved = [resolve(q, h) if h else None
                     for q, h in zip(questions, histories or [None] * len(questions))]
-        if any(r is not None and r.references for r in resolved):
+        if any(r is not None and r.followup for r in resolved):
             asked = [r.question if r is not None else q for q, r in zip(questions, resolved)]
+            search = [r.search if r is not None and r.followup else q
+                      for q, r in zip(questions, resolved)]
             return [replace(a, question=q, rewritten=a.question if a.question != q else None)
-                    for q, a in zip(questions, self.ask_many(asked, filters, depth))]
+                    for q, a in zip(questions, self.ask_many(asked, filters, depth,
+                                                             search=search))]
         n = max(len(questions), 1)
         t0 = time.perf_counter()
-        found = self.retriever.search_many(questions, max(self.k, depth or 0), filters)
+        found = self.retriever.search_many(search or questions, max(self.k, depth or 0),
+                                           filters)
         hits, sims = found.hits, found.similarity
         timings = {"retrieval_ms": (time.perf_counter() - t0) * 1000 / n,
                    **{k: v / n for k, v in found.timings.items()}}
