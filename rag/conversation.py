@@ -65,8 +65,19 @@ _GENERIC = ("company|firm|city|town|country|state|river|lake|mountain|island|ban
             "woman|place|event|period|empire|dynasty|language|species|disease|process|method|"
             "function|command|option|file|package|tool|system|device|machine|product|model|"
             "character|region|province|county|area|station|bridge|ship|aircraft|car|treaty|law|"
-            "act|plan|era|century|reign|network|channel|station|court|agency|museum|stadium")
-_DEFINITE = re.compile(rf"\b(the|this|that|these|those)\s+({_GENERIC})s?\b", re.I)
+            "act|plan|era|century|reign|network|channel|station|court|agency|museum|stadium|"
+            "name|term|word|acronym|abbreviation|title|song|track|recording|episode|season|"
+            "role|part|actor|actress|fossil|report|theory|idea|invention|discovery|reaction|"
+            "engine|test|attack|fire|disease|virus|boundary|scale|canal|library|team")
+# "the company" points back; "the name of the river" says what it means itself
+_DEFINITE = re.compile(rf"\b(the|this|that|these|those)\s+({_GENERIC})s?\b(?!\s+(of|for|in|on|"
+                       rf"at|from|by|with|that|which|who)\b|\s*'s)", re.I)
+# "that", "this" standing for what was just said ("in which city was that?")
+_DEMONSTRATIVE = re.compile(r"\b(that|this)\b(?=\s*[?.!,]|\s*$|\s+(was|is|happened|happen|"
+                            r"mean|means|do|does|did|take|took|cost|last|lasted)\b)", re.I)
+_POSSESSIVE = {"his", "her", "hers", "its", "their"}
+_CLAUSE = re.compile(r"\b(when|while|after|before|because|since|if|that|who|which|where|and|"
+                     r"but|so|as)\b|,", re.I)
 _THEN = re.compile(r"\b(that|the same) (year|time|day|decade|century|period)\b|\bback then\b", re.I)
 # "the first", "the other one", "the same": a reference to what was just talked about,
 # with nothing to substitute (the conversation is searched beside the question)
@@ -110,6 +121,18 @@ def references(question: str) -> list[tuple[int, int, str]]:
     return sorted(found)
 
 
+def _internal(question: str, ref: tuple[int, int, str], names: list[int]) -> bool:
+    """Whether a pronoun points at a name earlier in its own question: a possessive ("What
+    did the Normans call their land?"), or any pronoun in a later clause ("How old was Tesla
+    when he died?"); not an object of the name's own clause ("What was Kublai's relation to
+    him?")."""
+    before = [n for n in names if n < ref[0]]
+    if not before:
+        return False
+    word = question[ref[0]:ref[1]].lower()
+    return word in _POSSESSIVE or bool(_CLAUSE.search(question, before[-1], ref[0]))
+
+
 def entities(text: str) -> list[str]:
     """Names in a question or answer: runs of capitalised words (not a question's first
     word unless it is a name), years, quoted terms."""
@@ -144,8 +167,10 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
         answer = (turn.answer or "").strip().strip(".")
         if answer and answer.lower() != _NOT_FOUND and len(answer.split()) <= 8:
             asks_who = _words(turn.question)[:1] in (["who"], ["whom"], ["whose"])
-            kind = ("year" if _YEAR.fullmatch(answer) else
-                    "person" if asks_who else "answer")
+            # "Steve Jobs" is a person; "Apple" may be a company: both can answer "who"
+            person = asks_who and len(answer.split()) >= 2 and answer.istitle()
+            kind = ("year" if _YEAR.fullmatch(answer) else "person" if person else
+                    "who" if asks_who else "answer")
             out.append((kind, answer))
         names = entities(turn.question)
         for name in names:
@@ -156,17 +181,28 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
     return out
 
 
-def _pick(kind: str, candidates: list[tuple[str, str]], question: str) -> str | None:
-    """The antecedent a reference of ``kind`` most likely means."""
+_PERSON_NOUNS = {"king", "queen", "president", "emperor", "author", "writer", "artist",
+                 "singer", "player", "person", "man", "woman", "actor", "actress", "character"}
+
+
+def _pick(kind: str, candidates: list[tuple[str, str]], question: str,
+          noun: str = "") -> str | None:
+    """The antecedent a reference of ``kind`` most likely means (a definite description:
+    not a person unless its noun is one, never a number)."""
     own = question.lower()
     usable = [(k, t) for k, t in candidates if t.lower() not in own]
+    if kind == "definite":
+        person = noun.lower().rstrip("s") in _PERSON_NOUNS
+        usable = [(k, t) for k, t in usable if (k == "person") <= person
+                  and not re.fullmatch(r"[\d.,%\s]+", t)]
     if kind == "then":
         return next((t for k, t in usable if k == "year"), None)
     # the latest answer is what the conversation is about now, where its kind fits: "Who
     # founded Apple?" "Steve Jobs" - "he" is Jobs, "its" is Apple
-    order = {"person": ("person", "name", "answer"), "thing": ("answer", "name", "phrase"),
-             "definite": ("answer", "person", "name", "phrase"),
-             "group": ("answer", "name", "person", "phrase")}[kind]
+    order = {"person": ("person", "who", "name", "answer"),
+             "thing": ("answer", "who", "name", "phrase"),
+             "definite": ("answer", "who", "person", "name", "phrase"),
+             "group": ("answer", "who", "name", "person", "phrase")}[kind]
     for want in order:
         for k, t in usable:
             if k == want:
@@ -196,22 +232,29 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
              and m.start() > 0]
     # a pronoun after a name of its own question points at that name ("What did the
     # Normans call their land?"), not back at the conversation
-    refs = [r for r in references(question) if not any(n < r[0] for n in named)]
+    refs = [r for r in references(question) if not _internal(question, r, named)]
     ordinal = _ORDINAL.search(question) if not named else None
-    if not refs and not ordinal and not continuing:
+    pointing = _DEMONSTRATIVE.search(question) if not refs else None
+    if not refs and not ordinal and not continuing and not pointing and not _bare(rest):
         return Resolved(question)
+    if _bare(rest):  # "why?", "roughly when?": the previous question, asked that way
+        rewritten = _reask(rest, last.question) or question
+        return Resolved(rewritten, (question.strip(),), (last.question,),
+                        search=f"{rewritten} {beside}")
     candidates = _candidates(history)
     out, at, used, names = [], 0, [], []
     for start, end, kind in refs:
         if start < at:
             continue
-        name = _pick(kind, candidates, question)
+        name = _pick(kind, candidates, question, question[start:end].split()[-1])
         if name is None:
             continue
         word = question[start:end]
         suffix = _PERSON.get(word.lower(), _THING.get(word.lower(), _GROUP.get(word.lower(), "")))
         if kind == "then":
             name, suffix = f"in {name}", ""
+        elif kind == "definite":  # the user's words kept, the referent named beside them
+            name, suffix = f"{word} {name}", ""
         elif suffix and name.endswith("s"):
             suffix = "'"  # the Visigoths' leader
         out.append(question[at:start] + name + suffix)
@@ -222,9 +265,33 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
     rewritten = "".join(out)
     if ordinal:
         used.append(ordinal.group())
+    if pointing:
+        used.append(pointing.group())
     if continuing and not used:
         used.append(question[:len(question) - len(rest)].strip())
     return Resolved(rewritten, tuple(used), tuple(names), search=f"{rewritten} {beside}")
+
+
+_WH_ONLY = re.compile(r"^\s*(?:(?:and|but|so|roughly|exactly|about|approximately|then)\s+)*"
+                      r"(why|when|where|how|who|what|which)(\s+(not|exactly|then|so))?\s*[?.!]*\s*$",
+                      re.I)
+_LEAD = re.compile(r"^\s*(?:and\s+)?(?:who|whom|whose|what|which|when|where|why|how(?:\s+"
+                   r"(?:many|much|long|old|far|often|big))?|in\s+what\s+\w+|in\s+which\s+\w+|"
+                   r"what\s+\w+|which\s+\w+)\s+", re.I)
+
+
+def _bare(question: str) -> bool:
+    """Only a question word: "why?", "roughly when?"."""
+    return bool(_WH_ONLY.match(question))
+
+
+def _reask(bare: str, previous: str) -> str | None:
+    """The previous question with its question word replaced: "why?" after "How much did
+    OPEC raise the price?" asks why OPEC raised it ("why did OPEC raise the price?")."""
+    word = _WH_ONLY.match(bare).group(1).lower()
+    if not _LEAD.match(previous):
+        return None
+    return _LEAD.sub(f"{word} ", previous, count=1)
 
 
 def _elliptical(question: str) -> bool:

@@ -16,13 +16,26 @@ APPLE = [Turn("Who founded Apple?", "Steve Jobs")]
      "How many people lived in Jacksonville in 2015?"),
     ("What about Tesla?", [Turn("When was Edison born?", "1847")], "When was Tesla born?"),
     ("When was the company founded?", [Turn("Who makes the iPhone?", "Apple")],
-     "When was Apple founded?"),
+     "When was the company Apple founded?"),
+    ("When was the company founded?", APPLE, "When was the company Apple founded?"),
     ("What happened that year?", [Turn("When was the Treaty of Paris signed?", "1763")],
      "What happened in 1763?"),
     ("How long is it?", [Turn("What is the longest river in South America?", "the Amazon River")],
      "How long is the Amazon River?"),
     ("Who was their leader?", [Turn("Which tribe sacked Rome in 410?", "the Visigoths")],
      "Who was the Visigoths' leader?"),
+    ("why?", [Turn("How much did OPEC raise the price of oil in 1973?", "70%")],
+     "why did OPEC raise the price of oil in 1973?"),
+    ("What was Kublai's relation to him?", [Turn("Who was the Great Khan in 1241?",
+                                                 "Ogedei Khan")],
+     "What was Kublai's relation to Ogedei Khan?"),
+    ("what does the name stand for?", [Turn("What is the Doctor's time machine called?",
+                                            "TARDIS")], "what does the name TARDIS stand for?"),
+    ("and who produced it?", [Turn("who directed harry potter and the sorcerer's stone?",
+                                   "Chris Columbus")],
+     "and who produced harry potter and the sorcerer's stone?"),
+    ("and mother nature?", [Turn("who plays the easter bunny in santa clause 3?", "Jay Thomas")],
+     "who plays mother nature in santa clause 3?"),
     # the most recent turn wins
     ("When did she die?", [Turn("Who wrote Frankenstein?", "Mary Shelley"),
                            Turn("Who was her mother?", "Mary Wollstonecraft")],
@@ -38,10 +51,17 @@ def test_follow_ups_are_made_self_contained(question, history, asked):
     "What did the Normans call their land?",  # "their" is the Normans, in the question
     "How old was Tesla when his father died?",
     "Where is the capital of France?",
+    "How old was Tesla when he died?",  # "he" is Tesla, in a later clause
 ])
 def test_questions_that_stand_alone_are_asked_as_typed(question):
     got = resolve(question, APPLE)
     assert got.question == question and not got.references
+
+
+def test_a_reference_with_nothing_to_substitute_is_searched_with_the_conversation():
+    got = resolve("in which city was that?", [Turn("Where did Tesla meet Edison?", "Paris")])
+    assert got.question == "in which city was that?" and got.followup
+    assert "Where did Tesla meet Edison?" in got.search
 
 
 def test_no_history_or_nothing_to_resolve_with():
