@@ -1,16 +1,17 @@
-"""Run a `rag serve` application on a real uvicorn server in a thread, on a free port."""
+"""Run a `rag serve` application on a real uvicorn server in a thread, on a free port: the
+server `rag serve` runs (rag.serve.server: bounded connections)."""
 import threading
 import time
 from contextlib import contextmanager
 
 
 @contextmanager
-def running(app):
-    """Yield the base URL of ``app`` served on 127.0.0.1; stop it afterwards."""
-    import uvicorn
+def running(app, **limits):
+    """Yield the base URL of ``app`` served on 127.0.0.1; stop it afterwards. ``limits``:
+    ``make_server``'s (max_connections, header_timeout_s)."""
+    from rag.serve.server import make_server
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error",
-                                           access_log=False))
+    server = make_server(app, "127.0.0.1", 0, **limits)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
