@@ -129,6 +129,12 @@ class ParsePool:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def busy(self) -> int:
+        """Workers parsing a file now."""
+        with self._cv:
+            return self._started - len(self._idle)
+
     def parse(self, items: list[tuple[str, str, str | None]], max_bytes: float) -> list:
         """``Parsed`` per (root, relative path, stored sha256), in order, parsed in parallel
         by the workers."""

@@ -1,8 +1,20 @@
 """Run a `rag serve` application on a real uvicorn server in a thread, on a free port: the
-server `rag serve` runs (rag.serve.server: bounded connections)."""
+server `rag serve` runs (rag.serve.server: bounded connections). ``app_for`` builds the
+application over a knowledge base made with the fake embedder (the ``served_kb`` fixture
+of conftest.py)."""
 import threading
 import time
 from contextlib import contextmanager
+
+
+def app_for(kb_dir, **options):
+    """The rag serve application over ``kb_dir`` (fake embedder, no reader)."""
+    from conftest import FakeEmbedder
+    from knowledge import KnowledgeBase
+    from rag.serve.app import create_app
+
+    kb = KnowledgeBase.open(kb_dir, embedder=FakeEmbedder())
+    return create_app(kb_dir, kb, None, load_embedder=FakeEmbedder, **options)
 
 
 @contextmanager

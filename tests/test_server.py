@@ -12,19 +12,12 @@ import pytest
 from conftest import ROOT, FakeEmbedder
 from knowledge import KnowledgeBase, sync
 from rag.retrieval import Retriever
-from rag.serve.app import create_app
-from serving import running
+from serving import app_for, running
 
 
 @pytest.fixture
-def kb_dir(animals, tmp_path):
-    sync(tmp_path / "kb", [animals], embedder=FakeEmbedder(), log=lambda m: None)
-    return tmp_path / "kb"
-
-
-def app_for(kb_dir, **options):
-    kb = KnowledgeBase.open(kb_dir, embedder=FakeEmbedder())
-    return create_app(kb_dir, kb, None, load_embedder=FakeEmbedder, **options)
+def kb_dir(served_kb):
+    return served_kb
 
 
 def test_search_and_ask_return_the_cli_objects(kb_dir):

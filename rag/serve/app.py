@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import Counter, defaultdict, deque
@@ -29,11 +30,11 @@ from fastapi.exceptions import RequestValidationError
 
 from knowledge.errors import KnowledgeError, LockedError, UsageError
 
-from .chat import ChatBody, chat_text, chunks, completion, question_of  # noqa: F401 (chat_text)
+from .chat import ChatBody, chunks, completion, question_of
 from .documents import get_document, list_documents
 from .engine import MAX_BATCH, Engine
 from .schemas import MAX_OFFSET, AskBody, FilterBody, SearchBody
-from .security import Access, Guard, is_loopback, require_write  # noqa: F401 (is_loopback)
+from .security import Access, Guard, require_write
 from .uploads import MAX_UPLOAD_FILES, MAX_UPLOADS_IN_FLIGHT, Receiver, UploadError
 from .writer import UploadRejected, Writer
 
@@ -43,6 +44,7 @@ ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                405: "bad_method", 408: "timeout", 409: "locked", 411: "length_required",
                413: "too_large", 415: "unsupported_media_type", 421: "misdirected",
                422: "invalid", 500: "internal", 503: "unavailable"}
+_TYPE_TAG = re.compile(r"str|int|float|bool|dict|list|none|.*\[.*\]")  # (a union's members)
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
     "schema": {"type": "object", "required": ["files"], "properties": {"files": {
         "type": "array", "maxItems": MAX_UPLOAD_FILES,
@@ -50,11 +52,13 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
 
 
 class Latencies:
-    """Request counts and latency percentiles per route (the last 2,000 of each)."""
+    """Request counts, errors (4xx and 5xx), server errors (5xx) and latency percentiles
+    per route (the last 2,000 of each)."""
 
     def __init__(self):
         self.counts: Counter = Counter()
         self.errors: Counter = Counter()
+        self.server_errors: Counter = Counter()
         self.recent: dict[str, deque] = defaultdict(lambda: deque(maxlen=2000))
         self._lock = threading.Lock()
 
@@ -62,6 +66,7 @@ class Latencies:
         with self._lock:
             self.counts[route] += 1
             self.errors[route] += status >= 400
+            self.server_errors[route] += status >= 500
             self.recent[route].append(ms)
 
     def summary(self) -> dict:
@@ -72,6 +77,7 @@ class Latencies:
             for route, n in sorted(self.counts.items()):
                 ms = np.array(self.recent[route])
                 out[route] = {"requests": n, "errors": self.errors[route],
+                              "server_errors": self.server_errors[route],
                               **{f"p{q}_ms": round(float(np.percentile(ms, q)), 2)
                                  for q in (50, 95, 99)}}
             return out
@@ -119,6 +125,7 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
                       "Answers from your own documents, with citations to their exact "
                       "characters."))
     app.state.engine, app.state.writer, app.state.access = engine, writer, access
+    app.state.refused = Counter()  # requests the Guard refused, by status
     _handlers(app)
     _pages(app, access)
     _routes(app, engine, writer, receiver, reader)
@@ -129,7 +136,8 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=[
                                "Authorization", "X-API-Key", "Content-Type"])
-    app.add_middleware(Guard, access=access, error=error)  # (outermost: before any work)
+    app.add_middleware(Guard, access=access, error=error,  # (outermost: before any work)
+                       refused=app.state.refused)
     return app
 
 
@@ -138,8 +146,10 @@ def _handlers(app) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request, exc):
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        # the deepest error says most (of a union's, the one of the shape that was sent)
+        first = max(exc.errors(), key=lambda e: len(e.get("loc", ())), default={})
+        where = ".".join(str(p) for p in first.get("loc", ())
+                         if p != "body" and not _TYPE_TAG.fullmatch(str(p)))
         return error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(StarletteHTTPException)
@@ -324,6 +334,7 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
             **info, "reader": reader.identity() if reader is not None else None,
             "retrieval": engine.retrieval, "k": engine.k,
             "uptime_s": round(time.time() - started, 1), "requests": app.state.stats.summary(),
+            "refused": {str(k): v for k, v in sorted(app.state.refused.items())},
             "batches": {str(n): c for n, c in sorted(engine.batch_sizes.items())}})
 
 

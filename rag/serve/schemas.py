@@ -5,6 +5,8 @@ Example: ``AskBody(question="Who won?", k=3)``.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_QUESTION_CHARS = 2000
@@ -22,15 +24,19 @@ class FilterBody(Strict):
                                   description="metadata equalities")
 
 
+Retrieval = Literal["hybrid", "dense", "lexical"]
+TEXT = r"\S"  # (something besides spaces)
+
+
 class AskBody(Strict):
-    question: str = Field(..., max_length=MAX_QUESTION_CHARS)
+    question: str = Field(..., max_length=MAX_QUESTION_CHARS, pattern=TEXT)
     k: int | None = Field(None, ge=1, le=MAX_K)
-    retrieval: str | None = Field(None, description="hybrid|dense|lexical")
+    retrieval: Retrieval | None = None
     filters: FilterBody | None = None
 
 
 class SearchBody(Strict):
-    query: str = Field(..., max_length=MAX_QUESTION_CHARS)
+    query: str = Field(..., max_length=MAX_QUESTION_CHARS, pattern=TEXT)
     k: int = Field(5, ge=1, le=MAX_K)
-    retrieval: str | None = None
+    retrieval: Retrieval | None = None
     filters: FilterBody | None = None

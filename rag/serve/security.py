@@ -28,6 +28,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
@@ -122,10 +123,11 @@ def require_write(request: Request) -> None:
 
 
 class Guard:
-    """ASGI middleware applying ``Access`` to every HTTP request (see the module's text)."""
+    """ASGI middleware applying ``Access`` to every HTTP request (see the module's text),
+    counting what it refuses by status in ``refused``."""
 
-    def __init__(self, app, access: Access, error):
-        self.app, self.access, self.error = app, access, error
+    def __init__(self, app, access: Access, error, refused: Counter):
+        self.app, self.access, self.error, self.refused = app, access, error, refused
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -133,6 +135,7 @@ class Guard:
         refusal, level = self.judge(scope)
         if refusal is not None:
             status, message, extra = refusal
+            self.refused[status] += 1  # (shown in /v1/stats)
             return await self.error(status, message, **extra)(scope, receive,
                                                               _secured(send, scope))
         scope.setdefault("state", {})["access"] = level
@@ -152,7 +155,7 @@ class Guard:
             return (403, f"a request from the web page at {origin} was refused (start rag "
                          "serve with --cors-origin ORIGIN to allow one)", {}), None
         navigation = (method in ("GET", "HEAD") and h.get("sec-fetch-mode") == "navigate"
-                      and path in PAGES)
+                      and h.get("sec-fetch-dest", "document") == "document" and path in PAGES)
         if site in ("cross-site", "same-site") and not opted_in and not navigation:
             return (403, "a request from another site was refused (start rag serve with "
                          "--cors-origin ORIGIN to allow one)", {}), None
