@@ -300,9 +300,41 @@ def index_runs(base: str, runs: int) -> dict:
     return out
 
 
+def attacks(skip: list[str]) -> dict:
+    results = {}
+    base = Path(tempfile.mkdtemp(prefix="bench-attacks-", dir=ROOT / "runs"))
+    proc, url, port = start_serve(base / "kb", base / "serve.log")
+    sampler = Sampler(proc.pid)
+    try:
+        httpx.post(f"{url}/v1/documents", timeout=300, files=[  # (the embedder loaded)
+            ("files", ("warm.txt", b"A first document, so that the models are loaded."))])
+        results["rss_idle_mb"] = round(settle(sampler, 3))
+        if "big" not in skip:
+            results["big_upload"] = big_files(url, sampler, base / "kb" / "uploads", 1)
+            results["two_big_uploads"] = big_files(url, sampler, base / "kb" / "uploads", 2)
+        if "bombs" not in skip:
+            results["bombs"] = [bomb(url, sampler, n, build()) for n, build in (
+                ("rows.jsonl.gz", H.jsonl_gz_bomb), ("newlines.jsonl.gz", H.newlines_gz_bomb),
+                ("report.docx", H.docx_bomb))]
+        if "over" not in skip:
+            results["over_limit"] = over_limit(port, sampler)
+        if "pdf" not in skip:
+            results["slow_pdf"] = slow_pdf(url)
+        if "slowloris" not in skip:
+            results["slowloris"] = slowloris(url, port)
+        results["rss_end_mb"] = round(settle(sampler, 2))
+    finally:
+        sampler.close()
+        proc.terminate()
+        proc.wait(timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--only-index", action="store_true", help="no attacks: --index alone")
     ap.add_argument("--skip", nargs="*", default=[],
                     choices=["big", "bombs", "over", "pdf", "slowloris"])
     ap.add_argument("--index", action="store_true", help="also time rag index, before/after")
@@ -312,33 +344,9 @@ def main() -> None:
     results = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{os.cpu_count()} CPUs, shared", "python": platform.python_version()}
     (ROOT / "runs").mkdir(exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="bench-attacks-", dir=ROOT / "runs"))
-    proc, url, port = start_serve(base / "kb", base / "serve.log")
-    sampler = Sampler(proc.pid)
-    try:
-        httpx.post(f"{url}/v1/documents", timeout=300, files=[  # (the embedder loaded)
-            ("files", ("warm.txt", b"A first document, so that the models are loaded."))])
-        results["rss_idle_mb"] = round(settle(sampler, 3))
-        if "big" not in args.skip:
-            results["big_upload"] = big_files(url, sampler, base / "kb" / "uploads", 1)
-            results["two_big_uploads"] = big_files(url, sampler, base / "kb" / "uploads", 2)
-        if "bombs" not in args.skip:
-            results["bombs"] = [bomb(url, sampler, n, build()) for n, build in (
-                ("rows.jsonl.gz", H.jsonl_gz_bomb), ("newlines.jsonl.gz", H.newlines_gz_bomb),
-                ("report.docx", H.docx_bomb))]
-        if "over" not in args.skip:
-            results["over_limit"] = over_limit(port, sampler)
-        if "pdf" not in args.skip:
-            results["slow_pdf"] = slow_pdf(url)
-        if "slowloris" not in args.skip:
-            results["slowloris"] = slowloris(url, port)
-        results["rss_end_mb"] = round(settle(sampler, 2))
-    finally:
-        sampler.close()
-        proc.terminate()
-        proc.wait(timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
-    if args.index:
+    if not args.only_index:
+        results.update(attacks(args.skip))
+    if args.index or args.only_index:
         results["rag_index"] = index_runs(args.base, args.index_runs)
     text = json.dumps(results, indent=2)
     print(text)

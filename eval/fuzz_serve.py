@@ -97,6 +97,7 @@ def main() -> None:
         "schemathesis_exit": st.returncode, "test_cases": report["test_cases"],
         "failures": report["failures"], "server_requests": sum(r["requests"] for r in
                                                                routes.values()),
+        "refused_before_routing": stats["refused"],
         "server_errors": {k: r["server_errors"] for k, r in routes.items()
                           if r["server_errors"]},
         "per_route": {k: r["requests"] for k, r in routes.items()}}

@@ -39,9 +39,15 @@ def gunzip(data: bytes, limit: int = MAX_INFLATED) -> bytes:
     """The inflated bytes of gzip ``data`` (one member or several), bounded as above.
 
     ``gunzip(gzip.compress(b"hi")) == b"hi"``; an ArchiveError names what was refused."""
-    if len(data) >= 18 and data[:2] == b"\x1f\x8b":  # the trailer's size (of the last member)
-        _judge(int.from_bytes(data[-4:], "little"), len(data), limit, "the gzip file",
-               "declares it inflates")
+    # The trailer declares the last member's size; a damaged file's trailer is noise, so a
+    # declared bomb is refused once its first STEP has inflated (a bomb's does, garbage not).
+    declared = None
+    if len(data) >= 18 and data[:2] == b"\x1f\x8b":
+        try:
+            _judge(int.from_bytes(data[-4:], "little"), len(data), limit, "the gzip file",
+                   "declares it inflates")
+        except ArchiveError as err:
+            declared = err
     out, size, rest = [], 0, data
     while rest:
         d, pending = zlib.decompressobj(wbits=31), rest
@@ -54,6 +60,8 @@ def gunzip(data: bytes, limit: int = MAX_INFLATED) -> bytes:
                 break  # no progress: the input ended early
             pending = d.unconsumed_tail
             size += len(piece)
+            if declared is not None and size >= STEP:
+                raise declared
             _judge(size, len(data), limit, "the gzip file")
             out.append(piece)
         if not d.eof:

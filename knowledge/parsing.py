@@ -156,23 +156,29 @@ class ParsePool:
             w.stop()
 
     def _run(self, job: dict) -> Parsed:
-        worker, reply = self._acquire(), {}
+        worker = self._acquire()
         try:
-            reply = worker.ask(job, self.timeout_s)
-        except _Died as err:
-            worker.stop()
-            worker = None
-            return Parsed(error=str(err))
+            parsed = Parsed.from_json(worker.ask({**job, "timeout_s": self.timeout_s},
+                                                 self.timeout_s))
         except TimeoutError:
+            error = _TOO_SLOW.format(self.timeout_s)
+        except _Died as err:
+            error = str(err)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            error = "the parser process answered with something else than a result; skipped"
+        except BaseException:
             worker.stop()
-            worker = None
-            return Parsed(error=_TOO_SLOW.format(self.timeout_s))
-        finally:
-            if worker is not None and (reply.get("error") or "").startswith(_OOM):
+            self._release(None)
+            raise
+        else:
+            if (parsed.error or "").startswith(_OOM):
                 worker.stop()  # (its heap is spent: the next file deserves a fresh one)
                 worker = None
             self._release(worker)
-        return Parsed.from_json(reply)
+            return parsed
+        worker.stop()
+        self._release(None)
+        return Parsed(error=error)
 
     def _acquire(self) -> "_Worker":
         with self._cv:
@@ -285,12 +291,18 @@ def _serve(memory_mb: float) -> None:
     limit = int(memory_mb * 2**20)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    threading.Thread(target=_orphaned, args=(os.getppid(),), daemon=True).start()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library that prints cannot corrupt the replies
     out.write(b"{}\n")  # ready
     out.flush()
     for line in sys.stdin.buffer:
         job = json.loads(line)
+        # a parse stuck in C code (which a parent kill normally ends) dies by itself too,
+        # even with the parent gone: the CPU limit counts from here
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = int(used.ru_utime + used.ru_stime + job.get("timeout_s", PARSE_SECONDS)) + 5
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, resource.RLIM_INFINITY))
         try:
             parsed = read_and_parse(Path(job["path"]), job["rel"], job["max_bytes"], job["sha"])
             reply = json.dumps(parsed.to_json(), ensure_ascii=False, default=str)
@@ -299,3 +311,9 @@ def _serve(memory_mb: float) -> None:
         out.write(reply.encode("utf-8", "surrogatepass") + b"\n")
         out.flush()
 
+
+def _orphaned(parent: int) -> None:
+    """(a worker's thread) End the worker when its parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)

@@ -147,3 +147,21 @@ def test_a_chinese_question_gets_marked_evidence_not_an_answer(server, browser):
     box.send_keys(QUESTION, Keys.ENTER)
     wait_for(browser, lambda d: "Orellana" in d.find_element(By.ID, "answer").text)
     assert not browser.find_element(By.ID, "answer-note").is_displayed()
+
+
+def test_the_api_docs_work_under_the_content_security_policy(server, browser):
+    """Swagger UI loads from this server under its CSP (no inline script), and "Try it out"
+    sends the page token, so the request is not refused as a cross-site one."""
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = server
+    browser.get(url + "/docs")
+    stats = wait_for(browser, lambda d: next(
+        (e for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary")
+         if "/v1/stats" in e.text), None), timeout=60)
+    stats.click()
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".try-out__btn")).click()
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".execute")).click()
+    code = wait_for(browser, lambda d: d.find_element(
+        By.CSS_SELECTOR, ".live-responses-table .response-col_status").text, timeout=60)
+    assert code.strip() == "200"

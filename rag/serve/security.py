@@ -58,7 +58,9 @@ def is_loopback(host: str) -> bool:
 
 
 def check_key(key: str | None, what: str, bind: str) -> None:
-    """Refuse an empty key, and a short one on a network bind (a UsageError says why)."""
+    """Refuse an empty key, one a header cannot carry as it is, and a short one on a network
+    bind (a UsageError says why): ``check_key(os.environ["RAG_API_KEY"], "$RAG_API_KEY",
+    "0.0.0.0")``."""
     from knowledge.errors import UsageError
 
     if key is None:
@@ -66,6 +68,9 @@ def check_key(key: str | None, what: str, bind: str) -> None:
     if not key.strip():
         raise UsageError(f"{what} is empty; give a key of at least {MIN_KEY_CHARS} characters "
                          "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe())')")
+    if not all(33 <= ord(c) < 127 for c in key):  # (what a header carries as it is)
+        raise UsageError(f"{what} holds spaces, control or non-ASCII characters; use "
+                         "letters, digits and punctuation")
     if len(key) < MIN_KEY_CHARS and not is_loopback(bind):
         raise UsageError(f"{what} has {len(key)} characters; a server on {bind} needs at least "
                          f"{MIN_KEY_CHARS} (e.g. python3 -c 'import secrets; "

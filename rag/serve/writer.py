@@ -66,7 +66,7 @@ class Writer:
         parsed = {(str(self.uploads), rel): p for (_, rel, _), p in
                   zip(items, self.parser.parse(items, self.max_bytes))}
         with self._lock:
-            report, failed, created = self._index(files, parsed, skipped)
+            report, failed = self._index(files, parsed, skipped)
         if report is None:
             raise UploadRejected(skipped)
         kept = [rel for rel in files if self.uploads / rel not in failed]
@@ -78,7 +78,7 @@ class Writer:
 
     def _index(self, files: dict, parsed: dict, skipped: list):
         """Move the files into KB_DIR/uploads and index them (holding the writer's lock):
-        (report or None when nothing landed, the paths that failed, the files created)."""
+        (report or None when nothing landed, the paths that failed)."""
         from knowledge.chunking import ChunkerSettings
         from knowledge.sync import sync
 
@@ -108,7 +108,7 @@ class Writer:
         if report is not None:
             skipped += [{"file": Path(p).name, "reason": r} for p, r in report.skipped]
         self._forget([p for p in created if p in failed])
-        return report, failed, created
+        return report, failed
 
     def _forget(self, paths: list[Path]) -> None:
         """Remove stored uploads that did not land (and their folders, when empty)."""
