@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from hostile_corpus import _docx
 from hostile_uploads import docx_bomb, gzip_of, newlines_gz_bomb
 from knowledge.archives import ArchiveError, check_zip, gunzip
 
@@ -38,17 +39,6 @@ def test_a_gzip_bomb_is_refused_on_its_declared_size_and_on_what_comes_out():
     big = gzip_of(bytes(range(256)) * 64, 40 << 20)  # 40 MB, not a bomb by ratio
     with pytest.raises(ArchiveError, match="inflates to more than 8 MB"):
         gunzip(big[:-4] + struct.pack("<I", 10), limit=8 << 20)
-
-
-def _docx(paragraphs) -> bytes:
-    from docx import Document
-
-    d = Document()
-    for p in paragraphs:
-        d.add_paragraph(p)
-    buf = io.BytesIO()
-    d.save(buf)
-    return buf.getvalue()
 
 
 def test_a_docx_passes_and_a_docx_bomb_is_refused_before_inflating():

@@ -163,5 +163,5 @@ def test_the_api_docs_work_under_the_content_security_policy(server, browser):
     wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".try-out__btn")).click()
     wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".execute")).click()
     code = wait_for(browser, lambda d: d.find_element(
-        By.CSS_SELECTOR, ".live-responses-table .response-col_status").text, timeout=60)
+        By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status").text, timeout=60)
     assert code.strip() == "200"

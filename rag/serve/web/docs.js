@@ -3,11 +3,18 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="rag-token"]').content;
-window.ui = SwaggerUIBundle({
-  url: "/openapi.json",
-  dom_id: "#swagger-ui",
-  layout: "BaseLayout",
-  deepLinking: true,
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
-  requestInterceptor: (request) => { request.headers["X-RAG-Token"] = TOKEN; return request; },
-});
+fetch("/openapi.json", { headers: { "X-RAG-Token": TOKEN } })
+  .then((r) => r.json())
+  .then((spec) => {
+    // FastAPI writes OpenAPI 3.1; the bundled Swagger UI (4.x) reads 3.0 only, and shows
+    // this schema well enough when told it is one
+    spec.openapi = "3.0.3";
+    window.ui = SwaggerUIBundle({
+      spec,
+      dom_id: "#swagger-ui",
+      layout: "BaseLayout",
+      deepLinking: true,
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+      requestInterceptor: (request) => { request.headers["X-RAG-Token"] = TOKEN; return request; },
+    });
+  });
