@@ -244,7 +244,7 @@ def cmd_serve(args) -> int:
     from knowledge.parsing import ParsePool
     from knowledge.store import is_kb, resolve_kb_dir
     from knowledge.sync import create_empty
-    from rag.serve.app import create_app
+    from rag.serve.app import PARSE_WORKERS, create_app
     from rag.serve.security import is_loopback
     from rag.serve.server import make_server
 
@@ -277,8 +277,7 @@ def cmd_serve(args) -> int:
         create_empty(kb_dir, embedder.identity())
         _err(f"created an empty knowledge base in {kb_dir}; upload documents on the page")
     kb = KnowledgeBase.open(kb_dir, embedder=embedder)
-    parser = ParsePool(max(2, min(4, os.cpu_count() or 1)), args.parse_timeout,
-                       args.parse_memory_mb)
+    parser = ParsePool(PARSE_WORKERS, args.parse_timeout, args.parse_memory_mb)
     try:
         reader = open_reader(args, allow_none=True)
         if args.retrieval != "lexical":

@@ -40,6 +40,7 @@ from .writer import UploadRejected, Writer
 
 WEB = Path(__file__).parent / "web"
 MAX_JSON_BYTES = 256 * 1024  # a question, its options, a chat history
+PARSE_WORKERS = max(2, min(4, os.cpu_count() or 1))  # (2 at least: one hostile file is one)
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "bad_method", 408: "timeout", 409: "locked", 411: "length_required",
                413: "too_large", 415: "unsupported_media_type", 421: "misdirected",
@@ -100,12 +101,12 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
     """The FastAPI application over the open knowledge base ``kb`` (owned by it from now
     on: the engine thread is the only one that reads it). ``key`` may do everything,
     ``read_key`` may ask, search and read; ``parser`` parses uploads (default: a
-    ``knowledge.parsing.ParsePool`` of 2-4 bounded worker processes)."""
-    from knowledge.parsing import MAX_WORKERS, ParsePool
+    ``knowledge.parsing.ParsePool`` of PARSE_WORKERS bounded worker processes)."""
+    from knowledge.parsing import ParsePool
 
     engine = Engine(kb, reader, retrieval, k, window_ms, max_batch)
     own_parser = parser is None
-    parser = parser or ParsePool(max(2, min(MAX_WORKERS, os.cpu_count() or 1)))
+    parser = parser or ParsePool(PARSE_WORKERS)
     writer = Writer(kb_dir, engine, max_file_mb, parser, load_embedder)
     receiver = Receiver(writer.uploads / ".incoming", writer.max_bytes,
                         max_in_flight=max_uploads_in_flight)

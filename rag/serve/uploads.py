@@ -111,6 +111,7 @@ class _Parts:
     async def read(self, request) -> list[Received]:
         from python_multipart.exceptions import FormParserError
         from python_multipart.multipart import MultipartParser, parse_options_header
+        from starlette.requests import ClientDisconnect
 
         _, params = parse_options_header(request.headers.get("content-type", ""))
         if not params.get(b"boundary"):
@@ -130,6 +131,9 @@ class _Parts:
                 except asyncio.TimeoutError:
                     raise UploadError(408, f"the upload stalled (nothing for {BODY_IDLE_S:g} "
                                       "s); nothing was stored") from None
+                except ClientDisconnect:
+                    raise UploadError(400, "the client went away mid-upload; nothing was "
+                                      "stored") from None
                 parser.write(chunk)
             parser.finalize()
         except FormParserError as err:
