@@ -30,6 +30,11 @@ SEPARATORS = [
     r"",  # character
 ]
 _SPACE = re.compile(r"\s*")
+# Characters a separator above can split at without a space (plus spaces themselves). A run
+# of anything else longer than the chunk size (base64, minified text, a hostile line) is cut
+# at the size in characters before the splitter sees it: a tokenizer may count such a run as
+# one unknown token, and the splitter would then keep it whole.
+_RUN_BREAKS = r"\s;:,，、。！？；"
 
 
 @dataclass(frozen=True)
@@ -80,15 +85,29 @@ class Chunker:
         )
 
     def split(self, doc: Document) -> list[Chunk]:
-        text, chunks = doc.text, []
-        prev_start, prev_end = -1, 0
-        for piece in self._splitter.split_text(text):
+        """Chunks covering ``doc.text`` in order (whitespace between them left out)."""
+        size, chunks, at = self.settings.size, [], 0
+        for run in re.finditer(f"[^{_RUN_BREAKS}]{{{size + 1},}}", doc.text):
+            chunks += self._split_span(doc, at, run.start())
+            for start in range(run.start(), run.end(), size):
+                end = min(start + size, run.end())
+                chunks.append(Chunk(doc_id=doc.doc_id, text=doc.text[start:end], start=start,
+                                    end=end, page=doc.page_at(start),
+                                    heading=doc.heading_at(start)))
+            at = run.end()
+        return chunks + self._split_span(doc, at, len(doc.text))
+
+    def _split_span(self, doc: Document, begin: int, stop: int) -> list[Chunk]:
+        """The splitter's chunks of ``doc.text[begin:stop]``, with offsets into the text."""
+        text, chunks = doc.text[:stop], []
+        prev_start, prev_end = begin - 1, begin
+        for piece in self._splitter.split_text(text[begin:]):
             # Chunks cover the text in order, leaving out only whitespace, so this one starts
             # at or before the first non-space after the previous one; in periodic text the
             # piece occurs several times there, and the splitter's overlap is the latest one.
             limit = _SPACE.match(text, prev_end).end()
             start = text.rfind(piece, prev_start + 1, limit + len(piece))
-            if start < 0 and 0 <= text.find(piece) <= prev_end - len(piece):
+            if start < 0 and begin <= text.find(piece, begin) <= prev_end - len(piece):
                 # periodic text (a repeated line, a word over and over): the offsets ran
                 # ahead of the splitter, and this piece's text is indexed verbatim already
                 continue

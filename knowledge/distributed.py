@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 
 from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, UsageError
-from .types import Chunk, Document, Section
+from .types import Chunk, Document
 
 DOCS_PER_BATCH = 16  # documents per actor call: enough chunks to fill the encoder's batches
 
@@ -32,7 +31,10 @@ class RayIngest:
     """Owns the connection to Ray and how many embedding actors to run."""
 
     def __init__(self, load_embedder, address: str | None = None, actors: int | None = None,
-                 docs_per_batch: int = DOCS_PER_BATCH):
+                 docs_per_batch: int = DOCS_PER_BATCH, parse_timeout_s: float | None = None,
+                 parse_memory_mb: float | None = None):
+        from .parsing import PARSE_MEMORY_MB, PARSE_SECONDS
+
         try:
             import ray
         except ImportError:
@@ -56,22 +58,24 @@ class RayIngest:
         self.load = load_embedder
         self.actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.docs_per_batch = docs_per_batch
+        self.parse_timeout_s = parse_timeout_s or PARSE_SECONDS
+        self.parse_memory_mb = parse_memory_mb or PARSE_MEMORY_MB
 
     def parse(self, items: list[tuple[str, str, str | None]], max_bytes: float) -> list:
-        """``Parsed`` per (root, relative path, stored sha256), in order."""
+        """``Parsed`` per (root, relative path, stored sha256), in order; each Ray worker
+        parses in its own bounded parse process (knowledge.parsing), as a local run does."""
         import ray.data
 
-        from .sync import Parsed
+        from .parsing import Parsed
 
         rows = [{"i": i, "root": root, "rel": rel, "sha": sha or ""}
                 for i, (root, rel, sha) in enumerate(items)]
         ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), 4 * self.actors))
+        limits = {"max_bytes": max_bytes, "timeout_s": self.parse_timeout_s,
+                  "memory_mb": self.parse_memory_mb}
         with _ray_errors():
-            out = sorted(ds.map(_parse_row, fn_kwargs={"max_bytes": max_bytes}).take_all(),
-                         key=lambda r: r["i"])
-        return [Parsed(sha=r["sha"] or None, docs=[_doc(d) for d in json.loads(r["docs"])],
-                       warnings=json.loads(r["warnings"]), error=r["error"] or None,
-                       touched=bool(r["touched"])) for r in out]
+            out = sorted(ds.map(_parse_row, fn_kwargs=limits).take_all(), key=lambda r: r["i"])
+        return [Parsed.from_json(json.loads(r["parsed"])) for r in out]
 
     def chunk_and_embed(self, docs: list[Document], chunking: ChunkerSettings,
                         batch_size: int | None) -> tuple[list[list[Chunk]], np.ndarray]:
@@ -120,7 +124,7 @@ class ChunkEmbed:
     def __call__(self, batch: dict) -> dict:
         cols = {k: [] for k in ("d", "ord", "text", "start", "end", "page", "heading")}
         for d, raw in zip(batch["d"], batch["doc"]):
-            for o, c in enumerate(self.chunker.split(_doc(json.loads(str(raw))))):
+            for o, c in enumerate(self.chunker.split(Document.from_dict(json.loads(str(raw))))):
                 for k, v in (("d", int(d)), ("ord", o), ("text", c.text), ("start", c.start),
                              ("end", c.end), ("page", -1 if c.page is None else c.page),
                              ("heading", c.heading)):
@@ -147,15 +151,14 @@ def _ray_errors():
                              "changed: run rag index again") from None
 
 
-def _parse_row(row: dict, max_bytes: float) -> dict:
-    from .sync import read_and_parse
-
-    p = read_and_parse(Path(row["root"]) / row["rel"], row["rel"], max_bytes, row["sha"] or None)
-    return {"i": row["i"], "sha": p.sha or "", "error": p.error or "", "touched": p.touched,
-            "warnings": json.dumps(p.warnings),
-            "docs": json.dumps([asdict(d) for d in p.docs], ensure_ascii=False, default=str)}
+_POOLS: dict = {}  # (in a Ray worker process) its parse pool, per limits
 
 
-def _doc(d: dict) -> Document:
-    return Document(**{**d, "page_starts": tuple(d.get("page_starts") or ()),
-                       "sections": tuple(Section(**s) for s in d.get("sections") or ())})
+def _parse_row(row: dict, max_bytes: float, timeout_s: float, memory_mb: float) -> dict:
+    from .parsing import ParsePool
+
+    pool = _POOLS.get((timeout_s, memory_mb))
+    if pool is None:
+        pool = _POOLS[(timeout_s, memory_mb)] = ParsePool(1, timeout_s, memory_mb)
+    [p] = pool.parse([(row["root"], row["rel"], row["sha"] or None)], max_bytes)
+    return {"i": row["i"], "parsed": json.dumps(p.to_json(), ensure_ascii=False, default=str)}

@@ -157,9 +157,10 @@ class KnowledgeBase:
         if path_glob:
             sql += " AND (f.path GLOB ? OR d.doc_id GLOB ?)"
             args += [path_glob, path_glob]
-        for key, value in (metadata or {}).items():
-            sql += " AND CAST(json_extract(d.metadata, ?) AS TEXT) = ?"
-            args += [f"$.{key}", str(value)]
+        for key, value in (metadata or {}).items():  # (any key: no JSON path is built)
+            sql += (" AND EXISTS (SELECT 1 FROM json_each(d.metadata) m WHERE m.key = ? "
+                    "AND CAST(m.value AS TEXT) = ?)")
+            args += [key, str(value)]
         return np.array([r[0] for r in self.store.conn.execute(sql, args)], dtype=np.int64)
 
     def fetch(self, pairs: list[tuple[float, int]]) -> list[Hit]:

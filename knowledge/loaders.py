@@ -17,6 +17,7 @@ import stat
 import re
 from pathlib import Path
 
+from .archives import ArchiveError, check_zip, gunzip
 from .types import Document, Section
 
 TEXT_SUFFIXES = (".txt", ".text")
@@ -156,9 +157,13 @@ def read_regular(path: Path, max_bytes: float) -> bytes:
             raise LoadError("not a regular file (a pipe, socket or device); skipped") from None
         raise LoadError(f"cannot read ({err.strerror})") from None
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise LoadError("not a regular file (a pipe, socket or device); skipped")
-        data = f.read(int(max_bytes) + 1)
+        # (read(n) allocates n bytes up front: ask for the file's size, then any growth)
+        data = f.read(int(min(st.st_size, max_bytes)) + 1)
+        if len(data) > st.st_size:
+            data += f.read(max(0, int(max_bytes) + 1 - len(data)))
     if len(data) > max_bytes:
         raise LoadError(f"larger than {max_bytes / 2**20:g} MB; raise --max-file-mb to index it")
     return data
@@ -402,6 +407,10 @@ def _load_docx(data: bytes, rel: str) -> Document:
     from docx.opc.exceptions import PackageNotFoundError
 
     try:
+        check_zip(data)  # (python-docx inflates its parts whole, unbounded)
+    except ArchiveError as err:
+        raise LoadError(f"unreadable Word file: {err}") from None
+    try:
         d = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, ValueError, KeyError, OSError) as err:
         raise LoadError(f"unreadable Word file ({err.__class__.__name__})") from None
@@ -456,32 +465,6 @@ def _docx_blocks(d):
 # --- JSONL / CSV: one document per row ----------------------------------------------------
 
 
-MAX_INFLATED = 512 * 2**20  # a compressed file may not expand past this
-
-
-def _gunzip(data: bytes, limit: int) -> bytes:
-    """Inflate gzip members, refusing to go past ``limit`` bytes (a gzip bomb)."""
-    import zlib
-
-    out, rest = [], data
-    size = 0
-    while rest:
-        d = zlib.decompressobj(wbits=31)
-        try:
-            chunk = d.decompress(rest, limit - size + 1)
-        except zlib.error as err:
-            raise LoadError(f"not a valid gzip file ({err})") from None
-        size += len(chunk)
-        if size > limit or d.unconsumed_tail:
-            raise LoadError(f"inflates to more than {limit // 2**20} MB (a compression "
-                            "bomb?); not read")
-        if not d.eof:
-            raise LoadError("not a valid gzip file (it ends before its end marker)")
-        out.append(chunk)
-        rest = d.unused_data
-    return b"".join(out)
-
-
 def row_doc_id(rel: str, row_id: str | None, line_no: int) -> str:
     """The document id of a row of a tabular file: ``<file>#<row id>`` (``#line-N`` without
     an id), so two files that reuse ids 1..N never collide."""
@@ -499,7 +482,10 @@ def row_id_of(doc_id: str) -> str | None:
 
 def _load_rows(data: bytes, rel: str, suffix: str) -> tuple[list[Document], list[str]]:
     if suffix == ".jsonl.gz":
-        data = _gunzip(data, MAX_INFLATED)
+        try:
+            data = gunzip(data)
+        except ArchiveError as err:
+            raise LoadError(str(err)) from None
     text, warning = decode_text(data)
     problems: list[str] = [warning] if warning else []
     rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text, problems)

@@ -13,7 +13,6 @@ import json
 import sqlite3
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,8 +23,9 @@ from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
 from .embedding import family
 from .language import coverage_warning, dominant_script
-from .loaders import LoadError, is_supported, load_file, read_regular, walk
-from .store import Store, describe
+from .loaders import is_supported, walk
+from .parsing import ParsePool
+from .store import DB_NAME, Store, describe
 from .types import Document
 from .vector_index import VectorIndex, choose_kind
 
@@ -122,6 +122,8 @@ def sync(
     batch_size: int | None = None,
     progress: bool = False,
     engine=None,
+    parser=None,
+    parsed: dict | None = None,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
 ) -> SyncReport:
     """Index ``paths`` into the knowledge base at ``kb_dir`` and return what changed.
@@ -131,6 +133,12 @@ def sync(
     named (and their documents identified) by their path relative to it. ``engine``
     (``knowledge.distributed.RayIngest``) reads, parses, chunks and embeds on a Ray cluster;
     this process still decides what changed and writes, in the same one transaction.
+
+    Files are read and parsed before the knowledge base's write lock is taken (so a slow
+    file holds no other writer), by ``parser`` (default: a ``ParsePool`` for this run, whose
+    worker processes bound each file's parse in time and memory); ``parsed`` gives results
+    parsed earlier, by (root, relative path). A file that changed since it was parsed is
+    parsed again under the lock.
     """
     t0 = time.perf_counter()
     report = SyncReport()
@@ -146,16 +154,26 @@ def sync(
     identity = embedder_identity
     static = static_manifest(identity, chunking, index_kind)
     max_bytes = max_file_mb * 1024 * 1024
+    own = engine is None and parser is None
+    parser = engine or parser or ParsePool()
     try:
+        parsed = {**_parse_ahead(parser, kb_dir, scans, max_bytes, rebuild, parsed or {}),
+                  **(parsed or {})}
+        report.seconds["parse"] = round(time.perf_counter() - t0, 3)
         return _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes,
-                     load_embedder, identity, chunking, batch_size, progress, log, t0, engine)
+                     load_embedder, identity, chunking, batch_size, progress, log, t0, engine,
+                     parser, parsed)
     except (OSError, sqlite3.Error) as err:  # a write failed (a full disk, an I/O error)
         raise KnowledgeError(f"could not write the knowledge base {kb_dir} ({describe(err)}); "
                              "nothing was changed") from None
+    finally:
+        if own:
+            parser.close()
 
 
 def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_embedder,
-          identity, chunking, batch_size, progress, log, t0, engine) -> SyncReport:
+          identity, chunking, batch_size, progress, log, t0, engine, parser,
+          parsed) -> SyncReport:
     with Store.open_for_write(kb_dir, static, rebuild=rebuild) as store:
         store.begin()
         conn = store.conn
@@ -167,13 +185,12 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
         remove_ids: list[int] = []
         todo: list[tuple[Document, int | None, int]] = []  # (doc, old row id, file row id)
         seen_docs: set[str] = set()
-        parsed = _parse_ahead(engine, conn, scans, max_bytes) if engine is not None else {}
         for root, files, is_folder in scans:
             seen_files: set[str] = set()
             for rel in files:
                 seen_files.add(rel)
                 _sync_file(conn, root, rel, max_bytes, report, todo, remove_ids, seen_docs,
-                           parsed)
+                           parsed, parser)
             if is_folder:  # files gone from the folder (or no longer included)
                 gone = [row for row in conn.execute(
                     "SELECT id, path FROM files WHERE root=?", (str(root),))
@@ -270,19 +287,35 @@ def _measure_anchor(store, index, emb, load_embedder, chunks: int) -> None:
         store.manifest["similarity_anchor"] = anchor
 
 
-def _parse_ahead(engine, conn, scans, max_bytes: float) -> dict:
-    """Every file that must be read, read and parsed by ``engine`` in parallel:
-    {(root, rel): Parsed}. The run then goes through the files in order as without it."""
+def _parse_ahead(parser, kb_dir: Path, scans, max_bytes: float, rebuild: bool,
+                 done: dict) -> dict:
+    """Every file that must be read (as the knowledge base stands now, read without the
+    lock), read and parsed by ``parser`` in parallel: {(root, rel): Parsed}. The locked run
+    then goes through the files in order, using these."""
+    db = kb_dir / DB_NAME
+    conn = None
+    if db.exists() and not rebuild:
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+            conn.execute("SELECT 1 FROM files LIMIT 1")
+        except sqlite3.Error:  # (not a knowledge base yet: the locked run says what is wrong)
+            conn = None
     items = []
-    for root, files, _ in scans:
-        for rel in files:
-            found, _ = _to_read(conn, root, rel, max_bytes)
-            if found is not None:
-                row = found[1]
-                items.append((str(root), rel, row[3] if row else None))
+    try:
+        for root, files, _ in scans:
+            for rel in files:
+                if (str(root), rel) in done:
+                    continue
+                found, _ = _to_read(conn, root, rel, max_bytes)
+                if found is not None:
+                    row = found[1]
+                    items.append((str(root), rel, row[3] if row else None))
+    finally:
+        if conn is not None:
+            conn.close()
     if not items:
         return {}
-    return {(root, rel): p for (root, rel, _), p in zip(items, engine.parse(items, max_bytes))}
+    return {(root, rel): p for (root, rel, _), p in zip(items, parser.parse(items, max_bytes))}
 
 
 def static_manifest(identity: dict, chunking: ChunkerSettings, index_kind: str) -> dict:
@@ -336,67 +369,6 @@ def delete_documents(kb_dir: Path, doc_ids: list[str]) -> list[str]:
     return emptied
 
 
-PARSE_SECONDS = 120.0  # a file whose parse takes longer is skipped (a parser trap)
-
-
-@contextmanager
-def parse_time_limit(seconds: float):
-    """Raise LoadError in the main thread when the body runs longer than ``seconds`` (a
-    SIGALRM timer: it interrupts Python code, and C code when it returns to Python). Off
-    threads, where signals cannot be delivered, the body runs unbounded."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread() or seconds <= 0 or \
-            not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expired(signum, frame):
-        raise LoadError(f"took longer than {seconds:g} s to parse (a pathological file?); "
-                        "skipped")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@dataclass
-class Parsed:
-    """A changed file read and parsed: its bytes' hash, its documents and warnings, or why it
-    could not be read or parsed (``error``). ``touched``: the bytes are the stored ones."""
-
-    sha: str | None = None
-    docs: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-    error: str | None = None
-    touched: bool = False
-
-
-def read_and_parse(path: Path, rel: str, max_bytes: float, stored_sha: str | None) -> Parsed:
-    """Read (bounded) and parse one file; no parse when its bytes hash to ``stored_sha``.
-    Pure: it touches no knowledge base, so it runs anywhere (a Ray task too)."""
-    try:
-        data = read_regular(path, max_bytes)
-    except LoadError as err:
-        return Parsed(error=str(err))
-    sha = hashlib.sha256(data).hexdigest()
-    if sha == stored_sha:
-        return Parsed(sha, touched=True)
-    try:
-        with parse_time_limit(PARSE_SECONDS):
-            docs, warnings = load_file(path, rel, data)
-    except LoadError as err:
-        return Parsed(sha, error=str(err))
-    except Exception as err:  # a parser bug on one odd file must not stop the whole run
-        return Parsed(sha, error=f"could not be parsed ({err.__class__.__name__}: {err})")
-    return Parsed(sha, docs, warnings)
-
-
 def _to_read(conn, root: Path, rel: str, max_bytes: float):
     """(stat, stored row) of a file that must be read, or (None, reason) when it must not: it
     is unchanged by size and mtime (reason None), or cannot be statted, or is too large."""
@@ -406,7 +378,7 @@ def _to_read(conn, root: Path, rel: str, max_bytes: float):
     except OSError as err:
         return None, f"cannot read ({err.strerror})"
     row = conn.execute("SELECT id, size, mtime_ns, sha256 FROM files WHERE root=? AND path=?",
-                       (str(root), rel)).fetchone()
+                       (str(root), rel)).fetchone() if conn is not None else None
     if row and (row[1], row[2]) == (st.st_size, st.st_mtime_ns):
         return None, None
     if st.st_size > max_bytes:  # (refused before reading; read_regular bounds the rest)
@@ -415,9 +387,9 @@ def _to_read(conn, root: Path, rel: str, max_bytes: float):
 
 
 def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
-               todo: list, remove_ids: list, seen_docs: set, parsed: dict) -> None:
+               todo: list, remove_ids: list, seen_docs: set, parsed: dict, parser) -> None:
     """Compare one file with what is stored; queue its new or changed documents. ``parsed``
-    holds files read and parsed ahead (by Ray); others are read and parsed here."""
+    holds files read and parsed ahead; one missing there, or changed since, is parsed now."""
     path = root / rel
     found, reason = _to_read(conn, root, rel, max_bytes)
     if found is None:
@@ -426,8 +398,11 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
         _keep(conn, root, rel, report, seen_docs)
         return
     st, row = found
-    got = parsed.get((str(root), rel)) or read_and_parse(path, rel, max_bytes,
-                                                         row[3] if row else None)
+    stored = row[3] if row else None
+    got = parsed.get((str(root), rel))
+    if got is None or (got.stat is not None and got.stat != (st.st_size, st.st_mtime_ns)) \
+            or (got.touched and got.sha != stored):
+        [got] = parser.parse([(str(root), rel, stored)], max_bytes)
     if got.error:
         report.skipped.append((str(path), got.error))
         _keep(conn, root, rel, report, seen_docs)

@@ -31,6 +31,12 @@ class Document:
     page_starts: tuple[int, ...] = ()
     sections: tuple[Section, ...] = ()
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Document":
+        """The Document that ``dataclasses.asdict`` (and a JSON round trip) made ``d`` of."""
+        return cls(**{**d, "page_starts": tuple(d.get("page_starts") or ()),
+                      "sections": tuple(Section(**s) for s in d.get("sections") or ())})
+
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding character ``offset``, or None without pages."""
         if not self.page_starts:

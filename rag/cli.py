@@ -45,7 +45,8 @@ SERVE_EXAMPLE = """example:
   curl -s 127.0.0.1:8000/v1/ask -H 'content-type: application/json' \\
        -d '{"question": "Who won Super Bowl 50?"}'
   curl -s 127.0.0.1:8000/v1/documents -F files=@notes.md   # upload and index
-  RAG_API_KEY=secret rag serve --kb kb --host 0.0.0.0       # shared: every /v1/ call needs the key"""
+  rag serve --kb kb --host 0.0.0.0 --api-key-file ~/.rag-key --read-key-file ~/.rag-read-key \
+      --allowed-host docs.example.org   # shared: every /v1/ call needs a key"""
 
 TRAIN_EXAMPLE = """example:
   rag index corpora/squad-dev/articles.jsonl.gz --kb kb-squad
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedding batch size (default: the embedder's own, 16 for "
                         "sentence-transformers models, the fastest on CPUs)")
     p.add_argument("--max-file-mb", type=float, default=200, help="skip larger files")
+    add_parse_args(p)
     p.add_argument("--rebuild", action="store_true", help="start the knowledge base over")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="follow symbolic links that lead out of the folder (loops never)")
@@ -148,16 +150,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="an HTTP API and a web page over a knowledge base",
                        description="Serve a knowledge base: a web page at / and a JSON API "
                        "(/v1/ask, /v1/search, /v1/chat/completions, /v1/documents, /v1/stats; "
-                       "OpenAPI at /docs). Binds to 127.0.0.1 unless given --api-key (or "
-                       "$RAG_API_KEY), which every request but /healthz and the page must then send as "
-                       "'Authorization: Bearer KEY'. A new --kb directory starts empty, to be "
-                       "filled by uploads.",
+                       "OpenAPI at /docs). Binds to 127.0.0.1 unless given a key ($RAG_API_KEY "
+                       "or --api-key-file: may also upload and delete; $RAG_READ_KEY or "
+                       "--read-key-file: may ask, search and read), which every request but "
+                       "/healthz and the page must then send as 'Authorization: Bearer KEY'. "
+                       "Browser requests from other origins and requests for other Host "
+                       "names are refused. A new --kb directory starts empty, to be filled "
+                       "by uploads.",
                        epilog=SERVE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; any other needs --key)")
+                   help="address to bind (default 127.0.0.1; any other needs a key)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--api-key", default=None, help="API key (default: $RAG_API_KEY)")
+    p.add_argument("--api-key-file", metavar="FILE",
+                   help="file holding the key that may do everything (default: $RAG_API_KEY)")
+    p.add_argument("--read-key-file", metavar="FILE",
+                   help="file holding a key that may only ask, search and read "
+                        "(default: $RAG_READ_KEY)")
+    p.add_argument("--api-key", default=None,
+                   help="the key itself (visible to every local user in `ps`: prefer "
+                        "$RAG_API_KEY or --api-key-file)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host name the server answers to besides 127.0.0.1, localhost and "
+                        "[::1] (repeatable; NAME or NAME:PORT)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="a web origin (https://app.example) whose pages may call the API "
+                        "(repeatable)")
+    p.add_argument("--max-connections", type=int, default=200,
+                   help="open connections at most; more are answered 503 (default 200)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="time a request's headers may take (default 10 s)")
     p.add_argument("-k", type=int, default=None,
                    help="passages given to the reader (default: the reader's own, else 5)")
     p.add_argument("--batch-window-ms", type=float, default=2.0,
@@ -166,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most questions per retrieval + reader call (default 8)")
     p.add_argument("--max-file-mb", type=float, default=50,
                    help="largest uploaded file (default 50 MB)")
+    add_parse_args(p)
     add_reader_args(p, allow_none=True)
     p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
                    help="default retrieval of requests that do not say")
@@ -269,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=commands.cmd_compare)
     return parser
+
+def add_parse_args(p) -> None:
+    p.add_argument("--parse-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="skip a file whose parse takes longer (default 120 s)")
+    p.add_argument("--parse-memory-mb", type=float, default=1024, metavar="MB",
+                   help="skip a file whose parse needs more memory (default 1024 MB); files "
+                        "are parsed in worker processes held to both limits")
+
 
 def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> None:
     none = " or none (retrieval only)" if allow_none else ""

@@ -71,6 +71,7 @@ def cmd_index(args) -> int:
             raise _usage(f"path not found: {p}")
     if args.batch_size is not None and args.batch_size < 1:
         raise _usage(f"--batch-size must be at least 1 (got {args.batch_size})")
+    _check_parse_args(args)
     built = None
     if is_kb(kb_dir) and not args.rebuild:
         with Store.open(kb_dir) as store:
@@ -100,13 +101,18 @@ def cmd_index(args) -> int:
         if args.ray_actors is not None and args.ray_actors < 1:
             raise _usage(f"--ray-actors must be at least 1 (got {args.ray_actors})")
         engine = RayIngest(functools.partial(Embedder.load, name, precision=args.precision),
-                           address=args.ray, actors=args.ray_actors)
-    report = sync(
-        kb_dir, [Path(p) for p in args.paths], load_embedder=loader, embedder_identity=identity,
-        chunking=settings, index_kind=args.index or "auto", include=args.include,
-        exclude=args.exclude, rebuild=args.rebuild, max_file_mb=args.max_file_mb,
-        follow_symlinks=args.follow_symlinks,
-        batch_size=args.batch_size, progress=progress, engine=engine)
+                           address=args.ray, actors=args.ray_actors,
+                           parse_timeout_s=args.parse_timeout,
+                           parse_memory_mb=args.parse_memory_mb)
+    from knowledge.parsing import ParsePool
+
+    with ParsePool(timeout_s=args.parse_timeout, memory_mb=args.parse_memory_mb) as parser:
+        report = sync(
+            kb_dir, [Path(p) for p in args.paths], load_embedder=loader,
+            embedder_identity=identity, chunking=settings, index_kind=args.index or "auto",
+            include=args.include, exclude=args.exclude, rebuild=args.rebuild,
+            max_file_mb=args.max_file_mb, follow_symlinks=args.follow_symlinks,
+            batch_size=args.batch_size, progress=progress, engine=engine, parser=parser)
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
     for path, message in report.warnings:
@@ -126,6 +132,12 @@ def cmd_index(args) -> int:
             print(f"{len(report.skipped)} files skipped (reasons above), "
                   f"{report.unsupported} files of unsupported types ignored")
     return 0
+
+
+def _check_parse_args(args) -> None:
+    if args.parse_timeout <= 0 or args.parse_memory_mb < 64:
+        raise _usage("--parse-timeout must be positive and --parse-memory-mb at least 64 "
+                     f"(got {args.parse_timeout:g} and {args.parse_memory_mb:g})")
 
 
 def cmd_search(args) -> int:
@@ -275,14 +287,18 @@ def cmd_check(args) -> int:
 def cmd_serve(args) -> int:
     from knowledge.embedding import DEFAULT_EMBEDDER, Embedder
     from knowledge.kb import KnowledgeBase
+    from knowledge.parsing import ParsePool
     from knowledge.store import is_kb, resolve_kb_dir
     from knowledge.sync import create_empty
-    from rag.serve.app import create_app, is_loopback
+    from rag.serve.app import PARSE_WORKERS, create_app
+    from rag.serve.security import is_loopback
+    from rag.serve.server import make_server
 
-    key = args.api_key or os.environ.get("RAG_API_KEY") or None
-    if not is_loopback(args.host) and not key:
+    key, read_key = _serve_keys(args)
+    if not is_loopback(args.host) and not (key or read_key):
         raise _usage(f"--host {args.host} would share the knowledge base with the network: "
-                     "give an API key with --api-key or $RAG_API_KEY, or bind to 127.0.0.1")
+                     "give a key ($RAG_API_KEY or --api-key-file; $RAG_READ_KEY or "
+                     "--read-key-file for one that may only read), or bind to 127.0.0.1")
     if not 0 < args.port < 65536:
         raise _usage(f"--port must be 1-65535 (got {args.port})")
     if args.k is not None and not 1 <= args.k <= 50:
@@ -290,6 +306,13 @@ def cmd_serve(args) -> int:
     if args.max_batch < 1 or args.batch_window_ms < 0 or args.max_file_mb <= 0:
         raise _usage("--max-batch must be at least 1, --batch-window-ms at least 0 and "
                      "--max-file-mb positive")
+    if args.max_connections < 1 or args.header_timeout <= 0:
+        raise _usage("--max-connections must be at least 1 and --header-timeout positive")
+    _check_parse_args(args)
+    for origin in args.cors_origin:
+        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+            raise _usage(f"--cors-origin {origin!r} must be an origin like https://app.example "
+                         "(scheme, host and port; no path)")
     kb_dir = resolve_kb_dir(args.kb)
     embedder = None
     if not is_kb(kb_dir):
@@ -300,26 +323,21 @@ def cmd_serve(args) -> int:
         create_empty(kb_dir, embedder.identity())
         _err(f"created an empty knowledge base in {kb_dir}; upload documents on the page")
     kb = KnowledgeBase.open(kb_dir, embedder=embedder)
+    parser = ParsePool(PARSE_WORKERS, args.parse_timeout, args.parse_memory_mb)
     try:
         reader = open_reader(args, allow_none=True)
         if args.retrieval != "lexical":
             kb.embedder  # noqa: B018  (load the models before the first request)
-        import uvicorn
-
         app = create_app(kb_dir, kb, reader, retrieval=args.retrieval, k=args.k, key=key,
-                         window_ms=args.batch_window_ms, max_batch=args.max_batch,
-                         max_file_mb=args.max_file_mb)
+                         read_key=read_key, window_ms=args.batch_window_ms,
+                         max_batch=args.max_batch, max_file_mb=args.max_file_mb,
+                         allowed_hosts=args.allowed_host, cors_origins=args.cors_origin,
+                         bind=args.host, parser=parser)
         host = f"[{args.host}]" if ":" in args.host else args.host
-
-        class Server(uvicorn.Server):
-            async def startup(self, sockets=None):
-                await super().startup(sockets)
-                if self.started:  # listening: say where
-                    print(f"rag serve: http://{host}:{args.port}/ (API docs at /docs; "
-                          "Ctrl-C stops)", flush=True)
-
-        server = Server(uvicorn.Config(app, host=args.host, port=args.port,
-                                       log_level="critical", access_log=False))
+        server = make_server(app, args.host, args.port, max_connections=args.max_connections,
+                             header_timeout_s=args.header_timeout, started=lambda s: print(
+                                 f"rag serve: http://{host}:{args.port}/ (API docs at /docs; "
+                                 "Ctrl-C stops)", flush=True))
         try:
             server.run()
         except SystemExit:
@@ -328,8 +346,39 @@ def cmd_serve(args) -> int:
             raise _usage(f"could not listen on {args.host}:{args.port} (in use, or not an "
                          "address of this machine); choose another --port or --host")
     finally:
+        parser.close()
         kb.close()
     return 0
+
+
+def _serve_keys(args) -> tuple[str | None, str | None]:
+    """(the key that may write, the key that may only read), from the flags and the
+    environment; refused when empty, or short on a network bind."""
+    from rag.serve.security import check_key
+
+    if args.api_key is not None:
+        if args.api_key_file:
+            raise _usage("give --api-key or --api-key-file, not both")
+        _err("warning: --api-key shows the key to every user of this machine (in `ps`); "
+             "prefer $RAG_API_KEY or --api-key-file")
+    keys = []
+    for flag, value, file, env in (("--api-key", args.api_key, args.api_key_file, "RAG_API_KEY"),
+                                   (None, None, args.read_key_file, "RAG_READ_KEY")):
+        what = flag
+        if file:
+            what = f"the key in {file}"
+            try:
+                value = Path(file).expanduser().read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as err:
+                raise _usage(f"cannot read the key file {file} ({err.__class__.__name__}: "
+                             f"{getattr(err, 'strerror', None) or err})") from None
+        elif value is None and os.environ.get(env):
+            what, value = f"${env}", os.environ[env]
+        check_key(value, what or "", args.host)
+        keys.append(value)
+    if keys[0] and keys[0] == keys[1]:
+        raise _usage("the read key and the write key must differ")
+    return keys[0], keys[1]
 
 
 def show_answer(answer, as_json: bool) -> None:

@@ -82,6 +82,15 @@ def animals(tmp_path) -> Path:
     return write_corpus(tmp_path / "animals", ANIMALS)
 
 
+@pytest.fixture
+def served_kb(animals, tmp_path) -> Path:
+    """A knowledge base of the animals, made with the fake embedder (for `rag serve` tests)."""
+    from knowledge import sync
+
+    sync(tmp_path / "kb", [animals], embedder=FakeEmbedder(), log=lambda m: None)
+    return tmp_path / "kb"
+
+
 CAPITALS = [("France", "Paris"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Japan", "Tokyo"),
             ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Egypt", "Cairo"), ("Chile", "Santiago")]
 # reader training settings that finish in seconds on the capitals fixture

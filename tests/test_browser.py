@@ -8,83 +8,34 @@ set to a path, the answer view is saved there (the README's picture comes from t
 import gzip
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 
-import httpx
 import pytest
 
-from conftest import ROOT
+from browsing import CHROMIUM, DRIVER, ROOT, chromium, rag_serve, wait_for
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")]
 QUESTION = "Who was the first European to travel the Amazon River?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`rag serve` on a new, empty knowledge base; the URL."""
     base = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    log = open(base / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--kb", str(base / "kb"),
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail("rag serve did not start: " + (base / "serve.log").read_text())
-        time.sleep(0.5)
     article = next(json.loads(line) for line in gzip.open(
         ROOT / "corpora" / "squad-dev" / "articles.jsonl.gz", "rt", encoding="utf-8")
         if json.loads(line)["id"] == "Amazon_rainforest")
     upload = base / "Amazon_rainforest.txt"
     upload.write_text(article["text"], encoding="utf-8")
-    yield url, upload, proc
-    proc.terminate()
-    proc.wait(timeout=30)
+    with rag_serve(base) as (url, proc):
+        yield url, upload, proc
     assert "rag serve: http://127.0.0.1" in (base / "serve.log").read_text()
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1100,1400",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-def wait_for(driver, condition, timeout=120):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
+    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
+        yield driver
 
 
 def test_upload_ask_and_see_the_cited_span(server, browser):
@@ -196,3 +147,21 @@ def test_a_chinese_question_gets_marked_evidence_not_an_answer(server, browser):
     box.send_keys(QUESTION, Keys.ENTER)
     wait_for(browser, lambda d: "Orellana" in d.find_element(By.ID, "answer").text)
     assert not browser.find_element(By.ID, "answer-note").is_displayed()
+
+
+def test_the_api_docs_work_under_the_content_security_policy(server, browser):
+    """Swagger UI loads from this server under its CSP (no inline script), and "Try it out"
+    sends the page token, so the request is not refused as a cross-site one."""
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = server
+    browser.get(url + "/docs")
+    stats = wait_for(browser, lambda d: next(
+        (e for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary")
+         if "/v1/stats" in e.text), None), timeout=60)
+    stats.click()
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".try-out__btn")).click()
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".execute")).click()
+    code = wait_for(browser, lambda d: d.find_element(
+        By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status").text, timeout=60)
+    assert code.strip() == "200"

@@ -95,3 +95,22 @@ def test_hostile_shapes_split_in_order_within_the_limit_to_the_end(text):
 
 
 TOKENISH = __import__("re").compile(r"[\u4e00-\u9fff]|\w{1,4}|[^\w\s]")
+
+
+def test_a_run_without_separators_is_cut_at_the_chunk_size():
+    """5,000,000 characters without a space (base64, minified code): a WordPiece tokenizer
+    reads a word over 100 characters as one unknown token, so the splitter alone kept the
+    whole run as one 5 MB chunk."""
+    def wordpiece_like(t):
+        return sum(1 if len(w) > 100 else len(TOKENISH.findall(w)) for w in t.split())
+
+    run = "QUJDRA+/" * 625_000
+    text = "An opening sentence.\n" + run + "\nA closing sentence, after it."
+    chunks = Chunker(wordpiece_like, ChunkerSettings(200, 30)).split(
+        Document(doc_id="d", text=text, source="d"))
+    assert [c.text for c in (chunks[0], chunks[-1])] == [
+        "An opening sentence.", "A closing sentence, after it."]
+    middle = chunks[1:-1]
+    assert len(middle) == 5_000_000 // 200
+    assert all(len(c.text) == 200 and text[c.start:c.end] == c.text for c in middle)
+    assert "".join(c.text for c in middle) == run

@@ -155,7 +155,7 @@ def test_evidence_answers_say_so_in_chat_text():
     """The OpenAI-style message of `rag serve` marks evidence as not an answer."""
     from knowledge.types import Hit
     from rag.pipeline import evidence_answer
-    from rag.serve.app import chat_text
+    from rag.serve.chat import chat_text
 
     text = "长江发源于青藏高原。长江全长约6300公里，是亚洲第一长河。"
     hit = Hit(chunk_id=1, doc_id="river.md", source="river.md", title="长江", text=text,

@@ -70,7 +70,7 @@ def test_unreadable_vanishing_and_changing_files_are_reported_and_the_rest_lands
         tmp_path, monkeypatch):
     """(CI runs as root, which reads any file: permission errors are simulated at the read.)"""
     from conftest import FakeEmbedder, write_corpus
-    from knowledge import loaders, sync
+    from knowledge import loaders, parsing, sync
 
     sync_mod = sys.modules["knowledge.sync"]  # (the package's `sync` is the function)
     docs = write_corpus(tmp_path / "docs", {"a.txt": "alpha text", "locked.txt": "secret",
@@ -89,9 +89,10 @@ def test_unreadable_vanishing_and_changing_files_are_reported_and_the_rest_lands
         (root / "gone.txt").unlink()
         return found, n
 
-    monkeypatch.setattr(sync_mod, "read_regular", read)
+    monkeypatch.setattr(parsing, "read_regular", read)
     monkeypatch.setattr(sync_mod, "walk", walk)
-    r = sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    r = sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), parser=parsing.InProcess(),
+             log=lambda m: None)
     reasons = {p.rsplit("/", 1)[-1]: why for p, why in r.skipped}
     assert reasons == {"locked.txt": "cannot read (Permission denied)",
                        "gone.txt": "cannot read (No such file or directory)"}
@@ -103,30 +104,28 @@ def test_unreadable_vanishing_and_changing_files_are_reported_and_the_rest_lands
         assert kb.document_text("a.txt") == "alpha text"
 
 
-def test_a_parse_that_runs_too_long_is_cut_off_and_the_rest_lands(tmp_path, monkeypatch):
-    import time
+def many_elements_html(n: int = 100_000) -> str:
+    """3 MB of HTML whose parse takes seconds and hundreds of MB (a tree of 300k nodes)."""
+    return "<html><body>" + "<div><p>cell <b>x</b> y</p></div>" * n + "</body></html>"
 
+
+@pytest.mark.parametrize("limit", ["time", "memory"])
+def test_a_parse_over_its_time_or_memory_limit_is_cut_off_and_the_rest_lands(tmp_path, limit):
+    """Parsing runs in worker processes (knowledge.parsing): one killed at the time limit,
+    or out of heap at its memory limit, costs only its file."""
     from conftest import FakeEmbedder, write_corpus
     from knowledge import sync
+    from knowledge.parsing import ParsePool
 
-    sync_mod = sys.modules["knowledge.sync"]
-    docs = write_corpus(tmp_path / "docs", {"a.txt": "alpha text", "trap.txt": "a trap"})
-    real = sync_mod.load_file
-
-    def load(path, rel, data=None):
-        if path.name == "trap.txt":  # a parser stuck in a loop
-            while True:
-                time.sleep(0.01)
-        return real(path, rel, data)
-
-    monkeypatch.setattr(sync_mod, "load_file", load)
-    monkeypatch.setattr(sync_mod, "PARSE_SECONDS", 0.5)
-    t0 = time.perf_counter()
-    r = sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), log=lambda m: None)
-    assert time.perf_counter() - t0 < 5
-    assert [(p.rsplit("/", 1)[-1], why[:21]) for p, why in r.skipped] == [
-        ("trap.txt", "took longer than 0.5 ")]
-    assert r.added == 1
+    docs = write_corpus(tmp_path / "docs", {"a.txt": "alpha text", "b.md": "# B\n\nbeta",
+                                            "trap.html": many_elements_html()})
+    options = {"timeout_s": 0.5} if limit == "time" else {"memory_mb": 150}
+    with ParsePool(2, **options) as pool:
+        r = sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), parser=pool,
+                 log=lambda m: None)
+    why = "took longer than 0.5 s" if limit == "time" else "ran out of memory while parsing"
+    assert [(p.rsplit("/", 1)[-1], w[:len(why)]) for p, w in r.skipped] == [("trap.html", why)]
+    assert r.added == 2
 
 
 def test_an_unreadable_folder_is_reported_and_the_rest_lands(tmp_path, monkeypatch):

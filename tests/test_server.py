@@ -12,19 +12,12 @@ import pytest
 from conftest import ROOT, FakeEmbedder
 from knowledge import KnowledgeBase, sync
 from rag.retrieval import Retriever
-from rag.serve.app import create_app
-from serving import running
+from serving import app_for, running
 
 
 @pytest.fixture
-def kb_dir(animals, tmp_path):
-    sync(tmp_path / "kb", [animals], embedder=FakeEmbedder(), log=lambda m: None)
-    return tmp_path / "kb"
-
-
-def app_for(kb_dir, **options):
-    kb = KnowledgeBase.open(kb_dir, embedder=FakeEmbedder())
-    return create_app(kb_dir, kb, None, load_embedder=FakeEmbedder, **options)
+def kb_dir(served_kb):
+    return served_kb
 
 
 def test_search_and_ask_return_the_cli_objects(kb_dir):
@@ -209,8 +202,9 @@ def test_bad_requests_get_4xx_json_errors_and_change_nothing(kb_dir):
 
         host, port = url.rsplit("/", 1)[-1].split(":")
         with socket.create_connection((host, int(port)), timeout=10) as sock:
-            sock.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-                         b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
+            sock.sendall(f"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode() +
+                         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\n{\"a\":\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.1 411")
         for name, data, status in (("tool.exe", b"MZ", 400), (".hidden.txt", b"hi", 400),
                                    ("big.txt", b"x" * 5000, 413), ("n" * 300 + ".txt", b"hi", 400),
@@ -220,7 +214,7 @@ def test_bad_requests_get_4xx_json_errors_and_change_nothing(kb_dir):
             assert r.json()["error"]["skipped"][0]["file"] in (name, "")
             message(r)
         assert httpx.post(f"{url}/v1/documents", json={"path": "/etc/passwd"}).status_code == 415
-        assert not any((kb_dir / "uploads").rglob("*")) if (kb_dir / "uploads").exists() else True
+        assert not [p for p in (kb_dir / "uploads").rglob("*") if p.is_file()]
         r = httpx.post(f"{url}/v1/chat/completions", json={"messages": [
             {"role": "system", "content": "be brief"}]})
         assert r.status_code == 400 and "user" in message(r)

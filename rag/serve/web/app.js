@@ -18,8 +18,12 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// The server's per-process token, in this page's HTML: a page on another origin cannot read
+// it, so a request that carries it comes from this page (rag/serve/security.py).
+const TOKEN = document.querySelector('meta[name="rag-token"]').content;
+
 async function api(method, path, body) {
-  const headers = {};
+  const headers = { "X-RAG-Token": TOKEN };
   const key = sessionStorage.getItem("rag-key");
   if (key) headers["Authorization"] = "Bearer " + key;
   let payload;

@@ -1,0 +1,90 @@
+"""The HTTP server under `rag serve`: uvicorn, with its connections bounded.
+
+uvicorn reads request headers for as long as a client cares to send them, and keeps every
+connection it accepts. Here a connection must finish each request's headers within
+``header_timeout_s`` of its first byte (or of connecting) or is closed with a 408, and past
+``max_connections`` open at once a new connection is answered 503 and closed.
+
+Example: ``make_server(app, "127.0.0.1", 8000).run()``.
+"""
+from __future__ import annotations
+
+import json
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+MAX_CONNECTIONS = 200
+HEADER_TIMEOUT_S = 10.0
+
+
+def _raw(status: str, code: str, message: str, extra: str = "") -> bytes:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
+            f"x-content-type-options: nosniff\r\n{extra}connection: close\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+
+class BoundedH11(H11Protocol):
+    """uvicorn's h11 protocol with a header-read timeout and a cap on open connections."""
+
+    max_connections = MAX_CONNECTIONS
+    header_timeout_s = HEADER_TIMEOUT_S
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._timer = None
+        self._full = len(self.connections) > self.max_connections
+        if not self._full:
+            self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._full:  # answered once its request begins (a reply before it may be lost)
+            self.transport.write(_raw("503 Service Unavailable", "unavailable",
+                                      f"the server holds {self.max_connections} connections, "
+                                      "its limit; retry in a moment", "retry-after: 1\r\n"))
+            self.transport.close()
+            return
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._arm()  # (between requests, or amid one's headers)
+        elif self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def connection_lost(self, exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.header_timeout_s, self._expired)
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.write(_raw("408 Request Timeout", "timeout",
+                                          "the request headers took longer than "
+                                          f"{self.header_timeout_s:g} s"))
+            self.transport.close()
+
+
+def make_server(app, host: str, port: int, *, max_connections: int = MAX_CONNECTIONS,
+                header_timeout_s: float = HEADER_TIMEOUT_S, started=None) -> uvicorn.Server:
+    """A uvicorn server for ``app`` with bounded connections; ``started(server)`` is called
+    once it listens."""
+    protocol = type("Bounded", (BoundedH11,), {"max_connections": max_connections,
+                                                "header_timeout_s": header_timeout_s})
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets)
+            if self.started and started is not None:
+                started(self)
+
+    return Server(uvicorn.Config(app, host=host, port=port, http=protocol,
+                                 log_level="critical", access_log=False,
+                                 h11_max_incomplete_event_size=16 * 1024))
