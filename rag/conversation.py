@@ -87,11 +87,13 @@ _ORDINAL = re.compile(r"\bthe (first|second|third|last|next|previous|other|same|
 _PREPOSITION = re.compile(r"\s+(?:in|on|of|for|from|at|by|with|to|about|during|after|before|"
                           r"into|over|under|between|than)\s+", re.I)
 _OPENING = re.compile(r"^\s*(?:and\s+|but\s+|so\s+)?(?:who|whom|whose|what|which|when|where|why|"
-                      r"how(?:\s+(?:many|much|long|old|far|often|big))?)(?:\s+\w+)?\s+"
-                      r"(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|"
+                      r"how(?:\s+(?:many|much|long|old|far|often|big))?)(?:'s|’s)?"
+                      r"(?:\s+(?!(?:is|are|was|were|did|does|do)\b)\w+)?\s+"
+                      r"(?:(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|"
                       r"plays?|played|sang|sings?|wrote|writes?|directed|voices?|voiced|won|"
                       r"made|makes?|invented|founded|built|scored|starred|produced|owns?|"
-                      r"owned|died|became|named|called|led|ruled|discovered|designed)?\s*", re.I)
+                      r"owned|died|became|named|called|led|ruled|discovered|designed)\b)?\s*",
+                      re.I)
 _ELLIPSIS = re.compile(r"^\s*(and|but|also|so)?\s*(what|how)\s+about\b", re.I)
 _AND = re.compile(r"^\s*(and|but|also)\b[\s,]*", re.I)
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are",
@@ -145,7 +147,8 @@ def entities(text: str) -> list[str]:
                 name = " ".join(name.split()[1:])
         if name and name.lower() not in _WH and len(name) > 1:
             out.append(name)
-    out += re.findall(r"[\"“']([^\"”']{2,40})[\"”']", text)
+    out += [m.group(1) or m.group(2) for m in
+            re.finditer(r"[\"“]([^\"”]{2,40})[\"”]|(?<!\w)'([^']{2,40})'(?!\w)", text)]
     return out
 
 
@@ -185,12 +188,16 @@ _PERSON_NOUNS = {"king", "queen", "president", "emperor", "author", "writer", "a
                  "singer", "player", "person", "man", "woman", "actor", "actress", "character"}
 
 
+_DATELIKE = re.compile(r"^\W*\d[\d\s.,:/%-]*\w{0,3}\W*$|\b\d{1,2}\s*,?\s*(1\d{3}|20\d{2})\b")
+
+
 def _pick(kind: str, candidates: list[tuple[str, str]], question: str,
-          noun: str = "") -> str | None:
+          noun: str = "", taken: tuple = ()) -> str | None:
     """The antecedent a reference of ``kind`` most likely means (a definite description:
     not a person unless its noun is one, never a number)."""
     own = question.lower()
-    usable = [(k, t) for k, t in candidates if t.lower() not in own]
+    usable = [(k, t) for k, t in candidates if t.lower() not in own and t not in taken
+              and (kind == "then" or not _DATELIKE.search(t))]
     if kind == "definite":
         person = noun.lower().rstrip("s") in _PERSON_NOUNS
         usable = [(k, t) for k, t in usable if (k == "person") <= person
@@ -235,7 +242,8 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
     refs = [r for r in references(question) if not _internal(question, r, named)]
     ordinal = _ORDINAL.search(question) if not named else None
     pointing = _DEMONSTRATIVE.search(question) if not refs else None
-    if not refs and not ordinal and not continuing and not pointing and not _bare(rest):
+    vague = _vague(question) and not refs
+    if not (refs or ordinal or continuing or pointing or vague or _bare(rest)):
         return Resolved(question)
     if _bare(rest):  # "why?", "roughly when?": the previous question, asked that way
         rewritten = _reask(rest, last.question) or question
@@ -246,7 +254,8 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
     for start, end, kind in refs:
         if start < at:
             continue
-        name = _pick(kind, candidates, question, question[start:end].split()[-1])
+        name = _pick(kind, candidates, question, question[start:end].split()[-1],
+                     tuple(names))
         if name is None:
             continue
         word = question[start:end]
@@ -267,6 +276,11 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
         used.append(ordinal.group())
     if pointing:
         used.append(pointing.group())
+    if not names and (vague or ordinal or pointing):
+        topic = _topic(history)  # nothing to substitute: say what it is about
+        if topic and topic.lower() not in rewritten.lower():
+            rewritten = f"{rewritten.rstrip(' ?')} ({topic})?"
+            names.append(topic)
     if continuing and not used:
         used.append(question[:len(question) - len(rest)].strip())
     return Resolved(rewritten, tuple(used), tuple(names), search=f"{rewritten} {beside}")
@@ -278,6 +292,32 @@ _WH_ONLY = re.compile(r"^\s*(?:(?:and|but|so|roughly|exactly|about|approximately
 _LEAD = re.compile(r"^\s*(?:and\s+)?(?:who|whom|whose|what|which|when|where|why|how(?:\s+"
                    r"(?:many|much|long|old|far|often|big))?|in\s+what\s+\w+|in\s+which\s+\w+|"
                    r"what\s+\w+|which\s+\w+)\s+", re.I)
+
+
+def _vague(question: str) -> bool:
+    """A short question with nothing specific of its own (no name, number or quoted term,
+    at most six words): "who wrote the screenplay?" needs the conversation to mean
+    anything."""
+    words = _words(question)
+    return 0 < len(words) <= 6 and not entities(question[1:]) and not re.search(r"\d", question)
+
+
+_TOPIC_CUT = re.compile(r"\s+(?:in|on|for|from|at|during)\s+", re.I)
+
+
+def _topic(history: list[Turn]) -> str | None:
+    """What the conversation is about: the latest question's last name, else what follows
+    its last "in/on/for" ("who plays the easter bunny in santa clause 3?" -> "santa clause
+    3"), else all it asks about ("who directed fifty shades of grey?" -> "fifty shades of
+    grey")."""
+    for turn in reversed(history):
+        names = entities(turn.question)
+        if names:
+            return names[-1]
+        body = _OPENING.sub("", turn.question.strip().rstrip("?.! ")).strip()
+        if len(body) > 2:
+            return _TOPIC_CUT.split(body)[-1].strip(" ,;")
+    return None
 
 
 def _bare(question: str) -> bool:
@@ -321,6 +361,9 @@ def _complete(fragment: str, previous: str) -> str | None:
     if new and old:
         return previous.replace(old[-1], new[0], 1)
     focus = phrases(previous)
-    if focus and focus[0] in previous:  # the phrase the previous question asked about
-        return previous.replace(focus[0], body, 1)
+    if focus:  # the phrase the previous question asked about, as a whole
+        swapped = re.sub(rf"(?<!\w){re.escape(focus[0])}(?!\w)", body.replace("\\", ""),
+                         previous, count=1)
+        if swapped != previous:
+            return swapped
     return None

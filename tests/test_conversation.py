@@ -60,8 +60,17 @@ def test_questions_that_stand_alone_are_asked_as_typed(question):
 
 def test_a_reference_with_nothing_to_substitute_is_searched_with_the_conversation():
     got = resolve("in which city was that?", [Turn("Where did Tesla meet Edison?", "Paris")])
-    assert got.question == "in which city was that?" and got.followup
+    assert got.question == "in which city was that (Edison)?" and got.followup
     assert "Where did Tesla meet Edison?" in got.search
+
+
+def test_a_question_with_nothing_of_its_own_is_read_with_the_topic():
+    got = resolve("who wrote the screenplay?", [Turn("who directed fifty shades of grey?",
+                                                     "Sam Taylor-Johnson")])
+    assert got.question == "who wrote the screenplay (fifty shades of grey)?"
+    got = resolve("who was the first?", [Turn("who plays the easter bunny in santa clause 3?",
+                                              "Jay Thomas")])
+    assert got.question == "who was the first (santa clause 3)?"
 
 
 def test_no_history_or_nothing_to_resolve_with():
