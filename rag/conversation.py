@@ -70,8 +70,38 @@ _GENERIC = ("company|firm|city|town|country|state|river|lake|mountain|island|ban
             "role|part|actor|actress|fossil|report|theory|idea|invention|discovery|reaction|"
             "engine|test|attack|fire|disease|virus|boundary|scale|canal|library|team")
 # "the company" points back; "the name of the river" says what it means itself
-_DEFINITE = re.compile(rf"\b(the|this|that|these|those)\s+({_GENERIC})s?\b(?!\s+(of|for|in|on|"
-                       rf"at|from|by|with|that|which|who)\b|\s*'s)", re.I)
+# (a lower-case noun, at most one word before it: "the University Library" is a name; not
+# one said with its own name, "the band Gryphon", "the movie river of no return")
+_DEFINITE = re.compile(rf"\b(?i:the|this|that|these|those)\s+(?:[a-z][\w-]*\s+)?({_GENERIC})s?\b"
+                       rf"(?!\s+(?:of|for|in|on|at|from|by|with|that|which|who|where|called|"
+                       rf"named|known)\b)")
+_TITLED = {"song", "movie", "film", "album", "show", "band", "book", "series", "novel", "game",
+           "episode", "track", "character", "company", "city", "river", "team"}
+_VERBISH = re.compile(r"(is|was|are|were|did|do|does|has|had|have|can|could|will|would|'s|"
+                      r"\w+ed|\w+s)$")
+
+
+def _named_after(question: str, m) -> bool:
+    """Whether a definite description is said with its own name after it: "the band
+    Gryphon", "the movie river of no return" (a title after a noun that takes one)."""
+    nxt = re.match(r"\s+([\w\"“']+)", question[m.end():])
+    if not nxt:
+        return False
+    word = nxt.group(1)
+    if word[0].isupper() or word[0].isdigit() or word[0] in "\"“'":
+        return True
+    return m.group(1).lower() in _TITLED and not _VERBISH.fullmatch(word.lower()) \
+        and word.lower() not in _CONTENT_SKIP
+
+
+# "it" with nothing to stand for: "how long did it take", "it never rains"
+_DUMMY_IT = re.compile(r"\bit(?:'s|\s+(?:take|takes|took|cost|costs|mean|means|rains?|rained|"
+                       r"never|seem|seems|matter|matters|is\s+(?:said|believed|thought)))\b", re.I)
+_CONTENT_SKIP = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "is",
+                 "are", "was", "were", "did", "do", "does", "the", "a", "an", "of", "in", "on",
+                 "to", "for", "at", "by", "with", "and", "it", "its", "he", "she", "they",
+                 "his", "her", "their", "many", "much", "did", "has", "have", "had", "can",
+                 "could", "what's", "who's", "that", "this"}
 # "that", "this" standing for what was just said ("in which city was that?")
 _DEMONSTRATIVE = re.compile(r"\b(that|this)\b(?=\s*[?.!,]|\s*$|\s+(was|is|happened|happen|"
                             r"mean|means|do|does|did|take|took|cost|last|lasted)\b)", re.I)
@@ -112,13 +142,15 @@ def references(question: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of each word that points back: a personal pronoun ("person",
     "thing", "group"), a definite description ("definite"), or "then" (a time)."""
     found = []
+    dummy = {m.start() for m in _DUMMY_IT.finditer(question)}
     for m in re.finditer(r"\b[A-Za-z]+\b", question):
         w = m.group().lower()
         kind = ("person" if w in _PERSON else "thing" if w in _THING else
                 "group" if w in _GROUP else None)
-        if kind:
+        if kind and m.start() not in dummy:
             found.append((m.start(), m.end(), kind))
-    found += [(m.start(), m.end(), "definite") for m in _DEFINITE.finditer(question)]
+    found += [(m.start(), m.end(), "definite") for m in _DEFINITE.finditer(question)
+              if not _named_after(question, m)]
     found += [(m.start(), m.end(), "then") for m in _THEN.finditer(question)]
     return sorted(found)
 
@@ -128,10 +160,15 @@ def _internal(question: str, ref: tuple[int, int, str], names: list[int]) -> boo
     did the Normans call their land?"), or any pronoun in a later clause ("How old was Tesla
     when he died?"); not an object of the name's own clause ("What was Kublai's relation to
     him?")."""
+    word = question[ref[0]:ref[1]].lower()
+    # in a question typed in lower case, two words of content before a possessive are its
+    # owner ("who coached brynn cartelli to her win")
+    content = [w for w in _words(question[:ref[0]]) if w not in _CONTENT_SKIP]
+    if word in _POSSESSIVE and len(content) >= 2 and not names:
+        return True
     before = [n for n in names if n < ref[0]]
     if not before:
         return False
-    word = question[ref[0]:ref[1]].lower()
     return word in _POSSESSIVE or bool(_CLAUSE.search(question, before[-1], ref[0]))
 
 
@@ -298,8 +335,8 @@ def _vague(question: str) -> bool:
     """A short question with nothing specific of its own (no name, number or quoted term,
     at most six words): "who wrote the screenplay?" needs the conversation to mean
     anything."""
-    words = _words(question)
-    return 0 < len(words) <= 6 and not entities(question[1:]) and not re.search(r"\d", question)
+    content = [w for w in _words(question) if w not in _CONTENT_SKIP]
+    return 0 < len(content) <= 2 and not entities(question[1:]) and not re.search(r"\d", question)
 
 
 _TOPIC_CUT = re.compile(r"\s+(?:in|on|for|from|at|during)\s+", re.I)

@@ -52,6 +52,12 @@ def test_follow_ups_are_made_self_contained(question, history, asked):
     "How old was Tesla when his father died?",
     "Where is the capital of France?",
     "How old was Tesla when he died?",  # "he" is Tesla, in a later clause
+    "who coached brynn cartelli to her win on the voice in 2018?",  # her: brynn cartelli
+    "How long did it take for the 95 Theses to spread through Europe?",  # no "it" to resolve
+    "What music did the band Gryphon explore in its concert at the V&A?",  # named
+    "who sang the song in the movie river of no return?",  # a title follows "the movie"
+    "When was the second oil crisis?",
+    "How many items is the University Library in Warsaw home to?",  # a name, not "the city"
 ])
 def test_questions_that_stand_alone_are_asked_as_typed(question):
     got = resolve(question, APPLE)
