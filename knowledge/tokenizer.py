@@ -6,9 +6,9 @@ tensors (with character offsets for the span reader) and ``tokenize``. They take
 transformers' argument names, so the code that calls them runs with either tokenizer, and
 give the same ids, masks, offsets and tokens (tests/test_bert.py).
 
-Each truncation length gets its own configured copy of the tokenizer, set once and never
-changed afterwards: changing a tokenizer's settings while another thread encodes with it
-fails in the library ("Already borrowed"), and the embedder encodes from several threads.
+Each truncation length gets its own copy of the tokenizer, set up once and never changed
+afterwards: changing a tokenizer's settings while another thread encodes with it fails in
+the library ("Already borrowed"), and the embedder encodes from several threads.
 
 Example: ``FastTokenizer.load(model_dir)(["hello"], max_length=256, truncation=True,
 padding=True, return_tensors="pt")["input_ids"]``.
@@ -20,21 +20,21 @@ from pathlib import Path
 
 
 class FastTokenizer:
-    """Owns one ``tokenizers.Tokenizer`` and its configured copies."""
+    """Owns one file's ``tokenizers.Tokenizer`` copies: one per truncation length, and a
+    plain one for ``tokenize``. The first copy is the one parsed at load (a query needs
+    one: parsing a tokenizer.json takes 20-50 ms); later ones are parsed when first used."""
 
     padding_side = "right"
 
-    def __init__(self, tokenizer, pad_token: str = "[PAD]"):
-        tokenizer.no_truncation()  # (a saved tokenizer.json can carry the last call's settings)
-        tokenizer.no_padding()
-        self._plain = tokenizer
-        self._json = tokenizer.to_str()
-        self._copies: dict[int | None, object] = {}
-        self._lock = threading.Lock()
-        self.pad_token = pad_token
+    def __init__(self, tokenizer, path: Path, pad_token: str = "[PAD]"):
         self.pad_token_id = tokenizer.token_to_id(pad_token)
         if self.pad_token_id is None:
             raise ValueError(f"tokenizer has no padding token {pad_token!r}")
+        self.pad_token = pad_token
+        self._path = path
+        self._spare = tokenizer  # (parsed, not yet given its settings)
+        self._copies: dict = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, model_dir: Path) -> "FastTokenizer | None":
@@ -46,22 +46,28 @@ class FastTokenizer:
         if not path.is_file():
             return None
         try:
-            return cls(Tokenizer.from_file(str(path)))
+            return cls(Tokenizer.from_file(str(path)), path)
         except Exception:  # (the library raises a bare Exception for a file it cannot read)
             return None
 
-    def _padded(self, max_length: int | None):
-        """The copy that truncates to ``max_length`` (None: never) and pads to the longest."""
+    def _copy(self, max_length: int | None, pad: bool):
+        """The copy that truncates to ``max_length`` (None: never) and pads to the longest
+        (``pad``), set up once; a saved tokenizer.json can carry the settings of the last
+        call it was saved after, so each starts from none."""
+        key = (max_length, pad)
         with self._lock:
-            tok = self._copies.get(max_length)
+            tok = self._copies.get(key)
             if tok is None:
                 from tokenizers import Tokenizer
 
-                tok = Tokenizer.from_str(self._json)
+                tok, self._spare = self._spare or Tokenizer.from_file(str(self._path)), None
+                tok.no_truncation()
+                tok.no_padding()
                 if max_length is not None:
                     tok.enable_truncation(max_length)
-                tok.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
-                self._copies[max_length] = tok
+                if pad:
+                    tok.enable_padding(pad_id=self.pad_token_id, pad_token=self.pad_token)
+                self._copies[key] = tok
             return tok
 
     def __call__(self, texts, max_length: int | None = None, truncation: bool = False,
@@ -74,7 +80,7 @@ class FastTokenizer:
             raise ValueError("FastTokenizer encodes a list of texts as padded tensors only")
         import torch
 
-        encs = self._padded(max_length if truncation else None).encode_batch(list(texts))
+        encs = self._copy(max_length if truncation else None, True).encode_batch(list(texts))
         out = {"input_ids": torch.tensor([e.ids for e in encs], dtype=torch.long),
                "attention_mask": torch.tensor([e.attention_mask for e in encs],
                                               dtype=torch.long)}
@@ -83,4 +89,4 @@ class FastTokenizer:
         return out
 
     def tokenize(self, text: str) -> list[str]:
-        return self._plain.encode(text, add_special_tokens=False).tokens
+        return self._copy(None, False).encode(text, add_special_tokens=False).tokens

@@ -200,24 +200,24 @@ def test_extractive_reading_needs_no_decoder_and_reads_as_transformers_would(squ
         answer = pipeline.ask(question)
         assert "Denver Broncos" in answer.answer
         assert reader._model is None and reader._tokenizer is None  # no decoder, no transformers
-        assert not any(n.startswith("decoder.") for n, _ in reader.spans.named_parameters())
+        assert not any(n.startswith("decoder.") for n, _ in reader.span_encoder.named_parameters())
         params = dict(embedder.transformer().named_parameters())
         for name, base_name in reader.config.from_base.items():
             if name.startswith("encoder."):
-                assert reader.spans.get_parameter(name) is params[base_name], name
+                assert reader.span_encoder.get_parameter(name) is params[base_name], name
 
         whole, passages = reader.model, [list(answer.retrieved[:3])]  # built now
-        assert whole.span.weight.data_ptr() == reader.spans.span.weight.data_ptr()
+        assert whole.span.weight.data_ptr() == reader.span_encoder.span.weight.data_ptr()
         fmt, limit = reader.config.input_format, reader.config.max_passage_tokens
         enc = sp.encode_inputs(reader.tokenizer, fmt, [question], passages, limit)
-        ours = sp.encode_inputs(reader.spans.tokenizer, fmt, [question], passages, limit)
+        ours = sp.encode_inputs(reader.span_encoder.tokenizer, fmt, [question], passages, limit)
         assert all(torch.equal(ours[k], enc[k]) for k in ("input_ids", "attention_mask", "char"))
         with torch.inference_mode():
             theirs = whole.get_encoder()(input_ids=enc["input_ids"],
                                          attention_mask=enc["attention_mask"]).last_hidden_state
-            mine = reader.spans.states(enc["input_ids"], enc["attention_mask"])
+            mine = reader.span_encoder.states(enc["input_ids"], enc["attention_mask"])
             assert torch.equal(mine, theirs)
-            assert all(torch.equal(a, b) for a, b in zip(reader.spans.span_logits(mine),
+            assert all(torch.equal(a, b) for a, b in zip(reader.span_encoder.span_logits(mine),
                                                            whole.span_logits(theirs)))
         assert pipeline.ask(question).answer == answer.answer
 

@@ -114,15 +114,15 @@ def tokenize_passages(tokenizer, template: str, questions: list[str],
 class FiDReader(Reader):
     """Owns a seq2seq model and its tokenizer; reads batches of questions with passages.
 
-    The project's own reader is read by its span encoder (``spans``, span_encoder.py: no
+    The project's own reader is read by its ``span_encoder`` (span_encoder.py: no
     transformers import); its whole model and transformers' tokenizer load at their first
     use (generative or fused answers, training)."""
 
     kind = "fid"
 
     def __init__(self, model, tokenizer, config: ReaderConfig, name: str,
-                 model_dir: Path | None, spans=None):
-        self._model, self._tokenizer, self.spans = None, tokenizer, spans
+                 model_dir: Path | None, span_encoder=None):
+        self._model, self._tokenizer, self.span_encoder = None, tokenizer, span_encoder
         self._lock = threading.Lock()
         self.config = config
         self.name = name
@@ -137,15 +137,17 @@ class FiDReader(Reader):
 
     @property
     def model(self):
-        """The seq2seq model (built here at its first use when the reader has ``spans``)."""
+        """The seq2seq model (built here at its first use when the reader has a
+        ``span_encoder``)."""
         if self._model is None:
             from .copyfid import load_trained
 
             with self._lock:
                 if self._model is None:  # (over the span encoder's tensors: held once)
+                    encoder = self.span_encoder
                     self._adopt(load_trained(self.model_dir, self.config.base_model,
-                                             self.config.from_base or {}, self.spans.dtype,
-                                             known=self.spans.tensors()))
+                                             self.config.from_base or {}, encoder.dtype,
+                                             known=encoder.tensors()))
         return self._model
 
     @property
@@ -175,10 +177,10 @@ class FiDReader(Reader):
         if config.base_model:  # the project's reader: its span encoder, if it has one
             from .span_encoder import SpanEncoder
 
-            spans = SpanEncoder.load(model_dir, config.base_model, config.from_base or {},
-                                     precision_dtype(config.precision, name))
-            if spans is not None:
-                return cls(None, None, config, name, model_dir, spans)
+            encoder = SpanEncoder.load(model_dir, config.base_model, config.from_base or {},
+                                       precision_dtype(config.precision, name))
+            if encoder is not None:
+                return cls(None, None, config, name, model_dir, encoder)
         model_dir, hf_config = read_config(name)
         if not getattr(hf_config, "is_encoder_decoder", False):
             raise UsageError(f"reader {name!r} is not a seq2seq (encoder-decoder) model; "
@@ -218,7 +220,7 @@ class FiDReader(Reader):
         from .weights import share_parameters
 
         shared = 0
-        for model in (self.spans, self._model):  # (the whole model: if built already)
+        for model in (self.span_encoder, self._model):  # (the whole model: if built already)
             if model is not None:
                 shared = share_parameters(model, self.config.from_base, embedder.transformer())
         if self._model is not None:
@@ -229,7 +231,7 @@ class FiDReader(Reader):
         config = {k: v for k, v in asdict(self.config).items() if k != "from_base"}
         model_type = self._model.config.model_type if self._model is not None else \
             "rag-fid-copy"  # (a reader read by its span encoder is the project's own)
-        dtype = self._model.dtype if self._model is not None else self.spans.dtype
+        dtype = self._model.dtype if self._model is not None else self.span_encoder.dtype
         return {"kind": self.kind, "name": self.name, "model_type": model_type,
                 "dtype": str(dtype).replace("torch.", ""), "config": config}
 
@@ -255,8 +257,8 @@ class FiDReader(Reader):
         (N, L) with absent passages fully masked."""
         import torch
 
-        if self.spans is not None:
-            device, run = self.spans.device, self.spans.states
+        if self.span_encoder is not None:
+            device, run = self.span_encoder.device, self.span_encoder.states
         else:
             device, encoder = self.model.device, self.model.get_encoder()
 
@@ -272,7 +274,8 @@ class FiDReader(Reader):
 
     @property
     def has_span_head(self) -> bool:
-        return self.spans is not None or bool(getattr(self.model.config, "span_head", False))
+        return (self.span_encoder is not None
+                or bool(getattr(self.model.config, "span_head", False)))
 
     def read_many(self, questions: list[str], passages: list[list[Hit]],
                   grounded: bool | None = None, mode: str | None = None) -> list[ReaderOutput]:
@@ -313,8 +316,10 @@ class FiDReader(Reader):
         from . import spans
 
         t0 = time.perf_counter()
-        head, tokenizer = ((self.spans, self.spans.tokenizer) if self.spans is not None
-                           else (self.model, self.tokenizer))
+        if self.span_encoder is not None:  # (the project's reader: no transformers)
+            head, tokenizer = self.span_encoder, self.span_encoder.tokenizer
+        else:
+            head, tokenizer = self.model, self.tokenizer
         enc = spans.encode_inputs(tokenizer, self.config.input_format, qs, ps,
                                   self.config.max_passage_tokens)
         hidden, _ = self._run_encoder(enc["input_ids"], enc["attention_mask"],

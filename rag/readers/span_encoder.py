@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from knowledge.bert import Bert, BertConfig
+from knowledge.bert import Bert, BertConfig, Dense
 
 MODEL_TYPE = "rag-fid-copy"  # (copyfid.CopyFiDConfig.model_type)
 
@@ -29,7 +29,7 @@ class SpanEncoder(nn.Module):
     """A reader's encoder (``encoder``, a knowledge.bert.Bert), span head (``span``) and
     tokenizer (knowledge.tokenizer.FastTokenizer)."""
 
-    def __init__(self, encoder: Bert, span: nn.Linear, tokenizer):
+    def __init__(self, encoder: Bert, span: Dense, tokenizer):
         super().__init__()
         self.encoder = encoder
         self.span = span
@@ -65,7 +65,7 @@ class SpanEncoder(nn.Module):
         if encoder is None or not {"span.weight", "span.bias"} <= set(state):
             return None
         with torch.device("meta"):
-            span = nn.Linear(bert.hidden_size, 2)
+            span = Dense(bert.hidden_size, 2)
         span.load_state_dict({"weight": state["span.weight"], "bias": state["span.bias"]},
                              assign=True)
         return cls(encoder, span, tokenizer).eval().requires_grad_(False)

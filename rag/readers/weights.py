@@ -43,7 +43,7 @@ def dequantize(state: dict) -> dict:
         if name.endswith(SCALE):
             continue
         scale = state.get(name + SCALE)
-        out[name] = t if scale is None else (t.float() * scale).to(torch.bfloat16)
+        out[name] = t if scale is None else (t * scale).to(torch.bfloat16)  # (in fp32)
     return out
 
 
