@@ -67,7 +67,7 @@ class KnowledgeBase:
                 raise UsageError(
                     f"the weights of embedder {built['name']!r} installed here differ from those "
                     f"that built {self.store.path}; reinstall them or rebuild with --rebuild")
-            self._embedder = Embedder.load(built["name"], for_queries=True)
+            self._embedder = Embedder.load(built["name"])
         return self._embedder
 
     def _check_embedder(self, identity: dict) -> None:

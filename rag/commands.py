@@ -319,7 +319,7 @@ def cmd_serve(args) -> int:
         if kb_dir.exists() and (not kb_dir.is_dir() or any(kb_dir.iterdir())):
             raise _usage(f"--kb {kb_dir} is not a knowledge base (nor a new or empty "
                          "directory); build one with `rag index PATH --kb DIR`")
-        embedder = Embedder.load(DEFAULT_EMBEDDER, for_queries=True)
+        embedder = Embedder.load(DEFAULT_EMBEDDER)
         create_empty(kb_dir, embedder.identity())
         _err(f"created an empty knowledge base in {kb_dir}; upload documents on the page")
     kb = KnowledgeBase.open(kb_dir, embedder=embedder)
