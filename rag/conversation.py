@@ -150,9 +150,17 @@ def references(question: str) -> list[tuple[int, int, str]]:
         if kind and m.start() not in dummy:
             found.append((m.start(), m.end(), kind))
     found += [(m.start(), m.end(), "definite") for m in _DEFINITE.finditer(question)
-              if not _named_after(question, m)]
+              if not _named_after(question, m) and _carries(question, m)]
     found += [(m.start(), m.end(), "then") for m in _THEN.finditer(question)]
     return sorted(found)
+
+
+def _carries(question: str, m) -> bool:
+    """Whether a definite description carries the question ("when was the company
+    founded?"), rather than being one of its many parts ("who replaced johnny carson on the
+    tonight show?": a title, in a question specific enough without history)."""
+    rest = question[:m.start()] + question[m.end():]
+    return len([w for w in _words(rest) if w not in _CONTENT_SKIP]) <= 2
 
 
 def _internal(question: str, ref: tuple[int, int, str], names: list[int]) -> bool:
@@ -161,15 +169,19 @@ def _internal(question: str, ref: tuple[int, int, str], names: list[int]) -> boo
     when he died?"); not an object of the name's own clause ("What was Kublai's relation to
     him?")."""
     word = question[ref[0]:ref[1]].lower()
-    # in a question typed in lower case, two words of content before a possessive are its
-    # owner ("who coached brynn cartelli to her win")
+    after = question[ref[1]:]
+    possessive = word in _POSSESSIVE and (word != "her" or re.match(r"\s+[a-z]", after))
+    subject = word in ("he", "she", "it", "they") and re.match(r"\s+[a-z]", after)
+    # in a question typed in lower case, words of content before a possessive are its owner
+    # ("who coached brynn cartelli to her win"), and a subject after three starts a clause
+    # or a title of its own ("who sang the opening line of do they know it's christmas")
     content = [w for w in _words(question[:ref[0]]) if w not in _CONTENT_SKIP]
-    if word in _POSSESSIVE and len(content) >= 2 and not names:
+    if not names and ((possessive and len(content) >= 2) or (subject and len(content) >= 3)):
         return True
     before = [n for n in names if n < ref[0]]
     if not before:
         return False
-    return word in _POSSESSIVE or bool(_CLAUSE.search(question, before[-1], ref[0]))
+    return bool(possessive) or bool(_CLAUSE.search(question, before[-1], ref[0]))
 
 
 def entities(text: str) -> list[str]:

@@ -36,6 +36,9 @@ APPLE = [Turn("Who founded Apple?", "Steve Jobs")]
      "and who produced harry potter and the sorcerer's stone?"),
     ("and mother nature?", [Turn("who plays the easter bunny in santa clause 3?", "Jay Thomas")],
      "who plays mother nature in santa clause 3?"),
+    ("who plays the ghost that possesses her?", [Turn("who plays the possessed girl in scary "
+                                                      "movie 2?", "Natasha Lyonne")],
+     "who plays the ghost that possesses Natasha Lyonne?"),
     # the most recent turn wins
     ("When did she die?", [Turn("Who wrote Frankenstein?", "Mary Shelley"),
                            Turn("Who was her mother?", "Mary Wollstonecraft")],
@@ -57,6 +60,8 @@ def test_follow_ups_are_made_self_contained(question, history, asked):
     "What music did the band Gryphon explore in its concert at the V&A?",  # named
     "who sang the song in the movie river of no return?",  # a title follows "the movie"
     "When was the second oil crisis?",
+    "who replaced johnny carson on the tonight show?",  # "the tonight show": a title
+    "who sang the opening line of do they know it's christmas in 1989?",
     "How many items is the University Library in Warsaw home to?",  # a name, not "the city"
 ])
 def test_questions_that_stand_alone_are_asked_as_typed(question):
