@@ -407,12 +407,23 @@ def _complete(fragment: str, previous: str) -> str | None:
         return _YEAR.sub(year.group(1), previous, count=1)
     new = entities(body)
     old = entities(previous)
-    if new and old:
-        return previous.replace(old[-1], new[0], 1)
+    if new and old:  # the name it replaces: one sharing a word with it, else the last
+        shared = [o for o in old if set(_words(o)) & set(_words(new[0]))]
+        return _swap(previous, (shared or old)[-1], new[0])
     focus = phrases(previous)
     if focus:  # the phrase the previous question asked about, as a whole
-        swapped = re.sub(rf"(?<!\w){re.escape(focus[0])}(?!\w)", body.replace("\\", ""),
-                         previous, count=1)
+        swapped = _swap(previous, focus[0], body)
         if swapped != previous:
             return swapped
     return None
+
+
+def _swap(text: str, old: str, new: str) -> str:
+    """``old`` (whole words) replaced by ``new`` once, without doubling an article."""
+    m = re.search(rf"(?<!\w){re.escape(old)}(?!\w)", text)
+    if m is None:
+        return text
+    start = m.start()
+    if re.match(r"(the|a|an)\s", new, re.I) and re.search(r"\b(the|a|an)\s+$", text[:start], re.I):
+        start = re.search(r"\b(the|a|an)\s+$", text[:start], re.I).start()
+    return text[:start] + new + text[m.end():]

@@ -18,7 +18,7 @@ from .abstention import AbstainRule, coverage
 from .conversation import Turn, resolve
 from .forms import Shaped, question_kind, shape
 from .evidence import best_sentence
-from .readers.base import NOT_FOUND
+from .readers.base import NOT_FOUND, Span
 from .retrieval import Filters, Retriever
 
 
@@ -139,6 +139,31 @@ def evidence_answer(question: str, passages: list[Hit], retrieved: list[Hit], ti
                   kind="evidence", note=note)
 
 
+def something_new(out, passages: list[Hit], told: list[str]):
+    """A follow-up's span answer that repeats what the conversation already told (the
+    previous answer is in the same passages, and the reader likes it) replaced by the best
+    candidate that does not."""
+    from .evaluation.metrics import normalize_answer
+
+    said = {normalize_answer(t) for t in told if normalize_answer(t)}
+    if not said or out.abstained or out.span is None or not out.candidates:
+        return out
+
+    def repeats(text: str) -> bool:
+        n = normalize_answer(text)
+        return bool(n) and any(n in s or s in n for s in said)
+
+    if not repeats(out.answer):
+        return out
+    for k, (_, at, start, end) in enumerate(out.candidates):
+        text = passages[at].text[start:end]
+        if not repeats(text):
+            rest = out.candidates[:k] + out.candidates[k + 1:]
+            return replace(out, answer=text, span=Span(at, start, end),
+                           candidates=(out.candidates[k],) + rest)
+    return out
+
+
 class Pipeline:
     """Owns a retriever, an optional reader and k; answers batches of questions."""
 
@@ -160,21 +185,26 @@ class Pipeline:
     def ask_many(self, questions: list[str], filters: Filters | None = None,
                  depth: int | None = None,
                  histories: list[list[Turn] | None] | None = None,
-                 search: list[str] | None = None) -> list[Answer]:
+                 search: list[str] | None = None,
+                 avoid: list[list[str]] | None = None) -> list[Answer]:
         """Answers in order; ``depth`` retrieves deeper than k (for recall@20) without
         changing what the reader sees (the same top k). ``histories``: each question's
         earlier turns in its conversation: a follow-up is read as its self-contained rewrite
         (``Answer.rewritten``) and searched with the latest turn beside it. ``search``: the
-        texts to retrieve with, when not the questions. Timings are per question."""
+        texts to retrieve with, when not the questions; ``avoid``: answers already given in
+        each question's conversation (a follow-up asks for something new). Timings are per
+        question."""
         resolved = [resolve(q, h) if h else None
                     for q, h in zip(questions, histories or [None] * len(questions))]
         if any(r is not None and r.followup for r in resolved):
             asked = [r.question if r is not None else q for q, r in zip(questions, resolved)]
             search = [r.search if r is not None and r.followup else q
                       for q, r in zip(questions, resolved)]
+            told = [[t.answer for t in h if t.answer] if r is not None and r.followup else []
+                    for h, r in zip(histories, resolved)]
             return [replace(a, question=q, rewritten=a.question if a.question != q else None)
                     for q, a in zip(questions, self.ask_many(asked, filters, depth,
-                                                             search=search))]
+                                                             search=search, avoid=told))]
         n = max(len(questions), 1)
         t0 = time.perf_counter()
         found = self.retriever.search_many(search or questions, max(self.k, depth or 0),
@@ -202,6 +232,9 @@ class Pipeline:
             outputs = {i: out if rule is None else self.decide(rule, questions[i],
                                                                 hits[i][:self.k], sims[i], out)
                        for i, out in zip(read, batch.outputs)}
+            if avoid:
+                outputs = {i: something_new(out, hits[i][:self.k], avoid[i])
+                           for i, out in outputs.items()}
             timings.update({k: v / n for k, v in batch.timings.items()})
         timings["reader_ms"] = (time.perf_counter() - t1) * 1000 / n
         answers = []

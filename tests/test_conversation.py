@@ -150,3 +150,18 @@ def test_eval_reads_history_and_reports_follow_ups(tmp_path, fake_embedder):
         s = ev.evaluate(p, load_qaset(qa), tmp_path / "run", {}, log=lambda m: None)
     assert s["n_followups"] == 1 and s["followups_rewritten"] == 100.0
     assert s["f1_followups"] == 100.0
+
+
+def test_a_follow_up_answer_never_repeats_what_was_just_told():
+    from knowledge.types import Hit
+    from rag.pipeline import something_new
+    from rag.readers.base import ReaderOutput, Span
+
+    text = "Tesla was born in 1856 and died on 7 January 1943 in New York."
+    hit = Hit(1, "d", "d", "", text, 0, len(text), None, "", 1.0)
+    born, died = text.index("1856"), text.index("7 January 1943")
+    out = ReaderOutput("1856", 0.9, span=Span(0, born, born + 4),
+                       candidates=((0.6, 0, born, born + 4), (0.3, 0, died, died + 14)))
+    got = something_new(out, [hit], ["1856"])
+    assert got.answer == "7 January 1943" and got.span == Span(0, died, died + 14)
+    assert something_new(out, [hit], ["Nikola Tesla"]) is out  # nothing repeated
