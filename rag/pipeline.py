@@ -35,9 +35,12 @@ class Citation:
     chunk_id: int | None = None
     answer_start: int | None = None  # the answer's exact characters in the document, when
     answer_end: int | None = None  # it was found in this passage
+    page_label: str | None = None  # the page as a PDF viewer labels it ("iv", "17")
+    heading: str = ""  # the section path ("Chapter 2 > Installing")
 
     def to_dict(self) -> dict:
         return {"doc_id": self.doc_id, "source": self.source, "page": self.page,
+                "page_label": self.page_label, "heading": self.heading,
                 "start": self.start, "end": self.end, "text": self.text,
                 "retrieval_score": self.retrieval_score, "attention_score": self.attention_score,
                 "chunk_id": self.chunk_id, "answer_start": self.answer_start,
@@ -72,7 +75,8 @@ class Answer:
 
 def citation_of(hit: Hit, attention: float | None = None,
                 span: tuple[int, int] | None = None) -> Citation:
-    return Citation(doc_id=hit.doc_id, source=hit.source, page=hit.page, start=hit.start,
+    return Citation(doc_id=hit.doc_id, source=hit.source, page=hit.page,
+                    page_label=hit.page_label, heading=hit.heading, start=hit.start,
                     end=hit.end, text=hit.text, retrieval_score=hit.score,
                     attention_score=attention, chunk_id=hit.chunk_id,
                     answer_start=hit.start + span[0] if span else None,

@@ -38,7 +38,7 @@ def test_html_visible_text_title_and_headings(tmp_path):
             "<h2>Warranty</h2><p>Two years.</p></body></html>")
     [doc], _ = load(tmp_path, "m.html", html)
     assert doc.title == "Pump manual"
-    assert doc.text == ("Reset\n\nHold the red button.\n\nWait\n\nRelease\n\nWarranty\n\n"
+    assert doc.text == ("Reset\n\nHold the red button.\n\n- Wait\n- Release\n\nWarranty\n\n"
                         "Two years.")
     assert [(s.level, s.title, doc.text[s.start:s.start + len(s.title)]) for s in doc.sections] \
         == [(1, "Reset", "Reset"), (2, "Warranty", "Warranty")]
@@ -75,7 +75,7 @@ def test_docx_paragraphs_headings_tables(tmp_path):
     p = tmp_path / "w.docx"
     d.save(p)
     [doc], _ = load_file(p, "w.docx")
-    assert doc.text == "Manual\n\nPress start.\n\nParts\n\nbolt | M4"
+    assert doc.text == "Manual\n\nPress start.\n\nParts\n\n| bolt | M4 |"
     assert doc.title == "Manual"
     assert doc.heading_at(doc.text.index("bolt")) == "Manual > Parts"
 
