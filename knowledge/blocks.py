@@ -24,6 +24,7 @@ _BULLET = re.compile(r"^([\u2022\u25e6\u25aa\u25ab\u2023\u2219\u00b7\u25cb\u25a0
                      r"\u2014*-]|\(?\d{1,2}[.)]|\(?[a-z]\))\s+")
 _GLYPH_BULLET = "\u2022\u25e6\u25aa\u25ab\u2023\u2219\u00b7\u25cb\u25a0\u25a1"
 _SENTENCE_END = (".", ":", "!", "?", ";")
+_NOTE_MARK = re.compile(r"(\d{1,3}|[*\u2020\u2021\u00a7\u00b6])\s")
 
 
 @dataclass
@@ -253,14 +254,17 @@ class _Writer:
                 if m and m.group(1) in _GLYPH_BULLET:
                     self.b.text("- ")
                     start = m.end()
-            if k == 0 and note and ln.raised and ln.raised[0][0] == 0:
-                r1 = ln.raised[0][1]
-                self.b.text("[")
-                self._span(ln, 0, r1, marks=False)
-                self.b.text("] ")
-                start = r1
-                while start < len(ln.text) and ln.text[start] == " ":
-                    start += 1
+            if k == 0 and note:
+                m = _NOTE_MARK.match(ln.text)
+                r1 = ln.raised[0][1] if ln.raised and ln.raised[0][0] == 0 else (
+                    m.end(1) if m else 0)
+                if r1:
+                    self.b.text("[")
+                    self._span(ln, 0, r1, marks=False)
+                    self.b.text("] ")
+                    start = r1
+                    while start < len(ln.text) and ln.text[start] == " ":
+                        start += 1
             cut, sep = (join(ln, lines[k + 1], self.vocab) if k + 1 < len(lines)
                         else (0, ""))
             end = len(ln.text.rstrip()) - cut

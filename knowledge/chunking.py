@@ -80,7 +80,16 @@ class Chunker:
         )
 
     def split(self, doc: Document) -> list[Chunk]:
-        text, chunks = doc.text, []
+        """Chunks of each section in turn (a chunk never spans a heading, so its heading
+        path is the section it lies in)."""
+        starts = sorted({s.start for s in doc.sections if 0 < s.start < len(doc.text)})
+        chunks: list[Chunk] = []
+        for a, b in zip([0] + starts, starts + [len(doc.text)]):
+            chunks += self._split_span(doc, a, b)
+        return chunks
+
+    def _split_span(self, doc: Document, a: int, b: int) -> list[Chunk]:
+        text, chunks = doc.text[a:b], []
         prev_start, prev_end = -1, 0
         for piece in self._splitter.split_text(text):
             # Chunks cover the text in order, leaving out only whitespace, so this one starts
@@ -98,8 +107,8 @@ class Chunker:
             if end <= prev_end:  # wholly inside the previous chunk: nothing new to index
                 continue
             chunks.append(Chunk(
-                doc_id=doc.doc_id, text=piece, start=start, end=end,
-                page=doc.page_at(start), heading=doc.heading_at(start),
+                doc_id=doc.doc_id, text=piece, start=a + start, end=a + end,
+                page=doc.page_at(a + start), heading=doc.heading_at(a + start),
             ))
             prev_start, prev_end = start, end
         return chunks

@@ -34,11 +34,11 @@ def running_lines(pages: list[list[Line]], labels: list[str],
                   heights: list[float]) -> set[tuple[int, int]]:
     """(page index, line index) of running headers, footers and page numbers: lines at the
     top or bottom of a page that recur on other pages (numbers aside), are only a page
-    number, or carry this page's label at an end."""
+    number, or carry this page's label set apart at an end."""
     candidates = []
     for p, lines in enumerate(pages):
-        if not lines:
-            continue
+        if len(lines) < 3:
+            continue  # (a page of a line or two: that is its text, not its furniture)
         order = sorted(range(len(lines)), key=lambda k: lines[k].top)
         for k in order[:2]:
             if lines[k].top < BAND * heights[p]:
@@ -57,11 +57,11 @@ def running_lines(pages: list[list[Line]], labels: list[str],
             continue
         label = labels[p] if p < len(labels) else str(p + 1)
         marks = {label, str(p + 1)}
+        cells = [line.text[a:b].strip() for a, b in line.cells]
         if _PAGE_NUMBER.fullmatch(text) or (
                 len(seen[(where, _key(text))]) >= 2 and line.words <= 25) or (
-                line.words <= 15 and any(text.startswith(m + " ") or text.endswith(" " + m)
-                                         for m in marks)):
-            drop.add((p, k))
+                line.words <= 15 and len(cells) >= 2 and (cells[0] in marks or cells[-1] in marks)):
+            drop.add((p, k))  # (a page number set apart at an end: not "1 Installing")
     return drop
 
 

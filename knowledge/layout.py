@@ -206,13 +206,20 @@ def _bands(rows, lo: float, hi: float, min_gap: float):
     for row in rows:
         mine = _free(row, lo, hi, min_gap)
         common = _intersect(free, mine, min_gap) if band else mine
-        if band and not common:
+        if band and (not common or _apart(band[-1], row)):
             yield band, _columns(band, free)
             band, common = [], mine
         band.append(row)
         free = common
     if band:
         yield band, _columns(band, free)
+
+
+def _apart(above: list[_Run], below: list[_Run]) -> bool:
+    """Whether two rows are further apart than lines of one column (a running header above
+    the text, a figure between two bands)."""
+    height = min(max(r.bottom - r.top for r in above), max(r.bottom - r.top for r in below))
+    return min(r.top for r in below) - max(r.bottom for r in above) > 1.5 * height
 
 
 def _columns(band, free) -> list[tuple[float, float]]:
@@ -267,7 +274,6 @@ def _line(g: Glyphs, runs: list[_Run], flow: int, page: int) -> Line:
                 dx = abs(g.x0[i] - g.x0[prev])
                 if ch == g.text[prev] and dx < 0.25 * (g.x1[i] - g.x0[i]) and (dx or ch != "f"):
                     continue  # the same glyph drawn twice over itself (fake bold), not an ff
-
                 gap = g.x0[i] - g.x1[prev]
                 if mono and advance:
                     n = round(gap / advance)
@@ -278,6 +284,11 @@ def _line(g: Glyphs, runs: list[_Run], flow: int, page: int) -> Line:
                 if n and accent is None:
                     text.append(" " * n)
                     xs.extend([g.x1[prev]] * n)
+            small = g.size[i] < 0.8 * size and g.bottom[i] < bottom - 0.2 * size
+            if not small and raised_from is not None:  # (before the space that follows it)
+                spaces = len(text[-1]) if text and not text[-1].strip() else 0
+                raised.append((raised_from, len(xs) - spaces))
+                raised_from = None
             combining = SPACING_ACCENTS.get(ch)
             if combining and j + 1 < len(chars) and _overlaps(g, i, chars[j + 1]):
                 accent, prev = combining, i
@@ -288,12 +299,8 @@ def _line(g: Glyphs, runs: list[_Run], flow: int, page: int) -> Line:
                 text[-1] = merged
                 prev = i
                 continue
-            small = g.size[i] < 0.8 * size and g.bottom[i] < bottom - 0.2 * size
             if small and raised_from is None:
                 raised_from = len(xs)
-            elif not small and raised_from is not None:
-                raised.append((raised_from, len(xs)))
-                raised_from = None
             if accent is not None:
                 piece = unicodedata.normalize("NFC", ("i" if ch == "\u0131" else ch) + accent)
                 accent = None

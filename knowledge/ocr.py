@@ -4,7 +4,8 @@ become characters in a ``Glyphs`` (spread over the word's box, on its line's ban
 same layout code reads them and every word keeps its place on the page.
 
 Languages: ``$RAG_OCR_LANG`` (Tesseract's codes, e.g. ``eng+deu``; default ``eng``), each
-installed as a Debian package ``tesseract-ocr-<code>``.
+installed as a Debian package ``tesseract-ocr-<code>``; ``$TESSERACT_CMD`` names the program
+(default ``tesseract``).
 
 Example: ``glyphs = ocr_page(pdf[0])``.
 """
@@ -19,6 +20,9 @@ DPI = 300
 PAGE_SECONDS = 120  # Tesseract's time for one page
 INSTALL = "install it with `apt-get install tesseract-ocr` (macOS: `brew install tesseract`)"
 LANG_ENV = "RAG_OCR_LANG"
+# words Tesseract is less sure of are left out: on real pages they are the letters it
+# "reads" in figures and rules ("hhahhh"), not words of the text
+MIN_CONFIDENCE = 30
 
 
 class OcrUnavailable(Exception):
@@ -67,11 +71,13 @@ def ocr_page(page, dpi: int = DPI) -> Glyphs:
         raise OcrUnavailable(reason)
     import pytesseract
 
+    pytesseract.pytesseract.tesseract_cmd = os.environ.get("TESSERACT_CMD", "tesseract")
     scale = dpi / 72
-    image = page.render(scale=scale).to_pil()
+    image = page.render(scale=scale, grayscale=True).to_pil()
     width, height = image.size[0] / scale, image.size[1] / scale
     try:
         data = pytesseract.image_to_data(image, lang=languages(), timeout=PAGE_SECONDS,
+                                         config=f"--dpi {dpi}",
                                          output_type=pytesseract.Output.DICT)
     except RuntimeError:  # (pytesseract's timeout)
         return Glyphs(width=width, height=height)
@@ -84,7 +90,7 @@ def words_to_glyphs(data: dict, scale: float, width: float, height: float) -> Gl
     g = Glyphs(width=width, height=height, fonts=[Font("ocr", False, False)])
     lines: dict[tuple, list[int]] = {}
     for i, text in enumerate(data["text"]):
-        if text and text.strip():
+        if text and text.strip() and float(data["conf"][i]) >= MIN_CONFIDENCE:
             key = (data["page_num"][i], data["block_num"][i], data["par_num"][i],
                    data["line_num"][i])
             lines.setdefault(key, []).append(i)

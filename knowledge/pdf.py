@@ -27,16 +27,54 @@ _BOLD = re.compile(r"bold|black|heavy|semibd|demi|(^|[+])(cm|sf|ec|lm)?(bx|b)\d"
 MIN_TEXT_CHARS = 8  # a page with fewer visible characters has no text layer (a scan?)
 
 
+MAX_STREAM = 64 * 2**20  # a compressed stream (not an image) may inflate to this much
+MAX_STREAMS = 1024 * 2**20  # and all of them together to this much
+_STREAM = re.compile(rb"stream\r?\n")
+
+
+def check_inflation(data: bytes) -> None:
+    """LoadError when the PDF's compressed streams (images aside) inflate past the limits: a
+    compression bomb would make PDFium build millions of objects in memory, out of reach of
+    any timer. Zlib stops at each stream's end, so this reads each stream once, in C."""
+    import zlib
+
+    total = 0
+    for m in _STREAM.finditer(data):
+        head = data[max(0, m.start() - 2048):m.start()]
+        head = head[head.rfind(b"obj") + 3:] if b"obj" in head else head
+        if b"/FlateDecode" not in head and b"/Fl " not in head and b"/Fl/" not in head \
+                or b"/Image" in head:
+            continue
+        inflater, view = zlib.decompressobj(), memoryview(data)[m.end():]
+        size = pos = 0
+        try:
+            while not inflater.eof:
+                chunk = inflater.unconsumed_tail or view[pos:pos + 65536]
+                if not inflater.unconsumed_tail:
+                    pos += 65536
+                if not chunk:
+                    break
+                size += len(inflater.decompress(chunk, MAX_STREAM + 1 - size))
+                if size > MAX_STREAM or total + size > MAX_STREAMS:
+                    raise LoadError(f"a stream inflates to more than {MAX_STREAM // 2**20} MB "
+                                    "(a compression bomb?); not read")
+        except zlib.error:
+            pass  # (encrypted, or damaged: PDFium judges it)
+        total += size
+
+
 def open_pdf(data: bytes):
     """A pypdfium2 document, or LoadError saying why the bytes are not a readable PDF."""
     import pypdfium2 as pdfium
 
+    check_inflation(data)
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as err:
         if "password" in str(err).lower():
             raise LoadError("encrypted PDF; decrypt it first (e.g. qpdf --decrypt)") from None
-        raise LoadError(f"unreadable PDF ({err})") from None
+        why = re.search(r"\(PDFium: ([^)]*)\)", str(err))
+        raise LoadError(f"unreadable PDF ({why.group(1) if why else err})") from None
 
 
 def page_glyphs(page) -> Glyphs:
