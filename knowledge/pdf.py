@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+import threading
 from pathlib import Path
 
 from .errors import LoadError
@@ -25,6 +26,7 @@ _MONO = re.compile(r"mono|courier|typewriter|consol|menlo|monaco|inconsolata|(^|
                    r"(cm|sf|ec|lm|t1x?|rm)?i?tt\d|lmtt|txtt|pcrr|nimbusmono|fixed", re.I)
 _BOLD = re.compile(r"bold|black|heavy|semibd|demi|(^|[+])(cm|sf|ec|lm)?(bx|b)\d", re.I)
 MIN_TEXT_CHARS = 8  # a page with fewer visible characters has no text layer (a scan?)
+PDFIUM = threading.RLock()  # PDFium is not thread-safe: one caller in a process at a time
 
 
 MAX_STREAM = 64 * 2**20  # a compressed stream (not an image) may inflate to this much
@@ -240,6 +242,11 @@ def page_labels(pdf) -> list[str]:
 def load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
     """A PDF as one Document with clean text, sections, page starts, page labels, the
     table-of-contents and index ranges, and each page's line boxes; plus warnings."""
+    with PDFIUM:
+        return _load_pdf(data, rel)
+
+
+def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
     from .blocks import assemble
     from .ocr import OcrUnavailable, ocr_page
 

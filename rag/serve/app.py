@@ -604,6 +604,10 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
             raise HTTPException(404, f"no document {doc_id!r} in the knowledge base")
         return found
 
+    from .pages import add_page_routes
+
+    add_page_routes(app, engine, wait)  # (/v1/page, /v1/page.png: cited PDF pages)
+
     @app.post("/v1/documents")
     async def upload(files: list[UploadFile] = File(...)):
         """Upload files (multipart, field ``files``): indexed as `rag index` does, in one
