@@ -28,6 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 SETS = [("squad", "eval/data/squad-dev-open.qa.jsonl.gz", "runs/kb-squad"),
         ("nq", "eval/data/nq-para-open.qa.jsonl.gz", "runs/kb-nq")]
+# other registers (issue 27): FAQs, changelogs, READMEs, forum posts, reviews, manuals
+REGISTERS = [(r, f"eval/data/informal/{r}.qa.jsonl", f"runs/informal/kb-{r}")
+             for r in ("faq", "changelog", "readme", "forum", "reviews")] + \
+    [("manuals", "eval/data/manuals/manuals.qa.jsonl", "runs/kb-manuals-pdf")]
 
 
 def main() -> None:
@@ -40,6 +44,11 @@ def main() -> None:
     ap.add_argument("--thresholds", action="store_true",
                     help="decline by the two thresholds even where the reader has a rule")
     ap.add_argument("--features", default=None, help="write each question's signals here")
+    ap.add_argument("--registers", action="store_true",
+                    help="also the informal registers and the manuals (their knowledge bases "
+                         "under runs/: eval/data/informal/README.md, eval/manuals.sh)")
+    ap.add_argument("--kb", action="append", default=[], metavar="NAME=DIR",
+                    help="a set's knowledge base elsewhere, e.g. manuals=runs/kb-manuals-pdf-x")
     args = ap.parse_args()
 
     from knowledge.kb import KnowledgeBase
@@ -51,14 +60,18 @@ def main() -> None:
     from rag.retrieval import Retriever
     from rag.training.reader import abstention_cases
 
+    sets = SETS + (REGISTERS if args.registers else [])
+    moved = dict(kv.split("=", 1) for kv in args.kb)
+    sets = [(name, qa, moved.get(name, kb)) for name, qa, kb in sets]
     reader = load_reader(args.reader)
     if args.thresholds:
         reader.config = replace(reader.config, abstain_rule=None)
     k = args.k or reader.config.k
-    kbs = {name: KnowledgeBase.open(ROOT / kb) for name, _, kb in SETS}
+    kbs = {name: KnowledgeBase.open(ROOT / kb) for name, _, kb in sets}
     pipes = {name: Pipeline(Retriever(kb), reader, k) for name, kb in kbs.items()}
-    by_path = {str(ROOT / qaset): name for name, qaset, _ in SETS}
-    cases = abstention_cases([(ROOT / qaset, kbs[name]) for name, qaset, _ in SETS], k,
+    by_kb = {str(kb.store.path): name for name, kb in kbs.items()}
+    by_path = {str(ROOT / qaset): name for name, qaset, _ in sets}
+    cases = abstention_cases([(ROOT / qaset, kbs[name]) for name, qaset, _ in sets], k,
                              dev_fraction=DEV_FRACTION, dev_limit=args.n, seed=0,
                              split=args.split)
     rule = pipes["squad"].abstain_rule()
@@ -67,18 +80,19 @@ def main() -> None:
               "gate": "rule" if rule else "thresholds", "rule": reader.config.abstain_rule,
               "abstain_similarity": floor, "abstain_threshold": reader.config.abstain_threshold}
     rows = cases["rows"]
-    readable = [r for r in rows if r[3]]
+    readable = [r for r in rows if r.passages]
     outs = {}
     for i in range(0, len(readable), 16):
         chunk = readable[i:i + 16]
-        read = reader.read_batch([q.question for _, _, q, _, _ in chunk],
-                                 [list(ps) for _, _, _, ps, _ in chunk], threshold=False)
+        read = reader.read_batch([r.question.question for r in chunk],
+                                 [list(r.passages) for r in chunk], threshold=False)
         outs.update({id(r): o for r, o in zip(chunk, read.outputs)})
     stats, features = {}, open(args.features, "w") if args.features else None
     for row in rows:
-        group, case, q, passages, sim = row
+        group, case, q, passages, sim = row.group, row.case, row.question, row.passages, \
+            row.similarity
         name = by_path[group]
-        pipe = pipes[name if case != "off_topic" else next(n for n in pipes if n != name)]
+        pipe = pipes[by_kb[row.kb]]
         out = outs.get(id(row))
         if out is None:  # nothing left to read
             gate = "nothing"

@@ -80,9 +80,11 @@ class Chunker:
         )
 
     def split(self, doc: Document) -> list[Chunk]:
-        """Chunks of each section in turn (a chunk never spans a heading, so its heading
-        path is the section it lies in)."""
-        starts = sorted({s.start for s in doc.sections if 0 < s.start < len(doc.text)})
+        """Chunks of each section in turn: a chunk never spans a heading found by layout (a
+        PDF's, HTML's or Word's), so its heading path is the section it lies in. (Markdown
+        headings are the splitter's first separator already, and keep that behaviour.)"""
+        starts = sorted({s.start for s in doc.sections if 0 < s.start < len(doc.text)
+                         and doc.text[s.start] != "#"})
         chunks: list[Chunk] = []
         for a, b in zip([0] + starts, starts + [len(doc.text)]):
             chunks += self._split_span(doc, a, b)

@@ -97,6 +97,21 @@ class KnowledgeBase:
         wrap a search and the fetch of its hits in it."""
         return self.store.snapshot()
 
+    def similarity_anchor(self) -> float | None:
+        """The median best similarity of this knowledge base's own sentences asked as
+        questions (knowledge/profile.py): from the manifest, or measured now (once per
+        open) for one built before `rag index` measured it. None for an empty one."""
+        anchor = self.manifest.get("similarity_anchor")
+        if anchor is None:
+            if getattr(self, "_anchor", None) is None:
+                from .profile import measure
+
+                self._anchor = measure(self.store.conn, self.embedder.encode_queries,
+                                       lambda vecs: [p[0][0] if p else 0.0
+                                                     for p in self.dense_ids(vecs, 1)]) or {}
+            anchor = self._anchor
+        return anchor.get("median")
+
     def dense_ids(self, vecs: np.ndarray, k: int,
                   allowed: np.ndarray | None = None) -> list[list[tuple[float, int]]]:
         """Per query vector, the (score, chunk id) pairs of its ``k`` nearest chunks. With a

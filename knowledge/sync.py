@@ -237,6 +237,8 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
             index.remove(np.array(remove_ids, dtype=np.int64))
             index.add(new_ids, new_vecs)
         if report.changed or rebuilt or store.generation < 1:
+            _measure_anchor(store, index, emb if todo and engine is None else None,
+                            load_embedder, total)
             store.commit(index)
         elif report.touched:  # only file times changed: SQLite alone, FAISS is as it was
             conn.execute("COMMIT")
@@ -255,6 +257,23 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
         report.index_kind = store.index.kind
     report.seconds["total"] = round(time.perf_counter() - t0, 3)
     return report
+
+
+def _measure_anchor(store, index, emb, load_embedder, chunks: int) -> None:
+    """Measure the knowledge base's similarity anchor (knowledge/profile.py) into the
+    manifest being committed, when it has none or has changed size by a tenth since."""
+    from .profile import measure, stale
+
+    if not stale(store.manifest.get("similarity_anchor"), chunks):
+        return
+    if chunks == 0:
+        store.manifest.pop("similarity_anchor", None)
+        return
+    emb = emb or load_embedder()
+    anchor = measure(store.conn, emb.encode_queries,
+                     lambda vecs: index.search(vecs, 1)[0][:, 0])
+    if anchor is not None:
+        store.manifest["similarity_anchor"] = anchor
 
 
 def _parse_ahead(engine, conn, scans, max_bytes: float) -> dict:

@@ -7,16 +7,19 @@ answerable questions or lets off-topic ones through. The rule weighs them togeth
     score = bias + w_conf * logit(confidence) + w_sim * similarity + w_cov * coverage
 
 ``confidence`` is the reader's (logit clipped to +-15), ``similarity`` the best dense cosine
-of the question to the knowledge base, ``coverage`` the largest share of the question's terms
-that one of the read passages holds (a lexical signal: it does not depend on the embedder).
-The question is declined when the score is below 0. `rag train` fits the weights on the dev
-questions (answerable vs missing-document vs off-topic, each QA set weighted equally) and sets
-the bias so that at most a given share of answerable dev questions is declined.
+of the question to the knowledge base, taken from the knowledge base's own similarity anchor
+where the rule is ``relative`` (knowledge/profile.py: the same question is less similar to
+forum posts than to an encyclopedia, and the anchor moves with it), ``coverage`` the largest
+share of the question's terms that one of the read passages holds (a lexical signal: it does
+not depend on the embedder). The question is declined when the score is below 0. `rag train`
+fits the weights on dev questions of several registers (answerable vs missing-document vs
+off-topic vs absent, each QA set weighted equally) and sets the bias so that at most a given
+share of each QA set's answerable dev questions is declined.
 
 Example::
 
-    rule = AbstainRule(bias=-2.6, confidence=0.09, similarity=3.0, coverage=1.6)
-    rule.declines(confidence=0.9, similarity=0.6, coverage=0.7)  # False
+    rule = AbstainRule(bias=-0.5, confidence=0.09, similarity=3.0, coverage=1.6, relative=True)
+    rule.declines(confidence=0.9, similarity=0.6, coverage=0.7, anchor=0.65)  # False
 """
 from __future__ import annotations
 
@@ -47,34 +50,43 @@ class AbstainRule:
     confidence: float  # weight of the confidence's logit
     similarity: float
     coverage: float
+    relative: bool = False  # similarity taken from the knowledge base's anchor
 
-    def score(self, confidence: float, similarity: float, coverage: float) -> float:
+    def score(self, confidence: float, similarity: float, coverage: float,
+              anchor: float | None = None) -> float:
+        if self.relative:
+            similarity -= anchor if anchor is not None else 0.0
         return (self.bias + self.confidence * confidence_logit(confidence)
                 + self.similarity * similarity + self.coverage * coverage)
 
-    def declines(self, confidence: float, similarity: float, coverage: float) -> bool:
-        return self.score(confidence, similarity, coverage) < 0
+    def declines(self, confidence: float, similarity: float, coverage: float,
+                 anchor: float | None = None) -> bool:
+        return self.score(confidence, similarity, coverage, anchor) < 0
 
     def to_dict(self) -> dict:
-        return {k: round(v, 6) for k, v in asdict(self).items()}
+        return {k: (v if isinstance(v, bool) else round(v, 6)) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "AbstainRule | None":
-        return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__}) if data else None
+        if not data:
+            return None
+        return cls(**{k: float(data[k]) for k in ("bias", "confidence", "similarity", "coverage")},
+                   relative=bool(data.get("relative", False)))
 
 
 def features(confidence: float, similarity: float, coverage_: float) -> list[float]:
     return [confidence_logit(confidence), float(similarity), float(coverage_)]
 
 
-def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float
-             ) -> tuple[AbstainRule | None, dict]:
+def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float,
+             relative: bool = False) -> tuple[AbstainRule | None, dict]:
     """Logistic regression of "answerable" on the features of ``cases`` (group, case name,
     features; the case "answerable" is positive, any other negative), each group's answerable
     and unanswerable rows weighted equally (each such cell weighs 1 in all; standardised
     features, an L2 penalty of half the squared weights: a plain C=1 logistic regression);
-    then the bias moved to the highest cut that declines at most ``max_declined`` of the
-    answerable rows (groups weighted equally). None when there is no row of one kind."""
+    then the bias moved to the highest cut that declines at most ``max_declined`` of every
+    group's answerable rows. ``relative``: the similarity feature was taken from each
+    knowledge base's anchor. None when there is no row of one kind."""
     import torch
 
     rows = [(g, case == "answerable", f) for g, case, f in cases]
@@ -103,18 +115,17 @@ def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float
     opt.step(loss)
     raw = (coef / std).detach()
     scores = (x @ raw).tolist()
-    # the cut: answerable rows sorted by score, declining from the lowest while allowed
-    groups = sum(1 for _, label in count if label)
-    answerable = sorted((s, 1.0 / count[(g, True)] / groups)
-                        for s, (g, label, _) in zip(scores, rows) if label)
-    cut, declined = answerable[0][0], 0.0
-    for (s, share), (nxt, _) in zip(answerable, answerable[1:]):
-        if declined + share > max_declined + 1e-12:
-            break
-        declined += share
-        cut = (s + nxt) / 2
+    # the cut: per group, the highest that declines at most max_declined of its answerable
+    # rows; the rule takes the lowest of them, so no group loses more than its share
+    cuts = []
+    for group in sorted({g for g, label in count if label}):
+        mine = sorted(s for s, (g, label, _) in zip(scores, rows) if label and g == group)
+        allowed = int(max_declined * len(mine) + 1e-9)
+        cuts.append(mine[0] - 1e-6 if allowed == 0 else (mine[allowed - 1] + mine[allowed]) / 2
+                    if allowed < len(mine) else mine[-1])
+    cut = min(cuts)
     rule = AbstainRule(bias=-cut, confidence=float(raw[0]), similarity=float(raw[1]),
-                       coverage=float(raw[2]))
+                       coverage=float(raw[2]), relative=relative)
     stats = {"max_declined": max_declined, "declined % of dev": {}}
     for key in sorted({(g, case) for g, case, _ in cases}):
         mine = [s for s, (g, case, _) in zip(scores, cases) if (g, case) == key]

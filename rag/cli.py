@@ -192,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dense (FAISS), lexical (BM25), hybrid: both fused (default), or gold: "
                         "only the chunk of the gold document that holds the answer (reader "
                         "quality without retrieval errors)")
+    p.add_argument("--ask", default="question", metavar="FIELD",
+                   help="the QA set field asked (default question; e.g. standalone: a "
+                        "follow-up's self-contained form)")
+    p.add_argument("--history", action=argparse.BooleanOptionalAction, default=True,
+                   help="read follow-up questions with their conversation's earlier turns "
+                        "(the rows' history field; default on)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
@@ -275,6 +281,11 @@ def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> Non
                    help="readers with a span head: the best span over all passages "
                         "(extractive), the decoder's answer (generative), or the span "
                         "candidates re-scored by the decoder (fused); default: the reader's own")
+    p.add_argument("--answer-form", default=None, choices=["auto", "short", "long"],
+                   help="span answers: what the question asks for (auto: the short span for a "
+                        "factoid, whole sentences, list items or code lines for a how-to, why "
+                        "or definition), always the short span, or always whole sentences; "
+                        "default: the reader's own")
     p.add_argument("--grounded", action=argparse.BooleanOptionalAction, default=None,
                    help="generative answers only with a span found in the passages")
     p.add_argument("--beams", type=int, default=None, help="beam search width (default greedy)")

@@ -28,6 +28,8 @@ def open_reader(args, allow_none: bool = False):
     overrides = {}
     if args.answer_mode is not None:
         overrides["answer_mode"] = args.answer_mode
+    if args.answer_form is not None:
+        overrides["answer_form"] = args.answer_form
     if args.grounded is not None:
         overrides["grounded"] = args.grounded
     if args.beams is not None:
@@ -185,7 +187,9 @@ def cmd_ask(args) -> int:
             return 0
         interactive = sys.stdin.isatty()
         if interactive:
-            _err("ask a question (empty line or Ctrl-D to quit)")
+            _err("ask a question; follow-ups may refer back (\"when did he ...?\"); /new starts "
+                 "a new conversation; an empty line or Ctrl-D quits")
+        history: list = []
         while True:
             if interactive:
                 try:
@@ -200,12 +204,54 @@ def cmd_ask(args) -> int:
                 if interactive:
                     break
                 continue
-            answer = pipeline.ask(line.strip(), filters)
+            if line.strip() == "/new":
+                history = []
+                if interactive:
+                    _err("(new conversation)")
+                continue
             if interactive:
+                answer = pipeline.ask(line.strip(), filters, history=history)
                 show_answer(answer, args.json)
-            else:
-                print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+                history.append(turn_of(answer))
+                continue
+            try:
+                question, turns = stdin_request(line)
+            except ValueError as err:
+                print(json.dumps({"error": str(err)}), flush=True)
+                continue
+            answer = pipeline.ask(question, filters, history=turns)
+            print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
     return 0
+
+
+def turn_of(answer):
+    """The turn a later follow-up sees: the question as understood and what was told."""
+    from rag.conversation import Turn
+
+    return Turn(answer.rewritten or answer.question,
+                None if answer.abstained else (answer.short or answer.answer))
+
+
+def stdin_request(line: str):
+    """(question, history turns) from a line of stdin: plain text, or a JSON object
+    ``{"question": ..., "history": [{"question", "answer"}, ...]}``."""
+    from rag.conversation import Turn
+
+    text = line.strip()
+    if not text.startswith("{"):
+        return text, None
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not a JSON object ({err.msg}); send a question per line or "
+                         '{"question": ..., "history": [...]}') from None
+    question = row.get("question") if isinstance(row, dict) else None
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("the JSON line needs a non-empty 'question' string")
+    history = row.get("history") or []
+    if not isinstance(history, list):
+        raise ValueError("'history' must be a list of {question, answer} objects")
+    return question.strip(), [Turn.parse(t) for t in history]
 
 
 def cmd_check(args) -> int:
@@ -300,11 +346,15 @@ def show_answer(answer, as_json: bool) -> None:
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
+    if answer.rewritten:
+        print(f"(asked as: {answer.rewritten})", file=sys.stderr)
     if answer.kind == "evidence":
         print(f"evidence (not an answer: {answer.note.split(': ')[0]}):")
         print(f"  «{answer.answer}»" if not answer.abstained else f"  {answer.answer}")
     else:
         print(answer.answer)
+        if answer.context and answer.context != answer.answer:  # a factoid's sentence
+            print(f"  “{' '.join(answer.context.split())}”")
     print()
     if not answer.abstained:
         print("sources:")
@@ -349,8 +399,10 @@ def cmd_eval(args) -> int:
         raise _usage(f"-k must be at least 1 (got {args.k})")
     kb_dir = resolve_kb_dir(args.kb)
     questions = sample(load_qaset(args.qaset, args.split), args.limit, args.seed)
+    questions = asked_as(questions, args.ask, args.history)
     settings = {"qaset": str(args.qaset), "split": args.split, "limit": args.limit,
-                "seed": args.seed, "kb": str(kb_dir), "n": len(questions)}
+                "seed": args.seed, "kb": str(kb_dir), "n": len(questions), "ask": args.ask,
+                "history": args.history}
     with KnowledgeBase.open(kb_dir) as kb:
         reader = open_reader(args, allow_none=True)
         k = args.k or getattr(getattr(reader, "config", None), "k", 5)
@@ -367,9 +419,29 @@ def cmd_eval(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         for key, value in summary.items():
-            print(f"{key:>28}  {'-' if value is None else value}")
+            if key != "by_type":
+                print(f"{key:>28}  {'-' if value is None else value}")
+        if summary.get("by_type"):
+            from rag.evaluation.report import by_type_table
+
+            print("\n".join(by_type_table(summary["by_type"])[2:]))
         print(f"results in {args.out}/ (report.md, predictions.csv, summary.json, run.json)")
     return 0
+
+
+def asked_as(questions, field: str, history: bool):
+    """The questions with ``field`` asked instead of ``question`` and, with ``history``
+    off, their conversations' earlier turns dropped."""
+    from dataclasses import replace
+
+    out = []
+    for q in questions:
+        text = q.question if field == "question" else q.extra.get(field)
+        if not isinstance(text, str) or not text.strip():
+            raise _usage(f"--ask {field}: question {q.id} has no {field!r} text")
+        extra = q.extra if history else {k: v for k, v in q.extra.items() if k != "history"}
+        out.append(replace(q, question=text.strip(), extra=extra))
+    return out
 
 
 def cmd_train(args) -> int:

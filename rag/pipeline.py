@@ -15,6 +15,8 @@ from knowledge.types import Hit
 from knowledge.language import covers, describe, dominant_script
 
 from .abstention import AbstainRule, coverage
+from .conversation import Turn, resolve
+from .forms import Shaped, question_kind, shape
 from .evidence import best_sentence
 from .readers.base import NOT_FOUND
 from .retrieval import Filters, Retriever
@@ -35,6 +37,10 @@ class Citation:
     chunk_id: int | None = None
     answer_start: int | None = None  # the answer's exact characters in the document, when
     answer_end: int | None = None  # it was found in this passage
+    short_start: int | None = None  # the short span inside the answer (a factoid's), and
+    short_end: int | None = None
+    context_start: int | None = None  # the sentence it stands in
+    context_end: int | None = None
     page_label: str | None = None  # the page as a PDF viewer labels it ("iv", "17")
     heading: str = ""  # the section path ("Chapter 2 > Installing")
 
@@ -44,7 +50,9 @@ class Citation:
                 "start": self.start, "end": self.end, "text": self.text,
                 "retrieval_score": self.retrieval_score, "attention_score": self.attention_score,
                 "chunk_id": self.chunk_id, "answer_start": self.answer_start,
-                "answer_end": self.answer_end}
+                "answer_end": self.answer_end, "short_start": self.short_start,
+                "short_end": self.short_end, "context_start": self.context_start,
+                "context_end": self.context_end}
 
 
 @dataclass(frozen=True)
@@ -64,9 +72,20 @@ class Answer:
     # (the question or passages are in a language the reader does not read; ``note`` says)
     kind: str = "answer"
     note: str | None = None
+    # the answer's form (rag/forms.py): "span" (a factoid's short answer), "sentence",
+    # "steps" (sentences with code or list items), "code", "generated", or None (not read)
+    form: str | None = None
+    short: str | None = None  # the short span, where the answer holds one
+    context: str | None = None  # the sentence(s) the short span stands in
+    withheld: str | None = None  # declined: the answer the reader would have given
+    # a follow-up question made self-contained from the conversation (rag/conversation.py),
+    # as it was searched and read; None when the question stood alone
+    rewritten: str | None = None
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.answer, "abstained": self.abstained,
+                "form": self.form, "short": self.short, "context": self.context,
+                "withheld": self.withheld, "rewritten": self.rewritten,
                 "kind": self.kind, "note": self.note,
                 "confidence": self.confidence, "similarity": self.similarity,
                 "citations": [c.to_dict() for c in self.citations], "timings": self.timings,
@@ -74,13 +93,21 @@ class Answer:
 
 
 def citation_of(hit: Hit, attention: float | None = None,
-                span: tuple[int, int] | None = None) -> Citation:
+                span: tuple[int, int] | None = None, shaped: Shaped | None = None) -> Citation:
+    """``span``: the answer's characters in the passage text; ``shaped`` adds its short
+    span and context."""
+    def at(pair):
+        return (hit.start + pair[0], hit.start + pair[1]) if pair else (None, None)
+
+    short = at(shaped.short if shaped else None)
+    context = at(shaped.context if shaped else None)
     return Citation(doc_id=hit.doc_id, source=hit.source, page=hit.page,
                     page_label=hit.page_label, heading=hit.heading, start=hit.start,
                     end=hit.end, text=hit.text, retrieval_score=hit.score,
                     attention_score=attention, chunk_id=hit.chunk_id,
-                    answer_start=hit.start + span[0] if span else None,
-                    answer_end=hit.start + span[1] if span else None)
+                    answer_start=at(span)[0], answer_end=at(span)[1],
+                    short_start=short[0], short_end=short[1],
+                    context_start=context[0], context_end=context[1])
 
 
 def answer_span(out, passages: list[Hit], order: list[int]) -> tuple[int, tuple[int, int]] | None:
@@ -130,13 +157,23 @@ class Pipeline:
         return {"k": self.k, "retrieval": self.retriever.settings(),
                 "reader": self.reader.identity() if self.reader is not None else None}
 
-    def ask(self, question: str, filters: Filters | None = None) -> Answer:
-        return self.ask_many([question], filters)[0]
+    def ask(self, question: str, filters: Filters | None = None,
+            history: list[Turn] | None = None) -> Answer:
+        return self.ask_many([question], filters, histories=[history])[0]
 
     def ask_many(self, questions: list[str], filters: Filters | None = None,
-                 depth: int | None = None) -> list[Answer]:
+                 depth: int | None = None,
+                 histories: list[list[Turn] | None] | None = None) -> list[Answer]:
         """Answers in order; ``depth`` retrieves deeper than k (for recall@20) without
-        changing what the reader sees (the same top k). Timings are per question."""
+        changing what the reader sees (the same top k). ``histories``: each question's
+        earlier turns in its conversation; a follow-up is searched and read as its
+        self-contained rewrite (``Answer.rewritten``). Timings are per question."""
+        resolved = [resolve(q, h) if h else None
+                    for q, h in zip(questions, histories or [None] * len(questions))]
+        if any(r is not None and r.references for r in resolved):
+            asked = [r.question if r is not None else q for q, r in zip(questions, resolved)]
+            return [replace(a, question=q, rewritten=a.question if a.question != q else None)
+                    for q, a in zip(questions, self.ask_many(asked, filters, depth))]
         n = max(len(questions), 1)
         t0 = time.perf_counter()
         found = self.retriever.search_many(questions, max(self.k, depth or 0), filters)
@@ -181,19 +218,54 @@ class Pipeline:
             att = out.attention or [None] * len(passages)
             order = sorted(range(len(passages)), key=lambda i: -(att[i] or 0.0))
             found = answer_span(out, passages, order)
+            shaped = self.shape(q, passages, out)
+            fields = {"form": "generated" if out.span is None or not out.candidates
+                      else "span", "short": None, "context": None} if not out.abstained else {}
+            answer_text = out.answer
+            if shaped is not None:
+                at, sh = shaped
+                text = passages[at].text
+                found = at, (sh.start, sh.end)
+                answer_text = text[sh.start:sh.end]
+                fields = {"form": sh.form, "context": text[sh.context[0]:sh.context[1]],
+                          "short": text[sh.short[0]:sh.short[1]] if sh.short else None}
             explanation = None
             if out.heat is not None:
                 at, tokens = out.heat
                 explanation = {"chunk_id": passages[at].chunk_id,
                                "tokens": [list(t) for t in tokens]}
             answers.append(Answer(
-                question=q, answer=out.answer, abstained=out.abstained,
+                question=q, answer=answer_text, abstained=out.abstained,
                 citations=tuple(citation_of(passages[i], att[i],
-                                            found[1] if found and found[0] == i else None)
+                                            found[1] if found and found[0] == i else None,
+                                            shaped[1] if shaped and shaped[0] == i else None)
                                 for i in order),
                 retrieved=tuple(hs), confidence=out.confidence, timings=dict(timings),
-                similarity=sim, explanation=explanation))
+                similarity=sim, explanation=explanation, withheld=out.withheld, **fields))
         return answers
+
+    def shape(self, question: str, passages: list[Hit], out) -> tuple[int, Shaped] | None:
+        """(passage index, the answer's form in it) for a span reader's answer: the short
+        span for a factoid, whole sentences, list items or code lines for other questions
+        (``answer_form`` in the reader's config; rag/forms.py). None: not a span answer."""
+        if out.abstained:
+            return None
+        config = self.reader.config
+        form = getattr(config, "answer_form", "auto")
+        kind = question_kind(question)
+        gates = getattr(config, "form_gates", None) or {}
+        gate = (gates.get("factoid_below", 0.0) if kind == "factoid"
+                else gates.get("other_above", float("inf")))
+        short = form == "short" or (form == "auto" and out.confidence >= gate)
+        spans = out.candidates
+        if not spans:  # a generated answer: shaped where it occurs in a passage
+            order = sorted(range(len(passages)), key=lambda i: -((out.attention or [0] *
+                                                                   len(passages))[i] or 0))
+            found = answer_span(out, passages, order)
+            if found is None or short:
+                return None
+            spans = [(1.0, found[0], *found[1])]
+        return shape([h.text for h in passages], spans, kind, short)
 
     def unreadable(self, question: str, passages: list[Hit]) -> str | None:
         """Why the reader cannot read this question or its top passage (a language it was
@@ -211,13 +283,13 @@ class Pipeline:
 
     def abstain_rule(self) -> AbstainRule | None:
         """The span reader's abstention rule, where it applies: fitted for this knowledge
-        base's embedder (its similarities), dense or hybrid retrieval, extractive answers
-        (the confidence it was fitted on)."""
+        base's embedder (its similarities), dense or hybrid retrieval, a reader with a span
+        head (whose confidence, its best span against its no-answer option, it was fitted
+        on: every answer mode reports that one)."""
         config = getattr(self.reader, "config", None)
         rule = AbstainRule.from_dict(getattr(config, "abstain_rule", None))
         kb = getattr(self.retriever, "kb", None)
         if (rule is None or kb is None or not getattr(self.reader, "has_span_head", False)
-                or config.answer_mode != "extractive"
                 or getattr(self.retriever, "mode", "") not in ("dense", "hybrid")
                 or config.similarity_embedder != kb.manifest["embedder"]["weights_sha256"]):
             return None
@@ -233,8 +305,11 @@ class Pipeline:
             threshold = self.reader.config.abstain_threshold
             declined = threshold is not None and out.confidence < threshold
         else:
-            declined = rule.declines(out.confidence, similarity, coverage(question, passages))
-        return replace(out, answer=NOT_FOUND, abstained=True, span=None) if declined else out
+            anchor = self.retriever.kb.similarity_anchor() if rule.relative else None
+            declined = rule.declines(out.confidence, similarity, coverage(question, passages),
+                                     anchor)
+        return replace(out, answer=NOT_FOUND, abstained=True, span=None,
+                       withheld=out.answer) if declined else out
 
     def similarity_floor(self) -> float | None:
         """The reader's abstention similarity, where it applies to this knowledge base (it

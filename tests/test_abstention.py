@@ -19,7 +19,7 @@ def synthetic(seed=0):
 
 
 @pytest.mark.parametrize("budget", [0.02, 0.05, 0.2])
-def test_fit_declines_at_most_the_budget_of_answerable_groups_weighted_equally(budget):
+def test_fit_declines_at_most_the_budget_of_every_groups_answerable_rows(budget):
     cases = synthetic()
     rule, stats = fit_rule(cases, budget)
     assert rule.confidence > 0 and rule.similarity > 0 and rule.coverage > 0
@@ -29,9 +29,10 @@ def test_fit_declines_at_most_the_budget_of_answerable_groups_weighted_equally(b
         return sum(rule.bias + rule.confidence * f[0] + rule.similarity * f[1]
                    + rule.coverage * f[2] < 0 for f in mine) / len(mine)
 
-    answerable = (declined("big", "answerable") + declined("small", "answerable")) / 2
-    assert answerable <= budget + 1e-9
-    assert answerable > budget - 1 / 60  # the cut goes as far as the budget allows
+    big, small = declined("big", "answerable"), declined("small", "answerable")
+    assert big <= budget + 1e-9 and small <= budget + 1e-9  # each group within its budget
+    # the cut goes as far as the tighter group allows
+    assert max(big - budget + 1 / 400, small - budget + 1 / 60) > 0
     assert declined("big", "off_topic") > 0.8 and declined("small", "off_topic") > 0.8
     assert stats["declined % of dev"]["small answerable"]["n"] == 60
 

@@ -171,14 +171,17 @@ def test_ask_json_schema(indexed, tiny_reader, capsys):
     assert code == 0
     result = json.loads(out)
     assert set(result) == {"question", "answer", "abstained", "confidence", "similarity",
-                           "citations", "timings", "explanation", "kind", "note"}
+                           "citations", "timings", "explanation", "kind", "note", "form",
+                           "short", "context", "withheld", "rewritten"}
+    assert result["form"] in ("generated", "sentence", "steps", "code", None)
     assert result["explanation"] is None  # (a generative reader: no span head)
     assert (result["kind"], result["note"]) == ("answer", None)
     assert result["question"] == "Which birds use tools?"
     assert len(result["citations"]) == 3
     c = result["citations"][0]
     assert {"doc_id", "source", "page", "start", "end", "text", "retrieval_score",
-            "attention_score", "answer_start", "answer_end"} <= set(c)
+            "attention_score", "answer_start", "answer_end", "short_start", "short_end",
+            "context_start", "context_end"} <= set(c)
     scores = [c["attention_score"] for c in result["citations"]]
     assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1, abs=1e-3)
     assert {"retrieval_ms", "embed_ms", "search_ms", "reader_ms", "encode_ms",

@@ -90,11 +90,11 @@ def test_interrupted_run_resumes(setup, monkeypatch):
     calls = []
     real = Pipeline.ask_many
 
-    def crash_on_second_batch(self, questions, filters=None, depth=None):
+    def crash_on_second_batch(self, questions, filters=None, depth=None, histories=None):
         calls.append(list(questions))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(self, questions, filters, depth)
+        return real(self, questions, filters, depth, histories)
 
     monkeypatch.setattr(Pipeline, "ask_many", crash_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
@@ -102,8 +102,8 @@ def test_interrupted_run_resumes(setup, monkeypatch):
     with open(tmp / "resumed" / ev.PROGRESS_FILE, "a") as f:
         f.write('{"id": "q3", "torn')  # the kill landed mid-line
     calls.clear()
-    monkeypatch.setattr(Pipeline, "ask_many", lambda self, qs, filters=None, depth=None:
-                        calls.append(list(qs)) or real(self, qs, filters, depth))
+    monkeypatch.setattr(Pipeline, "ask_many", lambda self, qs, filters=None, depth=None,
+                        histories=None: calls.append(list(qs)) or real(self, qs, filters, depth))
     resumed, logs = run(kb, qa, tmp / "resumed")
     assert calls == [["red apples", "palms"]]  # only what was missing
     assert logs[-1] == "resuming: 2 of 4 questions already done"
@@ -135,6 +135,17 @@ def test_split_and_seeded_sample(setup):
     qs = load_qaset(qa, "test")
     assert [q.id for q in sample(qs, 2, seed=1)] == [q.id for q in sample(qs, 2, seed=1)]
     assert len(sample(qs, 2, seed=1)) == 2
+
+
+def test_unanswerable_questions_run_through_to_the_report(setup):
+    tmp, kb, qa = setup
+    absent = {"id": "q5", "question": "who grows kiwis", "answers": [], "gold_ids": [],
+              "split": "test"}
+    qa.write_text(qa.read_text() + json.dumps(absent) + "\n")
+    summary, _ = run(kb, qa, tmp / "run")
+    assert summary["n"] == 5
+    report = (tmp / "run" / "report.md").read_text()
+    assert "palms — gold answer: coconut" in report and "kiwis" not in report
 
 
 @pytest.mark.parametrize("content,message", [
@@ -185,3 +196,52 @@ def test_dev_split_is_the_held_out_part_of_train(tmp_path):
     plain.write_text(json.dumps({"id": "1", "question": "q?", "answers": ["a"]}) + "\n")
     with pytest.raises(UsageError, match="--split dev needs"):
         load_qaset(plain, "dev")
+
+
+def test_question_types_containment_and_declines_are_reported_per_type(tmp_path, fake_embedder):
+    """A QA set with types and an unanswerable question: right = an acceptable answer within
+    60 words (or declined when nothing answers), per type, with declines and their cost."""
+    from rag.readers.base import NOT_FOUND, ReadBatch, Reader, ReaderOutput
+
+    class Quoting(Reader):  # answers with its first passage, or declines (withholding it)
+        def read_batch(self, questions, passages, **_):
+            return ReadBatch([ReaderOutput(NOT_FOUND, 0.1, abstained=True, withheld=p[0].text)
+                              if "palms" in q or "cherries" in q
+                              else ReaderOutput(p[0].text, 0.9) for q, p in zip(questions, passages)])
+
+    docs = write_corpus(tmp_path / "docs", {"fruit.jsonl": DOCS})
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    rows = [{"id": "a", "question": "which fruit is yellow", "answers": ["yellow"],
+             "type": "factoid"},
+            {"id": "b", "question": "how do red apples look", "answers": ["red fruit"],
+             "type": "howto"},
+            {"id": "c", "question": "small red cherries", "answers": ["cherries"],
+             "type": "howto"},
+            {"id": "d", "question": "what grows on palms", "answers": [], "type": "absent"}]
+    qa = tmp_path / "typed.jsonl"
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        p = Pipeline(Retriever(kb, "lexical"), reader=Quoting(), k=1)
+        summary = ev.evaluate(p, load_qaset(qa, "test"), tmp_path / "run",
+                              {"qaset": str(qa), "split": "test"}, log=lambda m: None)
+    by = summary["by_type"]
+    assert set(by) == {"factoid", "howto", "absent"}
+    assert by["factoid"]["right"] == 100.0 and by["factoid"]["answer_words_median"] == 4
+    assert by["howto"]["right"] == 50.0 and by["howto"]["declined_answerable"] == 50.0
+    assert by["absent"]["right"] == 100.0 and by["absent"]["declined_absent"] == 100.0
+    assert "f1" not in by["absent"]  # F1 is for questions that have an answer
+    assert summary["right"] == 75.0 and summary["declined_answerable"] == round(100 / 3, 2)
+    # the declined cherries question would have scored F1 0.5 ("cherries are small red fruit")
+    assert summary["f1_lost_to_declines"] == round(100 * (2 * 0.2 * 1 / 1.2) / 3, 2)
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "## By question type" in report and "| absent |" in report
+    assert (tmp_path / "run" / "f1_by_type.png").exists()
+
+
+def test_a_set_with_its_own_dev_rows_gives_those_for_dev(tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    rows = [{"id": f"q{i}", "question": f"q {i}?", "answers": ["a"], "gold_ids": [f"d{i}"],
+             "split": "test" if i % 3 == 0 else "dev"} for i in range(9)]
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [q.id for q in load_qaset(qa, "dev")] == ["q1", "q2", "q4", "q5", "q7", "q8"]
+    assert [q.id for q in load_qaset(qa, "test")] == ["q0", "q3", "q6"]

@@ -138,3 +138,25 @@ def test_causal_reader_behind_the_same_interface(tmp_path):
     assert len(out.attention) == 2 and sum(out.attention) == pytest.approx(1.0, abs=1e-4)
     assert isinstance(out.answer, str)
     assert isinstance(load_reader(str(tiny_t5(tmp_path / "t5"))), FiDReader)
+
+
+def test_generation_never_repeats_a_token_more_than_three_times(tmp_path):
+    """A decoder stuck on one token (here forced by its output layer) is cut off at three in
+    a row: the next best token follows instead."""
+    r = FiDReader.load(str(tiny_t5(tmp_path)), max_new_tokens=12, abstain_threshold=None)
+    stuck = 7
+
+    def favour(module, inputs, logits):  # the stuck token first, the end token last
+        logits[..., stuck] += 100.0
+        logits[..., r.eos_id] -= 100.0
+        return logits
+
+    r.model.lm_head.register_forward_hook(favour)
+    out = r.model.generate(input_ids=torch.tensor([[5, 6, 1]]), max_new_tokens=8)
+    assert (out[0, 1:] == stuck).all()  # unguarded: the same token over and over
+    generate, made = r.model.generate, []
+    r.model.generate = lambda **kw: made.append(generate(**kw)) or made[-1]
+    r._generate(["Who won?"], [PASSAGES[:1]], grounded=False)
+    ids = made[0][0, 1:].tolist()
+    runs = [len(list(g)) for _, g in __import__("itertools").groupby(ids)]
+    assert ids.count(stuck) >= 3 and max(runs) <= 3

@@ -57,6 +57,22 @@ def answer_in_text(answers: list[str], text: str) -> bool:
     return any(f" {normalize_answer(a)} " in padded for a in answers if normalize_answer(a))
 
 
+WORD_LIMIT = 60  # an answer longer than this is not one a person reads as an answer
+
+
+def answer_words(text: str) -> int:
+    """Words a reader of the answer reads (whitespace-separated; CJK characters count one
+    each, as a 60-word answer would be about 100 characters of Chinese)."""
+    return len(normalize_answer(text).split()) if has_cjk(text) else len(text.split())
+
+
+def contains_answer(prediction: str, answers: list[str], limit: int = WORD_LIMIT) -> bool:
+    """Right by containment: the prediction holds an acceptable answer (normalised, on token
+    boundaries) and is at most ``limit`` words. ``contains_answer("Use print -deps f.eps to
+    save it", ["print -deps f.eps"])  # True``."""
+    return answer_words(prediction) <= limit and answer_in_text(answers, prediction)
+
+
 def is_gold(doc_id: str, gold_ids) -> bool:
     """Whether a document is one a QA set names: by its id, or, for a row of a JSONL/CSV
     file (``<file>#<row id>``), by the row's id."""

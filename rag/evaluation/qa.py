@@ -29,9 +29,11 @@ DEV_FRACTION = 0.05  # of the train split's documents, held out for choosing set
 
 
 def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
-    """Questions of ``split``: 'test', 'train', 'dev' (the questions on a seeded 5 % of the
-    train split's documents, which `rag train` holds out: for choosing settings without
-    touching test) or 'all'. A set without splits is all test."""
+    """Questions of ``split``: 'test', 'train', 'dev' (the set's own dev rows where it has
+    them, else the questions on a seeded 5 % of the train split's documents, which `rag
+    train` holds out: for choosing settings without touching test) or 'all'. A set without
+    splits is all test. A question may carry a ``type`` (factoid, howto, why, absent, ...)
+    and, when nothing should answer it, no answers."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"QA set not found: {path}")
@@ -46,9 +48,11 @@ def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
     has_split = any(q.split for q in questions)
     if split == "dev" and not has_split:
         raise UsageError(f"{path}: --split dev needs a QA set with train/test splits")
+    own_dev = any(q.split == "dev" for q in questions)  # a set with its own dev split
     if has_split and split != "all":
-        questions = [q for q in questions if q.split == (split if split != "dev" else "train")]
-        if split == "dev":
+        wanted = "train" if split == "dev" and not own_dev else split
+        questions = [q for q in questions if q.split == wanted]
+        if split == "dev" and not own_dev:
             questions = split_dev(questions, DEV_FRACTION, seed=0)[1]
         if not questions:
             raise UsageError(f"{path}: no questions in split {split!r}")

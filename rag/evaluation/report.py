@@ -11,7 +11,7 @@ import numpy as np
 
 from knowledge.errors import UsageError
 
-from .metrics import recall_at
+from .metrics import WORD_LIMIT, recall_at
 
 
 def write_plots(out: Path, rows: list[dict], summary: dict) -> list[str]:
@@ -36,9 +36,15 @@ def write_plots(out: Path, rows: list[dict], summary: dict) -> list[str]:
     has_reader = summary.get("f1") is not None
     metric = "f1" if has_reader else "answer_in_topk"
     label = "F1 (%)" if has_reader else f"answer in top-{summary['k']} (%)"
+    # the QA set's own question types where it has them, else the wh-word; "right" where
+    # some questions have no answer (F1 is only defined for the others)
+    field = "type" if len({r.get("type") for r in rows}) > 1 else "qtype"
+    if has_reader and field == "type":
+        metric, label = "right", f"right (%, contains an answer in <= {WORD_LIMIT} words)"
     by_type: dict[str, list[float]] = {}
     for r in rows:
-        by_type.setdefault(r["qtype"], []).append(float(r[metric]))
+        if r.get(metric) is not None:
+            by_type.setdefault(r.get(field) or r["qtype"], []).append(float(r[metric]))
     types = sorted(by_type, key=lambda t: -len(by_type[t]))
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(types, [100 * np.mean(by_type[t]) for t in types])
@@ -68,14 +74,29 @@ def write_report(out: Path, summary: dict, card: dict, plots: list[str], rows: l
         "|---|---|",
     ]
     for key, value in summary.items():
-        lines.append(f"| {key} | {'—' if value is None else value} |")
+        if key != "by_type":
+            lines.append(f"| {key} | {'—' if value is None else value} |")
     lines += ["", "Latencies are per question, batch time divided by batch size.", ""]
+    if summary.get("by_type"):
+        lines += by_type_table(summary["by_type"]) + [""]
     lines += [f"![{p}]({p})" for p in plots]
-    misses = [r for r in rows if r["gold_rank"] is None][:10]
+    misses = [r for r in rows if r["gold_rank"] is None and r["answers"]][:10]
     if misses:
         lines += ["", "## Retrieval misses (first 10)", ""]
         lines += [f"- {r['question']} — gold answer: {r['answers'][0]}" for r in misses]
     (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def by_type_table(by_type: dict) -> list[str]:
+    """Markdown rows: every metric per question type (right = an acceptable answer within
+    the word limit, or declined when nothing answers)."""
+    metrics = list(dict.fromkeys(m for stats in by_type.values() for m in stats))
+    lines = ["## By question type", "", "| type | " + " | ".join(metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+    for t, stats in by_type.items():
+        lines.append(f"| {t} | " + " | ".join("—" if stats.get(m) is None else str(stats[m])
+                                             for m in metrics) + " |")
+    return lines
 
 
 def compare(run_a: Path, run_b: Path, limit: int = 20) -> dict:
@@ -87,7 +108,7 @@ def compare(run_a: Path, run_b: Path, limit: int = 20) -> dict:
         if not (run / "summary.json").exists() or not (run / "predictions.csv").exists():
             raise UsageError(f"{run} is not a finished evaluation run (no summary.json / "
                              "predictions.csv)")
-        summaries.append(json.loads((run / "summary.json").read_text()))
+        summaries.append(_flat(json.loads((run / "summary.json").read_text())))
         frames.append(pd.read_csv(run / "predictions.csv"))
     a, b = summaries
     table = [{"metric": key, "a": a.get(key), "b": b.get(key),
@@ -97,9 +118,12 @@ def compare(run_a: Path, run_b: Path, limit: int = 20) -> dict:
     merged = frames[0].merge(frames[1], on="id", suffixes=("_a", "_b"))
     ks = {"a": a.get("k", 5), "b": b.get("k", 5)}
 
-    def outcome(side):  # EM with a reader, else gold document within that run's k
+    def outcome(side):  # EM with a reader (right, where some questions have no answer),
+        # else gold document within that run's k
         if merged[f"exact_match_{side}"].notna().all():
             return merged[f"exact_match_{side}"].astype(float)
+        if f"right_{side}" in merged and merged[f"right_{side}"].notna().all():
+            return merged[f"right_{side}"].astype(float)
         return merged[f"gold_rank_{side}"].fillna(10**9).le(ks[side]).astype(float)
 
     changed = merged[outcome("a") != outcome("b")]
@@ -110,10 +134,19 @@ def compare(run_a: Path, run_b: Path, limit: int = 20) -> dict:
             "changed": rows}
 
 
+def _flat(summary: dict) -> dict:
+    """The summary with its per-type metrics as ``type/metric`` keys (compared row by row)."""
+    out = {k: v for k, v in summary.items() if k != "by_type"}
+    for t, stats in (summary.get("by_type") or {}).items():
+        out.update({f"{t}/{m}": v for m, v in stats.items()})
+    return out
+
+
 def _outcome_text(r, side: str, k: int) -> str:
     pred = r.get(f"prediction_{side}")
     if isinstance(pred, str):
-        return f"{pred!r} (EM {r[f'exact_match_{side}']:.0f})"
+        em = r[f"exact_match_{side}"]
+        return f"{pred!r} (" + (f"EM {em:.0f})" if em == em else f"right {r[f'right_{side}']})")
     rank = r[f"gold_rank_{side}"]
     if rank != rank:  # NaN: not retrieved at all
         return "gold not retrieved"

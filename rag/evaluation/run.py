@@ -17,8 +17,8 @@ import numpy as np
 
 from knowledge.errors import UsageError
 
-from .metrics import (answer_in_text, exact_match, f1, first_gold_rank, mean_reciprocal_rank,
-                      question_type, recall_at)
+from .metrics import (WORD_LIMIT, answer_in_text, answer_words, contains_answer, exact_match,
+                      f1, first_gold_rank, mean_reciprocal_rank, question_type, recall_at)
 from .qa import Question
 from .gold import gold_documents
 
@@ -47,7 +47,8 @@ def evaluate(pipeline, questions: list[Question], out: Path, settings: dict,
     with open(out / PROGRESS_FILE, "a", encoding="utf-8") as f:
         for i in range(0, len(todo), BATCH):
             batch = todo[i:i + BATCH]
-            answers = pipeline.ask_many([q.question for q in batch], depth=DEPTH)
+            answers = pipeline.ask_many([q.question for q in batch], depth=DEPTH,
+                                        histories=[history_of(q) for q in batch])
             for q, a in zip(batch, answers):
                 row = score(q, a, pipeline.k, has_reader=pipeline.reader is not None)
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -64,25 +65,55 @@ def evaluate(pipeline, questions: list[Question], out: Path, settings: dict,
     return summary
 
 
+def history_of(q: Question):
+    """A conversation's earlier turns (``history`` in the QA set), or None."""
+    from ..conversation import Turn
+
+    turns = q.extra.get("history")
+    if not turns:
+        return None
+    try:
+        return [Turn.parse(t) for t in turns]
+    except ValueError as err:
+        raise UsageError(f"question {q.id}: history: {err}") from None
+
+
 def score(q: Question, a, k: int, has_reader: bool) -> dict:
-    """One row of predictions.csv."""
+    """One row of predictions.csv. A question without answers is one nothing should answer
+    ("absent"): it is right when declined, and left out of EM/F1."""
     retrieved = [h.doc_id for h in a.retrieved]
     rank = first_gold_rank(retrieved, list(q.gold_ids)) if q.gold_ids else None
+    answers = list(q.answers)
+    answerable = bool(answers)
+    said = a.answer if has_reader and not a.abstained else ""
     row = {
-        "id": q.id, "question": q.question, "answers": list(q.answers),
+        "id": q.id, "question": q.question, "answers": answers,
+        "type": str(q.extra.get("type") or ("factoid" if answerable else "absent")),
         "qtype": question_type(q.question),
-        "answer_tokens": min(len(a_.split()) for a_ in q.answers) if q.answers else 0,
+        "answer_tokens": min(len(a_.split()) for a_ in answers) if answers else 0,
         "prediction": a.answer if has_reader else None,
-        "exact_match": exact_match(a.answer, list(q.answers)) if has_reader else None,
-        "f1": f1(a.answer, list(q.answers)) if has_reader else None,
+        "short": getattr(a, "short", None) if has_reader else None,
+        "form": getattr(a, "form", None) if has_reader else None,
+        "exact_match": exact_match(a.answer, answers) if has_reader and answerable else None,
+        "f1": f1(a.answer, answers) if has_reader and answerable else None,
         "abstained": a.abstained,
+        "answer_words": answer_words(said),
+        # right: an acceptable answer within the word limit, or declined when none exists
+        "contains": contains_answer(said, answers) if has_reader and answerable else None,
+        "right": ((contains_answer(said, answers) if answerable else bool(a.abstained))
+                  if has_reader else None),
+        # what a declined answer would have scored (the F1 abstention cost)
+        "withheld_f1": (f1(a.withheld, answers) if has_reader and answerable and a.abstained
+                        and getattr(a, "withheld", None) else None),
         "kind": a.kind,
+        "followup": bool(q.extra.get("history")),
+        "rewritten": getattr(a, "rewritten", None),
         # evidence (a quoted sentence) is right when it holds a gold answer
-        "evidence_has_answer": (answer_in_text(list(q.answers), a.answer)
+        "evidence_has_answer": (answer_in_text(answers, a.answer)
                                 if a.kind == "evidence" and not a.abstained else None),
         "confidence": a.confidence,
         "similarity": a.similarity,
-        "answer_in_topk": any(answer_in_text(list(q.answers), h.text) for h in a.retrieved[:k]),
+        "answer_in_topk": any(answer_in_text(answers, h.text) for h in a.retrieved[:k]),
         "gold_rank": rank,
         "retrieved_doc_ids": retrieved[:k],
         "retrieval_ms": round(a.timings.get("retrieval_ms", 0.0), 3),
@@ -97,21 +128,28 @@ def summarize(rows: list[dict], k: int, has_reader: bool) -> dict:
     n = len(rows)
     ranks = [r["gold_rank"] for r in rows]
     has_gold = any(r is not None for r in ranks) or n == 0
+    answerable = [r for r in rows if r["answers"]]
     summary = {
         "n": n, "k": k,
-        "exact_match": _pct(np.mean([r["exact_match"] for r in rows])) if has_reader else None,
-        "f1": _pct(np.mean([r["f1"] for r in rows])) if has_reader else None,
-        f"answer_recall@{k}": _pct(np.mean([r["answer_in_topk"] for r in rows])),
-        "abstained": _pct(np.mean([r["abstained"] for r in rows])),
+        **(_reader_scores(answerable) if has_reader else {"exact_match": None, "f1": None}),
+        f"answer_recall@{k}": _pct(_mean([r["answer_in_topk"] for r in answerable])),
+        "abstained": _pct(_mean([r["abstained"] for r in rows])),
     }
     for kk in RECALL_KS:
         summary[f"recall@{kk}"] = _pct(recall_at(ranks, kk)) if has_gold else None
     summary["mrr"] = round(mean_reciprocal_rank(ranks), 4) if has_gold else None
+    if has_reader:
+        summary.update(_form_scores(rows))
     evidence = [r for r in rows if r.get("kind") == "evidence"]
     if has_reader and evidence:  # questions the reader could not read (another language)
         summary["evidence"] = _pct(len(evidence) / n)
         summary["evidence_has_answer"] = _pct(np.mean([bool(r["evidence_has_answer"])
                                                        for r in evidence]))
+    followups = [r for r in rows if r.get("followup")]
+    if has_reader and followups:  # conversations: the last turn, read with its history
+        summary["n_followups"] = len(followups)
+        summary["followups_rewritten"] = _pct(_mean([bool(r["rewritten"]) for r in followups]))
+        summary["f1_followups"] = _pct(_mean([r["f1"] for r in followups]))
     unseen = [r for r in rows if r.get("answer_in_train") is False]
     if has_reader and unseen:
         summary["n_unseen_answers"] = len(unseen)
@@ -121,7 +159,51 @@ def summarize(rows: list[dict], k: int, has_reader: bool) -> dict:
         values = [r[stage] for r in rows]
         summary[f"{stage}_p50"] = round(float(np.percentile(values, 50)), 2)
         summary[f"{stage}_p90"] = round(float(np.percentile(values, 90)), 2)
+    if has_reader and len({r["type"] for r in rows}) > 1:
+        summary["by_type"] = {t: {"n": len(group), **_form_scores(group),
+                                  **_reader_scores([r for r in group if r["answers"]])}
+                              for t, group in _groups(rows).items()}
     return summary
+
+
+def _reader_scores(answerable: list[dict]) -> dict:
+    """EM/F1 over answerable questions, with what declining them cost."""
+    if not answerable:
+        return {}
+    declined = [r for r in answerable if r["abstained"]]
+    return {"exact_match": _pct(_mean([r["exact_match"] for r in answerable])),
+            "f1": _pct(_mean([r["f1"] for r in answerable])),
+            "declined_answerable": _pct(len(declined) / len(answerable)),
+            # F1 the declined answers would have added, over all answerable questions
+            "f1_lost_to_declines": _pct(sum(r.get("withheld_f1") or 0.0 for r in declined)
+                                        / len(answerable))}
+
+
+def _form_scores(rows: list[dict]) -> dict:
+    """Right by the word-limit containment rule, declines of absent questions, answer
+    length."""
+    out = {"right": _pct(_mean([r["right"] for r in rows])),
+           f"contains@{WORD_LIMIT}w": _pct(_mean([r["contains"] for r in rows
+                                                 if r["contains"] is not None]))}
+    absent = [r for r in rows if not r["answers"]]
+    if absent:
+        out["declined_absent"] = _pct(_mean([r["abstained"] for r in absent]))
+    words = [r["answer_words"] for r in rows if not r["abstained"]]
+    out["answer_words_median"] = float(np.median(words)) if words else None
+    out["answer_words_mean"] = round(float(np.mean(words)), 1) if words else None
+    return out
+
+
+def _groups(rows: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["type"], []).append(r)
+    return dict(sorted(groups.items()))
+
+
+def _mean(values) -> float:
+    values = [float(v) for v in values if v is not None]
+    return float(np.mean(values)) if values else 0.0
 
 
 def _pct(x: float) -> float:

@@ -34,6 +34,10 @@ class ReaderOutput:
     # cited one, else the most attended): (passage index, [(char start, char end, p_start,
     # p_end) per context token]) with offsets in that passage's text
     heat: tuple[int, list[tuple[int, int, float, float]]] | None = None
+    # span readers: the best spans, (probability, passage index, start, end), best first
+    # (rag/forms.py places an answer's sentence or steps by where their probability lies)
+    candidates: tuple = ()
+    withheld: str | None = None  # a declined answer: what it would have been
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ from .base import NOT_FOUND, ReadBatch, Reader, ReaderOutput, Span
 from .grounding import SpanConstraint
 
 CONFIG_NAME = "rag_reader.json"
+CANDIDATES = 16  # span candidates kept per question: their probability places longer forms
 ANSWER_MODES = ("extractive", "generative", "fused")
+ANSWER_FORMS = ("auto", "short", "long")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class ReaderConfig:
     input_format: str = "question: {question} title: {title} context: {context}"
     max_passage_tokens: int = 256
     max_new_tokens: int = 32
+    max_decode_seconds: float = 5.0  # generation stops here, whatever it has produced
+    max_repeat: int = 3  # no token generated more than this many times in a row
     num_beams: int = 1
     grounded: bool = False
     abstain_threshold: float | None = None  # reader confidence below it: "not found"
@@ -66,6 +70,14 @@ class ReaderConfig:
     max_answer_tokens: int = 30  # longest extracted span, in tokens
     fuse_top: int = 4  # span candidates the decoder re-scores
     fuse_weight: float = 1.0  # weight of the decoder's log-likelihood in the fused score
+    # the answer's form (rag/forms.py): "auto" (what the question asks for: a short span for
+    # a factoid, whole sentences or steps for a how-to, why or definition), "short" (always
+    # the span), "long" (always whole units)
+    answer_form: str = "auto"
+    # "auto"'s confidence gates, chosen on dev questions (eval/tune_forms.py): a factoid
+    # answered with less confidence than factoid_below gets its sentence (the span marked
+    # in it); a how-to, why or definition answered with more than other_above keeps its span
+    form_gates: dict | None = None
     # scripts of the languages it was trained on (knowledge/language.py; "*": any): questions
     # or passages in others get extractive evidence instead of an answer (rag/evidence.py)
     scripts: tuple = ("Latn",)
@@ -239,7 +251,7 @@ class FiDReader(Reader):
         if not live:
             return ReadBatch(outputs)
         qs, ps = [questions[i] for i in live], [passages[i] for i in live]
-        read, timings = (self._generate(qs, ps, grounded) if mode == "generative"
+        read, timings = (self._generate(qs, ps, grounded, threshold) if mode == "generative"
                          else self._extract(qs, ps, mode, threshold))
         for i, out in zip(live, read):
             outputs[i] = out
@@ -264,12 +276,13 @@ class FiDReader(Reader):
             slp, elp = spans.log_probs(st, en, spans.candidate_mask(
                 enc["context"], enc["present"]).to(st.device), n_p)
             null = spans.null_log_prob(slp, elp, n_p, length)
-        top = self.config.fuse_top if mode == "fused" else 1
+        top = max(self.config.fuse_top if mode == "fused" else 1, CANDIDATES)
         cands = spans.decode_spans(slp, elp, enc["context"].to(st.device), enc["char"], n_p,
                                    length, self.config.max_answer_tokens, top)
         t1 = time.perf_counter()
         if mode == "fused":
-            cands = self._fuse(hidden, enc, qs, ps, cands)
+            fused = self._fuse(hidden, enc, qs, ps, [c[:self.config.fuse_top] for c in cands])
+            cands = [f + c[self.config.fuse_top:] for f, c in zip(fused, cands)]
         t2 = time.perf_counter()
         # attribution: each passage's share of the answer-start probability
         share = slp.exp().reshape(len(qs), n_p, length).sum(-1)
@@ -291,7 +304,8 @@ class FiDReader(Reader):
                 attention=[round(float(x), 6) for x in share[row, :len(hits)]],
                 abstained=abstain, span=None if abstain else Span(best.passage, best.start,
                                                                   best.end),
-                heat=heat))
+                withheld=answer if abstain else None, heat=heat, candidates=tuple((round(math.exp(c.score), 6), c.passage, c.start,
+                                             c.end) for c in cands[row])))
         return outputs, {"encode_ms": (t1 - t0) * 1000, "fuse_ms": (t2 - t1) * 1000}
 
     def _fuse(self, hidden, enc, qs, ps, cands):
@@ -343,14 +357,20 @@ class FiDReader(Reader):
                           sorted(scored, key=lambda x: (-x[0], x[1].passage, x[1].start_tok))])
         return fused
 
-    def _generate(self, qs: list[str], ps: list[list[Hit]], grounded):
-        """The decoder's answer (greedy, or constrained to passage spans when grounded)."""
+    def _generate(self, qs: list[str], ps: list[list[Hit]], grounded, threshold: bool = True):
+        """The decoder's answer (greedy, or constrained to passage spans when grounded), no
+        token repeated more than ``max_repeat`` times in a row, stopped after
+        ``max_decode_seconds``. A reader with a span head reports the span head's confidence
+        (its best span against its no-answer option, read from the same encoder states),
+        so declining means the same in every mode; others, the answer's mean token
+        probability."""
         import torch
+        from transformers import LogitsProcessorList
         from transformers.modeling_outputs import BaseModelOutput
 
         grounded = self.config.grounded if grounded is None else grounded
         t0 = time.perf_counter()
-        hidden, mask, n_p, length = self.encode(qs, ps)
+        hidden, mask, n_p, length, span_conf = self._encode_for_generation(qs, ps)
         t1 = time.perf_counter()
         constraints = None
         kwargs = self._extra_inputs()
@@ -366,9 +386,13 @@ class FiDReader(Reader):
             seqs = self.model.generate(
                 encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=mask,
                 max_new_tokens=self.config.max_new_tokens, num_beams=self.config.num_beams,
-                do_sample=False, **kwargs)
+                do_sample=False, max_time=self.config.max_decode_seconds,
+                logits_processor=LogitsProcessorList([RunLimit(self.config.max_repeat)]),
+                **kwargs)
             t2 = time.perf_counter()
             attention, confidence = self._attribute(hidden, mask, seqs, n_p, length)
+        if span_conf is not None:
+            confidence = span_conf
         timings = {"encode_ms": (t1 - t0) * 1000, "decode_ms": (t2 - t1) * 1000,
                    "attribute_ms": (time.perf_counter() - t2) * 1000}
         outputs = []
@@ -376,12 +400,41 @@ class FiDReader(Reader):
             ids = self._answer_ids(seqs[row])
             answer = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
             span = constraints[row].locate(ids) if constraints else None
-            abstain = (not answer or (self.config.abstain_threshold is not None
-                                      and confidence[row] < self.config.abstain_threshold))
+            low = (threshold and self.config.abstain_threshold is not None
+                   and confidence[row] < self.config.abstain_threshold)
+            abstain = not answer or low
             outputs.append(ReaderOutput(
                 answer=NOT_FOUND if abstain else answer, confidence=confidence[row],
-                attention=attention[row][:len(ps[row])], abstained=abstain, span=span))
+                attention=attention[row][:len(ps[row])], abstained=abstain, span=span,
+                withheld=answer if abstain and answer else None))
         return outputs, timings
+
+    def _encode_for_generation(self, qs, ps):
+        """encode()'s outputs, plus each question's span-head confidence (None without a
+        span head): the encoder runs once for both."""
+        if not self.has_span_head:
+            return (*self.encode(qs, ps), None)
+        import torch
+
+        from . import spans
+
+        enc = spans.encode_inputs(self.tokenizer, self.config.input_format, qs, ps,
+                                  self.config.max_passage_tokens)
+        hidden, mask = self._run_encoder(enc["input_ids"], enc["attention_mask"],
+                                         enc["present"].long())
+        b, n_p, length = len(qs), enc["n_p"], enc["length"]
+        with torch.inference_mode():
+            st, en = self.model.span_logits(hidden)
+            slp, elp = spans.log_probs(st, en, spans.candidate_mask(
+                enc["context"], enc["present"]).to(st.device), n_p)
+            null = spans.null_log_prob(slp, elp, n_p, length)
+        best = spans.decode_spans(slp, elp, enc["context"].to(st.device), enc["char"], n_p,
+                                  length, self.config.max_answer_tokens, 1)
+        conf = [float(torch.sigmoid(torch.tensor(c[0].score - float(null[r])))) if c else 0.0
+                for r, c in enumerate(best)]
+        self._source_ids = enc["input_ids"].to(self.model.device).reshape(b, n_p * length)
+        return (hidden.reshape(b, n_p * length, hidden.shape[-1]),
+                mask.reshape(b, n_p * length), n_p, length, conf)
 
     def _extra_inputs(self) -> dict:
         """Model inputs beyond the encoder states: the source ids a copy head copies from."""
@@ -424,6 +477,24 @@ class FiDReader(Reader):
         per_passage = per_passage / per_passage.sum(-1, keepdim=True).clamp(min=1e-12)
         return ([[round(float(x), 6) for x in row] for row in per_passage],
                 [float(math.exp(x)) for x in logp])
+
+
+class RunLimit:
+    """A logits processor: no token may follow ``limit`` copies of itself in a row (a small
+    decoder's failure mode is one token over and over: "))))))))")."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[1] < self.limit:
+            return scores
+        tail = input_ids[:, -self.limit:]
+        same = (tail == tail[:, :1]).all(1)
+        if same.any():
+            rows = same.nonzero()[:, 0]
+            scores[rows, tail[rows, 0]] = float("-inf")
+        return scores
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "spiece.model", "vocab.txt",

@@ -12,7 +12,7 @@ import json
 import random
 import sys
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from knowledge.errors import UsageError
@@ -97,37 +97,64 @@ def mine_sets(data: list[tuple[str, str]], k: int, *, limit: int | None,
     return train_ex, dev_ex, unanswerable, asked, sources
 
 
-def dev_questions(qaset: str, dev_fraction: float, dev_limit: int, seed: int):
-    """(train questions, a seeded sample of ``dev_limit`` held-out ones) of a QA set's train
-    split; the held-out documents are those of `rag eval --split dev`."""
-    fit, dev = split_dev(load_qaset(qaset, "train"), dev_fraction, seed=0)
+def dev_questions(qaset: str, dev_fraction: float, dev_limit: int, seed: int,
+                  answerable: bool = True):
+    """(train questions, a seeded sample of ``dev_limit`` dev ones): a QA set's own dev rows
+    where it has them (and its train rows, if any), else the held-out documents of its train
+    split (those of `rag eval --split dev`). ``answerable``: only questions with answers."""
+    every = load_qaset(qaset, "all")
+    if any(q.split == "dev" for q in every):
+        fit, dev = [q for q in every if q.split == "train"], \
+            [q for q in every if q.split == "dev"]
+    else:
+        fit, dev = split_dev(load_qaset(qaset, "train"), dev_fraction, seed=0)
+    if answerable:
+        dev = [q for q in dev if q.answers]
     return fit, random.Random(seed).sample(dev, min(dev_limit, len(dev)))
+
+
+@dataclass(frozen=True)
+class Case:
+    """A dev question asked one way, as `rag ask` would see it: which QA set, which case
+    ("answerable", "missing_document", "off_topic", "absent"), the question, the passages
+    read, the best dense similarity, and the similarity anchor of the knowledge base it was
+    asked of (knowledge/profile.py)."""
+
+    group: str
+    case: str
+    question: object
+    passages: list
+    similarity: float
+    anchor: float | None
+    kb: str = ""  # the knowledge base it was asked of
 
 
 def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float,
                      dev_limit: int, seed: int, split: str = "dev", retrieval: str = "hybrid",
                      depth: int = 100) -> dict:
-    """Each held-out question asked three ways, as `rag ask` would see it: "answerable" (its
-    own knowledge base, top-k as retrieved), "missing_document" (the same without its gold
-    documents and any chunk holding an answer: the best-ranked k left of the top ``depth``,
-    and the best dense similarity left in the dense top ``depth``) and "off_topic" (each
-    other knowledge base). ``rows``: (QA set, case, question, passages, best dense
-    similarity); ``embedder``: the weights hash the knowledge bases were built with (None,
-    with a ``reason``, when they differ: then one similarity cannot serve them all).
+    """Each held-out question asked the ways `rag ask` could meet it (``Case``):
+    "answerable" (its own knowledge base, top-k as retrieved), "missing_document" (the same
+    without its gold documents and any chunk holding an answer: the best-ranked k left of
+    the top ``depth``, and the best dense similarity left in the dense top ``depth``),
+    "off_topic" (another knowledge base: each question one other, in turn) and, for a QA set
+    with questions nothing answers, "absent" (those, on their own knowledge base).
+    ``embedder``: the weights hash the knowledge bases were built with (None, with a
+    ``reason``, when they differ: then one similarity cannot serve them all).
     ``split="test"`` samples the test split, for reporting."""
-    rows = []
+    rows: list[Case] = []
     with opened(data) as kbs:
         made_with = {kb.manifest["embedder"]["weights_sha256"] for kb in kbs}
         if len(made_with) != 1:
             return {"rows": rows, "embedder": None,
                     "reason": "the knowledge bases were built with different embedders"}
-        for (qaset, _), kb in zip(data, kbs):
-            questions = (dev_questions(qaset, dev_fraction, dev_limit, seed)[1]
+        anchors = [kb.similarity_anchor() for kb in kbs]
+        for at, ((qaset, _), kb) in enumerate(zip(data, kbs)):
+            questions = (dev_questions(qaset, dev_fraction, dev_limit, seed, answerable=False)[1]
                          if split == "dev" else sample(load_qaset(qaset, split), dev_limit, seed))
             if not questions:
                 continue
             texts = [q.question for q in questions]
-            name = str(qaset)
+            name, here = str(qaset), str(kb.store.path)
             retriever = Retriever(kb, retrieval)
             found, deep = retriever.search_many(texts, k), retriever.search_many(texts, depth)
             vecs = kb.embedder.encode_queries(texts)
@@ -135,18 +162,29 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
                                               kb.dense_ids(vecs, depth)):
                 if not pairs:
                     continue
-                rows.append((name, "answerable", q, hits, pairs[0][0]))
+                if not q.answers:  # nothing in the knowledge base answers it
+                    rows.append(Case(name, "absent", q, hits, pairs[0][0], anchors[at], here))
+                    continue
+                rows.append(Case(name, "answerable", q, hits, pairs[0][0], anchors[at], here))
                 fetched = {h.chunk_id: h for h in kb.fetch(pairs)}
                 left = [s for s, cid in pairs if cid in fetched and cannot_answer(q, fetched[cid])]
                 if left:  # (what is left to read may be empty only in a tiny knowledge base)
                     kept = [h for h in deeper if cannot_answer(q, h)][:k]
-                    rows.append((name, "missing_document", q, kept, left[0]))
-            for other in kbs:
-                if other.store.path.resolve() != kb.store.path.resolve():
-                    off = Retriever(other, retrieval).search_many(texts, k)
-                    rows += [(name, "off_topic", q, hits, best[0][0]) for q, hits, best
-                             in zip(questions, off.hits, other.dense_ids(vecs, 1))
-                             if hits and best]
+                    rows.append(Case(name, "missing_document", q, kept, left[0], anchors[at],
+                                     here))
+            others = [j for j in range(len(kbs)) if kbs[j].store.path.resolve()
+                      != kb.store.path.resolve()]
+            for j in others:  # each question asked of one other knowledge base, in turn
+                mine = [i for i in range(len(questions))
+                        if others[(i + at) % len(others)] == j]
+                if not mine:
+                    continue
+                off = Retriever(kbs[j], retrieval).search_many([texts[i] for i in mine], k)
+                rows += [Case(name, "off_topic", questions[i], hits, best[0][0], anchors[j],
+                              str(kbs[j].store.path))
+                         for i, hits, best in zip(mine, off.hits,
+                                                  kbs[j].dense_ids(vecs[mine], 1))
+                         if hits and best]
     return {"rows": rows, "embedder": made_with.pop()}
 
 
@@ -252,11 +290,12 @@ def calibrate(out: Path, dev_ex, asked, unanswerable, cases: dict, card: dict,
     # the similarity floor is only a guard against clearly off-topic questions: a cosine
     # chosen to separate Wikipedia questions declined half the answerable news questions, so
     # it is set where it declines almost no answerable dev question; reading decides the rest
-    similarities = {"answerable": [], "missing_document": [], "off_topic": []}
-    for _, case, _, _, sim in cases["rows"]:
-        similarities[case].append(sim)
+    similarities: dict[str, list] = {"answerable": []}
+    for row in cases["rows"]:
+        similarities.setdefault(row.case, []).append(row.similarity)
     floor, floor_stats = calibrate_abstention(
-        similarities["answerable"], similarities["missing_document"] + similarities["off_topic"],
+        similarities["answerable"],
+        [x for case, sims in similarities.items() if case != "answerable" for x in sims],
         min_gain=0.1, max_declined=SIMILARITY_DECLINES,
         rule=f"highest best dense similarity that declines at most {SIMILARITY_DECLINES:.0%} "
              "of dev questions on their own knowledge base, vs on it without their gold "
@@ -279,21 +318,23 @@ def calibrate(out: Path, dev_ex, asked, unanswerable, cases: dict, card: dict,
 
 def fit_abstain_rule(reader, cases: dict, batch: int = 16):
     """(rule, stats): the abstention rule fitted on the reader's extractive outputs
-    (thresholds off) for ``cases``' rows that have passages to read; outputs without any
-    span (declined whatever the rule says) are left out."""
+    (thresholds off) for ``cases``' rows that have passages to read, with each question's
+    similarity taken from its knowledge base's anchor; outputs without any span (declined
+    whatever the rule says) are left out."""
     from ..abstention import coverage, features, fit_rule
 
     if not cases.get("embedder"):
         return None, {"reason": cases.get("reason", "no dev examples")}
-    rows = [r for r in cases["rows"] if r[3]]
+    rows = [r for r in cases["rows"] if r.passages and r.anchor is not None]
     outs = []
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
-        outs += reader.read_many([q.question for _, _, q, _, _ in chunk],
-                                 [list(ps) for _, _, _, ps, _ in chunk], mode="extractive")
-    return fit_rule([(group, case, features(o.confidence, sim, coverage(q.question, ps)))
-                     for (group, case, q, ps, sim), o in zip(rows, outs) if not o.abstained],
-                    RULE_DECLINES)
+        outs += reader.read_many([r.question.question for r in chunk],
+                                 [list(r.passages) for r in chunk], mode="extractive")
+    return fit_rule([(r.group, r.case, features(o.confidence, r.similarity - r.anchor,
+                                                coverage(r.question.question, r.passages)))
+                     for r, o in zip(rows, outs) if not o.abstained],
+                    RULE_DECLINES, relative=True)
 
 
 def predict(model, tokenizer, config: ReaderConfig, dev, batch: int = 16):

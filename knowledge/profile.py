@@ -1,0 +1,64 @@
+"""What a similarity means in this knowledge base: its similarity anchor.
+
+How close a question gets to the passage that answers it depends on the text's register:
+the best dense cosine of an answerable question is about 0.65 over encyclopedia text and
+manuals, 0.49 over forum posts, 0.42 over product reviews (eval/RESULTS.md, issue 27). So
+a raw cosine threshold that suits one declines answerable questions on another. The anchor
+is measured on the knowledge base itself: sentences drawn from a fixed sample of its chunks
+are asked as queries, and the median of their best similarity is where "a question this
+text answers" lies here. Abstention weighs a question's similarity relative to it.
+
+Computed by `rag index` when a knowledge base is built or has grown or shrunk by a tenth
+since, and stored in its manifest; an older knowledge base without one gets it computed on
+first use (``KnowledgeBase.similarity_anchor``).
+
+Example: ``anchor = measure(conn, embedder.encode_queries, lambda v: index.search(v, 1)[0])``
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+SAMPLE = 200  # chunks drawn
+MIN_WORDS, MAX_WORDS = 6, 30  # a pseudo-question's length
+RECOMPUTE_SHARE = 0.1  # measured again when the chunk count changed by this share
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+
+
+def pseudo_questions(conn, n: int = SAMPLE) -> list[str]:
+    """A sentence of 6-30 words from each of ``n`` chunks chosen by a fixed hash of their
+    ids (the same chunks on every run); the middle such sentence of each chunk."""
+    rows = conn.execute("SELECT text FROM chunks ORDER BY (id * 2654435761) % 4294967291, id "
+                        "LIMIT ?", (n,)).fetchall()
+    out = []
+    for (text,) in rows:
+        fits = [s.strip() for s in _SENTENCE.split(text)
+                if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
+        if not fits and text.strip():  # CJK text has no spaces: a clause of 15-80 characters
+            fits = [s.strip() for s in _SENTENCE.split(text) if 15 <= len(s.strip()) <= 80]
+        if fits:
+            out.append(fits[len(fits) // 2])
+    return out
+
+
+def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
+    """The anchor of the knowledge base on ``conn``: ``encode_queries(texts)`` embeds as
+    questions are embedded, ``best_scores(vectors)`` gives each one's best similarity to
+    the knowledge base. None when it holds no usable sentence."""
+    texts = pseudo_questions(conn, n)
+    if not texts:
+        return None
+    best = np.asarray(best_scores(encode_queries(texts)), dtype=np.float64)
+    chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    return {"median": round(float(np.median(best)), 4),
+            "p10": round(float(np.percentile(best, 10)), 4), "n": len(texts),
+            "chunks": int(chunks), "method": f"median best cosine of {len(texts)} chunk "
+                                              "sentences asked as questions"}
+
+
+def stale(anchor: dict | None, chunks: int) -> bool:
+    """Whether an anchor needs measuring again for a knowledge base of ``chunks`` chunks."""
+    if not anchor or chunks == 0:
+        return chunks > 0
+    return abs(chunks - anchor.get("chunks", 0)) > RECOMPUTE_SHARE * max(anchor.get("chunks", 1), 1)

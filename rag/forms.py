@@ -1,0 +1,390 @@
+"""The answer's form: what a person asked for, quoted whole from a passage.
+
+A factoid wants its short span (with the sentence it stands in as context); a how-to wants
+the command or the steps, whole; a why or a definition wants the explaining sentence(s).
+Every form stays a quotation: exact character offsets into one passage, cut only at the
+edges of units (sentences, list items, code lines), never inside a word, a string, a
+bracket pair or a code line.
+
+Example::
+
+    kind = question_kind("How do I save a plot as PostScript?")      # "howto"
+    units("Save it with:\\n  print -deps foo.eps\\nThen ...")          # sentence, code, ...
+    shape(text, [(0.9, 14, 32)], "howto")  # -> Shaped(start=0, end=32, form="steps", ...)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+KINDS = ("factoid", "howto", "why", "definition")
+WORD_LIMIT = 60  # a form longer than this is cut back to the unit(s) around the answer
+
+# -- what the question asks for (the plain question-word rule) ---------------------------
+
+_HOWTO = re.compile(
+    r"^\s*(how\s+(do|can|could|should|would|does|to|might|may)\b|how\s+is\s+\w+\s+(done|"
+    r"set|used|configured|installed)|what(\s+is|'s)\s+the\s+(best\s+)?(way|command|"
+    r"procedure|syntax)\s+(to|for)|what\s+(command|option|function|syntax)\s+(do|should|"
+    r"can)\s+i\b|is\s+there\s+a\s+way\s+to|(can|could)\s+(i|you|we|one)\s+\w+|i\s+(want|"
+    r"need|would\s+like)\s+to|steps?\s+to|instructions?\s+(to|for))", re.I)
+_WHY = re.compile(
+    r"^\s*(why\b|how\s+come\b|what\s+(is|are|was)\s+the\s+(reason|purpose|point|"
+    r"difference|advantage|benefit|effect|consequence)s?\b|what('s|\s+is)\s+the\s+"
+    r"difference|what\s+happens\s+(if|when)|for\s+what\s+reason|explain\b|what\s+causes\b"
+    r"|how\s+does\s+.+\s+work\b)", re.I)
+_DEFINITION = re.compile(
+    r"^\s*(what\s+(is|are)\s+(a\s+|an\s+)?(?!the\b)[\w\-.+#/]+(\s+[\w\-.+#/]+){0,2}"
+    r"(?<!\bto)(?<!\bfor)(?<!\bof)(?<!\bin)(?<!\bon)(?<!\bby)(?<!\bwith)(?<!\bfrom)"
+    r"(?<!\bat)(?<!\babout)\s*\??\s*$|what\s+(is|are)\s+meant\s+by\b|what\s+does\s+.+\s+(mean|do|stand\s+for)\b|"
+    r"define\b|meaning\s+of\b)", re.I)
+
+
+def question_kind(question: str) -> str:
+    """factoid | howto | why | definition, from the question's wording alone."""
+    q = " ".join(question.split())
+    if _WHY.match(q):
+        return "why"
+    if _HOWTO.match(q):
+        return "howto"
+    if _DEFINITION.match(q):
+        return "definition"
+    return "factoid"
+
+
+# -- units: sentences, list items, code lines ------------------------------------------
+
+@dataclass(frozen=True)
+class Unit:
+    """A whole piece of a passage an answer may be made of: ``text[start:end]``."""
+
+    start: int
+    end: int
+    kind: str  # "sentence" | "item" | "code"
+
+
+_ITEM = re.compile(r"^\s*([-*•◦‣–·]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+\S")
+_PROMPT = re.compile(r"^\s*(\$|#|>>>?|>|%|[\w.-]+:\d+>|[\w.-]+>)\s+\S")
+_CODE_END = re.compile(r"[;{}]\s*$|\)\s*;?\s*$")
+_SYMBOLS = set("()[]{}=;<>$\\/_|&*#@~^`")
+_ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|mr|mrs|ms|dr|st|approx"
+                     r"|resp|incl|al)\.$", re.I)
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+(?=\S)")
+
+
+def looks_like_code(line: str) -> bool:
+    """A line of code or a command, by its shape: a prompt, indentation, a statement end,
+    or dense punctuation; prose with a few parentheses is not."""
+    s = line.strip()
+    if not s:
+        return False
+    if _PROMPT.match(line) or (len(line) - len(line.lstrip(" ")) >= 4 and not _ITEM.match(line)):
+        return True
+    words = s.split()
+    symbols = sum(ch in _SYMBOLS for ch in s) / len(s)
+    prose = sum(w.isalpha() and w.islower() for w in words) / len(words)
+    if _CODE_END.search(s) and not s.endswith((".", ":")) and prose < 0.6 and symbols > 0.04:
+        return True
+    return symbols >= 0.12 and prose < 0.5
+
+
+def units(text: str) -> list[Unit]:
+    """The passage cut into sentences, list items and code lines (consecutive code lines
+    are one unit: a block is never cut), in order, spaces trimmed."""
+    out: list[Unit] = []
+    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*", text) if m.end() > m.start()]
+    prose_start = None
+
+    def flush_prose(upto: int) -> None:
+        nonlocal prose_start
+        if prose_start is not None:
+            out.extend(_sentences(text, prose_start, upto))
+            prose_start = None
+
+    i = 0
+    while i < len(lines):
+        a, b = lines[i]
+        line = text[a:b]
+        if not line.strip():
+            flush_prose(a)
+        elif looks_like_code(line):
+            flush_prose(a)
+            end = b
+            while i + 1 < len(lines) and looks_like_code(text[lines[i + 1][0]:lines[i + 1][1]]):
+                i += 1
+                end = lines[i][1]
+            out.append(_trim(text, a, end, "code"))
+        elif _ITEM.match(line):
+            flush_prose(a)
+            prose_start = a  # an item runs on over its wrapped lines, then splits as prose
+            out_len = len(out)
+            end = b
+            while i + 1 < len(lines) and _continues(text[lines[i + 1][0]:lines[i + 1][1]]):
+                i += 1
+                end = lines[i][1]
+            flush_prose(end)
+            if len(out) > out_len:
+                first = out[out_len]
+                out[out_len] = Unit(first.start, first.end, "item")
+        elif prose_start is None:
+            prose_start = a
+        i += 1
+    flush_prose(len(text))
+    return [u for u in out if u.end > u.start]
+
+
+def _continues(line: str) -> bool:
+    """A wrapped continuation of a list item (not a new item, not code, not blank)."""
+    stripped = line.strip()
+    if not stripped or _ITEM.match(line) or looks_like_code(line):
+        return False
+    return line[:1] in (" ", "\t") or stripped[:1].islower()
+
+
+def _sentences(text: str, start: int, end: int) -> list[Unit]:
+    out, at = [], start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        head = text[at:m.start()]
+        if _ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head):  # "e.g.", "J. Smith"
+            continue
+        out.append(_trim(text, at, m.start(), "sentence"))
+        at = m.end()
+    if at < end:
+        out.append(_trim(text, at, end, "sentence"))
+    return out
+
+
+def _trim(text: str, a: int, b: int, kind: str) -> Unit:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return Unit(a, b, kind)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+# -- a short span made whole --------------------------------------------------------------
+
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+_IDENT = re.compile(r"[\w.\-/:@+~]")
+
+
+def whole_span(text: str, start: int, end: int, reach: int = 120) -> tuple[int, int]:
+    """``[start, end)`` widened so it cuts no word, identifier, string or bracket pair (on
+    its own line, at most ``reach`` characters further); a sentence's final stop dropped."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    lo, hi = max(line_start, start - reach), min(line_end, end + reach)
+    s, e = start, end
+    while s > lo and _word(text[s - 1]) and _word(text[s]):
+        s -= 1
+    while e < hi and _word(text[e - 1]) and _word(text[e]):
+        e += 1
+    if _is_code(text[s:e]):  # an identifier or path cut at a dot or dash: take it whole
+        while s > lo and _IDENT.match(text[s - 1]):
+            s -= 1
+        while e < hi and _IDENT.match(text[e]) and not (text[e] in ".:" and
+                                                          (e + 1 >= hi or text[e + 1].isspace())):
+            e += 1
+    for _ in range(4):  # brackets and quotes, innermost first
+        s2, e2 = _balance(text, s, e, lo, hi)
+        if (s2, e2) == (s, e):
+            break
+        s, e = s2, e2
+    return _enclosing_call(text, s, e, lo, hi)
+
+
+def _enclosing_call(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
+    """A span inside a call's arguments (``print("-deps", f)``) widened to the whole call;
+    a bracket after a space ("(born 1950)") is prose, left alone."""
+    depth, at = 0, s - 1
+    while at >= lo:
+        depth += (text[at] == ")") - (text[at] == "(")
+        if depth < 0:
+            break
+        at -= 1
+    if at < lo or at == lo or not _IDENT.match(text[at - 1]) or text[at - 1] in ".:":
+        return s, e
+    close, depth = at + 1, 1
+    while close < hi and depth:
+        depth += (text[close] == "(") - (text[close] == ")")
+        close += 1
+    if depth:
+        return s, e
+    name = at
+    while name > lo and re.match(r"[\w.]", text[name - 1]):
+        name -= 1
+    return name, max(e, close)
+
+
+def _word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _is_code(span: str) -> bool:
+    return bool(re.search(r"[_/\\()\[\]{}=<>$]|\w\.\w|--?\w", span))
+
+
+def _balance(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
+    span = text[s:e]
+    for op, cl in _PAIRS.items():
+        depth = span.count(op) - span.count(cl)
+        if depth > 0:  # an opened bracket: run on to its close
+            at, d = e, depth
+            while at < hi and d > 0:
+                d += (text[at] == op) - (text[at] == cl)
+                at += 1
+            if d == 0:
+                e = at
+        elif depth < 0:  # a closed bracket: reach back to its opening
+            at, d = s, -depth
+            while at > lo and d > 0:
+                at -= 1
+                d += (text[at] == cl) - (text[at] == op)
+            if d == 0:
+                s = at
+    for q in ('"', "`"):
+        if span.count(q) % 2:
+            close = text.find(q, e, hi)
+            opening = text.rfind(q, lo, s)
+            if span.find(q) >= 0 and close >= 0 and (opening < 0 or span.index(q) == 0
+                                                     or close - e <= s - opening):
+                e = close + 1
+            elif opening >= 0:
+                s = opening
+    return s, e
+
+
+# -- the form ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shaped:
+    """An answer's characters in its passage: ``start:end`` is what the user is told,
+    ``short`` the short span inside it (None when the answer is not a span), ``context``
+    the unit(s) the short span stands in."""
+
+    start: int
+    end: int
+    form: str  # "span" | "sentence" | "steps" | "code"
+    short: tuple[int, int] | None
+    context: tuple[int, int]
+
+
+_FOLLOWS = re.compile(r"^(because|this|that|these|so|thus|therefore|hence|otherwise|as a "
+                      r"result|in (this|that) case|it|they|then|which|however|but|for example|"
+                      r"e\.g\.|note)\b", re.I)
+
+
+def unit_of(all_units: list[Unit], start: int, end: int) -> int | None:
+    """Index of the unit holding most of ``[start, end)``."""
+    best, overlap = None, 0
+    for i, u in enumerate(all_units):
+        o = min(u.end, end) - max(u.start, start)
+        if o > overlap:
+            best, overlap = i, o
+    return best
+
+
+def best_unit(cut: dict[int, list[Unit]], spans) -> tuple[int, int] | None:
+    """(passage, unit index) holding the most probability of the reader's candidate spans
+    ``(probability, passage, start, end)``; ``cut`` maps a passage to its units."""
+    mass: dict[tuple[int, int], float] = {}
+    for p, at, s, e in spans:
+        i = unit_of(cut[at], s, e)
+        if i is not None:
+            mass[(at, i)] = mass.get((at, i), 0.0) + p
+    if not mass:
+        return None
+    return max(mass, key=lambda key: (mass[key], -key[0], -key[1]))
+
+
+def grow(text: str, all_units: list[Unit], i: int, kind: str,
+         limit: int = WORD_LIMIT) -> tuple[int, int]:
+    """Unit ``i`` with the units a ``kind`` question needs around it, whole, within
+    ``limit`` words: the code or list a sentence introduces (and the sentence that
+    introduces a code line), or the sentence that goes on explaining a why."""
+    lo = hi = i
+    budget = limit - words(text[all_units[i].start:all_units[i].end])
+
+    def take(j: int) -> bool:
+        nonlocal budget, lo, hi
+        n = words(text[all_units[j].start:all_units[j].end])
+        if n > budget:
+            return False
+        budget -= n
+        lo, hi = min(lo, j), max(hi, j)
+        return True
+
+    u = all_units[i]
+    if u.kind in ("code", "item") and i > 0 and all_units[i - 1].kind == "sentence" \
+            and text[all_units[i - 1].start:all_units[i - 1].end].rstrip().endswith(":"):
+        take(i - 1)  # the sentence that introduces this code or list
+    introduces = text[u.start:u.end].rstrip().endswith(":")
+    j = hi + 1
+    while j < len(all_units) and (introduces or all_units[hi].kind in ("code", "item")
+                                  or kind == "howto") \
+            and all_units[j].kind in ("code", "item") and take(j):
+        j += 1
+    if kind in ("why", "definition", "howto") and hi + 1 < len(all_units) \
+            and all_units[hi + 1].kind == "sentence" and \
+            _FOLLOWS.match(text[all_units[hi + 1].start:all_units[hi + 1].end]):
+        take(hi + 1)
+    return all_units[lo].start, all_units[hi].end
+
+
+def clip(text: str, start: int, end: int, around: tuple[int, int],
+         limit: int = WORD_LIMIT) -> tuple[int, int]:
+    """``[start, end)`` cut back to at most ``limit`` words around ``around``, at clause
+    boundaries outside brackets and strings (a single overlong sentence)."""
+    if words(text[start:end]) <= limit:
+        return start, end
+    cuts = sorted({start, end} | {start + m.end() for m in re.finditer(r"[,;:]\s+",
+                                                                       text[start:end])
+                                  if _outside(text[start:start + m.start()])})
+    best = None
+    for a in (c for c in cuts if c <= around[0]):
+        for b in (c for c in reversed(cuts) if c >= around[1]):
+            if b > a and words(text[a:b]) <= limit:
+                if best is None or b - a > best[1] - best[0]:
+                    best = (a, b)
+                break
+    unit = _trim(text, *(best or around), "")
+    return unit.start, unit.end
+
+
+def _outside(prefix: str) -> bool:
+    """No bracket or string left open at the end of ``prefix``."""
+    return all(prefix.count(o) <= prefix.count(c) for o, c in _PAIRS.items()) \
+        and prefix.count('"') % 2 == 0
+
+
+def shape(texts: list[str], spans, kind: str, short_form: bool) -> tuple[int, Shaped] | None:
+    """(passage index, the answer in it) from the reader's candidate spans ``[(probability,
+    passage, start, end)]``, best first, over the passages ``texts``. ``short_form``: the
+    best span alone (a factoid), with its unit as context; else the unit holding the most
+    candidate probability, grown to what a ``kind`` question needs."""
+    if not spans:
+        return None
+    _, top, s0, e0 = spans[0]
+    cut = {at: units(texts[at]) for at in sorted({sp[1] for sp in spans})}
+    s, e = whole_span(texts[top], s0, e0)
+    home = unit_of(cut[top], s, e)
+    context = (cut[top][home].start, cut[top][home].end) if home is not None else (s, e)
+    context = clip(texts[top], *context, (s, e))
+    if short_form or home is None:
+        return top, Shaped(s, e, "span", (s, e), context)
+    at, i = best_unit(cut, spans) or (top, home)
+    text, all_units = texts[at], cut[at]
+    start, end = grow(text, all_units, i, kind)
+    short = (s, e) if at == top and start <= s and e <= end else None
+    start, end = clip(text, start, end, short or (all_units[i].start, all_units[i].end))
+    if short and not (start <= short[0] and short[1] <= end):
+        short = None
+    inside = [u.kind for u in all_units if u.start >= start and u.end <= end]
+    form = ("code" if inside and all(k == "code" for k in inside) else
+            "steps" if any(k in ("code", "item") for k in inside) else "sentence")
+    return at, Shaped(start, end, form, short, (start, end))

@@ -1,0 +1,112 @@
+"""Answer forms (rag/forms.py): question kinds, units, whole spans, shaped answers."""
+import pytest
+
+from rag.forms import clip, question_kind, shape, units, whole_span, words
+
+MANUAL = """To save the current figure as Encapsulated PostScript, use the print command:
+    print -deps figure1.eps
+The file is written to the current directory. This is because print resolves
+relative names against pwd.
+
+Options:
+- -color prints in colour
+- -landscape rotates the page, e.g. for wide plots
+Octave uses a different prompt, "+", when a line is incomplete (for example an open
+bracket). It waits for the rest."""
+
+
+@pytest.mark.parametrize("question,kind", [
+    ("How do I save a plot as PostScript?", "howto"),
+    ("how can i change the prompt", "howto"),
+    ("Is there a way to clear the screen?", "howto"),
+    ("What's the best way to read a CSV file?", "howto"),
+    ("Why is the file written to the current directory?", "why"),
+    ("What is the difference between a cell array and a struct?", "why"),
+    ("What happens when a line is incomplete?", "why"),
+    ("What is a cell array?", "definition"),
+    ("What does the -q option do?", "definition"),
+    ("What are cell arrays?", "definition"),
+    ("What is the capital of France?", "factoid"),
+    ("What is the capital?", "factoid"),
+    ("What are stators attached to?", "factoid"),
+    ("Which prompt is shown when a line is incomplete?", "factoid"),
+    ("Who won Super Bowl 50?", "factoid"),
+    ("How many people live in Jacksonville?", "factoid"),
+    ("What year did the Normans conquer England?", "factoid"),
+])
+def test_question_kind(question, kind):
+    assert question_kind(question) == kind
+
+
+def test_units_keep_code_lines_items_and_sentences_whole():
+    got = [(u.kind, MANUAL[u.start:u.end]) for u in units(MANUAL)]
+    assert got[0] == ("sentence", "To save the current figure as Encapsulated PostScript, use "
+                                  "the print command:")
+    assert got[1] == ("code", "print -deps figure1.eps")
+    assert got[2] == ("sentence", "The file is written to the current directory.")
+    assert got[3][1].startswith("This is because print resolves\nrelative names")
+    assert ("item", "- -color prints in colour") in got
+    # "e.g." does not end the item's sentence
+    assert ("item", "- -landscape rotates the page, e.g. for wide plots") in got
+    assert got[-1] == ("sentence", "It waits for the rest.")
+
+
+def test_whole_span_never_cuts_a_string_a_bracket_or_an_identifier():
+    text = 'Save it with print("-deps", "figure1.eps") and SOME_VARIABLE=3 now.'
+    a = text.index("-deps")
+    s, e = whole_span(text, a, a + 5)  # inside a string, inside a call
+    assert text[s:e] == 'print("-deps", "figure1.eps")'
+    b = text.index("VARIABLE")
+    s, e = whole_span(text, b, b + 8)
+    assert text[s:e] == "SOME_VARIABLE"
+    c = text.index("figure1")
+    s, e = whole_span(text, c, c + 7)
+    assert text[s:e] == 'print("-deps", "figure1.eps")'  # an argument: the whole call
+    # prose is left alone (a sentence's final stop is not taken)
+    prose = "The Denver Broncos won Super Bowl 50."
+    d = prose.index("Denver")
+    assert whole_span(prose, d, d + len("Denver Broncos")) == (d, d + len("Denver Broncos"))
+
+
+def test_shape_howto_gives_the_sentence_and_the_command_it_introduces():
+    at = MANUAL.index("-deps")
+    found = shape([MANUAL], [(0.6, 0, at, at + 5), (0.1, 0, at + 6, at + 17)], "howto", False)
+    assert found is not None
+    p, sh = found
+    text = MANUAL[sh.start:sh.end]
+    assert p == 0 and sh.form == "steps"
+    assert text.startswith("To save the current figure") and text.endswith("figure1.eps")
+    assert MANUAL[sh.short[0]:sh.short[1]] == "-deps"
+
+
+def test_shape_why_takes_the_explaining_sentence_that_follows():
+    at = MANUAL.index("current directory")
+    _, sh = shape([MANUAL], [(0.5, 0, at, at + 17)], "why", False)
+    text = MANUAL[sh.start:sh.end]
+    assert text.startswith("The file is written") and text.endswith("against pwd.")
+    assert sh.form == "sentence"
+
+
+def test_shape_factoid_is_the_short_span_with_its_sentence_as_context():
+    at = MANUAL.index('"+"') + 1
+    _, sh = shape([MANUAL], [(0.7, 0, at, at + 1)], "factoid", True)
+    assert (sh.form, MANUAL[sh.start:sh.end]) == ("span", "+")
+    assert MANUAL[sh.context[0]:sh.context[1]].startswith("Octave uses a different prompt")
+
+
+def test_shape_picks_the_unit_holding_most_candidate_probability_across_passages():
+    other = "Plots can be exported. Use saveas(h, 'f.png') to write a PNG file."
+    at = other.index("saveas")
+    # the single best span is in MANUAL, but most of the probability lies in the other passage
+    spans = [(0.3, 0, MANUAL.index("pwd"), MANUAL.index("pwd") + 3),
+             (0.25, 1, at, at + 6), (0.2, 1, at, at + 23)]
+    p, sh = shape([MANUAL, other], spans, "howto", False)
+    assert p == 1 and other[sh.start:sh.end].startswith("Use saveas(h, 'f.png')")
+    assert sh.short is None  # the best span lies in the other passage
+
+
+def test_clip_cuts_an_overlong_sentence_at_clauses_around_the_answer():
+    long = ", ".join(f"clause number {i} says little" for i in range(30)) + "."
+    at = long.index("clause number 20")
+    s, e = clip(long, 0, len(long), (at, at + 16), limit=20)
+    assert s <= at and e >= at + 16 and words(long[s:e]) <= 20

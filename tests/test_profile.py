@@ -1,0 +1,52 @@
+"""The similarity anchor (knowledge/profile.py): measured by `rag index`, kept in the
+manifest, measured again when the knowledge base has changed by a tenth."""
+import json
+
+from conftest import write_corpus
+from knowledge import KnowledgeBase, sync
+from knowledge.profile import pseudo_questions, stale
+
+SENT = "The {w} pump needs a new filter after every {n} hours of running in dusty rooms."
+
+
+def corpus(n: int, word: str = "water") -> dict:
+    return {f"{word}{i}.txt": " ".join(SENT.format(w=f"{word}{i}", n=i + j) for j in range(3))
+            for i in range(n)}
+
+
+def test_index_measures_the_anchor_and_keeps_it_until_the_kb_changes(tmp_path, fake_embedder):
+    docs = write_corpus(tmp_path / "docs", corpus(20))
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    first = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
+    assert first["chunks"] == 20 and first["n"] == 20 and 0.3 < first["median"] <= 1.0
+    # a small change keeps it (measuring costs an embedding pass), a tenth measures again
+    write_corpus(docs, {"extra.txt": SENT.format(w="oil", n=1)})
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    kept = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
+    assert kept == first
+    write_corpus(docs, corpus(5, "air"))
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    again = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
+    assert again["chunks"] == 26
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        assert kb.similarity_anchor() == again["median"]
+
+
+def test_an_older_kb_gets_its_anchor_measured_on_first_use(tmp_path, fake_embedder):
+    docs = write_corpus(tmp_path / "docs", corpus(8))
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        stored = kb.similarity_anchor()
+        kb.store.manifest.pop("similarity_anchor")  # as a KB built before anchors
+        assert kb.similarity_anchor() == stored  # measured now, the same way
+
+
+def test_pseudo_questions_are_fixed_sentences_of_fixed_chunks(tmp_path, fake_embedder):
+    docs = write_corpus(tmp_path / "docs", corpus(30))
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        a = pseudo_questions(kb.store.conn, 10)
+        assert a == pseudo_questions(kb.store.conn, 10) and len(a) == 10
+        assert all(6 <= len(s.split()) <= 30 for s in a)
+    assert stale(None, 5) and not stale(None, 0)
+    assert not stale({"chunks": 100}, 105) and stale({"chunks": 100}, 111)
