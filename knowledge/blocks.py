@@ -327,26 +327,31 @@ class _Writer:
         self.b.line(ln.page, ln.text[start:end], ln.xs[start:end], x_end, ln.top, ln.bottom)
 
 
+def _page_starts(b: TextBuilder, n: int, length: int) -> list[int]:
+    """Where each page's text begins: its first character (a page without text: where the
+    next one begins), never before the page before's."""
+    firsts = [min((x[0] for x in b.pieces[p]), default=None) if b.pieces.get(p) else None
+              for p in range(1, n + 1)]
+    starts, following = [0] * n, length
+    for i in range(n - 1, -1, -1):
+        following = starts[i] = firsts[i] if firsts[i] is not None else following
+    for i in range(1, n):
+        starts[i] = max(starts[i], starts[i - 1])
+    return starts
+
+
 def _document(rel: str, writer: _Writer, pages: list, labels: list[str], kinds: dict,
               title: str) -> Document:
     b = writer.b
     text = b.value()
-    starts, regions = [], []
-    for p in range(1, len(pages) + 1):
-        pieces = b.pieces.get(p)
-        starts.append(min(x[0] for x in pieces) if pieces else None)
-    following = len(text)
-    for i in range(len(starts) - 1, -1, -1):  # pages without text: where the next begins
-        following = starts[i] = min(following, starts[i]) if starts[i] is not None else \
-            following
-    for i in range(1, len(starts)):
-        starts[i] = max(starts[i], starts[i - 1])
+    starts = _page_starts(b, len(pages), len(text))
+    regions = []
     for p, kind in sorted(kinds.items()):
         pieces = b.pieces.get(p + 1)
         if not pieces:
             continue
         lo, hi = min(x[0] for x in pieces), max(x[1] for x in pieces)
-        if regions and regions[-1][2] == kind and regions[-1][1] >= lo - 4:
+        if regions and regions[-1][2] == kind and not text[regions[-1][1]:lo].strip(" \n|-"):
             regions[-1] = (regions[-1][0], max(hi, regions[-1][1]), kind)
         else:
             regions.append((lo, hi, kind))

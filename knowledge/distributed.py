@@ -23,7 +23,7 @@ import numpy as np
 
 from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, UsageError
-from .types import Chunk, Document, Page, Section
+from .types import Chunk, Document
 
 DOCS_PER_BATCH = 16  # documents per actor call: enough chunks to fill the encoder's batches
 
@@ -157,7 +157,4 @@ def _parse_row(row: dict, max_bytes: float) -> dict:
 
 
 def _doc(d: dict) -> Document:
-    return Document(**{**d, "page_starts": tuple(d.get("page_starts") or ()),
-                       "sections": tuple(Section(**s) for s in d.get("sections") or ()),
-                       "pages": tuple(Page(**p) for p in d.get("pages") or ()),
-                       "regions": tuple(tuple(r) for r in d.get("regions") or ())})
+    return Document.from_dict(d)

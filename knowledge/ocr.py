@@ -31,9 +31,9 @@ class OcrUnavailable(Exception):
 
 def unavailable() -> str | None:
     """Why pages cannot be OCR'd here (with the command that fixes it), or None."""
-    try:
-        import pytesseract  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("pytesseract") is None:
         return "pytesseract is not installed; `pip install pytesseract`"
     if shutil.which(os.environ.get("TESSERACT_CMD", "tesseract")) is None:
         return f"Tesseract is not installed; {INSTALL}"

@@ -56,18 +56,6 @@ class TextBuilder:
         self._parts.append(text)
         self.length += len(text)
 
-    def ends_with(self, suffix: str) -> bool:
-        tail = "".join(self._parts[-3:])
-        return tail.endswith(suffix)
-
-    def trim_end(self) -> None:
-        """Drop trailing spaces and newlines (only from text that stands on no page)."""
-        while self._parts and self._parts[-1].strip() == "" and not self._owned_tail():
-            self.length -= len(self._parts.pop())
-
-    def _owned_tail(self) -> bool:
-        return any(p and p[-1][1] == self.length for p in self.pieces.values())
-
     def value(self) -> str:
         return "".join(self._parts)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import re
 import threading
-from pathlib import Path
 
 from .errors import LoadError
 from .layout import Font, Glyphs, page_lines
@@ -315,7 +314,3 @@ def _ranges(numbers: list[int]) -> str:
             out.append(str(start) if start == n else f"{start}-{n}")
             start = None
     return ", ".join(out)
-
-
-def title_of(rel: str, title: str) -> str:
-    return title or Path(rel).stem

@@ -59,6 +59,14 @@ class Document:
                 break
         return page + 1
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Document":
+        """The Document that ``dataclasses.asdict`` (and a JSON round trip) made ``d`` of."""
+        return cls(**{**d, "page_starts": tuple(d.get("page_starts") or ()),
+                      "sections": tuple(Section(**s) for s in d.get("sections") or ()),
+                      "pages": tuple(Page(**p) for p in d.get("pages") or ()),
+                      "regions": tuple(tuple(r) for r in d.get("regions") or ())})
+
     def kind_of(self, start: int, end: int) -> str:
         """"toc" or "index" when most of characters start..end lie in such a region, else ""."""
         for lo, hi, kind in self.regions:
