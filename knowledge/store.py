@@ -500,8 +500,8 @@ class Store:
         if "kind" not in columns:
             self.conn.execute("ALTER TABLE chunks ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
         self.conn.execute(PAGES_TABLE)
-        self.conn.execute(
-            "UPDATE files SET mtime_ns = -1 WHERE " + " OR ".join(
+        self.conn.execute(  # (no stored time or hash: the next run parses them again)
+            "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE " + " OR ".join(
                 "lower(path) LIKE ?" for _ in RE_READ_SUFFIXES), [f"%{x}" for x in RE_READ_SUFFIXES])
 
     def _check_compatible(self, wanted: dict) -> None:

@@ -118,11 +118,14 @@ def apparatus(pages: list[list[Line]], outline) -> dict[int, str]:
     kinds: dict[int, str] = {}
     marks = sorted((index, title) for _, title, index, _ in outline)
     for j, (index, title) in enumerate(marks):
-        if _APPARATUS_TITLE.match(title.strip()):
+        kind = "index" if "index" in title.lower() else "toc"
+        # (at the back, or the front: gnuplot's manual has a section on its `index` keyword)
+        if _APPARATUS_TITLE.match(title.strip()) and (
+                index >= 0.7 * n if kind == "index" else index < 0.3 * n):
             end = next((i for i, _ in marks[j + 1:] if i > index), n if j + 1 == len(marks)
                        else index + 1)
             for p in range(index, min(end, n)):
-                kinds[p] = "index" if "index" in title.lower() else "toc"
+                kinds[p] = kind
     for p, lines in enumerate(pages):
         if p in kinds:
             continue

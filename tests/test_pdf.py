@@ -179,3 +179,33 @@ def test_the_knowledge_base_keeps_labels_kinds_and_reads_the_contents_last(tmp_p
         assert only.kind == "toc" and only.page_label == "i"
         [a] = Pipeline(r, None, k=1).ask("clean the filter every month").citations
         assert (a.page, a.page_label, a.heading) == (3, "2", "2 Operating > 2.2 Filters")
+
+
+def test_a_format_3_knowledge_base_reads_its_pdfs_again_on_the_next_index(tmp_path):
+    """A knowledge base from before page labels and chunk kinds still answers (labels
+    fall back to page numbers); the next `rag index` adds them by reading its PDFs again,
+    re-embedding the PDF's chunks only, and leaves the text file alone."""
+    from conftest import FakeEmbedder
+    from test_kb import as_old_format
+
+    docs = write_corpus(tmp_path / "docs", {"manual.pdf": manual(), "notes.txt": "Plain notes."})
+    kb_dir = tmp_path / "kb"
+    sync(kb_dir, [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    as_old_format(kb_dir, 3)
+    with closing(sqlite3.connect(kb_dir / "kb.sqlite")) as c:  # (pypdf's text, then)
+        c.execute("UPDATE documents SET content_hash = 'format 3' WHERE doc_id = 'manual.pdf'")
+        c.commit()
+    with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
+        [hit] = kb.search("clean the filter every month", k=1)
+        assert (hit.page, hit.page_label, hit.kind) == (3, "3", "")
+    emb = FakeEmbedder()
+    r = sync(kb_dir, [docs], embedder=emb, log=lambda m: None)
+    with closing(sqlite3.connect(kb_dir / "kb.sqlite")) as c:
+        pdf_chunks = c.execute("SELECT count(*) FROM chunks c JOIN documents d ON "
+                               "c.document_id = d.id WHERE d.doc_id = 'manual.pdf'").fetchone()[0]
+        assert c.execute("SELECT count(*) FROM pages").fetchone()[0] == 4
+    assert (r.updated, r.unchanged, emb.calls) == (1, 1, pdf_chunks)
+    with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
+        assert kb.manifest["format_version"] == 4
+        [hit] = kb.search("clean the filter every month", k=1)
+        assert (hit.page, hit.page_label) == (3, "2")
