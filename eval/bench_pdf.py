@@ -278,12 +278,49 @@ def measure_ocr(pdf_path: Path, pages: list[int], dpi: int = 150) -> dict:
             "ocr_pages_per_s": round(len(pages) / secs, 3)}
 
 
+def measure_libraries(name: str, root: Path) -> dict:
+    """The raw page text of each candidate library (no cleaning), for choosing one: word F1
+    against the HTML and pages per second, in the same run. pdfplumber (pdfminer.six) is
+    not a dependency: ``pip install pdfplumber`` to include it."""
+    pdf, pattern, leave_out = DOCS[name]
+    path = root / pdf
+    data = path.read_bytes()
+    first, last = body_pages(data)
+    ref = tokens(html_reference(root, pattern, leave_out))
+
+    def pdfium_pages():
+        import pypdfium2 as pdfium
+
+        doc = pdfium.PdfDocument(data)
+        return [doc[i].get_textpage().get_text_range() for i in range(len(doc))]
+
+    def plumber_pages():
+        import pdfplumber
+
+        with pdfplumber.open(io.BytesIO(data)) as doc:
+            return [p.extract_text() or "" for p in doc.pages]
+
+    row = {"doc": name, "libraries": {}}
+    for lib, fn in (("pypdf", lambda: pypdf_pages(data)), ("pypdfium2 (raw text)", pdfium_pages),
+                    ("pdfplumber", plumber_pages)):
+        try:
+            t = time.perf_counter()
+            pages = fn()
+            secs = time.perf_counter() - t
+        except ImportError:
+            continue
+        got = tokens(xrefs_as_html("\n".join(pages[first - 1:last])))
+        row["libraries"][lib] = {"word_f1": round(f1(ref, got), 4),
+                                 "pages_per_s": round(len(pages) / secs, 1)}
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path, help="folder with the unpacked packages (pdf_docs.sh)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--only", default="", help="comma-separated: octave,debmake,gnuplot,"
-                    "bashref,ltnews,tables,ocr")
+                    "bashref,ltnews,tables,libs,ocr")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     rows = []
@@ -311,6 +348,9 @@ def main() -> None:
         rows.append({"doc": "reportlab-userguide", "pages": len(doc.pages),
                      "markdown_table_rows": len(re.findall(r"(?m)^\| .* \|$", doc.text)),
                      "seconds": round(time.perf_counter() - t, 1)})
+        print(json.dumps(rows[-1]), flush=True)
+    if not only or "libs" in only:
+        rows.append(measure_libraries("debmake", args.root))
         print(json.dumps(rows[-1]), flush=True)
     if not only or "ocr" in only:
         for name, pages in (("debmake", list(range(20, 28))), ("octave", list(range(40, 48)))):
