@@ -41,9 +41,12 @@ class Citation:
     short_end: int | None = None
     context_start: int | None = None  # the sentence it stands in
     context_end: int | None = None
+    page_label: str | None = None  # the page as a PDF viewer labels it ("iv", "17")
+    heading: str = ""  # the section path ("Chapter 2 > Installing")
 
     def to_dict(self) -> dict:
         return {"doc_id": self.doc_id, "source": self.source, "page": self.page,
+                "page_label": self.page_label, "heading": self.heading,
                 "start": self.start, "end": self.end, "text": self.text,
                 "retrieval_score": self.retrieval_score, "attention_score": self.attention_score,
                 "chunk_id": self.chunk_id, "answer_start": self.answer_start,
@@ -98,7 +101,8 @@ def citation_of(hit: Hit, attention: float | None = None,
 
     short = at(shaped.short if shaped else None)
     context = at(shaped.context if shaped else None)
-    return Citation(doc_id=hit.doc_id, source=hit.source, page=hit.page, start=hit.start,
+    return Citation(doc_id=hit.doc_id, source=hit.source, page=hit.page,
+                    page_label=hit.page_label, heading=hit.heading, start=hit.start,
                     end=hit.end, text=hit.text, retrieval_score=hit.score,
                     attention_score=attention, chunk_id=hit.chunk_id,
                     answer_start=at(span)[0], answer_end=at(span)[1],
