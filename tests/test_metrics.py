@@ -35,6 +35,9 @@ def test_answer_in_text_respects_token_boundaries():
     assert answer_in_text(["Denver Broncos"], "The Denver Broncos won.")
     assert not answer_in_text(["Den"], "The Denver Broncos won.")
     assert not answer_in_text(["the"], "the end")  # an answer that normalises to nothing
+    # a manual's typographic quotes are punctuation too
+    assert answer_in_text(["export DH_VERBOSE = 1"], "Setting “export DH_VERBOSE = 1” outputs")
+    assert not answer_in_text(["export DH_VERBOSE"], "Setting “exportDH_VERBOSE = 1”")
 
 
 def test_ranks_recall_and_mrr():

@@ -51,10 +51,17 @@ def f1(prediction: str, answers: list[str]) -> float:
     return max((_f1(prediction, a) for a in answers), default=0.0)
 
 
+def _plain(text: str) -> str:
+    """``normalize_answer`` without any Unicode punctuation either: a manual quotes a
+    command in typographic quotes (“export X = 1”), which SQuAD's ASCII list keeps."""
+    return " ".join("".join(ch for ch in normalize_answer(text)
+                            if not unicodedata.category(ch).startswith("P")).split())
+
+
 def answer_in_text(answers: list[str], text: str) -> bool:
     """Does a normalised gold answer occur in the normalised text (on token boundaries)?"""
-    padded = f" {normalize_answer(text)} "
-    return any(f" {normalize_answer(a)} " in padded for a in answers if normalize_answer(a))
+    padded = f" {_plain(text)} "
+    return any(f" {_plain(a)} " in padded for a in answers if _plain(a))
 
 
 WORD_LIMIT = 60  # an answer longer than this is not one a person reads as an answer
