@@ -1,4 +1,4 @@
-"""Dense, lexical and hybrid retrieval with filters (fake embedder, real FAISS + FTS5)."""
+"""Dense, lexical and hybrid retrieval with filters (fake embedder, real FAISS + Tantivy BM25)."""
 from dataclasses import replace
 
 import pytest
@@ -26,7 +26,7 @@ def test_fts_query_quotes_words_and_drops_stopwords():
     assert fts_query("?!") == ""
 
 
-def test_lexical_is_bm25_over_fts5(kb):
+def test_lexical_is_bm25(kb):
     pairs = kb.lexical_ids("reset pump", 3)
     hits = kb.fetch(pairs)
     assert hits[0].doc_id == "manuals/pump.md"
