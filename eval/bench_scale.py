@@ -549,7 +549,7 @@ def cmd_query(a) -> None:
     exact = exact_for(a.work, a.kb)
     questions, q = queries(a.work)
     from knowledge import KnowledgeBase
-    from rag.retrieval import Retriever, rrf
+    from rag.retrieval import Retriever
 
     rss_imports = rss_mb()
     t = time.perf_counter()
@@ -569,12 +569,6 @@ def cmd_query(a) -> None:
 
     hybrid = Retriever(kb, "hybrid")
 
-    def hybrid_sequential(i):  # (the peer: BM25 after the dense search, in this thread)
-        with kb.snapshot():
-            pairs = rrf([kb.dense_ids(q[i:i + 1], hybrid.candidates)[0],
-                         kb.lexical_ids(questions[i], hybrid.candidates)])
-            return kb.fetch(pairs[:K])
-
     out = {"kb": str(a.kb), "chunks": n, "kind": kb.store.index.kind, "open_ms": round(open_ms, 1),
            "rss_mb": {"python_and_imports": round(rss_imports), "after_open": round(rss_open)}}
     got = [[h.chunk_id for h in dense(i)] for i in range(len(q))]
@@ -587,9 +581,19 @@ def cmd_query(a) -> None:
         out["bm25_agreement@10_vs_exact"] = ref.mean_agreement(
             [[h.chunk_id for h in bm25(i)] for i in range(len(q))], questions)
         out["bm25_index_mb"] = round(dir_mb(kb.store.lexical_index().path))
+    import rag.retrieval
+
+    def hybrid_with(parallel_from):  # (BM25 in a thread from that many chunks)
+        def run(i):
+            saved, rag.retrieval.PARALLEL_FROM = rag.retrieval.PARALLEL_FROM, parallel_from
+            try:
+                return hybrid.retrieve(questions[i], K)
+            finally:
+                rag.retrieval.PARALLEL_FROM = saved
+        return run
     methods = {"dense": dense, "bm25": bm25,
-               "hybrid": lambda i: hybrid.retrieve(questions[i], K),
-               "hybrid_sequential": hybrid_sequential}
+               "hybrid": lambda i: hybrid.retrieve(questions[i], K),  # (as `rag ask` does)
+               "hybrid_sequential": hybrid_with(2**62), "hybrid_parallel": hybrid_with(0)}
     out.update(interleaved(methods, len(q)))
     out["rss_mb"]["after_searches"] = round(rss_mb())
     out["rss_mb"]["peak_searching"] = round(peak_rss_mb())

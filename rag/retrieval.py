@@ -25,6 +25,10 @@ MODES = ("hybrid", "dense", "lexical")
 # 89.75, best 3: 89.8), and weighting dense against BM25 gained nothing beyond noise:
 # eval/tune_fusion.py, eval/RESULTS.md.
 RRF_K = 5
+# From this many chunks hybrid search runs BM25 in a thread beside embedding the question and
+# FAISS (Tantivy releases the GIL): at 10M chunks that hides its ~10 ms; below, a thread's
+# start and the GIL handovers cost more than BM25 takes (eval/RESULTS.md, "BM25 at scale").
+PARALLEL_FROM = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,7 @@ class Retriever:
         t0 = time.perf_counter()
         embed_ms = 0.0
         index = self.kb.bm25_index() if self.mode == "hybrid" else None
-        if index is not None:  # BM25 on the other core while the question is embedded and
-            # FAISS searched (Tantivy releases the GIL and reads no SQLite)
+        if index is not None and index.num_docs >= PARALLEL_FROM:
             lexical = _background(lambda: [index.search(bm25.terms(q), n, allowed)
                                            for q in queries])
         if self.mode in ("dense", "hybrid"):
