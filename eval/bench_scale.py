@@ -23,7 +23,7 @@ Steps (each writes JSON under --work; nothing large is committed)::
 - BM25: agreement is with exact BM25 (every document scored, exact lengths: ``ExactBm25``);
   ``bm25`` times the KB's BM25 against its peers, one query at a time, interleaved so that
   a shared machine's load falls on all alike: Tantivy scoring every match (no pruning), and
-  SQLite FTS5 (what formats 1-3 used) over the same texts, exhaustive and with the query's
+  SQLite FTS5 (what formats 1-4 used) over the same texts, exhaustive and with the query's
   common terms dropped (``--fts5``: built once beside the KB, ``fts5-<size>.sqlite``).
 """
 from __future__ import annotations
@@ -154,7 +154,7 @@ def queries(work: Path) -> tuple[list[str], np.ndarray]:
             rows = [json.loads(line) for line in f]
         test = [r["question"] for r in rows if r.get("split", "test") == "test"]
         questions += test[: NQUERIES // len(QASETS)]
-    vecs = Embedder.load(for_queries=True).encode_queries(questions)
+    vecs = Embedder.load().encode_queries(questions)
     work.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"questions": questions, "vectors": vecs.tolist()}))
     return questions, vecs
@@ -434,7 +434,7 @@ class ExactBm25:
 
 
 def fts5_side(work: Path, n: int, texts: list[str]) -> sqlite3.Connection:
-    """SQLite FTS5 over the same chunk texts (as formats 1-3 indexed them: ``lexical()``,
+    """SQLite FTS5 over the same chunk texts (as formats 1-4 indexed them: ``lexical()``,
     unicode61), contentless, built once beside the KB: the peer that BM25 replaced."""
     from knowledge.lexical import lexical
 
@@ -463,7 +463,7 @@ def fts5_side(work: Path, n: int, texts: list[str]) -> sqlite3.Connection:
 
 
 def fts5_ids(conn, question: str, k: int, early: bool = False) -> list[int]:
-    """FTS5's top k as formats 1-3 asked it (every row holding a term scored, then sorted);
+    """FTS5's top k as formats 1-4 asked it (every row holding a term scored, then sorted);
     ``early``: the query's terms held by over 1 % of the rows dropped first (the rarest kept),
     the lever FTS5 offers to stop sooner."""
     from knowledge.kb import fts_query
@@ -593,7 +593,7 @@ def cmd_query(a) -> None:
     out["rss_mb"]["peak_searching"] = round(peak_rss_mb())
     from knowledge.embedding import Embedder
 
-    emb = Embedder.load(for_queries=True)
+    emb = Embedder.load()
     emb.encode_queries(questions[:2])
     out["embed_query"] = lat(timed(lambda i: emb.encode_queries([questions[i]]), range(50)))
     del emb

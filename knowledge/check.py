@@ -137,7 +137,7 @@ def _inspect(kb_dir: Path, conn, report: CheckReport) -> set[str]:
             bad.append(f"re-embed: `rag index PATH --kb {kb_dir} --rebuild`")
     if "bm25" in manifest:
         _inspect_bm25(kb_dir, manifest, ids, report, fixes)
-    else:  # (a format before 4: FTS5, until the next writer migrates it)
+    else:  # (a format before 5: FTS5, until the next writer migrates it)
         try:
             conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
             fts = conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]

@@ -7,7 +7,7 @@ rewrites every run of CJK characters as its overlapping character bigrams ("自�
 "自然 然语 语言"), the segmentation of Lucene's CJK analyzer; a lone character stays a
 unigram. Text without CJK comes back unchanged, so English BM25 is exactly what it was.
 Bigrams need no dictionary and are deterministic forever (the function must never change
-for a given ``LEXICAL_VERSION``: FTS5, in knowledge bases of a format before 4, deletes by
+for a given ``LEXICAL_VERSION``: FTS5, in knowledge bases of a format before 5, deletes by
 re-tokenising the text); measured against jieba word segmentation and SQLite's
 ``trigram`` tokenizer on eval/data/zh-notes in eval/bench_cjk_lexical.py.
 
@@ -49,5 +49,5 @@ def lexical(text: str) -> str:
 
 def register(conn) -> None:
     """Make ``lexical()`` callable from SQL on ``conn`` (the FTS5 triggers and view of a
-    format-3 knowledge base use it)."""
+    knowledge base of a format before 5 use it)."""
     conn.create_function("lexical", 1, lexical, deterministic=True)

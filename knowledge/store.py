@@ -35,10 +35,13 @@ from .language import dominant_script
 from .vector_index import VectorIndex
 
 # 2: rows of tabular files are identified as "<file>#<row id>"; 3: FTS5 indexes CJK text as
-# bigrams (``lexical.py``), and each document records its script; 4: BM25 is a Tantivy index
-# per generation (``bm25.py``) instead of FTS5 (older ones are still searched with FTS5)
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)  # older ones are migrated by the next writer (``_migrate``)
+# bigrams (``lexical.py``), and each document records its script; 4: chunks record their kind
+# (a table of contents, an index), and a PDF's pages their labels and character boxes; 5: BM25
+# is a Tantivy index per generation (``bm25.py``) instead of FTS5 (older ones are still
+# searched with FTS5)
+FORMAT_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)  # older ones are migrated by the next writer (``_migrate``)
+RE_READ_SUFFIXES = (".pdf", ".html", ".htm", ".docx")  # parsed better since format 3
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 DB_NAME = "kb.sqlite"
 MANIFEST_NAME = "manifest.json"
@@ -77,9 +80,19 @@ CREATE TABLE IF NOT EXISTS chunks(
     "end" INTEGER NOT NULL,
     page INTEGER,
     heading TEXT NOT NULL,
-    vector BLOB NOT NULL);
+    vector BLOB NOT NULL,
+    kind TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 """
+PAGES_TABLE = """CREATE TABLE IF NOT EXISTS pages(
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    page INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    width REAL NOT NULL,
+    height REAL NOT NULL,
+    layout TEXT NOT NULL,
+    PRIMARY KEY(document_id, page))"""
+SCHEMA += PAGES_TABLE + ";\n"
 # The chunk ids a write transaction changed, for the BM25 directory it builds: kept by the
 # writer's connection alone (TEMP), so every path that writes chunks is seen. ``op`` bits:
 # 1 add the row (if it is still there), 2 delete the id from what the index held.
@@ -92,7 +105,7 @@ END""",
     INSERT INTO bm25_log(id, op) VALUES (old.id, 2) ON CONFLICT(id) DO UPDATE SET op = 2;
 END""",
 )
-# FTS5, the BM25 of formats 1-3 (read until the next writer migrates): dropped by ``_migrate``
+# FTS5, the BM25 of formats 1-4 (read until the next writer migrates): dropped by ``_migrate``
 FTS_OBJECTS = ("TRIGGER chunks_ai", "TRIGGER chunks_ad", "TABLE chunks_fts",
                "VIEW chunks_lexical")
 
@@ -132,6 +145,31 @@ def is_kb(path: Path) -> bool:
     except sqlite3.DatabaseError:
         return True  # something is there; open() reports what is wrong with it
     return row is not None
+
+
+def discard_unfinished(path: Path) -> None:
+    """Remove a knowledge base whose creation was never committed (a first `rag index` that
+    ingested nothing, or failed): our files, and the folder when that leaves it empty. A
+    committed one, or one another writer holds, is left alone."""
+    if not path.is_dir() or is_kb(path):
+        return
+    try:
+        lock = take_write_lock(path)
+    except LockedError:
+        return
+    try:
+        if is_kb(path):
+            return
+        for p in path.iterdir():
+            if _is_ours(p.name) and p.name != LOCK_NAME:
+                p.unlink(missing_ok=True)
+    finally:
+        lock.release()
+    (path / LOCK_NAME).unlink(missing_ok=True)
+    try:
+        path.rmdir()
+    except OSError:  # (not empty: the user's own files)
+        pass
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
@@ -203,7 +241,7 @@ def _index_file(generation: int) -> str:
 
 class Store:
     """An open knowledge base directory: the SQLite connection, the FAISS index and the
-    BM25 index (``bm25``: None for a format before 4, searched with FTS5, and in a writer,
+    BM25 index (``bm25``: None for a format before 5, searched with FTS5, and in a writer,
     which does not search)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, manifest: dict,
@@ -310,7 +348,7 @@ class Store:
 
     def _read_bm25(self, manifest: dict):
         """The generation's BM25 index opened for searching; None where there is none to
-        open (a format before 4, or a writer); False when its directory is gone."""
+        open (a format before 5, or a writer); False when its directory is gone."""
         if "bm25" not in manifest or not self.mmap:
             return None
         path = self._bm25_dir(manifest)
@@ -329,7 +367,7 @@ class Store:
                                  f"{self.path} --repair` rebuilds it from the chunk texts") from None
 
     def lexical_index(self) -> bm25.Bm25Index | None:
-        """The BM25 index of the loaded generation (None: a format before 4, with FTS5)."""
+        """The BM25 index of the loaded generation (None: a format before 5, with FTS5)."""
         if self.bm25 is None and "bm25" in self.manifest:  # (a writer opens it on demand)
             self.bm25 = bm25.Bm25Index(self._bm25_dir(self.manifest))
         return self.bm25
@@ -470,7 +508,10 @@ class Store:
         1 -> 2: documents from rows of JSONL/CSV files, identified by the row's id alone (so
         two files reusing ids 1..N collided), become "<file>#<id>".
         2 -> 3: each document gets its script (and FTS5 indexed CJK as bigrams).
-        3 -> 4: the chunk texts go into a Tantivy BM25 directory (``lexical()``: CJK as
+        3 -> 4: chunks get a kind and PDFs a pages table; PDF, HTML and Word files are marked
+        to be read again by the next `rag index` of their folder (their text is cleaner now),
+        which re-embeds only the documents whose text changed.
+        4 -> 5: the chunk texts go into a Tantivy BM25 directory (``lexical()``: CJK as
         bigrams) named in the manifest, and FTS5 is dropped."""
         version = self.manifest.get("format_version")
         if version == FORMAT_VERSION:
@@ -482,6 +523,8 @@ class Store:
                 self._rename_tabular_rows()
             if version < 3:
                 self._scripts()
+            if version < 4:
+                self._kinds_and_pages()
             for what in FTS_OBJECTS:
                 kind, name = what.split()
                 self.conn.execute(f"DROP {kind} IF EXISTS {name}")
@@ -525,6 +568,15 @@ class Store:
             (dominant_script(text), row)
             for row, text in self.conn.execute("SELECT id, text FROM documents").fetchall()])
 
+    def _kinds_and_pages(self) -> None:
+        columns = [r[1] for r in self.conn.execute("PRAGMA table_info(chunks)")]
+        if "kind" not in columns:
+            self.conn.execute("ALTER TABLE chunks ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+        self.conn.execute(PAGES_TABLE)
+        self.conn.execute(  # (no stored time or hash: the next run parses them again)
+            "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE " + " OR ".join(
+                "lower(path) LIKE ?" for _ in RE_READ_SUFFIXES), [f"%{x}" for x in RE_READ_SUFFIXES])
+
     def _check_compatible(self, wanted: dict) -> None:
         have_e, want_e = self.manifest["embedder"], wanted["embedder"]
         if (have_e["name"], have_e["weights_sha256"]) != (want_e["name"], want_e["weights_sha256"]):
@@ -543,7 +595,8 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         if self._pending_manifest:  # --rebuild: start the tables over
             # (not executescript: it would commit the transaction just begun)
-            for sql in ("DELETE FROM chunks", "DELETE FROM documents", "DELETE FROM files"):
+            for sql in ("DELETE FROM chunks", "DELETE FROM pages", "DELETE FROM documents",
+                        "DELETE FROM files"):
                 self.conn.execute(sql)
             self.manifest = self._pending_manifest
             self._bm25_fresh = True
@@ -563,7 +616,7 @@ class Store:
         """Apply the chunk changes of this transaction so far to the next generation's BM25
         directory (started on first use). ``commit`` calls it; a writer adding millions of
         chunks calls it now and then, so the texts are read back while still cached."""
-        if self.manifest.get("format_version", 0) < 4:
+        if self.manifest.get("format_version", 0) < 5:
             return  # (FTS5 is its BM25 until the next writer migrates it)
         changed = self.conn.execute("SELECT count(*) FROM bm25_log").fetchone()[0]
         if not changed and (self._bm25_writer is not None or (

@@ -32,12 +32,15 @@ def doc_ids(kb):
 
 def as_old_format(kb, version):
     """Rewrite a knowledge base as format ``version`` stored it: FTS5 over the chunk texts
-    (3: through ``lexical()``, CJK as bigrams; 1 and 2: raw, without a per-document script
-    or "lexical" in the manifest), and no BM25 directory."""
-    content = "chunks_lexical" if version == 3 else "chunks"
-    text = "lexical({}.text)" if version == 3 else "{}.text"
+    (3 and 4: through ``lexical()``, CJK as bigrams; 1 and 2: raw, without a per-document
+    script or "lexical" in the manifest), and no BM25 directory; no chunk kinds and no pages
+    table before 4."""
+    content = "chunks_lexical" if version >= 3 else "chunks"
+    text = "lexical({}.text)" if version >= 3 else "{}.text"
     with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
         lexical.register(c)
+        if version < 4:
+            c.executescript("ALTER TABLE chunks DROP COLUMN kind; DROP TABLE pages;")
         c.executescript(f"""
             CREATE VIEW chunks_lexical AS SELECT id, lexical(text) AS text FROM chunks;
             CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='{content}',
@@ -70,7 +73,7 @@ def test_first_index_counts_and_manifest(tmp_path, animals, fake_embedder):
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
                            "fish.jsonl#salmon", "fish.jsonl#shark"]
     m = json.loads((kb / "manifest.json").read_text())
-    assert m["format_version"] == 4 and m["bm25"]["generation"] == 1
+    assert m["format_version"] == 5 and m["bm25"]["generation"] == 1
     assert m["embedder"] == fake_embedder.identity()
     assert (m["dim"], m["metric"], m["index"]["kind"]) == (64, "inner_product", "flat")
     assert m["chunker"]["size"] == 200 and m["chunker"]["overlap"] == 30
@@ -162,6 +165,7 @@ def test_nothing_ingestible_is_an_error_and_changes_nothing(tmp_path, fake_embed
     bad = write_corpus(tmp_path / "bad", {"a.txt": b"\x00\x01", "b.txt": b""})
     with pytest.raises(KnowledgeError, match="nothing could be ingested: 2 files skipped"):
         index(tmp_path / "kb", bad, fake_embedder)
+    assert not (tmp_path / "kb").exists()  # a first run that ingests nothing leaves nothing
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(KnowledgeError, match="nothing to index in"):
@@ -366,7 +370,7 @@ def test_format_1_opens_and_the_next_writer_migrates_row_ids(tmp_path, animals, 
     assert (r.added, r.updated, r.removed, emb.calls) == (0, 0, 0, 0)
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
                            "fish.jsonl#salmon", "fish.jsonl#shark"]
-    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 4
+    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 5
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.verify() == []
 
@@ -397,7 +401,7 @@ def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fak
     with reader, reader.snapshot():  # (it reloads the migrated manifest: bigram queries)
         assert len(reader.lexical_ids("竹子", 5)) == 1
     m = json.loads((kb / "manifest.json").read_text())
-    assert (m["format_version"], m["lexical"]) == (4, "cjk-bigram-1")
+    assert (m["format_version"], m["lexical"]) == (5, "cjk-bigram-1")
     assert dict(query(kb, "SELECT doc_id, script FROM documents")) == {
         "river.md": "Hani", "panda.md": "Hani", "en.txt": "Latn"}
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
@@ -409,16 +413,17 @@ def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fak
     assert check(kb).ok
 
 
-def test_format_3_searches_with_fts5_and_the_next_writer_moves_bm25_to_tantivy(
-        tmp_path, fake_embedder, monkeypatch):
-    """A format-3 knowledge base (FTS5 over ``lexical()``) opens and searches with FTS5; a
-    writer that fails while migrating leaves it as it was; the next one builds the BM25
-    directory from the chunk texts and drops FTS5, in one transaction, re-embedding
+@pytest.mark.parametrize("version", [3, 4])
+def test_formats_3_and_4_search_with_fts5_and_the_next_writer_moves_bm25_to_tantivy(
+        tmp_path, fake_embedder, monkeypatch, version):
+    """A format-3 or -4 knowledge base (FTS5 over ``lexical()``) opens and searches with
+    FTS5; a writer that fails while migrating leaves it as it was; the next one builds the
+    BM25 directory from the chunk texts and drops FTS5, in one transaction, re-embedding
     nothing, and a reader opened before follows it."""
     from knowledge import bm25
 
     docs, kb = mixed_kb(tmp_path, fake_embedder)
-    as_old_format(kb, 3)
+    as_old_format(kb, version)
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.lexical_index() is None  # (FTS5)
         [(_, old_hit)] = k.lexical_ids("竹子", 5)
@@ -431,7 +436,7 @@ def test_format_3_searches_with_fts5_and_the_next_writer_moves_bm25_to_tantivy(
         with pytest.raises(KnowledgeError, match="No space left .*nothing was changed"):
             index(kb, docs, FakeEmbedder())
     assert json.loads(query(kb, "SELECT value FROM meta WHERE key='manifest'")[0][0])[
-        "format_version"] == 3 and not list(kb.glob("lexical.*"))
+        "format_version"] == version and not list(kb.glob("lexical.*"))
     reader = KnowledgeBase.open(kb, embedder=fake_embedder)
     emb = FakeEmbedder()
     index(kb, docs, emb)
@@ -440,7 +445,7 @@ def test_format_3_searches_with_fts5_and_the_next_writer_moves_bm25_to_tantivy(
         assert reader.store.lexical_index() is not None
         assert reader.lexical_ids("竹子", 5)[0][1] == old_hit
     m = json.loads((kb / "manifest.json").read_text())
-    assert (m["format_version"], m["lexical"]) == (4, "cjk-bigram-1")
+    assert (m["format_version"], m["lexical"]) == (5, "cjk-bigram-1")
     assert [p.name for p in kb.glob("lexical.*")] == [f"lexical.{m['bm25']['generation']}"]
     assert query(kb, "SELECT name FROM sqlite_master WHERE name LIKE 'chunks_fts%' "
                      "OR name = 'chunks_lexical'") == []
