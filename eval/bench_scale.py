@@ -8,6 +8,8 @@ Steps (each writes JSON under --work; nothing large is committed)::
     .venv/bin/python eval/bench_scale.py query --kb runs/scale/kb-1m    # latency, RSS, recall
     .venv/bin/python eval/bench_scale.py bm25 --kb runs/scale/kb-1m     # BM25 and its peers
     .venv/bin/python eval/bench_scale.py update --kb runs/scale/kb-1m   # add/delete 1,000
+    .venv/bin/python eval/bench_scale.py fts5-copy --kb runs/scale/kb-1m --to runs/scale/kb-1m-fts5
+    .venv/bin/python eval/bench_scale.py vs --kb runs/scale/kb-1m --old runs/scale/kb-1m-fts5
     /work/peers/bin/python eval/bench_scale.py peers --size 1000000     # LangChain FAISS, Chroma
 
 - real: Python's own documentation (Debian's ``python3-doc``, the reST sources), the NQ
@@ -601,6 +603,68 @@ def cmd_query(a) -> None:
     save(a.work, f"query-{a.kb.name}", out)
 
 
+def cmd_fts5_copy(a) -> None:
+    """A copy of a KB as format 4 (main before Tantivy) stored it: FTS5 over ``lexical()``
+    text with its triggers, chunk kinds and pages, no BM25 directory (for ``vs``)."""
+    from knowledge import lexical
+    from knowledge.store import PAGES_TABLE
+
+    if a.to.exists():
+        sys.exit(f"{a.to} exists; remove it first")
+    shutil.copytree(a.kb, a.to, ignore=shutil.ignore_patterns("lexical.*", "write.lock"))
+    t = time.perf_counter()
+    conn = sqlite3.connect(a.to / "kb.sqlite")
+    lexical.register(conn)
+    if "kind" not in [r[1] for r in conn.execute("PRAGMA table_info(chunks)")]:
+        conn.execute("ALTER TABLE chunks ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+    conn.executescript(f"""{PAGES_TABLE};
+        CREATE VIEW chunks_lexical AS SELECT id, lexical(text) AS text FROM chunks;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks_lexical',
+            content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts(rowid, text) VALUES (new.id, lexical(new.text)); END;
+        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN INSERT INTO
+            chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, lexical(old.text)); END;
+        INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');""")
+    m = json.loads(conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
+    m["format_version"] = 4
+    m.pop("bm25", None)
+    conn.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m, sort_keys=True),))
+    conn.commit()
+    conn.close()
+    (a.to / "manifest.json").write_text(json.dumps(m))
+    print(f"{a.to}: format 4, FTS5 built in {time.perf_counter() - t:.1f} s")
+
+
+def cmd_vs(a) -> None:
+    """Hybrid and BM25 over one KB at the current format (Tantivy) and a copy of it at an
+    older one (FTS5, as main searched it), in one process, interleaved query by query."""
+    questions, q = queries(a.work)
+    from knowledge import KnowledgeBase
+    from rag.retrieval import Retriever
+
+    kbs = {"tantivy": KnowledgeBase.open(a.kb), "fts5": KnowledgeBase.open(a.old)}
+    for name, kb in kbs.items():
+        kb._embedder = Precomputed(questions, q)
+        assert (kb.bm25_index() is None) == (name == "fts5"), f"{name}: wrong BM25 engine"
+    methods = {}
+    for name, kb in kbs.items():
+        hybrid = Retriever(kb, "hybrid")
+        methods[f"hybrid_{name}"] = lambda i, r=hybrid: r.retrieve(questions[i], K)
+        methods[f"bm25_{name}"] = lambda i, kb=kb: kb.fetch(kb.lexical_ids(questions[i], K))
+    top = {name: [[h.chunk_id for h in fn(i)] for i in range(len(q))]
+           for name, fn in methods.items() if name.startswith("hybrid")}
+    out = {"kb": str(a.kb), "old": str(a.old), "chunks": kbs["tantivy"].stats()["chunks"],
+           "formats": {n: kb.manifest["format_version"] for n, kb in kbs.items()},
+           "hybrid_overlap@10": round(float(np.mean([len(set(x) & set(y)) / K for x, y in zip(
+               top["hybrid_tantivy"], top["hybrid_fts5"])])), 3)}
+    out.update(interleaved(methods, len(q)))
+    out["ratio_tantivy_over_fts5"] = {
+        f"{what}_{p}": round(out[f"{what}_tantivy"][f"{p}_ms"] / out[f"{what}_fts5"][f"{p}_ms"], 2)
+        for what in ("hybrid", "bm25") for p in ("p50", "p99")}
+    save(a.work, f"vs-{a.kb.name}", out)
+
+
 # -- update: add and delete 1,000 chunks through sync / delete_documents ---------------------
 
 def cmd_update(a) -> None:
@@ -746,13 +810,20 @@ def main() -> None:
     b.add_argument("--kb", type=Path, required=True)
     b.add_argument("--fts5", action="store_true", help="also FTS5 over the same texts "
                    "(built once beside the KB)")
+    f = sub.add_parser("fts5-copy")
+    f.add_argument("--kb", type=Path, required=True)
+    f.add_argument("--to", type=Path, required=True)
+    v = sub.add_parser("vs")
+    v.add_argument("--kb", type=Path, required=True, help="a KB of the current format")
+    v.add_argument("--old", type=Path, required=True, help="a copy at format 4 (FTS5)")
     pe = sub.add_parser("peers")
     pe.add_argument("--size", type=int, required=True)
     pe.add_argument("--peers", default="langchain-faiss,chroma")
     pe.add_argument("--max-minutes", type=float, default=20)
     a = p.parse_args()
     {"real": cmd_real, "kinds": cmd_kinds, "synth": cmd_synth, "query": cmd_query,
-     "update": cmd_update, "peers": cmd_peers, "exact": cmd_exact, "bm25": cmd_bm25}[a.cmd](a)
+     "update": cmd_update, "peers": cmd_peers, "exact": cmd_exact, "bm25": cmd_bm25,
+     "fts5-copy": cmd_fts5_copy, "vs": cmd_vs}[a.cmd](a)
 
 
 if __name__ == "__main__":
