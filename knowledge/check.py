@@ -1,6 +1,6 @@
 """`rag check`: verify every part of a knowledge base directory, and repair what can be
 rebuilt from SQLite without re-embedding (the FAISS index from the stored vectors, the
-FTS5 index from the chunk texts, manifest.json from SQLite's copy, stray files).
+BM25 index from the chunk texts, manifest.json from SQLite's copy, stray files).
 
 It reads SQLite directly rather than through ``Store.open``, so that a KB too damaged to
 open still gets a full report. A damaged SQLite file itself cannot be rebuilt from the
@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lexical
+from . import bm25, lexical
 from .errors import KnowledgeError
 from .store import (DB_NAME, MANIFEST_NAME, READABLE_VERSIONS, STATIC_FIELDS, Store,
                     _index_file, take_write_lock)
 from .vector_index import VectorIndex
 
 SAMPLE = 256  # stored vectors searched for themselves in the FAISS index
+BM25_FULL_BELOW = 1_000_000  # chunks: below, every BM25 id is compared with SQLite's
 
 
 @dataclass
@@ -134,14 +135,17 @@ def _inspect(kb_dir: Path, conn, report: CheckReport) -> set[str]:
         if n:
             problems.append(f"{n} {what}")
             bad.append(f"re-embed: `rag index PATH --kb {kb_dir} --rebuild`")
-    try:
-        conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
-        fts = conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
-        if fts != counts[2]:
-            raise sqlite3.DatabaseError(f"{fts} rows for {counts[2]} chunks")
-    except sqlite3.DatabaseError as err:
-        problems.append(f"the FTS5 (BM25) index is damaged ({err})")
-        fixes.add("fts")
+    if "bm25" in manifest:
+        _inspect_bm25(kb_dir, manifest, ids, report, fixes)
+    else:  # (a format before 5: FTS5, until the next writer migrates it)
+        try:
+            conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+            fts = conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+            if fts != counts[2]:
+                raise sqlite3.DatabaseError(f"{fts} rows for {counts[2]} chunks")
+        except sqlite3.DatabaseError as err:
+            problems.append(f"the FTS5 (BM25) index is damaged ({err})")
+            fixes.add("fts")
 
     # FAISS: the generation's file, its checksum, its ids, and vectors finding themselves
     path = kb_dir / _index_file(generation)
@@ -197,11 +201,37 @@ def _inspect(kb_dir: Path, conn, report: CheckReport) -> set[str]:
         problems.append(f"{MANIFEST_NAME} is unreadable ({err})")
         fixes.add("manifest")
     stray = [p.name for p in kb_dir.glob("index.*.faiss") if p.name != path.name]
+    stray += [p.name for p in kb_dir.glob(f"{bm25.DIR_PREFIX}*") if "bm25" not in manifest
+              or p.name != bm25.dir_name(manifest["bm25"]["generation"])]
     stray += [p.name for p in kb_dir.glob(".*.tmp")]
     if stray:
         problems.append(f"files left by an interrupted writer: {', '.join(sorted(stray))}")
         fixes.add("stray")
     return fixes
+
+
+def _inspect_bm25(kb_dir: Path, manifest: dict, ids: list[int], report: CheckReport,
+                  fixes: set[str]) -> None:
+    """The generation's BM25 directory: its files as written (checksums), and one document
+    per chunk id (every id compared below BM25_FULL_BELOW chunks; past it the count, and a
+    sample of ids found once each, since listing 10M ids from Tantivy would need GBs)."""
+    path = kb_dir / bm25.dir_name(manifest["bm25"]["generation"])
+    problem = bm25.damaged(path, manifest["bm25"]["files"], full=True)
+    if problem is None:
+        try:
+            index = bm25.Bm25Index(path)
+            if len(ids) < BM25_FULL_BELOW:
+                same = np.array_equal(index.ids(), np.sort(np.array(ids, dtype=np.int64)))
+            else:
+                sample = ids[::max(1, len(ids) // 1000)]
+                same = index.num_docs == len(ids) and index.holding(sample) == len(sample)
+            if not same:
+                problem = f"it holds {index.num_docs} chunks, SQLite {len(ids)}, or other ids"
+        except ValueError as err:
+            problem = str(err).splitlines()[0][:200]
+    if problem is not None:
+        report.problems.append(f"the BM25 index {path.name} is damaged ({problem})")
+        fixes.add("bm25")
 
 
 def _repair(kb_dir: Path, fixes: set[str], report: CheckReport) -> None:
@@ -219,6 +249,9 @@ def _repair(kb_dir: Path, fixes: set[str], report: CheckReport) -> None:
             if "fts" in fixes:
                 conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
                 report.repaired.append("rebuilt the FTS5 index from the chunk texts")
+            if "bm25" in fixes:
+                store.rebuild_bm25()
+                report.repaired.append("rebuilt the BM25 index from the chunk texts")
             ids, vecs = store.all_vectors()
             index = VectorIndex.build(manifest["index"]["kind"], int(manifest["dim"]), ids, vecs)
             store.commit(index)  # a new generation: FAISS file, manifest, mirror, strays

@@ -16,23 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .lexical import lexical
+from . import bm25
+from .lexical import STOPWORDS, lexical
 from .store import Store
 from .types import Hit
 
 
-# Words too common to help BM25; dropping them keeps FTS5 from scanning huge posting lists.
-STOPWORDS = frozenset("""a an and are as at be but by did do does for from had has have how in
-is it its of on or that the this to was were what when where which who whom whose why will
-with""".split())
 # compressed (IVF-PQ) indexes: candidates re-scored exactly from the stored vectors (1M chunks:
 # recall@10 0.93 with 100, 0.97 with 200, 0.99 with 400; eval/RESULTS.md)
 RESCORE = 200
 
 
 def fts_query(text: str, segment: bool = True) -> str:
-    """An FTS5 MATCH expression: the query's words OR-ed, quoted (no FTS5 syntax leaks in);
-    CJK runs as the bigrams the index holds (``segment``; off for a KB of format < 3)."""
+    """An FTS5 MATCH expression (knowledge bases of a format before 5): the query's words
+    OR-ed, quoted (no FTS5 syntax leaks in); CJK runs as the bigrams the index holds
+    (``segment``; off for a KB of format < 3)."""
     words = [w.lower() for w in re.findall(r"\w+", lexical(text) if segment else text)]
     kept = [w for w in words if w not in STOPWORDS] or words
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(kept))
@@ -134,7 +132,11 @@ class KnowledgeBase:
 
     def lexical_ids(self, query: str, k: int,
                     allowed: np.ndarray | None = None) -> list[tuple[float, int]]:
-        """(BM25 score, chunk id) pairs from the FTS5 index, best first (higher is better)."""
+        """(BM25 score, chunk id) pairs, best first (higher is better): from the generation's
+        Tantivy index (bm25.py), or FTS5 in a knowledge base of a format before 5."""
+        index = self.bm25_index()
+        if index is not None:
+            return index.search(bm25.terms(query), k, allowed)
         match = fts_query(query, segment="lexical" in self.manifest)
         if not match:
             return []
@@ -147,6 +149,12 @@ class KnowledgeBase:
             sql = sql.replace("WHERE", f"WHERE rowid IN ({','.join(map(str, map(int, allowed)))}) "
                                        "AND")
         return [(-float(s), int(i)) for i, s in self.store.conn.execute(sql, args)]
+
+    def bm25_index(self) -> bm25.Bm25Index | None:
+        """The committed generation's BM25 index (``Bm25Index.search`` reads no SQLite, so a
+        thread may run it beside a dense search); None for a KB of a format before 5 (FTS5)."""
+        self.store.refresh()
+        return self.store.lexical_index()
 
     def chunk_ids_where(self, path_glob: str | None = None,
                         metadata: dict | None = None) -> np.ndarray:

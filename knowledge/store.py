@@ -1,9 +1,13 @@
-"""The knowledge base directory on disk: SQLite (documents, chunks, FTS5), FAISS, manifest.
+"""The knowledge base directory on disk: SQLite (documents, chunks), FAISS, BM25, manifest.
 
 Crash safety: one ``rag index`` run is one SQLite transaction. The FAISS index for the new
 state is written to ``index.<generation>.faiss`` (aside, fsync, rename) *before* the SQLite
 commit that moves ``generation`` to it; older index files are deleted only after the commit.
-So whenever a process dies, SQLite names a generation whose FAISS file exists and matches.
+The BM25 index follows the same rule: a run that changes chunks writes a new directory
+``lexical.<generation>/`` (bm25.py: the last one's files hard-linked, its changes added),
+fsynced before that commit; the manifest names it with its files' sizes and checksums.
+So whenever a process dies, SQLite names a generation whose FAISS file and BM25 directory
+exist and match it; whatever a dead writer left beside them is removed by the next.
 ``manifest.json`` mirrors SQLite's copy of the manifest for people and tools; a stale one
 (a crash between commit and mirror) is rewritten by the next writer.
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -24,16 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lexical
+from . import bm25, lexical
 from .errors import KnowledgeError, LockedError, UsageError
 from .language import dominant_script
 from .vector_index import VectorIndex
 
 # 2: rows of tabular files are identified as "<file>#<row id>"; 3: FTS5 indexes CJK text as
 # bigrams (``lexical.py``), and each document records its script; 4: chunks record their kind
-# (a table of contents, an index), and a PDF's pages their labels and character boxes
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)  # older ones are migrated by the next writer (``_migrate``)
+# (a table of contents, an index), and a PDF's pages their labels and character boxes; 5: BM25
+# is a Tantivy index per generation (``bm25.py``) instead of FTS5 (older ones are still
+# searched with FTS5)
+FORMAT_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)  # older ones are migrated by the next writer (``_migrate``)
 RE_READ_SUFFIXES = (".pdf", ".html", ".htm", ".docx")  # parsed better since format 3
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 DB_NAME = "kb.sqlite"
@@ -86,19 +93,21 @@ PAGES_TABLE = """CREATE TABLE IF NOT EXISTS pages(
     layout TEXT NOT NULL,
     PRIMARY KEY(document_id, page))"""
 SCHEMA += PAGES_TABLE + ";\n"
-# BM25: FTS5 over the chunk texts as ``lexical()`` rewrites them (a view is its content)
-FTS_STATEMENTS = (
-    "CREATE VIEW IF NOT EXISTS chunks_lexical AS SELECT id, lexical(text) AS text FROM chunks",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks_lexical', "
-    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-    """CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, lexical(new.text));
+# The chunk ids a write transaction changed, for the BM25 directory it builds: kept by the
+# writer's connection alone (TEMP), so every path that writes chunks is seen. ``op`` bits:
+# 1 add the row (if it is still there), 2 delete the id from what the index held.
+BM25_LOG = (
+    "CREATE TEMP TABLE IF NOT EXISTS bm25_log(id INTEGER PRIMARY KEY, op INTEGER NOT NULL)",
+    """CREATE TEMP TRIGGER IF NOT EXISTS bm25_ai AFTER INSERT ON main.chunks BEGIN
+    INSERT INTO bm25_log(id, op) VALUES (new.id, 1) ON CONFLICT(id) DO UPDATE SET op = op | 1;
 END""",
-    """CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, lexical(old.text));
+    """CREATE TEMP TRIGGER IF NOT EXISTS bm25_ad AFTER DELETE ON main.chunks BEGIN
+    INSERT INTO bm25_log(id, op) VALUES (old.id, 2) ON CONFLICT(id) DO UPDATE SET op = 2;
 END""",
 )
-SCHEMA += "".join(f"{statement};\n" for statement in FTS_STATEMENTS)
+# FTS5, the BM25 of formats 1-4 (read until the next writer migrates): dropped by ``_migrate``
+FTS_OBJECTS = ("TRIGGER chunks_ai", "TRIGGER chunks_ad", "TABLE chunks_fts",
+               "VIEW chunks_lexical")
 
 # manifest fields that must agree between manifest.json and SQLite (the rest are counts/times)
 STATIC_FIELDS = ("format_version", "embedder", "dim", "metric", "chunker")
@@ -116,6 +125,7 @@ def _is_ours(name: str) -> bool:
     """Files this module writes into a knowledge base directory."""
     return (name.startswith(DB_NAME) or name in (MANIFEST_NAME, LOCK_NAME)
             or (name.startswith("index.") and name.endswith(".faiss"))
+            or name.startswith(bm25.DIR_PREFIX)
             or (name.startswith(".") and name.endswith(".tmp")))
 
 
@@ -190,6 +200,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _fsync_tree(path: Path, durable: set[str] = frozenset()) -> None:
+    """fsync the files of a directory (but those in ``durable``), the directory, and its
+    parent (the new entry)."""
+    for f in sorted(path.iterdir()):
+        if f.is_file() and f.name not in durable:
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(path)
+    _fsync_dir(path.parent)
+
+
 def describe(err: BaseException) -> str:
     """An OS or SQLite error in a few words, naming the file where there is one."""
     if isinstance(err, OSError) and err.strerror:
@@ -216,7 +240,9 @@ def _index_file(generation: int) -> str:
 
 
 class Store:
-    """An open knowledge base directory: the SQLite connection and the FAISS index."""
+    """An open knowledge base directory: the SQLite connection, the FAISS index and the
+    BM25 index (``bm25``: None for a format before 5, searched with FTS5, and in a writer,
+    which does not search)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, manifest: dict,
                  index: VectorIndex, generation: int, mmap: bool = False):
@@ -226,8 +252,11 @@ class Store:
         self.manifest = manifest
         self.index = index
         self.generation = generation
+        self.bm25: bm25.Bm25Index | None = None
         self._lock = None
         self._pending_manifest = None  # set by --rebuild: applied when the transaction begins
+        self._bm25_writer: bm25.Bm25Writer | None = None  # the next generation's, once begun
+        self._bm25_fresh = False  # the next BM25 directory starts empty (rebuild, repair)
 
     # -- opening ----------------------------------------------------------------------
 
@@ -263,6 +292,9 @@ class Store:
                 generation = int(manifest["generation"])
                 file = self.path / _index_file(generation)
                 index = self._read_index(file, manifest["index"]["kind"])
+                lexical_index = self._read_bm25(manifest) if index is not None else None
+                if lexical_index is False:
+                    index = None  # (its directory is gone: a writer moved on; read again)
                 # rows counted where that is cheap; past COUNT_ROWS_BELOW chunks the count the
                 # writer stored in the same transaction stands in (count(*) took 2.3 s at 10M;
                 # `rag check` still compares every id)
@@ -275,6 +307,10 @@ class Store:
                 break
             time.sleep(0.05 * (attempt + 1))  # a writer just replaced it: read again
         else:
+            if lexical_index is False:
+                raise KnowledgeError(
+                    f"{self.path}: the BM25 index {self._bm25_dir(manifest).name} is missing; "
+                    f"`rag check --kb {self.path} --repair` rebuilds it from the chunk texts")
             raise KnowledgeError(f"{self.path}: FAISS file {_index_file(generation)} is "
                                  f"missing; `rag check --kb {self.path} --repair` rebuilds it "
                                  "from the vectors in SQLite (no re-embedding)")
@@ -283,7 +319,13 @@ class Store:
                 f"{self.path}: FAISS holds {index.ntotal} vectors of dim {index.dim} but SQLite "
                 f"has {nchunks} chunks of dim {manifest['dim']}; `rag check --kb {self.path} "
                 "--repair` rebuilds it from the vectors in SQLite (no re-embedding)")
+        if lexical_index is not None and lexical_index.num_docs != nchunks:
+            raise KnowledgeError(
+                f"{self.path}: the BM25 index holds {lexical_index.num_docs} chunks but SQLite "
+                f"has {nchunks}; `rag check --kb {self.path} --repair` rebuilds it from the "
+                "chunk texts")
         self.manifest, self.index, self.generation = manifest, index, generation
+        self.bm25 = lexical_index
 
     def _read_index(self, file: Path, kind: str) -> VectorIndex | None:
         """The FAISS index in ``file`` (None: gone, a writer replaced it since)."""
@@ -300,6 +342,35 @@ class Store:
             raise KnowledgeError(f"{file} is unreadable ({first}); `rag check --kb {self.path} "
                                  "--repair` rebuilds it from the vectors in SQLite (no "
                                  "re-embedding)") from None
+
+    def _bm25_dir(self, manifest: dict) -> Path:
+        return self.path / bm25.dir_name(int(manifest["bm25"]["generation"]))
+
+    def _read_bm25(self, manifest: dict):
+        """The generation's BM25 index opened for searching; None where there is none to
+        open (a format before 5, or a writer); False when its directory is gone."""
+        if "bm25" not in manifest or not self.mmap:
+            return None
+        path = self._bm25_dir(manifest)
+        problem = bm25.damaged(path, manifest["bm25"]["files"])
+        if problem is not None:
+            if not path.exists() or problem.endswith("is missing"):
+                return False
+            raise KnowledgeError(f"{path} is damaged ({problem}); `rag check --kb {self.path} "
+                                 "--repair` rebuilds it from the chunk texts")
+        try:
+            return bm25.Bm25Index(path)
+        except ValueError as err:
+            if not path.exists():
+                return False
+            raise KnowledgeError(f"{path} is unreadable ({str(err)[:200]}); `rag check --kb "
+                                 f"{self.path} --repair` rebuilds it from the chunk texts") from None
+
+    def lexical_index(self) -> bm25.Bm25Index | None:
+        """The BM25 index of the loaded generation (None: a format before 5, with FTS5)."""
+        if self.bm25 is None and "bm25" in self.manifest:  # (a writer opens it on demand)
+            self.bm25 = bm25.Bm25Index(self._bm25_dir(self.manifest))
+        return self.bm25
 
     def _read_meta_manifest(self) -> dict:
         row = self.conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
@@ -417,7 +488,7 @@ class Store:
     def _create(cls, path: Path, static: dict) -> "Store":
         for p in path.iterdir():  # leftovers of a create that died, or a KB being rebuilt
             if _is_ours(p.name) and p.name != LOCK_NAME:
-                p.unlink()
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
         conn = _connect(path / DB_NAME)
         conn.executescript(SCHEMA)
         now = time.time()
@@ -436,32 +507,40 @@ class Store:
         the writer lock held); nothing is re-embedded.
         1 -> 2: documents from rows of JSONL/CSV files, identified by the row's id alone (so
         two files reusing ids 1..N collided), become "<file>#<id>".
-        2 -> 3: FTS5 re-indexes the chunk texts through ``lexical()`` (CJK as bigrams), and
-        each document gets its script.
+        2 -> 3: each document gets its script (and FTS5 indexed CJK as bigrams).
         3 -> 4: chunks get a kind and PDFs a pages table; PDF, HTML and Word files are marked
         to be read again by the next `rag index` of their folder (their text is cleaner now),
-        which re-embeds only the documents whose text changed."""
+        which re-embeds only the documents whose text changed.
+        4 -> 5: the chunk texts go into a Tantivy BM25 directory (``lexical()``: CJK as
+        bigrams) named in the manifest, and FTS5 is dropped."""
         version = self.manifest.get("format_version")
         if version == FORMAT_VERSION:
             return
+        before = dict(self.manifest)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             if version == 1:
                 self._rename_tabular_rows()
-            if version in (1, 2):
-                self._lexical_fts_and_scripts()
-            self._kinds_and_pages()
-            self.manifest["format_version"] = FORMAT_VERSION
-            self.manifest["lexical"] = lexical.LEXICAL_VERSION
+            if version < 3:
+                self._scripts()
+            if version < 4:
+                self._kinds_and_pages()
+            for what in FTS_OBJECTS:
+                kind, name = what.split()
+                self.conn.execute(f"DROP {kind} IF EXISTS {name}")
+            self._install_bm25_log()
+            self.rebuild_bm25()  # (its directory is named by the current generation)
+            self.manifest.update(format_version=FORMAT_VERSION, lexical=lexical.LEXICAL_VERSION)
+            self._finish_bm25(self.generation)
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
                               (json.dumps(self.manifest, sort_keys=True),))
             (self.path / MANIFEST_NAME).unlink(missing_ok=True)  # (absent, never stale)
             self.conn.execute("COMMIT")
         except BaseException:
             self.rollback()
-            self.manifest["format_version"] = version
-            self.manifest.pop("lexical", None)
+            self.manifest = before
             raise
+        self._bm25_writer, self._bm25_fresh = None, False
         self.write_manifest_mirror()
 
     def _rename_tabular_rows(self) -> None:
@@ -481,13 +560,7 @@ class Store:
         self.conn.execute("UPDATE documents SET doc_id = substr(doc_id, ?) "
                           "WHERE substr(doc_id, 1, ?) = ?", (len(tmp) + 1, len(tmp), tmp))
 
-    def _lexical_fts_and_scripts(self) -> None:
-        for sql in ("DROP TRIGGER IF EXISTS chunks_ai", "DROP TRIGGER IF EXISTS chunks_ad",
-                    "DROP TABLE IF EXISTS chunks_fts"):
-            self.conn.execute(sql)
-        for statement in FTS_STATEMENTS:
-            self.conn.execute(statement)
-        self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+    def _scripts(self) -> None:
         columns = [r[1] for r in self.conn.execute("PRAGMA table_info(documents)")]
         if "script" not in columns:
             self.conn.execute("ALTER TABLE documents ADD COLUMN script TEXT NOT NULL DEFAULT ''")
@@ -523,10 +596,56 @@ class Store:
         if self._pending_manifest:  # --rebuild: start the tables over
             # (not executescript: it would commit the transaction just begun)
             for sql in ("DELETE FROM chunks", "DELETE FROM pages", "DELETE FROM documents",
-                        "DELETE FROM files",
-                        "INSERT INTO chunks_fts(chunks_fts) VALUES ('delete-all')"):
+                        "DELETE FROM files"):
                 self.conn.execute(sql)
             self.manifest = self._pending_manifest
+            self._bm25_fresh = True
+        self._install_bm25_log()
+
+    def _install_bm25_log(self) -> None:
+        for statement in BM25_LOG:
+            self.conn.execute(statement)
+        self.conn.execute("DELETE FROM bm25_log")
+
+    def rebuild_bm25(self) -> None:
+        """Build the next generation's BM25 directory anew from every chunk text (repair)."""
+        self._bm25_fresh = True
+        self.conn.execute("INSERT OR REPLACE INTO bm25_log(id, op) SELECT id, 1 FROM chunks")
+
+    def flush_bm25(self, generation: int | None = None) -> None:
+        """Apply the chunk changes of this transaction so far to the next generation's BM25
+        directory (started on first use). ``commit`` calls it; a writer adding millions of
+        chunks calls it now and then, so the texts are read back while still cached."""
+        if self.manifest.get("format_version", 0) < 5:
+            return  # (FTS5 is its BM25 until the next writer migrates it)
+        changed = self.conn.execute("SELECT count(*) FROM bm25_log").fetchone()[0]
+        if not changed and (self._bm25_writer is not None or (
+                "bm25" in self.manifest and not self._bm25_fresh)):
+            return
+        if self._bm25_writer is None:
+            generation = max(self.generation + 1, 1) if generation is None else generation
+            base = None if self._bm25_fresh or "bm25" not in self.manifest else \
+                self._bm25_dir(self.manifest)
+            self._bm25_writer = bm25.Bm25Writer(self.path / bm25.dir_name(generation), base)
+        writer = self._bm25_writer
+        writer.delete([r[0] for r in self.conn.execute("SELECT id FROM bm25_log WHERE op & 2")])
+        writer.add(self.conn.execute(
+            "SELECT c.id, c.text FROM bm25_log l JOIN chunks c ON c.id = l.id WHERE l.op & 1 "
+            "ORDER BY c.id"))
+        self.conn.execute("DELETE FROM bm25_log")
+
+    def _finish_bm25(self, generation: int) -> None:
+        """Commit the BM25 directory this transaction built (if it changed any chunk, or the
+        KB has none yet), fsync it, and name it in the manifest to be committed."""
+        self.flush_bm25(generation)
+        writer = self._bm25_writer
+        if writer is None:
+            return
+        writer.commit()
+        _fsync_tree(writer.target, writer.linked)
+        known = {} if self._bm25_fresh else self.manifest.get("bm25", {}).get("files", {})
+        self.manifest["bm25"] = {"generation": generation, "engine": bm25.engine(),
+                                 "files": bm25.file_table(writer.target, known)}
 
     def commit(self, index: VectorIndex) -> None:
         """Make the transaction's state durable, together with ``index`` for it."""
@@ -544,30 +663,46 @@ class Store:
         self.manifest["index_sha256"] = hashlib.sha256(data).hexdigest()  # (for `rag check`)
         new_file = self.path / _index_file(generation)
         try:
+            self._finish_bm25(generation)
             write_atomic(new_file, data)
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
                               (json.dumps(self.manifest, sort_keys=True),))
             self.conn.execute("COMMIT")
-        except (OSError, sqlite3.Error) as err:
+        except (OSError, sqlite3.Error, ValueError) as err:  # (ValueError: from Tantivy)
             self.rollback()
             for p in (new_file, new_file.with_name(f".{new_file.name}.tmp")):
                 p.unlink(missing_ok=True)  # (SQLite still names the previous generation)
             raise KnowledgeError(f"could not write the knowledge base {self.path} "
                                  f"({describe(err)}); nothing was changed") from None
         self.index, self.generation = index, generation
+        self._bm25_writer, self._bm25_fresh = None, False
         try:  # committed: what is left is tidying up, which the next writer redoes
             self.write_manifest_mirror()
-            for p in self.path.glob("index.*.faiss"):
-                if p.name != _index_file(generation):
-                    p.unlink(missing_ok=True)
-            for p in self.path.glob(".*.tmp"):
-                p.unlink(missing_ok=True)
+            self._remove_strays()
         except OSError as err:
             raise KnowledgeError(f"{self.path}: the run was saved, but tidying up after it "
                                  f"failed ({describe(err)}); `rag check --kb {self.path} "
                                  "--repair` finishes it") from None
 
+    def _remove_strays(self) -> None:
+        """Delete the FAISS files and BM25 directories of other generations, and temp files."""
+        keep = {_index_file(self.generation)}
+        if "bm25" in self.manifest:
+            keep.add(self._bm25_dir(self.manifest).name)
+        for p in self.path.iterdir():
+            if p.name in keep:
+                continue
+            if p.name.startswith(bm25.DIR_PREFIX) and p.is_dir():
+                shutil.rmtree(p)
+            elif (p.name.startswith("index.") and p.name.endswith(".faiss")) or (
+                    p.name.startswith(".") and p.name.endswith(".tmp")):
+                p.unlink(missing_ok=True)
+
     def rollback(self) -> None:
+        if self._bm25_writer is not None:  # (its directory was never named: it goes)
+            self._bm25_writer.abort()
+            self._bm25_writer = None
+        self._bm25_fresh = False
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
@@ -619,7 +754,8 @@ class Store:
             orphans = self.conn.execute(
                 "SELECT count(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)"
             ).fetchone()[0]
-            fts = self.conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0]
+            fts = None if "bm25" in self.manifest else self.conn.execute(
+                "SELECT count(*) FROM chunks_fts").fetchone()[0]
             manifest = self._read_meta_manifest()
         finally:
             self.conn.execute("COMMIT")
@@ -631,8 +767,13 @@ class Store:
                             f"{len(db_ids)})")
         if orphans:
             problems.append(f"{orphans} chunks belong to no document")
-        if fts != len(db_ids):
+        if fts is not None and fts != len(db_ids):
             problems.append(f"FTS5 holds {fts} rows for {len(db_ids)} chunks")
+        if fts is None:
+            lexical_index = self.lexical_index()
+            if not np.array_equal(db_ids, lexical_index.ids()):
+                problems.append(f"BM25 ids differ from SQLite chunk ids ({lexical_index.num_docs} "
+                                f"vs {len(db_ids)})")
         if manifest["counts"]["chunks"] != len(db_ids) or manifest["counts"]["documents"] != n_docs:
             problems.append("manifest counts differ from SQLite")
         return problems

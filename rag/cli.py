@@ -137,10 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="verify a knowledge base; --repair rebuilds what it can",
                        description="Verify every part of a knowledge base: SQLite's integrity, "
-                       "the manifest, every chunk's vector and offsets, the FTS5 index, the "
+                       "the manifest, every chunk's vector and offsets, the BM25 index, the "
                        "FAISS file (checksum, ids, stored vectors finding themselves), "
                        "manifest.json and stray files. --repair rebuilds the FAISS index from "
-                       "the vectors in SQLite, the FTS5 index and manifest.json, without "
+                       "the vectors in SQLite, the BM25 index and manifest.json, without "
                        "re-embedding. Exit code 0: consistent (after repair), 1: problems remain.")
     p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
     p.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt")

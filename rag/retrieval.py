@@ -1,4 +1,4 @@
-"""Retrieval over a knowledge base: dense (FAISS), lexical (BM25 over SQLite FTS5), or
+"""Retrieval over a knowledge base: dense (FAISS), lexical (BM25, knowledge/bm25.py), or
 hybrid (both fused by reciprocal rank fusion, the default).
 
 Example::
@@ -8,10 +8,12 @@ Example::
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
 
+from knowledge import bm25
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase
 from knowledge.types import Hit
@@ -23,6 +25,10 @@ MODES = ("hybrid", "dense", "lexical")
 # 89.75, best 3: 89.8), and weighting dense against BM25 gained nothing beyond noise:
 # eval/tune_fusion.py, eval/RESULTS.md.
 RRF_K = 5
+# From this many chunks hybrid search runs BM25 in a thread beside embedding the question and
+# FAISS (Tantivy releases the GIL): at 10M chunks that hides its ~10 ms; below, a thread's
+# start and the GIL handovers cost more than BM25 takes (eval/RESULTS.md, "BM25 at scale").
+PARALLEL_FROM = 1_000_000
 # hits fetched beyond k, so that a table of contents or an index found among the best can
 # step back behind prose (``content_first``)
 APPARATUS_SLACK = 5
@@ -103,12 +109,18 @@ class Retriever:
         dense = lexical = None
         t0 = time.perf_counter()
         embed_ms = 0.0
+        index = self.kb.bm25_index() if self.mode == "hybrid" else None
+        if index is not None and index.num_docs >= PARALLEL_FROM:
+            lexical = _background(lambda: [index.search(bm25.terms(q), n, allowed)
+                                           for q in queries])
         if self.mode in ("dense", "hybrid"):
             vecs = self.kb.embedder.encode_queries(list(queries))
             embed_ms = (time.perf_counter() - t0) * 1000
             dense = self.kb.dense_ids(vecs, n, allowed)
             similarity = [d[0][0] if d else None for d in dense]
-        if self.mode in ("lexical", "hybrid"):
+        if lexical is not None:
+            lexical = lexical()
+        elif self.mode in ("lexical", "hybrid"):
             lexical = [self.kb.lexical_ids(q, n, allowed) for q in queries]
         results = []
         for i in range(len(queries)):
@@ -121,6 +133,27 @@ class Retriever:
             results.append(content_first(self.kb.fetch(pairs), k))
         total = (time.perf_counter() - t0) * 1000
         return Retrieved(results, similarity, {"embed_ms": embed_ms, "search_ms": total - embed_ms})
+
+
+def _background(fn):
+    """Start ``fn()`` in a thread; returns a function that waits for its result (or raises
+    its error)."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 (raised again in the caller's thread)
+            box["error"] = err
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def result():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+    return result
 
 
 def content_first(hits: list[Hit], k: int) -> list[Hit]:

@@ -1,9 +1,10 @@
 """Index a folder with the fake embedder, announcing each step of the commit protocol.
 
 Run by test_crash.py as a real subprocess that it kills with SIGKILL. Before and after each
-step that matters for a crash (embedding, writing the FAISS file, fsyncs, the SQLite commit
-and rollback, the manifest) it prints a line and pauses briefly, so the test can kill it
-inside any window of the protocol as well as at random times.
+step that matters for a crash (embedding, starting and committing the BM25 directory, writing
+the FAISS file, fsyncs, the SQLite commit and rollback, the manifest) it prints a line and
+pauses briefly, so the test can kill it inside any window of the protocol as well as at
+random times.
 Usage: python crash_worker.py KB_DIR FOLDER
 """
 import sys
@@ -14,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FakeEmbedder  # noqa: E402
-from knowledge import store  # noqa: E402
+from knowledge import bm25, store  # noqa: E402
 from knowledge.chunking import ChunkerSettings  # noqa: E402
 from knowledge.sync import sync  # noqa: E402
 
@@ -54,6 +55,8 @@ store._fsync_dir = announced("fsync_dir", store._fsync_dir)
 _connect = store._connect
 store._connect = lambda path: Conn(_connect(path))
 FakeEmbedder.encode = announced("encode", FakeEmbedder.encode)
+bm25.Bm25Writer.__init__ = announced("bm25_start", bm25.Bm25Writer.__init__)
+bm25.Bm25Writer.commit = announced("bm25_commit", bm25.Bm25Writer.commit)
 sync_mod._scan = announced("scan", sync_mod._scan)
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ def state(kb: Path):
         ).fetchall()
         hits = k.search("alpha beta", k=3)
         assert len(hits) == 3
+        lexical = k.fetch(k.lexical_ids("omega", 3))  # (verify: BM25 holds every chunk id)
+        assert len(lexical) == 3 and all("omega" in h.text for h in lexical)
     return sorted(docs), sorted(chunks)
 
 

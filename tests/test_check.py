@@ -2,6 +2,7 @@
 rebuilt without re-embedding; a damaged SQLite file is reported and left alone."""
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -88,17 +89,37 @@ def test_manifest_mirror_is_rewritten_from_sqlite(kb, damage):
     assert json.loads(mirror.read_text())["chunker"]["size"] == 200
 
 
-def test_fts_damage_and_stray_files_are_repaired(kb):
+def bm25_dir(kb):
+    [path] = kb.glob("lexical.*")
+    return path
+
+
+@pytest.mark.parametrize("damage", ["bit-flipped", "truncated", "missing"])
+def test_bm25_damage_and_stray_files_are_repaired(kb, damage):
     before = results(kb)
-    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
-        c.execute("DELETE FROM chunks_fts_data WHERE id > 10")  # the BM25 index's pages
-        c.commit()
+    postings = max(bm25_dir(kb).glob("*.idx"), key=lambda p: p.stat().st_size)
+    data = bytearray(postings.read_bytes())
+    if damage == "bit-flipped":
+        data[len(data) // 2] ^= 0x10
+        postings.write_bytes(bytes(data))
+    elif damage == "truncated":
+        postings.write_bytes(bytes(data[:len(data) // 2]))
+        with pytest.raises(KnowledgeError, match="lexical.* damaged .*rag check --kb .* --repair"):
+            KnowledgeBase.open(kb)
+    else:
+        shutil.rmtree(bm25_dir(kb))
+        with pytest.raises(KnowledgeError, match="BM25 index lexical.* is missing.*--repair"):
+            KnowledgeBase.open(kb)
     (kb / "index.99.faiss").write_bytes(b"left over")
     (kb / ".index.3.faiss.tmp").write_bytes(b"half written")
+    (kb / "lexical.99").mkdir()  # (a BM25 directory whose commit never came)
     problems = check(kb).problems
-    assert any("FTS5" in p for p in problems) and any("interrupted writer" in p for p in problems)
-    repaired_equals_before(kb, before)
+    assert any("BM25 index lexical." in p for p in problems), problems
+    assert any("interrupted writer" in p and "lexical.99" in p for p in problems)
+    report = repaired_equals_before(kb, before)
+    assert any("BM25" in r for r in report.repaired)
     assert not (kb / "index.99.faiss").exists() and not (kb / ".index.3.faiss.tmp").exists()
+    assert [p.name for p in kb.glob("lexical.*")] == [bm25_dir(kb).name] != ["lexical.99"]
 
 
 def test_a_torn_sqlite_page_is_reported_and_nothing_is_touched(kb):

@@ -3,6 +3,7 @@ FAISS and SQLite)."""
 import json
 from contextlib import closing
 import os
+import shutil
 import sqlite3
 
 import numpy as np
@@ -30,34 +31,37 @@ def doc_ids(kb):
 
 
 def as_old_format(kb, version):
-    """Rewrite a knowledge base as format ``version`` (1, 2 or 3) stored it: no chunk kinds
-    and no pages table (3); FTS5 over the raw chunk texts, no per-document script, no
-    "lexical" in the manifest (1, 2)."""
+    """Rewrite a knowledge base as format ``version`` stored it: FTS5 over the chunk texts
+    (3 and 4: through ``lexical()``, CJK as bigrams; 1 and 2: raw, without a per-document
+    script or "lexical" in the manifest), and no BM25 directory; no chunk kinds and no pages
+    table before 4."""
+    content = "chunks_lexical" if version >= 3 else "chunks"
+    text = "lexical({}.text)" if version >= 3 else "{}.text"
     with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
-        c.executescript("ALTER TABLE chunks DROP COLUMN kind; DROP TABLE pages;")
-        if version == 3:
-            m = json.loads(c.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
-            m["format_version"] = 3
-            c.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m, sort_keys=True),))
-            c.commit()
-            (kb / "manifest.json").write_text(json.dumps(m))
-            return
-        c.executescript("""
-            DROP TRIGGER chunks_ai; DROP TRIGGER chunks_ad; DROP TABLE chunks_fts;
-            DROP VIEW chunks_lexical; ALTER TABLE documents DROP COLUMN script;
-            CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks',
+        lexical.register(c)
+        if version < 4:
+            c.executescript("ALTER TABLE chunks DROP COLUMN kind; DROP TABLE pages;")
+        c.executescript(f"""
+            CREATE VIEW chunks_lexical AS SELECT id, lexical(text) AS text FROM chunks;
+            CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='{content}',
                 content_rowid='id', tokenize='unicode61 remove_diacritics 2');
             CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
-                INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;
+                INSERT INTO chunks_fts(rowid, text) VALUES (new.id, {text.format("new")}); END;
             CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
                 INSERT INTO chunks_fts(chunks_fts, rowid, text)
-                VALUES ('delete', old.id, old.text); END;
+                VALUES ('delete', old.id, {text.format("old")}); END;
             INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');""")
+        if version < 3:
+            c.executescript("DROP VIEW chunks_lexical; ALTER TABLE documents DROP COLUMN script")
         m = json.loads(c.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
         m["format_version"] = version
-        del m["lexical"]
+        del m["bm25"]
+        if version < 3:
+            del m["lexical"]
         c.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m, sort_keys=True),))
         c.commit()
+    for p in kb.glob("lexical.*"):
+        shutil.rmtree(p)
     (kb / "manifest.json").write_text(json.dumps(m))
 
 
@@ -69,13 +73,13 @@ def test_first_index_counts_and_manifest(tmp_path, animals, fake_embedder):
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
                            "fish.jsonl#salmon", "fish.jsonl#shark"]
     m = json.loads((kb / "manifest.json").read_text())
-    assert m["format_version"] == 4
+    assert m["format_version"] == 5 and m["bm25"]["generation"] == 1
     assert m["embedder"] == fake_embedder.identity()
     assert (m["dim"], m["metric"], m["index"]["kind"]) == (64, "inner_product", "flat")
     assert m["chunker"]["size"] == 200 and m["chunker"]["overlap"] == 30
     assert m["counts"] == {"files": 5, "documents": 6, "chunks": 6}
-    assert sorted(p.name for p in kb.iterdir()) == ["index.1.faiss", "kb.sqlite", "manifest.json",
-                                                    "write.lock"]
+    assert sorted(p.name for p in kb.iterdir()) == ["index.1.faiss", "kb.sqlite", "lexical.1",
+                                                    "manifest.json", "write.lock"]
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.verify() == []
 
@@ -366,21 +370,26 @@ def test_format_1_opens_and_the_next_writer_migrates_row_ids(tmp_path, animals, 
     assert (r.added, r.updated, r.removed, emb.calls) == (0, 0, 0, 0)
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
                            "fish.jsonl#salmon", "fish.jsonl#shark"]
-    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 4
+    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 5
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.verify() == []
 
 
-def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fake_embedder):
-    """A format-2 knowledge base (FTS5 over raw text: a Chinese run is one token) still opens
-    and searches as before; the next writer re-indexes FTS5 through ``lexical()`` and records
-    each document's script, in one transaction and without re-embedding."""
+def mixed_kb(tmp_path, emb):
+    """Two Chinese documents and an English one, indexed: (their folder, the KB)."""
     docs = write_corpus(tmp_path / "docs", {
         "river.md": "# 长江\n\n长江是中国最长的河流，全长约6300公里。",
         "panda.md": "# 大熊猫\n\n大熊猫生活在四川的山区，主要吃竹子。",
         "en.txt": "Pandas eat bamboo in the mountains of Sichuan."})
-    kb = tmp_path / "kb"
-    index(kb, docs, fake_embedder)
+    index(tmp_path / "kb", docs, emb)
+    return docs, tmp_path / "kb"
+
+
+def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fake_embedder):
+    """A format-2 knowledge base (FTS5 over raw text: a Chinese run is one token) still opens
+    and searches as before; the next writer indexes BM25 through ``lexical()`` and records
+    each document's script, in one transaction and without re-embedding."""
+    docs, kb = mixed_kb(tmp_path, fake_embedder)
     as_old_format(kb, 2)
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.lexical_ids("竹子", 5) == []  # (the old index holds "主要吃竹子" as one token)
@@ -392,13 +401,56 @@ def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fak
     with reader, reader.snapshot():  # (it reloads the migrated manifest: bigram queries)
         assert len(reader.lexical_ids("竹子", 5)) == 1
     m = json.loads((kb / "manifest.json").read_text())
-    assert (m["format_version"], m["lexical"]) == (4, "cjk-bigram-1")
+    assert (m["format_version"], m["lexical"]) == (5, "cjk-bigram-1")
     assert dict(query(kb, "SELECT doc_id, script FROM documents")) == {
         "river.md": "Hani", "panda.md": "Hani", "en.txt": "Latn"}
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.verify() == []
         [(_, cid)] = k.lexical_ids("竹子", 5)
         assert k.fetch([(0.0, cid)])[0].doc_id == "panda.md"
+        assert len(k.lexical_ids("bamboo", 5)) == 1
+    from knowledge.check import check
+    assert check(kb).ok
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_formats_3_and_4_search_with_fts5_and_the_next_writer_moves_bm25_to_tantivy(
+        tmp_path, fake_embedder, monkeypatch, version):
+    """A format-3 or -4 knowledge base (FTS5 over ``lexical()``) opens and searches with
+    FTS5; a writer that fails while migrating leaves it as it was; the next one builds the
+    BM25 directory from the chunk texts and drops FTS5, in one transaction, re-embedding
+    nothing, and a reader opened before follows it."""
+    from knowledge import bm25
+
+    docs, kb = mixed_kb(tmp_path, fake_embedder)
+    as_old_format(kb, version)
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.store.lexical_index() is None  # (FTS5)
+        [(_, old_hit)] = k.lexical_ids("竹子", 5)
+        assert len(k.lexical_ids("bamboo", 5)) == 1
+
+    def broken(self):
+        raise OSError(28, "No space left on device")
+    with monkeypatch.context() as m:
+        m.setattr(bm25.Bm25Writer, "commit", broken)
+        with pytest.raises(KnowledgeError, match="No space left .*nothing was changed"):
+            index(kb, docs, FakeEmbedder())
+    assert json.loads(query(kb, "SELECT value FROM meta WHERE key='manifest'")[0][0])[
+        "format_version"] == version and not list(kb.glob("lexical.*"))
+    reader = KnowledgeBase.open(kb, embedder=fake_embedder)
+    emb = FakeEmbedder()
+    index(kb, docs, emb)
+    assert emb.calls == 0
+    with reader, reader.snapshot():
+        assert reader.store.lexical_index() is not None
+        assert reader.lexical_ids("竹子", 5)[0][1] == old_hit
+    m = json.loads((kb / "manifest.json").read_text())
+    assert (m["format_version"], m["lexical"]) == (5, "cjk-bigram-1")
+    assert [p.name for p in kb.glob("lexical.*")] == [f"lexical.{m['bm25']['generation']}"]
+    assert query(kb, "SELECT name FROM sqlite_master WHERE name LIKE 'chunks_fts%' "
+                     "OR name = 'chunks_lexical'") == []
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert k.store.verify() == []
         assert len(k.lexical_ids("bamboo", 5)) == 1
     from knowledge.check import check
     assert check(kb).ok

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from conftest import write_corpus
-from knowledge import ChunkerSettings, KnowledgeBase, sync
+from knowledge import ChunkerSettings, KnowledgeBase, store, sync
 from knowledge.errors import LoadError
 from knowledge.pagemap import boxes, decode
 from knowledge.pdf import load_pdf
@@ -206,6 +206,34 @@ def test_a_format_3_knowledge_base_reads_its_pdfs_again_on_the_next_index(tmp_pa
         assert c.execute("SELECT count(*) FROM pages").fetchone()[0] == 4
     assert (r.updated, r.unchanged, emb.calls) == (1, 1, pdf_chunks)
     with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
-        assert kb.manifest["format_version"] == 4
+        assert kb.manifest["format_version"] == store.FORMAT_VERSION
         [hit] = kb.search("clean the filter every month", k=1)
         assert (hit.page, hit.page_label) == (3, "2")
+
+
+def test_a_format_4_knowledge_base_moves_to_tantivy_keeping_its_pages(tmp_path):
+    """A knowledge base of format 4 (page labels and chunk kinds, BM25 in FTS5) answers as it
+    is; the next `rag index` builds its BM25 index from the stored chunk texts, reading no
+    file again and re-embedding nothing, and page labels and kinds stay."""
+    from conftest import FakeEmbedder
+    from test_kb import as_old_format
+
+    from rag.retrieval import Retriever
+
+    docs = write_corpus(tmp_path / "docs", {"manual.pdf": manual(), "notes.txt": "Plain notes."})
+    kb_dir = tmp_path / "kb"
+    sync(kb_dir, [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    as_old_format(kb_dir, 4)
+    with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
+        assert kb.store.lexical_index() is None  # (FTS5)
+        [hit] = Retriever(kb, "lexical").retrieve("clean the filter every month", k=1)
+        assert (hit.page, hit.page_label) == (3, "2")
+    emb = FakeEmbedder()
+    r = sync(kb_dir, [docs], embedder=emb, log=lambda m: None)
+    assert (r.updated, r.unchanged, emb.calls) == (0, 2, 0)
+    with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
+        assert kb.manifest["format_version"] == store.FORMAT_VERSION
+        assert kb.store.lexical_index().num_docs == kb.manifest["counts"]["chunks"]
+        [again] = Retriever(kb, "lexical").retrieve("clean the filter every month", k=1)
+        assert (again.chunk_id, again.page_label, again.kind) == (hit.chunk_id, "2", hit.kind)
+        assert kb.page("manual.pdf", 1)["label"] == "i"

@@ -1,4 +1,4 @@
-"""Dense, lexical and hybrid retrieval with filters (fake embedder, real FAISS + FTS5)."""
+"""Dense, lexical and hybrid retrieval with filters (fake embedder, real FAISS + Tantivy BM25)."""
 from dataclasses import replace
 
 import pytest
@@ -26,7 +26,7 @@ def test_fts_query_quotes_words_and_drops_stopwords():
     assert fts_query("?!") == ""
 
 
-def test_lexical_is_bm25_over_fts5(kb):
+def test_lexical_is_bm25(kb):
     pairs = kb.lexical_ids("reset pump", 3)
     hits = kb.fetch(pairs)
     assert hits[0].doc_id == "manuals/pump.md"
@@ -49,7 +49,9 @@ def test_modes_find_the_obvious_document(kb, mode):
     assert len(hits) <= 3
 
 
-def test_hybrid_is_the_rrf_of_dense_and_lexical(kb):
+@pytest.mark.parametrize("parallel_from", [0, 2**62], ids=["bm25-in-a-thread", "in-turn"])
+def test_hybrid_is_the_rrf_of_dense_and_lexical(kb, monkeypatch, parallel_from):
+    monkeypatch.setattr("rag.retrieval.PARALLEL_FROM", parallel_from)
     r = Retriever(kb, "hybrid", candidates=10)
     q = "fish that swim"
     dense = kb.dense_ids(kb.embedder.encode([q]), 10)[0]
@@ -58,7 +60,20 @@ def test_hybrid_is_the_rrf_of_dense_and_lexical(kb):
     assert [h.chunk_id for h in r.retrieve(q, k=4)] == want
 
 
-def test_filters_by_path_glob_and_metadata(kb):
+def test_an_error_in_the_bm25_thread_reaches_the_caller(kb, monkeypatch):
+    from knowledge import bm25
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("tantivy failed")
+    monkeypatch.setattr("rag.retrieval.PARALLEL_FROM", 0)
+    monkeypatch.setattr(bm25.Bm25Index, "search", broken)
+    with pytest.raises(RuntimeError, match="tantivy failed"):
+        Retriever(kb, "hybrid").retrieve("fish that swim", k=3)
+
+
+@pytest.mark.parametrize("parallel_from", [0, 2**62], ids=["bm25-in-a-thread", "in-turn"])
+def test_filters_by_path_glob_and_metadata(kb, monkeypatch, parallel_from):
+    monkeypatch.setattr("rag.retrieval.PARALLEL_FROM", parallel_from)
     r = Retriever(kb, "hybrid")
     hits = r.retrieve("animals", k=10, filters=Filters.parse("birds/*", None))
     assert {h.doc_id for h in hits} == {"birds/robin.txt", "birds/crow.txt"}
