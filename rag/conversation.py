@@ -189,7 +189,9 @@ def entities(text: str) -> list[str]:
     word unless it is a name), years, quoted terms."""
     out = []
     for m in _ENTITY.finditer(text):
-        name = m.group(1).strip(" .'")
+        name = re.sub(r"['’]s$", "", m.group(1).strip(" .'")).strip(" .'")
+        if not name:
+            continue
         first = name.split()[0].lower()
         if m.start() == 0 or text[:m.start()].rstrip().endswith(("?", ".", "!")):
             if first in _WH:  # "What ..." / "The ..." open a sentence; drop that word
@@ -219,8 +221,11 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
         answer = (turn.answer or "").strip().strip(".")
         if answer and answer.lower() != _NOT_FOUND and len(answer.split()) <= 8:
             asks_who = _words(turn.question)[:1] in (["who"], ["whom"], ["whose"])
-            # "Steve Jobs" is a person; "Apple" may be a company: both can answer "who"
-            person = asks_who and len(answer.split()) >= 2 and answer.istitle()
+            # "Steve Jobs" is a person; "Apple" may be a company: both can answer "who";
+            # "Which king...?", "What was Tesla's brother called?" ask for a person
+            named_role = _asks_person(turn.question)
+            asks_who = asks_who or named_role
+            person = asks_who and answer.istitle() and (len(answer.split()) >= 2 or named_role)
             kind = ("year" if _YEAR.fullmatch(answer) else "person" if person else
                     "who" if asks_who else "answer")
             out.append((kind, answer))
@@ -235,6 +240,19 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
 
 _PERSON_NOUNS = {"king", "queen", "president", "emperor", "author", "writer", "artist",
                  "singer", "player", "person", "man", "woman", "actor", "actress", "character"}
+_KIN = {"brother", "sister", "father", "mother", "son", "daughter", "wife", "husband", "uncle",
+        "aunt", "grandfather", "grandmother", "nephew", "niece", "cousin", "pope", "general",
+        "leader", "founder", "inventor", "director", "composer", "scientist", "minister",
+        "prince", "princess", "ruler", "coach", "captain", "ceo"}
+
+
+def _asks_person(question: str) -> bool:
+    """"Which king ...?", "What was Tesla's brother called?": a which/what question whose
+    first words name a kind of person."""
+    words = [w.rstrip("s") if w.endswith("s") and not w.endswith("ss") else w
+             for w in _words(question)[:5]]
+    return bool(words) and words[0] in ("which", "what") and any(
+        w in _PERSON_NOUNS or w in _KIN for w in words[1:])
 
 
 _DATELIKE = re.compile(r"^\W*\d[\d\s.,:/%-]*\w{0,3}\W*$|\b\d{1,2}\s*,?\s*(1\d{3}|20\d{2})\b")
@@ -278,6 +296,10 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
     rest = _AND.sub("", question)  # "and who produced it?": a question after all
     asks = bool(re.match(r"\s*(who|whom|whose|what|which|when|where|why|how|is|are|was|"
                          r"were|did|does|do|can|could|has|have|had)\b", rest, re.I))
+    if _bare(rest):  # "why?", "roughly when?": the previous question, asked that way
+        rewritten = _reask(rest, last.question) or question
+        return Resolved(rewritten, (question.strip(),), (last.question,),
+                        search=f"{rewritten} {beside}")
     if _ELLIPSIS.match(question) or (not asks and (_AND.match(question) or _elliptical(rest))):
         rewritten = _complete(question, last.question)
         return Resolved(rewritten or question, (question.strip(),),
@@ -292,12 +314,8 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
     ordinal = _ORDINAL.search(question) if not named else None
     pointing = _DEMONSTRATIVE.search(question) if not refs else None
     vague = _vague(question) and not refs
-    if not (refs or ordinal or continuing or pointing or vague or _bare(rest)):
+    if not (refs or ordinal or continuing or pointing or vague):
         return Resolved(question)
-    if _bare(rest):  # "why?", "roughly when?": the previous question, asked that way
-        rewritten = _reask(rest, last.question) or question
-        return Resolved(rewritten, (question.strip(),), (last.question,),
-                        search=f"{rewritten} {beside}")
     candidates = _candidates(history)
     out, at, used, names = [], 0, [], []
     for start, end, kind in refs:
