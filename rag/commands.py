@@ -351,6 +351,22 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_mcp(args) -> int:
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import is_kb, resolve_kb_dir
+    from rag.serve.mcp import serve_stdio
+
+    if args.k is not None and not 1 <= args.k <= 50:
+        raise _usage(f"-k must be 1-50 (got {args.k})")
+    kb_dir = resolve_kb_dir(args.kb)
+    if not is_kb(kb_dir):
+        raise _usage(f"--kb {kb_dir} is not a knowledge base; build one with `rag index PATH "
+                     "--kb DIR`")
+    with KnowledgeBase.open(kb_dir) as kb:
+        serve_stdio(kb, lambda: open_reader(args, allow_none=True), args.retrieval, args.k)
+    return 0
+
+
 def _serve_keys(args) -> tuple[str | None, str | None]:
     """(the key that may write, the key that may only read), from the flags and the
     environment; refused when empty, or short on a network bind."""
