@@ -19,6 +19,7 @@ INDEX_EXAMPLE = """example:
   rag index corpora/squad-dev/articles.jsonl.gz --kb kb
   rag index ~/manuals --kb kb --include '*.pdf' --exclude 'drafts/*'
   rag index ~/manuals --kb kb --rebuild --chunk-size 150 --chunk-overlap 20
+  rag index ~/notes --kb kb --watch          # then follow the folder until Ctrl-C
   rag index ~/笔记 --kb kb-zh --embedder multilingual-e5-small-q4"""
 
 SEARCH_EXAMPLE = """example:
@@ -42,6 +43,7 @@ ASK_EXAMPLE = """example:
 
 SERVE_EXAMPLE = """example:
   rag serve --kb kb                             # open http://127.0.0.1:8000/
+  rag serve --kb kb --watch ~/notes             # and follow the folder's changes
   curl -s 127.0.0.1:8000/v1/ask -H 'content-type: application/json' \\
        -d '{"question": "Who won Super Bowl 50?"}'
   curl -s 127.0.0.1:8000/v1/documents -F files=@notes.md   # upload and index
@@ -111,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "base")
     p.add_argument("--ray-actors", type=int, default=None, metavar="N",
                    help="embedding actors, each holding the model (default: the cluster's CPUs)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--watch", action="store_true",
+                   help="then keep the knowledge base in step with the folders: after each "
+                        "burst of changes (saves, renames, deletes), one sync, until Ctrl-C")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (with --watch: one object a line)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=commands.cmd_index)
@@ -197,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_reader_args(p, allow_none=True)
     p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
                    help="default retrieval of requests that do not say")
+    p.add_argument("--watch", action="append", default=[], metavar="DIR",
+                   help="keep the knowledge base in step with the folder DIR while serving, "
+                        "as `rag index DIR --watch` does (repeatable)")
     p.set_defaults(func=commands.cmd_serve)
 
     p = sub.add_parser("mcp", help="a Model Context Protocol server (stdio) for agents",

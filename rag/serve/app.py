@@ -97,11 +97,13 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
                k: int | None = None, key: str | None = None, read_key: str | None = None,
                window_ms: float = 2.0, max_batch: int = MAX_BATCH, max_file_mb: float = 50,
                load_embedder=None, allowed_hosts=(), cors_origins=(), bind: str = "127.0.0.1",
-               parser=None, max_uploads_in_flight: int = MAX_UPLOADS_IN_FLIGHT):
+               parser=None, max_uploads_in_flight: int = MAX_UPLOADS_IN_FLIGHT,
+               watch=(), log=lambda line: None):
     """The FastAPI application over the open knowledge base ``kb`` (owned by it from now
     on: the engine thread is the only one that reads it). ``key`` may do everything,
     ``read_key`` may ask, search and read; ``parser`` parses uploads (default: a
-    ``knowledge.parsing.ParsePool`` of PARSE_WORKERS bounded worker processes)."""
+    ``knowledge.parsing.ParsePool`` of PARSE_WORKERS bounded worker processes). ``watch``:
+    folders kept in sync while it runs (``log`` hears each sync)."""
     from knowledge.parsing import ParsePool
 
     engine = Engine(kb, reader, retrieval, k, window_ms, max_batch)
@@ -116,7 +118,15 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
 
     @asynccontextmanager
     async def lifespan(app):
+        stop = threading.Event()
+        follower = threading.Thread(target=writer.follow, args=(list(watch), stop, log),
+                                    name="rag-watch", daemon=True)
+        if watch:
+            follower.start()
         yield
+        stop.set()
+        if watch:
+            follower.join(timeout=30)
         engine.close()
         if own_parser:
             parser.close()
