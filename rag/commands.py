@@ -120,7 +120,7 @@ def cmd_index(args) -> int:
                 parser=parser, recheck=recheck, empty_ok=bool(args.watch))
 
         if args.watch:
-            return _watch(args, kb_dir, sync_once)
+            return _watch(args, kb_dir, sync_once, warm=loader if engine is None else None)
         _print_report(kb_dir, sync_once(), args.json)
     return 0
 
@@ -151,9 +151,10 @@ def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
               f"{report.unsupported} files of unsupported types ignored", flush=True)
 
 
-def _watch(args, kb_dir: Path, sync_once) -> int:
+def _watch(args, kb_dir: Path, sync_once, warm=None) -> int:
     """`rag index DIR --watch`: sync now, then after each burst of changes, until Ctrl-C;
-    one report a sync that changed something."""
+    one report a sync that changed something. ``warm()`` loads the embedder first, so that
+    the first change waits for no model."""
     import time
 
     from knowledge.watch import watch
@@ -169,8 +170,10 @@ def _watch(args, kb_dir: Path, sync_once) -> int:
         if syncs[0] == 1 or report.changed or report.skipped:
             _print_report(kb_dir, report, args.json, time.strftime("%H:%M:%S"))
 
-    _err(f"watching {', '.join(map(str, folders))} (Ctrl-C stops)")
     try:
+        if warm is not None:
+            warm()
+        _err(f"watching {', '.join(map(str, folders))} (Ctrl-C stops)")
         watch(folders, once, ignore=[kb_dir], on_sync=show,
               on_error=lambda message: _err(f"error: {message}"))
     except KeyboardInterrupt:

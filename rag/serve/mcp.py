@@ -25,7 +25,9 @@ import asyncio
 from concurrent.futures import Future
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field, ValidationError
 
 from .schemas import MAX_ANSWER_CHARS, MAX_K, MAX_QUESTION_CHARS, MAX_TURNS
 
@@ -133,6 +135,19 @@ class DocumentText(BaseModel):
                                                "was cut at 20,000 characters)")
 
 
+class _Server(MCPServer):
+    async def call_tool(self, name, arguments, context=None):
+        """(a wrong argument said in one line: its name and what is wrong)"""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as err:
+            if not isinstance(err.__cause__, ValidationError):
+                raise
+            first = err.__cause__.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
+            raise ToolError(f"{where}: {first.get('msg', 'invalid')}") from None
+
+
 def ready_engine(engine) -> Future:
     """A future already holding ``engine`` (``rag serve``: the models are loaded)."""
     future: Future = Future()
@@ -142,28 +157,11 @@ def ready_engine(engine) -> Future:
 
 def build_server(engine: Future, lifespan=None):
     """The MCP server over the engine that ``engine`` (a future) holds or will hold."""
-    from mcp.server.mcpserver import MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError
-
     from knowledge.errors import KnowledgeError
 
     from . import documents
 
-    class Server(MCPServer):
-        async def call_tool(self, name, arguments, context=None):
-            """(a wrong argument said in one line: its name and what is wrong)"""
-            from pydantic import ValidationError
-
-            try:
-                return await super().call_tool(name, arguments, context)
-            except ToolError as err:
-                if not isinstance(err.__cause__, ValidationError):
-                    raise
-                first = err.__cause__.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
-                raise ToolError(f"{where}: {first.get('msg', 'invalid')}") from None
-
-    server = Server("rag", instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan)
+    server = _Server("rag", instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan)
 
     async def run(submit):
         """The result of ``submit(engine)`` (a future), errors as one-line tool errors."""

@@ -134,6 +134,7 @@ class Writer:
                     f"{report.updated} updated, {report.removed} removed"
                     + (f", {len(report.skipped)} skipped" if report.skipped else ""))
 
+        self.embedder()  # (now: the first change then waits for no model)
         watch(folders, once, ignore=[self.kb_dir], stop=stop, on_sync=show,
               on_error=lambda message: log(f"error: {message}"))
 
