@@ -10,7 +10,10 @@ to load), --starts times. Calls: with one server running and the same models loa
 process (the server's defaults: the project's reader, hybrid retrieval, its k), each
 test-split question is searched (k=5) and asked both ways, in process (``Retriever.retrieve``,
 ``Pipeline.ask``) and through the server (``call_tool``), alternating which goes first; the
-paired differences are reported. Both run on the same (shared) machine in the same run.
+paired differences are reported; `list_documents` (one row: no model) shows what the
+protocol and the engine's thread hop alone cost. Both run on the same (shared) machine in the
+same run; --threads holds torch to N threads in both (on a loaded 2-core machine torch's two
+threads wait on each other, and the noise buries the difference).
 """
 from __future__ import annotations
 
@@ -26,10 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+THREADS: dict = {}  # (--threads: the environment that holds torch to N threads)
+
+
 def params(kb: Path):
     from mcp.client.stdio import StdioServerParameters
 
-    return StdioServerParameters(command=sys.executable, cwd=str(ROOT),
+    return StdioServerParameters(command=sys.executable, cwd=str(ROOT), env=THREADS or None,
                                  args=["-m", "rag", "mcp", "--kb", str(kb)])
 
 
@@ -60,8 +66,10 @@ async def calls(kb: Path, questions: list[str]) -> dict:
     kb_open = KnowledgeBase.open(kb)
     reader = load_reader(str(DEFAULT_READER))
     pipeline = Pipeline(Retriever(kb_open), reader, k=reader.config.k or 5)
+    from rag.serve.documents import list_documents
+
     out = {"search_local": [], "search_mcp": [], "ask_local": [], "ask_mcp": [],
-           "same_answer": 0, "same_passages": 0}
+           "list_local": [], "list_mcp": [], "same_answer": 0, "same_passages": 0}
     async with Client(params(kb)) as client:
         await client.call_tool("search", {"query": questions[0], "k": 5})  # (models loaded)
         pipeline.ask(questions[0])
@@ -80,12 +88,18 @@ async def calls(kb: Path, questions: list[str]) -> dict:
                 return (await client.call_tool("ask", {"question": q})).structured_content[
                     "answer"]
 
+            async def local_list():
+                return list_documents(kb_open, i, 1, None)["documents"][0]["doc_id"]
+
+            async def mcp_list():
+                r = await client.call_tool("list_documents", {"offset": i, "limit": 1})
+                return r.structured_content["documents"][0]["doc_id"]
+
             got = {}
-            for name, fn in ([("search_local", local_search), ("search_mcp", mcp_search),
-                              ("ask_local", local_ask), ("ask_mcp", mcp_ask)]
-                             if i % 2 == 0 else
-                             [("search_mcp", mcp_search), ("search_local", local_search),
-                              ("ask_mcp", mcp_ask), ("ask_local", local_ask)]):
+            pairs = [[("search_local", local_search), ("search_mcp", mcp_search)],
+                     [("ask_local", local_ask), ("ask_mcp", mcp_ask)],
+                     [("list_local", local_list), ("list_mcp", mcp_list)]]
+            for name, fn in [step for pair in pairs for step in pair[::1 - 2 * (i % 2)]]:
                 t = time.perf_counter()
                 got[name] = await fn()
                 out[name].append((time.perf_counter() - t) * 1000)
@@ -102,7 +116,7 @@ def summary(times: dict, starts: list[dict]) -> dict:
 
     out = {"questions": len(times["search_local"]),
            "same_passages": times["same_passages"], "same_answer": times["same_answer"]}
-    for call in ("search", "ask"):
+    for call in ("search", "ask", "list"):
         local, mcp = times[f"{call}_local"], times[f"{call}_mcp"]
         diffs = [m - loc for m, loc in zip(mcp, local)]
         out[call] = {"local_p50_ms": round(statistics.median(local), 1),
@@ -128,12 +142,19 @@ def main() -> None:
     ap.add_argument("--qaset", default=str(ROOT / "eval/data/squad-dev-open.qa.jsonl.gz"))
     ap.add_argument("--questions", type=int, default=40)
     ap.add_argument("--starts", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads, here and in the server (default: torch's own)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        THREADS.update({"OMP_NUM_THREADS": str(args.threads)})
     questions = [q.question for q in sample(load_qaset(args.qaset, "test"), args.questions, 0)]
     starts = [anyio.run(start_once, args.kb, questions[0]) for _ in range(args.starts)]
     times = anyio.run(calls, args.kb, questions)
-    result = {"summary": summary(times, starts), "starts": starts,
+    result = {"summary": summary(times, starts), "starts": starts, "threads": args.threads,
               "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
                           "shared": "yes: other jobs ran meanwhile"}, "raw_ms": times}
     print(json.dumps(result["summary"], indent=2))

@@ -8,8 +8,9 @@ Latency: each change (a file created, changed in place, saved atomically by writ
 renaming over, renamed, deleted) carries a word of its own; the time from the change to
 search showing it (BM25 over the committed knowledge base, polled every 20 ms: the word found
 in the new document id, or no longer found) is taken, --repeat times each. Burst: --burst new
-files written as fast as this process can, then the transactions that made them searchable
-(the watcher's reports that added documents, and the knowledge base's FAISS generations).
+files written as fast as this process can, then as many written evenly over --paced-seconds;
+for each, the transactions that made them searchable (the watcher's reports that added
+documents, and the knowledge base's FAISS generations).
 The machine is shared with other jobs: the numbers are from one run, not a quiet machine.
 """
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Watcher:
         return out
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
+        self.proc.send_signal(signal.SIGTERM)  # (SIGINT is ignored when run in the background)
         self.proc.wait(timeout=120)
 
 
@@ -107,14 +108,18 @@ def latencies(folder: Path, kb, texts: list[str], repeat: int) -> dict:
                 "all_s": [round(x, 2) for x in v]} for k, v in out.items()}
 
 
-def burst(folder: Path, kb, watcher: Watcher, texts: list[str], n: int) -> dict:
+def burst(folder: Path, kb, watcher: Watcher, texts: list[str], n: int, name: str,
+          seconds: float = 0.0) -> dict:
+    """``n`` new files, written as fast as can be or evenly over ``seconds``."""
     time.sleep(2)
     watcher.drain()
     before = count(kb)
     generation = kb.store.generation
     t0 = time.perf_counter()
     for i in range(n):
-        (folder / f"burst-{i:04d}.txt").write_text(f"{texts[i % len(texts)]} qzburst{i}xk")
+        (folder / f"{name}-{i:04d}.txt").write_text(f"{texts[i % len(texts)]} qz{name}{i}xk")
+        if seconds:
+            time.sleep(max(0.0, t0 + seconds * (i + 1) / n - time.perf_counter()))
     written = time.perf_counter() - t0
     searchable = until(lambda: count(kb) == before + n, timeout=1800) + written
     time.sleep(3)  # (any late report)
@@ -139,6 +144,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-watch")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--burst", type=int, default=1000)
+    ap.add_argument("--paced-seconds", type=float, default=10.0,
+                    help="a second burst of as many files, written evenly over this long")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
@@ -153,13 +160,15 @@ def main() -> None:
     result = {"first_sync": {"documents": first["documents"],
                              "seconds": first["seconds"]["total"]},
               "latency": latencies(folder, kb, texts, args.repeat),
-              "burst": burst(folder, kb, watcher, texts, args.burst),
+              "burst": burst(folder, kb, watcher, texts, args.burst, "burst"),
+              "paced_burst": burst(folder, kb, watcher, texts, args.burst, "paced",
+                                   args.paced_seconds),
               "machine": {"cpus": os.cpu_count(), "shared": "yes: other jobs ran meanwhile"}}
-    watcher.stop()
-    kb.close()
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    watcher.stop()
+    kb.close()
 
 
 if __name__ == "__main__":

@@ -155,6 +155,7 @@ def _watch(args, kb_dir: Path, sync_once, warm=None) -> int:
     """`rag index DIR --watch`: sync now, then after each burst of changes, until Ctrl-C;
     one report a sync that changed something. ``warm()`` loads the embedder first, so that
     the first change waits for no model."""
+    import signal
     import time
 
     from knowledge.watch import watch
@@ -170,6 +171,10 @@ def _watch(args, kb_dir: Path, sync_once, warm=None) -> int:
         if syncs[0] == 1 or report.changed or report.skipped:
             _print_report(kb_dir, report, args.json, time.strftime("%H:%M:%S"))
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # (a service manager's stop: as Ctrl-C)
     try:
         if warm is not None:
             warm()

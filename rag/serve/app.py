@@ -118,14 +118,14 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
 
     @asynccontextmanager
     async def lifespan(app):
-        stop = threading.Event()
-        follower = threading.Thread(target=writer.follow, args=(list(watch), stop, log),
-                                    name="rag-watch", daemon=True)
-        if watch:
+        stop, follower = threading.Event(), None
+        if watch:  # (folders kept in sync: one thread, writing as uploads do)
+            follower = threading.Thread(target=writer.follow, args=(list(watch), stop, log),
+                                        name="rag-watch", daemon=True)
             follower.start()
         yield
         stop.set()
-        if watch:
+        if follower is not None:
             follower.join(timeout=30)
         engine.close()
         if own_parser:

@@ -9,6 +9,7 @@ const PAGE = 20;
 let offset = 0;
 let lastAnswer = null;
 let turns = [];  // the conversation so far, as /v1/ask takes it: [{question, answer}]
+const SENT_TURNS = 20;  // the latest turns sent with a question (the server reads the last few)
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -232,7 +233,7 @@ async function ask(event) {
   $("ask-button").disabled = true;
   status("status", "Reading…");
   try {
-    const ans = await api("POST", "/v1/ask", { question, history: turns });
+    const ans = await api("POST", "/v1/ask", { question, history: turns.slice(-SENT_TURNS) });
     renderAnswer(ans);
     // what a follow-up sees: the question as understood, and what was told (as `rag ask`)
     turns.push({ question: ans.rewritten || ans.question,
