@@ -111,7 +111,7 @@ def main() -> None:
             s["f1"] += f1(out.answer, list(q.answers))
         if features and out is not None:
             features.write(json.dumps({
-                "set": name, "case": case, "id": q.id, "sim": sim,
+                "set": name, "case": case, "id": q.id, "sim": sim, "anchor": row.anchor,
                 "logit": confidence_logit(out.confidence),
                 "coverage": coverage(q.question, passages), "declined": gate,
                 "f1": f1(out.answer, list(q.answers)) if case == "answerable" else None}) + "\n")

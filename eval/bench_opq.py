@@ -30,7 +30,7 @@ qs = []
 for p in ("eval/data/squad-dev-open.qa.jsonl.gz", "eval/data/nq-para-open.qa.jsonl.gz"):
     rows = [json.loads(line) for line in gzip.open(ROOT / p, "rt")]
     qs += [r["question"] for r in rows if r.get("split", "test") == "test"][:150]
-Q = Embedder.load(for_queries=True).encode_queries(qs)
+Q = Embedder.load().encode_queries(qs)
 exact = faiss.IndexFlatIP(384)
 exact.add(X)
 _, gt = exact.search(Q, 10)

@@ -146,7 +146,7 @@ def queries(work: Path) -> tuple[list[str], np.ndarray]:
             rows = [json.loads(line) for line in f]
         test = [r["question"] for r in rows if r.get("split", "test") == "test"]
         questions += test[: NQUERIES // len(QASETS)]
-    vecs = Embedder.load(for_queries=True).encode_queries(questions)
+    vecs = Embedder.load().encode_queries(questions)
     work.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"questions": questions, "vectors": vecs.tolist()}))
     return questions, vecs
@@ -384,7 +384,7 @@ def cmd_query(a) -> None:
     out["rss_mb"]["peak_searching"] = round(peak_rss_mb())
     from knowledge.embedding import Embedder
 
-    emb = Embedder.load(for_queries=True)
+    emb = Embedder.load()
     emb.encode_queries(questions[:2])
     out["embed_query"] = lat(timed(lambda i: emb.encode_queries([questions[i]]), range(50)))
     del emb

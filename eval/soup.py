@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from rag.readers.copyfid import dequantize, quantize_int8
+from rag.readers.weights import dequantize, quantize_int8
 
 
 def trained(path: Path) -> dict:

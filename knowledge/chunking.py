@@ -85,9 +85,21 @@ class Chunker:
         )
 
     def split(self, doc: Document) -> list[Chunk]:
-        """Chunks covering ``doc.text`` in order (whitespace between them left out)."""
-        size, chunks, at = self.settings.size, [], 0
-        for run in re.finditer(f"[^{_RUN_BREAKS}]{{{size + 1},}}", doc.text):
+        """Chunks of each section in turn: a chunk never spans a heading found by layout (a
+        PDF's, HTML's or Word's), so its heading path is the section it lies in. (Markdown
+        headings are the splitter's first separator already, and keep that behaviour.)"""
+        starts = sorted({s.start for s in doc.sections if 0 < s.start < len(doc.text)
+                         and doc.text[s.start] != "#"})
+        chunks: list[Chunk] = []
+        for a, b in zip([0] + starts, starts + [len(doc.text)]):
+            chunks += self._split_section(doc, a, b)
+        return chunks
+
+    def _split_section(self, doc: Document, a: int, b: int) -> list[Chunk]:
+        """Chunks covering ``doc.text[a:b]`` in order (whitespace between them left out); a
+        run without separators longer than a chunk is cut at the chunk size."""
+        size, chunks, at = self.settings.size, [], a
+        for run in re.compile(f"[^{_RUN_BREAKS}]{{{size + 1},}}").finditer(doc.text, a, b):
             chunks += self._split_span(doc, at, run.start())
             for start in range(run.start(), run.end(), size):
                 end = min(start + size, run.end())
@@ -95,7 +107,7 @@ class Chunker:
                                     end=end, page=doc.page_at(start),
                                     heading=doc.heading_at(start)))
             at = run.end()
-        return chunks + self._split_span(doc, at, len(doc.text))
+        return chunks + self._split_span(doc, at, b)
 
     def _split_span(self, doc: Document, begin: int, stop: int) -> list[Chunk]:
         """The splitter's chunks of ``doc.text[begin:stop]``, with offsets into the text."""

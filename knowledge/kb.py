@@ -67,7 +67,7 @@ class KnowledgeBase:
                 raise UsageError(
                     f"the weights of embedder {built['name']!r} installed here differ from those "
                     f"that built {self.store.path}; reinstall them or rebuild with --rebuild")
-            self._embedder = Embedder.load(built["name"], for_queries=True)
+            self._embedder = Embedder.load(built["name"])
         return self._embedder
 
     def _check_embedder(self, identity: dict) -> None:
@@ -169,10 +169,15 @@ class KnowledgeBase:
             return []
         ids = [i for _, i in pairs]
         marks = ",".join("?" * len(ids))
+        # (format 4 added chunk kinds and page labels; an older KB is read without them)
+        extra, join = ("c.kind, p.label", "LEFT JOIN pages p ON p.document_id = c.document_id "
+                       "AND p.page = c.page") if self.store.manifest.get(
+                           "format_version", 0) >= 4 else ("'', NULL", "")
         rows = {r[0]: r for r in self.store.conn.execute(
             f'SELECT c.id, d.doc_id, f.path, d.title, c.text, c.start, c."end", c.page, '
-            f"c.heading, d.metadata FROM chunks c JOIN documents d ON c.document_id = d.id "
-            f"JOIN files f ON d.file_id = f.id WHERE c.id IN ({marks})", ids)}
+            f"c.heading, d.metadata, {extra} FROM chunks c JOIN documents d ON "
+            f"c.document_id = d.id JOIN files f ON d.file_id = f.id {join} "
+            f"WHERE c.id IN ({marks})", ids)}
         hits = []
         for score, cid in pairs:
             r = rows.get(cid)
@@ -180,8 +185,22 @@ class KnowledgeBase:
                 continue
             hits.append(Hit(chunk_id=r[0], doc_id=r[1], source=r[2], title=r[3], text=r[4],
                             start=r[5], end=r[6], page=r[7], heading=r[8], score=round(score, 6),
-                            metadata=json.loads(r[9])))
+                            metadata=json.loads(r[9]), kind=r[10],
+                            page_label=r[11] if r[11] is not None else (
+                                str(r[7]) if r[7] is not None else None)))
         return hits
+
+    def page(self, doc_id: str, number: int) -> dict | None:
+        """A PDF page's label, size and line boxes (``pagemap``), or None (not a PDF page,
+        or a knowledge base from before page layouts were stored)."""
+        if self.store.manifest.get("format_version", 0) < 4:
+            return None
+        row = self.store.conn.execute(
+            "SELECT p.label, p.width, p.height, p.layout FROM pages p JOIN documents d ON "
+            "p.document_id = d.id WHERE d.doc_id = ? AND p.page = ?", (doc_id, number)).fetchone()
+        if row is None:
+            return None
+        return {"label": row[0], "width": row[1], "height": row[2], "layout": row[3]}
 
     def document_text(self, doc_id: str) -> str:
         row = self.store.conn.execute("SELECT text FROM documents WHERE doc_id=?",

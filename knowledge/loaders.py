@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from .archives import ArchiveError, check_zip, gunzip
+from .errors import LoadError
 from .types import Document, Section
 
 TEXT_SUFFIXES = (".txt", ".text")
@@ -28,10 +29,6 @@ SUPPORTED_SUFFIXES = (
     TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + (".pdf", ".docx") + TABULAR_SUFFIXES
 )
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
-
-
-class LoadError(Exception):
-    """The file cannot be ingested; the message says why (without the file name)."""
 
 
 def suffix_of(path: Path) -> str:
@@ -184,7 +181,10 @@ def load_file(path: Path, rel: str, data: bytes | None = None) -> tuple[list[Doc
     if suffix in TABULAR_SUFFIXES:
         return _load_rows(data, rel, suffix)
     if suffix == ".pdf":
-        return [_load_pdf(data, rel)], []
+        from .pdf import load_pdf
+
+        doc, warnings = load_pdf(data, rel)
+        return [doc], warnings
     if suffix == ".docx":
         return [_load_docx(data, rel)], []
     text, warning = decode_text(data)
@@ -271,22 +271,17 @@ def _fenced_ranges(text: str) -> list[tuple[int, int]]:
 
 # --- HTML -------------------------------------------------------------------------------
 
-_HTML_SKIP = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object"}
-_HTML_BLOCK = {
-    "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "ul", "ol",
-    "li", "table", "tr", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt",
-    "dd", "figure", "figcaption", "form", "hr", "br", "address", "details", "summary", "body",
-}
-
 
 def _load_html(text: str, rel: str) -> Document:
-    """Visible text of a page: one paragraph per block element, headings kept as sections
-    (a page nested too deeply for that: its visible strings, one per line)."""
+    """Visible text of a page with its structure (``htmltext``); a page nested too deeply
+    for that: its visible strings, one per line."""
     from bs4 import BeautifulSoup
+
+    from .htmltext import html_document
 
     soup = BeautifulSoup(text, "lxml")
     try:
-        return _html_structured(soup, rel)
+        return html_document(soup, rel)
     except RecursionError:  # (tens of thousands of nested tags)
         title = soup.title.get_text(" ", strip=True) if soup.title else ""
         body = "\n".join(soup.stripped_strings)  # (an iterative walk)
@@ -295,108 +290,7 @@ def _load_html(text: str, rel: str) -> Document:
         return Document(doc_id=rel, text=body, source=rel, title=title)
 
 
-def _html_structured(soup, rel: str) -> Document:
-    from bs4 import Comment, Doctype, NavigableString
-
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    out: list[str] = []
-    sections: list[Section] = []
-    length = 0
-
-    def emit(s: str) -> None:
-        nonlocal length
-        out.append(s)
-        length += len(s)
-
-    def para_break() -> None:
-        tail = "".join(out[-2:])
-        if out and not tail.endswith("\n\n"):
-            emit("\n" if tail.endswith("\n") else "\n\n")
-
-    def visit(node) -> None:
-        for child in node.children:
-            if isinstance(child, (Comment, Doctype)):
-                continue
-            if isinstance(child, NavigableString):
-                s = re.sub(r"\s+", " ", str(child))
-                if out and out[-1].endswith((" ", "\n")):
-                    s = s.lstrip()
-                elif not out:
-                    s = s.lstrip()
-                if s:
-                    emit(s)
-                continue
-            name = child.name
-            if name in _HTML_SKIP:
-                continue
-            if name in _HTML_BLOCK:
-                _strip_trailing_space(out)
-                para_break()
-                if name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-                    heading = child.get_text(" ", strip=True)
-                    if heading:
-                        sections.append(Section(length, int(name[1]), heading))
-            visit(child)
-            if name in _HTML_BLOCK:
-                _strip_trailing_space(out)
-                para_break()
-
-    def _strip_trailing_space(parts: list[str]) -> None:
-        nonlocal length
-        if parts and parts[-1].endswith(" "):
-            stripped = parts[-1].rstrip(" ")
-            length -= len(parts[-1]) - len(stripped)
-            parts[-1] = stripped
-
-    visit(soup.body or soup)
-    body = "".join(out).strip()
-    # offsets were counted on the unstripped text; shift headings by the leading strip
-    lead = len("".join(out)) - len("".join(out).lstrip())
-    sections = [Section(s.start - lead, s.level, s.title) for s in sections]
-    if not title:
-        title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
-    return Document(doc_id=rel, text=body, source=rel, title=title, sections=tuple(sections))
-
-
 # --- PDF --------------------------------------------------------------------------------
-
-
-def _load_pdf(data: bytes, rel: str) -> Document:
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    # pypdf logs each repair it makes; a damaged PDF gets one reason line from us instead
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("encrypted PDF; decrypt it first (e.g. qpdf --decrypt)")
-        pages = [(page.extract_text() or "") for page in reader.pages]
-    except LoadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, OSError) as err:
-        raise LoadError(f"unreadable PDF ({err})") from None
-    pages = [p.replace("\r\n", "\n").replace("\x00", "").strip() for p in pages]
-    if not any(pages):
-        raise LoadError("PDF has no extractable text (a scan?); run OCR first, e.g. ocrmypdf")
-    text, starts = "", []
-    for i, page in enumerate(pages):
-        if i:
-            text += "\n\n"
-        starts.append(len(text))
-        text += page
-    title = ""
-    try:
-        title = (reader.metadata.title or "") if reader.metadata else ""
-    except Exception:  # broken metadata never blocks the text
-        title = ""
-    return Document(
-        doc_id=rel, text=text, source=rel, title=title.strip() or Path(rel).stem,
-        page_starts=tuple(starts), metadata={"pages": len(pages)},
-    )
 
 
 # --- Word -------------------------------------------------------------------------------
@@ -416,18 +310,19 @@ def _load_docx(data: bytes, rel: str) -> Document:
         raise LoadError(f"unreadable Word file ({err.__class__.__name__})") from None
     except Exception as err:  # zipfile.BadZipFile and friends
         raise LoadError(f"unreadable Word file ({err.__class__.__name__})") from None
-    parts, sections, length = [], [], 0
-    for block in _docx_blocks(d):
-        if not block[0].strip():
+    parts, sections, length, prev = [], [], 0, ""
+    for text, level, kind in _docx_blocks(d):
+        if not text.strip():
             continue
-        text, level = block
         if parts:
-            parts.append("\n\n")
-            length += 2
+            sep = "\n" if kind == prev == "item" else "\n\n"
+            parts.append(sep)
+            length += len(sep)
         if level:
             sections.append(Section(length, level, text.strip()))
         parts.append(text)
         length += len(text)
+        prev = kind
     body = "".join(parts)
     if not body.strip():
         raise LoadError("Word file has no text")
@@ -438,12 +333,15 @@ def _load_docx(data: bytes, rel: str) -> Document:
 
 
 def _docx_blocks(d):
-    """(text, heading level or 0) for paragraphs and table rows, in document order."""
+    """(text, heading level or 0, kind) for paragraphs, list items ("- " marked) and tables
+    (Markdown rows), in document order."""
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
     for item in d.iter_inner_content():
         if isinstance(item, Paragraph):
+            if not item.text.strip():
+                continue
             style = (item.style.name if item.style is not None else "") or ""
             level = 0
             m = re.match(r"Heading (\d)", style)
@@ -451,15 +349,22 @@ def _docx_blocks(d):
                 level = int(m.group(1))
             elif style == "Title":
                 level = 1
-            yield item.text, level
+            numbered = item._p.pPr is not None and item._p.pPr.numPr is not None
+            if not level and (style.startswith("List") or numbered):
+                yield "- " + item.text, 0, "item"
+            else:
+                yield item.text, level, "text"
         elif isinstance(item, Table):
+            rows = []
             for row in item.rows:
                 cells = []
                 for cell in row.cells:
-                    t = cell.text.strip()
-                    if t and (not cells or cells[-1] != t):  # merged cells repeat
+                    t = " ".join(cell.text.split()).replace("|", "\\|")
+                    if not cells or cells[-1] != t:  # merged cells repeat
                         cells.append(t)
-                yield " | ".join(cells), 0
+                if any(cells):
+                    rows.append("| " + " | ".join(cells) + " |")
+            yield "\n".join(rows), 0, "table"
 
 
 # --- JSONL / CSV: one document per row ----------------------------------------------------

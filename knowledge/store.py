@@ -30,9 +30,11 @@ from .language import dominant_script
 from .vector_index import VectorIndex
 
 # 2: rows of tabular files are identified as "<file>#<row id>"; 3: FTS5 indexes CJK text as
-# bigrams (``lexical.py``), and each document records its script
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)  # older ones are migrated by the next writer (``_migrate``)
+# bigrams (``lexical.py``), and each document records its script; 4: chunks record their kind
+# (a table of contents, an index), and a PDF's pages their labels and character boxes
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)  # older ones are migrated by the next writer (``_migrate``)
+RE_READ_SUFFIXES = (".pdf", ".html", ".htm", ".docx")  # parsed better since format 3
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 DB_NAME = "kb.sqlite"
 MANIFEST_NAME = "manifest.json"
@@ -71,9 +73,19 @@ CREATE TABLE IF NOT EXISTS chunks(
     "end" INTEGER NOT NULL,
     page INTEGER,
     heading TEXT NOT NULL,
-    vector BLOB NOT NULL);
+    vector BLOB NOT NULL,
+    kind TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 """
+PAGES_TABLE = """CREATE TABLE IF NOT EXISTS pages(
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    page INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    width REAL NOT NULL,
+    height REAL NOT NULL,
+    layout TEXT NOT NULL,
+    PRIMARY KEY(document_id, page))"""
+SCHEMA += PAGES_TABLE + ";\n"
 # BM25: FTS5 over the chunk texts as ``lexical()`` rewrites them (a view is its content)
 FTS_STATEMENTS = (
     "CREATE VIEW IF NOT EXISTS chunks_lexical AS SELECT id, lexical(text) AS text FROM chunks",
@@ -123,6 +135,31 @@ def is_kb(path: Path) -> bool:
     except sqlite3.DatabaseError:
         return True  # something is there; open() reports what is wrong with it
     return row is not None
+
+
+def discard_unfinished(path: Path) -> None:
+    """Remove a knowledge base whose creation was never committed (a first `rag index` that
+    ingested nothing, or failed): our files, and the folder when that leaves it empty. A
+    committed one, or one another writer holds, is left alone."""
+    if not path.is_dir() or is_kb(path):
+        return
+    try:
+        lock = take_write_lock(path)
+    except LockedError:
+        return
+    try:
+        if is_kb(path):
+            return
+        for p in path.iterdir():
+            if _is_ours(p.name) and p.name != LOCK_NAME:
+                p.unlink(missing_ok=True)
+    finally:
+        lock.release()
+    (path / LOCK_NAME).unlink(missing_ok=True)
+    try:
+        path.rmdir()
+    except OSError:  # (not empty: the user's own files)
+        pass
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
@@ -400,7 +437,10 @@ class Store:
         1 -> 2: documents from rows of JSONL/CSV files, identified by the row's id alone (so
         two files reusing ids 1..N collided), become "<file>#<id>".
         2 -> 3: FTS5 re-indexes the chunk texts through ``lexical()`` (CJK as bigrams), and
-        each document gets its script."""
+        each document gets its script.
+        3 -> 4: chunks get a kind and PDFs a pages table; PDF, HTML and Word files are marked
+        to be read again by the next `rag index` of their folder (their text is cleaner now),
+        which re-embeds only the documents whose text changed."""
         version = self.manifest.get("format_version")
         if version == FORMAT_VERSION:
             return
@@ -408,7 +448,9 @@ class Store:
         try:
             if version == 1:
                 self._rename_tabular_rows()
-            self._lexical_fts_and_scripts()
+            if version in (1, 2):
+                self._lexical_fts_and_scripts()
+            self._kinds_and_pages()
             self.manifest["format_version"] = FORMAT_VERSION
             self.manifest["lexical"] = lexical.LEXICAL_VERSION
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
@@ -453,6 +495,15 @@ class Store:
             (dominant_script(text), row)
             for row, text in self.conn.execute("SELECT id, text FROM documents").fetchall()])
 
+    def _kinds_and_pages(self) -> None:
+        columns = [r[1] for r in self.conn.execute("PRAGMA table_info(chunks)")]
+        if "kind" not in columns:
+            self.conn.execute("ALTER TABLE chunks ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+        self.conn.execute(PAGES_TABLE)
+        self.conn.execute(  # (no stored time or hash: the next run parses them again)
+            "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE " + " OR ".join(
+                "lower(path) LIKE ?" for _ in RE_READ_SUFFIXES), [f"%{x}" for x in RE_READ_SUFFIXES])
+
     def _check_compatible(self, wanted: dict) -> None:
         have_e, want_e = self.manifest["embedder"], wanted["embedder"]
         if (have_e["name"], have_e["weights_sha256"]) != (want_e["name"], want_e["weights_sha256"]):
@@ -471,7 +522,8 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         if self._pending_manifest:  # --rebuild: start the tables over
             # (not executescript: it would commit the transaction just begun)
-            for sql in ("DELETE FROM chunks", "DELETE FROM documents", "DELETE FROM files",
+            for sql in ("DELETE FROM chunks", "DELETE FROM pages", "DELETE FROM documents",
+                        "DELETE FROM files",
                         "INSERT INTO chunks_fts(chunks_fts) VALUES ('delete-all')"):
                 self.conn.execute(sql)
             self.manifest = self._pending_manifest

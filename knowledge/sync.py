@@ -25,7 +25,7 @@ from .embedding import family
 from .language import coverage_warning, dominant_script
 from .loaders import is_supported, walk
 from .parsing import ParsePool
-from .store import DB_NAME, Store, describe
+from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
 from .vector_index import VectorIndex, choose_kind
 
@@ -72,9 +72,11 @@ class SyncReport:
 
 
 def content_hash(doc: Document) -> str:
-    payload = json.dumps([doc.text, doc.title, doc.metadata, doc.page_starts,
-                          [(s.start, s.level, s.title) for s in doc.sections]],
-                         sort_keys=True, ensure_ascii=False, default=str)
+    fields = [doc.text, doc.title, doc.metadata, doc.page_starts,
+              [(s.start, s.level, s.title) for s in doc.sections]]
+    if doc.pages or doc.regions:  # (so documents without them keep the hashes they had)
+        fields += [[(p.label, p.layout) for p in doc.pages], list(doc.regions)]
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -163,6 +165,7 @@ def sync(
     max_bytes = max_file_mb * 1024 * 1024
     own = engine is None and parser is None
     parser = engine or parser or ParsePool()
+    fresh = not is_kb(Path(kb_dir))
     try:
         recheck = frozenset(recheck)
         parsed = {**_parse_ahead(parser, kb_dir, scans, max_bytes, rebuild, parsed or {},
@@ -177,6 +180,8 @@ def sync(
     finally:
         if own:
             parser.close()
+        if fresh:  # a first run that committed nothing leaves nothing behind
+            discard_unfinished(Path(kb_dir))
 
 
 def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_embedder,
@@ -485,6 +490,7 @@ def _delete_document(conn, doc_row: int) -> list[int]:
     """Delete a document and its chunks; return the chunk ids (to drop from FAISS)."""
     ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE document_id=?", (doc_row,))]
     conn.execute("DELETE FROM chunks WHERE document_id=?", (doc_row,))
+    conn.execute("DELETE FROM pages WHERE document_id=?", (doc_row,))
     conn.execute("DELETE FROM documents WHERE id=?", (doc_row,))
     return ids
 
@@ -504,6 +510,7 @@ def _write_documents(conn, per_doc, vecs: np.ndarray, report: SyncReport,
             remove_ids += [r[0] for r in conn.execute(
                 "SELECT id FROM chunks WHERE document_id=?", (old_row,))]
             conn.execute("DELETE FROM chunks WHERE document_id=?", (old_row,))
+            conn.execute("DELETE FROM pages WHERE document_id=?", (old_row,))
             conn.execute(
                 "UPDATE documents SET doc_id=?, file_id=?, title=?, metadata=?, text=?, "
                 "content_hash=?, page_starts=?, indexed_at=?, script=? WHERE id=?",
@@ -515,14 +522,18 @@ def _write_documents(conn, per_doc, vecs: np.ndarray, report: SyncReport,
                 "INSERT INTO documents(doc_id, file_id, title, metadata, text, content_hash, "
                 "page_starts, indexed_at, script) VALUES (?,?,?,?,?,?,?,?,?)", values).lastrowid
             report.added += 1
+        conn.executemany(
+            "INSERT INTO pages(document_id, page, label, width, height, layout) "
+            "VALUES (?,?,?,?,?,?)",
+            [(doc_row, p.number, p.label, p.width, p.height, p.layout) for p in doc.pages])
         for ord_, c in enumerate(chunks):
             rows.append((next_id, doc_row, ord_, c.text, c.start, c.end, c.page, c.heading,
-                         vecs[i].tobytes()))
+                         vecs[i].tobytes(), doc.kind_of(c.start, c.end)))
             ids.append(next_id)
             next_id += 1
             i += 1
     conn.executemany(
-        'INSERT INTO chunks(id, document_id, ord, text, start, "end", page, heading, vector) '
-        "VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        'INSERT INTO chunks(id, document_id, ord, text, start, "end", page, heading, vector, '
+        "kind) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
     report.chunks_added = len(rows)
     return np.array(ids, dtype=np.int64)

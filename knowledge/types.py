@@ -17,10 +17,24 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Page:
+    """A page of a PDF: its number (from 1), the label a viewer shows for it ("iv", "17"),
+    its size in points, and where its characters are (``pagemap.encode``d line pieces)."""
+
+    number: int
+    label: str
+    width: float
+    height: float
+    layout: str = ""
+
+
+@dataclass(frozen=True)
 class Document:
     """One loaded document: its id, plain text and where it came from.
 
-    ``page_starts[i]`` is the character offset where page ``i + 1`` begins (PDFs only).
+    ``page_starts[i]`` is the character offset where page ``i + 1`` begins, ``pages`` each
+    page's label, size and character boxes (PDFs only). ``regions`` holds (start, end, kind)
+    of text that is a table of contents ("toc") or an index ("index").
     """
 
     doc_id: str
@@ -30,12 +44,8 @@ class Document:
     metadata: dict = field(default_factory=dict)
     page_starts: tuple[int, ...] = ()
     sections: tuple[Section, ...] = ()
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Document":
-        """The Document that ``dataclasses.asdict`` (and a JSON round trip) made ``d`` of."""
-        return cls(**{**d, "page_starts": tuple(d.get("page_starts") or ()),
-                      "sections": tuple(Section(**s) for s in d.get("sections") or ())})
+    pages: tuple[Page, ...] = ()
+    regions: tuple[tuple[int, int, str], ...] = ()
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding character ``offset``, or None without pages."""
@@ -48,6 +58,21 @@ class Document:
             else:
                 break
         return page + 1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Document":
+        """The Document that ``dataclasses.asdict`` (and a JSON round trip) made ``d`` of."""
+        return cls(**{**d, "page_starts": tuple(d.get("page_starts") or ()),
+                      "sections": tuple(Section(**s) for s in d.get("sections") or ()),
+                      "pages": tuple(Page(**p) for p in d.get("pages") or ()),
+                      "regions": tuple(tuple(r) for r in d.get("regions") or ())})
+
+    def kind_of(self, start: int, end: int) -> str:
+        """"toc" or "index" when most of characters start..end lie in such a region, else ""."""
+        for lo, hi, kind in self.regions:
+            if 2 * (min(end, hi) - max(start, lo)) > max(end - start, 1):
+                return kind
+        return ""
 
     def heading_at(self, offset: int) -> str:
         """The heading path ("A > B") in force at character ``offset``."""
@@ -88,6 +113,8 @@ class Hit:
     heading: str
     score: float
     metadata: dict = field(default_factory=dict)
+    page_label: str | None = None  # the page's label in a PDF viewer ("iv", "17")
+    kind: str = ""  # "toc" or "index": a table of contents or an index, not prose
 
     def to_dict(self) -> dict:
         return {
@@ -99,7 +126,9 @@ class Hit:
             "start": self.start,
             "end": self.end,
             "page": self.page,
+            "page_label": self.page_label,
             "heading": self.heading,
+            "kind": self.kind,
             "score": self.score,
             "metadata": self.metadata,
         }

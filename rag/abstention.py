@@ -79,14 +79,15 @@ def features(confidence: float, similarity: float, coverage_: float) -> list[flo
 
 
 def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float,
-             relative: bool = False) -> tuple[AbstainRule | None, dict]:
+             relative: bool = False, budget_by: str = "every") -> tuple[AbstainRule | None, dict]:
     """Logistic regression of "answerable" on the features of ``cases`` (group, case name,
     features; the case "answerable" is positive, any other negative), each group's answerable
     and unanswerable rows weighted equally (each such cell weighs 1 in all; standardised
     features, an L2 penalty of half the squared weights: a plain C=1 logistic regression);
     then the bias moved to the highest cut that declines at most ``max_declined`` of every
-    group's answerable rows. ``relative``: the similarity feature was taken from each
-    knowledge base's anchor. None when there is no row of one kind."""
+    group's answerable rows (``budget_by="mean"``: of their mean, groups weighted equally).
+    ``relative``: the similarity feature was taken from each knowledge base's anchor. None
+    when there is no row of one kind."""
     import torch
 
     rows = [(g, case == "answerable", f) for g, case, f in cases]
@@ -117,13 +118,25 @@ def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float,
     scores = (x @ raw).tolist()
     # the cut: per group, the highest that declines at most max_declined of its answerable
     # rows; the rule takes the lowest of them, so no group loses more than its share
-    cuts = []
-    for group in sorted({g for g, label in count if label}):
-        mine = sorted(s for s, (g, label, _) in zip(scores, rows) if label and g == group)
-        allowed = int(max_declined * len(mine) + 1e-9)
-        cuts.append(mine[0] - 1e-6 if allowed == 0 else (mine[allowed - 1] + mine[allowed]) / 2
-                    if allowed < len(mine) else mine[-1])
-    cut = min(cuts)
+    groups = sorted({g for g, label in count if label})
+    if budget_by == "mean":
+        answerable = sorted((s, 1.0 / count[(g, True)] / len(groups))
+                            for s, (g, label, _) in zip(scores, rows) if label)
+        cut, declined = answerable[0][0], 0.0
+        for (s, share), (nxt, _) in zip(answerable, answerable[1:]):
+            if declined + share > max_declined + 1e-12:
+                break
+            declined += share
+            cut = (s + nxt) / 2
+    else:
+        cuts = []
+        for group in groups:
+            mine = sorted(s for s, (g, label, _) in zip(scores, rows) if label and g == group)
+            allowed = int(max_declined * len(mine) + 1e-9)
+            cuts.append(mine[0] - 1e-6 if allowed == 0 else
+                        (mine[allowed - 1] + mine[allowed]) / 2 if allowed < len(mine)
+                        else mine[-1])
+        cut = min(cuts)
     rule = AbstainRule(bias=-cut, confidence=float(raw[0]), similarity=float(raw[1]),
                        coverage=float(raw[2]), relative=relative)
     stats = {"max_declined": max_declined, "declined % of dev": {}}

@@ -401,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     # exists when it ends so that exit skips it.
     if process and args.func in (commands.cmd_ask, commands.cmd_search):
         gc.set_threshold(100_000, 50, 1000)
+        # torch's OpenMP threads otherwise spin between parallel regions: on a machine busy
+        # with other work they take turns on the cores with the thread they wait for, and
+        # reading 3 passages took 1-4 s instead of 0.1 s (2 threads on 2 shared cores).
+        # Set before torch loads; a policy the user set wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         return args.func(args)
     except KnowledgeError as err:

@@ -214,11 +214,21 @@ def cmd_search(args) -> int:
         print("no passages found (the knowledge base is empty)")
     for rank, h in enumerate(hits, 1):
         where = _where(h)
-        page = f" p.{h.page}" if h.page else ""
+        page = page_text(h)
         heading = f" § {h.heading}" if h.heading else ""
+        heading += f" ({h.kind})" if h.kind else ""
         print(f"[{rank}] {h.score:.3f}  {where}{page}{heading}  [{h.start}:{h.end}]")
         print("    " + " ".join(h.text.split())[:400])
     return 0
+
+
+def page_text(hit) -> str:
+    """" p.5 (PDF page 11)" for a hit or citation: the page as printed on it, and where a
+    PDF viewer finds it when that differs; "" without a page."""
+    if not hit.page:
+        return ""
+    label = getattr(hit, "page_label", None) or str(hit.page)
+    return f" p.{label}" + (f" (PDF page {hit.page})" if label != str(hit.page) else "")
 
 
 def cmd_ask(args) -> int:
@@ -375,7 +385,7 @@ def cmd_serve(args) -> int:
         if kb_dir.exists() and (not kb_dir.is_dir() or any(kb_dir.iterdir())):
             raise _usage(f"--kb {kb_dir} is not a knowledge base (nor a new or empty "
                          "directory); build one with `rag index PATH --kb DIR`")
-        embedder = Embedder.load(DEFAULT_EMBEDDER, for_queries=True)
+        embedder = Embedder.load(DEFAULT_EMBEDDER)
         create_empty(kb_dir, embedder.identity())
         _err(f"created an empty knowledge base in {kb_dir}; upload documents on the page")
     kb = KnowledgeBase.open(kb_dir, embedder=embedder)
@@ -476,10 +486,12 @@ def show_answer(answer, as_json: bool) -> None:
     else:
         print("closest passages:")
     for i, c in enumerate(answer.citations, 1):
-        page = f" p.{c.page}" if c.page else ""
+        page = page_text(c)
+        heading = f" § {c.heading}" if c.heading else ""
         where = _where(c)
         att = f"attention {c.attention_score:.2f}, " if c.attention_score is not None else ""
-        print(f" [{i}] {where}{page} [{c.start}:{c.end}]  {att}retrieval {c.retrieval_score:.3f}")
+        print(f" [{i}] {where}{page}{heading} [{c.start}:{c.end}]  {att}retrieval "
+              f"{c.retrieval_score:.3f}")
         print(f"     {snippet(c)}")
     t = answer.timings
     print(f"\n({', '.join(f'{k[:-3]} {v:.0f} ms' for k, v in t.items())})", file=sys.stderr)

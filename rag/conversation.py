@@ -70,8 +70,38 @@ _GENERIC = ("company|firm|city|town|country|state|river|lake|mountain|island|ban
             "role|part|actor|actress|fossil|report|theory|idea|invention|discovery|reaction|"
             "engine|test|attack|fire|disease|virus|boundary|scale|canal|library|team")
 # "the company" points back; "the name of the river" says what it means itself
-_DEFINITE = re.compile(rf"\b(the|this|that|these|those)\s+({_GENERIC})s?\b(?!\s+(of|for|in|on|"
-                       rf"at|from|by|with|that|which|who)\b|\s*'s)", re.I)
+# (a lower-case noun, at most one word before it: "the University Library" is a name; not
+# one said with its own name, "the band Gryphon", "the movie river of no return")
+_DEFINITE = re.compile(rf"\b(?i:the|this|that|these|those)\s+(?:[a-z][\w-]*\s+)?({_GENERIC})s?\b"
+                       rf"(?!\s+(?:of|for|in|on|at|from|by|with|that|which|who|where|called|"
+                       rf"named|known)\b)")
+_TITLED = {"song", "movie", "film", "album", "show", "band", "book", "series", "novel", "game",
+           "episode", "track", "character", "company", "city", "river", "team"}
+_VERBISH = re.compile(r"(is|was|are|were|did|do|does|has|had|have|can|could|will|would|'s|"
+                      r"\w+ed|\w+s)$")
+
+
+def _named_after(question: str, m) -> bool:
+    """Whether a definite description is said with its own name after it: "the band
+    Gryphon", "the movie river of no return" (a title after a noun that takes one)."""
+    nxt = re.match(r"\s+([\w\"“']+)", question[m.end():])
+    if not nxt:
+        return False
+    word = nxt.group(1)
+    if word[0].isupper() or word[0].isdigit() or word[0] in "\"“'":
+        return True
+    return m.group(1).lower() in _TITLED and not _VERBISH.fullmatch(word.lower()) \
+        and word.lower() not in _CONTENT_SKIP
+
+
+# "it" with nothing to stand for: "how long did it take", "it never rains"
+_DUMMY_IT = re.compile(r"\bit(?:'s|\s+(?:take|takes|took|cost|costs|mean|means|rains?|rained|"
+                       r"never|seem|seems|matter|matters|is\s+(?:said|believed|thought)))\b", re.I)
+_CONTENT_SKIP = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "is",
+                 "are", "was", "were", "did", "do", "does", "the", "a", "an", "of", "in", "on",
+                 "to", "for", "at", "by", "with", "and", "it", "its", "he", "she", "they",
+                 "his", "her", "their", "many", "much", "did", "has", "have", "had", "can",
+                 "could", "what's", "who's", "that", "this"}
 # "that", "this" standing for what was just said ("in which city was that?")
 _DEMONSTRATIVE = re.compile(r"\b(that|this)\b(?=\s*[?.!,]|\s*$|\s+(was|is|happened|happen|"
                             r"mean|means|do|does|did|take|took|cost|last|lasted)\b)", re.I)
@@ -87,11 +117,13 @@ _ORDINAL = re.compile(r"\bthe (first|second|third|last|next|previous|other|same|
 _PREPOSITION = re.compile(r"\s+(?:in|on|of|for|from|at|by|with|to|about|during|after|before|"
                           r"into|over|under|between|than)\s+", re.I)
 _OPENING = re.compile(r"^\s*(?:and\s+|but\s+|so\s+)?(?:who|whom|whose|what|which|when|where|why|"
-                      r"how(?:\s+(?:many|much|long|old|far|often|big))?)(?:\s+\w+)?\s+"
-                      r"(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|"
+                      r"how(?:\s+(?:many|much|long|old|far|often|big))?)(?:'s|’s)?"
+                      r"(?:\s+(?!(?:is|are|was|were|did|does|do)\b)\w+)?\s+"
+                      r"(?:(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|"
                       r"plays?|played|sang|sings?|wrote|writes?|directed|voices?|voiced|won|"
                       r"made|makes?|invented|founded|built|scored|starred|produced|owns?|"
-                      r"owned|died|became|named|called|led|ruled|discovered|designed)?\s*", re.I)
+                      r"owned|died|became|named|called|led|ruled|discovered|designed)\b)?\s*",
+                      re.I)
 _ELLIPSIS = re.compile(r"^\s*(and|but|also|so)?\s*(what|how)\s+about\b", re.I)
 _AND = re.compile(r"^\s*(and|but|also)\b[\s,]*", re.I)
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are",
@@ -110,15 +142,25 @@ def references(question: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of each word that points back: a personal pronoun ("person",
     "thing", "group"), a definite description ("definite"), or "then" (a time)."""
     found = []
+    dummy = {m.start() for m in _DUMMY_IT.finditer(question)}
     for m in re.finditer(r"\b[A-Za-z]+\b", question):
         w = m.group().lower()
         kind = ("person" if w in _PERSON else "thing" if w in _THING else
                 "group" if w in _GROUP else None)
-        if kind:
+        if kind and m.start() not in dummy:
             found.append((m.start(), m.end(), kind))
-    found += [(m.start(), m.end(), "definite") for m in _DEFINITE.finditer(question)]
+    found += [(m.start(), m.end(), "definite") for m in _DEFINITE.finditer(question)
+              if not _named_after(question, m) and _carries(question, m)]
     found += [(m.start(), m.end(), "then") for m in _THEN.finditer(question)]
     return sorted(found)
+
+
+def _carries(question: str, m) -> bool:
+    """Whether a definite description carries the question ("when was the company
+    founded?"), rather than being one of its many parts ("who replaced johnny carson on the
+    tonight show?": a title, in a question specific enough without history)."""
+    rest = question[:m.start()] + question[m.end():]
+    return len([w for w in _words(rest) if w not in _CONTENT_SKIP]) <= 2
 
 
 def _internal(question: str, ref: tuple[int, int, str], names: list[int]) -> bool:
@@ -126,11 +168,20 @@ def _internal(question: str, ref: tuple[int, int, str], names: list[int]) -> boo
     did the Normans call their land?"), or any pronoun in a later clause ("How old was Tesla
     when he died?"); not an object of the name's own clause ("What was Kublai's relation to
     him?")."""
+    word = question[ref[0]:ref[1]].lower()
+    after = question[ref[1]:]
+    possessive = word in _POSSESSIVE and (word != "her" or re.match(r"\s+[a-z]", after))
+    subject = word in ("he", "she", "it", "they") and re.match(r"\s+[a-z]", after)
+    # in a question typed in lower case, words of content before a possessive are its owner
+    # ("who coached brynn cartelli to her win"), and a subject after three starts a clause
+    # or a title of its own ("who sang the opening line of do they know it's christmas")
+    content = [w for w in _words(question[:ref[0]]) if w not in _CONTENT_SKIP]
+    if not names and ((possessive and len(content) >= 2) or (subject and len(content) >= 3)):
+        return True
     before = [n for n in names if n < ref[0]]
     if not before:
         return False
-    word = question[ref[0]:ref[1]].lower()
-    return word in _POSSESSIVE or bool(_CLAUSE.search(question, before[-1], ref[0]))
+    return bool(possessive) or bool(_CLAUSE.search(question, before[-1], ref[0]))
 
 
 def entities(text: str) -> list[str]:
@@ -145,7 +196,8 @@ def entities(text: str) -> list[str]:
                 name = " ".join(name.split()[1:])
         if name and name.lower() not in _WH and len(name) > 1:
             out.append(name)
-    out += re.findall(r"[\"“']([^\"”']{2,40})[\"”']", text)
+    out += [m.group(1) or m.group(2) for m in
+            re.finditer(r"[\"“]([^\"”]{2,40})[\"”]|(?<!\w)'([^']{2,40})'(?!\w)", text)]
     return out
 
 
@@ -185,12 +237,16 @@ _PERSON_NOUNS = {"king", "queen", "president", "emperor", "author", "writer", "a
                  "singer", "player", "person", "man", "woman", "actor", "actress", "character"}
 
 
+_DATELIKE = re.compile(r"^\W*\d[\d\s.,:/%-]*\w{0,3}\W*$|\b\d{1,2}\s*,?\s*(1\d{3}|20\d{2})\b")
+
+
 def _pick(kind: str, candidates: list[tuple[str, str]], question: str,
-          noun: str = "") -> str | None:
+          noun: str = "", taken: tuple = ()) -> str | None:
     """The antecedent a reference of ``kind`` most likely means (a definite description:
     not a person unless its noun is one, never a number)."""
     own = question.lower()
-    usable = [(k, t) for k, t in candidates if t.lower() not in own]
+    usable = [(k, t) for k, t in candidates if t.lower() not in own and t not in taken
+              and (kind == "then" or not _DATELIKE.search(t))]
     if kind == "definite":
         person = noun.lower().rstrip("s") in _PERSON_NOUNS
         usable = [(k, t) for k, t in usable if (k == "person") <= person
@@ -235,7 +291,8 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
     refs = [r for r in references(question) if not _internal(question, r, named)]
     ordinal = _ORDINAL.search(question) if not named else None
     pointing = _DEMONSTRATIVE.search(question) if not refs else None
-    if not refs and not ordinal and not continuing and not pointing and not _bare(rest):
+    vague = _vague(question) and not refs
+    if not (refs or ordinal or continuing or pointing or vague or _bare(rest)):
         return Resolved(question)
     if _bare(rest):  # "why?", "roughly when?": the previous question, asked that way
         rewritten = _reask(rest, last.question) or question
@@ -246,7 +303,8 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
     for start, end, kind in refs:
         if start < at:
             continue
-        name = _pick(kind, candidates, question, question[start:end].split()[-1])
+        name = _pick(kind, candidates, question, question[start:end].split()[-1],
+                     tuple(names))
         if name is None:
             continue
         word = question[start:end]
@@ -267,6 +325,11 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
         used.append(ordinal.group())
     if pointing:
         used.append(pointing.group())
+    if not names and (vague or ordinal or pointing):
+        topic = _topic(history)  # nothing to substitute: say what it is about
+        if topic and topic.lower() not in rewritten.lower():
+            rewritten = f"{rewritten.rstrip(' ?')} ({topic})?"
+            names.append(topic)
     if continuing and not used:
         used.append(question[:len(question) - len(rest)].strip())
     return Resolved(rewritten, tuple(used), tuple(names), search=f"{rewritten} {beside}")
@@ -278,6 +341,32 @@ _WH_ONLY = re.compile(r"^\s*(?:(?:and|but|so|roughly|exactly|about|approximately
 _LEAD = re.compile(r"^\s*(?:and\s+)?(?:who|whom|whose|what|which|when|where|why|how(?:\s+"
                    r"(?:many|much|long|old|far|often|big))?|in\s+what\s+\w+|in\s+which\s+\w+|"
                    r"what\s+\w+|which\s+\w+)\s+", re.I)
+
+
+def _vague(question: str) -> bool:
+    """A short question with nothing specific of its own (no name, number or quoted term,
+    at most six words): "who wrote the screenplay?" needs the conversation to mean
+    anything."""
+    content = [w for w in _words(question) if w not in _CONTENT_SKIP]
+    return 0 < len(content) <= 2 and not entities(question[1:]) and not re.search(r"\d", question)
+
+
+_TOPIC_CUT = re.compile(r"\s+(?:in|on|for|from|at|during)\s+", re.I)
+
+
+def _topic(history: list[Turn]) -> str | None:
+    """What the conversation is about: the latest question's last name, else what follows
+    its last "in/on/for" ("who plays the easter bunny in santa clause 3?" -> "santa clause
+    3"), else all it asks about ("who directed fifty shades of grey?" -> "fifty shades of
+    grey")."""
+    for turn in reversed(history):
+        names = entities(turn.question)
+        if names:
+            return names[-1]
+        body = _OPENING.sub("", turn.question.strip().rstrip("?.! ")).strip()
+        if len(body) > 2:
+            return _TOPIC_CUT.split(body)[-1].strip(" ,;")
+    return None
 
 
 def _bare(question: str) -> bool:
@@ -318,9 +407,23 @@ def _complete(fragment: str, previous: str) -> str | None:
         return _YEAR.sub(year.group(1), previous, count=1)
     new = entities(body)
     old = entities(previous)
-    if new and old:
-        return previous.replace(old[-1], new[0], 1)
+    if new and old:  # the name it replaces: one sharing a word with it, else the last
+        shared = [o for o in old if set(_words(o)) & set(_words(new[0]))]
+        return _swap(previous, (shared or old)[-1], new[0])
     focus = phrases(previous)
-    if focus and focus[0] in previous:  # the phrase the previous question asked about
-        return previous.replace(focus[0], body, 1)
+    if focus:  # the phrase the previous question asked about, as a whole
+        swapped = _swap(previous, focus[0], body)
+        if swapped != previous:
+            return swapped
     return None
+
+
+def _swap(text: str, old: str, new: str) -> str:
+    """``old`` (whole words) replaced by ``new`` once, without doubling an article."""
+    m = re.search(rf"(?<!\w){re.escape(old)}(?!\w)", text)
+    if m is None:
+        return text
+    start = m.start()
+    if re.match(r"(the|a|an)\s", new, re.I) and re.search(r"\b(the|a|an)\s+$", text[:start], re.I):
+        start = re.search(r"\b(the|a|an)\s+$", text[:start], re.I).start()
+    return text[:start] + new + text[m.end():]

@@ -18,7 +18,7 @@ from .abstention import AbstainRule, coverage
 from .conversation import Turn, resolve
 from .forms import Shaped, question_kind, shape
 from .evidence import best_sentence
-from .readers.base import NOT_FOUND
+from .readers.base import NOT_FOUND, Span
 from .retrieval import Filters, Retriever
 
 
@@ -41,9 +41,12 @@ class Citation:
     short_end: int | None = None
     context_start: int | None = None  # the sentence it stands in
     context_end: int | None = None
+    page_label: str | None = None  # the page as a PDF viewer labels it ("iv", "17")
+    heading: str = ""  # the section path ("Chapter 2 > Installing")
 
     def to_dict(self) -> dict:
         return {"doc_id": self.doc_id, "source": self.source, "page": self.page,
+                "page_label": self.page_label, "heading": self.heading,
                 "start": self.start, "end": self.end, "text": self.text,
                 "retrieval_score": self.retrieval_score, "attention_score": self.attention_score,
                 "chunk_id": self.chunk_id, "answer_start": self.answer_start,
@@ -98,7 +101,8 @@ def citation_of(hit: Hit, attention: float | None = None,
 
     short = at(shaped.short if shaped else None)
     context = at(shaped.context if shaped else None)
-    return Citation(doc_id=hit.doc_id, source=hit.source, page=hit.page, start=hit.start,
+    return Citation(doc_id=hit.doc_id, source=hit.source, page=hit.page,
+                    page_label=hit.page_label, heading=hit.heading, start=hit.start,
                     end=hit.end, text=hit.text, retrieval_score=hit.score,
                     attention_score=attention, chunk_id=hit.chunk_id,
                     answer_start=at(span)[0], answer_end=at(span)[1],
@@ -139,6 +143,31 @@ def evidence_answer(question: str, passages: list[Hit], retrieved: list[Hit], ti
                   kind="evidence", note=note)
 
 
+def something_new(out, passages: list[Hit], told: list[str]):
+    """A follow-up's span answer that repeats what the conversation already told (the
+    previous answer is in the same passages, and the reader likes it) replaced by the best
+    candidate that does not."""
+    from .evaluation.metrics import normalize_answer
+
+    said = {normalize_answer(t) for t in told if normalize_answer(t)}
+    if not said or out.abstained or out.span is None or not out.candidates:
+        return out
+
+    def repeats(text: str) -> bool:
+        n = normalize_answer(text)
+        return bool(n) and any(n in s or s in n for s in said)
+
+    if not repeats(out.answer):
+        return out
+    for k, (_, at, start, end) in enumerate(out.candidates):
+        text = passages[at].text[start:end]
+        if not repeats(text):
+            rest = out.candidates[:k] + out.candidates[k + 1:]
+            return replace(out, answer=text, span=Span(at, start, end),
+                           candidates=(out.candidates[k],) + rest)
+    return out
+
+
 class Pipeline:
     """Owns a retriever, an optional reader and k; answers batches of questions."""
 
@@ -160,21 +189,26 @@ class Pipeline:
     def ask_many(self, questions: list[str], filters: Filters | None = None,
                  depth: int | None = None,
                  histories: list[list[Turn] | None] | None = None,
-                 search: list[str] | None = None) -> list[Answer]:
+                 search: list[str] | None = None,
+                 avoid: list[list[str]] | None = None) -> list[Answer]:
         """Answers in order; ``depth`` retrieves deeper than k (for recall@20) without
         changing what the reader sees (the same top k). ``histories``: each question's
         earlier turns in its conversation: a follow-up is read as its self-contained rewrite
         (``Answer.rewritten``) and searched with the latest turn beside it. ``search``: the
-        texts to retrieve with, when not the questions. Timings are per question."""
+        texts to retrieve with, when not the questions; ``avoid``: answers already given in
+        each question's conversation (a follow-up asks for something new). Timings are per
+        question."""
         resolved = [resolve(q, h) if h else None
                     for q, h in zip(questions, histories or [None] * len(questions))]
         if any(r is not None and r.followup for r in resolved):
             asked = [r.question if r is not None else q for q, r in zip(questions, resolved)]
             search = [r.search if r is not None and r.followup else q
                       for q, r in zip(questions, resolved)]
+            told = [[t.answer for t in h if t.answer] if r is not None and r.followup else []
+                    for h, r in zip(histories, resolved)]
             return [replace(a, question=q, rewritten=a.question if a.question != q else None)
                     for q, a in zip(questions, self.ask_many(asked, filters, depth,
-                                                             search=search))]
+                                                             search=search, avoid=told))]
         n = max(len(questions), 1)
         t0 = time.perf_counter()
         found = self.retriever.search_many(search or questions, max(self.k, depth or 0),
@@ -202,6 +236,9 @@ class Pipeline:
             outputs = {i: out if rule is None else self.decide(rule, questions[i],
                                                                 hits[i][:self.k], sims[i], out)
                        for i, out in zip(read, batch.outputs)}
+            if avoid:
+                outputs = {i: something_new(out, hits[i][:self.k], avoid[i])
+                           for i, out in outputs.items()}
             timings.update({k: v / n for k, v in batch.timings.items()})
         timings["reader_ms"] = (time.perf_counter() - t1) * 1000 / n
         answers = []

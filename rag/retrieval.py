@@ -23,6 +23,9 @@ MODES = ("hybrid", "dense", "lexical")
 # 89.75, best 3: 89.8), and weighting dense against BM25 gained nothing beyond noise:
 # eval/tune_fusion.py, eval/RESULTS.md.
 RRF_K = 5
+# hits fetched beyond k, so that a table of contents or an index found among the best can
+# step back behind prose (``content_first``)
+APPARATUS_SLACK = 5
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ class Retriever:
             allowed = self.kb.chunk_ids_where(filters.path_glob, dict(filters.metadata))
             if len(allowed) == 0:
                 return Retrieved([[] for _ in queries], similarity)
-        n = max(k, self.candidates) if self.mode == "hybrid" else k
+        want = k + APPARATUS_SLACK
+        n = max(want, self.candidates) if self.mode == "hybrid" else want
         dense = lexical = None
         t0 = time.perf_counter()
         embed_ms = 0.0
@@ -109,14 +113,21 @@ class Retriever:
         results = []
         for i in range(len(queries)):
             if self.mode == "dense":
-                pairs = dense[i][:k]
+                pairs = dense[i][:want]
             elif self.mode == "lexical":
-                pairs = lexical[i][:k]
+                pairs = lexical[i][:want]
             else:
-                pairs = rrf([dense[i], lexical[i]])[:k]
-            results.append(self.kb.fetch(pairs))
+                pairs = rrf([dense[i], lexical[i]])[:want]
+            results.append(content_first(self.kb.fetch(pairs), k))
         total = (time.perf_counter() - t0) * 1000
         return Retrieved(results, similarity, {"embed_ms": embed_ms, "search_ms": total - embed_ms})
+
+
+def content_first(hits: list[Hit], k: int) -> list[Hit]:
+    """The best ``k`` hits with table-of-contents and index chunks (``Hit.kind``) moved
+    behind all others: still found, but read only when nothing else matches.
+    ``content_first([toc, a, b], 2) == [a, b]``."""
+    return ([h for h in hits if not h.kind] + [h for h in hits if h.kind])[:k]
 
 
 def rrf(rankings: list[list[tuple[float, int]]], k: int = RRF_K,

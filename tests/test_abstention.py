@@ -60,3 +60,16 @@ def test_coverage_is_the_best_passages_share_of_question_terms():
 def test_no_rule_without_both_kinds():
     rule, stats = fit_rule([("a", "answerable", [1.0, 0.5, 0.5])], 0.05)
     assert rule is None and "both kinds" in stats["reason"]
+
+
+def test_fit_can_hold_the_budget_on_the_mean_of_the_groups():
+    cases = synthetic(1)
+    rule, _ = fit_rule(cases, 0.05, budget_by="mean")
+
+    def declined(group):
+        mine = [f for g, c, f in cases if (g, c) == (group, "answerable")]
+        return sum(rule.bias + rule.confidence * f[0] + rule.similarity * f[1]
+                   + rule.coverage * f[2] < 0 for f in mine) / len(mine)
+
+    mean = (declined("big") + declined("small")) / 2
+    assert 0.05 - 1 / 60 < mean <= 0.05 + 1e-9

@@ -114,3 +114,17 @@ def test_a_run_without_separators_is_cut_at_the_chunk_size():
     assert len(middle) == 5_000_000 // 200
     assert all(len(c.text) == 200 and text[c.start:c.end] == c.text for c in middle)
     assert "".join(c.text for c in middle) == run
+
+
+def test_a_chunk_never_spans_a_heading_and_code_keeps_its_lines():
+    """Sections from a PDF outline or HTML headings (no Markdown marks) bound chunks; a code
+    block longer than a chunk is split between its lines, each line whole and indented."""
+    code = "\n".join(f"    step_{i} = run (x, {i});" for i in range(12))
+    text = f"Setup\n\nInstall it first.\n\nUsage\n\nType this:\n\n{code}\n\nThen stop."
+    sections = (Section(0, 1, "Setup"), Section(text.index("Usage"), 1, "Usage"))
+    chunks = split(text, 30, 0, sections=sections)
+    assert [c.heading for c in chunks][:1] == ["Setup"] and chunks[0].text.endswith("first.")
+    assert all(c.heading == "Usage" for c in chunks[1:])
+    for i in range(12):
+        line = f"step_{i} = run (x, {i});"
+        assert any(f"\n    {line}" in "\n" + c.text or c.text.startswith(line) for c in chunks)

@@ -234,6 +234,7 @@ def test_ask_bad_input(indexed, tiny_reader, tmp_path, capsys):
     bert = tmp_path / "bert"
     BertModel(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
                          num_attention_heads=1, intermediate_size=16)).save_pretrained(bert)
+    capsys.readouterr()  # (what saving it printed: transformers' progress bar)
     cases = [
         (["ask", " ", "--kb", str(kb), "--reader", tiny_reader], 2, "error: empty question"),
         (["ask", "q", "--kb", str(tmp_path / "none"), "--reader", tiny_reader], 1,

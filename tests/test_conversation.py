@@ -36,6 +36,9 @@ APPLE = [Turn("Who founded Apple?", "Steve Jobs")]
      "and who produced harry potter and the sorcerer's stone?"),
     ("and mother nature?", [Turn("who plays the easter bunny in santa clause 3?", "Jay Thomas")],
      "who plays mother nature in santa clause 3?"),
+    ("who plays the ghost that possesses her?", [Turn("who plays the possessed girl in scary "
+                                                      "movie 2?", "Natasha Lyonne")],
+     "who plays the ghost that possesses Natasha Lyonne?"),
     # the most recent turn wins
     ("When did she die?", [Turn("Who wrote Frankenstein?", "Mary Shelley"),
                            Turn("Who was her mother?", "Mary Wollstonecraft")],
@@ -52,6 +55,14 @@ def test_follow_ups_are_made_self_contained(question, history, asked):
     "How old was Tesla when his father died?",
     "Where is the capital of France?",
     "How old was Tesla when he died?",  # "he" is Tesla, in a later clause
+    "who coached brynn cartelli to her win on the voice in 2018?",  # her: brynn cartelli
+    "How long did it take for the 95 Theses to spread through Europe?",  # no "it" to resolve
+    "What music did the band Gryphon explore in its concert at the V&A?",  # named
+    "who sang the song in the movie river of no return?",  # a title follows "the movie"
+    "When was the second oil crisis?",
+    "who replaced johnny carson on the tonight show?",  # "the tonight show": a title
+    "who sang the opening line of do they know it's christmas in 1989?",
+    "How many items is the University Library in Warsaw home to?",  # a name, not "the city"
 ])
 def test_questions_that_stand_alone_are_asked_as_typed(question):
     got = resolve(question, APPLE)
@@ -60,8 +71,17 @@ def test_questions_that_stand_alone_are_asked_as_typed(question):
 
 def test_a_reference_with_nothing_to_substitute_is_searched_with_the_conversation():
     got = resolve("in which city was that?", [Turn("Where did Tesla meet Edison?", "Paris")])
-    assert got.question == "in which city was that?" and got.followup
+    assert got.question == "in which city was that (Edison)?" and got.followup
     assert "Where did Tesla meet Edison?" in got.search
+
+
+def test_a_question_with_nothing_of_its_own_is_read_with_the_topic():
+    got = resolve("who wrote the screenplay?", [Turn("who directed fifty shades of grey?",
+                                                     "Sam Taylor-Johnson")])
+    assert got.question == "who wrote the screenplay (fifty shades of grey)?"
+    got = resolve("who was the first?", [Turn("who plays the easter bunny in santa clause 3?",
+                                              "Jay Thomas")])
+    assert got.question == "who was the first (santa clause 3)?"
 
 
 def test_no_history_or_nothing_to_resolve_with():
@@ -130,3 +150,18 @@ def test_eval_reads_history_and_reports_follow_ups(tmp_path, fake_embedder):
         s = ev.evaluate(p, load_qaset(qa), tmp_path / "run", {}, log=lambda m: None)
     assert s["n_followups"] == 1 and s["followups_rewritten"] == 100.0
     assert s["f1_followups"] == 100.0
+
+
+def test_a_follow_up_answer_never_repeats_what_was_just_told():
+    from knowledge.types import Hit
+    from rag.pipeline import something_new
+    from rag.readers.base import ReaderOutput, Span
+
+    text = "Tesla was born in 1856 and died on 7 January 1943 in New York."
+    hit = Hit(1, "d", "d", "", text, 0, len(text), None, "", 1.0)
+    born, died = text.index("1856"), text.index("7 January 1943")
+    out = ReaderOutput("1856", 0.9, span=Span(0, born, born + 4),
+                       candidates=((0.6, 0, born, born + 4), (0.3, 0, died, died + 14)))
+    got = something_new(out, [hit], ["1856"])
+    assert got.answer == "7 January 1943" and got.span == Span(0, died, died + 14)
+    assert something_new(out, [hit], ["Nikola Tesla"]) is out  # nothing repeated

@@ -3,6 +3,7 @@ import gzip
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from conftest import ROOT
@@ -179,3 +180,62 @@ def test_reader_and_embedder_hold_the_shared_minilm_once(squad_kb, embedder):
         assert head is params["embeddings.word_embeddings.weight"]  # still tied
         again = Pipeline(Retriever(kb, "lexical"), reader).ask(question)
     assert (again.answer, again.confidence) == (alone.answer, alone.confidence)
+
+
+def test_extractive_reading_needs_no_decoder_and_reads_as_transformers_would(squad_kb,
+                                                                              embedder):
+    """The shipped reader answers extractively with its span encoder (plain torch, the
+    embedder's embedding tables) and never builds its decoder; the whole model, built when
+    asked for, holds the same tensors and computes the same states and span logits."""
+    from rag.pipeline import Pipeline
+    from rag.readers import DEFAULT_READER, load_reader
+    from rag.readers import spans as sp
+    from rag.retrieval import Retriever
+
+    base, _ = squad_kb
+    reader = load_reader(str(DEFAULT_READER), precision=embedder.precision)
+    question = "Which NFL team represented the AFC at Super Bowl 50?"
+    with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
+        pipeline = Pipeline(Retriever(kb, "hybrid"), reader, k=3)
+        answer = pipeline.ask(question)
+        assert "Denver Broncos" in answer.answer
+        assert reader._model is None and reader._tokenizer is None  # no decoder, no transformers
+        assert not any(n.startswith("decoder.") for n, _ in reader.span_encoder.named_parameters())
+        params = dict(embedder.transformer().named_parameters())
+        for name, base_name in reader.config.from_base.items():
+            if name.startswith("encoder."):
+                assert reader.span_encoder.get_parameter(name) is params[base_name], name
+
+        whole, passages = reader.model, [list(answer.retrieved[:3])]  # built now
+        assert whole.span.weight.data_ptr() == reader.span_encoder.span.weight.data_ptr()
+        fmt, limit = reader.config.input_format, reader.config.max_passage_tokens
+        enc = sp.encode_inputs(reader.tokenizer, fmt, [question], passages, limit)
+        ours = sp.encode_inputs(reader.span_encoder.tokenizer, fmt, [question], passages, limit)
+        assert all(torch.equal(ours[k], enc[k]) for k in ("input_ids", "attention_mask", "char"))
+        with torch.inference_mode():
+            theirs = whole.get_encoder()(input_ids=enc["input_ids"],
+                                         attention_mask=enc["attention_mask"]).last_hidden_state
+            mine = reader.span_encoder.states(enc["input_ids"], enc["attention_mask"])
+            assert torch.equal(mine, theirs)
+            assert all(torch.equal(a, b) for a, b in zip(reader.span_encoder.span_logits(mine),
+                                                           whole.span_logits(theirs)))
+        assert pipeline.ask(question).answer == answer.answer
+
+
+def test_ask_imports_only_what_it_uses(squad_kb):
+    """A one-shot `rag ask` (the shipped reader, extractive) loads neither transformers nor
+    sentence-transformers, scikit-learn, scipy or torch's compiler: seconds of start-up."""
+    import subprocess
+    import sys
+
+    base, _ = squad_kb
+    heavy = ["sentence_transformers", "sklearn", "scipy", "transformers", "torch._dynamo",
+             "sympy", "pandas"]
+    code = ("import json, sys; from rag.cli import main; "
+            f"sys.argv = ['rag', 'ask', 'Who won Super Bowl 50?', '--kb', {str(base / 'kb')!r}, "
+            "'--json']; code = main(); "
+            f"print(json.dumps([code, sorted(set({heavy!r}) & set(sys.modules))]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == [0, []]
+    assert json.loads("\n".join(out.stdout.splitlines()[:-1]))["answer"]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from knowledge.embedding import Embedder, PlainEncoder, resolve_model, weights_hash
+from knowledge.embedding import Embedder, resolve_model, weights_hash
+from knowledge.plain_encoder import PlainEncoder, common_shape
 from knowledge.errors import UsageError
 
 
@@ -51,21 +52,38 @@ def test_weights_hash_changes_with_the_weights(tmp_path):
     assert weights_hash(tmp_path) != first
 
 
-def test_query_encoder_matches_sentence_transformers():
-    """`for_queries` runs the model without sentence-transformers: same vectors, same limits."""
-    texts = ["Which NFL team represented the AFC at Super Bowl 50?", "  padded  ", "x",
-             "a long passage " * 200, "Ünïcödé — text", ""]
-    full, plain = Embedder.load(precision="fp32"), Embedder.load(precision="fp32",
-                                                                   for_queries=True)
-    assert type(plain.model).__name__ == "PlainEncoder"
-    assert (plain.dim, plain.max_tokens) == (full.dim, full.max_tokens)
-    assert plain.count_tokens(texts[0]) == full.count_tokens(texts[0])
-    np.testing.assert_allclose(plain.encode(texts, batch_size=4), full.encode(texts), atol=1e-5)
-    assert plain.transformer() is plain.model.auto_model
-    full, plain = Embedder.load(precision="bf16"), Embedder.load(precision="bf16",
-                                                                   for_queries=True)
-    cosines = (plain.encode(texts, batch_size=4) * full.encode(texts)).sum(1)
-    assert cosines.min() > 0.999  # bf16 rounds differently on each side
+# distinct lengths, so that rag and sentence-transformers sort them into the same batches
+TEXTS = ["Which NFL team represented the AFC at Super Bowl 50?", "  padded  ", "x",
+         "a long passage, cut at 256 tokens " * 60, "Ünïcödé — text", "", "北京是中国的首都。",
+         "emoji 🙂 and\ttabs\nand lines", "Crème brûlée, ﬁ ligatures and Ⅻ numerals",
+         "short", "medium length text about the Amazon rainforest and its many rivers"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_vectors_are_sentence_transformers_own(precision):
+    """rag's encoder (knowledge/bert.py, no sentence-transformers or transformers) gives
+    sentence-transformers' vectors on the same texts in the same batches, in fp32 and in
+    bf16 (the precision `auto` picks on this CPU): what `rag index` stores and what a query
+    is compared with are one computation."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    assert len({len(t) for t in TEXTS}) == len(TEXTS)
+    emb = Embedder.load(precision=precision)
+    assert type(emb.model).__name__ == "PlainEncoder"
+    assert type(emb.transformer()).__name__ == "Bert"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    st = SentenceTransformer(str(resolve_model("all-MiniLM-L6-v2")), device="cpu").to(dtype)
+    assert emb.transformer().dtype == dtype
+    assert emb.max_tokens == st.max_seq_length - 2
+    assert [emb.count_tokens(t) for t in TEXTS] == [len(st.tokenizer.tokenize(t)) for t in TEXTS]
+    for batch in (4, len(TEXTS)):
+        theirs = torch.nn.functional.normalize(st.encode(
+            TEXTS, batch_size=batch, convert_to_tensor=True).float(), dim=-1).numpy()
+        np.testing.assert_allclose(emb.encode(TEXTS, batch_size=batch), theirs, rtol=0,
+                                   atol=1e-5)
+        np.testing.assert_allclose(emb.encode_queries(TEXTS, batch_size=batch), theirs, rtol=0,
+                                   atol=1e-5)
 
 
 def test_batches_embedded_in_parallel_keep_their_order_and_values(monkeypatch):
@@ -102,9 +120,10 @@ def test_batches_embedded_in_parallel_keep_their_order_and_values(monkeypatch):
         torch.set_num_threads(threads)
 
 
-def test_query_side_does_not_import_sentence_transformers(tmp_path):
+def test_query_side_imports_neither_sentence_transformers_nor_transformers(tmp_path):
     """What keeps `rag ask` starting fast: opening a KB and embedding a query leaves
-    sentence-transformers (with scikit-learn and scipy) unimported."""
+    sentence-transformers (with scikit-learn and scipy), transformers and torch's compiler
+    unimported."""
     from knowledge.sync import sync
 
     (tmp_path / "docs").mkdir()
@@ -113,42 +132,68 @@ def test_query_side_does_not_import_sentence_transformers(tmp_path):
     code = ("import sys; from knowledge.kb import KnowledgeBase; "
             f"kb = KnowledgeBase.open({str(tmp_path / 'kb')!r}); "
             "print(kb.search('how long do cats sleep', 1)[0].text); "
-            "print(sorted({k.split('.')[0] for k in sys.modules} & {'sentence_transformers', "
-            "'sklearn'}))")
+            "print(sorted({k for k in sys.modules} & {'sentence_transformers', 'sklearn', "
+            "'scipy', 'transformers', 'torch._dynamo'}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["Cats sleep sixteen hours a day.", "[]"]
+
+
+def write_st_config(path: Path, modules: list[str], max_seq_length: int, pooling: dict):
+    """A sentence-transformers folder's configuration (the layout its models ship in)."""
+    (path / "modules.json").write_text(json.dumps(
+        [{"idx": i, "name": str(i), "path": "" if m == "Transformer" else f"{i}_{m}",
+          "type": f"sentence_transformers.models.{m}"} for i, m in enumerate(modules)]))
+    (path / "sentence_bert_config.json").write_text(json.dumps(
+        {"max_seq_length": max_seq_length, "do_lower_case": False}))
+    (path / "1_Pooling").mkdir()
+    (path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
 
 
 @pytest.mark.parametrize("change", [
     {},  # the common shape: accepted, on to loading the model
     {"modules": ["Transformer", "Pooling", "Dense", "Normalize"]},
     {"pooling": "pooling_mode_max_tokens"},
+    {"pool_extra": {"include_prompt": False}},  # (a prefix would be pooled over)
 ])
-def test_other_model_shapes_go_through_sentence_transformers(tmp_path, change, monkeypatch):
-    """A model the plain encoder would get wrong (a Dense layer, max pooling) is left to
-    sentence-transformers. (Prompts are not: Embedder puts them on the texts itself.)"""
-    modules = change.get("modules", ["Transformer", "Pooling", "Normalize"])
-    (tmp_path / "modules.json").write_text(json.dumps(
-        [{"idx": i, "name": str(i), "path": "" if m == "Transformer" else f"{i}_{m}",
-          "type": f"sentence_transformers.models.{m}"} for i, m in enumerate(modules)]))
-    (tmp_path / "sentence_bert_config.json").write_text('{"max_seq_length": 128}')
-    (tmp_path / "1_Pooling").mkdir()
-    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
-        {"word_embedding_dimension": 8, change.get("pooling", "pooling_mode_mean_tokens"): True}))
+def test_other_model_shapes_go_through_sentence_transformers(tmp_path, change):
+    """A model the plain encoder would get wrong (a Dense layer, max pooling, prompts left
+    out of pooling) is left to sentence-transformers. (Prompts are not: Embedder puts them on the texts itself.)"""
+    write_st_config(tmp_path, change.get("modules", ["Transformer", "Pooling", "Normalize"]),
+                    128, {"word_embedding_dimension": 8,
+                          change.get("pooling", "pooling_mode_mean_tokens"): True,
+                          **change.get("pool_extra", {})})
     (tmp_path / "config_sentence_transformers.json").write_text(
         json.dumps({"prompts": change.get("prompts", {})}))
     if not change:
-        def loading(*args, **kwargs):
-            raise RuntimeError("past the shape check")
-
-        import transformers
-
-        monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", loading)
-        with pytest.raises(RuntimeError, match="past the shape check"):
-            PlainEncoder.load(tmp_path)
+        assert common_shape(tmp_path) == (128, "mean", True)
     else:
+        assert common_shape(tmp_path) is None
         assert PlainEncoder.load(tmp_path) is None
+
+
+def test_a_model_of_another_type_runs_with_transformers_alone(tmp_path):
+    """The common shape over a transformer other than BERT (a tiny DistilBERT here): the
+    plain encoder runs it through transformers, with sentence-transformers' vectors."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import DistilBertConfig, DistilBertModel
+
+    from tiny_models import minilm_tokenizer
+
+    tok = minilm_tokenizer()
+    torch.manual_seed(0)
+    DistilBertModel(DistilBertConfig(vocab_size=tok.vocab_size, dim=32, hidden_dim=64,
+                                     n_layers=2, n_heads=2)).save_pretrained(tmp_path / "st")
+    tok.save_pretrained(tmp_path / "st")
+    write_st_config(tmp_path / "st", ["Transformer", "Pooling", "Normalize"], 64,
+                    {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+    emb = Embedder.load(str(tmp_path / "st"), precision="fp32")
+    assert type(emb.model).__name__ == "PlainEncoder"
+    assert type(emb.transformer()).__name__ == "DistilBertModel"
+    st = SentenceTransformer(str(tmp_path / "st"), device="cpu")
+    np.testing.assert_allclose(emb.encode(TEXTS, batch_size=4),
+                               st.encode(TEXTS, batch_size=4), rtol=0, atol=1e-5)
 
 
 def test_prefixes_come_from_the_models_prompts_else_its_family(tmp_path):

@@ -30,9 +30,18 @@ def doc_ids(kb):
 
 
 def as_old_format(kb, version):
-    """Rewrite a knowledge base as format ``version`` (1 or 2) stored it: FTS5 over the raw
-    chunk texts, no per-document script, no "lexical" in the manifest."""
+    """Rewrite a knowledge base as format ``version`` (1, 2 or 3) stored it: no chunk kinds
+    and no pages table (3); FTS5 over the raw chunk texts, no per-document script, no
+    "lexical" in the manifest (1, 2)."""
     with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
+        c.executescript("ALTER TABLE chunks DROP COLUMN kind; DROP TABLE pages;")
+        if version == 3:
+            m = json.loads(c.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
+            m["format_version"] = 3
+            c.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(m, sort_keys=True),))
+            c.commit()
+            (kb / "manifest.json").write_text(json.dumps(m))
+            return
         c.executescript("""
             DROP TRIGGER chunks_ai; DROP TRIGGER chunks_ad; DROP TABLE chunks_fts;
             DROP VIEW chunks_lexical; ALTER TABLE documents DROP COLUMN script;
@@ -60,7 +69,7 @@ def test_first_index_counts_and_manifest(tmp_path, animals, fake_embedder):
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
                            "fish.jsonl#salmon", "fish.jsonl#shark"]
     m = json.loads((kb / "manifest.json").read_text())
-    assert m["format_version"] == 3
+    assert m["format_version"] == 4
     assert m["embedder"] == fake_embedder.identity()
     assert (m["dim"], m["metric"], m["index"]["kind"]) == (64, "inner_product", "flat")
     assert m["chunker"]["size"] == 200 and m["chunker"]["overlap"] == 30
@@ -152,6 +161,7 @@ def test_nothing_ingestible_is_an_error_and_changes_nothing(tmp_path, fake_embed
     bad = write_corpus(tmp_path / "bad", {"a.txt": b"\x00\x01", "b.txt": b""})
     with pytest.raises(KnowledgeError, match="nothing could be ingested: 2 files skipped"):
         index(tmp_path / "kb", bad, fake_embedder)
+    assert not (tmp_path / "kb").exists()  # a first run that ingests nothing leaves nothing
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(KnowledgeError, match="nothing to index in"):
@@ -356,7 +366,7 @@ def test_format_1_opens_and_the_next_writer_migrates_row_ids(tmp_path, animals, 
     assert (r.added, r.updated, r.removed, emb.calls) == (0, 0, 0, 0)
     assert doc_ids(kb) == ["birds/crow.txt", "birds/robin.txt", "cats.md", "dogs.txt",
                            "fish.jsonl#salmon", "fish.jsonl#shark"]
-    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 3
+    assert json.loads((kb / "manifest.json").read_text())["format_version"] == 4
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert k.store.verify() == []
 
@@ -382,7 +392,7 @@ def test_format_2_opens_and_the_next_writer_indexes_cjk_as_bigrams(tmp_path, fak
     with reader, reader.snapshot():  # (it reloads the migrated manifest: bigram queries)
         assert len(reader.lexical_ids("竹子", 5)) == 1
     m = json.loads((kb / "manifest.json").read_text())
-    assert (m["format_version"], m["lexical"]) == (3, "cjk-bigram-1")
+    assert (m["format_version"], m["lexical"]) == (4, "cjk-bigram-1")
     assert dict(query(kb, "SELECT doc_id, script FROM documents")) == {
         "river.md": "Hani", "panda.md": "Hani", "en.txt": "Latn"}
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:

@@ -38,7 +38,7 @@ def test_html_visible_text_title_and_headings(tmp_path):
             "<h2>Warranty</h2><p>Two years.</p></body></html>")
     [doc], _ = load(tmp_path, "m.html", html)
     assert doc.title == "Pump manual"
-    assert doc.text == ("Reset\n\nHold the red button.\n\nWait\n\nRelease\n\nWarranty\n\n"
+    assert doc.text == ("Reset\n\nHold the red button.\n\n- Wait\n- Release\n\nWarranty\n\n"
                         "Two years.")
     assert [(s.level, s.title, doc.text[s.start:s.start + len(s.title)]) for s in doc.sections] \
         == [(1, "Reset", "Reset"), (2, "Warranty", "Warranty")]
@@ -75,7 +75,7 @@ def test_docx_paragraphs_headings_tables(tmp_path):
     p = tmp_path / "w.docx"
     d.save(p)
     [doc], _ = load_file(p, "w.docx")
-    assert doc.text == "Manual\n\nPress start.\n\nParts\n\nbolt | M4"
+    assert doc.text == "Manual\n\nPress start.\n\nParts\n\n| bolt | M4 |"
     assert doc.title == "Manual"
     assert doc.heading_at(doc.text.index("bolt")) == "Manual > Parts"
 
@@ -134,3 +134,35 @@ def test_walk_filters_hidden_and_globs(tmp_path):
     assert walk(tmp_path) == (["a.md", "b.txt", "drafts/c.md", "sub/d.pdf"], 1)
     assert walk(tmp_path, include=["*.md"])[0] == ["a.md", "drafts/c.md"]
     assert walk(tmp_path, exclude=["drafts/*", "*.pdf"])[0] == ["a.md", "b.txt"]
+
+
+def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
+    """A Texinfo-style page: its navigation header, menu and mini table of contents are left
+    out; <pre> keeps its lines and indentation; a data table becomes Markdown rows, and an
+    admonition laid out as a table stays prose."""
+    html = ("<html><body><div class='header'><p>Next: <a href='b.html'>Plotting</a>, Up: "
+            "<a href='index.html'>Top</a></p></div><hr><nav>Home | Docs</nav>"
+            "<h3>1.2 Simple Examples</h3><p>Type this:</p>"
+            "<pre class='example'>function y = f (x)\n  y = x^2;\nendfunction\n</pre>"
+            "<ul class='section-toc'><li><a href='#a'>Elementary Calculations</a></li></ul>"
+            "<table><tr><th>Mode</th><th>Rate</th></tr><tr><td>Eco</td><td>5 | 6</td></tr>"
+            "</table><table summary='Tip'><tr><td><img alt='[Tip]'></td><th>Tip</th></tr>"
+            "<tr><td>Save often.</td></tr></table>"
+            "<div class='navfooter'>Prev | Next</div></body></html>")
+    [doc], _ = load(tmp_path, "ex.html", html)
+    assert doc.text == ("1.2 Simple Examples\n\nType this:\n\nfunction y = f (x)\n  y = x^2;\n"
+                        "endfunction\n\n| Mode | Rate |\n| Eco | 5 \\| 6 |\n\nTip\n\nSave often.")
+    assert doc.sections == (Section(0, 3, "1.2 Simple Examples"),)
+
+
+def test_docx_lists_stay_items(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("Steps:")
+    d.add_paragraph("Unpack the pump.", style="List Bullet")
+    d.add_paragraph("Connect the hose.", style="List Bullet")
+    d.add_paragraph("Done.")
+    d.save(tmp_path / "l.docx")
+    [doc], _ = load_file(tmp_path / "l.docx", "l.docx")
+    assert doc.text == "Steps:\n\n- Unpack the pump.\n- Connect the hose.\n\nDone."

@@ -107,7 +107,7 @@ def test_lora_leaves_minilm_bit_identical_and_the_embedder_unchanged(fixture, tm
         assert torch.equal(params[f"encoder.encoder.layer.{layer}.attention.self.query."
                                   f"base_layer.weight"], base[name])
     assert any(not torch.all(p == 0) for n, p in params.items() if "lora_B" in n)  # trained
-    embedder = Embedder.load("all-MiniLM-L6-v2", precision="fp32", for_queries=True)
+    embedder = Embedder.load("all-MiniLM-L6-v2", precision="fp32")
     before = embedder.encode(["What is the capital of Peru?"])
     base_dir, _ = fixture
     with KnowledgeBase.open(base_dir / "kb", embedder=FakeEmbedder()) as kb:
@@ -150,7 +150,7 @@ def test_fused_defers_to_the_decoder_when_span_scores_tie(fixture, trained):
 def test_int8_storage_round_trips_within_a_row_step():
     """Stored matrices are int8 with per-row scales; loading restores each weight within
     half a quantisation step of its row, and leaves vectors and small tensors exact."""
-    from rag.readers.copyfid import SCALE, dequantize, quantize_int8
+    from rag.readers.weights import SCALE, dequantize, quantize_int8
 
     g = torch.Generator().manual_seed(0)
     w = torch.randn(64, 128, generator=g) * torch.linspace(0.01, 3, 64)[:, None]

@@ -172,7 +172,7 @@ def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
     # the rule over confidence, similarity and coverage, fitted on the same dev questions
     rule = json.loads(config.read_text())["abstain_rule"]
     assert rule == card["abstain_rule"] and set(rule) == {"bias", "confidence", "similarity",
-                                                          "coverage"}
+                                                          "coverage", "relative"}
     assert set(card["abstention_rule"]["declined % of dev"]) == {
         f"{qa} answerable", f"{qa} missing_document"}
 
@@ -181,7 +181,7 @@ def similarity_evidence(data, **kw):
     from rag.training.reader import abstention_cases
 
     cases = abstention_cases(data, 1, **kw)
-    found = {c: [r[4] for r in cases["rows"] if r[1] == c]
+    found = {c: [r.similarity for r in cases["rows"] if r.case == c]
              for c in ("answerable", "missing_document", "off_topic")}
     return {**found, **{k: v for k, v in cases.items() if k != "rows"}, "rows": cases["rows"]}
 
@@ -210,9 +210,9 @@ def test_abstention_cases_without_the_gold_document_and_off_topic(fixture, tmp_p
         assert one["off_topic"] == []
         assert all(m <= a + 1e-6 for a, m in zip(answerable, missing))
         assert sum(m < a - 1e-3 for a, m in zip(answerable, missing)) >= n // 2
-        for _, case, q, passages, _ in one["rows"]:
-            gold = [h for h in passages if h.doc_id in q.gold_ids]
-            assert (gold == []) if case == "missing_document" else len(passages) == 1
+        for row in one["rows"]:
+            gold = [h for h in row.passages if h.doc_id in row.question.gold_ids]
+            assert (gold == []) if row.case == "missing_document" else len(row.passages) == 1
         both = similarity_evidence([(qa, capitals), (pumps_qa, pumps)], dev_fraction=1.0,
                                    dev_limit=100, seed=0)
     assert len(both["answerable"]) == len(both["missing_document"]) == n + 2

@@ -15,7 +15,8 @@ from knowledge.errors import UsageError
 from knowledge.types import Hit
 
 from .base import NOT_FOUND, ReadBatch, Reader, ReaderOutput
-from .fid import ReaderConfig, _resolve, load_tokenizer, read_config, with_precision
+from .fid import (ReaderConfig, _resolve, load_tokenizer, model_type, read_config,
+                  with_precision)
 
 PROMPT_HEAD = ("Answer the question with a short phrase taken from the passages. If the "
                "passages do not contain the answer, say \"unknown\".\n\n")
@@ -109,6 +110,8 @@ def load_reader(name: str, kind: str = "auto", **overrides):
     """A FiD reader for encoder-decoder checkpoints, a causal one for decoder-only ones."""
     if kind not in ("auto", "fid", "causal"):
         raise UsageError(f"--reader-kind {kind!r} must be auto, fid or causal")
+    if kind == "auto" and model_type(name) == "rag-fid-copy":
+        kind = "fid"  # (the project's own: known without importing transformers)
     if kind == "auto":
         _, cfg = read_config(name)
         archs = cfg.architectures or []

@@ -205,39 +205,12 @@ def save_trained(model: CopyFiDModel, out: Path, base_name: str,
     return {"base_model": base_name, "from_base": mapping}
 
 
-SCALE = ":int8-row-scale"  # key suffix of an int8 matrix's per-row scales
-
-
-def quantize_int8(tensors: dict) -> dict:
-    """Matrices as int8 with one fp32 scale per row (absmax / 127), the rest as they are:
-    half the bytes of bf16, for storage only (``dequantize`` restores bf16 at load)."""
-    out = {}
-    for name, t in tensors.items():
-        if t.ndim == 2 and t.numel() >= 4096 and t.is_floating_point():
-            scale = t.float().abs().amax(1, keepdim=True).clamp(min=1e-12) / 127
-            out[name] = (t.float() / scale).round().clamp(-127, 127).to(torch.int8)
-            out[name + SCALE] = scale.contiguous()
-        else:
-            out[name] = t
-    return out
-
-
-def dequantize(state: dict) -> dict:
-    """The inverse of ``quantize_int8`` (bf16 matrices); other tensors pass through."""
-    out = {}
-    for name, t in state.items():
-        if name.endswith(SCALE):
-            continue
-        scale = state.get(name + SCALE)
-        out[name] = t if scale is None else (t.float() * scale).to(torch.bfloat16)
-    return out
-
-
-def load_trained(model_dir: Path, base: dict) -> CopyFiDModel:
-    """Rebuild a reader saved by ``save_trained``: config, trained weights, frozen base."""
-    from safetensors.torch import load_file
-
-    from knowledge.embedding import resolve_model, skip_init
+def load_trained(model_dir: Path, base_model: str, from_base: dict,
+                 dtype: torch.dtype = torch.float32, known: dict | None = None) -> CopyFiDModel:
+    """Rebuild a reader saved by ``save_trained`` in ``dtype``: config, trained weights,
+    frozen base (weights.py). ``known`` tensors (by parameter name, e.g. a span encoder's)
+    are taken as they are, so both hold them once."""
+    from .weights import read_weights
 
     config = CopyFiDConfig.from_pretrained(model_dir)
     config.encoder._attn_implementation = "eager"
@@ -248,37 +221,22 @@ def load_trained(model_dir: Path, base: dict) -> CopyFiDModel:
     model.decoder.tie_weights()  # (skipped with the initialisation)
     if config.lora:
         add_adapters(model)
-    base_file = resolve_model(base["base_model"]) / "model.safetensors"
-    base_state = load_file(str(base_file))
-    state = dequantize(load_file(str(model_dir / "model.safetensors")))
-    for name, base_name in base["from_base"].items():
-        if base_name not in base_state:
-            raise UsageError(f"reader {model_dir}: base model {base['base_model']!r} lacks "
-                             f"{base_name}; install the base it was trained on")
-        state[name] = base_state[base_name]
     wanted = {n for n, _ in model.named_parameters()}  # shared (tied) tensors listed once
+    state = read_weights(model_dir, base_model, from_base, lambda n: True, dtype, known)
     if wanted - set(state) or set(state) - wanted:
         raise UsageError(f"reader {model_dir}: weights do not match its config (missing "
                          f"{sorted(wanted - set(state))[:3]}, unexpected "
                          f"{sorted(set(state) - wanted)[:3]})")
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict(state, strict=False, assign=True)
     model.decoder.tie_weights()
-    return model.eval()
+    return model.to(dtype).eval()
 
 
-def share_parameters(model: CopyFiDModel, from_base: dict, base: nn.Module) -> int:
-    """Point the reader's frozen parameters at ``base``'s, a loaded copy of the same base
-    model (the embedder), so that the process holds those weights once. Shares all or
-    nothing: 0 when any name, shape or dtype differs."""
-    theirs = dict(base.named_parameters())
-    pairs = []
-    for name, base_name in from_base.items():
-        mine, other = model.get_parameter(name), theirs.get(base_name)
-        if other is None or other.shape != mine.shape or other.dtype != mine.dtype:
-            return 0
-        pairs.append((name, other))
-    for name, other in pairs:
-        owner, _, leaf = name.rpartition(".")
-        setattr(model.get_submodule(owner), leaf, other)
-    model.decoder.tie_weights()
-    return len(pairs)
+def skip_init():
+    """transformers' context that skips random weight initialisation, for models whose every
+    weight is loaded next (it moved in transformers 5)."""
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:
+        from transformers.modeling_utils import no_init_weights
+    return no_init_weights()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -123,28 +124,75 @@ def tokenize_passages(tokenizer, template: str, questions: list[str],
 
 
 class FiDReader(Reader):
-    """Owns a seq2seq model and its tokenizer; reads batches of questions with passages."""
+    """Owns a seq2seq model and its tokenizer; reads batches of questions with passages.
+
+    The project's own reader is read by its ``span_encoder`` (span_encoder.py: no
+    transformers import); its whole model and transformers' tokenizer load at their first
+    use (generative or fused answers, training)."""
 
     kind = "fid"
 
-    def __init__(self, model, tokenizer, config: ReaderConfig, name: str, model_dir: Path | None):
-        if model.config._attn_implementation != "eager":  # attribution needs the weights
-            model.set_attn_implementation("eager")
-        self.model = model.eval()
-        self.tokenizer = tokenizer
+    def __init__(self, model, tokenizer, config: ReaderConfig, name: str,
+                 model_dir: Path | None, span_encoder=None):
+        self._model, self._tokenizer, self.span_encoder = None, tokenizer, span_encoder
+        self._lock = threading.Lock()
         self.config = config
         self.name = name
         self.model_dir = model_dir
-        mc = model.config
-        dec = getattr(mc, "decoder", None)
-        self.eos_id = mc.eos_token_id if mc.eos_token_id is not None else \
-            getattr(dec, "eos_token_id", None) or tokenizer.eos_token_id or tokenizer.sep_token_id
-        self.pad_id = mc.pad_token_id if mc.pad_token_id is not None else tokenizer.pad_token_id
+        if model is not None:
+            self._adopt(model)
+
+    def _adopt(self, model) -> None:
+        if model.config._attn_implementation != "eager":  # attribution needs the weights
+            model.set_attn_implementation("eager")
+        self._model = model.eval()
+
+    @property
+    def model(self):
+        """The seq2seq model (built here at its first use when the reader has a
+        ``span_encoder``)."""
+        if self._model is None:
+            from .copyfid import load_trained
+
+            with self._lock:
+                if self._model is None:  # (over the span encoder's tensors: held once)
+                    encoder = self.span_encoder
+                    self._adopt(load_trained(self.model_dir, self.config.base_model,
+                                             self.config.from_base or {}, encoder.dtype,
+                                             known=encoder.tensors()))
+        return self._model
+
+    @property
+    def tokenizer(self):
+        """transformers' tokenizer of the checkpoint (loaded at its first use)."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.model_dir, self.name)
+        return self._tokenizer
+
+    @property
+    def eos_id(self) -> int:
+        mc, tok = self.model.config, self.tokenizer
+        if mc.eos_token_id is not None:
+            return mc.eos_token_id
+        return (getattr(getattr(mc, "decoder", None), "eos_token_id", None)
+                or tok.eos_token_id or tok.sep_token_id)
+
+    @property
+    def pad_id(self) -> int | None:
+        pad = self.model.config.pad_token_id
+        return pad if pad is not None else self.tokenizer.pad_token_id
 
     @classmethod
     def load(cls, name: str, **overrides) -> "FiDReader":
-        from transformers import AutoModelForSeq2SeqLM
+        model_dir = _resolve(name)
+        config = replace(ReaderConfig.load(model_dir), **overrides)
+        if config.base_model:  # the project's reader: its span encoder, if it has one
+            from .span_encoder import SpanEncoder
 
+            encoder = SpanEncoder.load(model_dir, config.base_model, config.from_base or {},
+                                       precision_dtype(config.precision, name))
+            if encoder is not None:
+                return cls(None, None, config, name, model_dir, encoder)
         model_dir, hf_config = read_config(name)
         if not getattr(hf_config, "is_encoder_decoder", False):
             raise UsageError(f"reader {name!r} is not a seq2seq (encoder-decoder) model; "
@@ -154,21 +202,21 @@ class FiDReader(Reader):
                              "only safetensors are loaded (convert with safetensors' "
                              "convert script)")
         tokenizer = load_tokenizer(model_dir, name)
-        config = replace(ReaderConfig.load(model_dir), **overrides)
+        dtype = precision_dtype(config.precision, name)
         if config.base_model:  # only the trained parameters are stored; the rest is the base
             from .copyfid import load_trained
 
-            model = load_trained(model_dir, {"base_model": config.base_model,
-                                             "from_base": config.from_base or {}})
+            model = load_trained(model_dir, config.base_model, config.from_base or {}, dtype)
         else:
-            model = AutoModelForSeq2SeqLM.from_pretrained(
+            from transformers import AutoModelForSeq2SeqLM
+
+            model = with_precision(AutoModelForSeq2SeqLM.from_pretrained(
                 model_dir, use_safetensors=True, trust_remote_code=False,
-                attn_implementation="eager")
+                attn_implementation="eager"), config.precision, name)
         if config.answer_mode != "generative" and not getattr(model.config, "span_head", False):
             raise UsageError(f"--answer-mode {config.answer_mode}: reader {name!r} has no span "
                              "head; use --answer-mode generative")
-        return cls(with_precision(model, config.precision, name), tokenizer, config, name,
-                   model_dir)
+        return cls(model, tokenizer, config, name, model_dir)
 
     def share_base_weights(self, embedder) -> int:
         """Let the frozen base weights be the embedder's own copy when both come from the
@@ -181,14 +229,23 @@ class FiDReader(Reader):
 
         if resolve_model(self.config.base_model).resolve() != Path(embedder.model_dir).resolve():
             return 0
-        from .copyfid import share_parameters
+        from .weights import share_parameters
 
-        return share_parameters(self.model, self.config.from_base, embedder.transformer())
+        shared = 0
+        for model in (self.span_encoder, self._model):  # (the whole model: if built already)
+            if model is not None:
+                shared = share_parameters(model, self.config.from_base, embedder.transformer())
+        if self._model is not None:
+            self._model.decoder.tie_weights()  # (the output layer is the embedding table)
+        return shared
 
     def identity(self) -> dict:
         config = {k: v for k, v in asdict(self.config).items() if k != "from_base"}
-        return {"kind": self.kind, "name": self.name, "model_type": self.model.config.model_type,
-                "dtype": str(self.model.dtype).replace("torch.", ""), "config": config}
+        model_type = self._model.config.model_type if self._model is not None else \
+            "rag-fid-copy"  # (a reader read by its span encoder is the project's own)
+        dtype = self._model.dtype if self._model is not None else self.span_encoder.dtype
+        return {"kind": self.kind, "name": self.name, "model_type": model_type,
+                "dtype": str(dtype).replace("torch.", ""), "config": config}
 
     # -- the FiD forward pass ---------------------------------------------------------
 
@@ -212,20 +269,25 @@ class FiDReader(Reader):
         (N, L) with absent passages fully masked."""
         import torch
 
-        device = self.model.device
+        if self.span_encoder is not None:
+            device, run = self.span_encoder.device, self.span_encoder.states
+        else:
+            device, encoder = self.model.device, self.model.get_encoder()
+
+            def run(ids, mask):
+                return encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-        encoder = self.model.get_encoder()
         states = []
         with torch.inference_mode():
             for i in range(0, len(input_ids), self.config.encode_batch):
                 sl = slice(i, i + self.config.encode_batch)
-                states.append(encoder(input_ids=input_ids[sl],
-                                      attention_mask=attention_mask[sl]).last_hidden_state)
+                states.append(run(input_ids[sl], attention_mask[sl]))
         return torch.cat(states), attention_mask * present.to(device)[:, None]
 
     @property
     def has_span_head(self) -> bool:
-        return bool(getattr(self.model.config, "span_head", False))
+        return (self.span_encoder is not None
+                or bool(getattr(self.model.config, "span_head", False)))
 
     def read_many(self, questions: list[str], passages: list[list[Hit]],
                   grounded: bool | None = None, mode: str | None = None) -> list[ReaderOutput]:
@@ -266,13 +328,17 @@ class FiDReader(Reader):
         from . import spans
 
         t0 = time.perf_counter()
-        enc = spans.encode_inputs(self.tokenizer, self.config.input_format, qs, ps,
+        if self.span_encoder is not None:  # (the project's reader: no transformers)
+            head, tokenizer = self.span_encoder, self.span_encoder.tokenizer
+        else:
+            head, tokenizer = self.model, self.tokenizer
+        enc = spans.encode_inputs(tokenizer, self.config.input_format, qs, ps,
                                   self.config.max_passage_tokens)
         hidden, _ = self._run_encoder(enc["input_ids"], enc["attention_mask"],
                                       enc["present"].long())
         n_p, length = enc["n_p"], enc["length"]
         with torch.inference_mode():
-            st, en = self.model.span_logits(hidden)
+            st, en = head.span_logits(hidden)
             slp, elp = spans.log_probs(st, en, spans.candidate_mask(
                 enc["context"], enc["present"]).to(st.device), n_p)
             null = spans.null_log_prob(slp, elp, n_p, length)
@@ -528,12 +594,23 @@ def _heat(slp, elp, enc, row: int, n_p: int, length: int, passage: int):
                      for (a, b), s, e in zip(char, ps_, pe_)]
 
 
+def model_type(name: str) -> str | None:
+    """The ``model_type`` in reader ``name``'s config.json, read as JSON; None if unreadable."""
+    try:
+        return json.loads((_resolve(name) / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def read_config(name: str):
-    """(directory, Hugging Face config) of reader ``name``; a UsageError if it has none."""
+    """(directory, Hugging Face config) of reader ``name``; a UsageError if it has none.
+    Every reader loaded through transformers passes here: its progress bars go quiet."""
     from transformers import AutoConfig
+    from transformers.utils import logging as hf_logging
 
     from . import copyfid  # noqa: F401  (registers the project's architecture)
 
+    hf_logging.disable_progress_bar()  # (a "Loading weights" bar on stderr before each answer)
     model_dir = _resolve(name)
     try:
         return model_dir, AutoConfig.from_pretrained(model_dir, trust_remote_code=False)
@@ -544,13 +621,21 @@ def read_config(name: str):
 
 def with_precision(model, precision: str, name: str):
     """The model in bf16 when asked, or for "auto" where the CPU computes bf16 natively."""
+    import torch
+
+    return model.to(torch.bfloat16) if precision_dtype(precision, name) == torch.bfloat16 \
+        else model
+
+
+def precision_dtype(precision: str, name: str):
+    """torch.bfloat16 when asked, or for "auto" where the CPU computes bf16 natively; else
+    torch.float32."""
+    import torch
+
     from knowledge.embedding import resolve_precision
 
-    if resolve_precision(precision, f"reader {name!r}") == "bf16":
-        import torch
-
-        return model.to(torch.bfloat16)
-    return model
+    bf16 = resolve_precision(precision, f"reader {name!r}") == "bf16"
+    return torch.bfloat16 if bf16 else torch.float32
 
 
 def _resolve(name: str) -> Path:

@@ -313,6 +313,10 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
             raise HTTPException(404, f"no document {doc_id!r} in the knowledge base")
         return found
 
+    from .pages import add_page_routes
+
+    add_page_routes(app, engine, wait)  # (/v1/page, /v1/page.png: cited PDF pages)
+
     @app.post("/v1/documents", dependencies=[Depends(require_write)],
               openapi_extra=UPLOAD_BODY)
     async def upload(request: Request):

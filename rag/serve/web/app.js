@@ -146,6 +146,20 @@ function newConversation() {
   $("question").focus();
 }
 
+// A PDF citation opens its page: the passage (and the answer) highlighted on the page image.
+function pageLink(c) {
+  let href = "#doc=" + encodeURIComponent(c.doc_id) + "&page=" + c.page + "&start=" + c.start +
+             "&end=" + c.end;
+  if (c.answer_start !== null) href += "&astart=" + c.answer_start + "&aend=" + c.answer_end;
+  return el("a", { href, class: "page-link", text: "open page " + (c.page_label || c.page) });
+}
+
+function pageText(c) {
+  if (!c.page) return "";
+  const label = c.page_label || String(c.page);
+  return " p." + label + (label !== String(c.page) ? " (PDF page " + c.page + ")" : "");
+}
+
 function renderAnswer(ans) {
   archiveAnswer();
   lastAnswer = ans;
@@ -174,7 +188,7 @@ function renderAnswer(ans) {
   const sources = $("sources");
   sources.replaceChildren();
   cites.forEach((c, i) => {
-    const page = c.page ? " p." + c.page : "";
+    const page = pageText(c) + (c.heading ? " · " + c.heading : "");
     const cited = c.answer_start !== null;
     const head = el("div", { class: "meta" },
       el("strong", { text: c.doc_id + page }), " ",
@@ -182,7 +196,7 @@ function renderAnswer(ans) {
                        "retrieval score " + (c.retrieval_score || 0).toFixed(3)), " ",
       "reader", bar(c.attention_score, maxAtt, "attention",
                     "reader weight " + pct(c.attention_score)), " ",
-      docLink(c, "open document"));
+      docLink(c, "open document"), c.page ? " · " : "", c.page ? pageLink(c) : "");
     const text = marked(c.text, cited ? c.answer_start - c.start : null,
                         cited ? c.answer_end - c.start : null, cited ? "answer-mark" : null);
     sources.append(el("li", { class: cited ? "source cited" : "source" }, head, text));
@@ -248,10 +262,66 @@ async function ask(event) {
   }
 }
 
+async function openPage(docId, page, start, end, astart, aend) {
+  const q = new URLSearchParams({ doc: docId, n: page });
+  if (Number.isFinite(start) && Number.isFinite(end)) { q.set("start", start); q.set("end", end); }
+  if (Number.isFinite(astart) && Number.isFinite(aend)) {
+    q.set("answer_start", astart); q.set("answer_end", aend);
+  }
+  let view;
+  try {
+    view = await api("GET", "/v1/page?" + q);
+  } catch (err) {  // not a PDF page (or an index from before pages were kept): the text
+    return openDocument(docId, Number.isFinite(astart) ? astart : start,
+                        Number.isFinite(aend) ? aend : end);
+  }
+  const headers = { "X-RAG-Token": TOKEN };  // (an <img> could not carry the proof)
+  const key = sessionStorage.getItem("rag-key");
+  if (key) headers["Authorization"] = "Bearer " + key;
+  const r = await fetch("/v1/page.png?" + new URLSearchParams({ doc: docId, n: page }),
+                        { headers });
+  if (!r.ok) {
+    status("status", "The page cannot be shown: HTTP " + r.status, true);
+    return openDocument(docId, start, end);
+  }
+  const img = $("page-img");
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(await r.blob());
+  img.alt = "Page " + view.label + " of " + docId + ", with the cited passage highlighted";
+  const box = $("page-box");
+  box.querySelectorAll(".hl").forEach((n) => n.remove());
+  const first = [];
+  for (const [name, rects] of Object.entries(view.boxes)) {
+    for (const [x0, top, x1, bottom] of rects) {
+      const hl = el("div", { class: "hl " + name, title: name === "answer" ? "the answer"
+                                                                        : "the cited passage" });
+      hl.style.left = (100 * x0 / view.width) + "%";
+      hl.style.top = (100 * top / view.height) + "%";
+      hl.style.width = (100 * (x1 - x0) / view.width) + "%";
+      hl.style.height = (100 * (bottom - top) / view.height) + "%";
+      box.append(hl);
+      first.push(hl);
+    }
+  }
+  $("doc-section").hidden = false;
+  $("doc-heading").textContent = docId;
+  $("doc-meta").textContent = "";
+  $("doc-text").hidden = true;
+  $("doc-page").hidden = false;
+  $("page-caption").textContent = "Page " + view.label + (view.label !== String(page) ?
+    " (PDF page " + page + ")" : "") + " of " + view.pages + " · the cited passage is " +
+    "highlighted" + (view.boxes.answer && view.boxes.answer.length ? ", the answer in orange"
+                                                                   : "");
+  await new Promise((resolve) => { if (img.complete) resolve(); else img.onload = resolve; });
+  if (first.length) first[0].scrollIntoView({ block: "center" });
+}
+
 async function openDocument(docId, start, end) {
   try {
     const doc = await api("GET", "/v1/documents/" + encodeURIComponent(docId));
     $("doc-section").hidden = false;
+    $("doc-text").hidden = false;
+    $("doc-page").hidden = true;
     $("doc-heading").textContent = doc.title || doc.doc_id;
     $("doc-meta").textContent = doc.source + " · " + doc.chunks.length + " chunks";
     const box = $("doc-text");
@@ -268,9 +338,12 @@ async function openDocument(docId, start, end) {
 
 function route() {
   const params = new URLSearchParams(location.hash.slice(1));
-  if (params.has("doc")) {
-    openDocument(params.get("doc"), parseInt(params.get("start"), 10),
-                 parseInt(params.get("end"), 10));
+  const num = (name) => parseInt(params.get(name), 10);
+  if (params.has("doc") && params.has("page")) {
+    openPage(params.get("doc"), num("page"), num("start"), num("end"), num("astart"),
+             num("aend"));
+  } else if (params.has("doc")) {
+    openDocument(params.get("doc"), num("start"), num("end"));
   }
 }
 

@@ -1,0 +1,148 @@
+"""A PDF's structure: which lines are section headings (from the outline where the PDF has
+one, else from font size and weight), and which pages are a table of contents or an index.
+
+Example: ``heads = outline_headings(pages, outline)``; ``kinds = apparatus(pages, outline)``.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+
+from .layout import Line
+
+_NORM = re.compile(r"[\W_]+")
+# what may precede a bookmark's title on its heading line: "1.2", "Chapter 4", "Appendix A"
+_NUMBERING = re.compile(r"(?:chapter|appendix|part|section|sect|ch)?[0-9ivxlc]{0,12}[a-z]?")
+_LEADERS = re.compile(r"(?:\.\s*){3,}\s*\S{1,8}$")
+_ENDS_IN_PAGE = re.compile(r"[^\W\d_].*?[\s,]\s*(?:\d{1,4}|[ivxlc]{1,6})(?:\s*[,\u2013-]\s*\d{1,4})*$",
+                           re.I)
+_APPARATUS_TITLE = re.compile(r"^(?:(?:table of )?contents|short contents|list of (?:figures|"
+                              r"tables|examples)|.*\bindex(?:es)?)$", re.I)
+
+
+def _norm(text: str) -> str:
+    return _NORM.sub("", text.lower())
+
+
+def body_size(pages: list[list[Line]]) -> float:
+    """The font size most of the text is set in."""
+    sizes: Counter = Counter()
+    for lines in pages:
+        for line in lines:
+            sizes[round(line.size * 2) / 2] += len(line.text)
+    return sizes.most_common(1)[0][0] if sizes else 10.0
+
+
+class Heading:
+    """A section heading: its level (1 = top), title, and (where found) its first line."""
+
+    def __init__(self, level: int, title: str, page: int, y: float | None):
+        self.level, self.title, self.page, self.y = level, title, page, y
+        self.lines: list[Line] = []
+
+
+def outline_headings(pages: list[list[Line]], outline) -> list[Heading]:
+    """Each bookmark as a Heading, with the lines on its page that print its title (found
+    by comparing letters and digits, below the bookmark's position where it gives one)."""
+    heads = []
+    for level, title, index, y in outline:
+        h = Heading(level, title, index + 1, y)
+        heads.append(h)
+        if index >= len(pages):
+            continue
+        want = _norm(title)
+        if not want:
+            continue
+        lines = pages[index]
+        start = 0
+        if y is not None:  # (at or below the bookmark's position only)
+            start = next((k for k, ln in enumerate(lines) if ln.bottom >= y - 2), len(lines))
+        for k in range(start, len(lines)):
+            got = _norm(lines[k].text)
+            if got and (got.endswith(want) and _NUMBERING.fullmatch(got[:len(got) - len(want)])
+                        or len(got) >= 6 and want.startswith(got)):
+                h.lines.append(lines[k])
+                # a title wrapped onto the next lines
+                rest = want[len(got):] if want.startswith(got) else ""
+                j = k + 1
+                while rest and j < len(lines):
+                    nxt = _norm(lines[j].text)
+                    if not nxt or not rest.startswith(nxt):
+                        break
+                    h.lines.append(lines[j])
+                    rest = rest[len(nxt):]
+                    j += 1
+                break
+    return heads
+
+
+def font_headings(pages: list[list[Line]], body: float) -> list[Heading]:
+    """Headings of a PDF without an outline: short lines set larger than the body text
+    (levels by size, largest first), and short bold lines of their own at body size."""
+    big = sorted({round(ln.size * 2) / 2 for lines in pages for ln in lines
+                  if ln.size >= 1.15 * body}, reverse=True)
+    level_of = {s: i + 1 for i, s in enumerate(big[:5])}
+    heads = []
+    for p, lines in enumerate(pages):
+        for k, ln in enumerate(lines):
+            text = ln.text.strip()
+            if not text or ln.mono or ln.words > 16 or not any(c.isalpha() for c in text):
+                continue
+            level = level_of.get(round(ln.size * 2) / 2)
+            alone = (k + 1 == len(lines) or lines[k + 1].top - ln.bottom > 0.4 * body
+                     or lines[k + 1].flow != ln.flow)
+            if level is None and ln.bold and alone and abs(ln.size - body) < 0.1 * body \
+                    and not text.endswith((".", ":", ",", ";")) and len(ln.cells) == 1:
+                level = len(level_of) + 1
+            if level is None:
+                continue
+            prev = heads[-1] if heads else None
+            if prev and prev.lines and prev.lines[-1] is lines[k - 1] and k and \
+                    round(prev.lines[-1].size) == round(ln.size) and \
+                    ln.top - lines[k - 1].bottom < 0.6 * ln.size:
+                prev.lines.append(ln)  # a title wrapped onto a second line
+                prev.title += " " + text
+                continue
+            h = Heading(level, text, p + 1, ln.top)
+            h.lines.append(ln)
+            heads.append(h)
+    return heads
+
+
+def apparatus(pages: list[list[Line]], outline) -> dict[int, str]:
+    """{page index: "toc" or "index"} for the pages that are a table of contents or an
+    index: under a bookmark titled so, or with most lines ending in a page number (dot
+    leaders, or near the front or back of the document)."""
+    n = len(pages)
+    kinds: dict[int, str] = {}
+    marks = sorted((index, title) for _, title, index, _ in outline)
+    for j, (index, title) in enumerate(marks):
+        kind = "index" if "index" in title.lower() else "toc"
+        # (at the back, or the front: gnuplot's manual has a section on its `index` keyword)
+        if _APPARATUS_TITLE.match(title.strip()) and (
+                index >= 0.7 * n if kind == "index" else index < 0.3 * n):
+            end = next((i for i, _ in marks[j + 1:] if i > index), n if j + 1 == len(marks)
+                       else index + 1)
+            for p in range(index, min(end, n)):
+                kinds[p] = kind
+    for p, lines in enumerate(pages):
+        if p in kinds:
+            continue
+        texts = [ln.text.strip() for ln in lines if ln.text.strip()]
+        if len(texts) < 5:
+            continue
+        leaders = sum(1 for t in texts if _LEADERS.search(t))
+        numbered = sum(1 for t in texts if _ENDS_IN_PAGE.match(t))
+        edge = p < 0.15 * n or p >= 0.75 * n
+        if leaders >= max(3, 0.4 * len(texts)) or (edge and numbered >= 0.6 * len(texts)):
+            kinds[p] = "index" if p >= n / 2 else "toc"
+    return kinds
+
+
+def median_gap(pages: list[list[Line]], body: float) -> float:
+    """The usual space between consecutive lines of body text in one flow."""
+    gaps = [b.top - a.bottom for lines in pages for a, b in zip(lines, lines[1:])
+            if a.flow == b.flow and abs(a.size - body) < 0.1 * body
+            and abs(b.size - body) < 0.1 * body and 0 <= b.top - a.bottom < 2 * body]
+    return statistics.median(gaps) if gaps else 0.2 * body

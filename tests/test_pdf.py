@@ -1,0 +1,211 @@
+"""PDFs as people have them (golden texts of small PDFs drawn line by line in pdfdocs.py):
+running headers, hyphenation, footnotes, code, tables, lists, two columns, the outline,
+page labels, character boxes; scans read by the real Tesseract; the knowledge base keeps
+page labels and chunk kinds, and retrieval reads tables of contents last."""
+import shutil
+from contextlib import closing
+import sqlite3
+
+import pytest
+
+from conftest import write_corpus
+from knowledge import ChunkerSettings, KnowledgeBase, sync
+from knowledge.errors import LoadError
+from knowledge.pagemap import boxes, decode
+from knowledge.pdf import load_pdf
+from pdfdocs import manual, scanned
+
+needs_tesseract = pytest.mark.skipif(
+    shutil.which("tesseract") is None,
+    reason="tesseract is not installed (sh tests/install_tesseract.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def doc():
+    return load_pdf(manual(), "manual.pdf")[0]
+
+
+def test_running_headers_and_page_numbers_are_left_out(doc):
+    assert "Pump Manual:" not in doc.text  # the running header of every body page
+    assert not [ln for ln in doc.text.split("\n") if ln.strip().isdigit()]
+    body = doc.text[doc.page_starts[1]:]
+    assert body.startswith("1 Installing\n")  # (a heading that starts with the page number)
+
+
+def test_a_paragraph_runs_on_over_the_page_and_its_footnote_follows_it(doc):
+    t = doc.text
+    assert "waits for the next cycle, which begins when the level falls below the lower mark" in t
+    assert "Open the valve[1] before the first start" in t
+    assert t.index("[1] The valve is the red lever") > t.index("set in the configuration file.")
+
+
+def test_words_and_identifiers_split_at_line_ends_are_rejoined(doc):
+    assert "from its repository and set the variable SOME_VARIABLE to the name" in doc.text
+    assert "reposi" not in doc.text.replace("repository", "")
+    # a real hyphen at a line end stays: the document writes "well-known" elsewhere
+    assert "rate and noise of each well-known mode." in doc.text
+
+
+def test_code_keeps_its_lines_and_indentation(doc):
+    assert "Start the pump with this command:\n\npump --start \\\n    --rate 5\n    --quiet\n\n" \
+        in doc.text
+
+
+def test_tables_keep_rows_and_cells_and_lists_their_items(doc):
+    assert "| Mode | Rate | Noise |\n| Eco | 5 l/min | low |\n| Boost | 9 l/min | high |" \
+        in doc.text
+    assert "- Unpack the pump.\n- Connect the hose to the inlet." in doc.text
+
+
+def test_two_columns_are_read_one_after_the_other(doc):
+    """The page draws each row of both columns in turn (a content stream out of reading
+    order): the text holds the whole left column, then the right one."""
+    t = doc.text
+    assert ("The left column starts the reference and explains the alarms of the pump in "
+            "order: the first alarm means low water, the second alarm means high pressure, and "
+            "the third alarm means a blocked pipe.") in t
+    assert t.index("blocked pipe.") < t.index("The right column goes on with the repair steps")
+
+
+def test_ligatures_become_letters(doc):
+    assert "Clean the filter every month." in doc.text
+
+
+def test_sections_come_from_the_outline(doc):
+    assert [(s.level, s.title) for s in doc.sections] == [
+        (1, "1 Installing"), (2 - 1, "2 Operating"), (2, "2.1 Modes"), (2, "2.2 Filters"),
+        (1, "3 Reference"), (2, "3.1 Columns")]
+    assert doc.heading_at(doc.text.index("Clean the filter")) == "2 Operating > 2.2 Filters"
+    assert doc.text[doc.sections[2].start:].startswith("2.1 Modes")
+
+
+def test_page_labels_and_pages(doc):
+    assert [(p.number, p.label) for p in doc.pages] == [(1, "i"), (2, "1"), (3, "2"), (4, "3")]
+    assert doc.page_at(doc.text.index("Clean the filter")) == 3
+    assert doc.title == "Pump Manual"
+
+
+def test_the_table_of_contents_is_marked(doc):
+    contents = doc.text.index("2.1 Modes . .")
+    assert doc.kind_of(contents, contents + 20) == "toc"
+    assert doc.kind_of(doc.text.index("Before you start"), doc.text.index("Before you start") + 50) \
+        == ""
+
+
+def test_each_character_keeps_its_box(doc):
+    """The span of "SOME_VARIABLE", broken over two lines, is drawn as two boxes on page 2,
+    where reportlab put the words (72 pt from the left, lines 14 pt apart)."""
+    pieces = decode(doc.pages[1].layout)
+    start = doc.text.index("SOME_VARIABLE")
+    first, second = boxes(pieces, start, start + len("SOME_VARIABLE"))
+    assert first[0] > 150 and first[2] < 300 and 90 < first[1] < 110  # end of line 2
+    assert second[0] == pytest.approx(72, abs=1) and second[1] == pytest.approx(first[1] + 14,
+                                                                              abs=1)
+    [word] = boxes(pieces, doc.text.index("Before"), doc.text.index("Before") + 6)
+    assert word[0] == pytest.approx(72, abs=1) and 20 < word[2] - word[0] < 45
+
+
+def test_headings_from_font_size_without_an_outline():
+    from reportlab.pdfgen import canvas
+    import io
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+    y = 720
+    for text, font, size in (("Maintenance", "Helvetica-Bold", 18), ("Oil the bearings every "
+                             "week and check the belt.", "Helvetica", 11),
+                             ("Storage", "Helvetica-Bold", 14), ("Keep the pump dry.",
+                                                                 "Helvetica", 11)):
+        c.setFont(font, size)
+        c.drawString(72, y, text)
+        y -= 30
+    c.save()
+    doc, _ = load_pdf(buf.getvalue(), "plain.pdf")
+    assert [(s.level, s.title) for s in doc.sections] == [(1, "Maintenance"), (2, "Storage")]
+    assert doc.heading_at(doc.text.index("Keep the pump")) == "Maintenance > Storage"
+
+
+@needs_tesseract
+def test_a_scanned_page_is_read_by_tesseract_with_word_boxes():
+    text_doc = load_pdf(manual(), "manual.pdf")[0]
+    doc, warnings = load_pdf(scanned(manual(), [1]), "scan.pdf")
+    assert warnings == [] and doc.metadata["ocr_pages"] == "1"
+    want = set(text_doc.text[text_doc.page_starts[1]:text_doc.page_starts[2]].split())
+    got = set(doc.text.split())
+    assert len(want & got) >= 0.85 * len(want), sorted(want - got)
+    start = doc.text.index("The repository holds") + 4
+    [box] = boxes(decode(doc.pages[0].layout), start, start + len("repository"))
+    assert 200 < box[0] < 400 and 100 < box[1] < 130  # (where the text PDF has the word)
+
+
+@needs_tesseract
+def test_a_mixed_pdf_is_read_page_by_page():
+    doc, _ = load_pdf(scanned(manual(), [1, 2], keep_text=[2]), "mixed.pdf")
+    assert doc.metadata["ocr_pages"] == "1"
+    assert "This page has a text layer of its own." in doc.text
+    assert "SOME_VARIABLE" in doc.text[:doc.page_starts[1]]
+
+
+def test_without_tesseract_a_scan_gets_the_reason_and_the_install_command(monkeypatch):
+    monkeypatch.setenv("TESSERACT_CMD", "no-such-tesseract")
+    with pytest.raises(LoadError, match=r"no text layer .*Tesseract is not installed; install "
+                                        r"it with `apt-get install tesseract-ocr`"):
+        load_pdf(scanned(manual(), [1]), "scan.pdf")
+    doc, warnings = load_pdf(scanned(manual(), [1, 2], keep_text=[2]), "mixed.pdf")
+    assert "This page has a text layer of its own." in doc.text
+    assert warnings and warnings[0].startswith("pages 1 have no text layer")
+
+
+def test_the_knowledge_base_keeps_labels_kinds_and_reads_the_contents_last(tmp_path,
+                                                                         fake_embedder):
+    from rag.pipeline import Pipeline
+    from rag.retrieval import Retriever
+
+    docs = write_corpus(tmp_path / "docs", {"manual.pdf": manual()})
+    kb_dir = tmp_path / "kb"
+    sync(kb_dir, [docs], embedder=fake_embedder, log=lambda m: None,
+         chunking=ChunkerSettings(size=40, overlap=0))
+    with closing(sqlite3.connect(kb_dir / "kb.sqlite")) as c:
+        kinds = dict(c.execute("SELECT kind, count(*) FROM chunks GROUP BY kind"))
+        labels = [r[0] for r in c.execute("SELECT label FROM pages ORDER BY page")]
+    assert kinds.get("toc", 0) >= 1 and kinds.get("", 0) >= 4 and labels == ["i", "1", "2", "3"]
+    with KnowledgeBase.open(kb_dir, embedder=fake_embedder) as kb:
+        r = Retriever(kb, "lexical")
+        # the contents page matches best (every title is on it), yet comes after the prose
+        hits = r.retrieve("Modes Filters Columns Reference Installing Operating", k=20)
+        kinds = [h.kind for h in hits]
+        assert kinds[0] == "" and "toc" in kinds and kinds == sorted(kinds)
+        [only] = r.retrieve("Contents", k=1)  # nothing else matches: it is still found
+        assert only.kind == "toc" and only.page_label == "i"
+        [a] = Pipeline(r, None, k=1).ask("clean the filter every month").citations
+        assert (a.page, a.page_label, a.heading) == (3, "2", "2 Operating > 2.2 Filters")
+
+
+def test_a_format_3_knowledge_base_reads_its_pdfs_again_on_the_next_index(tmp_path):
+    """A knowledge base from before page labels and chunk kinds still answers (labels
+    fall back to page numbers); the next `rag index` adds them by reading its PDFs again,
+    re-embedding the PDF's chunks only, and leaves the text file alone."""
+    from conftest import FakeEmbedder
+    from test_kb import as_old_format
+
+    docs = write_corpus(tmp_path / "docs", {"manual.pdf": manual(), "notes.txt": "Plain notes."})
+    kb_dir = tmp_path / "kb"
+    sync(kb_dir, [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    as_old_format(kb_dir, 3)
+    with closing(sqlite3.connect(kb_dir / "kb.sqlite")) as c:  # (pypdf's text, then)
+        c.execute("UPDATE documents SET content_hash = 'format 3' WHERE doc_id = 'manual.pdf'")
+        c.commit()
+    with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
+        [hit] = kb.search("clean the filter every month", k=1)
+        assert (hit.page, hit.page_label, hit.kind) == (3, "3", "")
+    emb = FakeEmbedder()
+    r = sync(kb_dir, [docs], embedder=emb, log=lambda m: None)
+    with closing(sqlite3.connect(kb_dir / "kb.sqlite")) as c:
+        pdf_chunks = c.execute("SELECT count(*) FROM chunks c JOIN documents d ON "
+                               "c.document_id = d.id WHERE d.doc_id = 'manual.pdf'").fetchone()[0]
+        assert c.execute("SELECT count(*) FROM pages").fetchone()[0] == 4
+    assert (r.updated, r.unchanged, emb.calls) == (1, 1, pdf_chunks)
+    with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
+        assert kb.manifest["format_version"] == 4
+        [hit] = kb.search("clean the filter every month", k=1)
+        assert (hit.page, hit.page_label) == (3, "2")
