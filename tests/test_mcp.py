@@ -161,6 +161,23 @@ def test_http_mcp_is_under_the_servers_host_origin_and_key_rules(kb_dir):
     assert stats["requests"]["POST /mcp"]["server_errors"] == 0
 
 
+def test_http_mcp_from_a_browser_needs_the_page_token(kb_dir):
+    """With no key (loopback), an MCP client needs nothing, but a browser's request to /mcp,
+    even from the server's own origin, must carry the page's token: a page elsewhere cannot
+    drive the tools through the user's browser."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with running(app_for(kb_dir)) as url:
+        same = {**accept, "Sec-Fetch-Site": "same-origin", "Origin": url}
+        r = httpx.post(f"{url}/mcp", json=body, headers=same)
+        assert r.status_code == 403 and "X-RAG-Token" in r.text
+        token = httpx.get(f"{url}/").text.split('name="rag-token" content="')[1].split('"')[0]
+        r = httpx.post(f"{url}/mcp", json=body, headers={**same, "X-RAG-Token": token})
+        assert r.status_code == 200 and "read_document" in r.text
+        r = httpx.post(f"{url}/mcp", json=body, headers=accept)  # an MCP client's way
+        assert r.status_code == 200 and "read_document" in r.text
+
+
 @pytest.fixture(scope="module")
 def real_kb(tmp_path_factory):
     """The animals indexed with the packaged embedder by `rag index` (a real `rag mcp` loads
