@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 
@@ -127,6 +127,8 @@ def sync(
     parser=None,
     parsed: dict | None = None,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
+    recheck: Collection[str] = (),
+    empty_ok: bool = False,
 ) -> SyncReport:
     """Index ``paths`` into the knowledge base at ``kb_dir`` and return what changed.
 
@@ -141,13 +143,18 @@ def sync(
     worker processes bound each file's parse in time and memory); ``parsed`` gives results
     parsed earlier, by (root, relative path). A file that changed since it was parsed is
     parsed again under the lock.
+
+    ``recheck``: files (absolute paths) whose bytes are compared even when their size and
+    modification time are as stored (a watcher saw them written: two writes within one tick
+    of the file system's clock leave the time as it was). ``empty_ok``: folders without a
+    supported file are synced (their documents removed) rather than refused.
     """
     t0 = time.perf_counter()
     report = SyncReport()
     choose_kind(index_kind, 0)  # validate early
     scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root,
                                       follow_symlinks)
-    if not any(files for _, files, _ in scans):
+    if not empty_ok and not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)
         raise KnowledgeError(f"nothing to index in {where}: no supported files "
                              "(.txt .md .html .pdf .docx .jsonl .jsonl.gz .csv)")
@@ -160,12 +167,13 @@ def sync(
     parser = engine or parser or ParsePool()
     fresh = not is_kb(Path(kb_dir))
     try:
-        parsed = {**_parse_ahead(parser, kb_dir, scans, max_bytes, rebuild, parsed or {}),
-                  **(parsed or {})}
+        recheck = frozenset(recheck)
+        parsed = {**_parse_ahead(parser, kb_dir, scans, max_bytes, rebuild, parsed or {},
+                                 recheck), **(parsed or {})}
         report.seconds["parse"] = round(time.perf_counter() - t0, 3)
         return _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes,
                      load_embedder, identity, chunking, batch_size, progress, log, t0, engine,
-                     parser, parsed)
+                     parser, parsed, recheck)
     except (OSError, sqlite3.Error) as err:  # a write failed (a full disk, an I/O error)
         raise KnowledgeError(f"could not write the knowledge base {kb_dir} ({describe(err)}); "
                              "nothing was changed") from None
@@ -178,7 +186,7 @@ def sync(
 
 def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_embedder,
           identity, chunking, batch_size, progress, log, t0, engine, parser,
-          parsed) -> SyncReport:
+          parsed, recheck=frozenset()) -> SyncReport:
     with Store.open_for_write(kb_dir, static, rebuild=rebuild) as store:
         store.begin()
         conn = store.conn
@@ -195,7 +203,7 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
             for rel in files:
                 seen_files.add(rel)
                 _sync_file(conn, root, rel, max_bytes, report, todo, remove_ids, seen_docs,
-                           parsed, parser)
+                           parsed, parser, recheck)
             if is_folder:  # files gone from the folder (or no longer included)
                 gone = [row for row in conn.execute(
                     "SELECT id, path FROM files WHERE root=?", (str(root),))
@@ -293,7 +301,7 @@ def _measure_anchor(store, index, emb, load_embedder, chunks: int) -> None:
 
 
 def _parse_ahead(parser, kb_dir: Path, scans, max_bytes: float, rebuild: bool,
-                 done: dict) -> dict:
+                 done: dict, recheck=frozenset()) -> dict:
     """Every file that must be read (as the knowledge base stands now, read without the
     lock), read and parsed by ``parser`` in parallel: {(root, rel): Parsed}. The locked run
     then goes through the files in order, using these."""
@@ -311,7 +319,7 @@ def _parse_ahead(parser, kb_dir: Path, scans, max_bytes: float, rebuild: bool,
             for rel in files:
                 if (str(root), rel) in done:
                     continue
-                found, _ = _to_read(conn, root, rel, max_bytes)
+                found, _ = _to_read(conn, root, rel, max_bytes, recheck)
                 if found is not None:
                     row = found[1]
                     items.append((str(root), rel, row[3] if row else None))
@@ -374,9 +382,10 @@ def delete_documents(kb_dir: Path, doc_ids: list[str]) -> list[str]:
     return emptied
 
 
-def _to_read(conn, root: Path, rel: str, max_bytes: float):
+def _to_read(conn, root: Path, rel: str, max_bytes: float, recheck=frozenset()):
     """(stat, stored row) of a file that must be read, or (None, reason) when it must not: it
-    is unchanged by size and mtime (reason None), or cannot be statted, or is too large."""
+    is unchanged by size and mtime (reason None; unless it is to be rechecked), or cannot be
+    statted, or is too large."""
     path = root / rel
     try:
         st = path.stat()
@@ -384,7 +393,7 @@ def _to_read(conn, root: Path, rel: str, max_bytes: float):
         return None, f"cannot read ({err.strerror})"
     row = conn.execute("SELECT id, size, mtime_ns, sha256 FROM files WHERE root=? AND path=?",
                        (str(root), rel)).fetchone() if conn is not None else None
-    if row and (row[1], row[2]) == (st.st_size, st.st_mtime_ns):
+    if row and (row[1], row[2]) == (st.st_size, st.st_mtime_ns) and str(path) not in recheck:
         return None, None
     if st.st_size > max_bytes:  # (refused before reading; read_regular bounds the rest)
         return None, (f"larger than {max_bytes / 2**20:g} MB; raise --max-file-mb to index it")
@@ -392,11 +401,12 @@ def _to_read(conn, root: Path, rel: str, max_bytes: float):
 
 
 def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
-               todo: list, remove_ids: list, seen_docs: set, parsed: dict, parser) -> None:
+               todo: list, remove_ids: list, seen_docs: set, parsed: dict, parser,
+               recheck=frozenset()) -> None:
     """Compare one file with what is stored; queue its new or changed documents. ``parsed``
     holds files read and parsed ahead; one missing there, or changed since, is parsed now."""
     path = root / rel
-    found, reason = _to_read(conn, root, rel, max_bytes)
+    found, reason = _to_read(conn, root, rel, max_bytes, recheck)
     if found is None:
         if reason:
             report.skipped.append((str(path), reason))
@@ -412,10 +422,11 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
         report.skipped.append((str(path), got.error))
         _keep(conn, root, rel, report, seen_docs)
         return
-    if got.touched:  # touched, not changed: remember the new mtime
-        conn.execute("UPDATE files SET size=?, mtime_ns=? WHERE id=?",
-                     (st.st_size, st.st_mtime_ns, row[0]))
-        report.touched += 1
+    if got.touched:  # touched, not changed: remember the new mtime (if it is new)
+        if (row[1], row[2]) != (st.st_size, st.st_mtime_ns):
+            conn.execute("UPDATE files SET size=?, mtime_ns=? WHERE id=?",
+                         (st.st_size, st.st_mtime_ns, row[0]))
+            report.touched += 1
         _keep(conn, root, rel, report, seen_docs)
         return
     sha, docs = got.sha, got.docs

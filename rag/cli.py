@@ -19,6 +19,7 @@ INDEX_EXAMPLE = """example:
   rag index corpora/squad-dev/articles.jsonl.gz --kb kb
   rag index ~/manuals --kb kb --include '*.pdf' --exclude 'drafts/*'
   rag index ~/manuals --kb kb --rebuild --chunk-size 150 --chunk-overlap 20
+  rag index ~/notes --kb kb --watch          # then follow the folder until Ctrl-C
   rag index ~/笔记 --kb kb-zh --embedder multilingual-e5-small-q4"""
 
 SEARCH_EXAMPLE = """example:
@@ -42,11 +43,17 @@ ASK_EXAMPLE = """example:
 
 SERVE_EXAMPLE = """example:
   rag serve --kb kb                             # open http://127.0.0.1:8000/
+  rag serve --kb kb --watch ~/notes             # and follow the folder's changes
   curl -s 127.0.0.1:8000/v1/ask -H 'content-type: application/json' \\
        -d '{"question": "Who won Super Bowl 50?"}'
   curl -s 127.0.0.1:8000/v1/documents -F files=@notes.md   # upload and index
   rag serve --kb kb --host 0.0.0.0 --api-key-file ~/.rag-key --read-key-file ~/.rag-read-key \
       --allowed-host docs.example.org   # shared: every /v1/ call needs a key"""
+
+MCP_EXAMPLE = """example:
+  rag mcp --kb kb                      # an MCP server on stdin/stdout, for an agent to start
+  rag mcp --kb kb --reader none        # search and read only: no reader loaded
+  rag serve --kb kb                    # the same tools over HTTP at http://127.0.0.1:8000/mcp"""
 
 TRAIN_EXAMPLE = """example:
   rag index corpora/squad-dev/articles.jsonl.gz --kb kb-squad
@@ -106,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "base")
     p.add_argument("--ray-actors", type=int, default=None, metavar="N",
                    help="embedding actors, each holding the model (default: the cluster's CPUs)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--watch", action="store_true",
+                   help="then keep the knowledge base in step with the folders: after each "
+                        "burst of changes (saves, renames, deletes), one sync, until Ctrl-C")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (with --watch: one object a line)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=commands.cmd_index)
@@ -150,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="an HTTP API and a web page over a knowledge base",
                        description="Serve a knowledge base: a web page at / and a JSON API "
                        "(/v1/ask, /v1/search, /v1/chat/completions, /v1/documents, /v1/stats; "
-                       "OpenAPI at /docs). Binds to 127.0.0.1 unless given a key ($RAG_API_KEY "
+                       "OpenAPI at /docs) and MCP tools at /mcp (streamable HTTP). Binds to 127.0.0.1 unless given a key ($RAG_API_KEY "
                        "or --api-key-file: may also upload and delete; $RAG_READ_KEY or "
                        "--read-key-file: may ask, search and read), which every request but "
                        "/healthz and the page must then send as 'Authorization: Bearer KEY'. "
@@ -192,7 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_reader_args(p, allow_none=True)
     p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
                    help="default retrieval of requests that do not say")
+    p.add_argument("--watch", action="append", default=[], metavar="DIR",
+                   help="keep the knowledge base in step with the folder DIR while serving, "
+                        "as `rag index DIR --watch` does (repeatable)")
     p.set_defaults(func=commands.cmd_serve)
+
+    p = sub.add_parser("mcp", help="a Model Context Protocol server (stdio) for agents",
+                       description="Serve the knowledge base to an agent as MCP tools over "
+                       "stdin/stdout: search (passages with ids, pages, headings and exact "
+                       "offsets), ask (a quoted answer with citations; follow-ups with "
+                       "history), list_documents and read_document. The handshake is answered "
+                       "at once; the models load meanwhile. Logs go to stderr. `rag serve` "
+                       "serves the same tools at /mcp (streamable HTTP).",
+                       epilog=MCP_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
+    p.add_argument("-k", type=int, default=None,
+                   help="passages given to the reader (default: the reader's own, else 5)")
+    add_reader_args(p, allow_none=True)
+    p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical"],
+                   help="dense (FAISS), lexical (BM25) or hybrid: both fused (default)")
+    p.set_defaults(func=commands.cmd_mcp)
 
     p = sub.add_parser("eval", help="evaluate retrieval (and a reader) on a QA set",
                        description="Run every question of a QA set through the `rag ask` path "

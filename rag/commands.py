@@ -60,6 +60,8 @@ def open_reader(args, allow_none: bool = False):
 
 
 def cmd_index(args) -> int:
+    import functools
+
     from knowledge.chunking import ChunkerSettings
     from knowledge.embedding import DEFAULT_EMBEDDER, Embedder, embedder_weights_hash
     from knowledge.store import Store, is_kb, resolve_kb_dir
@@ -69,6 +71,9 @@ def cmd_index(args) -> int:
     for p in args.paths:  # fail on a typo before loading anything
         if not Path(p).exists():
             raise _usage(f"path not found: {p}")
+        if args.watch and not Path(p).is_dir():
+            raise _usage(f"--watch keeps folders in sync; {p} is a file (give its folder, "
+                         "with --include to pick files)")
     if args.batch_size is not None and args.batch_size < 1:
         raise _usage(f"--batch-size must be at least 1 (got {args.batch_size})")
     _check_parse_args(args)
@@ -89,13 +94,11 @@ def cmd_index(args) -> int:
         embedder = Embedder.load(name, precision=args.precision)
         identity = embedder.identity()
         loader = lambda: embedder  # noqa: E731
-    else:
-        loader = lambda: Embedder.load(name, precision=args.precision)  # noqa: E731
+    else:  # (loaded when something needs embedding; --watch keeps it for the next change)
+        loader = functools.cache(lambda: Embedder.load(name, precision=args.precision))
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     engine = None
     if args.ray is not None:
-        import functools
-
         from knowledge.distributed import RayIngest
 
         if args.ray_actors is not None and args.ray_actors < 1:
@@ -107,30 +110,80 @@ def cmd_index(args) -> int:
     from knowledge.parsing import ParsePool
 
     with ParsePool(timeout_s=args.parse_timeout, memory_mb=args.parse_memory_mb) as parser:
-        report = sync(
-            kb_dir, [Path(p) for p in args.paths], load_embedder=loader,
-            embedder_identity=identity, chunking=settings, index_kind=args.index or "auto",
-            include=args.include, exclude=args.exclude, rebuild=args.rebuild,
-            max_file_mb=args.max_file_mb, follow_symlinks=args.follow_symlinks,
-            batch_size=args.batch_size, progress=progress, engine=engine, parser=parser)
+        def sync_once(recheck=(), first=True):
+            return sync(
+                kb_dir, [Path(p) for p in args.paths], load_embedder=loader,
+                embedder_identity=identity, chunking=settings, index_kind=args.index or "auto",
+                include=args.include, exclude=args.exclude, rebuild=args.rebuild and first,
+                max_file_mb=args.max_file_mb, follow_symlinks=args.follow_symlinks,
+                batch_size=args.batch_size, progress=progress and first, engine=engine,
+                parser=parser, recheck=recheck, empty_ok=bool(args.watch))
+
+        if args.watch:
+            return _watch(args, kb_dir, sync_once, warm=loader if engine is None else None)
+        _print_report(kb_dir, sync_once(), args.json)
+    return 0
+
+
+def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
+    """A sync's report: counts on stdout (one JSON object with ``as_json``), each skipped
+    file and warning on stderr."""
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
     for path, message in report.warnings:
         _err(f"warning: {path}: {message}")
     if report.language_warning:
         _err(f"warning: {report.language_warning}")
-    if args.json:
-        print(json.dumps({"kb": str(kb_dir), **report.to_dict()}, indent=2, ensure_ascii=False))
-    else:
-        print(
-            f"{kb_dir}: {report.added} added, {report.updated} updated, {report.removed} removed, "
-            f"{report.unchanged} unchanged documents; {report.chunks_added} chunks embedded, "
-            f"{report.chunks_removed} dropped; now {report.total_documents} documents, "
-            f"{report.total_chunks} chunks ({report.index_kind} index) in "
-            f"{report.seconds['total']:.1f} s")
-        if report.skipped or report.unsupported:
-            print(f"{len(report.skipped)} files skipped (reasons above), "
-                  f"{report.unsupported} files of unsupported types ignored")
+    if as_json:
+        indent = None if when else 2  # (--watch: one object a line)
+        print(json.dumps({"kb": str(kb_dir), **({"time": when} if when else {}),
+                          **report.to_dict()}, indent=indent, ensure_ascii=False), flush=True)
+        return
+    print(
+        f"{when + ' ' if when else ''}"
+        f"{kb_dir}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+        f"{report.unchanged} unchanged documents; {report.chunks_added} chunks embedded, "
+        f"{report.chunks_removed} dropped; now {report.total_documents} documents, "
+        f"{report.total_chunks} chunks ({report.index_kind} index) in "
+        f"{report.seconds['total']:.1f} s", flush=True)
+    if report.skipped or report.unsupported:
+        print(f"{len(report.skipped)} files skipped (reasons above), "
+              f"{report.unsupported} files of unsupported types ignored", flush=True)
+
+
+def _watch(args, kb_dir: Path, sync_once, warm=None) -> int:
+    """`rag index DIR --watch`: sync now, then after each burst of changes, until Ctrl-C;
+    one report a sync that changed something. ``warm()`` loads the embedder first, so that
+    the first change waits for no model."""
+    import signal
+    import time
+
+    from knowledge.watch import watch
+
+    folders = [Path(p) for p in args.paths]
+    syncs = [0]
+
+    def once(recheck):
+        syncs[0] += 1
+        return sync_once(recheck, first=syncs[0] == 1)
+
+    def show(report):
+        if syncs[0] == 1 or report.changed or report.skipped:
+            _print_report(kb_dir, report, args.json, time.strftime("%H:%M:%S"))
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # (a service manager's stop: as Ctrl-C)
+    try:
+        if warm is not None:
+            warm()
+        _err(f"watching {', '.join(map(str, folders))} (Ctrl-C stops)")
+        watch(folders, once, ignore=[kb_dir], on_sync=show,
+              on_error=lambda message: _err(f"error: {message}"))
+    except KeyboardInterrupt:
+        pass
+    _err("stopped watching")
     return 0
 
 
@@ -323,6 +376,9 @@ def cmd_serve(args) -> int:
         if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
             raise _usage(f"--cors-origin {origin!r} must be an origin like https://app.example "
                          "(scheme, host and port; no path)")
+    for folder in args.watch:
+        if not Path(folder).is_dir():
+            raise _usage(f"--watch {folder}: not a folder (it keeps folders in sync)")
     kb_dir = resolve_kb_dir(args.kb)
     embedder = None
     if not is_kb(kb_dir):
@@ -342,7 +398,8 @@ def cmd_serve(args) -> int:
                          read_key=read_key, window_ms=args.batch_window_ms,
                          max_batch=args.max_batch, max_file_mb=args.max_file_mb,
                          allowed_hosts=args.allowed_host, cors_origins=args.cors_origin,
-                         bind=args.host, parser=parser)
+                         bind=args.host, parser=parser, watch=[Path(w) for w in args.watch],
+                         log=lambda line: _err(f"rag serve: {line}"))
         host = f"[{args.host}]" if ":" in args.host else args.host
         server = make_server(app, args.host, args.port, max_connections=args.max_connections,
                              header_timeout_s=args.header_timeout, started=lambda s: print(
@@ -358,6 +415,22 @@ def cmd_serve(args) -> int:
     finally:
         parser.close()
         kb.close()
+    return 0
+
+
+def cmd_mcp(args) -> int:
+    from knowledge.kb import KnowledgeBase
+    from knowledge.store import is_kb, resolve_kb_dir
+    from rag.serve.mcp import serve_stdio
+
+    if args.k is not None and not 1 <= args.k <= 50:
+        raise _usage(f"-k must be 1-50 (got {args.k})")
+    kb_dir = resolve_kb_dir(args.kb)
+    if not is_kb(kb_dir):
+        raise _usage(f"--kb {kb_dir} is not a knowledge base; build one with `rag index PATH "
+                     "--kb DIR`")
+    with KnowledgeBase.open(kb_dir) as kb:
+        serve_stdio(kb, lambda: open_reader(args, allow_none=True), args.retrieval, args.k)
     return 0
 
 

@@ -165,3 +165,118 @@ def test_the_api_docs_work_under_the_content_security_policy(server, browser):
     code = wait_for(browser, lambda d: d.find_element(
         By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status").text, timeout=60)
     assert code.strip() == "200"
+
+
+FOLLOW_UP = "When did he make the journey?"
+PUMP = """# The pump manual
+
+The pump moves water from the well to the tank. It was designed in Oslo in 1998.
+
+## Resetting the pump
+
+To reset the pump, run these commands in a terminal:
+
+    $ pumpctl stop --all
+    $ pumpctl reset --hard
+    $ pumpctl start
+
+Then wait until the green light is on.
+"""
+
+
+@pytest.fixture(scope="module")
+def documents(server, tmp_path_factory):
+    """The Amazon article and a pump manual in the served knowledge base (uploaded through
+    the API, whichever test runs first)."""
+    import httpx
+
+    url, upload, _ = server
+    pump = tmp_path_factory.mktemp("pump") / "pump.md"
+    pump.write_text(PUMP, encoding="utf-8")
+    have = {d["doc_id"].rsplit("/", 1)[-1] for d in httpx.get(
+        f"{url}/v1/documents", timeout=60).json()["documents"]}
+    for path in (upload, pump):
+        if path.name not in have:
+            with open(path, "rb") as f:
+                r = httpx.post(f"{url}/v1/documents", files={"files": (path.name, f)},
+                               timeout=300)
+            assert r.status_code == 200, r.text
+    return url
+
+
+def ask_on_page(browser, question):
+    """Type a question into the page and press Enter; the answer element once it shows
+    the answer to this question."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = browser.find_element(By.ID, "question")
+    box.clear()
+    box.send_keys(question, Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "answer-question").text == question
+             and d.find_element(By.ID, "answer").text and not d.find_element(
+                 By.ID, "ask-button").get_attribute("disabled"))
+    return browser.find_element(By.ID, "answer")
+
+
+def test_a_conversation_follow_up_resolves_and_a_new_one_starts_over(documents, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(documents + "/")
+    first = ask_on_page(browser, QUESTION).text
+    assert "Orellana" in first
+    assert not browser.find_element(By.ID, "asked-as").is_displayed()
+    assert not browser.find_element(By.ID, "conversation").is_displayed()
+    then = ask_on_page(browser, FOLLOW_UP)
+    asked_as = browser.find_element(By.ID, "asked-as")
+    assert asked_as.is_displayed()
+    assert asked_as.text == "asked as: When did Francisco de Orellana make the journey?"
+    assert "1542" in then.text
+    # the first turn stays on the page, with its answer and its cited span
+    earlier = browser.find_elements(By.CSS_SELECTOR, "#turns > li")
+    assert len(earlier) == 1 and QUESTION in earlier[0].text
+    assert earlier[0].find_element(By.CSS_SELECTOR, ".answer").text == first
+    marks = earlier[0].find_elements(By.CSS_SELECTOR, ".source mark")
+    assert marks and marks[0].text == first
+    assert "Amazon_rainforest.txt" in earlier[0].find_element(By.CSS_SELECTOR, ".source").text
+    assert browser.execute_script("return document.querySelectorAll('#turns [id]').length") == 0
+    shot = os.environ.get("RAG_SCREENSHOT_CONVERSATION")
+    if shot:
+        browser.set_window_size(1100, 1500)
+        browser.execute_script("document.getElementById('why').open = false;"
+                               "window.scrollTo(0, 0)")
+        browser.save_screenshot(shot)
+        browser.set_window_size(1100, 1400)
+    # a new conversation: the turns go, and the same words are a question of their own
+    browser.find_element(By.ID, "new-conversation").click()
+    assert not browser.find_elements(By.CSS_SELECTOR, "#turns > li")
+    assert not browser.find_element(By.ID, "answer-section").is_displayed()
+    assert browser.switch_to.active_element.get_attribute("id") == "question"
+    ask_on_page(browser, FOLLOW_UP)
+    assert not browser.find_element(By.ID, "asked-as").is_displayed()
+    assert not browser.find_elements(By.CSS_SELECTOR, "#turns > li")
+
+
+def test_a_factoid_shows_its_sentence_and_a_how_to_keeps_its_lines(documents, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(documents + "/")
+    answer = ask_on_page(browser, QUESTION)
+    context = browser.find_element(By.ID, "answer-context")
+    assert context.is_displayed()  # the sentence the short answer stands in, span in bold
+    assert context.text == ("The first European to travel the length of the Amazon River was "
+                            "Francisco de Orellana in 1542.")
+    assert context.find_element(By.TAG_NAME, "strong").text == answer.text
+    assert "form-span" in answer.get_attribute("class")
+    steps = ask_on_page(browser, "How do I reset the pump?")
+    assert "form-steps" in steps.get_attribute("class")
+    assert not browser.find_element(By.ID, "answer-context").is_displayed()
+    assert browser.execute_script(
+        "return getComputedStyle(document.getElementById('answer')).whiteSpace") == "pre-wrap"
+    assert "$ pumpctl stop --all\n" in steps.text and "$ pumpctl reset --hard" in steps.text
+    # a code answer in monospace (the page's style for that form)
+    font = browser.execute_script(
+        "const p = document.createElement('p'); p.className = 'answer form-code';"
+        "document.body.append(p); const f = getComputedStyle(p).fontFamily; p.remove();"
+        "return f;")
+    assert "monospace" in font

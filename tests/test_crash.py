@@ -8,7 +8,7 @@ import sys
 from contextlib import closing
 
 from conftest import FakeEmbedder
-from kill_campaign import WORKER, campaign, mutate, run_worker, state, text
+from kill_campaign import WORKER, campaign, mutate, run_worker, state, text, watch_campaign
 from knowledge import KnowledgeBase
 
 
@@ -17,6 +17,14 @@ def test_sigkill_at_random_moments_never_corrupts(tmp_path):
     assert outcomes["protocol_marks"] >= 12
     # the kills must have landed on both sides of the commit to prove anything
     assert outcomes["before"] >= 5 and outcomes["after"] >= 5, outcomes
+
+
+def test_sigkill_of_a_watcher_loses_nothing(tmp_path):
+    """Watchers killed while the folder changes under them: the knowledge base stays
+    consistent, and the next watcher's first sync makes it what the folder holds."""
+    outcomes = watch_campaign(tmp_path, kills=12)
+    assert outcomes["protocol_marks"] >= 12
+    assert outcomes["before"] >= 2 and outcomes["after"] >= 2, outcomes
 
 
 def test_first_run_killed_leaves_no_half_created_kb(tmp_path):

@@ -248,6 +248,70 @@ def test_chat_completions_in_openai_shape_with_citations_and_streaming(kb_dir):
     assert chunks[-1]["citations"][0]["doc_id"] == "birds/crow.txt"
 
 
+def test_follow_ups_over_ask_and_chat_completions_read_the_conversation(kb_dir):
+    """/v1/ask takes the earlier turns as ``history``; /v1/chat/completions takes them from
+    the earlier messages (the assistant's text without its sources); both answer a follow-up
+    as its self-contained form, and a question that stands alone as it was typed."""
+    turn = {"question": "Which black birds are clever?", "answer": "Crows"}
+    with running(app_for(kb_dir)) as url:
+        def ask(question, history=()):
+            r = httpx.post(f"{url}/v1/ask", json={"question": question, "k": 2,
+                                                  "history": list(history)})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        followup = ask("What do they use?", [turn])
+        alone = ask("What do Crows use?")
+        standing = ask("Which birds use tools?", [turn])
+        first = httpx.post(f"{url}/v1/chat/completions", json={"k": 2, "messages": [
+            {"role": "user", "content": "Which black birds are clever?"}]}).json()
+        reply = first["choices"][0]["message"]["content"]
+        assert "\n\nSources:\n[1] " in reply
+        chat = httpx.post(f"{url}/v1/chat/completions", json={"k": 2, "messages": [
+            {"role": "system", "content": "Answer from the documents."},
+            {"role": "user", "content": "Which black birds are clever?"},
+            {"role": "assistant", "content": "Crows" + reply[reply.index("\n\nSources:"):]},
+            {"role": "user", "content": [{"type": "text", "text": "What do they use?"}]}]}).json()
+        bad = httpx.post(f"{url}/v1/ask", json={"question": "q", "history": [{"answer": "a"}]})
+        long = httpx.post(f"{url}/v1/ask", json={"question": "q", "history": [
+            {"question": "x" * 3000}]})
+    assert followup["rewritten"] == "What do Crows use?" and alone["rewritten"] is None
+    assert followup["question"] == "What do they use?"
+    assert followup["citations"][0]["doc_id"] == alone["citations"][0]["doc_id"] == \
+        "birds/crow.txt"
+    assert standing["rewritten"] is None  # a question that stands alone: as typed
+    assert standing["citations"] == ask_alone(kb_dir, "Which birds use tools?")
+    assert chat["rag"]["rewritten"] == "What do Crows use?"
+    assert chat["citations"][0]["doc_id"] == "birds/crow.txt"
+    assert bad.status_code == 422 and "history.0.question" in message(bad)
+    assert long.status_code == 422 and "history.0.question" in message(long)
+
+
+def ask_alone(kb_dir, question):
+    with running(app_for(kb_dir)) as url:
+        return httpx.post(f"{url}/v1/ask", json={"question": question, "k": 2}).json()[
+            "citations"]
+
+
+def test_chat_history_is_each_user_message_made_self_contained_in_order():
+    from rag.conversation import Turn
+    from rag.serve.chat import ChatBody, conversation_of
+
+    body = ChatBody(messages=[
+        {"role": "user", "content": "Who founded Apple?"},
+        {"role": "assistant", "content": "Steve Jobs\n\nSources:\n[1] apple.txt: \"…\""},
+        {"role": "user", "content": "Where was he born?"},
+        {"role": "assistant", "content": "Not found in the knowledge base.\n\nSources:\n[1] x"},
+        {"role": "tool", "content": "ignored"},
+        {"role": "user", "content": "When did he die?"}])
+    question, turns = conversation_of(body)
+    assert question == "When did he die?"
+    assert turns == [Turn("Who founded Apple?", "Steve Jobs"),
+                     Turn("Where was Steve Jobs born?", None)]
+    with pytest.raises(ValueError, match="no user message"):
+        conversation_of(ChatBody(messages=[{"role": "system", "content": "x"}]))
+
+
 def test_an_api_key_guards_the_api_and_the_docs_describe_it(kb_dir):
     with running(app_for(kb_dir, key="s3cret")) as url:
         assert httpx.post(f"{url}/v1/search", json={"query": "cats"}).status_code == 401

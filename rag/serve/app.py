@@ -30,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 
 from knowledge.errors import KnowledgeError, LockedError, UsageError
 
-from .chat import ChatBody, chunks, completion, question_of
+from .chat import ChatBody, chunks, completion, conversation_of
 from .documents import get_document, list_documents
 from .engine import MAX_BATCH, Engine
 from .schemas import MAX_OFFSET, AskBody, FilterBody, SearchBody
@@ -97,11 +97,13 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
                k: int | None = None, key: str | None = None, read_key: str | None = None,
                window_ms: float = 2.0, max_batch: int = MAX_BATCH, max_file_mb: float = 50,
                load_embedder=None, allowed_hosts=(), cors_origins=(), bind: str = "127.0.0.1",
-               parser=None, max_uploads_in_flight: int = MAX_UPLOADS_IN_FLIGHT):
+               parser=None, max_uploads_in_flight: int = MAX_UPLOADS_IN_FLIGHT,
+               watch=(), log=lambda line: None):
     """The FastAPI application over the open knowledge base ``kb`` (owned by it from now
     on: the engine thread is the only one that reads it). ``key`` may do everything,
     ``read_key`` may ask, search and read; ``parser`` parses uploads (default: a
-    ``knowledge.parsing.ParsePool`` of PARSE_WORKERS bounded worker processes)."""
+    ``knowledge.parsing.ParsePool`` of PARSE_WORKERS bounded worker processes). ``watch``:
+    folders kept in sync while it runs (``log`` hears each sync)."""
     from knowledge.parsing import ParsePool
 
     engine = Engine(kb, reader, retrieval, k, window_ms, max_batch)
@@ -116,7 +118,15 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
 
     @asynccontextmanager
     async def lifespan(app):
+        stop, follower = threading.Event(), None
+        if watch:  # (folders kept in sync: one thread, writing as uploads do)
+            follower = threading.Thread(target=writer.follow, args=(list(watch), stop, log),
+                                        name="rag-watch", daemon=True)
+            follower.start()
         yield
+        stop.set()
+        if follower is not None:
+            follower.join(timeout=30)
         engine.close()
         if own_parser:
             parser.close()
@@ -130,6 +140,9 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
     _handlers(app)
     _pages(app, access)
     _routes(app, engine, writer, receiver, reader)
+    from .mcp import mount
+
+    mount(app, engine)  # (/mcp: the MCP tools, under the same rules)
     _body_rules(app, max_upload_bytes)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -254,8 +267,12 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
     @app.post("/v1/ask")
     async def ask(body: AskBody):
         """Exactly the `rag ask --json` object."""
+        from ..conversation import Turn
+
         filters = parse(body.question, body.retrieval, body.filters, "question")
-        answer = await wait(engine.ask(body.question.strip(), body.k, body.retrieval, filters))
+        history = [Turn(t.question, t.answer) for t in body.history]
+        answer = await wait(engine.ask(body.question.strip(), body.k, body.retrieval, filters,
+                                       history))
         return answer.to_dict()
 
     @app.post("/v1/search")
@@ -268,14 +285,16 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatBody):
-        """OpenAI's chat-completions shape: the last user message is the question; the
-        answer's citations travel in ``citations`` (and in the text as [n] sources)."""
+        """OpenAI's chat-completions shape: the last user message is the question, read
+        with the earlier user/assistant pairs as its conversation; the answer's citations
+        travel in ``citations`` (and in the text as [n] sources), the whole answer (with
+        ``rewritten``) in ``rag``."""
         try:
-            question = question_of(body)
+            question, history = conversation_of(body)
         except ValueError as err:
             raise HTTPException(400 if "no user" in str(err) else 422, str(err)) from None
         parse(question, None, None, "question")
-        answer = await wait(engine.ask(question, body.k))
+        answer = await wait(engine.ask(question, body.k, history=history))
         if not body.stream:
             return completion(answer, body.model)
         return StreamingResponse(chunks(answer, body.model), media_type="text/event-stream")

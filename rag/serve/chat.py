@@ -1,6 +1,7 @@
-"""OpenAI's chat-completions shape over the pipeline: the last user message is the question,
-the answer comes back as the assistant message with its sources as [n] lines, and the
-citations travel beside it (and in the last chunk of a stream).
+"""OpenAI's chat-completions shape over the pipeline: the last user message is the question
+(read with the earlier user/assistant pairs as its conversation), the answer comes back as
+the assistant message with its sources as [n] lines, and the citations travel beside it
+(and in the last chunk of a stream).
 
 Example: ``chat_text(answer)`` -> ``"Orellana\n\nSources:\n[1] Amazon.txt: ..."``.
 """
@@ -14,6 +15,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .schemas import MAX_K, MAX_QUESTION_CHARS, Strict
+
+SOURCES = "\n\nSources:\n"  # (what follows it in an assistant message is not the answer)
+NOT_FOUND_TEXT = "Not found in the knowledge base."
 
 
 class ContentPart(BaseModel):
@@ -34,19 +38,45 @@ class ChatBody(Strict):
     k: int | None = Field(None, ge=1, le=MAX_K)
 
 
-def question_of(body: ChatBody) -> str:
-    """The text of the last user message, or ValueError saying what is wrong."""
-    users = [m for m in body.messages if m.role == "user"]
+def conversation_of(body: ChatBody):
+    """(question, earlier turns) of a chat: the last user message is the question; each
+    earlier user message and the assistant reply after it are a turn (``Turn``), its answer
+    the reply without the sources that ``chat_text`` adds. The earlier questions are made
+    self-contained in order, as `rag ask` keeps them, so a follow-up of a follow-up resolves.
+    ValueError says what is wrong."""
+    from ..conversation import Turn, resolve
+
+    texts = [(m.role, _text(m.content)) for m in body.messages
+             if m.role in ("user", "assistant")]
+    users = [i for i, (role, _) in enumerate(texts) if role == "user"]
     if not users:
         raise ValueError("messages: no user message to answer")
-    content = users[-1].content
-    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-        content = " ".join(p.text or "" for p in content if p.type == "text")
-    question = (content or "").strip()
+    question = texts[users[-1]][1].strip()
     if len(question) > MAX_QUESTION_CHARS:
         raise ValueError(f"messages: the question is longer than {MAX_QUESTION_CHARS} "
                          "characters")
-    return question
+    turns = []
+    for i, (role, text) in enumerate(texts[:users[-1]]):
+        if role == "user" and text.strip():
+            reply = texts[i + 1][1] if texts[i + 1][0] == "assistant" else None
+            asked = resolve(text.strip()[:MAX_QUESTION_CHARS], turns).question
+            turns.append(Turn(asked, answer_of(reply) if reply is not None else None))
+    return question, turns
+
+
+def _text(content) -> str:
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+        return " ".join(p.text or "" for p in content if p.type == "text")
+    return content or ""
+
+
+def answer_of(reply: str) -> str | None:
+    """What an assistant message told the user: its text without the sources block, the
+    quotation of an evidence answer, None for "not found" (``chat_text`` in reverse)."""
+    head = reply.split(SOURCES, 1)[0].strip()
+    if head.startswith("Evidence, not an answer") and "«" in head:
+        head = head[head.index("«") + 1:].rstrip("»").strip()
+    return None if not head or head == NOT_FOUND_TEXT else head
 
 
 def completion(answer, model: str | None) -> dict:
@@ -80,7 +110,7 @@ def chunks(answer, model: str | None):
 
 def chat_text(answer) -> str:
     """The assistant message: the answer, then its sources as [n] lines."""
-    head = "Not found in the knowledge base." if answer.abstained else answer.answer
+    head = NOT_FOUND_TEXT if answer.abstained else answer.answer
     if answer.kind == "evidence" and not answer.abstained:
         head = f"Evidence, not an answer ({answer.note.split(': ')[0]}):\n«{answer.answer}»"
     lines = []
@@ -91,4 +121,4 @@ def chat_text(answer) -> str:
             a, b = c.answer_start - c.start, c.answer_end - c.start
             quote = f': "…{c.text[max(0, a - 60):b + 60].strip()}…"'
         lines.append(f"[{n}] {c.doc_id}{page}{quote}")
-    return head + ("\n\nSources:\n" + "\n".join(lines) if lines else "")
+    return head + (SOURCES + "\n".join(lines) if lines else "")

@@ -26,7 +26,7 @@ MAX_BATCH = 8  # (measured: eval/bench_serve.py, eval/RESULTS.md)
 class _Job:
     kind: str  # "ask" | "search" | "call"
     key: tuple  # (kind, retrieval, k, filters): jobs with one key share a batch
-    payload: object  # the question, or a callable(kb)
+    payload: object  # (question, history), the query, or a callable(kb)
     future: Future
 
 
@@ -54,8 +54,10 @@ class Engine:
 
     # (called from any thread)
     def ask(self, question: str, k: int | None = None, retrieval: str | None = None,
-            filters=None) -> Future:
-        return self._submit("ask", question, k, retrieval, filters)
+            filters=None, history=None) -> Future:
+        """``history``: the conversation's earlier turns (``rag.conversation.Turn``s)."""
+        return self._submit("ask", (question, list(history or ()) or None), k, retrieval,
+                            filters)
 
     def search(self, query: str, k: int | None = None, retrieval: str | None = None,
                filters=None) -> Future:
@@ -119,13 +121,15 @@ class Engine:
                     continue
                 kind, mode, k, filters = key
                 self.batch_sizes[len(jobs)] += 1
-                texts = [j.payload for j in jobs]
                 if kind == "ask":
-                    results = self._pipeline(mode, k).ask_many(texts, filters)
+                    results = self._pipeline(mode, k).ask_many(
+                        [j.payload[0] for j in jobs], filters,
+                        histories=[j.payload[1] for j in jobs])
                 else:
                     from ..retrieval import Retriever
 
-                    found = Retriever(self.kb, mode).search_many(texts, k, filters)
+                    found = Retriever(self.kb, mode).search_many([j.payload for j in jobs], k,
+                                                                 filters)
                     results = found.hits
                 for job, result in zip(jobs, results):
                     job.future.set_result(result)

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_QUESTION_CHARS = 2000
+MAX_ANSWER_CHARS = 20000  # an earlier answer sent back with a follow-up
+MAX_TURNS = 50  # earlier turns a request may carry (the most recent few are used)
 MAX_K = 50
 MAX_OFFSET = 2**53 - 1  # (SQLite takes 64-bit offsets; a page counts in doubles)
 
@@ -28,11 +30,22 @@ Retrieval = Literal["hybrid", "dense", "lexical"]
 TEXT = r"\S"  # (something besides spaces)
 
 
+class TurnBody(Strict):
+    question: str = Field(..., max_length=MAX_QUESTION_CHARS,
+                          description="an earlier question (as it was understood: its "
+                                      "`rewritten` form where it had one)")
+    answer: str | None = Field(None, max_length=MAX_ANSWER_CHARS,
+                               description="what was answered (null: not found)")
+
+
 class AskBody(Strict):
     question: str = Field(..., max_length=MAX_QUESTION_CHARS, pattern=TEXT)
     k: int | None = Field(None, ge=1, le=MAX_K)
     retrieval: Retrieval | None = None
     filters: FilterBody | None = None
+    history: list[TurnBody] = Field(default_factory=list, max_length=MAX_TURNS,
+                                    description="the conversation's earlier turns, oldest "
+                                                "first: a follow-up is read with them")
 
 
 class SearchBody(Strict):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from fastapi import HTTPException, Request
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-API_PREFIXES = ("/v1/", "/mcp")  # what a browser may only call with proof (and a later /mcp)
+API_PREFIXES = ("/v1/", "/mcp")  # what a browser may only call with proof
 PUBLIC = ("/", "/healthz")  # served without a key (the page asks for it)
 PUBLIC_PREFIXES = ("/static/",)
 PAGES = ("/", "/docs")  # a top-level navigation from elsewhere may open these

@@ -79,7 +79,6 @@ class Writer:
     def _index(self, files: dict, parsed: dict, skipped: list):
         """Move the files into KB_DIR/uploads and index them (holding the writer's lock):
         (report or None when nothing landed, the paths that failed)."""
-        from knowledge.chunking import ChunkerSettings
         from knowledge.sync import sync
 
         paths, created = [], []
@@ -90,14 +89,9 @@ class Writer:
                 os.replace(r.path, path)
                 created.append(path)  # (only these are removed again if they fail)
             paths.append(path)
-        built = self.engine.kb.manifest
-        chunking = ChunkerSettings(size=built["chunker"]["size"],
-                                   overlap=built["chunker"]["overlap"])
         try:
-            report = sync(self.kb_dir, paths, load_embedder=self.embedder,
-                          embedder_identity=dict(built["embedder"]), chunking=chunking,
-                          max_file_mb=self.max_bytes / 2**20, root=self.uploads,
-                          parser=self.parser, parsed=parsed, log=lambda m: None)
+            report = sync(self.kb_dir, paths, root=self.uploads, parsed=parsed,
+                          **self._settings())
             failed = {Path(p) for p, _ in report.skipped}
         except NothingIngested as err:
             report, failed = None, set(paths)
@@ -109,6 +103,40 @@ class Writer:
             skipped += [{"file": Path(p).name, "reason": r} for p, r in report.skipped]
         self._forget([p for p in created if p in failed])
         return report, failed
+
+    def _settings(self) -> dict:
+        """What every sync of the server passes: the knowledge base's own embedder and
+        chunking, the upload size limit, the parse pool."""
+        from knowledge.chunking import ChunkerSettings
+
+        built = self.engine.kb.manifest
+        return {"load_embedder": self.embedder, "embedder_identity": dict(built["embedder"]),
+                "chunking": ChunkerSettings(size=built["chunker"]["size"],
+                                            overlap=built["chunker"]["overlap"]),
+                "max_file_mb": self.max_bytes / 2**20, "parser": self.parser,
+                "log": lambda m: None}
+
+    def follow(self, folders: list[Path], stop, log) -> None:
+        """`rag serve --watch`: keep the knowledge base in step with ``folders`` until
+        ``stop`` is set (``knowledge.watch``), one writer at a time with uploads and deletes;
+        ``log(line)`` hears each sync that changed something, and each error."""
+        from knowledge.sync import sync
+        from knowledge.watch import watch
+
+        def once(recheck):
+            with self._lock:
+                return sync(self.kb_dir, folders, recheck=recheck, empty_ok=True,
+                            **self._settings())
+
+        def show(report):
+            if report.changed or report.skipped:
+                log(f"synced {', '.join(map(str, folders))}: {report.added} added, "
+                    f"{report.updated} updated, {report.removed} removed"
+                    + (f", {len(report.skipped)} skipped" if report.skipped else ""))
+
+        self.embedder()  # (now: the first change then waits for no model)
+        watch(folders, once, ignore=[self.kb_dir], stop=stop, on_sync=show,
+              on_error=lambda message: log(f"error: {message}"))
 
     def _forget(self, paths: list[Path]) -> None:
         """Remove stored uploads that did not land (and their folders, when empty)."""

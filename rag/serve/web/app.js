@@ -1,11 +1,15 @@
-// The rag serve page: ask, read the sources, see why, manage documents. No build step,
-// nothing loaded from elsewhere. Text from the server is only ever set as text, never as HTML.
+// The rag serve page: a conversation with the documents (follow-ups are read with the
+// earlier turns, which stay on the page with their sources), the sources, why, documents.
+// No build step, nothing loaded from elsewhere. Text from the server is only ever set as
+// text, never as HTML.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 20;
 let offset = 0;
 let lastAnswer = null;
+let turns = [];  // the conversation so far, as /v1/ask takes it: [{question, answer}]
+const SENT_TURNS = 20;  // the latest turns sent with a question (the server reads the last few)
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -76,6 +80,72 @@ function docLink(c, label) {
   return a;
 }
 
+// Where the short span stands in the context sentence: from the citation's exact offsets.
+function shortIn(ans) {
+  const c = (ans.citations || []).find((x) => x.short_start !== null && x.context_start !== null);
+  if (c) {
+    const at = c.short_start - c.context_start;
+    if (ans.context.slice(at, at + ans.short.length) === ans.short) return at;
+  }
+  return ans.context.indexOf(ans.short);
+}
+
+// ``text`` with ``part`` in bold (its first occurrence, or where ``at`` says).
+function withBold(node, text, part, at) {
+  if (at === undefined) at = part ? text.indexOf(part) : -1;
+  if (at < 0) { node.textContent = text; return; }
+  node.replaceChildren(text.slice(0, at), el("strong", { text: part }),
+                       text.slice(at + part.length));
+}
+
+// The answer in its form: a factoid's short span, then the sentence it stands in with the
+// span in bold (as a featured snippet); sentences, steps and code whole, their line breaks
+// kept (code in monospace).
+function renderForm(ans) {
+  const answer = $("answer");
+  const context = $("answer-context");
+  const form = ans.abstained || ans.kind === "evidence" ? "" : (ans.form || "");
+  answer.className = "answer" + (form ? " form-" + form : "");
+  context.hidden = true;
+  context.replaceChildren();
+  if (ans.abstained) {
+    answer.textContent = "Not found in the knowledge base.";
+  } else if (form && form !== "span" && ans.short && ans.short !== ans.answer) {
+    withBold(answer, ans.answer, ans.short);
+  } else {
+    answer.textContent = ans.answer;
+  }
+  if (form === "span" && ans.context && ans.short && ans.context.trim() !== ans.answer.trim()) {
+    withBold(context, ans.context, ans.short, shortIn(ans));
+    context.hidden = false;
+  }
+}
+
+// The answer shown now becomes an earlier turn: a copy, its sources kept, "why" left out.
+function archiveAnswer() {
+  if (!lastAnswer) return;
+  const copy = $("answer-section").cloneNode(true);
+  copy.querySelector("#why").remove();
+  copy.querySelector("#answer-heading").remove();
+  for (const node of [copy, ...copy.querySelectorAll("[id]")]) node.removeAttribute("id");
+  const item = el("li", { class: "turn" });
+  item.append(...copy.childNodes);
+  $("turns").append(item);
+  $("conversation").hidden = false;
+}
+
+function newConversation() {
+  turns = [];
+  lastAnswer = null;
+  $("turns").replaceChildren();
+  $("conversation").hidden = true;
+  $("answer-section").hidden = true;
+  $("new-conversation").hidden = true;
+  status("status", "New conversation: the next question stands alone.");
+  $("question").value = "";
+  $("question").focus();
+}
+
 // A PDF citation opens its page: the passage (and the answer) highlighted on the page image.
 function pageLink(c) {
   let href = "#doc=" + encodeURIComponent(c.doc_id) + "&page=" + c.page + "&start=" + c.start +
@@ -91,10 +161,14 @@ function pageText(c) {
 }
 
 function renderAnswer(ans) {
+  archiveAnswer();
   lastAnswer = ans;
   $("answer-section").hidden = false;
+  $("answer-question").textContent = ans.question;
+  $("asked-as").hidden = !ans.rewritten;
+  $("asked-as").textContent = ans.rewritten ? "asked as: " + ans.rewritten : "";
+  renderForm(ans);
   const answer = $("answer");
-  answer.textContent = ans.abstained ? "Not found in the knowledge base." : ans.answer;
   answer.classList.toggle("abstained", ans.abstained);
   const evidence = ans.kind === "evidence";
   answer.classList.toggle("evidence", evidence);
@@ -173,7 +247,13 @@ async function ask(event) {
   $("ask-button").disabled = true;
   status("status", "Reading…");
   try {
-    renderAnswer(await api("POST", "/v1/ask", { question }));
+    const ans = await api("POST", "/v1/ask", { question, history: turns.slice(-SENT_TURNS) });
+    renderAnswer(ans);
+    // what a follow-up sees: the question as understood, and what was told (as `rag ask`)
+    turns.push({ question: ans.rewritten || ans.question,
+                 answer: ans.abstained ? null : (ans.short || ans.answer) });
+    $("new-conversation").hidden = false;
+    $("question").value = "";
     status("status", "");
   } catch (err) {
     status("status", err.message, true);
@@ -330,6 +410,7 @@ async function upload(files) {
 
 function setup() {
   $("ask-form").addEventListener("submit", ask);
+  $("new-conversation").addEventListener("click", newConversation);
   $("key-button").addEventListener("click", () => {
     sessionStorage.setItem("rag-key", $("api-key").value);
     $("key-box").hidden = true;

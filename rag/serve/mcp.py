@@ -1,0 +1,343 @@
+"""The knowledge base as tools for agents: a Model Context Protocol server (the official SDK).
+
+Four tools, each a read through the engine (``engine.py``), so MCP is one more caller of
+``Pipeline`` and of the knowledge base's reads, exactly as the HTTP API is:
+
+- ``search``: passages with their document id, page, section heading and exact offsets;
+- ``ask``: an answer quoted from the passages (form, short span, citations), or "not found";
+  a follow-up may carry the conversation's earlier turns;
+- ``list_documents``: the documents, paged;
+- ``read_document``: part of one document, by characters or pages.
+
+A filter that matches no document, or a document id that is not there, is an error that
+says what exists (the closest ids, the metadata keys or values). `rag mcp --kb KB` serves
+over stdio (it answers the handshake at once and loads the models meanwhile); `rag serve`
+mounts the same tools at /mcp (streamable HTTP) under its Host, origin and key rules.
+
+Example::
+
+    server = build_server(ready_engine(Engine(kb, reader)))
+    server.run("stdio")
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field, ValidationError
+
+from .schemas import MAX_ANSWER_CHARS, MAX_K, MAX_QUESTION_CHARS, MAX_TURNS
+
+INSTRUCTIONS = (
+    "Answers and passages from the user's own documents, each pointing at exact characters "
+    "of its source. Use `search` to find passages, `ask` for a quoted answer with citations "
+    "(pass earlier turns as `history` for a follow-up), `list_documents` and "
+    "`read_document` to read more of a source.")
+
+
+class Filters(BaseModel):
+    path: str | None = Field(None, max_length=500,
+                             description="glob on the document's id or path, e.g. 'manuals/*.pdf'")
+    where: dict[str, str] = Field(default_factory=dict, max_length=32,
+                                  description="metadata equalities, e.g. {'lang': 'en'}")
+
+
+class Turn(BaseModel):
+    question: str = Field(..., max_length=MAX_QUESTION_CHARS,
+                          description="an earlier question (its `rewritten` form if it had one)")
+    answer: str | None = Field(None, max_length=MAX_ANSWER_CHARS,
+                               description="what was answered; null if not found")
+
+
+class Passage(BaseModel):
+    doc_id: str
+    source: str = Field(description="the file the document came from")
+    title: str
+    page: int | None
+    heading: str = Field(description="the section heading path ('A > B') of the passage")
+    start: int = Field(description="the passage is the document's characters [start, end)")
+    end: int
+    text: str
+    score: float
+    chunk_id: int
+    metadata: dict
+
+
+class SearchResult(BaseModel):
+    query: str
+    retrieval: str
+    passages: list[Passage]
+
+
+class Citation(BaseModel):
+    doc_id: str
+    source: str
+    page: int | None
+    heading: str | None
+    start: int = Field(description="the passage: the document's characters [start, end)")
+    end: int
+    text: str
+    answer_start: int | None = Field(description="the answer's characters in the document, "
+                                                 "where this passage holds it")
+    answer_end: int | None
+    short_start: int | None
+    short_end: int | None
+    retrieval_score: float
+    attention_score: float | None
+
+
+class AskResult(BaseModel):
+    question: str
+    rewritten: str | None = Field(description="a follow-up as it was read, self-contained")
+    answer: str
+    abstained: bool = Field(description="true: not found in the knowledge base")
+    form: str | None = Field(description="span | sentence | steps | code | generated")
+    short: str | None = Field(description="the short answer inside a longer one")
+    context: str | None = Field(description="the sentence(s) the short answer stands in")
+    kind: str = Field(description="answer, or evidence: a quoted sentence, not an answer "
+                                  "(the reader does not read the language; see note)")
+    note: str | None
+    confidence: float | None
+    citations: list[Citation]
+
+
+class DocumentInfo(BaseModel):
+    doc_id: str
+    source: str
+    title: str
+    metadata: dict
+    chunks: int
+    chars: int
+
+
+class DocumentList(BaseModel):
+    total: int
+    offset: int
+    next_offset: int | None = Field(description="pass as offset for the next page")
+    documents: list[DocumentInfo]
+
+
+class DocumentText(BaseModel):
+    doc_id: str
+    source: str
+    title: str
+    chars: int = Field(description="the whole document's length")
+    pages: int | None
+    start: int = Field(description="the text is the document's characters [start, end)")
+    end: int
+    first_page: int | None
+    last_page: int | None
+    text: str
+    next_start: int | None = Field(description="where the rest of the range begins (the text "
+                                               "was cut at 20,000 characters)")
+
+
+class _Server(MCPServer):
+    async def call_tool(self, name, arguments, context=None):
+        """(a wrong argument said in one line: its name and what is wrong)"""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as err:
+            if not isinstance(err.__cause__, ValidationError):
+                raise
+            first = err.__cause__.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
+            raise ToolError(f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+def ready_engine(engine) -> Future:
+    """A future already holding ``engine`` (``rag serve``: the models are loaded)."""
+    future: Future = Future()
+    future.set_result(engine)
+    return future
+
+
+def build_server(engine: Future, lifespan=None):
+    """The MCP server over the engine that ``engine`` (a future) holds or will hold."""
+    from knowledge.errors import KnowledgeError
+
+    from . import documents
+
+    server = _Server("rag", instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan)
+
+    async def run(submit):
+        """The result of ``submit(engine)`` (a future), errors as one-line tool errors."""
+        try:
+            ready = await asyncio.wrap_future(engine)
+        except Exception as err:  # noqa: BLE001 (said once on stderr too, by the loader)
+            raise ToolError(f"the server could not load its models: {one_line(err)}") from None
+        try:
+            return await asyncio.wrap_future(submit(ready))
+        except (KnowledgeError, LookupError, ValueError) as err:
+            raise ToolError(str(err)) from None
+
+    def filters_of(filters: Filters | None):
+        from ..retrieval import Filters as Where
+
+        if filters is None:
+            return None
+        return Where(filters.path, tuple(sorted(filters.where.items()))) or None
+
+    async def explain(filters: Filters) -> None:
+        """Raise a ToolError saying why the filters match nothing, if they do not."""
+        why = await run(lambda e: e.call(lambda kb: documents.unmatched_filters(
+            kb, filters.path, filters.where)))
+        if why:
+            raise ToolError(why)
+
+    @server.tool()
+    async def search(
+            query: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)],
+            k: Annotated[int, Field(ge=1, le=MAX_K)] = 5,
+            filters: Filters | None = None) -> SearchResult:
+        """The k passages of the knowledge base most relevant to the query (dense and
+        BM25 retrieval, fused), best first, each with its document id, page, section
+        heading and exact character offsets into the document."""
+        if not query.strip():
+            raise ToolError("empty query; give some text to search for")
+        hits = await run(lambda e: e.search(query.strip(), k, None, filters_of(filters)))
+        if not hits and filters is not None:
+            await explain(filters)
+        mode = (await asyncio.wrap_future(engine)).retrieval
+        return SearchResult(query=query, retrieval=mode, passages=[
+            Passage(**{f: getattr(h, f) for f in Passage.model_fields}) for h in hits])
+
+    @server.tool()
+    async def ask(
+            question: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)],
+            history: Annotated[list[Turn], Field(max_length=MAX_TURNS)] = [],  # noqa: B006
+            k: Annotated[int | None, Field(ge=1, le=MAX_K)] = None,
+            filters: Filters | None = None) -> AskResult:
+        """Answer a question from the knowledge base: an answer quoted from the passages
+        (a short span with its sentence, or whole sentences, steps or code) with its
+        citations, or abstained (not found) with the closest passages. For a follow-up
+        ("when did he ...?"), pass the earlier turns as history, oldest first."""
+        from ..conversation import Turn as Asked
+
+        if not question.strip():
+            raise ToolError("empty question; ask something")
+        turns = [Asked(t.question, t.answer) for t in history]
+        answer = await run(lambda e: e.ask(question.strip(), k, None, filters_of(filters),
+                                           turns))
+        if not answer.citations and filters is not None:
+            await explain(filters)
+        return ask_result(answer)
+
+    @server.tool()
+    async def list_documents(
+            offset: Annotated[int, Field(ge=0, le=2**53 - 1)] = 0,
+            limit: Annotated[int, Field(ge=1, le=500)] = 50,
+            glob: Annotated[str | None, Field(max_length=500,
+                                              description="only ids or paths matching")] = None,
+    ) -> DocumentList:
+        """The documents of the knowledge base, by id, a page at a time."""
+        got = await run(lambda e: e.call(lambda kb: documents.list_documents(
+            kb, offset, limit, glob)))
+        if glob and not got["total"]:
+            await explain(Filters(path=glob))
+        end = offset + len(got["documents"])
+        return DocumentList(total=got["total"], offset=offset,
+                            next_offset=end if end < got["total"] else None,
+                            documents=[DocumentInfo(**{f: d[f] for f in DocumentInfo.model_fields})
+                                       for d in got["documents"]])
+
+    @server.tool()
+    async def read_document(
+            doc_id: Annotated[str, Field(min_length=1, max_length=4000)],
+            start: Annotated[int | None, Field(ge=0)] = None,
+            end: Annotated[int | None, Field(ge=0)] = None,
+            first_page: Annotated[int | None, Field(ge=1)] = None,
+            last_page: Annotated[int | None, Field(ge=1)] = None) -> DocumentText:
+        """Read a document's text: characters [start, end) (the offsets search and ask
+        return), or pages first_page..last_page of a PDF; the whole document when neither
+        is given. At most 20,000 characters a call: next_start says where to go on."""
+        got = await run(lambda e: e.call(lambda kb: documents.read_document(
+            kb, doc_id, start, end, first_page, last_page)))
+        return DocumentText(**got)
+
+    return server
+
+
+def ask_result(answer) -> AskResult:
+    """The ``ask`` tool's result for a pipeline Answer (each citation's section heading
+    from the passage retrieved)."""
+    headings = {h.chunk_id: h.heading for h in answer.retrieved}
+    return AskResult(
+        question=answer.question, rewritten=answer.rewritten, answer=answer.answer,
+        abstained=answer.abstained, form=answer.form, short=answer.short,
+        context=answer.context, kind=answer.kind, note=answer.note,
+        confidence=answer.confidence,
+        citations=[Citation(**{f: getattr(c, f) for f in Citation.model_fields
+                               if f != "heading"},
+                            heading=getattr(c, "heading", None) or headings.get(c.chunk_id))
+                   for c in answer.citations])
+
+
+def one_line(err: BaseException) -> str:
+    """An error as one line: a user's mistake by its message, anything else with its kind."""
+    from knowledge.errors import KnowledgeError
+
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    return first if isinstance(err, KnowledgeError) else f"{err.__class__.__name__}: {first}"
+
+
+def serve_stdio(kb, load_reader, retrieval: str = "hybrid", k: int | None = None) -> None:
+    """Serve the tools over stdin/stdout until the client leaves. The handshake is answered
+    at once; the reader (``load_reader()``) and the embedder load meanwhile, on a thread, and
+    the first tool call waits for them. Anything printed meanwhile goes to stderr (the SDK
+    diverts file descriptor 1 while it serves)."""
+    import sys
+    import threading
+    from contextlib import asynccontextmanager
+
+    from .engine import Engine
+
+    engine: Future = Future()
+
+    def load():
+        try:
+            reader = load_reader()
+            if retrieval != "lexical":
+                kb.embedder  # noqa: B018  (before the first question, not during it)
+            engine.set_result(Engine(kb, reader, retrieval, k))
+        except BaseException as err:  # noqa: BLE001 (every tool call says it, too)
+            print(f"error: {one_line(err)}", file=sys.stderr, flush=True)
+            engine.set_exception(err)
+
+    @asynccontextmanager
+    async def lifespan(server):
+        threading.Thread(target=load, name="rag-mcp-load", daemon=True).start()
+        try:
+            yield {}
+        finally:
+            if engine.done() and engine.exception() is None:
+                engine.result().close()
+
+    build_server(engine, lifespan).run("stdio")
+
+
+def mount(app, engine) -> None:
+    """Serve the tools at /mcp of the FastAPI ``app`` (streamable HTTP, stateless, JSON
+    responses): requests pass the app's Host, origin and key rules first (``/mcp`` is an
+    API prefix of ``security.py``), so the SDK's own Host check is off."""
+    from contextlib import asynccontextmanager
+
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.routing import Route
+
+    server = build_server(ready_engine(engine))
+    mcp_app = server.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+    app.router.routes.extend(r for r in mcp_app.routes if isinstance(r, Route))
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        async with server.session_manager.run(), inner(a) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
