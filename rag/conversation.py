@@ -296,8 +296,9 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
     rest = _AND.sub("", question)  # "and who produced it?": a question after all
     asks = bool(re.match(r"\s*(who|whom|whose|what|which|when|where|why|how|is|are|was|"
                          r"were|did|does|do|can|could|has|have|had)\b", rest, re.I))
-    if _bare(rest):  # "why?", "roughly when?": the previous question, asked that way
-        rewritten = _reask(rest, last.question) or question
+    that = _WHEN_THAT.match(rest)  # "when was that?": the previous question's event
+    if _bare(rest) or that:  # "why?", "roughly when?": the previous question, asked that way
+        rewritten = _reask(f"{that.group(1)}?" if that else rest, last.question) or question
         return Resolved(rewritten, (question.strip(),), (last.question,),
                         search=f"{rewritten} {beside}")
     if _ELLIPSIS.match(question) or (not asks and (_AND.match(question) or _elliptical(rest))):
@@ -343,6 +344,12 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
         used.append(ordinal.group())
     if pointing:
         used.append(pointing.group())
+    one = re.search(r"\b(the \w+) (ones?)\b", rewritten, re.I) if ordinal else None
+    head = _head(last.question) if one else None
+    if head:  # "when was the second one?" after "When did the 1973 oil crisis begin?"
+        noun = head if one.group(2).lower() == "one" else head + "s"
+        rewritten = rewritten[:one.start()] + f"{one.group(1)} {noun}" + rewritten[one.end():]
+        names.append(noun)
     if not names and (vague or ordinal or pointing):
         topic = _topic(history)  # nothing to substitute: say what it is about
         if topic and topic.lower() not in rewritten.lower():
@@ -385,6 +392,27 @@ def _topic(history: list[Turn]) -> str | None:
         if len(body) > 2:
             return _TOPIC_CUT.split(body)[-1].strip(" ,;")
     return None
+
+
+_WHEN_THAT = re.compile(r"^\s*(when|where|why|how)\s+(?:was|is|did|does)\s+(?:that|this)"
+                        r"(?:\s+happen(?:ed)?)?\s*[?.!]*\s*$", re.I)
+_DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "its", "their", "his", "her"}
+
+
+def _head(previous: str) -> str | None:
+    """What "one" stands for in "the second one": the previous question's first noun
+    phrase without determiners, numbers or a trailing verb ("When did the 1973 oil crisis
+    begin?" -> "oil crisis")."""
+    found = phrases(previous)
+    if not found:
+        return None
+    words = found[0].split()
+    if len(words) > 1 and (re.match(r"\s*(?:when|where|why|how|what|which|who)\s+(?:did|does|do)"
+                                    r"\b", previous, re.I) or words[-1].endswith(("ed", "en"))):
+        words = words[:-1]  # "... begin", "... played"
+    words = [w for w in words if w.lower() not in _DETERMINERS and not re.search(r"\d", w)
+             and not _ORDINAL.match(f"the {w}")]
+    return " ".join(words[-3:]) or None
 
 
 def _bare(question: str) -> bool:
