@@ -361,7 +361,11 @@ class Store:
         try:
             return bm25.Bm25Index(path)
         except ValueError as err:
-            if not path.exists():
+            # a writer removing an old generation deletes its files one by one: a file gone
+            # since the check above means the same as the directory gone (read again)
+            gone = bm25.damaged(path, manifest["bm25"]["files"])
+            if not path.exists() or "FileDoesNotExist" in str(err) or (
+                    gone is not None and gone.endswith("is missing")):
                 return False
             raise KnowledgeError(f"{path} is unreadable ({str(err)[:200]}); `rag check --kb "
                                  f"{self.path} --repair` rebuilds it from the chunk texts") from None

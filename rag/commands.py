@@ -151,11 +151,16 @@ def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
               f"{report.unsupported} files of unsupported types ignored", flush=True)
 
 
+STOP_GRACE_S = 20  # after Ctrl-C, `rag index --watch` exits within this, whatever it was doing
+
+
 def _watch(args, kb_dir: Path, sync_once, warm=None) -> int:
     """`rag index DIR --watch`: sync now, then after each burst of changes, until Ctrl-C;
     one report a sync that changed something. ``warm()`` loads the embedder first, so that
     the first change waits for no model."""
+    import os
     import signal
+    import threading
     import time
 
     from knowledge.watch import watch
@@ -171,15 +176,25 @@ def _watch(args, kb_dir: Path, sync_once, warm=None) -> int:
         if syncs[0] == 1 or report.changed or report.skipped:
             _print_report(kb_dir, report, args.json, time.strftime("%H:%M:%S"))
 
+    stop = threading.Event()
+
     def interrupt(signum, frame):
+        # stop the watcher, and leave within STOP_GRACE_S whatever is running: the
+        # knowledge base is safe at any instant (a sync cut short leaves it as it was)
+        if not stop.is_set():
+            stop.set()
+            timer = threading.Timer(STOP_GRACE_S, lambda: os._exit(130))
+            timer.daemon = True
+            timer.start()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)  # (a service manager's stop: as Ctrl-C)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         if warm is not None:
             warm()
         _err(f"watching {', '.join(map(str, folders))} (Ctrl-C stops)")
-        watch(folders, once, ignore=[kb_dir], on_sync=show,
+        watch(folders, once, ignore=[kb_dir], on_sync=show, stop=stop,
               on_error=lambda message: _err(f"error: {message}"))
     except KeyboardInterrupt:
         pass

@@ -111,10 +111,14 @@ def test_shipped_reader_abstains_when_the_kb_cannot_answer(squad_kb, capsys):
     if config.get("abstain_rule"):  # read, and the rule weighed it as not answerable
         from rag.abstention import AbstainRule, coverage
 
+        from knowledge.kb import KnowledgeBase
+
         rule = AbstainRule.from_dict(config["abstain_rule"])
+        with KnowledgeBase.open(base / "kb") as kb:  # a relative rule reads the KB's anchor
+            anchor = kb.similarity_anchor() if rule.relative else None
         for (q, got), declined in zip(answers.items(), [True, False]):
             cov = coverage(q, [type("P", (), {"text": c["text"]}) for c in got["citations"]])
-            assert rule.declines(got["confidence"], got["similarity"], cov) == declined
+            assert rule.declines(got["confidence"], got["similarity"], cov, anchor) == declined
     elif off["confidence"] is None:  # declined before reading
         assert off["similarity"] < floor
     else:  # read, and the reader found no answer in the passages
