@@ -163,6 +163,20 @@ def _carries(question: str, m) -> bool:
     return len([w for w in _words(rest) if w not in _CONTENT_SKIP]) <= 2
 
 
+def _quoted_again(question: str, ref: tuple[int, int, str], history: list[Turn]) -> bool:
+    """A pronoun inside words of a title an earlier question named ("who sings let it go
+    in the end credits?" after "who sings let it go in frozen?"): the title, said again."""
+    if ref[2] not in ("thing", "person", "group"):
+        return False
+    before, after = _words(question[:ref[0]]), _words(question[ref[1]:])
+    word = question[ref[0]:ref[1]].lower()
+    grams = {" ".join(g) for g in ((*before[-2:], word), (*before[-1:], word, *after[:1]),
+                                   (word, *after[:2])) if len(g) == 3}
+    said = [" " + " ".join(_words(w)) + " " for w in map(_work, (t.question for t in history))
+            if w]
+    return any(f" {g} " in text for g in grams for text in said)
+
+
 def _internal(question: str, ref: tuple[int, int, str], names: list[int]) -> bool:
     """Whether a pronoun points at a name earlier in its own question: a possessive ("What
     did the Normans call their land?"), or any pronoun in a later clause ("How old was Tesla
@@ -213,11 +227,44 @@ def phrases(question: str) -> list[str]:
     return [p for p in parts if len(p) > 2 and p.lower() not in _WH | pronouns]
 
 
+_CREATES = (r"sings|sang|sung|wrote|writes|directed|directs|produced|created|composed|"
+            r"recorded|performed|narrated|illustrated|published|developed|designed|"
+            r"starred in|stars in|voices? in")
+_WORK = [  # the work a question is about, whole ("who sings you can't judge a book by
+    # the cover?"), which splitting at prepositions would cut apart
+    re.compile(rf"^\s*(?:and\s+)?(?:who|which \w+|what \w+)\s+(?:{_CREATES})\s+(?:the\s+"
+               r"(?:song|film|movie|book|show|tv show|album|play|series|novel|game)\s+)?"
+               r"(.+?)\s*[?.!]*\s*$", re.I),
+    re.compile(r"^\s*(?:and\s+)?(?:who|which \w+)\s+(?:plays|played|voices|voiced|portrays|"
+               r"portrayed|played the role of)\s+.+?\s+in\s+(.+?)\s*[?.!]*\s*$", re.I),
+    re.compile(r"^\s*(?:and\s+)?(?:when|where)\s+(?:did|was|were|is|does)\s+(.+?)\s+"
+               r"(?:premiere|come out|came out|released|release|open|opened|air|aired|"
+               r"published|debut|debuted)\s*[?.!]*\s*$", re.I),
+]
+
+
+def _work(question: str) -> str | None:
+    """The title a question asks about ("who plays moriarty in sherlock holmes: a game of
+    shadows?" -> "sherlock holmes: a game of shadows"), or None."""
+    for pattern in _WORK:
+        m = pattern.match(question)
+        if m and len(m.group(1)) > 2:
+            return m.group(1).strip(" ,;")
+    return None
+
+
 def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
     """(kind, text) antecedents, most recent first: each turn's answer (a short one), the
-    names in its question, then its other noun phrases (questions typed in lower case)."""
+    work it asks about, the names in its question, then its other noun phrases (questions
+    typed in lower case). A work named with a pronoun ("who plays holmes's brother in
+    it?") is the earlier turn's work, still the conversation's subject."""
     out = []
-    for turn in reversed(history[-MAX_TURNS:]):
+    works = [_work(t.question) for t in history[-MAX_TURNS:]]
+    for i, w in enumerate(works):
+        if w is not None and w.lower() in (*_THING, "that", "this") and i:
+            works[i] = works[i - 1]
+    works = [None if w is None or w.lower() in (*_THING, "that", "this") else w for w in works]
+    for turn, work in zip(reversed(history[-MAX_TURNS:]), reversed(works)):
         answer = (turn.answer or "").strip().strip(".")
         if answer and answer.lower() != _NOT_FOUND and len(answer.split()) <= 8:
             asks_who = _words(turn.question)[:1] in (["who"], ["whom"], ["whose"])
@@ -229,6 +276,8 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
             kind = ("year" if _YEAR.fullmatch(answer) else "person" if person else
                     "who" if asks_who else "answer")
             out.append((kind, answer))
+        if work:
+            out.append(("work", work))
         names = entities(turn.question)
         for name in names:
             out.append(("year" if _YEAR.fullmatch(name) else "name", name))
@@ -239,7 +288,7 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
 
 
 _PERSON_NOUNS = {"king", "queen", "president", "emperor", "author", "writer", "artist",
-                 "singer", "player", "person", "man", "woman", "actor", "actress", "character"}
+                 "singer", "player", "person", "man", "woman", "actor", "actress"}
 _KIN = {"brother", "sister", "father", "mother", "son", "daughter", "wife", "husband", "uncle",
         "aunt", "grandfather", "grandmother", "nephew", "niece", "cousin", "pope", "general",
         "leader", "founder", "inventor", "director", "composer", "scientist", "minister",
@@ -273,9 +322,11 @@ def _pick(kind: str, candidates: list[tuple[str, str]], question: str,
         return next((t for k, t in usable if k == "year"), None)
     # the latest answer is what the conversation is about now, where its kind fits: "Who
     # founded Apple?" "Steve Jobs" - "he" is Jobs, "its" is Apple
+    titled = kind == "definite" and noun.lower().rstrip("s") in _TITLED - {"character"}
     order = {"person": ("person", "who", "name", "answer"),
-             "thing": ("answer", "who", "name", "phrase"),
-             "definite": ("answer", "who", "person", "name", "phrase"),
+             "thing": ("work", "answer", "who", "name", "phrase"),
+             "definite": (("work",) if titled else ()) + ("answer", "who", "person", "name",
+                                                          "phrase", "work"),
              "group": ("answer", "who", "name", "person", "phrase")}[kind]
     for want in order:
         for k, t in usable:
@@ -311,7 +362,8 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
              and m.start() > 0]
     # a pronoun after a name of its own question points at that name ("What did the
     # Normans call their land?"), not back at the conversation
-    refs = [r for r in references(question) if not _internal(question, r, named)]
+    refs = [r for r in references(question) if not _internal(question, r, named)
+            and not _quoted_again(question, r, history)]
     ordinal = _ORDINAL.search(question) if not named else None
     pointing = _DEMONSTRATIVE.search(question) if not refs else None
     vague = _vague(question) and not refs
@@ -385,6 +437,9 @@ def _topic(history: list[Turn]) -> str | None:
     3"), else all it asks about ("who directed fifty shades of grey?" -> "fifty shades of
     grey")."""
     for turn in reversed(history):
+        work = _work(turn.question)
+        if work and work.lower() not in (*_THING, "that", "this"):
+            return work
         names = entities(turn.question)
         if names:
             return names[-1]

@@ -47,6 +47,12 @@ APPLE = [Turn("Who founded Apple?", "Steve Jobs")]
      "and when was the second oil crisis?"),
     ("who was the next one?", [Turn("Who was the first president of the United States?",
                                     "George Washington")], "who was the next president?"),
+    # a work is one antecedent, whole, and stays the subject across turns
+    ("who wrote it?", [Turn("who sings you can't judge a book by the cover?", "Bo Diddley")],
+     "who wrote you can't judge a book by the cover?"),
+    ("who plays moriarty in it?", [Turn("who directed a game of shadows?", "Guy Ritchie"),
+                                   Turn("who plays holmes's brother in it?", "Stephen Fry")],
+     "who plays moriarty in a game of shadows?"),
     ("and mother nature?", [Turn("who plays the easter bunny in santa clause 3?", "Jay Thomas")],
      "who plays mother nature in santa clause 3?"),
     ("who plays the ghost that possesses her?", [Turn("who plays the possessed girl in scary "
@@ -95,6 +101,20 @@ def test_a_question_with_nothing_of_its_own_is_read_with_the_topic():
     got = resolve("who was the first?", [Turn("who plays the easter bunny in santa clause 3?",
                                               "Jay Thomas")])
     assert got.question == "who was the first (santa clause 3)?"
+
+
+def test_a_vague_question_is_read_beside_the_work_the_conversation_is_about():
+    got = resolve("who wrote the play?", [Turn("when did the cursed child premiere?", "2016")])
+    assert got.question == "who wrote the play (the cursed child)?"
+
+
+def test_a_title_said_again_keeps_its_pronoun():
+    """'it' inside a title an earlier question named is the title, not a reference; the
+    same 'it' standing alone still is one."""
+    history = [Turn("who sings let it go in frozen?", "Idina Menzel")]
+    q = "who sings let it go in the frozen end credits?"
+    assert resolve(q, history).question == q
+    assert resolve("who wrote it?", history).question == "who wrote let it go in frozen?"
 
 
 def test_no_history_or_nothing_to_resolve_with():
