@@ -72,6 +72,8 @@ class Chunker:
         # within the embedder's limit because the size was validated against it
         logging.getLogger("langchain_text_splitters").setLevel(logging.ERROR)
         self.settings = settings
+        # a run without any separator longer than a chunk (base64, minified code)
+        self._long_run = re.compile(f"[^{_RUN_BREAKS}]{{{settings.size + 1},}}")
         # The recursive splitter measures the same pieces many times: cache the counts.
         counter = lru_cache(maxsize=65536)(count_tokens)
         self._splitter = RecursiveCharacterTextSplitter(
@@ -99,7 +101,7 @@ class Chunker:
         """Chunks covering ``doc.text[a:b]`` in order (whitespace between them left out); a
         run without separators longer than a chunk is cut at the chunk size."""
         size, chunks, at = self.settings.size, [], a
-        for run in re.compile(f"[^{_RUN_BREAKS}]{{{size + 1},}}").finditer(doc.text, a, b):
+        for run in self._long_run.finditer(doc.text, a, b):
             chunks += self._split_span(doc, at, run.start())
             for start in range(run.start(), run.end(), size):
                 end = min(start + size, run.end())

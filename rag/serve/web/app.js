@@ -26,10 +26,16 @@ function el(tag, attrs = {}, ...children) {
 // it, so a request that carries it comes from this page (rag/serve/security.py).
 const TOKEN = document.querySelector('meta[name="rag-token"]').content;
 
-async function api(method, path, body) {
+// What every request of this page carries: the token, and the key if the user gave one.
+function proof() {
   const headers = { "X-RAG-Token": TOKEN };
   const key = sessionStorage.getItem("rag-key");
   if (key) headers["Authorization"] = "Bearer " + key;
+  return headers;
+}
+
+async function api(method, path, body) {
+  const headers = proof();
   let payload;
   if (body instanceof FormData) payload = body;
   else if (body !== undefined) {
@@ -275,11 +281,9 @@ async function openPage(docId, page, start, end, astart, aend) {
     return openDocument(docId, Number.isFinite(astart) ? astart : start,
                         Number.isFinite(aend) ? aend : end);
   }
-  const headers = { "X-RAG-Token": TOKEN };  // (an <img> could not carry the proof)
-  const key = sessionStorage.getItem("rag-key");
-  if (key) headers["Authorization"] = "Bearer " + key;
+  // fetched, not an <img src>: an image request could not carry the proof
   const r = await fetch("/v1/page.png?" + new URLSearchParams({ doc: docId, n: page }),
-                        { headers });
+                        { headers: proof() });
   if (!r.ok) {
     status("status", "The page cannot be shown: HTTP " + r.status, true);
     return openDocument(docId, start, end);
