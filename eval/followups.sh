@@ -2,13 +2,16 @@
 # Follow-up questions (issue 25): each set's dev conversations asked three ways, `rag eval`
 # per way: the follow-up with its conversation (history), the same follow-up alone
 # (--no-history), and its self-contained form (--ask standalone).
-#   bash eval/followups.sh [SPLIT]        (dev, default; test: held-out conversations)
+#   bash eval/followups.sh [SPLIT]        (dev, default; test: held-out conversations;
+#                                          fresh: the second held-out set, written 2026-12-05)
 #   env: WORK (runs/: kb-squad and kb-nq from eval/train_default_reader.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RAG=${RAG:-.venv/bin/rag}
 WORK=${WORK:-runs}
 SPLIT=${1:-dev}
+suffix=""
+if [ "$SPLIT" = fresh ]; then suffix=-fresh; fi
 for set in squad nq; do
   for way in history no-history standalone; do
     case $way in
@@ -16,7 +19,8 @@ for set in squad nq; do
     esac
     name=$WORK/followups-$SPLIT-$set-$way
     rm -rf "$name"
-    $RAG eval "eval/data/followups-$set.qa.jsonl" --kb "$WORK/kb-$set" --split "$SPLIT" \
+    $RAG eval "eval/data/followups-$set$suffix.qa.jsonl" --kb "$WORK/kb-$set" \
+        --split "$([ "$SPLIT" = fresh ] && echo test || echo "$SPLIT")" \
         "${flags[@]}" --out "$name" > /dev/null
     python3 - "$name" "$set" "$way" <<'PY'
 import json, sys
