@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 RAG=${RAG:-.venv/bin/rag}
 WORK=${WORK:-runs}
 SPLIT=${1:-dev}
-suffix=""
-if [ "$SPLIT" = fresh ]; then suffix=-fresh; fi
+suffix="" split=$SPLIT
+if [ "$SPLIT" = fresh ]; then suffix=-fresh split=test; fi
 for set in squad nq; do
   for way in history no-history standalone; do
     case $way in
@@ -19,8 +19,7 @@ for set in squad nq; do
     esac
     name=$WORK/followups-$SPLIT-$set-$way
     rm -rf "$name"
-    $RAG eval "eval/data/followups-$set$suffix.qa.jsonl" --kb "$WORK/kb-$set" \
-        --split "$([ "$SPLIT" = fresh ] && echo test || echo "$SPLIT")" \
+    $RAG eval "eval/data/followups-$set$suffix.qa.jsonl" --kb "$WORK/kb-$set" --split "$split" \
         "${flags[@]}" --out "$name" > /dev/null
     python3 - "$name" "$set" "$way" <<'PY'
 import json, sys
