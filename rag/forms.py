@@ -289,14 +289,21 @@ def unit_of(all_units: list[Unit], start: int, end: int) -> int | None:
     return best
 
 
-def best_unit(cut: dict[int, list[Unit]], spans) -> tuple[int, int] | None:
-    """(passage, unit index) holding the most probability of the reader's candidate spans
-    ``(probability, passage, start, end)``; ``cut`` maps a passage to its units."""
+def unit_mass(cut: dict[int, list[Unit]], spans) -> dict[tuple[int, int], float]:
+    """(passage, unit index) -> the probability of the reader's candidate spans
+    ``(probability, passage, start, end)`` it holds; ``cut`` maps a passage to its units."""
     mass: dict[tuple[int, int], float] = {}
     for p, at, s, e in spans:
         i = unit_of(cut[at], s, e)
         if i is not None:
             mass[(at, i)] = mass.get((at, i), 0.0) + p
+    return mass
+
+
+def best_unit(cut: dict[int, list[Unit]], spans) -> tuple[int, int] | None:
+    """(passage, unit index) holding the most probability of the reader's candidate spans
+    (``unit_mass``)."""
+    mass = unit_mass(cut, spans)
     if not mass:
         return None
     return max(mass, key=lambda key: (mass[key], -key[0], -key[1]))
