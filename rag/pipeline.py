@@ -21,6 +21,9 @@ from .evidence import best_sentence
 from .readers.base import NOT_FOUND, Span
 from .retrieval import Filters, Retriever
 
+# a follow-up's rewrite read with less confidence than this is read a second time, with
+# the conversation (Pipeline.reread; chosen on the dev and first test follow-up sets)
+SURE = 0.99
 
 @dataclass(frozen=True)
 class Citation:
@@ -81,11 +84,13 @@ class Answer:
     # a follow-up question made self-contained from the conversation (rag/conversation.py),
     # as it was searched and read; None when the question stood alone
     rewritten: str | None = None
+    # a follow-up answered from its second reading (``Pipeline.reread``): the text read
+    read_as: str | None = None
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.answer, "abstained": self.abstained,
                 "form": self.form, "short": self.short, "context": self.context,
-                "withheld": self.withheld, "rewritten": self.rewritten,
+                "withheld": self.withheld, "rewritten": self.rewritten, "read_as": self.read_as,
                 "kind": self.kind, "note": self.note,
                 "confidence": self.confidence, "similarity": self.similarity,
                 "citations": [c.to_dict() for c in self.citations], "timings": self.timings,
@@ -206,9 +211,11 @@ class Pipeline:
                       for q, r in zip(questions, resolved)]
             told = [[t.answer for t in h if t.answer] if r is not None and r.followup else []
                     for h, r in zip(histories, resolved)]
+            answers = self.ask_many(asked, filters, depth, search=search, avoid=told)
+            answers = self.reread(answers, questions, histories, resolved, filters, depth,
+                                  search, told)
             return [replace(a, question=q, rewritten=a.question if a.question != q else None)
-                    for q, a in zip(questions, self.ask_many(asked, filters, depth,
-                                                             search=search, avoid=told))]
+                    for q, a in zip(questions, answers)]
         n = max(len(questions), 1)
         t0 = time.perf_counter()
         found = self.retriever.search_many(search or questions, max(self.k, depth or 0),
@@ -282,6 +289,40 @@ class Pipeline:
                 retrieved=tuple(hs), confidence=out.confidence, timings=dict(timings),
                 similarity=sim, explanation=explanation, withheld=out.withheld, **fields))
         return answers
+
+    def reread(self, answers: list[Answer], questions: list[str], histories, resolved,
+               filters, depth, search: list[str], told: list[list[str]]) -> list[Answer]:
+        """A follow-up whose rewrite the reader is unsure of (below ``SURE``, or declined) is
+        read a second time as typed with the previous turn beside it ("who plays her as a
+        kid? who plays jane in jane the virgin? Gina Rodriguez"), from the same passages; the
+        more confident reading answers (``Answer.read_as`` says when it was the second). A
+        rewrite can name the wrong antecedent, or be worded so the reader misreads it; the
+        conversation itself is the other evidence of what was meant."""
+        def sureness(a: Answer) -> float:
+            return -1.0 if a.abstained else (a.confidence or 0.0)
+
+        again = [i for i, (a, r) in enumerate(zip(answers, resolved))
+                 if r is not None and r.followup and a.kind == "answer"
+                 and self.reader is not None and sureness(a) < SURE]
+        if not again:
+            return answers
+        forms = []
+        for i in again:
+            last = histories[i][-1]
+            forms.append(" ".join(x for x in (questions[i].strip(), last.question.strip(),
+                                              (last.answer or "").strip()) if x))
+        second = self.ask_many(forms, filters, depth, search=[search[i] for i in again],
+                               avoid=[told[i] for i in again])
+        out = list(answers)
+        for i, b in zip(again, second):
+            a = answers[i]
+            timings = {k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0)
+                       for k in {*a.timings, *b.timings}}
+            if sureness(b) > sureness(a):
+                out[i] = replace(b, question=a.question, read_as=b.question, timings=timings)
+            else:
+                out[i] = replace(a, timings=timings)
+        return out
 
     def shape(self, question: str, passages: list[Hit], out) -> tuple[int, Shaped] | None:
         """(passage index, the answer's form in it) for a span reader's answer: the short

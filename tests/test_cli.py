@@ -172,7 +172,7 @@ def test_ask_json_schema(indexed, tiny_reader, capsys):
     result = json.loads(out)
     assert set(result) == {"question", "answer", "abstained", "confidence", "similarity",
                            "citations", "timings", "explanation", "kind", "note", "form",
-                           "short", "context", "withheld", "rewritten"}
+                           "short", "context", "withheld", "rewritten", "read_as"}
     assert result["form"] in ("generated", "sentence", "steps", "code", None)
     assert result["explanation"] is None  # (a generative reader: no span head)
     assert (result["kind"], result["note"]) == ("answer", None)

@@ -156,6 +156,42 @@ def test_pipeline_reads_the_rewrite_and_leaves_standalone_questions_alone(tmp_pa
     assert follow.rewritten == follow.answer == "When did Steve Jobs leave?"
 
 
+def test_an_unsure_rewrite_is_read_again_with_the_conversation(tmp_path, fake_embedder):
+    from conftest import write_corpus
+    from knowledge import KnowledgeBase, sync
+    from rag.pipeline import SURE, Pipeline
+    from rag.readers.base import ReadBatch, Reader, ReaderOutput
+    from rag.retrieval import Retriever
+
+    class Unsure(Reader):  # sure of a question only when it holds the previous turn
+        sure = 0.5
+        read = []
+
+        def read_batch(self, questions, passages, **_):
+            self.read.extend(questions)
+            return ReadBatch([ReaderOutput(q, 0.95 if "Who founded" in q else self.sure)
+                              for q in questions])
+
+    docs = write_corpus(tmp_path / "docs", {"a.txt": "Steve Jobs founded Apple in 1976."})
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        reader = Unsure()
+        p = Pipeline(Retriever(kb, "lexical"), reader, k=1)
+        follow = p.ask("When did he leave?", history=APPLE)
+        assert reader.read == ["When did Steve Jobs leave?",
+                               "When did he leave? Who founded Apple? Steve Jobs"]
+        assert follow.answer == follow.read_as == "When did he leave? Who founded Apple? Steve Jobs"
+        assert follow.rewritten == "When did Steve Jobs leave?"  # what the history keeps
+        assert follow.confidence == 0.95 and follow.to_dict()["read_as"] == follow.read_as
+        reader.read.clear()
+        p.ask("When was Apple founded?", history=APPLE)  # stands alone: read once, as typed
+        assert reader.read == ["When was Apple founded?"]
+        reader.read.clear()
+        reader.sure = SURE  # a rewrite read with confidence is not read again
+        sure = p.ask("When did he leave?", history=APPLE)
+        assert reader.read == ["When did Steve Jobs leave?"] and sure.read_as is None
+
+
 def test_eval_reads_history_and_reports_follow_ups(tmp_path, fake_embedder):
     from conftest import write_corpus
     from knowledge import KnowledgeBase, sync

@@ -34,7 +34,8 @@ def test_search_and_ask_return_the_cli_objects(kb_dir):
         body = r.json()
         assert set(body) == {"question", "answer", "abstained", "confidence", "similarity",
                              "citations", "timings", "explanation", "kind", "note",
-                             "form", "short", "context", "withheld", "rewritten"}
+                             "form", "short", "context", "withheld", "rewritten",
+                             "read_as"}
         assert body["citations"] and {c["doc_id"] for c in body["citations"]} == {"cats.md"}
         text = kb.document_text("cats.md")
         for c in body["citations"]:

@@ -108,6 +108,7 @@ def score(q: Question, a, k: int, has_reader: bool) -> dict:
         "kind": a.kind,
         "followup": bool(q.extra.get("history")),
         "rewritten": getattr(a, "rewritten", None),
+        "read_as": getattr(a, "read_as", None),
         # evidence (a quoted sentence) is right when it holds a gold answer
         "evidence_has_answer": (answer_in_text(answers, a.answer)
                                 if a.kind == "evidence" and not a.abstained else None),
@@ -149,6 +150,7 @@ def summarize(rows: list[dict], k: int, has_reader: bool) -> dict:
     if has_reader and followups:  # conversations: the last turn, read with its history
         summary["n_followups"] = len(followups)
         summary["followups_rewritten"] = _pct(_mean([bool(r["rewritten"]) for r in followups]))
+        summary["followups_read_again"] = _pct(_mean([bool(r.get("read_as")) for r in followups]))
         summary["f1_followups"] = _pct(_mean([r["f1"] for r in followups]))
     unseen = [r for r in rows if r.get("answer_in_train") is False]
     if has_reader and unseen:

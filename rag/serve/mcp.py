@@ -91,7 +91,7 @@ class Citation(BaseModel):
 
 class AskResult(BaseModel):
     question: str
-    rewritten: str | None = Field(description="a follow-up as it was read, self-contained")
+    rewritten: str | None = Field(description="a follow-up made self-contained from the history")
     answer: str
     abstained: bool = Field(description="true: not found in the knowledge base")
     form: str | None = Field(description="span | sentence | steps | code | generated")
