@@ -272,7 +272,7 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
             # "Which king...?", "What was Tesla's brother called?" ask for a person
             named_role = _asks_person(turn.question)
             asks_who = asks_who or named_role
-            person = asks_who and answer.istitle() and (len(answer.split()) >= 2 or named_role)
+            person = asks_who and _capitalised(answer) and (len(answer.split()) >= 2 or named_role)
             kind = ("year" if _YEAR.fullmatch(answer) else "person" if person else
                     "who" if asks_who else "answer")
             out.append((kind, answer))
@@ -285,6 +285,24 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
             if not any(n.lower() in phrase.lower() for n in names):
                 out.append(("phrase", phrase))
     return out
+
+
+def _capitalised(name: str) -> bool:
+    """Every word of a name starts with a capital ("Melissa McCarthy", "Tom O'Brien")."""
+    return all(w[:1].isupper() for w in name.split() if w.lower() not in ("de", "von", "van",
+                                                                          "of", "the", "and"))
+
+
+_NOT_OWNED = {"to", "in", "on", "at", "for", "with", "from", "by", "about", "as", "and", "or",
+              "when", "after", "before", "that", "the", "a", "an", "up", "out", "off", "back",
+              "into", "first", "last", "again", "most", "so", "if", "than", "then", "because"}
+
+
+def _owns(after: str) -> bool:
+    """Whether "her" is a possessive: a word that is not a preposition, article or the like
+    follows it ("her mom"; not "who married her in 1990?")."""
+    nxt = re.match(r"\s+([a-z][\w'-]*)", after)
+    return bool(nxt) and nxt.group(1) not in _NOT_OWNED
 
 
 _PERSON_NOUNS = {"king", "queen", "president", "emperor", "author", "writer", "artist",
@@ -380,6 +398,8 @@ def resolve(question: str, history: list[Turn]) -> Resolved:
             continue
         word = question[start:end]
         suffix = _PERSON.get(word.lower(), _THING.get(word.lower(), _GROUP.get(word.lower(), "")))
+        if word.lower() == "her" and _owns(question[end:]):
+            suffix = "'s"  # "who plays her mom?": her mom, not her
         if kind == "then":
             name, suffix = f"in {name}", ""
         elif kind == "definite":  # the user's words kept, the referent named beside them
