@@ -149,8 +149,11 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
                     "reason": "the knowledge bases were built with different embedders"}
         anchors = [kb.similarity_anchor() for kb in kbs]
         for at, ((qaset, _), kb) in enumerate(zip(data, kbs)):
-            questions = (dev_questions(qaset, dev_fraction, dev_limit, seed, answerable=False)[1]
-                         if split == "dev" else sample(load_qaset(qaset, split), dev_limit, seed))
+            if split in ("dev", "fit"):  # fit: the train questions that are not dev ones
+                fit, dev = dev_questions(qaset, dev_fraction, dev_limit, seed, answerable=False)
+                questions = dev if split == "dev" else sample(fit, dev_limit, seed)
+            else:
+                questions = sample(load_qaset(qaset, split), dev_limit, seed)
             if not questions:
                 continue
             texts = [q.question for q in questions]
