@@ -92,6 +92,8 @@ class Citation(BaseModel):
 class AskResult(BaseModel):
     question: str
     rewritten: str | None = Field(description="a follow-up made self-contained from the history")
+    read_as: str | None = Field(None, description="a follow-up answered from its second "
+                                "reading: as typed, with the previous turn beside it")
     answer: str
     abstained: bool = Field(description="true: not found in the knowledge base")
     form: str | None = Field(description="span | sentence | steps | code | generated")
@@ -266,7 +268,8 @@ def ask_result(answer) -> AskResult:
     from the passage retrieved)."""
     headings = {h.chunk_id: h.heading for h in answer.retrieved}
     return AskResult(
-        question=answer.question, rewritten=answer.rewritten, answer=answer.answer,
+        question=answer.question, rewritten=answer.rewritten, read_as=answer.read_as,
+        answer=answer.answer,
         abstained=answer.abstained, form=answer.form, short=answer.short,
         context=answer.context, kind=answer.kind, note=answer.note,
         confidence=answer.confidence,
