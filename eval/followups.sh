@@ -3,7 +3,8 @@
 # per way: the follow-up with its conversation (history), the same follow-up alone
 # (--no-history), and its self-contained form (--ask standalone).
 #   bash eval/followups.sh [SPLIT]        (dev, default; test: held-out conversations;
-#                                          fresh: the second held-out set, written 2026-12-05)
+#                                          fresh: the second held-out set, written 2026-12-05;
+#                                          fresh2: the third, written 2026-12-06)
 #   env: WORK (runs/: kb-squad and kb-nq from eval/train_default_reader.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ RAG=${RAG:-.venv/bin/rag}
 WORK=${WORK:-runs}
 SPLIT=${1:-dev}
 suffix="" split=$SPLIT
-if [ "$SPLIT" = fresh ]; then suffix=-fresh split=test; fi
+case $SPLIT in fresh|fresh2) suffix=-$SPLIT split=test;; esac
 for set in squad nq; do
   for way in history no-history standalone; do
     case $way in

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Check the follow-up question sets ``eval/data/followups-{squad,nq}[-fresh].qa.jsonl`` against
-their sources and print their counts.
+"""Check the follow-up question sets ``eval/data/followups-{squad,nq}[-fresh|-fresh2].qa.jsonl``
+against their sources and print their counts.
 
 Command (stdlib only, a few seconds; ``--ambiguity`` adds about a minute)::
 
@@ -36,7 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "eval" / "data"
 FILES = [DATA / "followups-squad.qa.jsonl", DATA / "followups-nq.qa.jsonl",
-         DATA / "followups-squad-fresh.qa.jsonl", DATA / "followups-nq-fresh.qa.jsonl"]
+         DATA / "followups-squad-fresh.qa.jsonl", DATA / "followups-nq-fresh.qa.jsonl",
+         DATA / "followups-squad-fresh2.qa.jsonl", DATA / "followups-nq-fresh2.qa.jsonl"]
 SOURCES = {  # source -> (QA set, corpus)
     "squad": (DATA / "squad-dev-open.qa.jsonl.gz",
               ROOT / "corpora" / "squad-dev" / "articles.jsonl.gz"),
