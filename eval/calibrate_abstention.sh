@@ -3,7 +3,8 @@
 # SQuAD, NQ, the informal FAQ, changelog, README, forum and review sets, and the manuals,
 # each asked as answerable, missing document, off-topic (and absent where a set has such
 # questions), every set's answerable dev questions declined at most 3 %.
-#   bash eval/calibrate_abstention.sh READER_DIR     (writes its rag_reader.json and card)
+#   bash eval/calibrate_abstention.sh READER_DIR     (writes its rag_reader.json and card;
+#   the shipped reader takes only the rule, abstain_rule, from a copy calibrated this way)
 #   env: WORK (runs/: kb-squad, kb-nq, kb-manuals-pdf, informal/kb-<register>; see
 #        eval/data/informal/README.md and eval/manuals.sh)
 set -euo pipefail
