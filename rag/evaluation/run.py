@@ -150,7 +150,8 @@ def summarize(rows: list[dict], k: int, has_reader: bool) -> dict:
     if has_reader and followups:  # conversations: the last turn, read with its history
         summary["n_followups"] = len(followups)
         summary["followups_rewritten"] = _pct(_mean([bool(r["rewritten"]) for r in followups]))
-        summary["followups_second_reading"] = _pct(_mean([bool(r.get("read_as")) for r in followups]))
+        summary["followups_second_reading"] = _pct(_mean([bool(r.get("read_as"))
+                                                          for r in followups]))
         summary["f1_followups"] = _pct(_mean([r["f1"] for r in followups]))
     unseen = [r for r in rows if r.get("answer_in_train") is False]
     if has_reader and unseen:

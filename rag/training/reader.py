@@ -140,7 +140,8 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
     with questions nothing answers, "absent" (those, on their own knowledge base).
     ``embedder``: the weights hash the knowledge bases were built with (None, with a
     ``reason``, when they differ: then one similarity cannot serve them all).
-    ``split="test"`` samples the test split, for reporting."""
+    ``split="test"`` samples the test split, for reporting; ``split="fit"`` the train
+    questions that are not dev ones (for training a signal, eval/verifier_probe.py)."""
     rows: list[Case] = []
     with opened(data) as kbs:
         made_with = {kb.manifest["embedder"]["weights_sha256"] for kb in kbs}
