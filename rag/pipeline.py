@@ -19,7 +19,7 @@ from .conversation import Turn, resolve
 from .forms import Shaped, question_kind, shape
 from .evidence import best_sentence
 from .readers.base import NOT_FOUND, Span
-from .retrieval import Filters, Retriever
+from .retrieval import Filters, Retrieved, Retriever
 
 # a follow-up's rewrite read with less confidence than this is read a second time, with
 # the conversation (Pipeline.reread; chosen on the dev and first test follow-up sets)
@@ -196,14 +196,16 @@ class Pipeline:
                  depth: int | None = None,
                  histories: list[list[Turn] | None] | None = None,
                  search: list[str] | None = None,
-                 avoid: list[list[str]] | None = None) -> list[Answer]:
+                 avoid: list[list[str]] | None = None,
+                 retrieved: Retrieved | None = None) -> list[Answer]:
         """Answers in order; ``depth`` retrieves deeper than k (for recall@20) without
         changing what the reader sees (the same top k). ``histories``: each question's
         earlier turns in its conversation: a follow-up is read as its self-contained rewrite
         (``Answer.rewritten``) and searched with the latest turn beside it. ``search``: the
         texts to retrieve with, when not the questions; ``avoid``: answers already given in
-        each question's conversation (a follow-up asks for something new). Timings are per
-        question."""
+        each question's conversation (a follow-up asks for something new); ``retrieved``: what
+        was already retrieved for them (a second reading), searched again otherwise. Timings
+        are per question."""
         resolved = [resolve(q, h) if h else None
                     for q, h in zip(questions, histories or [None] * len(questions))]
         if any(r is not None and r.followup for r in resolved):
@@ -213,14 +215,13 @@ class Pipeline:
             told = [[t.answer for t in h if t.answer] if r is not None and r.followup else []
                     for h, r in zip(histories, resolved)]
             answers = self.ask_many(asked, filters, depth, search=search, avoid=told)
-            answers = self.reread(answers, questions, histories, resolved, filters, depth,
-                                  search, told)
+            answers = self.reread(answers, questions, histories, resolved, told)
             return [replace(a, question=q, rewritten=a.question if a.question != q else None)
                     for q, a in zip(questions, answers)]
         n = max(len(questions), 1)
         t0 = time.perf_counter()
-        found = self.retriever.search_many(search or questions, max(self.k, depth or 0),
-                                           filters)
+        found = retrieved or self.retriever.search_many(search or questions,
+                                                        max(self.k, depth or 0), filters)
         hits, sims = found.hits, found.similarity
         timings = {"retrieval_ms": (time.perf_counter() - t0) * 1000 / n,
                    **{k: v / n for k, v in found.timings.items()}}
@@ -292,7 +293,7 @@ class Pipeline:
         return answers
 
     def reread(self, answers: list[Answer], questions: list[str], histories, resolved,
-               filters, depth, search: list[str], told: list[list[str]]) -> list[Answer]:
+               told: list[list[str]]) -> list[Answer]:
         """A follow-up whose rewrite the reader is unsure of (below ``SURE``, or declined) is
         read a second time as typed with the previous turn beside it ("who plays her as a
         kid? who plays jane in jane the virgin? Gina Rodriguez"), from the same passages; the
@@ -312,8 +313,8 @@ class Pipeline:
             last = histories[i][-1]
             forms.append(" ".join(x for x in (questions[i].strip(), last.question.strip(),
                                               (last.answer or "").strip()) if x))
-        second = self.ask_many(forms, filters, depth, search=[search[i] for i in again],
-                               avoid=[told[i] for i in again])
+        second = self.ask_many(forms, avoid=[told[i] for i in again], retrieved=Retrieved(
+            [list(answers[i].retrieved) for i in again], [answers[i].similarity for i in again]))
         out = list(answers)
         for i, b in zip(again, second):
             a = answers[i]
