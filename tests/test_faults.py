@@ -113,6 +113,7 @@ def test_a_fault_at_any_step_fails_cleanly_and_keeps_a_whole_state(tmp_path, fau
     after = state(probe)
     assert steps >= 6 and after != before
     outcomes = {"before": 0, "after": 0}
+    missed = 0  # runs that made fewer operations than the counting run
     for n in range(1, steps + 1):
         kb = tmp_path / f"kb{n}"
         shutil.copytree(pristine, kb)
@@ -123,8 +124,12 @@ def test_a_fault_at_any_step_fails_cleanly_and_keeps_a_whole_state(tmp_path, fau
         except KnowledgeError as err:
             failed = str(err)
         faulty(None)
-        assert fault.where is not None, n  # the fault was injected
         now = state(kb)  # opens, and verifies clean
+        if fault.where is None:  # (Tantivy's segment files, fsynced one by one, vary in
+            # number from run to run: this run ended before its n-th operation)
+            assert failed is None and now == after, n
+            missed += 1
+            continue
         if failed is not None:  # one line, naming what failed
             assert "\n" not in failed and any(w in failed.lower() for w in (
                 "disk", "space", "i/o", "input/output")), failed
@@ -134,5 +139,7 @@ def test_a_fault_at_any_step_fails_cleanly_and_keeps_a_whole_state(tmp_path, fau
         outcomes["before" if now == before else "after"] += 1
         if now == before:
             assert failed is not None, (n, fault.where)
-    print(f"{os.strerror(code)}: {steps} injected faults, outcomes {outcomes}")
+    print(f"{os.strerror(code)}: {steps} operations, {missed} runs ended sooner, "
+          f"outcomes {outcomes}")
     assert outcomes["before"] >= 3, outcomes
+    assert missed <= steps // 4, (missed, steps)  # (nearly every run was faulted)
