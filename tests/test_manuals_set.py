@@ -40,3 +40,22 @@ def test_check_script_finds_every_answer():
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "140 questions, 0 failures" in out.stdout
     assert "answers/pdf missing" not in out.stdout and "answers/html missing" not in out.stdout
+
+
+def test_training_questions_are_about_other_manuals_and_quote_them():
+    """eval/data/manuals-train (the reader's training questions about manuals): every
+    question of the per-manual files is in train.qa.jsonl with a gold document, each answer
+    inside its reference, and none is about a dev/test or reserved manual."""
+    train_dir = ROOT / "eval" / "data" / "manuals-train"
+    written = [json.loads(line) for f in sorted(train_dir.glob("*.qa.jsonl"))
+               if f.name != "train.qa.jsonl" for line in f.read_text("utf-8").splitlines()]
+    train = load_qaset(train_dir / "train.qa.jsonl", split="train")
+    assert len(written) >= 600 and {q.id for q in train} == {r["id"] for r in written}
+    assert {q.extra["type"] for q in train} == {"factoid", "howto", "why"}
+    norm = lambda s: " ".join(s.split())  # noqa: E731
+    for q in train:
+        assert q.gold_ids and q.answers
+        assert all(norm(a) in norm(q.extra["reference"]) for a in q.answers), q.id
+    held = {q.extra["manual"] for q in load_qaset(QA, split="all")}
+    manuals = {q.extra["manual"] for q in train}
+    assert not manuals & held and not any(m.startswith(("r-", "R-")) for m in manuals)
