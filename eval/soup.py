@@ -35,6 +35,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--int8", action="store_true",
                     help="store matrices as int8 with per-row scales (half the size)")
+    ap.add_argument("--rank", type=int, default=0,
+                    help="with --int8: keep a rank-R correction of each matrix's rounding "
+                         "error (a small fine-tune's change, which int8 alone rounds away)")
     args = ap.parse_args()
     like = dequantize(load_file(str(args.like / "model.safetensors")))
     total = None
@@ -48,7 +51,7 @@ def main() -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     shutil.copytree(args.like, args.out, ignore=shutil.ignore_patterns("checkpoint"))
-    save_file(quantize_int8(soup) if args.int8 else soup, str(args.out / "model.safetensors"),
+    save_file(quantize_int8(soup, args.rank) if args.int8 else soup, str(args.out / "model.safetensors"),
               metadata={"format": "pt"})
     print(f"{args.out}: the mean of {len(args.points)} points")
 

@@ -162,3 +162,25 @@ def test_int8_storage_round_trips_within_a_row_step():
     assert set(back) == {"w", "b"} and back["w"].dtype == torch.bfloat16
     step = w.abs().amax(1, keepdim=True) / 127
     assert ((back["w"].float() - w).abs() <= step * 0.5 + w.abs() * 2 ** -7 + 1e-6).all()
+
+
+def test_int8_storage_keeps_a_change_smaller_than_its_step_with_a_low_rank_correction():
+    """A fine-tune's small low-rank change to int8-stored weights: stored as int8 alone it
+    rounds back onto the old grid and is lost; with ``rank`` it is kept."""
+    from rag.readers.weights import LOW_A, SCALE, dequantize, quantize_int8
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(64, 128, generator=g) * 0.1
+    w[:, 0] = 3.0  # one large weight per row: a coarse step, far above bf16's precision
+    grid = quantize_int8({"w": w})
+    old = grid["w"].float() * grid["w" + SCALE]  # weights on an int8 grid
+    step = old.abs().amax(1, keepdim=True) / 127
+    change = torch.randn(64, 2, generator=g) @ torch.randn(2, 128, generator=g)
+    change = change / change.abs().max() * step.min() * 0.45  # under half a step everywhere
+    new = old + change
+    plain = dequantize(quantize_int8({"w": new}))["w"].float()
+    assert (plain - new).norm() > 0.8 * change.norm()  # int8 alone: the change is gone
+    stored = quantize_int8({"w": new}, rank=2)
+    assert stored["w" + LOW_A].shape == (64, 2)
+    kept = dequantize(stored)["w"].float()
+    assert (kept - new).norm() < 0.3 * change.norm()

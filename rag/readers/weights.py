@@ -1,7 +1,9 @@
 """How the project's reader stores its weights and reads them back (torch and safetensors only).
 
 A reader directory holds only its trained tensors, matrices as int8 with one fp32 scale per
-row (half the bytes of bf16) and the rest as saved; the frozen ones are the base model's,
+row (half the bytes of bf16), optionally with a low-rank bf16 correction of their rounding
+error (a fine-tune's change is often smaller than a row's int8 step: int8 alone rounds it
+away), and the rest as saved; the frozen ones are the base model's,
 named in ``from_base`` (reader parameter -> base parameter). ``read_weights`` reads the
 tensors a caller needs and no others, each cast once to the dtype it will run in;
 ``share_parameters`` then points the frozen ones at the embedder's copy of the base.
@@ -20,17 +22,26 @@ from torch import nn
 from knowledge.errors import UsageError
 
 SCALE = ":int8-row-scale"  # key suffix of an int8 matrix's per-row scales
+LOW_A, LOW_B = ":int8-lowrank-a", ":int8-lowrank-b"  # its rounding error ~ a @ b
+PARTS = (SCALE, LOW_A, LOW_B)
 
 
-def quantize_int8(tensors: dict) -> dict:
+def quantize_int8(tensors: dict, rank: int = 0) -> dict:
     """Matrices as int8 with one fp32 scale per row (absmax / 127), the rest as they are:
-    half the bytes of bf16, for storage only (``dequantize`` restores bf16 at load)."""
+    half the bytes of bf16, for storage only (``dequantize`` restores bf16 at load). With
+    ``rank``, each matrix also keeps the best rank-``rank`` approximation of its rounding
+    error (two bf16 factors, ``rank * (rows + columns)`` values)."""
     out = {}
     for name, t in tensors.items():
         if t.ndim == 2 and t.numel() >= 4096 and t.is_floating_point():
             scale = t.float().abs().amax(1, keepdim=True).clamp(min=1e-12) / 127
-            out[name] = (t.float() / scale).round().clamp(-127, 127).to(torch.int8)
+            q = (t.float() / scale).round().clamp(-127, 127)
+            out[name] = q.to(torch.int8)
             out[name + SCALE] = scale.contiguous()
+            if rank > 0:
+                u, s, vh = torch.linalg.svd(t.float() - q * scale, full_matrices=False)
+                out[name + LOW_A] = (u[:, :rank] * s[:rank]).to(torch.bfloat16).contiguous()
+                out[name + LOW_B] = vh[:rank].to(torch.bfloat16).contiguous()
         else:
             out[name] = t
     return out
@@ -40,10 +51,16 @@ def dequantize(state: dict) -> dict:
     """The inverse of ``quantize_int8`` (bf16 matrices); other tensors pass through."""
     out = {}
     for name, t in state.items():
-        if name.endswith(SCALE):
+        if name.endswith(PARTS):
             continue
         scale = state.get(name + SCALE)
-        out[name] = t if scale is None else (t * scale).to(torch.bfloat16)  # (in fp32)
+        if scale is None:
+            out[name] = t
+            continue
+        w = t * scale  # (in fp32)
+        if name + LOW_A in state:
+            w = w + state[name + LOW_A].float() @ state[name + LOW_B].float()
+        out[name] = w.to(torch.bfloat16)
     return out
 
 
@@ -61,11 +78,12 @@ def read_weights(model_dir: Path, base_model: str, from_base: dict,
     with safe_open(str(model_dir / "model.safetensors"), framework="pt") as f:
         names = set(f.keys())
         for name in names:
-            if name.endswith(SCALE) or name in out or not wanted(name):
+            if name.endswith(PARTS) or name in out or not wanted(name):
                 continue
             t = f.get_tensor(name)
             if name + SCALE in names:
-                t = dequantize({name: t, name + SCALE: f.get_tensor(name + SCALE)})[name]
+                t = dequantize({name: t, **{name + p: f.get_tensor(name + p)
+                                            for p in PARTS if name + p in names}})[name]
             out[name] = t.to(dtype)
     frozen = {n: b for n, b in from_base.items() if wanted(n) and n not in out}
     if frozen:
