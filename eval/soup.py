@@ -51,8 +51,8 @@ def main() -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     shutil.copytree(args.like, args.out, ignore=shutil.ignore_patterns("checkpoint"))
-    save_file(quantize_int8(soup, args.rank) if args.int8 else soup, str(args.out / "model.safetensors"),
-              metadata={"format": "pt"})
+    stored = quantize_int8(soup, args.rank) if args.int8 else soup
+    save_file(stored, str(args.out / "model.safetensors"), metadata={"format": "pt"})
     print(f"{args.out}: the mean of {len(args.points)} points")
 
 

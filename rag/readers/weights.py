@@ -3,8 +3,8 @@
 A reader directory holds only its trained tensors, matrices as int8 with one fp32 scale per
 row (half the bytes of bf16), optionally with a low-rank bf16 correction of their rounding
 error (a fine-tune's change is often smaller than a row's int8 step: int8 alone rounds it
-away), and the rest as saved; the frozen ones are the base model's,
-named in ``from_base`` (reader parameter -> base parameter). ``read_weights`` reads the
+away), and the rest as saved; the frozen ones are the base model's, named in ``from_base``
+(reader parameter -> base parameter). ``read_weights`` reads the
 tensors a caller needs and no others, each cast once to the dtype it will run in;
 ``share_parameters`` then points the frozen ones at the embedder's copy of the base.
 
