@@ -99,7 +99,8 @@ def main() -> None:
     if args.write:
         path = Path(args.write) / "rag_reader.json"
         config = json.loads(path.read_text())
-        config["form_gates"] = {"factoid_below": float(best["factoid_below"]),
+        config["form_gates"] = {**(config.get("form_gates") or {}),  # (technical_at kept)
+                                "factoid_below": float(best["factoid_below"]),
                                 "other_above": float(best["other_above"])}
         path.write_text(json.dumps(config, indent=2) + "\n")
         print(f"wrote form_gates to {path}")

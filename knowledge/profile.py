@@ -1,4 +1,5 @@
-"""What a similarity means in this knowledge base: its similarity anchor.
+"""What a similarity means in this knowledge base (its similarity anchor), and how
+technical its text is.
 
 How close a question gets to the passage that answers it depends on the text's register:
 the best dense cosine of an answerable question is about 0.65 over encyclopedia text and
@@ -6,7 +7,9 @@ manuals, 0.49 over forum posts, 0.42 over product reviews (eval/RESULTS.md, issu
 a raw cosine threshold that suits one declines answerable questions on another. The anchor
 is measured on the knowledge base itself: sentences drawn from a fixed sample of its chunks
 are asked as queries, and the median of their best similarity is where "a question this
-text answers" lies here. Abstention weighs a question's similarity relative to it.
+text answers" lies here. Abstention weighs a question's similarity relative to it. The
+same sample's share of technical words (paths, options, calls) tells a manual from prose:
+there a factoid's answer is its sentence, the short span marked in it (rag/pipeline.py).
 
 Computed by `rag index` when a knowledge base is built or has grown or shrunk by a tenth
 since, and stored in its manifest; an older knowledge base without one gets it computed on
@@ -24,15 +27,28 @@ SAMPLE = 200  # chunks drawn
 MIN_WORDS, MAX_WORDS = 6, 30  # a pseudo-question's length
 RECOMPUTE_SHARE = 0.1  # measured again when the chunk count changed by this share
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+_TECHNICAL = re.compile(r"[_/\\=<>{}\[\]~$|`]|\w\(|\w\.\w{1,4}\b|^-{1,2}\w|\w-\w+-")
 
 
-def pseudo_questions(conn, n: int = SAMPLE) -> list[str]:
-    """A sentence of 6-30 words from each of ``n`` chunks chosen by a fixed hash of their
-    ids (the same chunks on every run); the middle such sentence of each chunk."""
-    rows = conn.execute("SELECT text FROM chunks ORDER BY (id * 2654435761) % 4294967291, id "
-                        "LIMIT ?", (n,)).fetchall()
+def sample_chunks(conn, n: int = SAMPLE) -> list[str]:
+    """The text of ``n`` chunks chosen by a fixed hash of their ids (the same on every run)."""
+    return [text for (text,) in conn.execute(
+        "SELECT text FROM chunks ORDER BY (id * 2654435761) % 4294967291, id LIMIT ?", (n,))]
+
+
+def technical_share(texts: list[str]) -> float:
+    """The share of words that are paths, options, calls, identifiers or markup (``~/.rc``,
+    ``--force``, ``print(f)``, ``a_b``): about 0.01 in encyclopedia text and product reviews,
+    0.04-0.09 in manuals, FAQs, READMEs and changelogs (eval/RESULTS.md, issue 22)."""
+    tokens = [w for t in texts for w in t.split()]
+    return sum(bool(_TECHNICAL.search(w)) for w in tokens) / len(tokens) if tokens else 0.0
+
+
+def pseudo_questions(conn, n: int = SAMPLE, texts: list[str] | None = None) -> list[str]:
+    """A sentence of 6-30 words from each of ``n`` chunks (``sample_chunks``, or ``texts``);
+    the middle such sentence of each chunk."""
     out = []
-    for (text,) in rows:
+    for text in sample_chunks(conn, n) if texts is None else texts:
         fits = [s.strip() for s in _SENTENCE.split(text)
                 if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
         if not fits and text.strip():  # CJK text has no spaces: a clause of 15-80 characters
@@ -46,7 +62,8 @@ def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
     """The anchor of the knowledge base on ``conn``: ``encode_queries(texts)`` embeds as
     questions are embedded, ``best_scores(vectors)`` gives each one's best similarity to
     the knowledge base. None when it holds no usable sentence."""
-    texts = pseudo_questions(conn, n)
+    chunks_text = sample_chunks(conn, n)
+    texts = pseudo_questions(conn, n, chunks_text)
     if not texts:
         return None
     best = np.asarray(best_scores(encode_queries(texts)), dtype=np.float64)
@@ -54,7 +71,8 @@ def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
     return {"median": round(float(np.median(best)), 4),
             "p10": round(float(np.percentile(best, 10)), 4), "n": len(texts),
             "chunks": int(chunks), "method": f"median best cosine of {len(texts)} chunk "
-                                              "sentences asked as questions"}
+                                              "sentences asked as questions",
+            "technical": round(technical_share(chunks_text), 4)}
 
 
 def stale(anchor: dict | None, chunks: int) -> bool:

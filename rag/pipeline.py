@@ -338,7 +338,8 @@ class Pipeline:
         gates = getattr(config, "form_gates", None) or {}
         gate = (gates.get("factoid_below", 0.0) if kind == "factoid"
                 else gates.get("other_above", float("inf")))
-        short = form == "short" or (form == "auto" and out.confidence >= gate)
+        short = form == "short" or (form == "auto" and out.confidence >= gate
+                                    and not self.technical(gates))
         spans = out.candidates
         if not spans:  # a generated answer: shaped where it occurs in a passage
             order = sorted(range(len(passages)), key=lambda i: -((out.attention or [0] *
@@ -348,6 +349,17 @@ class Pipeline:
                 return None
             spans = [(1.0, found[0], *found[1])]
         return shape([h.text for h in passages], spans, kind, short)
+
+    def technical(self, gates: dict) -> bool:
+        """Whether this knowledge base reads as technical documentation (manuals, FAQs,
+        READMEs: knowledge/profile.py), where ``auto`` answers every question with whole
+        units, a factoid's short span marked in its sentence: there the span alone is the
+        neighbouring phrase too often (eval/RESULTS.md, issue 22). The reader's
+        ``form_gates["technical_at"]`` is the share of technical words from which it does."""
+        at = gates.get("technical_at")
+        kb = getattr(self.retriever, "kb", None)
+        share = kb.technical_share() if at is not None and kb is not None else None
+        return share is not None and share >= at
 
     def unreadable(self, question: str, passages: list[Hit]) -> str | None:
         """Why the reader cannot read this question or its top passage (a language it was

@@ -130,6 +130,49 @@ def test_shipped_reader_abstains_when_the_kb_cannot_answer(squad_kb, capsys):
     assert not json.loads(capsys.readouterr().out)["abstained"]  # 0: never
 
 
+MANUAL = {
+    "frob.md": "# Configuration\n\nThe frob tool reads its settings from ~/.frobrc at start-up. "
+               "Each line of ~/.frobrc holds one option, such as --colour=auto or --jobs=4. "
+               "To build with four jobs at once, type:\n\n    $ frob build --jobs=4\n\n"
+               "The cache lives in /var/cache/frob/ and is removed by frob clean --all.\n",
+    "net.md": "# Networking\n\nfrob fetches sources over HTTPS from the mirror named in "
+              "FROB_MIRROR (default https://mirror.example.org/frob/). Set FROB_PROXY=host:port "
+              "to go through a proxy; frob --offline never opens a connection.\n",
+}
+
+
+def test_on_a_manual_a_factoid_is_answered_with_its_sentence_the_span_marked(
+        squad_kb, embedder, tmp_path, capsys):
+    """Where the knowledge base reads as technical documentation (its share of paths,
+    options and calls, knowledge/profile.py), `auto` answers a factoid with the whole
+    sentence it stands in and keeps the short span in ``short``; over encyclopedia text the
+    answer is the short span, as before; ``--answer-form short`` gives the span anywhere."""
+    from conftest import write_corpus
+    from rag.cli import main
+
+    sync(tmp_path / "kb", [write_corpus(tmp_path / "docs", MANUAL)], embedder=embedder,
+         log=lambda m: None)
+    base, _ = squad_kb
+    with KnowledgeBase.open(tmp_path / "kb", embedder=embedder) as kb:
+        assert kb.technical_share() >= 0.03
+    with KnowledgeBase.open(base / "kb", embedder=embedder) as kb:
+        assert kb.technical_share() < 0.03
+    question = "Which file does frob read its settings from?"
+    for form in ([], ["--answer-form", "short"]):
+        assert main(["ask", question, "--kb", str(tmp_path / "kb"), "--json", *form]) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert not got["abstained"] and "~/.frobrc" in got["short"]
+        if form:
+            assert got["answer"] == got["short"] and got["form"] == "span"
+        else:
+            assert got["answer"] == "The frob tool reads its settings from ~/.frobrc at start-up."
+            assert got["form"] == "sentence"
+    assert main(["ask", "Which NFL team represented the AFC at Super Bowl 50?", "--kb",
+                 str(base / "kb"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["form"] == "span" and got["answer"] == got["short"]
+
+
 def test_a_threshold_given_by_hand_replaces_the_rule_and_keeps_the_floor():
     from rag.cli import build_parser
     from rag.commands import open_reader

@@ -4,7 +4,7 @@ import json
 
 from conftest import write_corpus
 from knowledge import KnowledgeBase, sync
-from knowledge.profile import pseudo_questions, stale
+from knowledge.profile import pseudo_questions, stale, technical_share
 
 SENT = "The {w} pump needs a new filter after every {n} hours of running in dusty rooms."
 
@@ -39,6 +39,24 @@ def test_an_older_kb_gets_its_anchor_measured_on_first_use(tmp_path, fake_embedd
         stored = kb.similarity_anchor()
         kb.store.manifest.pop("similarity_anchor")  # as a KB built before anchors
         assert kb.similarity_anchor() == stored  # measured now, the same way
+
+
+def test_the_technical_share_tells_a_manual_from_prose(tmp_path, fake_embedder):
+    prose = ["The water pump needs a new filter after every hundred hours of running.",
+             "Warsaw is the capital and largest city of Poland, on the Vistula river."]
+    manual = ["Put your settings in ~/.octaverc; run octave --no-gui or call print(\"-deps\", f).",
+              "Set FROB_PROXY=host:port and remove /var/cache/frob/ with frob clean --all."]
+    assert technical_share(prose) < 0.03 <= technical_share(manual)
+    assert technical_share([]) == 0.0
+    docs = write_corpus(tmp_path / "docs", {f"m{i}.txt": manual[i % 2] for i in range(6)})
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    stored = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
+    assert stored["technical"] >= 0.03  # measured with the anchor by `rag index`
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        assert kb.technical_share() == stored["technical"]
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        del kb.store.manifest["similarity_anchor"]["technical"]  # a KB indexed before it
+        assert kb.technical_share() == stored["technical"]  # measured on first use
 
 
 def test_pseudo_questions_are_fixed_sentences_of_fixed_chunks(tmp_path, fake_embedder):
