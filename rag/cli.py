@@ -345,8 +345,9 @@ def add_reader_args(p: argparse.ArgumentParser, allow_none: bool = False) -> Non
     p.add_argument("--answer-form", default=None, choices=["auto", "short", "long"],
                    help="span answers: what the question asks for (auto: the short span for a "
                         "factoid, whole sentences, list items or code lines for a how-to, why "
-                        "or definition), always the short span, or always whole sentences; "
-                        "default: the reader's own")
+                        "or definition, and for every question over technical documentation, "
+                        "the span marked in them), always the short span, or always whole "
+                        "sentences; default: the reader's own")
     p.add_argument("--grounded", action=argparse.BooleanOptionalAction, default=None,
                    help="generative answers only with a span found in the passages")
     p.add_argument("--beams", type=int, default=None, help="beam search width (default greedy)")

@@ -310,10 +310,13 @@ def best_unit(cut: dict[int, list[Unit]], spans) -> tuple[int, int] | None:
 
 
 def grow(text: str, all_units: list[Unit], i: int, kind: str,
-         limit: int = WORD_LIMIT) -> tuple[int, int]:
+         limit: int = WORD_LIMIT, explain: bool = False) -> tuple[int, int]:
     """Unit ``i`` with the units a ``kind`` question needs around it, whole, within
     ``limit`` words: the code or list a sentence introduces (and the sentence that
-    introduces a code line), or the sentence that goes on explaining a why."""
+    introduces a code line), or the sentence that goes on explaining a why (one that opens
+    with "because", "this", "so"...; with ``explain``, any next sentence of a why or a
+    definition: in a manual the sentence the reader settles on often restates the question
+    and the next one answers it)."""
     lo = hi = i
     budget = limit - words(text[all_units[i].start:all_units[i].end])
 
@@ -338,7 +341,8 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
         j += 1
     if kind in ("why", "definition", "howto") and hi + 1 < len(all_units) \
             and all_units[hi + 1].kind == "sentence" and \
-            _FOLLOWS.match(text[all_units[hi + 1].start:all_units[hi + 1].end]):
+            (_FOLLOWS.match(text[all_units[hi + 1].start:all_units[hi + 1].end])
+             or (explain and kind in ("why", "definition"))):
         take(hi + 1)
     return all_units[lo].start, all_units[hi].end
 
@@ -369,11 +373,13 @@ def _outside(prefix: str) -> bool:
         and prefix.count('"') % 2 == 0
 
 
-def shape(texts: list[str], spans, kind: str, short_form: bool) -> tuple[int, Shaped] | None:
+def shape(texts: list[str], spans, kind: str, short_form: bool,
+          explain: bool = False) -> tuple[int, Shaped] | None:
     """(passage index, the answer in it) from the reader's candidate spans ``[(probability,
     passage, start, end)]``, best first, over the passages ``texts``. ``short_form``: the
     best span alone (a factoid), with its unit as context; else the unit holding the most
-    candidate probability, grown to what a ``kind`` question needs."""
+    candidate probability, grown to what a ``kind`` question needs (``explain``: see
+    ``grow``)."""
     if not spans:
         return None
     _, top, s0, e0 = spans[0]
@@ -386,7 +392,7 @@ def shape(texts: list[str], spans, kind: str, short_form: bool) -> tuple[int, Sh
         return top, Shaped(s, e, "span", (s, e), context)
     at, i = best_unit(cut, spans) or (top, home)
     text, all_units = texts[at], cut[at]
-    start, end = grow(text, all_units, i, kind)
+    start, end = grow(text, all_units, i, kind, explain=explain)
     short = (s, e) if at == top and start <= s and e <= end else None
     start, end = clip(text, start, end, short or (all_units[i].start, all_units[i].end))
     if short and not (start <= short[0] and short[1] <= end):

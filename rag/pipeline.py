@@ -338,8 +338,9 @@ class Pipeline:
         gates = getattr(config, "form_gates", None) or {}
         gate = (gates.get("factoid_below", 0.0) if kind == "factoid"
                 else gates.get("other_above", float("inf")))
+        technical = self.technical(gates)
         short = form == "short" or (form == "auto" and out.confidence >= gate
-                                    and not self.technical(gates))
+                                    and not technical)
         spans = out.candidates
         if not spans:  # a generated answer: shaped where it occurs in a passage
             order = sorted(range(len(passages)), key=lambda i: -((out.attention or [0] *
@@ -348,14 +349,15 @@ class Pipeline:
             if found is None or short:
                 return None
             spans = [(1.0, found[0], *found[1])]
-        return shape([h.text for h in passages], spans, kind, short)
+        return shape([h.text for h in passages], spans, kind, short, explain=technical)
 
     def technical(self, gates: dict) -> bool:
         """Whether this knowledge base reads as technical documentation (manuals, FAQs,
         READMEs: knowledge/profile.py), where ``auto`` answers every question with whole
-        units, a factoid's short span marked in its sentence: there the span alone is the
-        neighbouring phrase too often (eval/RESULTS.md, issue 22). The reader's
-        ``form_gates["technical_at"]`` is the share of technical words from which it does."""
+        units, a factoid's short span marked in its sentence (there the span alone is the
+        neighbouring phrase too often), and a why takes the sentence after the one it
+        settles on (eval/RESULTS.md, issue 22). The reader's ``form_gates["technical_at"]``
+        is the share of technical words from which it does."""
         at = gates.get("technical_at")
         kb = getattr(self.retriever, "kb", None)
         share = kb.technical_share() if at is not None and kb is not None else None

@@ -87,6 +87,20 @@ def test_shape_why_takes_the_explaining_sentence_that_follows():
     assert sh.form == "sentence"
 
 
+def test_on_technical_documentation_a_why_takes_the_next_sentence_whatever_it_opens_with():
+    text = ("Why is the history file not saved? Octave writes the history only at a clean "
+            "exit. A crash skips that step. See the next section.")
+    at = text.index("history file")
+    spans = [(0.5, 0, at, at + 12)]
+    _, plain = shape([text], spans, "why", False)
+    _, explained = shape([text], spans, "why", False, explain=True)
+    assert text[plain.start:plain.end] == "Why is the history file not saved?"
+    assert text[explained.start:explained.end] == (
+        "Why is the history file not saved? Octave writes the history only at a clean exit.")
+    _, factoid = shape([text], spans, "factoid", False, explain=True)
+    assert (factoid.start, factoid.end) == (plain.start, plain.end)  # only a why/definition
+
+
 def test_shape_factoid_is_the_short_span_with_its_sentence_as_context():
     at = MANUAL.index('"+"') + 1
     _, sh = shape([MANUAL], [(0.7, 0, at, at + 1)], "factoid", True)
