@@ -105,6 +105,8 @@ def units(text: str) -> list[Unit]:
     while i < len(lines):
         a, b = lines[i]
         line = text[a:b]
+        if i and text.count("\n", lines[i - 1][1], a) > 1:
+            flush_prose(a)  # a blank line ends a paragraph (and a heading: "7.1 debdiff")
         if not line.strip():
             flush_prose(a)
         elif looks_like_code(line):
@@ -339,6 +341,9 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
                                   or kind == "howto") \
             and all_units[j].kind in ("code", "item") and take(j):
         j += 1
+    if introduces and hi == i and j < len(all_units) and "\n" not in \
+            text[all_units[j].start:all_units[j].end]:
+        take(j)  # what a colon introduces, on its own line: a command that reads as prose
     if kind in ("why", "definition", "howto") and hi + 1 < len(all_units) \
             and all_units[hi + 1].kind == "sentence" and \
             (_FOLLOWS.match(text[all_units[hi + 1].start:all_units[hi + 1].end])

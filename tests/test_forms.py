@@ -87,6 +87,19 @@ def test_shape_why_takes_the_explaining_sentence_that_follows():
     assert sh.form == "sentence"
 
 
+def test_a_heading_is_its_own_unit_and_a_colon_brings_the_command_it_introduces():
+    text = ("7.1 debdiff\n\nYou can compare two source packages with the debdiff command.\n\n"
+            "To read a file with semicolons as the delimiter:\n\nset datafile separator \";\"\n\n"
+            "See the next section.")
+    cut = [text[u.start:u.end] for u in units(text)]
+    assert cut[:2] == ["7.1 debdiff",
+                       "You can compare two source packages with the debdiff command."]
+    at = text.index("semicolons")
+    _, sh = shape([text], [(0.5, 0, at, at + 10)], "howto", False)
+    assert text[sh.start:sh.end] == ("To read a file with semicolons as the delimiter:\n\n"
+                                     "set datafile separator \";\"")
+
+
 def test_on_technical_documentation_a_why_takes_the_next_sentence_whatever_it_opens_with():
     text = ("Why is the history file not saved? Octave writes the history only at a clean "
             "exit. A crash skips that step. See the next section.")
