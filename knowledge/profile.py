@@ -76,7 +76,8 @@ def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
 
 
 def stale(anchor: dict | None, chunks: int) -> bool:
-    """Whether an anchor needs measuring again for a knowledge base of ``chunks`` chunks."""
-    if not anchor or chunks == 0:
+    """Whether an anchor needs measuring again for a knowledge base of ``chunks`` chunks
+    (or was measured before it held the technical share)."""
+    if not anchor or chunks == 0 or "technical" not in anchor:
         return chunks > 0
     return abs(chunks - anchor.get("chunks", 0)) > RECOMPUTE_SHARE * max(anchor.get("chunks", 1), 1)

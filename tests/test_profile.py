@@ -67,4 +67,6 @@ def test_pseudo_questions_are_fixed_sentences_of_fixed_chunks(tmp_path, fake_emb
         assert a == pseudo_questions(kb.store.conn, 10) and len(a) == 10
         assert all(6 <= len(s.split()) <= 30 for s in a)
     assert stale(None, 5) and not stale(None, 0)
-    assert not stale({"chunks": 100}, 105) and stale({"chunks": 100}, 111)
+    assert not stale({"chunks": 100, "technical": 0.01}, 105)
+    assert stale({"chunks": 100, "technical": 0.01}, 111)
+    assert stale({"chunks": 100}, 100)  # measured before the technical share was recorded
