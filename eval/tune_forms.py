@@ -16,7 +16,9 @@ A question counts with its set's own metric: F1 where the set has only answerabl
 questions (SQuAD, NQ: the answer must stay short), "right" (an acceptable answer within 60
 words) elsewhere. The objective is the mean over sets, subject to no loss of F1 on the F1
 sets against the short form; the chosen gates go into the reader's rag_reader.json
-(``form_gates``).
+(``form_gates``, keeping its ``technical_at``). On a knowledge base that reads as technical
+documentation (rag/pipeline.py ``Pipeline.technical``) the gates do not apply: every answer
+is whole units there, so tune them on prose sets.
 
     .venv/bin/python eval/tune_forms.py --runs runs/dev-squad-form-{short,long} \\
         runs/dev-nq-form-{short,long} runs/dev-manuals-form-{short,long} [--write READER]

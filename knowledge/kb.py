@@ -99,34 +99,31 @@ class KnowledgeBase:
         """The median best similarity of this knowledge base's own sentences asked as
         questions (knowledge/profile.py): from the manifest, or measured now (once per
         open) for one built before `rag index` measured it. None for an empty one."""
-        return self._profile().get("median")
+        anchor = self.manifest.get("similarity_anchor")
+        if anchor is None:
+            if getattr(self, "_anchor", None) is None:
+                from .profile import measure
+
+                self._anchor = measure(self.store.conn, self.embedder.encode_queries,
+                                       lambda vecs: [p[0][0] if p else 0.0
+                                                     for p in self.dense_ids(vecs, 1)]) or {}
+            anchor = self._anchor
+        return anchor.get("median")
 
     def technical_share(self) -> float | None:
         """The share of technical words (paths, options, calls) in a fixed sample of this
-        knowledge base's chunks (knowledge/profile.py); None for an empty one."""
-        profile = self._profile()
-        if "technical" not in profile and profile:  # (measured before it was recorded)
+        knowledge base's chunks (knowledge/profile.py): from the manifest, or read now (once
+        per open, no embedder needed) for one indexed before `rag index` recorded it. None
+        for an empty one."""
+        anchor = self.manifest.get("similarity_anchor") or {}
+        if "technical" in anchor:
+            return anchor["technical"]
+        if getattr(self, "_technical", None) is None:
             from .profile import sample_chunks, technical_share
 
-            profile["technical"] = round(technical_share(sample_chunks(self.store.conn)), 4)
-        return profile.get("technical")
-
-    def _profile(self) -> dict:
-        """The manifest's similarity anchor (a copy the technical share may be added to), or
-        one measured now, once per open."""
-        anchor = self.manifest.get("similarity_anchor")
-        cached = getattr(self, "_anchor", None)
-        if anchor is not None:
-            if cached is None or {k: cached.get(k) for k in anchor} != anchor:
-                cached = self._anchor = dict(anchor)  # (re-read when `rag index` measures it)
-            return cached
-        if cached is None:
-            from .profile import measure
-
-            cached = self._anchor = measure(self.store.conn, self.embedder.encode_queries,
-                                            lambda vecs: [p[0][0] if p else 0.0
-                                                          for p in self.dense_ids(vecs, 1)]) or {}
-        return cached
+            texts = sample_chunks(self.store.conn)
+            self._technical = (round(technical_share(texts), 4),) if texts else (None,)
+        return self._technical[0]
 
     def dense_ids(self, vecs: np.ndarray, k: int,
                   allowed: np.ndarray | None = None) -> list[list[tuple[float, int]]]:

@@ -12,8 +12,9 @@ same sample's share of technical words (paths, options, calls) tells a manual fr
 there a factoid's answer is its sentence, the short span marked in it (rag/pipeline.py).
 
 Computed by `rag index` when a knowledge base is built or has grown or shrunk by a tenth
-since, and stored in its manifest; an older knowledge base without one gets it computed on
-first use (``KnowledgeBase.similarity_anchor``).
+since, and stored in its manifest (an anchor measured before the technical share was
+recorded gets the share added at the next change); an older knowledge base without them gets
+them computed on first use (``KnowledgeBase.similarity_anchor``, ``technical_share``).
 
 Example: ``anchor = measure(conn, embedder.encode_queries, lambda v: index.search(v, 1)[0])``
 """
@@ -27,7 +28,11 @@ SAMPLE = 200  # chunks drawn
 MIN_WORDS, MAX_WORDS = 6, 30  # a pseudo-question's length
 RECOMPUTE_SHARE = 0.1  # measured again when the chunk count changed by this share
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
-_TECHNICAL = re.compile(r"[_/\\=<>{}\[\]~$|`]|\w\(|\w\.\w{1,4}\b|^-{1,2}\w|\w-\w+-")
+# a path or file name ("/etc/x", "~/.rc", "debian/patches/", "foo.txt", "os.path"), an option
+# ("--force", "-f"), a call ("print(", "f(x)"), an identifier or markup ("a_b", "x=1", "<b>",
+# "{...}", "`x`", "$HOME"); not prose's "e.g.", "U.S.", "3.5", "$5", "and/or", "[1]"
+_TECHNICAL = re.compile(r"[_=<>{}\\~`]|(^|[\s(])/\w|\w/\w+/|[a-z]\.[a-z]{2,4}\b|^-{1,2}[a-z]"
+                        r"|[a-z]\(|\$[A-Za-z{(]")
 
 
 def sample_chunks(conn, n: int = SAMPLE) -> list[str]:
@@ -77,7 +82,9 @@ def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
 
 def stale(anchor: dict | None, chunks: int) -> bool:
     """Whether an anchor needs measuring again for a knowledge base of ``chunks`` chunks
-    (or was measured before it held the technical share)."""
-    if not anchor or chunks == 0 or "technical" not in anchor:
-        return chunks > 0
+    (an emptied one: dropping it)."""
+    if chunks == 0:
+        return bool(anchor)
+    if not anchor:
+        return True
     return abs(chunks - anchor.get("chunks", 0)) > RECOMPUTE_SHARE * max(anchor.get("chunks", 1), 1)

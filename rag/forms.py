@@ -121,7 +121,8 @@ def units(text: str) -> list[Unit]:
             prose_start = a  # an item runs on over its wrapped lines, then splits as prose
             out_len = len(out)
             end = b
-            while i + 1 < len(lines) and _continues(text[lines[i + 1][0]:lines[i + 1][1]]):
+            while i + 1 < len(lines) and _continues(text[lines[i + 1][0]:lines[i + 1][1]]) \
+                    and text.count("\n", lines[i][1], lines[i + 1][0]) == 1:
                 i += 1
                 end = lines[i][1]
             flush_prose(end)
@@ -314,8 +315,9 @@ def best_unit(cut: dict[int, list[Unit]], spans) -> tuple[int, int] | None:
 def grow(text: str, all_units: list[Unit], i: int, kind: str,
          limit: int = WORD_LIMIT, explain: bool = False) -> tuple[int, int]:
     """Unit ``i`` with the units a ``kind`` question needs around it, whole, within
-    ``limit`` words: the code or list a sentence introduces (and the sentence that
-    introduces a code line), or the sentence that goes on explaining a why (one that opens
+    ``limit`` words: the code or list a sentence introduces (or the single line it
+    introduces, a command that reads as prose), the sentence that introduces a code line,
+    or the sentence that goes on explaining a why (one that opens
     with "because", "this", "so"...; with ``explain``, any next sentence of a why or a
     definition: in a manual the sentence the reader settles on often restates the question
     and the next one answers it)."""
@@ -341,8 +343,7 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
                                   or kind == "howto") \
             and all_units[j].kind in ("code", "item") and take(j):
         j += 1
-    if introduces and hi == i and j < len(all_units) and "\n" not in \
-            text[all_units[j].start:all_units[j].end]:
+    if introduces and hi == i and j < len(all_units) and _whole_line(text, all_units[j]):
         take(j)  # what a colon introduces, on its own line: a command that reads as prose
     if kind in ("why", "definition", "howto") and hi + 1 < len(all_units) \
             and all_units[hi + 1].kind == "sentence" and \
@@ -350,6 +351,13 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
              or (explain and kind in ("why", "definition"))):
         take(hi + 1)
     return all_units[lo].start, all_units[hi].end
+
+
+def _whole_line(text: str, u: Unit) -> bool:
+    """Unit ``u`` is one line of ``text``, alone on it."""
+    before = text[text.rfind("\n", 0, u.start) + 1:u.start]
+    after = text[u.end:(text.find("\n", u.end) + 1 or len(text) + 1) - 1]
+    return "\n" not in text[u.start:u.end] and not before.strip() and not after.strip()
 
 
 def clip(text: str, start: int, end: int, around: tuple[int, int],

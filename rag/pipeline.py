@@ -24,6 +24,10 @@ from .retrieval import Filters, Retrieved, Retriever
 # a follow-up's rewrite read with less confidence than this is read a second time, with
 # the conversation (Pipeline.reread; chosen on the dev and first test follow-up sets)
 SURE = 0.99
+# a knowledge base with at least this share of technical words reads as technical
+# documentation (Pipeline.technical; prose measured here at most 0.009, manuals, FAQs,
+# READMEs and changelogs 0.021-0.061: eval/RESULTS.md, issue 22)
+TECHNICAL_AT = 0.02
 
 
 @dataclass(frozen=True)
@@ -329,7 +333,8 @@ class Pipeline:
     def shape(self, question: str, passages: list[Hit], out) -> tuple[int, Shaped] | None:
         """(passage index, the answer's form in it) for a span reader's answer: the short
         span for a factoid, whole sentences, list items or code lines for other questions
-        (``answer_form`` in the reader's config; rag/forms.py). None: not a span answer."""
+        and for every question over technical documentation (``answer_form`` in the reader's
+        config, ``technical``; rag/forms.py). None: not a span answer."""
         if out.abstained:
             return None
         config = self.reader.config
@@ -357,9 +362,10 @@ class Pipeline:
         units, a factoid's short span marked in its sentence (there the span alone is the
         neighbouring phrase too often), and a why takes the sentence after the one it
         settles on (eval/RESULTS.md, issue 22). The reader's ``form_gates["technical_at"]``
-        is the share of technical words from which it does."""
-        at = gates.get("technical_at")
-        kb = getattr(self.retriever, "kb", None)
+        is the share of technical words from which it does (``TECHNICAL_AT`` where it names
+        none; None: never)."""
+        at = gates.get("technical_at", TECHNICAL_AT)
+        kb = getattr(self.retriever, "kb", None)  # (a sharded retriever has none: prose)
         share = kb.technical_share() if at is not None and kb is not None else None
         return share is not None and share >= at
 

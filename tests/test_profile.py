@@ -46,17 +46,27 @@ def test_the_technical_share_tells_a_manual_from_prose(tmp_path, fake_embedder):
              "Warsaw is the capital and largest city of Poland, on the Vistula river."]
     manual = ["Put your settings in ~/.octaverc; run octave --no-gui or call print(\"-deps\", f).",
               "Set FROB_PROXY=host:port and remove /var/cache/frob/ with frob clean --all."]
-    assert technical_share(prose) < 0.03 <= technical_share(manual)
+    assert technical_share(prose) < 0.02 <= technical_share(manual)
     assert technical_share([]) == 0.0
     docs = write_corpus(tmp_path / "docs", {f"m{i}.txt": manual[i % 2] for i in range(6)})
     sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
     stored = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
-    assert stored["technical"] >= 0.03  # measured with the anchor by `rag index`
+    assert stored["technical"] >= 0.02  # measured with the anchor by `rag index`
     with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
         assert kb.technical_share() == stored["technical"]
     with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
-        del kb.store.manifest["similarity_anchor"]["technical"]  # a KB indexed before it
+        del kb.store.manifest["similarity_anchor"]  # a KB indexed before anchors
+        kb.embedder.encode_queries = None  # read from the text alone: no embedder called
         assert kb.technical_share() == stored["technical"]  # measured on first use
+        # an anchor recorded before the share: the next sync adds it and keeps the median
+        from types import SimpleNamespace
+
+        from knowledge.sync import _measure_anchor
+
+        old = {k: v for k, v in stored.items() if k != "technical"}
+        store = SimpleNamespace(manifest={"similarity_anchor": old}, conn=kb.store.conn)
+        _measure_anchor(store, None, None, None, stored["chunks"])  # (no embedder loaded)
+        assert store.manifest["similarity_anchor"] == stored
 
 
 def test_pseudo_questions_are_fixed_sentences_of_fixed_chunks(tmp_path, fake_embedder):
@@ -67,6 +77,5 @@ def test_pseudo_questions_are_fixed_sentences_of_fixed_chunks(tmp_path, fake_emb
         assert a == pseudo_questions(kb.store.conn, 10) and len(a) == 10
         assert all(6 <= len(s.split()) <= 30 for s in a)
     assert stale(None, 5) and not stale(None, 0)
-    assert not stale({"chunks": 100, "technical": 0.01}, 105)
-    assert stale({"chunks": 100, "technical": 0.01}, 111)
-    assert stale({"chunks": 100}, 100)  # measured before the technical share was recorded
+    assert not stale({"chunks": 100}, 105) and stale({"chunks": 100}, 111)
+    assert stale({"chunks": 100}, 0)  # emptied: the anchor goes

@@ -77,7 +77,9 @@ class ReaderConfig:
     answer_form: str = "auto"
     # "auto"'s confidence gates, chosen on dev questions (eval/tune_forms.py): a factoid
     # answered with less confidence than factoid_below gets its sentence (the span marked
-    # in it); a how-to, why or definition answered with more than other_above keeps its span
+    # in it); a how-to, why or definition answered with more than other_above keeps its span;
+    # from a knowledge base's technical share of technical_at on, every question gets whole
+    # units (rag/pipeline.py Pipeline.technical)
     form_gates: dict | None = None
     # scripts of the languages it was trained on (knowledge/language.py; "*": any): questions
     # or passages in others get extractive evidence instead of an answer (rag/evidence.py)

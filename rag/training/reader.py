@@ -370,7 +370,7 @@ def save_reader(model, tokenizer, config: ReaderConfig, out: Path, base: str | N
         config = replace(config, abstain_threshold=previous.abstain_threshold,
                          abstain_similarity=previous.abstain_similarity,
                          similarity_embedder=previous.similarity_embedder,
-                         abstain_rule=previous.abstain_rule)
+                         abstain_rule=previous.abstain_rule, form_gates=previous.form_gates)
     config.save(out)
 
 
