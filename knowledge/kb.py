@@ -119,9 +119,9 @@ class KnowledgeBase:
         if "technical" in anchor:
             return anchor["technical"]
         if getattr(self, "_technical", None) is None:
-            from .profile import sample_chunks, technical_share
+            from .profile import spread_chunks, technical_share
 
-            texts = sample_chunks(self.store.conn)
+            texts = spread_chunks(self.store.conn)
             self._technical = (round(technical_share(texts), 4),) if texts else (None,)
         return self._technical[0]
 

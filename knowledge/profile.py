@@ -8,8 +8,9 @@ a raw cosine threshold that suits one declines answerable questions on another. 
 is measured on the knowledge base itself: sentences drawn from a fixed sample of its chunks
 are asked as queries, and the median of their best similarity is where "a question this
 text answers" lies here. Abstention weighs a question's similarity relative to it. The
-same sample's share of technical words (paths, options, calls) tells a manual from prose:
-there a factoid's answer is its sentence, the short span marked in it (rag/pipeline.py).
+share of technical words (paths, options, calls) in chunks spread over the knowledge base
+tells a manual from prose: there a factoid's answer is its sentence, the short span marked
+in it (rag/pipeline.py).
 
 Computed by `rag index` when a knowledge base is built or has grown or shrunk by a tenth
 since, and stored in its manifest (an anchor measured before the technical share was
@@ -41,19 +42,35 @@ def sample_chunks(conn, n: int = SAMPLE) -> list[str]:
         "SELECT text FROM chunks ORDER BY (id * 2654435761) % 4294967291, id LIMIT ?", (n,))]
 
 
+def spread_chunks(conn, n: int = SAMPLE) -> list[str]:
+    """The text of up to ``n`` chunks spread evenly over the id range: ``n`` index lookups,
+    cheap at any size (``sample_chunks`` sorts every chunk)."""
+    lo, hi = conn.execute("SELECT min(id), max(id) FROM chunks").fetchone()
+    if lo is None:
+        return []
+    out, seen = [], set()
+    for i in range(n):
+        row = conn.execute("SELECT id, text FROM chunks WHERE id >= ? ORDER BY id LIMIT 1",
+                           (lo + (hi - lo) * i // max(1, n - 1),)).fetchone()
+        if row and row[0] not in seen:
+            seen.add(row[0])
+            out.append(row[1])
+    return out
+
+
 def technical_share(texts: list[str]) -> float:
     """The share of words that are paths, options, calls, identifiers or markup (``~/.rc``,
-    ``--force``, ``print(f)``, ``a_b``): about 0.01 in encyclopedia text and product reviews,
-    0.04-0.09 in manuals, FAQs, READMEs and changelogs (eval/RESULTS.md, issue 22)."""
+    ``--force``, ``print(f)``, ``a_b``): under 0.01 in encyclopedia text and product
+    reviews, 0.02-0.06 in manuals, FAQs, READMEs and changelogs (eval/RESULTS.md, issue 22)."""
     tokens = [w for t in texts for w in t.split()]
     return sum(bool(_TECHNICAL.search(w)) for w in tokens) / len(tokens) if tokens else 0.0
 
 
-def pseudo_questions(conn, n: int = SAMPLE, texts: list[str] | None = None) -> list[str]:
-    """A sentence of 6-30 words from each of ``n`` chunks (``sample_chunks``, or ``texts``);
-    the middle such sentence of each chunk."""
+def pseudo_questions(conn, n: int = SAMPLE) -> list[str]:
+    """A sentence of 6-30 words from each of ``n`` chunks (``sample_chunks``); the middle
+    such sentence of each chunk."""
     out = []
-    for text in sample_chunks(conn, n) if texts is None else texts:
+    for text in sample_chunks(conn, n):
         fits = [s.strip() for s in _SENTENCE.split(text)
                 if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
         if not fits and text.strip():  # CJK text has no spaces: a clause of 15-80 characters
@@ -67,8 +84,7 @@ def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
     """The anchor of the knowledge base on ``conn``: ``encode_queries(texts)`` embeds as
     questions are embedded, ``best_scores(vectors)`` gives each one's best similarity to
     the knowledge base. None when it holds no usable sentence."""
-    chunks_text = sample_chunks(conn, n)
-    texts = pseudo_questions(conn, n, chunks_text)
+    texts = pseudo_questions(conn, n)
     if not texts:
         return None
     best = np.asarray(best_scores(encode_queries(texts)), dtype=np.float64)
@@ -77,7 +93,7 @@ def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
             "p10": round(float(np.percentile(best, 10)), 4), "n": len(texts),
             "chunks": int(chunks), "method": f"median best cosine of {len(texts)} chunk "
                                               "sentences asked as questions",
-            "technical": round(technical_share(chunks_text), 4)}
+            "technical": round(technical_share(spread_chunks(conn, n)), 4)}
 
 
 def stale(anchor: dict | None, chunks: int) -> bool:

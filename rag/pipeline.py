@@ -26,8 +26,8 @@ from .retrieval import Filters, Retrieved, Retriever
 SURE = 0.99
 # a knowledge base with at least this share of technical words reads as technical
 # documentation (Pipeline.technical; prose measured here at most 0.009, manuals, FAQs,
-# READMEs and changelogs 0.021-0.061: eval/RESULTS.md, issue 22)
-TECHNICAL_AT = 0.02
+# READMEs and changelogs 0.020-0.065: eval/RESULTS.md, issue 22)
+TECHNICAL_AT = 0.015
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,12 @@ def test_the_technical_share_tells_a_manual_from_prose(tmp_path, fake_embedder):
              "Warsaw is the capital and largest city of Poland, on the Vistula river."]
     manual = ["Put your settings in ~/.octaverc; run octave --no-gui or call print(\"-deps\", f).",
               "Set FROB_PROXY=host:port and remove /var/cache/frob/ with frob clean --all."]
-    assert technical_share(prose) < 0.02 <= technical_share(manual)
+    assert technical_share(prose) < 0.015 <= technical_share(manual)
     assert technical_share([]) == 0.0
     docs = write_corpus(tmp_path / "docs", {f"m{i}.txt": manual[i % 2] for i in range(6)})
     sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
     stored = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
-    assert stored["technical"] >= 0.02  # measured with the anchor by `rag index`
+    assert stored["technical"] >= 0.015  # measured with the anchor by `rag index`
     with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
         assert kb.technical_share() == stored["technical"]
     with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
