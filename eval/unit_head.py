@@ -52,7 +52,7 @@ def features(args) -> None:
     rows = {"x": [], "y": [], "q": [], "mass": []}
     meta = []
     with KnowledgeBase.open(args.kb) as kb:
-        found = Retriever_search(kb, [q.question for q in questions], args.k)
+        found = retrieve(kb, [q.question for q in questions], args.k)
     for qi, (q, hits) in enumerate(zip(questions, found)):
         hits = hits[:args.k]
         if not hits:
@@ -118,7 +118,7 @@ def features(args) -> None:
                         types=np.array([m["type"] or "" for m in meta]))
 
 
-def Retriever_search(kb, questions, k):
+def retrieve(kb, questions, k):
     from rag.retrieval import Retriever
 
     return Retriever(kb, "hybrid").search_many(questions, k, None).hits
@@ -198,8 +198,6 @@ def fit(args) -> None:
         m = d["mass"] + 1e-12
         print(f"{name}: mass {pick_rate(d['mass'], d)[0]:.1f}  oracle "
               f"{pick_rate(d['y'].astype(float), d)[0]:.1f}  (n {pick_rate(m, d)[1]})")
-    if args.save:
-        torch.save({"net": net.state_dict(), "mu": mu, "sd": sd}, args.save)
 
 
 def main() -> None:
@@ -224,7 +222,6 @@ def main() -> None:
     t.add_argument("--wd", type=float, default=0.01)
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--every", type=int, default=5)
-    t.add_argument("--save")
     a = ap.parse_args()
     (features if a.step == "features" else fit)(a)
 
