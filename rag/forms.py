@@ -317,10 +317,9 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
     """Unit ``i`` with the units a ``kind`` question needs around it, whole, within
     ``limit`` words: the code or list a sentence introduces (or the single line it
     introduces, a command that reads as prose), the sentence that introduces a code line,
-    or the sentence that goes on explaining a why (one that opens
-    with "because", "this", "so"...; with ``explain``, any next sentence of a why or a
-    definition: in a manual the sentence the reader settles on often restates the question
-    and the next one answers it)."""
+    or the sentence that goes on explaining a why (one that opens with "because", "this",
+    "so"...; with ``explain``, any next sentence of a why or a definition: in a manual the
+    sentence the reader settles on often restates the question and the next one answers)."""
     lo = hi = i
     budget = limit - words(text[all_units[i].start:all_units[i].end])
 

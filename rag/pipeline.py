@@ -343,7 +343,7 @@ class Pipeline:
         gates = getattr(config, "form_gates", None) or {}
         gate = (gates.get("factoid_below", 0.0) if kind == "factoid"
                 else gates.get("other_above", float("inf")))
-        technical = self.technical(gates)
+        technical = form != "short" and self.technical(gates)
         short = form == "short" or (form == "auto" and out.confidence >= gate
                                     and not technical)
         spans = out.candidates
