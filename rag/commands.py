@@ -492,6 +492,8 @@ def show_answer(answer, as_json: bool) -> None:
         print(answer.answer)
         if answer.context and answer.context != answer.answer:  # a factoid's sentence
             print(f"  “{' '.join(answer.context.split())}”")
+        elif answer.short and answer.short != answer.answer:  # whole units: the span in them
+            print(f"  → {' '.join(answer.short.split())}")
     print()
     if not answer.abstained:
         print("sources:")

@@ -167,6 +167,10 @@ def test_on_a_manual_a_factoid_is_answered_with_its_sentence_the_span_marked(
         else:
             assert got["answer"] == "The frob tool reads its settings from ~/.frobrc at start-up."
             assert got["form"] == "sentence"
+    assert main(["ask", question, "--kb", str(tmp_path / "kb")]) == 0
+    first, second = capsys.readouterr().out.splitlines()[:2]  # the sentence, its span marked
+    assert first == "The frob tool reads its settings from ~/.frobrc at start-up."
+    assert second.startswith("  → ") and "~/.frobrc" in second
     assert main(["ask", "Which NFL team represented the AFC at Super Bowl 50?", "--kb",
                  str(base / "kb"), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
