@@ -118,12 +118,12 @@ class KnowledgeBase:
         anchor = self.manifest.get("similarity_anchor") or {}
         if "technical" in anchor:
             return anchor["technical"]
-        if getattr(self, "_technical", None) is None:
+        if not hasattr(self, "_technical"):
             from .profile import spread_chunks, technical_share
 
             texts = spread_chunks(self.store.conn)
-            self._technical = (round(technical_share(texts), 4),) if texts else (None,)
-        return self._technical[0]
+            self._technical = round(technical_share(texts), 4) if texts else None
+        return self._technical
 
     def dense_ids(self, vecs: np.ndarray, k: int,
                   allowed: np.ndarray | None = None) -> list[list[tuple[float, int]]]:

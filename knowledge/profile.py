@@ -36,15 +36,9 @@ _TECHNICAL = re.compile(r"[_=<>{}\\~`]|(^|[\s(])/\w|\w/\w+/|[a-z]\.[a-z]{2,4}\b|
                         r"|[a-z]\(|\$[A-Za-z{(]")
 
 
-def sample_chunks(conn, n: int = SAMPLE) -> list[str]:
-    """The text of ``n`` chunks chosen by a fixed hash of their ids (the same on every run)."""
-    return [text for (text,) in conn.execute(
-        "SELECT text FROM chunks ORDER BY (id * 2654435761) % 4294967291, id LIMIT ?", (n,))]
-
-
 def spread_chunks(conn, n: int = SAMPLE) -> list[str]:
     """The text of up to ``n`` chunks spread evenly over the id range: ``n`` index lookups,
-    cheap at any size (``sample_chunks`` sorts every chunk)."""
+    cheap at any size (``pseudo_questions``' hashed sample sorts every chunk)."""
     lo, hi = conn.execute("SELECT min(id), max(id) FROM chunks").fetchone()
     if lo is None:
         return []
@@ -67,10 +61,12 @@ def technical_share(texts: list[str]) -> float:
 
 
 def pseudo_questions(conn, n: int = SAMPLE) -> list[str]:
-    """A sentence of 6-30 words from each of ``n`` chunks (``sample_chunks``); the middle
-    such sentence of each chunk."""
+    """A sentence of 6-30 words from each of ``n`` chunks chosen by a fixed hash of their
+    ids (the same chunks on every run); the middle such sentence of each chunk."""
+    rows = conn.execute("SELECT text FROM chunks ORDER BY (id * 2654435761) % 4294967291, id "
+                        "LIMIT ?", (n,)).fetchall()
     out = []
-    for text in sample_chunks(conn, n):
+    for (text,) in rows:
         fits = [s.strip() for s in _SENTENCE.split(text)
                 if MIN_WORDS <= len(s.split()) <= MAX_WORDS]
         if not fits and text.strip():  # CJK text has no spaces: a clause of 15-80 characters

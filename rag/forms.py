@@ -354,8 +354,9 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
 
 def _whole_line(text: str, u: Unit) -> bool:
     """Unit ``u`` is one line of ``text``, alone on it."""
+    line_end = text.find("\n", u.end)
     before = text[text.rfind("\n", 0, u.start) + 1:u.start]
-    after = text[u.end:(text.find("\n", u.end) + 1 or len(text) + 1) - 1]
+    after = text[u.end:len(text) if line_end < 0 else line_end]
     return "\n" not in text[u.start:u.end] and not before.strip() and not after.strip()
 
 
