@@ -112,7 +112,7 @@ def main() -> None:
         if features and out is not None:
             features.write(json.dumps({
                 "set": name, "case": case, "id": q.id, "sim": sim, "anchor": row.anchor,
-                "kb": row.kb,
+                "kb": row.kb, "technical": row.technical,
                 "logit": confidence_logit(out.confidence),
                 "coverage": coverage(q.question, passages), "declined": gate,
                 "f1": f1(out.answer, list(q.answers)) if case == "answerable" else None}) + "\n")

@@ -5,7 +5,9 @@ logit, the best dense similarity, the knowledge base's similarity anchor, covera
 case (answerable, missing document, off-topic, absent) of every set; reading them is the slow
 part, so the choices here (raw or anchored similarity, the decline budget held by every set
 or by their mean) are compared on the dev dump without reading again, and the chosen rule is
-then applied to the test dump:
+then applied to the test dump. Each rule also gets its confidence floor for the knowledge
+bases that read as technical documentation (``fit_floor``; ``--no-floor``: none), as `rag
+train` fits it:
 
     .venv/bin/python eval/abstention.py --split dev --registers --features runs/abst-dev.jsonl
     .venv/bin/python eval/abstention.py --split test --registers --features runs/abst-test.jsonl
@@ -15,16 +17,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rag.abstention import fit_rule  # noqa: E402
+from rag.abstention import fit_floor, fit_rule  # noqa: E402
+from rag.pipeline import TECHNICAL_AT  # noqa: E402
+
+_SHARES: dict[str, float | None] = {}
 
 
 def load(path: str) -> list[dict]:
     return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def technical(row: dict) -> bool:
+    """Whether the row's knowledge base reads as technical documentation (a dump written
+    before rows carried the share: read from the knowledge base)."""
+    share = row.get("technical")
+    if share is None and "technical" not in row:
+        if row["kb"] not in _SHARES:
+            from knowledge.kb import KnowledgeBase
+
+            with KnowledgeBase.open(row["kb"]) as kb:
+                _SHARES[row["kb"]] = kb.technical_share()
+        share = _SHARES[row["kb"]]
+    return share is not None and share >= TECHNICAL_AT
+
+
+def confidence(row: dict) -> float:
+    return 1 / (1 + math.exp(-row["logit"]))
 
 
 def features(row: dict, relative: bool) -> list[float]:
@@ -32,12 +57,16 @@ def features(row: dict, relative: bool) -> list[float]:
     return [row["logit"], sim, row["coverage"]]
 
 
+def scored_out(rule, row: dict, relative: bool) -> bool:
+    f = features(row, relative)
+    return rule.bias + rule.confidence * f[0] + rule.similarity * f[1] + rule.coverage * f[2] < 0
+
+
 def declines(rule, rows: list[dict], relative: bool) -> dict:
     out = defaultdict(lambda: [0, 0])
     for r in rows:
-        f = features(r, relative)
-        declined = rule.bias + rule.confidence * f[0] + rule.similarity * f[1] \
-            + rule.coverage * f[2] < 0
+        declined = scored_out(rule, r, relative) or (
+            rule.floor is not None and technical(r) and confidence(r) < rule.floor)
         out[(r["set"], r["case"])][0] += declined
         out[(r["set"], r["case"])][1] += 1
     return {k: round(100 * a / b, 1) for k, (a, b) in sorted(out.items())}
@@ -56,7 +85,8 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dev", help="features of the dev split (eval/abstention.py --features)")
     ap.add_argument("--test", help="features of the test split, to apply the rules to")
-    ap.add_argument("--budget", type=float, default=0.03, help="answerable dev declines allowed")
+    ap.add_argument("--budget", type=float, default=0.04, help="answerable dev declines allowed")
+    ap.add_argument("--no-floor", action="store_true", help="no floor on technical documentation")
     args = ap.parse_args()
     dev = [r for r in load(args.dev) if r.get("logit") is not None]
     test = [r for r in load(args.test) if r.get("logit") is not None] if args.test else []
@@ -64,6 +94,10 @@ def main() -> None:
         for budget_by in ("mean", "every"):
             cases = [(r["set"], r["case"], features(r, relative)) for r in dev]
             rule, _ = fit_rule(cases, args.budget, relative=relative, budget_by=budget_by)
+            if not args.no_floor:
+                rule = replace(rule, floor=fit_floor(rule, [
+                    (r["set"], r["case"], confidence(r), technical(r),
+                     scored_out(rule, r, relative)) for r in dev], args.budget))
             name = f"similarity {'from the anchor' if relative else 'raw'}, budget held by " \
                    f"{'every set' if budget_by == 'every' else 'the mean of the sets'}: {rule}"
             table(f"DEV  {name}", declines(rule, dev, relative))

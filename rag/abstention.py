@@ -16,10 +16,19 @@ fits the weights on dev questions of several registers (answerable vs missing-do
 off-topic vs absent, each QA set weighted equally) and sets the bias so that at most a given
 share of each QA set's answerable dev questions is declined.
 
+Over technical documentation (manuals, READMEs: ``Pipeline.technical``) the rule has a
+``floor`` besides: a confidence below it is declined whatever the other signals say. There
+the answer is a whole sentence, and a sentence the reader finds (next to) no answer in is a
+guess that the question's words and a close passage make look sure: on the manuals, every
+answer below the floor was wrong. `rag train` sets it as high as the same budget allows
+on the technical registers' answerable dev questions (``fit_floor``).
+
 Example::
 
-    rule = AbstainRule(bias=-0.5, confidence=0.09, similarity=3.0, coverage=1.6, relative=True)
+    rule = AbstainRule(bias=-0.5, confidence=0.09, similarity=3.0, coverage=1.6, relative=True,
+                       floor=0.01)
     rule.declines(confidence=0.9, similarity=0.6, coverage=0.7, anchor=0.65)  # False
+    rule.declines(0.005, 0.6, 0.7, 0.65, technical=True)                       # True
 """
 from __future__ import annotations
 
@@ -51,6 +60,7 @@ class AbstainRule:
     similarity: float
     coverage: float
     relative: bool = False  # similarity taken from the knowledge base's anchor
+    floor: float | None = None  # on technical documentation, a confidence below it declines
 
     def score(self, confidence: float, similarity: float, coverage: float,
               anchor: float | None = None) -> float:
@@ -60,18 +70,22 @@ class AbstainRule:
                 + self.similarity * similarity + self.coverage * coverage)
 
     def declines(self, confidence: float, similarity: float, coverage: float,
-                 anchor: float | None = None) -> bool:
-        return self.score(confidence, similarity, coverage, anchor) < 0
+                 anchor: float | None = None, technical: bool = False) -> bool:
+        return (technical and self.floor is not None and confidence < self.floor) \
+            or self.score(confidence, similarity, coverage, anchor) < 0
 
     def to_dict(self) -> dict:
-        return {k: (v if isinstance(v, bool) else round(v, 6)) for k, v in asdict(self).items()}
+        return {k: (v if isinstance(v, bool) or v is None else round(v, 6))
+                for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "AbstainRule | None":
         if not data:
             return None
+        floor = data.get("floor")
         return cls(**{k: float(data[k]) for k in ("bias", "confidence", "similarity", "coverage")},
-                   relative=bool(data.get("relative", False)))
+                   relative=bool(data.get("relative", False)),
+                   floor=float(floor) if floor is not None else None)
 
 
 def features(confidence: float, similarity: float, coverage_: float) -> list[float]:
@@ -145,3 +159,26 @@ def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float,
         stats["declined % of dev"][" ".join(key)] = {
             "n": len(mine), "declined": round(100 * sum(s < cut for s in mine) / len(mine), 1)}
     return rule, stats
+
+
+def fit_floor(rule: AbstainRule, cases: list[tuple[str, str, float, bool, bool]],
+              max_declined: float) -> float | None:
+    """The confidence floor for technical documentation (``AbstainRule.floor``): the highest
+    that, with what ``rule`` declines already, declines at most ``max_declined`` of every
+    technical group's answerable rows. ``cases``: (group, case, confidence, technical,
+    declined by the rule). None when no group is technical or no floor fits."""
+    groups: dict[str, list[tuple[float, bool]]] = {}
+    for group, case, confidence, technical, declined in cases:
+        if technical and case == "answerable":
+            groups.setdefault(group, []).append((confidence, declined))
+    if not groups:
+        return None
+    floor = float("inf")
+    for rows in groups.values():
+        allowed = int(max_declined * len(rows) + 1e-9) - sum(d for _, d in rows)
+        left = sorted(c for c, d in rows if not d)  # what the floor alone would decline
+        if allowed < 0 or not left:
+            return None
+        floor = min(floor, left[0] if allowed == 0 else
+                    (left[allowed - 1] + left[allowed]) / 2 if allowed < len(left) else 1.0)
+    return floor if floor > 0 else None

@@ -67,8 +67,9 @@ _ITEM = re.compile(r"^\s*([-*•◦‣–·]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+\S")
 _PROMPT = re.compile(r"^\s*(\$|#|>>>?|>|%|[\w.-]+:\d+>|[\w.-]+>)\s+\S")
 _CODE_END = re.compile(r"[;{}]\s*$|\)\s*;?\s*$")
 _SYMBOLS = set("()[]{}=;<>$\\/_|&*#@~^`")
-_ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|mr|mrs|ms|dr|st|approx"
+_ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|p|pp|mr|mrs|ms|dr|st|approx"
                      r"|resp|incl|al)\.$", re.I)
+_WORDISH = re.compile(r"[^\W\d_]{2}")  # a sentence holds a word: "#!" or ")." is not one
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+(?=\S)")
 
 
@@ -148,7 +149,8 @@ def _sentences(text: str, start: int, end: int) -> list[Unit]:
     out, at = [], start
     for m in _SENTENCE_END.finditer(text, start, end):
         head = text[at:m.start()]
-        if _ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head):  # "e.g.", "J. Smith"
+        if _ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head) \
+                or not _WORDISH.search(head):  # "e.g.", "J. Smith", a shebang's "#!"
             continue
         out.append(_trim(text, at, m.start(), "sentence"))
         at = m.end()

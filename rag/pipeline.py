@@ -399,8 +399,9 @@ class Pipeline:
 
     def decide(self, rule: AbstainRule | None, question: str, passages: list[Hit],
                similarity: float | None, out):
-        """``out`` as read without a threshold, declined where the rule says so (or, with no
-        rule or no similarity to weigh, where the reader's own threshold does)."""
+        """``out`` as read without a threshold, declined where the rule says so (its floor
+        on technical documentation included), or, with no rule or no similarity to weigh,
+        where the reader's own threshold does."""
         if out.abstained:
             return out
         if rule is None or similarity is None:
@@ -408,8 +409,10 @@ class Pipeline:
             declined = threshold is not None and out.confidence < threshold
         else:
             anchor = self.retriever.kb.similarity_anchor() if rule.relative else None
+            technical = rule.floor is not None and self.technical(
+                getattr(self.reader.config, "form_gates", None) or {})
             declined = rule.declines(out.confidence, similarity, coverage(question, passages),
-                                     anchor)
+                                     anchor, technical)
         return replace(out, answer=NOT_FOUND, abstained=True, span=None,
                        withheld=out.answer) if declined else out
 

@@ -51,6 +51,18 @@ def test_units_keep_code_lines_items_and_sentences_whole():
     assert got[-1] == ("sentence", "It waits for the rest.")
 
 
+def test_a_sentence_holds_a_word_and_a_shebang_or_page_reference_does_not_end_one():
+    text = ("Create a file containing:\n\n#! octave-interpreter-name -qf\n\n"
+            "Run it as a program. Wow! So it ends.")
+    got = [text[u.start:u.end] for u in units(text)]
+    assert got == ["Create a file containing:", "#! octave-interpreter-name -qf",
+                   "Run it as a program.", "Wow!", "So it ends."]
+    # a manual's page reference does not end its sentence either
+    text = "To keep it open, see pause mouse close (p. 185). Then close it."
+    assert [text[u.start:u.end] for u in units(text)] == [
+        "To keep it open, see pause mouse close (p. 185).", "Then close it."]
+
+
 def test_whole_span_never_cuts_a_string_a_bracket_or_an_identifier():
     text = 'Save it with print("-deps", "figure1.eps") and SOME_VARIABLE=3 now.'
     a = text.index("-deps")

@@ -203,6 +203,30 @@ def test_abstention_rule_weighs_confidence_similarity_and_coverage(kb):
     assert not pipe.decide(rule, weak, [], None, replace(out, confidence=0.6)).abstained
 
 
+def test_floor_declines_unsure_answers_over_technical_documentation_only(kb):
+    """The rule's floor declines a confidence below it where the knowledge base reads as
+    technical documentation (the reader's ``form_gates["technical_at"]``), and nowhere else;
+    a rule with no floor answers as before."""
+    from rag.abstention import AbstainRule
+    from rag.pipeline import Pipeline
+
+    sure, unsure = "hold the red button to reset the pump", "how long does the pump run"
+    conf = {sure: 0.9, unsure: 0.004}
+    rule = AbstainRule(bias=10.0, confidence=0.1, similarity=1.0, coverage=1.0, floor=0.01)
+    share = kb.technical_share()
+
+    def declined(floor, technical_at):
+        reader = SpanReader(conf, similarity_embedder=kb.manifest["embedder"]["weights_sha256"],
+                            abstain_rule={**rule.to_dict(), "floor": floor},
+                            form_gates={"technical_at": technical_at})
+        return [a.abstained for a in Pipeline(Retriever(kb), reader, k=2).ask_many([sure, unsure])]
+
+    assert declined(0.01, share) == [False, True]  # technical: the unsure answer is declined
+    assert declined(0.01, share + 0.01) == [False, False]  # prose: the score alone decides
+    assert declined(0.01, None) == [False, False]  # never technical
+    assert declined(None, share) == [False, False]  # no floor
+
+
 def test_shards_merge_to_what_one_kb_finds(tmp_path, fake_embedder):
     """Three shards searched together give one KB's dense results (exact scores merge), in
     flat and in compressed (IVF-PQ, re-scored) shards; lexical and hybrid find across them."""

@@ -172,7 +172,9 @@ def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
     # the rule over confidence, similarity and coverage, fitted on the same dev questions
     rule = json.loads(config.read_text())["abstain_rule"]
     assert rule == card["abstain_rule"] and set(rule) == {"bias", "confidence", "similarity",
-                                                          "coverage", "relative"}
+                                                          "coverage", "relative", "floor"}
+    # the floor applies to technical documentation: the fixture's pump notes read as prose
+    assert card["abstention_rule"]["floor"]["technical groups"] == [] and rule["floor"] is None
     assert set(card["abstention_rule"]["declined % of dev"]) == {
         f"{qa} answerable", f"{qa} missing_document"}
 

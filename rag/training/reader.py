@@ -129,6 +129,7 @@ class Case:
     similarity: float
     anchor: float | None
     kb: str = ""  # the knowledge base it was asked of
+    technical: float | None = None  # that knowledge base's technical share (profile.py)
 
 
 def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float,
@@ -151,6 +152,7 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
             return {"rows": rows, "embedder": None,
                     "reason": "the knowledge bases were built with different embedders"}
         anchors = [kb.similarity_anchor() for kb in kbs]
+        shares = [kb.technical_share() for kb in kbs]
         for at, ((qaset, _), kb) in enumerate(zip(data, kbs)):
             if split in ("dev", "fit"):  # fit: the train questions that are not dev ones
                 fit, dev = dev_questions(qaset, dev_fraction, dev_limit, seed, answerable=False)
@@ -169,15 +171,17 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
                 if not pairs:
                     continue
                 if not q.answers:  # nothing in the knowledge base answers it
-                    rows.append(Case(name, "absent", q, hits, pairs[0][0], anchors[at], here))
+                    rows.append(Case(name, "absent", q, hits, pairs[0][0], anchors[at], here,
+                                     shares[at]))
                     continue
-                rows.append(Case(name, "answerable", q, hits, pairs[0][0], anchors[at], here))
+                rows.append(Case(name, "answerable", q, hits, pairs[0][0], anchors[at], here,
+                                 shares[at]))
                 fetched = {h.chunk_id: h for h in kb.fetch(pairs)}
                 left = [s for s, cid in pairs if cid in fetched and cannot_answer(q, fetched[cid])]
                 if left:  # (what is left to read may be empty only in a tiny knowledge base)
                     kept = [h for h in deeper if cannot_answer(q, h)][:k]
                     rows.append(Case(name, "missing_document", q, kept, left[0], anchors[at],
-                                     here))
+                                     here, shares[at]))
             others = [j for j in range(len(kbs)) if kbs[j].store.path.resolve()
                       != kb.store.path.resolve()]
             for j in others:  # each question asked of one other knowledge base, in turn
@@ -187,7 +191,7 @@ def abstention_cases(data: list[tuple[str, str]], k: int, *, dev_fraction: float
                     continue
                 off = Retriever(kbs[j], retrieval).search_many([texts[i] for i in mine], k)
                 rows += [Case(name, "off_topic", questions[i], hits, best[0][0], anchors[j],
-                              str(kbs[j].store.path))
+                              str(kbs[j].store.path), shares[j])
                          for i, hits, best in zip(mine, off.hits,
                                                   kbs[j].dense_ids(vecs[mine], 1))
                          if hits and best]
@@ -325,9 +329,12 @@ def calibrate(out: Path, dev_ex, asked, unanswerable, cases: dict, card: dict,
 def fit_abstain_rule(reader, cases: dict, batch: int = 16):
     """(rule, stats): the abstention rule fitted on the reader's extractive outputs
     (thresholds off) for ``cases``' rows that have passages to read, with each question's
-    similarity taken from its knowledge base's anchor; outputs without any span (declined
-    whatever the rule says) are left out."""
-    from ..abstention import coverage, features, fit_rule
+    similarity taken from its knowledge base's anchor, then its confidence floor on the
+    knowledge bases that read as technical documentation (``fit_floor``, the reader's own
+    ``form_gates``); outputs without any span (declined whatever the rule says) are left
+    out."""
+    from ..abstention import coverage, features, fit_floor, fit_rule
+    from ..pipeline import TECHNICAL_AT
 
     if not cases.get("embedder"):
         return None, {"reason": cases.get("reason", "no dev examples")}
@@ -337,10 +344,29 @@ def fit_abstain_rule(reader, cases: dict, batch: int = 16):
         chunk = rows[i:i + batch]
         outs += reader.read_many([r.question.question for r in chunk],
                                  [list(r.passages) for r in chunk], mode="extractive")
-    return fit_rule([(r.group, r.case, features(o.confidence, r.similarity - r.anchor,
-                                                coverage(r.question.question, r.passages)))
-                     for r, o in zip(rows, outs) if not o.abstained],
-                    RULE_DECLINES, relative=True)
+    read = [(r, o, features(o.confidence, r.similarity - r.anchor,
+                            coverage(r.question.question, r.passages)))
+            for r, o in zip(rows, outs) if not o.abstained]
+    rule, stats = fit_rule([(r.group, r.case, f) for r, _, f in read], RULE_DECLINES,
+                           relative=True)
+    at = (reader.config.form_gates or {}).get("technical_at", TECHNICAL_AT)
+    if rule is None or at is None:
+        return rule, stats
+    technical = [r.technical is not None and r.technical >= at for r, _, _ in read]
+    rule = replace(rule, floor=fit_floor(
+        rule, [(r.group, r.case, o.confidence, tech, rule.declines(o.confidence, r.similarity,
+                                                                   f[2], r.anchor))
+               for (r, o, f), tech in zip(read, technical)], RULE_DECLINES))
+    declined: dict[str, list[int]] = {}
+    for (r, o, f), tech in zip(read, technical):  # the shares again, the floor included
+        cell = declined.setdefault(f"{r.group} {r.case}", [0, 0])
+        cell[0] += rule.declines(o.confidence, r.similarity, f[2], r.anchor, tech)
+        cell[1] += 1
+    stats["declined % of dev"] = {k: {"n": n, "declined": round(100 * d / n, 1)}
+                                  for k, (d, n) in sorted(declined.items())}
+    stats["floor"] = {"technical_at": at, "technical groups": sorted(
+        {r.group for (r, _, _), tech in zip(read, technical) if tech})}
+    return rule, stats
 
 
 def predict(model, tokenizer, config: ReaderConfig, dev, batch: int = 16):
