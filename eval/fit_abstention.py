@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rag.abstention import fit_floor, fit_rule  # noqa: E402
-from rag.pipeline import TECHNICAL_AT  # noqa: E402
+from rag.pipeline import TECHNICAL_AT  # noqa: E402  (the shipped reader's form gate)
+from rag.training.reader import RULE_DECLINES  # noqa: E402
 
 _SHARES: dict[str, float | None] = {}
 
@@ -85,7 +86,8 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dev", help="features of the dev split (eval/abstention.py --features)")
     ap.add_argument("--test", help="features of the test split, to apply the rules to")
-    ap.add_argument("--budget", type=float, default=0.04, help="answerable dev declines allowed")
+    ap.add_argument("--budget", type=float, default=RULE_DECLINES,
+                    help="answerable dev declines allowed")
     ap.add_argument("--no-floor", action="store_true", help="no floor on technical documentation")
     args = ap.parse_args()
     dev = [r for r in load(args.dev) if r.get("logit") is not None]
@@ -95,7 +97,7 @@ def main() -> None:
             cases = [(r["set"], r["case"], features(r, relative)) for r in dev]
             rule, _ = fit_rule(cases, args.budget, relative=relative, budget_by=budget_by)
             if not args.no_floor:
-                rule = replace(rule, floor=fit_floor(rule, [
+                rule = replace(rule, floor=fit_floor([
                     (r["set"], r["case"], confidence(r), technical(r),
                      scored_out(rule, r, relative)) for r in dev], args.budget))
             name = f"similarity {'from the anchor' if relative else 'raw'}, budget held by " \

@@ -161,24 +161,25 @@ def fit_rule(cases: list[tuple[str, str, list[float]]], max_declined: float,
     return rule, stats
 
 
-def fit_floor(rule: AbstainRule, cases: list[tuple[str, str, float, bool, bool]],
+def fit_floor(cases: list[tuple[str, str, float, bool, bool]],
               max_declined: float) -> float | None:
     """The confidence floor for technical documentation (``AbstainRule.floor``): the highest
-    that, with what ``rule`` declines already, declines at most ``max_declined`` of every
-    technical group's answerable rows. ``cases``: (group, case, confidence, technical,
-    declined by the rule). None when no group is technical or no floor fits."""
+    that, with what the rule declines already, declines at most ``max_declined`` of every
+    technical group's answerable rows (a group already at its budget allows no more).
+    ``cases``: (group, case, confidence, technical, declined by the rule). None when no group
+    is technical."""
     groups: dict[str, list[tuple[float, bool]]] = {}
     for group, case, confidence, technical, declined in cases:
         if technical and case == "answerable":
             groups.setdefault(group, []).append((confidence, declined))
     if not groups:
         return None
-    floor = float("inf")
+    floor = 1.0
     for rows in groups.values():
-        allowed = int(max_declined * len(rows) + 1e-9) - sum(d for _, d in rows)
+        allowed = max(0, int(max_declined * len(rows) + 1e-9) - sum(d for _, d in rows))
         left = sorted(c for c, d in rows if not d)  # what the floor alone would decline
-        if allowed < 0 or not left:
-            return None
+        if not left:
+            continue
         floor = min(floor, left[0] if allowed == 0 else
                     (left[allowed - 1] + left[allowed]) / 2 if allowed < len(left) else 1.0)
     return floor if floor > 0 else None

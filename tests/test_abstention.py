@@ -78,20 +78,27 @@ def test_fit_can_hold_the_budget_on_the_mean_of_the_groups():
 
 def test_floor_holds_the_budget_of_every_technical_groups_answerable_rows():
     """The floor goes as high as the budget allows on the technical groups, counting what the
-    rule declines already; prose groups and unanswerable rows do not bound it."""
-    rule = AbstainRule(bias=0.0, confidence=1.0, similarity=0.0, coverage=0.0)
+    rule declines already, the tightest group deciding; prose groups and unanswerable rows do
+    not bound it."""
     rows = [("manual", "answerable", c, True, False) for c in (0.001, 0.02, 0.3, 0.5, 0.6,
                                                                0.7, 0.8, 0.9, 0.95, 0.99)]
     rows += [("manual", "absent", 0.0005, True, False), ("prose", "answerable", 0.0001, False,
                                                          False)]
-    assert fit_floor(rule, rows, 0.1) == pytest.approx((0.001 + 0.02) / 2)  # 1 of 10 declined
-    assert fit_floor(rule, rows, 0.2) == pytest.approx((0.02 + 0.3) / 2)
-    assert fit_floor(rule, rows, 0.0) == 0.001  # declines none of them
+    assert fit_floor(rows, 0.1) == pytest.approx((0.001 + 0.02) / 2)  # 1 of 10 declined
+    assert fit_floor(rows, 0.2) == pytest.approx((0.02 + 0.3) / 2)
+    assert fit_floor(rows, 0.0) == 0.001  # declines none of them
     # one declined by the rule already uses up the budget of 1 in 10
     taken = [(g, c, x, t, g == "manual" and x == 0.9) for g, c, x, t, _ in rows]
-    assert fit_floor(rule, taken, 0.1) == 0.001
-    assert fit_floor(rule, [r for r in rows if r[0] == "prose"], 0.1) is None
+    assert fit_floor(taken, 0.1) == 0.001
+    # a second technical group with a lower answerable confidence bounds it further
+    other = [("readme", "answerable", c, True, False) for c in [0.002, 0.004] + [0.5] * 8]
+    assert fit_floor(rows + other, 0.1) == pytest.approx((0.002 + 0.004) / 2)
+    # a group over its budget by the rule alone allows the floor nothing more
+    over = [("faq", "answerable", c, True, c > 0.9) for c in (0.003, 0.95, 0.96, 0.97, 0.5)]
+    assert fit_floor(rows + over, 0.2) == 0.003
+    assert fit_floor([r for r in rows if r[0] == "prose"], 0.1) is None
     floored = AbstainRule(bias=10.0, confidence=1.0, similarity=0.0, coverage=0.0, floor=0.01)
     assert floored.declines(0.005, 0.5, 0.5, technical=True)
     assert not floored.declines(0.005, 0.5, 0.5) and not floored.declines(0.02, 0.5, 0.5, None, True)
     assert AbstainRule.from_dict(floored.to_dict()) == floored
+    assert AbstainRule.from_dict({**floored.to_dict(), "floor": None}).floor is None

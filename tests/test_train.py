@@ -175,6 +175,16 @@ def test_calibrate_only_rewrites_the_threshold(fixture, tmp_path):
                                                           "coverage", "relative", "floor"}
     # the floor applies to technical documentation: the fixture's pump notes read as prose
     assert card["abstention_rule"]["floor"]["technical groups"] == [] and rule["floor"] is None
+    before = card["abstention_rule"]["declined % of dev"][f"{qa} answerable"]["declined"]
+    # read as technical (a gate of 0), the floor is fitted within the same budget
+    config.write_text(json.dumps({**json.loads(config.read_text()),
+                                  "form_gates": {"technical_at": 0.0}}))
+    card = recalibrate([(qa, kb)], tmp_path / "r", dev_fraction=0.25, log=lambda m: None)
+    rule = json.loads(config.read_text())["abstain_rule"]
+    assert card["abstention_rule"]["floor"]["technical groups"] == [str(qa)]
+    assert rule["floor"] is not None and 0 < rule["floor"] <= 1
+    after = card["abstention_rule"]["declined % of dev"][f"{qa} answerable"]["declined"]
+    assert after <= max(before, 4.0)
     assert set(card["abstention_rule"]["declined % of dev"]) == {
         f"{qa} answerable", f"{qa} missing_document"}
 

@@ -354,9 +354,9 @@ def fit_abstain_rule(reader, cases: dict, batch: int = 16):
         return rule, stats
     technical = [r.technical is not None and r.technical >= at for r, _, _ in read]
     rule = replace(rule, floor=fit_floor(
-        rule, [(r.group, r.case, o.confidence, tech, rule.declines(o.confidence, r.similarity,
-                                                                   f[2], r.anchor))
-               for (r, o, f), tech in zip(read, technical)], RULE_DECLINES))
+        [(r.group, r.case, o.confidence, tech, rule.declines(o.confidence, r.similarity, f[2],
+                                                             r.anchor))
+         for (r, o, f), tech in zip(read, technical)], RULE_DECLINES))
     declined: dict[str, list[int]] = {}
     for (r, o, f), tech in zip(read, technical):  # the shares again, the floor included
         cell = declined.setdefault(f"{r.group} {r.case}", [0, 0])
@@ -364,8 +364,8 @@ def fit_abstain_rule(reader, cases: dict, batch: int = 16):
         cell[1] += 1
     stats["declined % of dev"] = {k: {"n": n, "declined": round(100 * d / n, 1)}
                                   for k, (d, n) in sorted(declined.items())}
-    stats["floor"] = {"technical_at": at, "technical groups": sorted(
-        {r.group for (r, _, _), tech in zip(read, technical) if tech})}
+    stats["floor"] = {"technical_at": at, "technical groups": sorted(  # (those bounding it)
+        {r.group for (r, _, _), tech in zip(read, technical) if tech and r.case == "answerable"})}
     return rule, stats
 
 
