@@ -67,8 +67,8 @@ _ITEM = re.compile(r"^\s*([-*•◦‣–·]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+\S")
 _PROMPT = re.compile(r"^\s*(\$|#|>>>?|>|%|[\w.-]+:\d+>|[\w.-]+>)\s+\S")
 _CODE_END = re.compile(r"[;{}]\s*$|\)\s*;?\s*$")
 _SYMBOLS = set("()[]{}=;<>$\\/_|&*#@~^`")
-_ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|p|pp|mr|mrs|ms|dr|st|approx"
-                     r"|resp|incl|al)\.$", re.I)
+_ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|p|pp|mr|mrs|ms|dr|st"
+                     r"|approx|resp|incl|al)\.$", re.I)
 _WORDISH = re.compile(r"[^\W\d_]{2}")  # a sentence holds a word: "#!" or ")." is not one
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+(?=\S)")
 

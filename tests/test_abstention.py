@@ -99,6 +99,7 @@ def test_floor_holds_the_budget_of_every_technical_groups_answerable_rows():
     assert fit_floor([r for r in rows if r[0] == "prose"], 0.1) is None
     floored = AbstainRule(bias=10.0, confidence=1.0, similarity=0.0, coverage=0.0, floor=0.01)
     assert floored.declines(0.005, 0.5, 0.5, technical=True)
-    assert not floored.declines(0.005, 0.5, 0.5) and not floored.declines(0.02, 0.5, 0.5, None, True)
+    assert not floored.declines(0.005, 0.5, 0.5)
+    assert not floored.declines(0.02, 0.5, 0.5, None, True)
     assert AbstainRule.from_dict(floored.to_dict()) == floored
     assert AbstainRule.from_dict({**floored.to_dict(), "floor": None}).floor is None
