@@ -119,10 +119,9 @@ class KnowledgeBase:
         if "technical" in anchor:
             return anchor["technical"]
         if not hasattr(self, "_technical"):
-            from .profile import spread_chunks, technical_share
+            from .profile import measure_technical
 
-            texts = spread_chunks(self.store.conn)
-            self._technical = round(technical_share(texts), 4) if texts else None
+            self._technical = measure_technical(self.store.conn)
         return self._technical
 
     def dense_ids(self, vecs: np.ndarray, k: int,

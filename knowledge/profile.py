@@ -60,6 +60,13 @@ def technical_share(texts: list[str]) -> float:
     return sum(bool(_TECHNICAL.search(w)) for w in tokens) / len(tokens) if tokens else 0.0
 
 
+def measure_technical(conn, n: int = SAMPLE) -> float | None:
+    """The technical share of ``n`` chunks spread over the knowledge base on ``conn``,
+    rounded as stored in the manifest; None when it holds no chunk."""
+    texts = spread_chunks(conn, n)
+    return round(technical_share(texts), 4) if texts else None
+
+
 def pseudo_questions(conn, n: int = SAMPLE) -> list[str]:
     """A sentence of 6-30 words from each of ``n`` chunks chosen by a fixed hash of their
     ids (the same chunks on every run); the middle such sentence of each chunk."""
@@ -89,7 +96,7 @@ def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
             "p10": round(float(np.percentile(best, 10)), 4), "n": len(texts),
             "chunks": int(chunks), "method": f"median best cosine of {len(texts)} chunk "
                                               "sentences asked as questions",
-            "technical": round(technical_share(spread_chunks(conn, n)), 4)}
+            "technical": measure_technical(conn, n)}
 
 
 def stale(anchor: dict | None, chunks: int) -> bool:

@@ -286,12 +286,12 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
 def _measure_anchor(store, index, emb, load_embedder, chunks: int) -> None:
     """Measure the knowledge base's similarity anchor (knowledge/profile.py) into the
     manifest being committed, when it has none or has changed size by a tenth since."""
-    from .profile import measure, spread_chunks, stale, technical_share
+    from .profile import measure, measure_technical, stale
 
     kept = store.manifest.get("similarity_anchor")
     if not stale(kept, chunks):
         if kept and "technical" not in kept:  # (measured before it was recorded)
-            kept["technical"] = round(technical_share(spread_chunks(store.conn)), 4)
+            kept["technical"] = measure_technical(store.conn)
         return
     if chunks == 0:
         store.manifest.pop("similarity_anchor", None)

@@ -30,6 +30,13 @@ SURE = 0.99
 TECHNICAL_AT = 0.015
 
 
+def technical_at(config) -> float | None:
+    """The technical share from which a reader with ``config`` treats a knowledge base as
+    technical documentation: its ``form_gates["technical_at"]``, ``TECHNICAL_AT`` where it
+    names none (None: never)."""
+    return (getattr(config, "form_gates", None) or {}).get("technical_at", TECHNICAL_AT)
+
+
 @dataclass(frozen=True)
 class Citation:
     """A passage the answer rests on, pointing at exact characters of its document."""
@@ -343,7 +350,7 @@ class Pipeline:
         gates = getattr(config, "form_gates", None) or {}
         gate = (gates.get("factoid_below", 0.0) if kind == "factoid"
                 else gates.get("other_above", float("inf")))
-        technical = form != "short" and self.technical(gates)
+        technical = form != "short" and self.technical()
         short = form == "short" or (form == "auto" and out.confidence >= gate
                                     and not technical)
         spans = out.candidates
@@ -356,15 +363,14 @@ class Pipeline:
             spans = [(1.0, found[0], *found[1])]
         return shape([h.text for h in passages], spans, kind, short, explain=technical)
 
-    def technical(self, gates: dict) -> bool:
+    def technical(self) -> bool:
         """Whether this knowledge base reads as technical documentation (manuals, FAQs,
         READMEs: knowledge/profile.py), where ``auto`` answers every question with whole
         units, a factoid's short span marked in its sentence (there the span alone is the
         neighbouring phrase too often), and a why takes the sentence after the one it
-        settles on (eval/RESULTS.md, issue 22). The reader's ``form_gates["technical_at"]``
-        is the share of technical words from which it does (``TECHNICAL_AT`` where it names
-        none; None: never)."""
-        at = gates.get("technical_at", TECHNICAL_AT)
+        settles on (eval/RESULTS.md, issue 22); the abstention rule's floor applies there too.
+        From the reader's ``technical_at`` share of technical words on."""
+        at = technical_at(self.reader.config)
         kb = getattr(self.retriever, "kb", None)  # (a sharded retriever has none: prose)
         share = kb.technical_share() if at is not None and kb is not None else None
         return share is not None and share >= at
@@ -409,8 +415,7 @@ class Pipeline:
             declined = threshold is not None and out.confidence < threshold
         else:
             anchor = self.retriever.kb.similarity_anchor() if rule.relative else None
-            technical = rule.floor is not None and self.technical(
-                getattr(self.reader.config, "form_gates", None) or {})
+            technical = rule.floor is not None and self.technical()
             declined = rule.declines(out.confidence, similarity, coverage(question, passages),
                                      anchor, technical)
         return replace(out, answer=NOT_FOUND, abstained=True, span=None,

@@ -334,7 +334,7 @@ def fit_abstain_rule(reader, cases: dict, batch: int = 16):
     ``form_gates``); outputs without any span (declined whatever the rule says) are left
     out."""
     from ..abstention import coverage, features, fit_floor, fit_rule
-    from ..pipeline import TECHNICAL_AT
+    from ..pipeline import technical_at
 
     if not cases.get("embedder"):
         return None, {"reason": cases.get("reason", "no dev examples")}
@@ -349,7 +349,7 @@ def fit_abstain_rule(reader, cases: dict, batch: int = 16):
             for r, o in zip(rows, outs) if not o.abstained]
     rule, stats = fit_rule([(r.group, r.case, f) for r, _, f in read], RULE_DECLINES,
                            relative=True)
-    at = (reader.config.form_gates or {}).get("technical_at", TECHNICAL_AT)
+    at = technical_at(reader.config)
     if rule is None or at is None:
         return rule, stats
     technical = [r.technical is not None and r.technical >= at for r, _, _ in read]
