@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 DATA = [("eval/data/nq-para-open.qa.jsonl.gz", "runs/kb-nq"),
         ("eval/data/squad-dev-open.qa.jsonl.gz", "runs/kb-squad")]
 SIGNALS = ["conf", "sim", "cov", "cov_ans", "idf_ans", "idf_max", "idf_unit", "rare_in_ans",
-           "top_p", "mass_top"]
+           "top_p", "mass_top", "agree_txt", "mass_same"]
 
 
 def dump(a) -> None:
@@ -77,6 +77,14 @@ def dump(a) -> None:
                          idf_unit=sum(idf[w] for w in q & terms(ut)) / tot,
                          rare_in_ans=float(rare in pt) if rare else 0.0, top_p=p,
                          mass_top=sum(x[0] for x in cands if x[1] == at)
+                         / (sum(x[0] for x in cands) or 1))
+                # agreement: the passages that hold the answer's text, and the span mass on
+                # that same text wherever it was found
+                said = " ".join(c.passages[at].text[s:e].lower().split())
+                text = lambda x: " ".join(c.passages[x[1]].text[x[2]:x[3]].lower().split())
+                f.update(agree_txt=sum(said in " ".join(h.text.lower().split())
+                                       for h in c.passages) / len(c.passages),
+                         mass_same=sum(x[0] for x in cands if text(x) == said)
                          / (sum(x[0] for x in cands) or 1))
             out.write(json.dumps(f) + "\n")
 

@@ -23,11 +23,14 @@ BLOCK = {
 NAV_CLASSES = {"header", "nav-panel", "navigation", "navheader", "navfooter", "section-toc",
                "mini-toc", "menu", "breadcrumb", "breadcrumbs", "skip-link", "toc-backlink",
                "toc", "list-of-tables", "list-of-figures", "list-of-examples", "childlinks"}
+# a heading's or definition's permalink, shown as "¶" beside it: Texinfo (copiable-anchor),
+# Sphinx (headerlink), MkDocs and Jupyter Book (headerlink, anchor-link)
+PERMALINK_CLASSES = {"copiable-anchor", "headerlink", "anchor-link"}
 _SPACE = re.compile(r"\s+")
 
 
 def is_navigation(tag) -> bool:
-    """Whether an element is navigation rather than content."""
+    """Whether an element is navigation rather than content (a permalink included)."""
     if tag.get("role") == "navigation":
         return True
     classes = tag.get("class") or ()
@@ -35,8 +38,17 @@ def is_navigation(tag) -> bool:
         classes = classes.split()
     if any(c.lower() in NAV_CLASSES for c in classes):
         return True
+    if tag.name == "a" and any(c.lower() in PERMALINK_CLASSES for c in classes):
+        return True
     summary = (tag.get("summary") or "").lower()
     return tag.name == "table" and summary.startswith("navigation")
+
+
+def _heading_text(tag) -> str:
+    """A heading's words, without its permalink."""
+    return " ".join(t.strip() for t in tag.find_all(string=True)
+                    if t.strip() and not any(a.name == "a" and is_navigation(a)
+                                             for a in t.parents))
 
 
 def _data_rows(table) -> list[list[str]] | None:
@@ -127,7 +139,7 @@ def html_document(soup, rel: str) -> Document:
             if name in BLOCK:
                 brk()
                 if name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-                    heading = child.get_text(" ", strip=True)
+                    heading = _heading_text(child)
                     if heading:
                         sections.append(Section(length, int(name[1]), heading))
             if name in ("ul", "ol"):

@@ -294,6 +294,25 @@ def unit_of(all_units: list[Unit], start: int, end: int) -> int | None:
     return best
 
 
+_SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+)(?:\.\d+)*\.?\s+")
+_SUBSECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+\S")  # "3.4 quilt", "2.4.5 Commands ..."
+
+
+def is_heading(text: str, u: Unit, path: str = "") -> bool:
+    """Unit ``u`` of ``text`` is a heading line: alone on its line, no closing punctuation,
+    and either numbered as a subsection ("3.4 quilt", at most 8 words) or the title of one
+    of the sections of the passage's path ``path`` ("2 Getting Started > Invoking Octave"),
+    with or without its number. A heading names what follows; it answers nothing."""
+    line = text[u.start:u.end].strip()
+    if u.kind == "code" or not line or line[-1] in ".!?:;" or not _whole_line(text, u):
+        return False
+    if _SUBSECTION.match(line) and len(line.split()) <= 8:
+        return True
+    title = _SECTION_NUMBER.sub("", line).casefold()
+    return bool(path) and any(_SECTION_NUMBER.sub("", part.strip()).casefold() == title
+                              for part in path.split(" > "))
+
+
 def unit_mass(cut: dict[int, list[Unit]], spans) -> dict[tuple[int, int], float]:
     """(passage, unit index) -> the probability of the reader's candidate spans
     ``(probability, passage, start, end)`` it holds; ``cut`` maps a passage to its units."""
@@ -305,10 +324,11 @@ def unit_mass(cut: dict[int, list[Unit]], spans) -> dict[tuple[int, int], float]
     return mass
 
 
-def best_unit(cut: dict[int, list[Unit]], spans) -> tuple[int, int] | None:
+def best_unit(cut: dict[int, list[Unit]], spans,
+              skip=lambda at, i: False) -> tuple[int, int] | None:
     """(passage, unit index) holding the most probability of the reader's candidate spans
-    (``unit_mass``)."""
-    mass = unit_mass(cut, spans)
+    (``unit_mass``), passing over the units ``skip(passage, index)`` names."""
+    mass = {key: m for key, m in unit_mass(cut, spans).items() if not skip(*key)}
     if not mass:
         return None
     return max(mass, key=lambda key: (mass[key], -key[0], -key[1]))
@@ -389,12 +409,12 @@ def _outside(prefix: str) -> bool:
 
 
 def shape(texts: list[str], spans, kind: str, short_form: bool,
-          explain: bool = False) -> tuple[int, Shaped] | None:
+          explain: bool = False, headings: list[str] | None = None) -> tuple[int, Shaped] | None:
     """(passage index, the answer in it) from the reader's candidate spans ``[(probability,
     passage, start, end)]``, best first, over the passages ``texts``. ``short_form``: the
     best span alone (a factoid), with its unit as context; else the unit holding the most
     candidate probability, grown to what a ``kind`` question needs (``explain``: see
-    ``grow``)."""
+    ``grow``), never a heading line of a passage's section path in ``headings``."""
     if not spans:
         return None
     _, top, s0, e0 = spans[0]
@@ -405,7 +425,9 @@ def shape(texts: list[str], spans, kind: str, short_form: bool,
     context = clip(texts[top], *context, (s, e))
     if short_form or home is None:
         return top, Shaped(s, e, "span", (s, e), context)
-    at, i = best_unit(cut, spans) or (top, home)
+    paths = headings or [""] * len(texts)
+    at, i = best_unit(cut, spans, lambda p, j: is_heading(texts[p], cut[p][j], paths[p])) \
+        or (top, home)
     text, all_units = texts[at], cut[at]
     start, end = grow(text, all_units, i, kind, explain=explain)
     short = (s, e) if at == top and start <= s and e <= end else None

@@ -361,7 +361,8 @@ class Pipeline:
             if found is None or short:
                 return None
             spans = [(1.0, found[0], *found[1])]
-        return shape([h.text for h in passages], spans, kind, short, explain=technical)
+        return shape([h.text for h in passages], spans, kind, short, explain=technical,
+                     headings=[h.heading for h in passages])
 
     def technical(self) -> bool:
         """Whether this knowledge base reads as technical documentation (manuals, FAQs,

@@ -112,6 +112,27 @@ def test_a_heading_is_its_own_unit_and_a_colon_brings_the_command_it_introduces(
                                      "set datafile separator \";\"")
 
 
+def test_a_heading_line_of_the_section_path_is_never_the_answer():
+    text = ("2.4.5 Commands for Manipulating the History\n\nOctave keeps the last 1000 "
+            "commands you type in the history file.")
+    at = text.index("Commands")
+    spans = [(0.6, 0, 0, 5), (0.2, 0, at, at + 8), (0.15, 0, text.index("1000"),
+                                                     text.index("1000") + 4)]
+    path = "2 Getting Started > Command Line Editing > Commands for Manipulating the History"
+    _, sh = shape([text], spans, "factoid", False, headings=[path])
+    assert text[sh.start:sh.end] == ("Octave keeps the last 1000 commands you type in the "
+                                     "history file.")
+    _, numbered = shape([text], spans, "factoid", False)  # numbered as a subsection
+    assert (numbered.start, numbered.end) == (sh.start, sh.end)
+    # a title line is a heading when it names a section of the passage's path
+    titled = text.replace("2.4.5 ", "")
+    spans = [(0.6, 0, 0, 8), (0.3, 0, titled.index("1000"), titled.index("1000") + 4)]
+    _, plain = shape([titled], spans, "factoid", False, headings=["2 Getting Started"])
+    assert titled[plain.start:plain.end] == "Commands for Manipulating the History"
+    _, known = shape([titled], spans, "factoid", False, headings=[path])
+    assert titled[known.start:known.end].startswith("Octave keeps the last 1000")
+
+
 def test_on_technical_documentation_a_why_takes_the_next_sentence_whatever_it_opens_with():
     text = ("Why is the history file not saved? Octave writes the history only at a clean "
             "exit. A crash skips that step. See the next section.")

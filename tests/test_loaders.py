@@ -142,16 +142,21 @@ def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
     admonition laid out as a table stays prose."""
     html = ("<html><body><div class='header'><p>Next: <a href='b.html'>Plotting</a>, Up: "
             "<a href='index.html'>Top</a></p></div><hr><nav>Home | Docs</nav>"
-            "<h3>1.2 Simple Examples</h3><p>Type this:</p>"
+            "<h3>1.2 Simple Examples<a class='copiable-anchor' href='#s'> &para;</a></h3>"
+            "<p>Type this:</p>"
             "<pre class='example'>function y = f (x)\n  y = x^2;\nendfunction\n</pre>"
             "<ul class='section-toc'><li><a href='#a'>Elementary Calculations</a></li></ul>"
             "<table><tr><th>Mode</th><th>Rate</th></tr><tr><td>Eco</td><td>5 | 6</td></tr>"
             "</table><table summary='Tip'><tr><td><img alt='[Tip]'></td><th>Tip</th></tr>"
             "<tr><td>Save often.</td></tr></table>"
+            "<dl><dt><strong>ischar</strong> (x)<a href='#i' class='headerlink'>¶</a></dt>"
+            "<dd>Return true.</dd></dl>"
             "<div class='navfooter'>Prev | Next</div></body></html>")
     [doc], _ = load(tmp_path, "ex.html", html)
+    assert "¶" not in doc.text  # permalinks (Texinfo's copiable-anchor, Sphinx's headerlink)
     assert doc.text == ("1.2 Simple Examples\n\nType this:\n\nfunction y = f (x)\n  y = x^2;\n"
-                        "endfunction\n\n| Mode | Rate |\n| Eco | 5 \\| 6 |\n\nTip\n\nSave often.")
+                        "endfunction\n\n| Mode | Rate |\n| Eco | 5 \\| 6 |\n\nTip\n\nSave often.\n\n"
+                        "ischar (x)\n\nReturn true.")
     assert doc.sections == (Section(0, 3, "1.2 Simple Examples"),)
 
 
