@@ -20,9 +20,12 @@ from .structure import (Heading, apparatus, body_size, font_headings, median_gap
                         outline_headings)
 from .types import Document, Page, Section
 
+# a C1 control character (U+0080-U+009F) opening a line is a bullet glyph of a font with no
+# Unicode map (gnuplot's LaTeX manual: U+0088): text never holds one
 _BULLET = re.compile(r"^([\u2022\u25e6\u25aa\u25ab\u2023\u2219\u00b7\u25cb\u25a0\u25a1\u2013"
-                     r"\u2014*-]|\(?\d{1,2}[.)]|\(?[a-z]\))\s+")
-_GLYPH_BULLET = "\u2022\u25e6\u25aa\u25ab\u2023\u2219\u00b7\u25cb\u25a0\u25a1"
+                     r"\u2014\u0080-\u009f*-]|\(?\d{1,2}[.)]|\(?[a-z]\))\s+")
+_GLYPH_BULLET = "\u2022\u25e6\u25aa\u25ab\u2023\u2219\u00b7\u25cb\u25a0\u25a1" + "".join(
+    map(chr, range(0x80, 0xA0)))
 _SENTENCE_END = (".", ":", "!", "?", ";")
 _NOTE_MARK = re.compile(r"(\d{1,3}|[*\u2020\u2021\u00a7\u00b6])\s")
 

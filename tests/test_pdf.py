@@ -57,6 +57,20 @@ def test_tables_keep_rows_and_cells_and_lists_their_items(doc):
     assert "- Unpack the pump.\n- Connect the hose to the inlet." in doc.text
 
 
+def test_a_bullet_glyph_with_no_unicode_opens_a_list_item():
+    """A font with no Unicode map gives its bullet as a C1 control character (gnuplot's
+    manual: U+0088): the line is a list item, written with "- " like any bullet."""
+    from knowledge.blocks import _BULLET, _GLYPH_BULLET, _kind
+    from knowledge.layout import Line
+
+    text = "\x88 All evaluation of expressions uses 64-bit integers"
+    line = Line(text, list(range(len(text))), 0.0, 300.0, 0.0, 10.0, 10.0)
+    assert _kind(line, {}) == "item"
+    assert _BULLET.match(text).group(1) in _GLYPH_BULLET
+    prose = "Evaluation uses 64-bit integers"
+    assert _kind(Line(prose, list(range(len(prose))), 0.0, 300.0, 0.0, 10.0, 10.0), {}) == "text"
+
+
 def test_two_columns_are_read_one_after_the_other(doc):
     """The page draws each row of both columns in turn (a content stream out of reading
     order): the text holds the whole left column, then the right one."""
