@@ -17,7 +17,7 @@ from .clean import continues, join, marks, running_lines, vocabulary
 from .layout import Line
 from .pagemap import TextBuilder
 from .structure import (Heading, apparatus, body_size, font_headings, median_gap,
-                        outline_headings)
+                        outline_headings, split_run_in)
 from .types import Document, Page, Section
 
 # a C1 control character (U+0080-U+009F) opening a line is a bullet glyph of a font with no
@@ -49,6 +49,8 @@ def assemble(rel: str, pages: list, labels: list[str], outline: list, title: str
     body = body_size(kept)
     gap = median_gap(kept, body)
     vocab = vocabulary(ln for lines in kept for ln in lines)
+    if outline:
+        split_run_in(kept, outline)
     heads = outline_headings(kept, outline) if outline else font_headings(kept, body)
     head_of = {id(ln): h for h in heads for ln in h.lines}
     per_page, page_marks = [], []

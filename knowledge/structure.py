@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
+from dataclasses import replace
 
 from .layout import Line
 
@@ -40,6 +41,45 @@ class Heading:
     def __init__(self, level: int, title: str, page: int, y: float | None):
         self.level, self.title, self.page, self.y = level, title, page, y
         self.lines: list[Line] = []
+
+
+def split_run_in(pages: list[list[Line]], outline) -> None:
+    """A run-in heading (LaTeX's ``\\paragraph``: its title, a wide space, then the first line
+    of the section's text), read as a line of two cells, a table row, is split in place into
+    the title's line and the text's line: the title becomes the bookmark's heading and the
+    text the first line of its paragraph."""
+    for _, title, index, y in outline:
+        want = _norm(title)
+        if index >= len(pages) or not want:
+            continue
+        lines = pages[index]
+        start = 0
+        if y is not None:
+            start = next((k for k, ln in enumerate(lines) if ln.bottom >= y - 2), len(lines))
+        for k in range(start, len(lines)):
+            ln = lines[k]
+            got = _norm(ln.text)
+            if got.endswith(want) and _NUMBERING.fullmatch(got[:len(got) - len(want)]):
+                break  # (a heading line of its own)
+            if len(ln.cells) < 2:
+                continue
+            (a, b), (c, _) = ln.cells[0], ln.cells[1]
+            got = _norm(ln.text[a:b])
+            if got.endswith(want) and _NUMBERING.fullmatch(got[:len(got) - len(want)]):
+                lines[k:k + 1] = [_part(ln, 0, b), _part(ln, c, len(ln.text))]
+                break
+
+
+def _part(ln: Line, start: int, end: int) -> Line:
+    """Characters start..end of line ``ln`` as a line of their own."""
+    x1 = ln.xs[end] if end < len(ln.xs) else ln.x1
+    return replace(ln, text=ln.text[start:end], xs=ln.xs[start:end], x0=ln.xs[start],
+                   x1=min(x1, ln.x1),
+                   cells=[(max(a, start) - start, min(b, end) - start) for a, b in ln.cells
+                          if a < end and b > start],
+                   raised=[(a - start, b - start) for a, b in ln.raised
+                           if a >= start and b <= end],
+                   mono_end=ln.mono_end and end == len(ln.text))
 
 
 def outline_headings(pages: list[list[Line]], outline) -> list[Heading]:

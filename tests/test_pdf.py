@@ -71,6 +71,33 @@ def test_a_bullet_glyph_with_no_unicode_opens_a_list_item():
     assert _kind(Line(prose, list(range(len(prose))), 0.0, 300.0, 0.0, 10.0, 10.0), {}) == "text"
 
 
+def test_a_run_in_heading_is_a_heading_and_its_text_a_paragraph():
+    """LaTeX's run-in heading (its title, a wide space, the section's first line) is read as
+    one line of two cells; the bookmark's title in the first cell makes it a heading line and
+    a line of text, not a table row."""
+    from knowledge.layout import Line
+    from knowledge.structure import outline_headings, split_run_in
+
+    text = "Png    If gnuplot was configured to use the libgd library, it reads"
+    c = text.index("If")
+    run_in = Line(text, [float(i) for i in range(len(text))], 0.0, 400.0, 100.0, 110.0, 10.0,
+                  cells=[(0, 3), (c, len(text))], page=4)
+    after = Line("images too.", [float(i) for i in range(11)], 0.0, 60.0, 112.0, 122.0, 10.0,
+                 cells=[(0, 11)], page=4)
+    table = Line("Eco    5 l/min", [float(i) for i in range(14)], 0.0, 90.0, 130.0, 140.0,
+                 10.0, cells=[(0, 3), (7, 14)], page=4)
+    pages = [[run_in, after, table]]
+    outline = [(5, "Png", 0, 99.0), (5, "Eco mode", 0, 128.0)]
+    split_run_in(pages, outline)
+    head, first = pages[0][:2]
+    assert (head.text, head.cells) == ("Png", [(0, 3)])
+    assert first.text.startswith("If gnuplot") and first.cells == [(0, len(first.text))]
+    assert first.xs[0] == float(c) and first.x0 == float(c)
+    assert pages[0][3] is table  # a row whose first cell is no bookmark's title stays a row
+    [png, _] = outline_headings(pages, outline)
+    assert png.lines == [head]
+
+
 def test_two_columns_are_read_one_after_the_other(doc):
     """The page draws each row of both columns in turn (a content stream out of reading
     order): the text holds the whole left column, then the right one."""
