@@ -179,10 +179,14 @@ class Bm25Writer:
                 t.Query.term_set_query(schema(), "id", [int(i) for i in ids[lo:lo + DELETE_BATCH]]))
 
     def add(self, rows) -> int:
-        """Add (chunk id, text) rows; returns how many."""
+        """Add (chunk id, text) or (chunk id, text, section path) rows; returns how many. A
+        chunk's section path ("Terminal types > Png") is indexed with its text: a manual's
+        question often names the section, not words of the passage (eval/heading_bm25.py)."""
         t = _tantivy()
         n = 0
-        for cid, text in rows:
+        for cid, text, *path in rows:
+            if path and path[0]:
+                text = f"{text}\n{path[0].replace(' > ', ' ')}"
             self.writer.add_document(t.Document(id=int(cid), text=lexical(text)))
             n += 1
         return n

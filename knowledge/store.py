@@ -611,6 +611,12 @@ class Store:
             self.conn.execute(statement)
         self.conn.execute("DELETE FROM bm25_log")
 
+    def bm25_stale(self) -> bool:
+        """Whether the BM25 directory was built before each chunk's section path was indexed
+        with its text (bm25.py): the next writer builds it anew, re-embedding nothing."""
+        return self.manifest.get("format_version", 0) >= 5 and "bm25" in self.manifest \
+            and not self.manifest["bm25"].get("headings")
+
     def rebuild_bm25(self) -> None:
         """Build the next generation's BM25 directory anew from every chunk text (repair)."""
         self._bm25_fresh = True
@@ -622,6 +628,8 @@ class Store:
         chunks calls it now and then, so the texts are read back while still cached."""
         if self.manifest.get("format_version", 0) < 5:
             return  # (FTS5 is its BM25 until the next writer migrates it)
+        if self.bm25_stale() and not self._bm25_fresh:
+            self.rebuild_bm25()
         changed = self.conn.execute("SELECT count(*) FROM bm25_log").fetchone()[0]
         if not changed and (self._bm25_writer is not None or (
                 "bm25" in self.manifest and not self._bm25_fresh)):
@@ -634,8 +642,8 @@ class Store:
         writer = self._bm25_writer
         writer.delete([r[0] for r in self.conn.execute("SELECT id FROM bm25_log WHERE op & 2")])
         writer.add(self.conn.execute(
-            "SELECT c.id, c.text FROM bm25_log l JOIN chunks c ON c.id = l.id WHERE l.op & 1 "
-            "ORDER BY c.id"))
+            "SELECT c.id, c.text, c.heading FROM bm25_log l JOIN chunks c ON c.id = l.id "
+            "WHERE l.op & 1 ORDER BY c.id"))
         self.conn.execute("DELETE FROM bm25_log")
 
     def _finish_bm25(self, generation: int) -> None:
@@ -649,6 +657,7 @@ class Store:
         _fsync_tree(writer.target, writer.linked)
         known = {} if self._bm25_fresh else self.manifest.get("bm25", {}).get("files", {})
         self.manifest["bm25"] = {"generation": generation, "engine": bm25.engine(),
+                                 "headings": True,
                                  "files": bm25.file_table(writer.target, known)}
 
     def commit(self, index: VectorIndex) -> None:

@@ -480,3 +480,48 @@ def test_compressed_index_rescores_from_stored_vectors(tmp_path, fake_embedder):
         q = fake_embedder.encode_queries(["note 1450 about item92"])
         assert all(i <= ids[1399] for _, i in pq.dense_ids(q, 20)[0])
         assert pq.store.verify() == []
+
+
+def test_bm25_indexes_each_chunks_section_path_and_the_next_writer_adds_it_to_an_old_index(
+        tmp_path, fake_embedder, monkeypatch):
+    """A question names a manual's section ("png") more often than words of the passage:
+    BM25 holds each chunk's section path with its text. A knowledge base whose BM25 was built
+    without them gets them from the next `rag index`, even with nothing changed, re-embedding
+    nothing."""
+    from knowledge import bm25
+
+    docs = write_corpus(tmp_path / "docs", {"manual.md": (
+        "# Terminal types\n\n## Png\n\n" + "The driver writes images to a file. " * 12
+        + "It can make the background transparent.")})
+    kb = tmp_path / "kb"
+    real_add = bm25.Bm25Writer.add
+    with monkeypatch.context() as m:  # an index built before section paths were indexed
+        m.setattr(bm25.Bm25Writer, "add",
+                  lambda self, rows: real_add(self, [(cid, text) for cid, text, *_ in rows]))
+        index(kb, docs, fake_embedder, chunking=ChunkerSettings(20, 0))
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as c:
+        manifest = json.loads(c.execute("SELECT value FROM meta WHERE key='manifest'")
+                              .fetchone()[0])
+        del manifest["bm25"]["headings"]
+        c.execute("UPDATE meta SET value=? WHERE key='manifest'",
+                  (json.dumps(manifest, sort_keys=True),))
+        c.commit()
+    (kb / "manifest.json").write_text(json.dumps(manifest))
+    texts = dict(query(kb, "SELECT id, text FROM chunks"))
+    assert len(texts) >= 3 and sum("Png" in t for t in texts.values()) == 1
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        assert [texts[cid] for _, cid in k.lexical_ids("png", 10)] == [
+            t for t in texts.values() if "Png" in t]
+    emb = FakeEmbedder()
+    r = index(kb, docs, emb, chunking=ChunkerSettings(20, 0))
+    assert (r.added, r.updated, emb.calls) == (0, 0, 0)
+    assert json.loads((kb / "manifest.json").read_text())["bm25"]["headings"] is True
+    with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
+        found = [cid for _, cid in k.lexical_ids("png", 10)]
+        in_png = [cid for cid, path in query(kb, "SELECT id, heading FROM chunks")
+                  if path.endswith("Png")]
+        assert len(in_png) >= 2 and sorted(found) == sorted(in_png)  # the section's chunks
+        assert len(k.lexical_ids("terminal", 10)) == len(texts)
+        assert k.store.verify() == []
+    from knowledge.check import check
+    assert check(kb).ok
