@@ -2,7 +2,8 @@
 its text (issue 22)? Offline, reporting only: the knowledge base's own chunks, dense lists
 and fusion (RRF, k 5, 50 candidates per list) as `rag` runs them; BM25 recomputed in numpy
 over each chunk's text alone (the shipped index's terms, checked against it) and with the
-heading path's words added, or only the path's last title; the answer in the top 3 / 5.
+heading path's words added (shipped since 2026-12-06), only the path's last title, or the
+path and the document's title; the answer in the top 3 / 5.
 
     .venv/bin/python eval/heading_bm25.py eval/data/manuals-train/train.qa.jsonl \\
         runs/kb-manuals-train train
@@ -68,15 +69,19 @@ def main() -> None:
     if a.limit and len(questions) > a.limit:
         questions = random.Random(0).sample(questions, a.limit)
     with KnowledgeBase.open(a.kb) as kb:
-        rows = kb.store.conn.execute("SELECT id, text, heading FROM chunks").fetchall()
+        rows = kb.store.conn.execute(
+            "SELECT c.id, c.text, c.heading, d.title FROM chunks c JOIN documents d "
+            "ON c.document_id = d.id").fetchall()
         ids = [r[0] for r in rows]
         text = {r[0]: r[1] for r in rows}
         vecs = kb.embedder.encode_queries([q.question for q in questions])
         dense = kb.dense_ids(vecs, CANDIDATES)
     variants = {
-        "text (as shipped)": [tokens(r[1]) for r in rows],
-        "text + heading path": [tokens(r[1]) + tokens(r[2].replace(" > ", " ")) for r in rows],
+        "text (before)": [tokens(r[1]) for r in rows],
+        "text + path (shipped)": [tokens(r[1]) + tokens(r[2].replace(" > ", " ")) for r in rows],
         "text + last title": [tokens(r[1]) + tokens(r[2].split(" > ")[-1]) for r in rows],
+        "text + path + doc title": [tokens(r[1]) + tokens(r[2].replace(" > ", " "))
+                                    + tokens(r[3] or "") for r in rows],
     }
     print(f"{len(questions)} answerable questions, {len(rows)} chunks")
     for name, docs in variants.items():
@@ -89,7 +94,7 @@ def main() -> None:
                 hit[("lex", k)] += any(answer_in_text(q.answers, text[c]) for _, c in lex[:k])
                 hit[("hyb", k)] += any(answer_in_text(q.answers, text[c]) for _, c in fused[:k])
         n = len(questions)
-        print(f"{name:22} lexical @3 {100 * hit[('lex', 3)] / n:5.1f} @5 "
+        print(f"{name:24} lexical @3 {100 * hit[('lex', 3)] / n:5.1f} @5 "
               f"{100 * hit[('lex', 5)] / n:5.1f}   hybrid @3 {100 * hit[('hyb', 3)] / n:5.1f} "
               f"@5 {100 * hit[('hyb', 5)] / n:5.1f}")
 
