@@ -1,8 +1,8 @@
 """Would BM25 find a manual's passage better if each chunk's section path were indexed with
 its text (issue 22)? Offline, reporting only: the knowledge base's own chunks, dense lists
 and fusion (RRF, k 5, 50 candidates per list) as `rag` runs them; BM25 recomputed in numpy
-over each chunk's text alone (the shipped index's terms, checked against it) and with the
-heading path's words added (shipped since 2026-12-06), only the path's last title, or the
+over each chunk's text alone (Tantivy's terms; within a question of Tantivy's ranking on
+dev) and with the heading path's words added (shipped since 2026-12-06), only the path's last title, or the
 path and the document's title; the answer in the top 3 / 5.
 
     .venv/bin/python eval/heading_bm25.py eval/data/manuals-train/train.qa.jsonl \\

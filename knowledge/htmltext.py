@@ -38,17 +38,35 @@ def is_navigation(tag) -> bool:
         classes = classes.split()
     if any(c.lower() in NAV_CLASSES for c in classes):
         return True
-    if tag.name == "a" and any(c.lower() in PERMALINK_CLASSES for c in classes):
+    if is_permalink(tag):
         return True
     summary = (tag.get("summary") or "").lower()
     return tag.name == "table" and summary.startswith("navigation")
 
 
+def is_permalink(tag) -> bool:
+    """Whether an element is a heading's or definition's permalink ("¶")."""
+    classes = tag.get("class") or ()
+    if isinstance(classes, str):
+        classes = classes.split()
+    return tag.name == "a" and any(c.lower() in PERMALINK_CLASSES for c in classes)
+
+
 def _heading_text(tag) -> str:
-    """A heading's words, without its permalink."""
-    return " ".join(t.strip() for t in tag.find_all(string=True)
-                    if t.strip() and not any(a.name == "a" and is_navigation(a)
-                                             for a in t.parents))
+    """A heading's words, as ``get_text`` gives them, without its permalink."""
+    from bs4 import NavigableString
+
+    words = []
+    for t in tag.find_all(string=True):
+        if type(t) is not NavigableString or not t.strip():
+            continue  # (a comment, a CDATA section, blank)
+        node = t.parent
+        while node is not None and node is not tag and not (node.name in SKIP
+                                                            or is_permalink(node)):
+            node = node.parent
+        if node is tag:
+            words.append(t.strip())
+    return " ".join(words)
 
 
 def _data_rows(table) -> list[list[str]] | None:

@@ -43,6 +43,9 @@ class Heading:
         self.lines: list[Line] = []
 
 
+RUN_IN_REACH = 3  # lines at and below a bookmark's position where its run-in title may be
+
+
 def split_run_in(pages: list[list[Line]], outline) -> None:
     """A run-in heading (LaTeX's ``\\paragraph``: its title, a wide space, then the first line
     of the section's text), read as a line of two cells, a table row, is split in place into
@@ -50,17 +53,16 @@ def split_run_in(pages: list[list[Line]], outline) -> None:
     text the first line of its paragraph."""
     for _, title, index, y in outline:
         want = _norm(title)
-        if index >= len(pages) or not want:
-            continue
+        if index >= len(pages) or not want or y is None:
+            continue  # (only where the bookmark says where on the page its section begins)
         lines = pages[index]
-        start = 0
-        if y is not None:
-            start = next((k for k, ln in enumerate(lines) if ln.bottom >= y - 2), len(lines))
-        for k in range(start, len(lines)):
+        start = next((k for k, ln in enumerate(lines) if ln.bottom >= y - 2), len(lines))
+        for k in range(start, min(start + RUN_IN_REACH, len(lines))):
             ln = lines[k]
             got = _norm(ln.text)
-            if got.endswith(want) and _NUMBERING.fullmatch(got[:len(got) - len(want)]):
-                break  # (a heading line of its own)
+            if got and (got.endswith(want) and _NUMBERING.fullmatch(got[:len(got) - len(want)])
+                        or len(got) >= 6 and want.startswith(got)):
+                break  # (a heading line of its own, as outline_headings finds it)
             if len(ln.cells) < 2:
                 continue
             (a, b), (c, _) = ln.cells[0], ln.cells[1]

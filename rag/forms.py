@@ -295,16 +295,20 @@ def unit_of(all_units: list[Unit], start: int, end: int) -> int | None:
 
 
 _SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+)(?:\.\d+)*\.?\s+")
-_SUBSECTION = re.compile(r"^\d+(?:\.\d+)+\.?\s+\S")  # "3.4 quilt", "2.4.5 Commands ..."
+# "3.4 quilt", "2.4.5 Commands ...": not "127.0.0.1 localhost" nor "3.10 or later" (which
+# also want the blank line after them that a heading has)
+_SUBSECTION = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,2}\.?\s+[^\W\d_]")
 
 
 def is_heading(text: str, u: Unit, path: str = "") -> bool:
-    """Unit ``u`` of ``text`` is a heading line: alone on its line, no closing punctuation,
-    and either numbered as a subsection ("3.4 quilt", at most 8 words) or the title of one
-    of the sections of the passage's path ``path`` ("2 Getting Started > Invoking Octave"),
-    with or without its number. A heading names what follows; it answers nothing."""
+    """Unit ``u`` of ``text`` is a heading line: a sentence alone on its line, with no
+    closing punctuation, a blank line (or the end) after it, and either numbered as a
+    subsection ("3.4 quilt", at most 8 words) or the title of one of the sections of the
+    passage's path ``path`` ("2 Getting Started > Invoking Octave"), with or without its
+    number. A heading names what follows; it answers nothing."""
     line = text[u.start:u.end].strip()
-    if u.kind == "code" or not line or line[-1] in ".!?:;" or not _whole_line(text, u):
+    if u.kind != "sentence" or not line or line[-1] in ".!?:;" or not _whole_line(text, u) \
+            or not re.match(r"[ \t]*(?:\n[ \t]*\n|\Z)", text[u.end:]):
         return False
     if _SUBSECTION.match(line) and len(line.split()) <= 8:
         return True
@@ -426,8 +430,10 @@ def shape(texts: list[str], spans, kind: str, short_form: bool,
     if short_form or home is None:
         return top, Shaped(s, e, "span", (s, e), context)
     paths = headings or [""] * len(texts)
-    at, i = best_unit(cut, spans, lambda p, j: is_heading(texts[p], cut[p][j], paths[p])) \
-        or (top, home)
+    heading = lambda p, j: is_heading(texts[p], cut[p][j], paths[p])  # noqa: E731
+    at, i = best_unit(cut, spans, heading) or (top, home)
+    if heading(at, i):  # (all the mass on headings: what the first one introduces)
+        i = next((j for j in range(i + 1, len(cut[at])) if not heading(at, j)), i)
     text, all_units = texts[at], cut[at]
     start, end = grow(text, all_units, i, kind, explain=explain)
     short = (s, e) if at == top and start <= s and e <= end else None

@@ -133,6 +133,18 @@ def test_a_heading_line_of_the_section_path_is_never_the_answer():
     assert titled[known.start:known.end].startswith("Octave keeps the last 1000")
 
 
+def test_what_is_not_a_heading_stays_a_candidate_and_a_heading_alone_gives_what_follows():
+    from rag.forms import is_heading
+    for line, path in [("127.0.0.1 localhost", ""), ("3.10 or later", ""),
+                       ("1. Install", "Setup > Install"), ("2.4.5 Commands", "")]:
+        text = f"Use this:\n\n{line}\nThen run it."  # (no blank line after: not a heading)
+        u = next(u for u in units(text) if text[u.start:u.end].startswith(line[:4]))
+        assert not is_heading(text, u, path), line
+    text = "2.4.5 Commands for the History\n\nOctave keeps 1000 commands."
+    _, sh = shape([text], [(0.9, 0, 6, 14)], "factoid", False)  # all the mass on the heading
+    assert text[sh.start:sh.end] == "Octave keeps 1000 commands."
+
+
 def test_on_technical_documentation_a_why_takes_the_next_sentence_whatever_it_opens_with():
     text = ("Why is the history file not saved? Octave writes the history only at a clean "
             "exit. A crash skips that step. See the next section.")

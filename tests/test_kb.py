@@ -512,10 +512,14 @@ def test_bm25_indexes_each_chunks_section_path_and_the_next_writer_adds_it_to_an
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         assert [texts[cid] for _, cid in k.lexical_ids("png", 10)] == [
             t for t in texts.values() if "Png" in t]
-    emb = FakeEmbedder()
-    r = index(kb, docs, emb, chunking=ChunkerSettings(20, 0))
+    emb, said = FakeEmbedder(), []
+    r = sync(kb, [docs], embedder=emb, log=said.append, chunking=ChunkerSettings(20, 0))
     assert (r.added, r.updated, emb.calls) == (0, 0, 0)
-    assert json.loads((kb / "manifest.json").read_text())["bm25"]["headings"] is True
+    assert any("section path" in m for m in said)
+    manifest = json.loads((kb / "manifest.json").read_text())
+    assert manifest["bm25"]["headings"] is True
+    index(kb, docs, FakeEmbedder(), chunking=ChunkerSettings(20, 0))  # now a no-op again
+    assert json.loads((kb / "manifest.json").read_text())["generation"] == manifest["generation"]
     with KnowledgeBase.open(kb, embedder=fake_embedder) as k:
         found = [cid for _, cid in k.lexical_ids("png", 10)]
         in_png = [cid for cid, path in query(kb, "SELECT id, heading FROM chunks")

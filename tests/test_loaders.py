@@ -142,7 +142,7 @@ def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
     admonition laid out as a table stays prose."""
     html = ("<html><body><div class='header'><p>Next: <a href='b.html'>Plotting</a>, Up: "
             "<a href='index.html'>Top</a></p></div><hr><nav>Home | Docs</nav>"
-            "<h3>1.2 Simple Examples<a class='copiable-anchor' href='#s'> &para;</a></h3>"
+            "<h3>1.2 Simple<!-- x --> Examples<a class='copiable-anchor' href='#s'> &para;</a></h3>"
             "<p>Type this:</p>"
             "<pre class='example'>function y = f (x)\n  y = x^2;\nendfunction\n</pre>"
             "<ul class='section-toc'><li><a href='#a'>Elementary Calculations</a></li></ul>"

@@ -87,6 +87,8 @@ def test_a_run_in_heading_is_a_heading_and_its_text_a_paragraph():
     table = Line("Eco    5 l/min", [float(i) for i in range(14)], 0.0, 90.0, 130.0, 140.0,
                  10.0, cells=[(0, 3), (7, 14)], page=4)
     pages = [[run_in, after, table]]
+    split_run_in(pages, [(5, "Png", 0, None)])  # (no position on the page: left alone)
+    assert pages == [[run_in, after, table]]
     outline = [(5, "Png", 0, 99.0), (5, "Eco mode", 0, 128.0)]
     split_run_in(pages, outline)
     head, first = pages[0][:2]
