@@ -52,6 +52,16 @@ def is_permalink(tag) -> bool:
     return tag.name == "a" and any(c.lower() in PERMALINK_CLASSES for c in classes)
 
 
+def _empty_category(tag) -> bool:
+    """A Texinfo definition's category left empty (``@deftypefn {} {} ischar (x)``), which
+    it prints as a bare ": " before the definition."""
+    classes = tag.get("class") or ()
+    if isinstance(classes, str):
+        classes = classes.split()
+    return any(c in ("category", "category-def") for c in classes) and \
+        not tag.get_text().strip(" :\u00a0\n")
+
+
 def _heading_text(tag) -> str:
     """A heading's words, as ``get_text`` gives them, without its permalink."""
     from bs4 import NavigableString
@@ -128,7 +138,7 @@ def html_document(soup, rel: str) -> Document:
                     emit(s)
                 continue
             name = child.name
-            if name in SKIP or is_navigation(child):
+            if name in SKIP or is_navigation(child) or _empty_category(child):
                 continue
             if name == "pre":
                 brk()

@@ -149,7 +149,8 @@ def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
             "<table><tr><th>Mode</th><th>Rate</th></tr><tr><td>Eco</td><td>5 | 6</td></tr>"
             "</table><table summary='Tip'><tr><td><img alt='[Tip]'></td><th>Tip</th></tr>"
             "<tr><td>Save often.</td></tr></table>"
-            "<dl><dt><strong>ischar</strong> (x)<a href='#i' class='headerlink'>¶</a></dt>"
+            "<dl><dt><span class='category'>: </span><strong>ischar</strong> (x)"
+            "<a href='#i' class='headerlink'>¶</a></dt>"
             "<dd>Return true.</dd></dl>"
             "<div class='navfooter'>Prev | Next</div></body></html>")
     [doc], _ = load(tmp_path, "ex.html", html)
