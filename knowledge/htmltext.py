@@ -33,10 +33,7 @@ def is_navigation(tag) -> bool:
     """Whether an element is navigation rather than content (a permalink included)."""
     if tag.get("role") == "navigation":
         return True
-    classes = tag.get("class") or ()
-    if isinstance(classes, str):
-        classes = classes.split()
-    if any(c.lower() in NAV_CLASSES for c in classes):
+    if any(c.lower() in NAV_CLASSES for c in _classes(tag)):
         return True
     if is_permalink(tag):
         return True
@@ -44,21 +41,20 @@ def is_navigation(tag) -> bool:
     return tag.name == "table" and summary.startswith("navigation")
 
 
+def _classes(tag) -> list[str]:
+    classes = tag.get("class") or ()
+    return classes.split() if isinstance(classes, str) else list(classes)
+
+
 def is_permalink(tag) -> bool:
     """Whether an element is a heading's or definition's permalink ("¶")."""
-    classes = tag.get("class") or ()
-    if isinstance(classes, str):
-        classes = classes.split()
-    return tag.name == "a" and any(c.lower() in PERMALINK_CLASSES for c in classes)
+    return tag.name == "a" and any(c.lower() in PERMALINK_CLASSES for c in _classes(tag))
 
 
 def _empty_category(tag) -> bool:
     """A Texinfo definition's category left empty (``@deftypefn {} {} ischar (x)``), which
     it prints as a bare ": " before the definition."""
-    classes = tag.get("class") or ()
-    if isinstance(classes, str):
-        classes = classes.split()
-    return any(c in ("category", "category-def") for c in classes) and \
+    return any(c in ("category", "category-def") for c in _classes(tag)) and \
         not tag.get_text().strip(" :\u00a0\n")
 
 
