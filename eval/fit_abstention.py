@@ -58,17 +58,17 @@ def features(row: dict, relative: bool) -> list[float]:
     return [row["logit"], sim, row["coverage"]]
 
 
-def scored_out(rule, row: dict, relative: bool) -> bool:
-    f = features(row, relative)
-    return rule.bias + rule.confidence * f[0] + rule.similarity * f[1] + rule.coverage * f[2] < 0
+def declined(rule, row: dict, floor: bool = True) -> bool:
+    """The rule's decision on a dumped row (``floor``: its floor where the row's knowledge
+    base reads as technical)."""
+    return rule.declines(confidence(row), row["sim"], row["coverage"], row.get("anchor"),
+                         floor and technical(row))
 
 
-def declines(rule, rows: list[dict], relative: bool) -> dict:
+def declines(rule, rows: list[dict]) -> dict:
     out = defaultdict(lambda: [0, 0])
     for r in rows:
-        declined = scored_out(rule, r, relative) or (
-            rule.floor is not None and technical(r) and confidence(r) < rule.floor)
-        out[(r["set"], r["case"])][0] += declined
+        out[(r["set"], r["case"])][0] += declined(rule, r)
         out[(r["set"], r["case"])][1] += 1
     return {k: round(100 * a / b, 1) for k, (a, b) in sorted(out.items())}
 
@@ -99,12 +99,12 @@ def main() -> None:
             if not args.no_floor:
                 rule = replace(rule, floor=fit_floor([
                     (r["set"], r["case"], confidence(r), technical(r),
-                     scored_out(rule, r, relative)) for r in dev], args.budget))
+                     declined(rule, r, floor=False)) for r in dev], args.budget))
             name = f"similarity {'from the anchor' if relative else 'raw'}, budget held by " \
                    f"{'every set' if budget_by == 'every' else 'the mean of the sets'}: {rule}"
-            table(f"DEV  {name}", declines(rule, dev, relative))
+            table(f"DEV  {name}", declines(rule, dev))
             if test:
-                table(f"TEST {name}", declines(rule, test, relative))
+                table(f"TEST {name}", declines(rule, test))
 
 
 if __name__ == "__main__":

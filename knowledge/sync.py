@@ -260,9 +260,10 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
         else:
             index.remove(np.array(remove_ids, dtype=np.int64))
             index.add(new_ids, new_vecs)
-        if store.bm25_stale():
+        bm25_stale = store.bm25_stale()
+        if bm25_stale:
             log("indexing each chunk's section path for BM25 (once; nothing is re-embedded)")
-        if report.changed or rebuilt or store.generation < 1 or store.bm25_stale():
+        if report.changed or rebuilt or store.generation < 1 or bm25_stale:
             _measure_anchor(store, index, emb if todo and engine is None else None,
                             load_embedder, total)
             store.commit(index)
