@@ -33,7 +33,8 @@ def is_navigation(tag) -> bool:
     """Whether an element is navigation rather than content (a permalink included)."""
     if tag.get("role") == "navigation":
         return True
-    if any(c.lower() in NAV_CLASSES for c in _classes(tag)):
+    if any(c.lower() in NAV_CLASSES for c in _classes(tag)) and not (
+            tag.name == "a" and _classes(tag) == ["header"]):  # (mdBook's heading link)
         return True
     if is_permalink(tag):
         return True

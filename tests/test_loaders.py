@@ -161,6 +161,17 @@ def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
     assert doc.sections == (Section(0, 3, "1.2 Simple Examples"),)
 
 
+def test_mdbook_heading_links_keep_their_text(tmp_path):
+    """mdBook wraps each heading in <a class="header">: the heading's words stay in the text
+    (a Texinfo <div class="header"> is still navigation)."""
+    html = ("<html><body><div class='header'>Next: Plotting</div>"
+            "<h2 id='cf'><a class='header' href='#cf'>Control Flow</a></h2>"
+            "<p>Run code on a condition.</p></body></html>")
+    [doc], _ = load(tmp_path, "ch03.html", html)
+    assert doc.text == "Control Flow\n\nRun code on a condition."
+    assert doc.sections == (Section(0, 2, "Control Flow"),)
+
+
 def test_docx_lists_stay_items(tmp_path):
     import docx
 
