@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rag.abstention import fit_floor, fit_rule  # noqa: E402
-from rag.pipeline import TECHNICAL_AT  # noqa: E402  (the shipped reader's form gate)
+from rag.pipeline import reads_technical  # noqa: E402  (the default form gate)
 from rag.training.reader import RULE_DECLINES  # noqa: E402
 
 _SHARES: dict[str, float | None] = {}
@@ -46,7 +46,7 @@ def technical(row: dict) -> bool:
             with KnowledgeBase.open(row["kb"]) as kb:
                 _SHARES[row["kb"]] = kb.technical_share()
         share = _SHARES[row["kb"]]
-    return share is not None and share >= TECHNICAL_AT
+    return reads_technical(share)
 
 
 def confidence(row: dict) -> float:

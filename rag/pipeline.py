@@ -37,6 +37,13 @@ def technical_at(config) -> float | None:
     return (getattr(config, "form_gates", None) or {}).get("technical_at", TECHNICAL_AT)
 
 
+def reads_technical(share: float | None, config=None) -> bool:
+    """Whether a knowledge base whose share of technical words is ``share`` reads as
+    technical documentation to a reader with ``config`` (``reads_technical(0.029)  # True``)."""
+    at = technical_at(config)
+    return share is not None and at is not None and share >= at
+
+
 @dataclass(frozen=True)
 class Citation:
     """A passage the answer rests on, pointing at exact characters of its document."""
@@ -371,10 +378,10 @@ class Pipeline:
         neighbouring phrase too often), and a why takes the sentence after the one it
         settles on (eval/RESULTS.md, issue 22); the abstention rule's floor applies there too.
         From the reader's ``technical_at`` share of technical words on."""
-        at = technical_at(self.reader.config)
         kb = getattr(self.retriever, "kb", None)  # (a sharded retriever has none: prose)
-        share = kb.technical_share() if at is not None and kb is not None else None
-        return share is not None and share >= at
+        if technical_at(self.reader.config) is None or kb is None:
+            return False
+        return reads_technical(kb.technical_share(), self.reader.config)
 
     def unreadable(self, question: str, passages: list[Hit]) -> str | None:
         """Why the reader cannot read this question or its top passage (a language it was

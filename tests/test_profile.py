@@ -48,6 +48,13 @@ def test_the_technical_share_tells_a_manual_from_prose(tmp_path, fake_embedder):
               "Set FROB_PROXY=host:port and remove /var/cache/frob/ with frob clean --all."]
     assert technical_share(prose) < 0.015 <= technical_share(manual)
     assert technical_share([]) == 0.0
+    from types import SimpleNamespace
+
+    from rag.pipeline import reads_technical
+    assert reads_technical(technical_share(manual)) and not reads_technical(technical_share(prose))
+    assert not reads_technical(None)  # (no share measured)
+    never = SimpleNamespace(form_gates={"technical_at": None})  # a reader that never asks
+    assert not reads_technical(technical_share(manual), never)
     docs = write_corpus(tmp_path / "docs", {f"m{i}.txt": manual[i % 2] for i in range(6)})
     sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
     stored = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
@@ -59,8 +66,6 @@ def test_the_technical_share_tells_a_manual_from_prose(tmp_path, fake_embedder):
         kb.embedder.encode_queries = None  # read from the text alone: no embedder called
         assert kb.technical_share() == stored["technical"]  # measured on first use
         # an anchor recorded before the share: the next sync adds it and keeps the median
-        from types import SimpleNamespace
-
         from knowledge.sync import _measure_anchor
 
         old = {k: v for k, v in stored.items() if k != "technical"}

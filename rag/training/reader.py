@@ -334,7 +334,7 @@ def fit_abstain_rule(reader, cases: dict, batch: int = 16):
     ``form_gates``); outputs without any span (declined whatever the rule says) are left
     out."""
     from ..abstention import coverage, features, fit_floor, fit_rule
-    from ..pipeline import technical_at
+    from ..pipeline import reads_technical, technical_at
 
     if not cases.get("embedder"):
         return None, {"reason": cases.get("reason", "no dev examples")}
@@ -352,7 +352,7 @@ def fit_abstain_rule(reader, cases: dict, batch: int = 16):
     at = technical_at(reader.config)
     if rule is None or at is None:
         return rule, stats
-    technical = [r.technical is not None and r.technical >= at for r, _, _ in read]
+    technical = [reads_technical(r.technical, reader.config) for r, _, _ in read]
     rule = replace(rule, floor=fit_floor(
         [(r.group, r.case, o.confidence, tech, rule.declines(o.confidence, r.similarity, f[2],
                                                              r.anchor))
