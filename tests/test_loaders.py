@@ -163,8 +163,10 @@ def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
 
 def test_mdbook_heading_links_keep_their_text(tmp_path):
     """mdBook wraps each heading in <a class="header">: the heading's words stay in the text
-    (a Texinfo <div class="header"> is still navigation)."""
+    (a Texinfo <div class="header"> is still navigation, and mdBook's theme menu too)."""
     html = ("<html><body><div class='header'>Next: Plotting</div>"
+            "<ul id='theme-list' role='menu'><li role='none'><button role='menuitem'>"
+            "Light (default)</button></li><li><button>Coal</button></li></ul>"  # (a UI menu)
             "<h2 id='cf'><a class='header' href='#cf'>Control Flow</a></h2>"
             "<p>Run code on a condition.</p></body></html>")
     [doc], _ = load(tmp_path, "ch03.html", html)
