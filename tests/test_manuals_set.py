@@ -18,8 +18,8 @@ QA = MANUALS / "manuals.qa.jsonl"
 def test_loads_with_types_and_held_out_manual():
     everything = load_qaset(QA, split="all")
     test = load_qaset(QA, split="test")
-    assert len(everything) == 140
-    assert {q.extra["manual"] for q in test} == {"bash"} and len(test) == 35
+    assert len(everything) == 205
+    assert {q.extra["manual"] for q in test} == {"bash"} and len(test) == 100
     assert {q.extra["type"] for q in everything} == {"factoid", "howto", "why", "absent"}
     absent = [q for q in everything if q.extra["type"] == "absent"]
     assert absent and all(not q.answers and not q.gold_ids for q in absent)
@@ -38,7 +38,7 @@ def test_check_script_finds_every_answer():
     out = subprocess.run([sys.executable, str(MANUALS / "check.py")], capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert "140 questions, 0 failures" in out.stdout
+    assert "205 questions, 0 failures" in out.stdout
     assert "answers/pdf missing" not in out.stdout and "answers/html missing" not in out.stdout
 
 
