@@ -33,6 +33,7 @@ def main() -> None:
     a = ap.parse_args()
     questions = [q for q in load_qaset(a.qaset, a.split) if q.answers]
     reader = load_reader(a.reader)
+    floor = (reader.config.abstain_rule or {}).get("floor") or 0.0
     if a.no_floor:
         from dataclasses import replace
         reader.config = replace(reader.config,
@@ -72,7 +73,7 @@ def main() -> None:
             if x.abstained:
                 print(f"  declined {q.id} confidence {x.confidence:.4f} similarity "
                       f"{x.similarity:.3f}: {q.question}")
-            elif a.no_floor and x.confidence < 0.0097:
+            elif a.no_floor and x.confidence < floor:
                 print(f"  below the floor {q.id} {x.confidence:.4f} right "
                       f"{contains_answer(x.answer, list(q.answers))}: {q.question} => "
                       f"{x.answer[:80]!r}")
