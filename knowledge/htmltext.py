@@ -31,7 +31,7 @@ _SPACE = re.compile(r"\s+")
 
 def is_navigation(tag) -> bool:
     """Whether an element is navigation rather than content (a permalink included)."""
-    if tag.get("role") in ("navigation", "menu", "menubar"):  # (mdBook's theme menu a menu)
+    if tag.get("role") in ("navigation", "menu", "menubar"):  # (mdBook's theme list is a menu)
         return True
     if any(c.lower() in NAV_CLASSES for c in _classes(tag)) and not (
             tag.name == "a" and _classes(tag) == ["header"]):  # (mdBook's heading link)
