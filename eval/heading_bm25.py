@@ -57,17 +57,28 @@ class Bm25:
         return sorted(((s, i) for i, s in score.items()), key=lambda p: (-p[0], p[1]))[:k]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The offline retrieval studies' arguments: a QA set, its knowledge base, a split."""
+    ap = argparse.ArgumentParser(description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("qaset")
     ap.add_argument("kb")
     ap.add_argument("split")
     ap.add_argument("--limit", type=int, default=0, help="a seeded sample of the questions")
-    a = ap.parse_args()
+    return ap
+
+
+def answerable(a: argparse.Namespace) -> list:
+    """The split's answerable questions (a seeded sample of ``--limit`` of them)."""
     questions = [q for q in load_qaset(a.qaset, a.split) if q.answers]
     if a.limit and len(questions) > a.limit:
         questions = random.Random(0).sample(questions, a.limit)
+    return questions
+
+
+def main() -> None:
+    a = arguments(__doc__).parse_args()
+    questions = answerable(a)
     with KnowledgeBase.open(a.kb) as kb:
         rows = kb.store.conn.execute(
             "SELECT c.id, c.text, c.heading, d.title FROM chunks c JOIN documents d "

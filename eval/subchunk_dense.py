@@ -9,7 +9,6 @@ it; the answer in the top 3 / 5.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -19,11 +18,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from heading_bm25 import CANDIDATES, Bm25  # noqa: E402
+from heading_bm25 import CANDIDATES, Bm25, answerable, arguments  # noqa: E402
 from knowledge.bm25 import terms, tokens  # noqa: E402
 from knowledge.kb import KnowledgeBase  # noqa: E402
 from rag.evaluation.metrics import answer_in_text  # noqa: E402
-from rag.evaluation.qa import load_qaset  # noqa: E402
 from rag.retrieval import rrf  # noqa: E402
 
 
@@ -44,18 +42,10 @@ def windows(text: str, limit: int) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("qaset")
-    ap.add_argument("kb")
-    ap.add_argument("split")
+    ap = arguments(__doc__)
     ap.add_argument("--words", type=int, nargs="+", default=[40])
-    ap.add_argument("--limit", type=int, default=0)
     a = ap.parse_args()
-    questions = [q for q in load_qaset(a.qaset, a.split) if q.answers]
-    if a.limit and len(questions) > a.limit:
-        import random
-        questions = random.Random(0).sample(questions, a.limit)
+    questions = answerable(a)
     with KnowledgeBase.open(a.kb) as kb:
         rows = kb.store.conn.execute(
             "SELECT c.id, c.text, c.heading FROM chunks c ORDER BY c.id").fetchall()
