@@ -44,6 +44,8 @@ def windows(text: str, limit: int) -> list[str]:
 def main() -> None:
     ap = arguments(__doc__)
     ap.add_argument("--words", type=int, nargs="+", default=[40])
+    ap.add_argument("--rerank", type=int, nargs="*", default=[],
+                    help="also: only the best M chunks by their own cosine re-scored")
     a = ap.parse_args()
     questions = answerable(a)
     with KnowledgeBase.open(a.kb) as kb:
@@ -76,6 +78,13 @@ def main() -> None:
                 np.maximum(best[:, owner_a[col]], ss[:, col], out=best[:, owner_a[col]])
             variants[f"max(chunk, windows of {w})"] = best
             variants[f"mean(chunk, best window {w})"] = (base + best) / 2
+            for m in a.rerank:  # as a store would: re-score the M nearest chunks only
+                top = np.argsort(-base, axis=1, kind="stable")[:, :m]
+                for name, full in ((f"max {w} rerank {m}", best),
+                                   (f"mean {w} rerank {m}", (base + best) / 2)):
+                    part = np.full_like(base, -9.0)
+                    np.put_along_axis(part, top, np.take_along_axis(full, top, 1), 1)
+                    variants[name] = part
     n = len(questions)
     print(f"{n} answerable questions, {len(rows)} chunks")
     for name, sims in variants.items():

@@ -135,6 +135,13 @@ def _inspect(kb_dir: Path, conn, report: CheckReport) -> set[str]:
         if n:
             problems.append(f"{n} {what}")
             bad.append(f"re-embed: `rag index PATH --kb {kb_dir} --rebuild`")
+    if manifest.get("windows"):  # window vectors (knowledge/windows.py)
+        torn = conn.execute("SELECT count(*) FROM chunks WHERE windows IS NOT NULL AND "
+                            "length(windows) % ? != 0", (4 * dim,)).fetchone()[0]
+        if torn:
+            problems.append(f"{torn} chunks hold window vectors that are not {dim} float32 "
+                            "values each")
+            fixes.add("windows")
     if "bm25" in manifest:
         _inspect_bm25(kb_dir, manifest, ids, report, fixes)
     else:  # (a format before 5: FTS5, until the next writer migrates it)
@@ -249,6 +256,12 @@ def _repair(kb_dir: Path, fixes: set[str], report: CheckReport) -> None:
             if "fts" in fixes:
                 conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
                 report.repaired.append("rebuilt the FTS5 index from the chunk texts")
+            if "windows" in fixes:
+                n = conn.execute("UPDATE chunks SET windows = NULL WHERE windows IS NOT NULL AND "
+                                 "length(windows) % ? != 0", (4 * int(manifest["dim"]),)).rowcount
+                report.repaired.append(f"dropped the torn window vectors of {n} chunks (they "
+                                       f"are scored by their own vector; `rag index PATH --kb "
+                                       f"{kb_dir} --rebuild` embeds them again)")
             if "bm25" in fixes:
                 store.rebuild_bm25()
                 report.repaired.append("rebuilt the BM25 index from the chunk texts")

@@ -23,6 +23,7 @@ import numpy as np
 from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, UsageError
 from .types import Chunk, Document
+from .windows import encode_windows
 
 DOCS_PER_BATCH = 16  # documents per actor call: enough chunks to fill the encoder's batches
 
@@ -78,8 +79,10 @@ class RayIngest:
         return [Parsed.from_json(json.loads(r["parsed"])) for r in out]
 
     def chunk_and_embed(self, docs: list[Document], chunking: ChunkerSettings,
-                        batch_size: int | None) -> tuple[list[list[Chunk]], np.ndarray]:
-        """Each document's chunks, and all their vectors in the same order."""
+                        batch_size: int | None, window_words: int = 0,
+                        ) -> tuple[list[list[Chunk]], np.ndarray, list[bytes | None]]:
+        """Each document's chunks, all their vectors in the same order, and their window
+        vectors (``knowledge/windows.py``; none when ``window_words`` is 0)."""
         import ray.data
 
         rows = [{"d": i, "doc": json.dumps(asdict(doc), ensure_ascii=False, default=str)}
@@ -89,10 +92,11 @@ class RayIngest:
         ds = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             ChunkEmbed, fn_constructor_kwargs={"load": self.load, "size": chunking.size,
                                                "overlap": chunking.overlap,
-                                               "batch_size": batch_size},
+                                               "batch_size": batch_size,
+                                               "window_words": window_words},
             batch_size=self.docs_per_batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=min(self.actors, blocks)))
-        found: list[tuple[int, int, Chunk, np.ndarray]] = []
+        found: list[tuple[int, int, Chunk, np.ndarray, bytes | None]] = []
         with _ray_errors():
             batches = list(ds.iter_batches(batch_size=None, batch_format="numpy"))
         for b in batches:
@@ -102,24 +106,27 @@ class RayIngest:
                 found.append((d, int(b["ord"][j]), Chunk(
                     doc_id=docs[d].doc_id, text=str(b["text"][j]), start=int(b["start"][j]),
                     end=int(b["end"][j]), page=None if page < 0 else page,
-                    heading=str(b["heading"][j])), np.asarray(b["vector"][j], np.float32)))
+                    heading=str(b["heading"][j])), np.asarray(b["vector"][j], np.float32),
+                    bytes.fromhex(str(b["windows"][j])) or None))
         found.sort(key=lambda f: (f[0], f[1]))
         per_doc: list[list[Chunk]] = [[] for _ in docs]
-        for d, _, chunk, _ in found:
+        for d, _, chunk, _, _ in found:
             per_doc[d].append(chunk)
         dim = found[0][3].shape[0] if found else 0
         vecs = np.stack([f[3] for f in found]) if found else np.zeros((0, dim), np.float32)
-        return per_doc, vecs
+        return per_doc, vecs, [f[4] for f in found]
 
 
 class ChunkEmbed:
     """A Ray actor's work: the embedding model held once, documents in, chunks and vectors
     out (one row per chunk)."""
 
-    def __init__(self, load, size: int, overlap: int, batch_size: int | None):
+    def __init__(self, load, size: int, overlap: int, batch_size: int | None,
+                 window_words: int = 0):
         self.emb = load()
         self.chunker = Chunker(self.emb.count_tokens, ChunkerSettings(size, overlap))
         self.batch_size = batch_size
+        self.window_words = window_words
 
     def __call__(self, batch: dict) -> dict:
         cols = {k: [] for k in ("d", "ord", "text", "start", "end", "page", "heading")}
@@ -134,6 +141,10 @@ class ChunkEmbed:
         out = {k: np.array(v, dtype=object if k in ("text", "heading") else np.int64)
                for k, v in cols.items()}
         out["vector"] = np.asarray(vecs, np.float32)
+        wins = (encode_windows(self.emb.encode, cols["text"], self.window_words, self.batch_size)
+                if self.window_words else [None] * len(cols["text"]))
+        # (as hex text: a column of raw bytes may come back with its trailing NULs cut)
+        out["windows"] = np.array([(w or b"").hex() for w in wins], dtype=object)
         return out
 
 

@@ -20,11 +20,15 @@ from . import bm25
 from .lexical import STOPWORDS, lexical
 from .store import Store
 from .types import Hit
+from .windows import rescore
 
 
 # compressed (IVF-PQ) indexes: candidates re-scored exactly from the stored vectors (1M chunks:
 # recall@10 0.93 with 100, 0.97 with 200, 0.99 with 400; eval/RESULTS.md)
 RESCORE = 200
+# chunks re-scored with their window vectors (manuals-train hybrid recall@3: all chunks 76.5,
+# the best 100 75.4, 200 ..., 400 ...; eval/RESULTS.md, "Window vectors")
+WINDOW_CANDIDATES = 200
 
 
 def fts_query(text: str, segment: bool = True) -> str:
@@ -126,23 +130,39 @@ class KnowledgeBase:
 
     def dense_ids(self, vecs: np.ndarray, k: int,
                   allowed: np.ndarray | None = None) -> list[list[tuple[float, int]]]:
-        """Per query vector, the (score, chunk id) pairs of its ``k`` nearest chunks. With a
+        """Per query vector, the (score, chunk id) pairs of its ``k`` nearest chunks
+        (``dense_search``)."""
+        return self.dense_search(vecs, k, allowed)[0]
+
+    def dense_search(self, vecs: np.ndarray, k: int, allowed: np.ndarray | None = None,
+                     ) -> tuple[list[list[tuple[float, int]]], list[float | None]]:
+        """Per query vector, the (score, chunk id) pairs of its ``k`` nearest chunks, and its
+        best similarity to a chunk's own vector (what the abstention rule reads). With a
         compressed index the best ``RESCORE`` candidates are re-scored with the vectors kept
-        in SQLite, so scores are exact cosines and recall is close to exact search."""
+        in SQLite, so scores are exact cosines and recall is close to exact search. Where
+        chunks have window vectors (``knowledge/windows.py``), the best ``WINDOW_CANDIDATES``
+        are scored by the best of their own and their windows' cosines."""
         self.store.refresh()
         index = self.store.index
         if index.ntotal == 0:
-            return [[] for _ in range(len(vecs))]
-        scores, ids = index.search(vecs, max(k, RESCORE) if index.compressed else k, allowed)
-        out = []
+            return [[] for _ in range(len(vecs))], [None] * len(vecs)
+        windows = bool(self.store.manifest.get("windows"))
+        depth = max(k, RESCORE if index.compressed else 0, WINDOW_CANDIDATES if windows else 0)
+        scores, ids = index.search(vecs, depth, allowed)
+        out, best = [], []
         for vec, srow, irow in zip(vecs, scores, ids):
             pairs = [(float(s), int(i)) for s, i in zip(srow, irow) if i >= 0]
             if index.compressed and pairs:
                 found, stored = self.store.vectors([i for _, i in pairs])
                 pairs = list(zip((stored @ np.asarray(vec, np.float32)).tolist(), found.tolist()))
             pairs.sort(key=lambda p: (-p[0], p[1]))
+            best.append(pairs[0][0] if pairs else None)
+            if windows and pairs:
+                pairs = rescore(vec, pairs[:WINDOW_CANDIDATES],
+                                self.store.windows([i for _, i in pairs[:WINDOW_CANDIDATES]]),
+                                index.dim)
             out.append(pairs[:k])
-        return out
+        return out, best
 
     def lexical_ids(self, query: str, k: int,
                     allowed: np.ndarray | None = None) -> list[tuple[float, int]]:

@@ -81,7 +81,8 @@ CREATE TABLE IF NOT EXISTS chunks(
     page INTEGER,
     heading TEXT NOT NULL,
     vector BLOB NOT NULL,
-    kind TEXT NOT NULL DEFAULT '');
+    kind TEXT NOT NULL DEFAULT '',
+    windows BLOB);
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 """
 PAGES_TABLE = """CREATE TABLE IF NOT EXISTS pages(
@@ -605,6 +606,11 @@ class Store:
             self.manifest = self._pending_manifest
             self._bm25_fresh = True
         self._install_bm25_log()
+        if not self._has_windows_column():  # (a KB made before window vectors: a NULL column)
+            self.conn.execute("ALTER TABLE chunks ADD COLUMN windows BLOB")
+
+    def _has_windows_column(self) -> bool:
+        return any(r[1] == "windows" for r in self.conn.execute("PRAGMA table_info(chunks)"))
 
     def _install_bm25_log(self) -> None:
         for statement in BM25_LOG:
@@ -746,6 +752,15 @@ class Store:
         """(ids found, their vectors) for chunk ids, read on demand (a deleted id is left out)."""
         return self._decode(self.conn.execute(
             f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids))
+
+    def windows(self, ids: list[int]) -> dict[int, bytes]:
+        """Chunk id -> its window vectors (float32 bytes, ``knowledge/windows.py``) for those
+        of ``ids`` that have them; empty for a knowledge base built without them."""
+        if not ids or not self.manifest.get("windows"):
+            return {}
+        return dict(self.conn.execute(
+            f"SELECT id, windows FROM chunks WHERE windows IS NOT NULL AND id IN "
+            f"({','.join('?' * len(ids))})", ids))
 
     def _decode(self, cursor) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) from rows of (id, vector blob)."""

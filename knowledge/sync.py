@@ -28,6 +28,7 @@ from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
 from .vector_index import VectorIndex, choose_kind
+from .windows import WINDOW_WORDS, encode_windows
 
 DEFAULT_MAX_FILE_MB = 200
 
@@ -224,14 +225,15 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
                                   list(report.skipped))
 
         new_ids, new_vecs = np.zeros(0, np.int64), np.zeros((0, identity["dim"]), np.float32)
+        window_words = int(store.manifest.get("windows", {}).get("words", 0))
         if todo and engine is not None:
             t = time.perf_counter()
-            chunks, vecs = engine.chunk_and_embed([doc for doc, _, _ in todo], chunking,
-                                                  batch_size)
+            chunks, vecs, wins = engine.chunk_and_embed([doc for doc, _, _ in todo], chunking,
+                                                        batch_size, window_words)
             new_vecs = vecs.reshape(-1, identity["dim"])
             per_doc = [(doc, old, file_id, c) for (doc, old, file_id), c in zip(todo, chunks)]
             report.seconds["chunk_embed_ray"] = round(time.perf_counter() - t, 3)
-            new_ids = _write_documents(conn, per_doc, new_vecs, report, remove_ids)
+            new_ids = _write_documents(conn, per_doc, new_vecs, wins, report, remove_ids)
         elif todo:
             t = time.perf_counter()
             emb = load_embedder()
@@ -245,8 +247,13 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
             if progress:
                 log(f"embedding {len(texts)} chunks of {len(per_doc)} documents")
             new_vecs = emb.encode(texts, batch_size=batch_size, progress=progress)
+            wins = [None] * len(texts)
+            if window_words:
+                if progress:
+                    log("embedding the paragraphs of chunks that hold several")
+                wins = encode_windows(emb.encode, texts, window_words, batch_size)
             report.seconds["embed"] = round(time.perf_counter() - t, 3)
-            new_ids = _write_documents(conn, per_doc, new_vecs, report, remove_ids)
+            new_ids = _write_documents(conn, per_doc, new_vecs, wins, report, remove_ids)
 
         t = time.perf_counter()
         report.chunks_removed = len(remove_ids)
@@ -342,6 +349,7 @@ def static_manifest(identity: dict, chunking: ChunkerSettings, index_kind: str) 
     chunking.validate(identity.get("max_tokens"))
     return {"embedder": identity, "dim": identity["dim"], "metric": "inner_product",
             "normalized": True, "chunker": chunking.to_dict(),
+            "windows": {"words": WINDOW_WORDS},
             "index": {"kind": choose_kind(index_kind, 0), "requested": index_kind}}
 
 
@@ -501,9 +509,10 @@ def _delete_document(conn, doc_row: int) -> list[int]:
     return ids
 
 
-def _write_documents(conn, per_doc, vecs: np.ndarray, report: SyncReport,
+def _write_documents(conn, per_doc, vecs: np.ndarray, wins: list, report: SyncReport,
                      remove_ids: list) -> np.ndarray:
-    """Insert or replace documents with their chunks and vectors; return the new chunk ids."""
+    """Insert or replace documents with their chunks, vectors and window vectors (``wins``,
+    per chunk: bytes or None); return the new chunk ids."""
     now = time.time()
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='chunks'").fetchone()
     next_id = (row[0] if row else 0) + 1
@@ -534,12 +543,12 @@ def _write_documents(conn, per_doc, vecs: np.ndarray, report: SyncReport,
             [(doc_row, p.number, p.label, p.width, p.height, p.layout) for p in doc.pages])
         for ord_, c in enumerate(chunks):
             rows.append((next_id, doc_row, ord_, c.text, c.start, c.end, c.page, c.heading,
-                         vecs[i].tobytes(), doc.kind_of(c.start, c.end)))
+                         vecs[i].tobytes(), doc.kind_of(c.start, c.end), wins[i]))
             ids.append(next_id)
             next_id += 1
             i += 1
     conn.executemany(
         'INSERT INTO chunks(id, document_id, ord, text, start, "end", page, heading, vector, '
-        "kind) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        "kind, windows) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
     report.chunks_added = len(rows)
     return np.array(ids, dtype=np.int64)

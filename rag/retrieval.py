@@ -116,8 +116,7 @@ class Retriever:
         if self.mode in ("dense", "hybrid"):
             vecs = self.kb.embedder.encode_queries(list(queries))
             embed_ms = (time.perf_counter() - t0) * 1000
-            dense = self.kb.dense_ids(vecs, n, allowed)
-            similarity = [d[0][0] if d else None for d in dense]
+            dense, similarity = self.kb.dense_search(vecs, n, allowed)
         if lexical is not None:
             lexical = lexical()
         elif self.mode in ("lexical", "hybrid"):

@@ -33,7 +33,8 @@ def embedder():
 def _rows(kb):
     with sqlite3.connect(kb / "kb.sqlite") as c:
         return c.execute(
-            'SELECT d.doc_id, c.ord, c.text, c.start, c."end", c.page, c.heading, c.vector '
+            'SELECT d.doc_id, c.ord, c.text, c.start, c."end", c.page, c.heading, c.vector, '
+            "c.windows "
             "FROM chunks c JOIN documents d ON c.document_id = d.id "
             "ORDER BY d.doc_id, c.ord").fetchall()
 
@@ -45,6 +46,11 @@ def _same(a, b):
         assert x[:7] == y[:7]
         np.testing.assert_allclose(np.frombuffer(x[7], np.float32),
                                    np.frombuffer(y[7], np.float32), atol=1e-5)
+        assert (x[8] is None) == (y[8] is None)  # window vectors (knowledge/windows.py)
+        if x[8] is not None:
+            np.testing.assert_allclose(np.frombuffer(x[8], np.float32),
+                                       np.frombuffer(y[8], np.float32), atol=1e-5)
+    assert sum(x[8] is not None for x in ra) >= 2, "no chunk of several windows was indexed"
 
 
 def _docs():
@@ -52,7 +58,9 @@ def _docs():
                     for i, w in enumerate(["alpha", "beta", "gamma", "delta"] * 5))
     return {**ANIMALS, "table.jsonl": table, "broken.pdf": b"%PDF-1.4 not really",
             "long.txt": "\n\n".join(f"Paragraph {i}: " + "words of text " * 60
-                                    for i in range(12))}
+                                    for i in range(12)),
+            "steps.txt": "\n\n".join(f"Step {i}: turn the valve {i} times and wait for the "
+                                       "gauge to settle before the next step." for i in range(8))}
 
 
 def test_ray_and_local_give_the_same_knowledge_base(tmp_path, engine, embedder):
