@@ -682,7 +682,7 @@ def cmd_update(a) -> None:
     emb = Embedder.load()
     t = time.perf_counter()
     report = sync(a.kb, [src / "update.jsonl"], embedder=emb, log=lambda m: None,
-                  chunking=ChunkerSettings(size=chunker["size"], overlap=chunker["overlap"]))
+                  chunking=ChunkerSettings.from_dict(chunker))
     add_s = time.perf_counter() - t
     t = time.perf_counter()
     delete_documents(a.kb, [f"update.jsonl#u{i}" for i in range(1000)])

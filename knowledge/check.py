@@ -135,7 +135,7 @@ def _inspect(kb_dir: Path, conn, report: CheckReport) -> set[str]:
         if n:
             problems.append(f"{n} {what}")
             bad.append(f"re-embed: `rag index PATH --kb {kb_dir} --rebuild`")
-    if manifest.get("windows"):  # window vectors (knowledge/windows.py)
+    if manifest["chunker"].get("windows"):  # window vectors (knowledge/windows.py)
         torn = conn.execute("SELECT count(*) FROM chunks WHERE windows IS NOT NULL AND "
                             "length(windows) % ? != 0", (4 * dim,)).fetchone()[0]
         if torn:

@@ -16,6 +16,7 @@ from typing import Callable
 
 from .errors import UsageError
 from .types import Chunk, Document
+from .windows import WINDOW_WORDS
 
 # Tried in order; a piece still too long is split again with the next ones. All are regexes;
 # the zero-width ones keep sentence punctuation at the end of the sentence it closes.
@@ -39,8 +40,18 @@ _RUN_BREAKS = r"\s;:,，、。！？；"
 
 @dataclass(frozen=True)
 class ChunkerSettings:
+    """Chunk size and overlap in tokens; ``windows``: a chunk's paragraphs are also embedded
+    in windows of up to that many words (``knowledge/windows.py``; 0: not)."""
+
     size: int = 200
     overlap: int = 30
+    windows: int = WINDOW_WORDS
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ChunkerSettings":
+        """The settings a knowledge base's manifest records (``to_dict``); one made before
+        window vectors has none."""
+        return cls(int(d["size"]), int(d["overlap"]), int(d.get("windows", 0)))
 
     def validate(self, max_tokens: int | None = None) -> "ChunkerSettings":
         if self.size < 8:
@@ -50,6 +61,9 @@ class ChunkerSettings:
                 f"chunk overlap {self.overlap} must be >= 0 and smaller than the chunk size "
                 f"{self.size}"
             )
+        if not 0 <= self.windows <= 10_000:
+            raise UsageError(f"window size {self.windows} must be 0 (no window vectors) or a "
+                             "number of words, e.g. 24")
         if max_tokens is not None and self.size > max_tokens:
             raise UsageError(
                 f"chunk size {self.size} exceeds the embedder's limit of {max_tokens} tokens; "
@@ -59,7 +73,8 @@ class ChunkerSettings:
 
     def to_dict(self) -> dict:
         return {"size": self.size, "overlap": self.overlap, "unit": "tokens",
-                "splitter": "langchain RecursiveCharacterTextSplitter"}
+                "splitter": "langchain RecursiveCharacterTextSplitter",
+                **({"windows": self.windows} if self.windows else {})}
 
 
 class Chunker:

@@ -79,10 +79,10 @@ class RayIngest:
         return [Parsed.from_json(json.loads(r["parsed"])) for r in out]
 
     def chunk_and_embed(self, docs: list[Document], chunking: ChunkerSettings,
-                        batch_size: int | None, window_words: int = 0,
+                        batch_size: int | None,
                         ) -> tuple[list[list[Chunk]], np.ndarray, list[bytes | None]]:
         """Each document's chunks, all their vectors in the same order, and their window
-        vectors (``knowledge/windows.py``; none when ``window_words`` is 0)."""
+        vectors (``knowledge/windows.py``; none when ``chunking.windows`` is 0)."""
         import ray.data
 
         rows = [{"d": i, "doc": json.dumps(asdict(doc), ensure_ascii=False, default=str)}
@@ -93,7 +93,7 @@ class RayIngest:
             ChunkEmbed, fn_constructor_kwargs={"load": self.load, "size": chunking.size,
                                                "overlap": chunking.overlap,
                                                "batch_size": batch_size,
-                                               "window_words": window_words},
+                                               "window_words": chunking.windows},
             batch_size=self.docs_per_batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=min(self.actors, blocks)))
         found: list[tuple[int, int, Chunk, np.ndarray, bytes | None]] = []

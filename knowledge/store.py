@@ -590,10 +590,11 @@ class Store:
                 f"(weights {have_e['weights_sha256'][:12]}), not {want_e['name']!r} "
                 f"(weights {want_e['weights_sha256'][:12]}); use that embedder or --rebuild")
         if self.manifest["chunker"] != wanted["chunker"]:
+            have, want = self.manifest["chunker"], wanted["chunker"]
             raise UsageError(
-                f"{self.path} was built with chunk size/overlap "
-                f"{self.manifest['chunker']['size']}/{self.manifest['chunker']['overlap']}, "
-                f"not {wanted['chunker']['size']}/{wanted['chunker']['overlap']}; "
+                f"{self.path} was built with chunk size/overlap/windows "
+                f"{have['size']}/{have['overlap']}/{have.get('windows', 0)}, not "
+                f"{want['size']}/{want['overlap']}/{want.get('windows', 0)}; "
                 "keep those settings or pass --rebuild")
 
     def begin(self) -> None:
@@ -756,7 +757,7 @@ class Store:
     def windows(self, ids: list[int]) -> dict[int, bytes]:
         """Chunk id -> its window vectors (float32 bytes, ``knowledge/windows.py``) for those
         of ``ids`` that have them; empty for a knowledge base built without them."""
-        if not ids or not self.manifest.get("windows"):
+        if not ids or not self.manifest["chunker"].get("windows"):
             return {}
         return dict(self.conn.execute(
             f"SELECT id, windows FROM chunks WHERE windows IS NOT NULL AND id IN "

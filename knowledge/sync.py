@@ -28,7 +28,7 @@ from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
 from .vector_index import VectorIndex, choose_kind
-from .windows import WINDOW_WORDS, encode_windows
+from .windows import encode_windows
 
 DEFAULT_MAX_FILE_MB = 200
 
@@ -225,11 +225,11 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
                                   list(report.skipped))
 
         new_ids, new_vecs = np.zeros(0, np.int64), np.zeros((0, identity["dim"]), np.float32)
-        window_words = int(store.manifest.get("windows", {}).get("words", 0))
+        window_words = chunking.windows  # (the KB's own: checked by open_for_write)
         if todo and engine is not None:
             t = time.perf_counter()
             chunks, vecs, wins = engine.chunk_and_embed([doc for doc, _, _ in todo], chunking,
-                                                        batch_size, window_words)
+                                                        batch_size)
             new_vecs = vecs.reshape(-1, identity["dim"])
             per_doc = [(doc, old, file_id, c) for (doc, old, file_id), c in zip(todo, chunks)]
             report.seconds["chunk_embed_ray"] = round(time.perf_counter() - t, 3)
@@ -349,7 +349,6 @@ def static_manifest(identity: dict, chunking: ChunkerSettings, index_kind: str) 
     chunking.validate(identity.get("max_tokens"))
     return {"embedder": identity, "dim": identity["dim"], "metric": "inner_product",
             "normalized": True, "chunker": chunking.to_dict(),
-            "windows": {"words": WINDOW_WORDS},
             "index": {"kind": choose_kind(index_kind, 0), "requested": index_kind}}
 
 

@@ -5,9 +5,9 @@ one vector is the average of them: a question about one of them can miss it. So 
 of several paragraphs also gets one vector per *window* (its paragraphs, consecutive ones
 grouped while they hold at most ``WINDOW_WORDS`` words), stored with the chunk (the
 ``windows`` column: the vectors' float32 bytes, NULL for a chunk of one window). Dense
-retrieval re-scores its nearest chunks by the best of their own and their windows'
-similarities (``rescore``): on the 1,348 manuals-train questions the answer is in the top 3
-fused passages for 72.9 -> 76.3 % (eval/RESULTS.md, "Window vectors").
+retrieval re-scores its nearest chunks with their windows' similarities (``rescore``): on
+the 1,348 manuals-train questions the answer is in the top 3 passages read for 74.3 -> 76.0 %
+(eval/RESULTS.md, "Window vectors").
 
 Example: ``windows("a b\\n\\nc d", 24) == []``; ``windows("a " * 20 + "\\n\\n" + "b " * 20,
 24)`` gives the two paragraphs.
@@ -61,14 +61,17 @@ def encode_windows(encode, texts: list[str], limit: int, batch_size: int | None 
 
 def rescore(query: np.ndarray, pairs: list[tuple[float, int]], blobs: dict[int, bytes],
             dim: int) -> list[tuple[float, int]]:
-    """``pairs`` of (chunk cosine, chunk id) scored by the best of the chunk's own cosine and
-    its windows' (``blobs``: chunk id -> window vectors), best first."""
+    """``pairs`` of (chunk cosine, chunk id) scored by the mean of the chunk's own cosine and
+    the best of its own and its windows' (``blobs``: chunk id -> window vectors), best
+    first. (The mean rather than the best alone: a window is a few words, and alone it pulls
+    in passages that mention a term in passing; eval/RESULTS.md, "Window vectors".)"""
     q = np.asarray(query, np.float32)
     out = []
     for score, cid in pairs:
         blob = blobs.get(cid)
         if blob and len(blob) % (4 * dim) == 0:  # (anything else is not ours: left out)
-            score = max(score, float((np.frombuffer(blob, np.float32).reshape(-1, dim) @ q).max()))
+            best = float((np.frombuffer(blob, np.float32).reshape(-1, dim) @ q).max())
+            score = (score + max(score, best)) / 2
         out.append((score, cid))
     out.sort(key=lambda p: (-p[0], p[1]))
     return out

@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chunk size in embedder tokens (default 200)")
     p.add_argument("--chunk-overlap", type=int, default=None,
                    help="overlap between chunks in tokens (default 30)")
+    p.add_argument("--windows", type=int, default=None, metavar="WORDS",
+                   help="also embed each chunk's paragraphs in windows of up to WORDS words, "
+                        "so a question about one of them finds the chunk (default 24 for a "
+                        "new knowledge base; 0: not, indexing ~40%% faster)")
     p.add_argument("--index", default=None, choices=["auto", "flat", "ivfsq8", "ivfpq", "hnsw"],
                    help="FAISS index kind (default auto: exact flat below 30k chunks, IVF "
                         "with 8-bit codes to 2M, IVF-PQ re-scored exactly above; hnsw: "

@@ -82,10 +82,11 @@ def cmd_index(args) -> int:
         with Store.open(kb_dir) as store:
             built = store.manifest
     name = args.embedder or (built["embedder"]["name"] if built else DEFAULT_EMBEDDER)
-    chunker = built["chunker"] if built else {"size": 200, "overlap": 30}
+    chunker = ChunkerSettings.from_dict(built["chunker"]) if built else ChunkerSettings()
     settings = ChunkerSettings(
-        size=args.chunk_size if args.chunk_size is not None else chunker["size"],
-        overlap=args.chunk_overlap if args.chunk_overlap is not None else chunker["overlap"])
+        size=args.chunk_size if args.chunk_size is not None else chunker.size,
+        overlap=args.chunk_overlap if args.chunk_overlap is not None else chunker.overlap,
+        windows=args.windows if args.windows is not None else chunker.windows)
     settings.validate()
     identity = (dict(built["embedder"]) if built and built["embedder"]["name"] == name
                 else None)

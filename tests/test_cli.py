@@ -80,7 +80,7 @@ def test_kb_from_environment(indexed, capsys, monkeypatch):
     (["index", "{docs}", "--kb", "{tmp}/kb2", "--chunk-size", "100", "--chunk-overlap", "100"], 2,
      "error: chunk overlap 100 must be >= 0 and smaller than the chunk size 100"),
     (["index", "{docs}", "--kb", "{kb}", "--chunk-size", "120"], 2,
-     "was built with chunk size/overlap 200/30, not 120/30; keep those settings or pass --rebuild"),
+     "was built with chunk size/overlap/windows 200/30/24, not 120/30/24; keep those settings or pass --rebuild"),
     (["search", "cats", "--kb", "{docs}"], 1, "is not a knowledge base"),
     (["search", "cats", "--kb", "{tmp}/nothing"], 1, "does not exist"),
     (["search", "  ", "--kb", "{kb}"], 2, "error: empty query"),

@@ -193,7 +193,7 @@ def test_other_embedder_or_chunking_is_refused(tmp_path, animals, fake_embedder)
         index(kb, animals, other)
     with pytest.raises(UsageError, match="cannot be queried with 'other-model'"):
         KnowledgeBase.open(kb, embedder=other)
-    with pytest.raises(UsageError, match="chunk size/overlap 200/30, not 100/30"):
+    with pytest.raises(UsageError, match="chunk size/overlap/windows 200/30/24, not 100/30/24"):
         index(kb, animals, fake_embedder, chunking=ChunkerSettings(100, 30))
     r = index(kb, animals, other, rebuild=True, chunking=ChunkerSettings(100, 30))
     assert (r.added, r.total_documents) == (6, 6)

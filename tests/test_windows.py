@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import write_corpus
-from knowledge import KnowledgeBase, sync
+from knowledge import KnowledgeBase, UsageError, sync
+from knowledge.chunking import ChunkerSettings
 from knowledge.check import check
 from knowledge.embedding import Embedder
 from knowledge.windows import WINDOW_WORDS, windows
@@ -72,8 +73,9 @@ def test_a_question_about_one_paragraph_scores_the_chunk_by_that_paragraph(built
         own = float(kb.store.vectors([cid])[1][0] @ qv[0])
         pairs, best = kb.dense_search(qv, 5)
         score = dict((i, s) for s, i in pairs[0])[cid]
-        assert score == pytest.approx(float((stored @ qv[0]).max()), abs=1e-5)
-        assert score > own + 0.05  # its bandwidth window, not the average of seven options
+        best_window = float((stored @ qv[0]).max())
+        assert best_window > own + 0.05  # the bandwidth window, not the average of 7 options
+        assert score == pytest.approx((own + best_window) / 2, abs=1e-5)
         assert pairs[0][0][1] == cid
         # the abstention rule still reads the best similarity of a chunk's own vector
         assert best[0] == pytest.approx(max(own, *(float(kb.store.vectors([i])[1][0] @ qv[0])
@@ -102,16 +104,19 @@ def test_a_knowledge_base_from_before_windows_keeps_working_and_gains_them_on_re
         c.execute("ALTER TABLE chunks DROP COLUMN windows")
         manifest = json.loads(c.execute("SELECT value FROM meta WHERE key='manifest'")
                               .fetchone()[0])
-        del manifest["windows"]
+        del manifest["chunker"]["windows"]
         c.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(manifest),))
     (kb_dir / "manifest.json").unlink()
     q = "how do I limit the upload speed"
     with KnowledgeBase.open(kb_dir, embedder=embedder) as kb:
-        assert "windows" not in kb.manifest
+        assert "windows" not in kb.manifest["chunker"]
         pairs, best = kb.dense_search(embedder.encode_queries([q]), 3)
         assert pairs[0][0][0] == pytest.approx(best[0])  # own cosines only
     (docs / "more.txt").write_text("First paragraph about disks.\n\n" + "word " * 30)
-    sync(kb_dir, [docs], embedder=embedder, log=lambda m: None)  # adds the column, no windows
+    old = ChunkerSettings(windows=0)  # (what `rag index` reads from such a KB's manifest)
+    with pytest.raises(UsageError, match="windows 200/30/0, not 200/30/24"):
+        sync(kb_dir, [docs], embedder=embedder, log=lambda m: None)
+    sync(kb_dir, [docs], embedder=embedder, chunking=old, log=lambda m: None)  # no windows
     assert all(r[2] is None for r in _window_rows(kb_dir))
     sync(kb_dir, [docs], embedder=embedder, rebuild=True, log=lambda m: None)
     assert sum(r[2] is not None for r in _window_rows(kb_dir)) == 2

@@ -111,8 +111,7 @@ class Writer:
 
         built = self.engine.kb.manifest
         return {"load_embedder": self.embedder, "embedder_identity": dict(built["embedder"]),
-                "chunking": ChunkerSettings(size=built["chunker"]["size"],
-                                            overlap=built["chunker"]["overlap"]),
+                "chunking": ChunkerSettings.from_dict(built["chunker"]),
                 "max_file_mb": self.max_bytes / 2**20, "parser": self.parser,
                 "log": lambda m: None}
 
