@@ -2,14 +2,17 @@
 smaller windows (its paragraphs, grouped up to W words), a chunk scoring the best of its own
 and its windows' cosines? Offline, reporting only: the knowledge base's chunks and vectors,
 BM25 over text + section path as shipped (numpy, eval/heading_bm25.py), fusion as `rag` runs
-it; the answer in the top 3 / 5.
+it; the answer in the top 3 / 5. ``--rerank M``: only the M nearest chunks by their own
+cosine re-scored, as the store does (``knowledge/windows.py``, shipped: mean, 24 words, 200).
+Give it a knowledge base built with ``--windows 0``: the chunks' own stored vectors are read.
 
     .venv/bin/python eval/subchunk_dense.py eval/data/manuals/manuals.qa.jsonl \\
         runs/kb-manuals-pdf-runin dev --words 40
+    .venv/bin/python eval/subchunk_dense.py eval/data/manuals-train/train.qa.jsonl \\
+        runs/kb-manuals-train train --words 24 --rerank 200 400
 """
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -21,24 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heading_bm25 import CANDIDATES, Bm25, answerable, arguments  # noqa: E402
 from knowledge.bm25 import terms, tokens  # noqa: E402
 from knowledge.kb import KnowledgeBase  # noqa: E402
+from knowledge.windows import windows  # noqa: E402
 from rag.evaluation.metrics import answer_in_text  # noqa: E402
 from rag.retrieval import rrf  # noqa: E402
-
-
-def windows(text: str, limit: int) -> list[str]:
-    """The chunk's paragraphs, consecutive ones grouped while they hold at most ``limit``
-    words together (a longer paragraph alone)."""
-    out, cur = [], []
-    for para in (p.strip() for p in re.split(r"\n[ \t]*\n", text)):
-        if not para:
-            continue
-        if cur and len(" ".join(cur + [para]).split()) > limit:
-            out.append("\n\n".join(cur))
-            cur = []
-        cur.append(para)
-    if cur:
-        out.append("\n\n".join(cur))
-    return out if len(out) > 1 else []
 
 
 def main() -> None:

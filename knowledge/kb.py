@@ -141,7 +141,7 @@ class KnowledgeBase:
         compressed index the best ``RESCORE`` candidates are re-scored with the vectors kept
         in SQLite, so scores are exact cosines and recall is close to exact search. Where
         chunks have window vectors (``knowledge/windows.py``), the best ``WINDOW_CANDIDATES``
-        are scored by the best of their own and their windows' cosines."""
+        are re-scored with them (``windows.rescore``)."""
         self.store.refresh()
         index = self.store.index
         if index.ntotal == 0:
