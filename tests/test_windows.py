@@ -131,3 +131,17 @@ def test_check_finds_and_repairs_torn_window_vectors(built):
     assert not report.ok and any("window vectors" in p for p in report.problems)
     assert check(kb_dir, repair=True).repaired
     assert check(kb_dir).ok and all(r[2] is None for r in _window_rows(kb_dir))
+
+
+def test_rag_index_windows_0_keeps_a_knowledge_base_without_them(tmp_path):
+    from rag.cli import main
+
+    docs = write_corpus(tmp_path / "docs", {"options.txt": OPTIONS, **OTHERS})
+    assert main(["index", str(docs), "--kb", str(tmp_path / "kb"), "--windows", "0"]) == 0
+    (docs / "more.txt").write_text("First paragraph about disks.\n\n" + "word " * 30)
+    assert main(["index", str(docs), "--kb", str(tmp_path / "kb")]) == 0  # its own settings
+    assert all(r[2] is None for r in _window_rows(tmp_path / "kb"))
+    with KnowledgeBase.open(tmp_path / "kb") as kb:
+        assert "windows" not in kb.manifest["chunker"]
+    assert main(["index", str(docs), "--kb", str(tmp_path / "kb"), "--rebuild"]) == 0
+    assert sum(r[2] is not None for r in _window_rows(tmp_path / "kb")) == 2
