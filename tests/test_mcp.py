@@ -248,8 +248,11 @@ def test_stdio_ask_answers_and_follows_up_with_the_projects_reader(real_kb):
     assert cited[0]["doc_id"] == "birds/crow.txt"
     c = cited[0]
     assert ANIMALS["birds/crow.txt"][c["answer_start"]:c["answer_end"]] == first["answer"]
-    # the follow-up is read as its self-contained form: the same answer as that question
+    # the follow-up is read as its self-contained form, and answered from the crow's note
     assert then["rewritten"] == "What colour are Crows?" and alone["rewritten"] is None
-    assert then["answer"] == alone["answer"] and not then["abstained"]
+    assert then["answer"] == "black" and not then["abstained"]
+    # (asked alone the reader is only 3 % sure of that span on these one-line notes, which
+    # the abstention rule fitted since window vectors withholds: "not found", never another)
+    assert alone["abstained"] or alone["answer"] == then["answer"]
     assert [c["doc_id"] for c in then["citations"] if c["answer_start"] is not None] == \
         ["birds/crow.txt"]

@@ -244,10 +244,12 @@ def test_a_format_3_knowledge_base_reads_its_pdfs_again_on_the_next_index(tmp_pa
     emb = FakeEmbedder()
     r = sync(kb_dir, [docs], embedder=emb, log=lambda m: None)
     with closing(sqlite3.connect(kb_dir / "kb.sqlite")) as c:
-        pdf_chunks = c.execute("SELECT count(*) FROM chunks c JOIN documents d ON "
-                               "c.document_id = d.id WHERE d.doc_id = 'manual.pdf'").fetchone()[0]
+        pdf_chunks, pdf_windows = c.execute(
+            "SELECT count(*), coalesce(sum(length(c.windows)), 0) / (4 * 64) FROM chunks c JOIN "
+            "documents d ON c.document_id = d.id WHERE d.doc_id = 'manual.pdf'").fetchone()
         assert c.execute("SELECT count(*) FROM pages").fetchone()[0] == 4
-    assert (r.updated, r.unchanged, emb.calls) == (1, 1, pdf_chunks)
+    # (the PDF's chunks and their paragraph windows, knowledge/windows.py; not the notes)
+    assert (r.updated, r.unchanged, emb.calls) == (1, 1, pdf_chunks + pdf_windows)
     with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
         assert kb.manifest["format_version"] == store.FORMAT_VERSION
         [hit] = kb.search("clean the filter every month", k=1)
