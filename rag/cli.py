@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", type=int, default=None, metavar="WORDS",
                    help="also embed each chunk's paragraphs in windows of up to WORDS words, "
                         "so a question about one of them finds the chunk (default 24 for a "
-                        "new knowledge base; 0: not, indexing ~40%% faster)")
+                        "new knowledge base; 0: not, which on manuals takes about a third "
+                        "less indexing time)")
     p.add_argument("--index", default=None, choices=["auto", "flat", "ivfsq8", "ivfpq", "hnsw"],
                    help="FAISS index kind (default auto: exact flat below 30k chunks, IVF "
                         "with 8-bit codes to 2M, IVF-PQ re-scored exactly above; hnsw: "
