@@ -16,13 +16,17 @@ from typing import Callable
 
 from .errors import UsageError
 from .types import Chunk, Document
-from .windows import WINDOW_WORDS
+
+PARAGRAPH = r"\n[ \t]*\n"  # a blank line (spaces or tabs on it allowed)
+# words per window of a chunk's paragraphs embedded apart (knowledge/windows.py; the default
+# of ChunkerSettings.windows, eval/RESULTS.md "Window vectors")
+WINDOW_WORDS = 24
 
 # Tried in order; a piece still too long is split again with the next ones. All are regexes;
 # the zero-width ones keep sentence punctuation at the end of the sentence it closes.
 SEPARATORS = [
     r"\n(?=#{1,6} )",  # before a Markdown heading
-    r"\n[ \t]*\n",  # paragraph
+    PARAGRAPH,
     r"\n",  # line
     r"(?<=[.!?])\s+",  # sentence end (Latin)
     r"(?<=[。！？；])",  # sentence end (CJK full-width)

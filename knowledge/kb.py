@@ -158,9 +158,8 @@ class KnowledgeBase:
             pairs.sort(key=lambda p: (-p[0], p[1]))
             best.append(pairs[0][0] if pairs else None)
             if windows and pairs:
-                pairs = rescore(vec, pairs[:WINDOW_CANDIDATES],
-                                self.store.windows([i for _, i in pairs[:WINDOW_CANDIDATES]]),
-                                index.dim)
+                near = pairs[:WINDOW_CANDIDATES]
+                pairs = rescore(vec, near, self.store.windows([i for _, i in near]), index.dim)
             out.append(pairs[:k])
         return out, best
 

@@ -18,8 +18,9 @@ import re
 
 import numpy as np
 
-WINDOW_WORDS = 24
-_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+from .chunking import PARAGRAPH, WINDOW_WORDS
+
+_PARAGRAPH = re.compile(PARAGRAPH)
 
 
 def windows(text: str, limit: int = WINDOW_WORDS) -> list[str]:
