@@ -90,10 +90,8 @@ class RayIngest:
         # at least a block per actor, so that every actor has work
         blocks = min(len(rows), max(self.actors, len(rows) // self.docs_per_batch))
         ds = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
-            ChunkEmbed, fn_constructor_kwargs={"load": self.load, "size": chunking.size,
-                                               "overlap": chunking.overlap,
-                                               "batch_size": batch_size,
-                                               "window_words": chunking.windows},
+            ChunkEmbed, fn_constructor_kwargs={"load": self.load, "chunking": chunking,
+                                               "batch_size": batch_size},
             batch_size=self.docs_per_batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=min(self.actors, blocks)))
         found: list[tuple[int, int, Chunk, np.ndarray, bytes | None]] = []
@@ -121,12 +119,11 @@ class ChunkEmbed:
     """A Ray actor's work: the embedding model held once, documents in, chunks and vectors
     out (one row per chunk)."""
 
-    def __init__(self, load, size: int, overlap: int, batch_size: int | None,
-                 window_words: int = 0):
+    def __init__(self, load, chunking: ChunkerSettings, batch_size: int | None):
         self.emb = load()
-        self.chunker = Chunker(self.emb.count_tokens, ChunkerSettings(size, overlap))
+        self.chunker = Chunker(self.emb.count_tokens, chunking)
         self.batch_size = batch_size
-        self.window_words = window_words
+        self.window_words = chunking.windows
 
     def __call__(self, batch: dict) -> dict:
         cols = {k: [] for k in ("d", "ord", "text", "start", "end", "page", "heading")}
