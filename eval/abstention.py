@@ -49,6 +49,9 @@ def main() -> None:
                          "under runs/: eval/data/informal/README.md, eval/manuals.sh)")
     ap.add_argument("--kb", action="append", default=[], metavar="NAME=DIR",
                     help="a set's knowledge base elsewhere, e.g. manuals=runs/kb-manuals-pdf-x")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=QA:KB",
+                    help="one more set, e.g. notes=runs/notes/notes.qa.jsonl:runs/notes/kb-notes "
+                         "(eval/notes_register.py)")
     args = ap.parse_args()
 
     from knowledge.kb import KnowledgeBase
@@ -60,7 +63,8 @@ def main() -> None:
     from rag.retrieval import Retriever
     from rag.training.reader import abstention_cases
 
-    sets = SETS + (REGISTERS if args.registers else [])
+    sets = SETS + (REGISTERS if args.registers else []) + \
+        [(n, *v.split(":", 1)) for n, v in (kv.split("=", 1) for kv in args.set)]
     moved = dict(kv.split("=", 1) for kv in args.kb)
     sets = [(name, qa, moved.get(name, kb)) for name, qa, kb in sets]
     reader = load_reader(args.reader)

@@ -28,6 +28,10 @@ import numpy as np
 SAMPLE = 200  # chunks drawn
 MIN_WORDS, MAX_WORDS = 6, 30  # a pseudo-question's length
 RECOMPUTE_SHARE = 0.1  # measured again when the chunk count changed by this share
+WHOLE = 0.9  # a sampled sentence this share of its chunk's characters is the chunk itself
+# the anchor where most sampled sentences are whole chunks: the median of the eight dev
+# knowledge bases' anchors the abstention rule was fitted over (0.40-0.68; eval/RESULTS.md)
+DEFAULT_ANCHOR = 0.63
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 # a path or file name ("/etc/x", "~/.rc", "debian/patches/", "foo.txt", "os.path"), an option
 # ("--force", "-f"), a call ("print(", "f(x)"), an identifier or markup ("a_b", "x=1", "<b>",
@@ -70,6 +74,11 @@ def measure_technical(conn, n: int = SAMPLE) -> float | None:
 def pseudo_questions(conn, n: int = SAMPLE) -> list[str]:
     """A sentence of 6-30 words from each of ``n`` chunks chosen by a fixed hash of their
     ids (the same chunks on every run); the middle such sentence of each chunk."""
+    return [s for s, _ in _sample(conn, n)]
+
+
+def _sample(conn, n: int) -> list[tuple[str, bool]]:
+    """``pseudo_questions`` with, for each, whether it is (nearly) its whole chunk."""
     rows = conn.execute("SELECT text FROM chunks ORDER BY (id * 2654435761) % 4294967291, id "
                         "LIMIT ?", (n,)).fetchall()
     out = []
@@ -79,23 +88,34 @@ def pseudo_questions(conn, n: int = SAMPLE) -> list[str]:
         if not fits and text.strip():  # CJK text has no spaces: a clause of 15-80 characters
             fits = [s.strip() for s in _SENTENCE.split(text) if 15 <= len(s.strip()) <= 80]
         if fits:
-            out.append(fits[len(fits) // 2])
+            s = fits[len(fits) // 2]
+            out.append((s, len(s) >= WHOLE * len(text.strip())))
     return out
 
 
 def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
     """The anchor of the knowledge base on ``conn``: ``encode_queries(texts)`` embeds as
     questions are embedded, ``best_scores(vectors)`` gives each one's best similarity to
-    the knowledge base. None when it holds no usable sentence."""
-    texts = pseudo_questions(conn, n)
-    if not texts:
+    the knowledge base. None when it holds no usable sentence.
+
+    A sentence that is its whole chunk finds itself (similarity ~1.0), which says nothing
+    about how a question meets the passage answering it: where most sampled sentences are
+    (a folder of one-line notes), the median would be ~1.0 and every question would read
+    as far from the text, so ``DEFAULT_ANCHOR`` stands in."""
+    sample = _sample(conn, n)
+    if not sample:
         return None
-    best = np.asarray(best_scores(encode_queries(texts)), dtype=np.float64)
+    best = np.asarray(best_scores(encode_queries([s for s, _ in sample])), dtype=np.float64)
     chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    return {"median": round(float(np.median(best)), 4),
-            "p10": round(float(np.percentile(best, 10)), 4), "n": len(texts),
-            "chunks": int(chunks), "method": f"median best cosine of {len(texts)} chunk "
-                                              "sentences asked as questions",
+    whole = sum(w for _, w in sample)
+    median, method = float(np.median(best)), (f"median best cosine of {len(sample)} chunk "
+                                              "sentences asked as questions")
+    if 2 * whole > len(sample):
+        median, method = DEFAULT_ANCHOR, (f"default: {whole} of {len(sample)} sampled "
+                                          "sentences are their whole chunk")
+    return {"median": round(median, 4),
+            "p10": round(float(np.percentile(best, 10)), 4), "n": len(sample),
+            "whole": int(whole), "chunks": int(chunks), "method": method,
             "technical": measure_technical(conn, n)}
 
 
@@ -105,5 +125,7 @@ def stale(anchor: dict | None, chunks: int) -> bool:
     if chunks == 0:
         return bool(anchor)
     if not anchor:
+        return True
+    if "whole" not in anchor and chunks < SAMPLE:  # (a small one measured before "whole")
         return True
     return abs(chunks - anchor.get("chunks", 0)) > RECOMPUTE_SHARE * max(anchor.get("chunks", 1), 1)

@@ -82,5 +82,28 @@ def test_pseudo_questions_are_fixed_sentences_of_fixed_chunks(tmp_path, fake_emb
         assert a == pseudo_questions(kb.store.conn, 10) and len(a) == 10
         assert all(6 <= len(s.split()) <= 30 for s in a)
     assert stale(None, 5) and not stale(None, 0)
-    assert not stale({"chunks": 100}, 105) and stale({"chunks": 100}, 111)
-    assert stale({"chunks": 100}, 0)  # emptied: the anchor goes
+    kept = {"chunks": 100, "whole": 0}
+    assert not stale(kept, 105) and stale(kept, 111)
+    assert stale(kept, 0)  # emptied: the anchor goes
+
+
+def test_one_line_notes_get_the_default_anchor_not_their_self_similarity(tmp_path,
+                                                                          fake_embedder):
+    from knowledge.profile import DEFAULT_ANCHOR
+
+    notes = {f"n{i}.txt": SENT.format(w=f"oil{i}", n=i) for i in range(12)}
+    docs = write_corpus(tmp_path / "docs", notes)
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    anchor = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
+    # each sentence finds itself (1.0); that median would put every question far from the text
+    assert anchor["whole"] == anchor["n"] == 12 and anchor["p10"] > 0.99
+    assert anchor["median"] == DEFAULT_ANCHOR and anchor["method"].startswith("default")
+    # notes of several sentences are measured as before
+    write_corpus(docs, corpus(20))
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    mixed = json.loads((tmp_path / "kb" / "manifest.json").read_text())["similarity_anchor"]
+    assert mixed["chunks"] == 32 and mixed["whole"] < mixed["n"] / 2
+    assert mixed["median"] != DEFAULT_ANCHOR and mixed["method"].startswith("median")
+    # a small knowledge base measured before sentences were told from whole chunks: again
+    assert stale({"chunks": 12, "median": 1.0}, 12) and not stale(mixed, 32)
+    assert not stale({"chunks": 1000, "median": 0.6}, 1000)
