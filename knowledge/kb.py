@@ -102,9 +102,12 @@ class KnowledgeBase:
     def similarity_anchor(self) -> float | None:
         """The median best similarity of this knowledge base's own sentences asked as
         questions (knowledge/profile.py): from the manifest, or measured now (once per
-        open) for one built before `rag index` measured it. None for an empty one."""
+        open) for one built before `rag index` measured it, or a small one measured before
+        whole-chunk sentences were told apart (``profile.stale``). None for an empty one."""
+        from .profile import SAMPLE
+
         anchor = self.manifest.get("similarity_anchor")
-        if anchor is None:
+        if anchor is None or ("whole" not in anchor and anchor.get("chunks", 0) < SAMPLE):
             if getattr(self, "_anchor", None) is None:
                 from .profile import measure
 

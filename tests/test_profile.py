@@ -98,6 +98,9 @@ def test_one_line_notes_get_the_default_anchor_not_their_self_similarity(tmp_pat
     # each sentence finds itself (1.0); that median would put every question far from the text
     assert anchor["whole"] == anchor["n"] == 12 and anchor["p10"] > 0.99
     assert anchor["median"] == DEFAULT_ANCHOR and anchor["method"].startswith("default")
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        kb.store.manifest["similarity_anchor"] = {"chunks": 12, "median": 1.0}  # measured before
+        assert kb.similarity_anchor() == DEFAULT_ANCHOR  # measured again on first use
     # notes of several sentences are measured as before
     write_corpus(docs, corpus(20))
     sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
