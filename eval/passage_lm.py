@@ -20,6 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval"))
 
 HEAD = "Passage from a manual:\n{p}\n\nA question this passage answers:"
 
@@ -42,6 +43,7 @@ def main() -> None:
     from rag.evaluation.metrics import answer_in_text
     from rag.evaluation.qa import load_qaset
     from rag.retrieval import Retriever
+    from unit_lm import mean_logprob
 
     torch.set_num_threads(2)
     tok = AutoTokenizer.from_pretrained(a.model)
@@ -50,22 +52,11 @@ def main() -> None:
     with KnowledgeBase.open(a.kb) as kb:
         found = Retriever(kb, "hybrid").search_many([q.question for q in qs], a.n, None).hits
 
-    @torch.no_grad()
     def likelihood(passages, question):
-        heads = [tok(HEAD.format(p=p), truncation=True, max_length=320).input_ids
-                 for p in passages]
         qids = tok(" " + question, add_special_tokens=False).input_ids
-        full = [h + qids for h in heads]
-        n = max(map(len, full))
-        ids = torch.full((len(full), n), tok.pad_token_id or 0)
-        mask = torch.zeros_like(ids)
-        for j, f in enumerate(full):
-            ids[j, :len(f)] = torch.tensor(f)
-            mask[j, :len(f)] = 1
-        lp = model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
-        tgt = torch.tensor(qids)
-        return [float(lp[j, len(h) - 1:len(h) - 1 + len(qids)].gather(1, tgt[:, None]).mean())
-                for j, h in enumerate(heads)]
+        return mean_logprob(model, tok.pad_token_id,
+                            [tok(HEAD.format(p=p), truncation=True, max_length=320).input_ids
+                             for p in passages], [qids] * len(passages))
 
     with open(a.out, "w") as out:
         for q, hits in zip(qs, found):

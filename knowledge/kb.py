@@ -103,11 +103,12 @@ class KnowledgeBase:
         """The median best similarity of this knowledge base's own sentences asked as
         questions (knowledge/profile.py): from the manifest, or measured now (once per
         open) for one built before `rag index` measured it, or a small one measured before
-        whole-chunk sentences were told apart (``profile.stale``). None for an empty one."""
-        from .profile import SAMPLE
+        whole-chunk sentences were told apart (``profile.before_whole``). None for an empty
+        one."""
+        from .profile import before_whole
 
         anchor = self.manifest.get("similarity_anchor")
-        if anchor is None or ("whole" not in anchor and anchor.get("chunks", 0) < SAMPLE):
+        if anchor is None or before_whole(anchor):
             if getattr(self, "_anchor", None) is None:
                 from .profile import measure
 

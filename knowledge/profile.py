@@ -119,6 +119,12 @@ def measure(conn, encode_queries, best_scores, n: int = SAMPLE) -> dict | None:
             "technical": measure_technical(conn, n)}
 
 
+def before_whole(anchor: dict) -> bool:
+    """A small knowledge base's anchor measured before whole-chunk sentences were told apart
+    (``measure``): possibly its self-similarity, so measured again."""
+    return "whole" not in anchor and anchor.get("chunks", 0) < SAMPLE
+
+
 def stale(anchor: dict | None, chunks: int) -> bool:
     """Whether an anchor needs measuring again for a knowledge base of ``chunks`` chunks
     (an emptied one: dropping it)."""
@@ -126,6 +132,6 @@ def stale(anchor: dict | None, chunks: int) -> bool:
         return bool(anchor)
     if not anchor:
         return True
-    if "whole" not in anchor and chunks < SAMPLE:  # (a small one measured before "whole")
+    if before_whole(anchor):
         return True
     return abs(chunks - anchor.get("chunks", 0)) > RECOMPUTE_SHARE * max(anchor.get("chunks", 1), 1)
