@@ -19,6 +19,11 @@ from dataclasses import dataclass
 
 KINDS = ("factoid", "howto", "why", "definition")
 WORD_LIMIT = 60  # a form longer than this is cut back to the unit(s) around the answer
+# over technical documentation an answer quotes the stretch of a passage, of at least this
+# many words where the passage has them, that holds the most of the reader's candidate spans
+# (eval/RESULTS.md, issue 22: on manuals the reader's best sentence is often the neighbour
+# of the one that answers)
+EXCERPT = 40
 
 # -- what the question asks for (the plain question-word rule) ---------------------------
 
@@ -297,6 +302,7 @@ def unit_of(all_units: list[Unit], start: int, end: int) -> int | None:
 _SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+)(?:\.\d+)*\.?\s+")
 # "3.4 quilt", "2.4.5 Commands ...": not "127.0.0.1 localhost" nor "3.10 or later" (which
 # also want the blank line after them that a heading has)
+_MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]+")
 _SUBSECTION = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,2}\.?\s+[^\W\d_]")
 
 
@@ -305,14 +311,16 @@ def is_heading(text: str, u: Unit, path: str = "") -> bool:
     closing punctuation, a blank line (or the end) after it, and either numbered as a
     subsection ("3.4 quilt", at most 8 words) or the title of one of the sections of the
     passage's path ``path`` ("2 Getting Started > Invoking Octave"), with or without its
-    number. A heading names what follows; it answers nothing."""
+    number or a Markdown "#" marker. A heading names what follows; it answers nothing."""
     line = text[u.start:u.end].strip()
-    if u.kind != "sentence" or not line or line[-1] in ".!?:;" or not _whole_line(text, u) \
+    marked = _MARKDOWN_HEADING.match(line)  # "## Title": read as code, a heading if on the path
+    if (u.kind != "sentence" and not marked) or not line or line[-1] in ".!?:;" \
+            or not _whole_line(text, u) \
             or not re.match(r"[ \t]*(?:\n[ \t]*\n|\Z)", text[u.end:]):
         return False
     if _SUBSECTION.match(line) and len(line.split()) <= 8:
         return True
-    title = _SECTION_NUMBER.sub("", line).casefold()
+    title = _SECTION_NUMBER.sub("", line[marked.end():] if marked else line).casefold()
     return bool(path) and any(_SECTION_NUMBER.sub("", part.strip()).casefold() == title
                               for part in path.split(" > "))
 
@@ -339,13 +347,12 @@ def best_unit(cut: dict[int, list[Unit]], spans,
 
 
 def grow(text: str, all_units: list[Unit], i: int, kind: str,
-         limit: int = WORD_LIMIT, explain: bool = False) -> tuple[int, int]:
+         limit: int = WORD_LIMIT) -> tuple[int, int]:
     """Unit ``i`` with the units a ``kind`` question needs around it, whole, within
     ``limit`` words: the code or list a sentence introduces (or the single line it
     introduces, a command that reads as prose), the sentence that introduces a code line,
     or the sentence that goes on explaining a why (one that opens with "because", "this",
-    "so"...; with ``explain``, any next sentence of a why or a definition: in a manual the
-    sentence the reader settles on often restates the question and the next one answers)."""
+    "so"...)."""
     lo = hi = i
     budget = limit - words(text[all_units[i].start:all_units[i].end])
 
@@ -372,10 +379,49 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
         take(j)  # what a colon introduces, on its own line: a command that reads as prose
     if kind in ("why", "definition", "howto") and hi + 1 < len(all_units) \
             and all_units[hi + 1].kind == "sentence" and \
-            (_FOLLOWS.match(text[all_units[hi + 1].start:all_units[hi + 1].end])
-             or (explain and kind in ("why", "definition"))):
+            _FOLLOWS.match(text[all_units[hi + 1].start:all_units[hi + 1].end]):
         take(hi + 1)
     return all_units[lo].start, all_units[hi].end
+
+
+def stretch(texts: list[str], cut: dict[int, list[Unit]], spans, least: int,
+            skip=lambda at, i: False) -> tuple[int, int, int] | None:
+    """(passage, first unit, last unit): the run of whole units of one passage within
+    ``least`` words (or one longer unit alone) that holds the most candidate-span probability
+    (``unit_mass``); the units ``skip(passage, index)`` names hold none and open no run."""
+    mass = unit_mass(cut, spans)
+    best, found = 0.0, None
+    for at, all_units in cut.items():
+        for i in range(len(all_units)):
+            if skip(at, i):
+                continue
+            held = 0.0
+            for j in range(i, len(all_units)):
+                if j > i and words(texts[at][all_units[i].start:all_units[j].end]) > least:
+                    break
+                held += 0.0 if skip(at, j) else mass.get((at, j), 0.0)
+                if held > best:
+                    best, found = held, (at, i, j)
+    return found
+
+
+def widen(text: str, all_units: list[Unit], lo: int, hi: int, held, least: int,
+          skip=lambda i: False, limit: int = WORD_LIMIT) -> tuple[int, int]:
+    """Units ``lo..hi`` of ``text`` widened by whole neighbouring units until they hold
+    ``least`` words, each step the neighbour holding more candidate probability
+    (``held(index)``; the next one on a tie), never a unit ``skip`` names, never past
+    ``limit`` words: (first unit, last unit)."""
+    while words(text[all_units[lo].start:all_units[hi].end]) < least:
+        sides = [(held(j), j == hi + 1, j) for j in (hi + 1, lo - 1)
+                 if 0 <= j < len(all_units) and not skip(j)]
+        for _, _, j in sorted(sides, reverse=True):
+            a, b = min(lo, j), max(hi, j)
+            if words(text[all_units[a].start:all_units[b].end]) <= limit:
+                lo, hi = a, b
+                break
+        else:
+            break
+    return lo, hi
 
 
 def _whole_line(text: str, u: Unit) -> bool:
@@ -412,13 +458,15 @@ def _outside(prefix: str) -> bool:
         and prefix.count('"') % 2 == 0
 
 
-def shape(texts: list[str], spans, kind: str, short_form: bool,
-          explain: bool = False, headings: list[str] | None = None) -> tuple[int, Shaped] | None:
+def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0,
+          headings: list[str] | None = None) -> tuple[int, Shaped] | None:
     """(passage index, the answer in it) from the reader's candidate spans ``[(probability,
     passage, start, end)]``, best first, over the passages ``texts``. ``short_form``: the
     best span alone (a factoid), with its unit as context; else the unit holding the most
-    candidate probability, grown to what a ``kind`` question needs (``explain``: see
-    ``grow``), never a heading line of a passage's section path in ``headings``."""
+    candidate probability, grown to what a ``kind`` question needs, or with ``excerpt``
+    (technical documentation) the stretch of at least ``excerpt`` words holding the most
+    (``stretch``, ``widen``); never a heading line of a passage's section path in
+    ``headings``."""
     if not spans:
         return None
     _, top, s0, e0 = spans[0]
@@ -434,8 +482,16 @@ def shape(texts: list[str], spans, kind: str, short_form: bool,
     at, i = best_unit(cut, spans, heading) or (top, home)
     if heading(at, i):  # (all the mass on headings: what the first one introduces)
         i = next((j for j in range(i + 1, len(cut[at])) if not heading(at, j)), i)
+    if excerpt:
+        at, lo, hi = stretch(texts, cut, spans, excerpt, heading) or (at, i, i)
+        mass = unit_mass(cut, spans)
+        lo, hi = widen(texts[at], cut[at], lo, hi, lambda j: mass.get((at, j), 0.0),
+                       excerpt, lambda j: heading(at, j))
+        i = max(range(lo, hi + 1), key=lambda j: mass.get((at, j), 0.0))
+        start, end = cut[at][lo].start, cut[at][hi].end
+    else:
+        start, end = grow(texts[at], cut[at], i, kind)
     text, all_units = texts[at], cut[at]
-    start, end = grow(text, all_units, i, kind, explain=explain)
     short = (s, e) if at == top and start <= s and e <= end else None
     start, end = clip(text, start, end, short or (all_units[i].start, all_units[i].end))
     if short and not (start <= short[0] and short[1] <= end):

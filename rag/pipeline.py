@@ -16,7 +16,7 @@ from knowledge.language import covers, describe, dominant_script
 
 from .abstention import AbstainRule, coverage
 from .conversation import Turn, resolve
-from .forms import Shaped, question_kind, shape
+from .forms import EXCERPT, Shaped, question_kind, shape
 from .evidence import best_sentence
 from .readers.base import NOT_FOUND, Span
 from .retrieval import Filters, Retrieved, Retriever
@@ -346,9 +346,10 @@ class Pipeline:
 
     def shape(self, question: str, passages: list[Hit], out) -> tuple[int, Shaped] | None:
         """(passage index, the answer's form in it) for a span reader's answer: the short
-        span for a factoid, whole sentences, list items or code lines for other questions
-        and for every question over technical documentation (``answer_form`` in the reader's
-        config, ``technical``; rag/forms.py). None: not a span answer."""
+        span for a factoid, whole sentences, list items or code lines for other questions,
+        and over technical documentation an excerpt of them for every question
+        (``answer_form`` in the reader's config, ``technical``; rag/forms.py). None: not a
+        span answer."""
         if out.abstained:
             return None
         config = self.reader.config
@@ -368,15 +369,15 @@ class Pipeline:
             if found is None or short:
                 return None
             spans = [(1.0, found[0], *found[1])]
-        return shape([h.text for h in passages], spans, kind, short, explain=technical,
-                     headings=[h.heading for h in passages])
+        return shape([h.text for h in passages], spans, kind, short,
+                     EXCERPT if technical else 0, headings=[h.heading for h in passages])
 
     def technical(self) -> bool:
         """Whether this knowledge base reads as technical documentation (manuals, FAQs,
-        READMEs: knowledge/profile.py), where ``auto`` answers every question with whole
-        units, a factoid's short span marked in its sentence (there the span alone is the
-        neighbouring phrase too often), and a why takes the sentence after the one it
-        settles on (eval/RESULTS.md, issue 22); the abstention rule's floor applies there too.
+        READMEs: knowledge/profile.py), where ``auto`` answers every question with an
+        excerpt of whole units (``forms.EXCERPT`` words), a factoid's short span marked in it
+        (there the span alone, or the reader's one best sentence, is the neighbouring phrase
+        too often: eval/RESULTS.md, issue 22); the abstention rule's floor applies there too.
         From the reader's ``technical_at`` share of technical words on."""
         kb = getattr(self.retriever, "kb", None)  # (a sharded retriever has none: prose)
         if technical_at(self.reader.config) is None or kb is None:

@@ -148,11 +148,11 @@ MANUAL = {
 }
 
 
-def test_on_a_manual_a_factoid_is_answered_with_its_sentence_the_span_marked(
+def test_on_a_manual_a_factoid_is_answered_with_its_excerpt_the_span_marked(
         squad_kb, embedder, tmp_path, capsys):
     """Where the knowledge base reads as technical documentation (its share of paths,
-    options and calls, knowledge/profile.py), `auto` answers a factoid with the whole
-    sentence it stands in and keeps the short span in ``short``; over encyclopedia text the
+    options and calls, knowledge/profile.py), `auto` answers a factoid with the excerpt of
+    whole units it stands in (rag/forms.py ``EXCERPT``) and keeps the short span in ``short``; over encyclopedia text the
     answer is the short span, as before; ``--answer-form short`` gives the span anywhere."""
     from conftest import write_corpus
     from rag.cli import main
@@ -171,13 +171,17 @@ def test_on_a_manual_a_factoid_is_answered_with_its_sentence_the_span_marked(
         assert not got["abstained"] and "~/.frobrc" in got["short"]
         if form:
             assert got["answer"] == got["short"] and got["form"] == "span"
-        else:
-            assert got["answer"] == "The frob tool reads its settings from ~/.frobrc at start-up."
-            assert got["form"] == "sentence"
+        else:  # the excerpt around the span: whole units, the heading "# Configuration" left out
+            body = MANUAL["frob.md"].split("\n\n", 1)[1].strip()
+            assert got["answer"] == body and got["form"] == "steps"
     assert main(["ask", question, "--kb", str(tmp_path / "kb")]) == 0
-    first, second = capsys.readouterr().out.splitlines()[:2]  # the sentence, its span marked
-    assert first == "The frob tool reads its settings from ~/.frobrc at start-up."
-    assert second.startswith("  → ") and "~/.frobrc" in second
+    lines = capsys.readouterr().out.splitlines()  # the excerpt as it stands, its span marked
+    assert lines[0] == "The frob tool reads its settings from ~/.frobrc at start-up. Each line " \
+                       "of ~/.frobrc holds one option, such as --colour=auto or --jobs=4. To " \
+                       "build with four jobs at once, type:"
+    assert lines[2] == "    $ frob build --jobs=4"
+    marked = next(line for line in lines if line.startswith("  → "))
+    assert "~/.frobrc" in marked
     assert main(["ask", "Which NFL team represented the AFC at Super Bowl 50?", "--kb",
                  str(base / "kb"), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)

@@ -145,18 +145,30 @@ def test_what_is_not_a_heading_stays_a_candidate_and_a_heading_alone_gives_what_
     assert text[sh.start:sh.end] == "Octave keeps 1000 commands."
 
 
-def test_on_technical_documentation_a_why_takes_the_next_sentence_whatever_it_opens_with():
-    text = ("Why is the history file not saved? Octave writes the history only at a clean "
-            "exit. A crash skips that step. See the next section.")
-    at = text.index("history file")
-    spans = [(0.5, 0, at, at + 12)]
-    _, plain = shape([text], spans, "why", False)
-    _, explained = shape([text], spans, "why", False, explain=True)
-    assert text[plain.start:plain.end] == "Why is the history file not saved?"
-    assert text[explained.start:explained.end] == (
-        "Why is the history file not saved? Octave writes the history only at a clean exit.")
-    _, factoid = shape([text], spans, "factoid", False, explain=True)
-    assert (factoid.start, factoid.end) == (plain.start, plain.end)  # only a why/definition
+def test_an_excerpt_quotes_the_stretch_holding_most_of_the_mass_widened_to_whole_units():
+    text = ("3.2 Saving history\n\nOctave writes the history only at a clean exit. A crash "
+            "skips that step. Set history_save to false to keep nothing. The file is "
+            "~/.octave_hist. See the next section for the size.")
+    us = [text[u.start:u.end] for u in units(text)]
+    at = text.index("clean exit")
+    crash, keep = text.index("crash"), text.index("history_save")
+    # the best single span is in the first sentence, but more of the mass lies on the next two
+    spans = [(0.3, 0, at, at + 10), (0.25, 0, crash, crash + 5), (0.2, 0, keep, keep + 12)]
+    _, unit = shape([text], spans, "why", False)
+    assert text[unit.start:unit.end] == us[1]  # the best unit alone, without an excerpt
+    _, sh = shape([text], spans, "why", False, excerpt=12)
+    quoted = text[sh.start:sh.end]
+    assert quoted == " ".join(us[2:4])  # the stretch within 12 words holding most mass
+    assert sh.short is None  # the best span lies outside it
+    _, wide = shape([text], spans, "why", False, excerpt=25)
+    quoted = text[wide.start:wide.end]
+    # widened by whole units, the heading never taken: the sentence before the stretch (it
+    # holds more mass than the one after), then the next on a tie of none
+    assert quoted == " ".join(us[1:5]) and words(quoted) >= 25
+    # no more than the word limit, and never past the passage
+    _, capped = shape([text], spans, "why", False, excerpt=500)
+    assert words(text[capped.start:capped.end]) <= 60
+    assert text[capped.start:capped.end] == text[text.index("Octave writes"):]
 
 
 def test_shape_factoid_is_the_short_span_with_its_sentence_as_context():
