@@ -308,13 +308,14 @@ _SUBSECTION = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,2}\.?\s+[^\W\d_]")
 
 def is_heading(text: str, u: Unit, path: str = "") -> bool:
     """Unit ``u`` of ``text`` is a heading line: a sentence alone on its line, with no
-    closing punctuation, a blank line (or the end) after it, and either numbered as a
+    closing punctuation but "?", a blank line (or the end) after it, and either numbered as a
     subsection ("3.4 quilt", at most 8 words) or the title of one of the sections of the
     passage's path ``path`` ("2 Getting Started > Invoking Octave"), with or without its
-    number or a Markdown "#" marker. A heading names what follows; it answers nothing."""
+    number or a Markdown "#" marker ("4.3 What is debmake?" too: a question can title one).
+    A heading names what follows; it answers nothing."""
     line = text[u.start:u.end].strip()
     marked = _MARKDOWN_HEADING.match(line)  # "## Title": read as code, a heading if on the path
-    if (u.kind != "sentence" and not marked) or not line or line[-1] in ".!?:;" \
+    if (u.kind != "sentence" and not marked) or not line or line[-1] in ".!:;" \
             or not _whole_line(text, u) \
             or not re.match(r"[ \t]*(?:\n[ \t]*\n|\Z)", text[u.end:]):
         return False
@@ -388,7 +389,8 @@ def stretch(texts: list[str], cut: dict[int, list[Unit]], spans, least: int,
             skip=lambda at, i: False) -> tuple[int, int, int] | None:
     """(passage, first unit, last unit): the run of whole units of one passage within
     ``least`` words (or one longer unit alone) that holds the most candidate-span probability
-    (``unit_mass``); the units ``skip(passage, index)`` names hold none and open no run."""
+    (``unit_mass``); no run holds a unit ``skip(passage, index)`` names (a heading: a run
+    stays in its section)."""
     mass = unit_mass(cut, spans)
     best, found = 0.0, None
     for at, all_units in cut.items():
@@ -397,9 +399,10 @@ def stretch(texts: list[str], cut: dict[int, list[Unit]], spans, least: int,
                 continue
             held = 0.0
             for j in range(i, len(all_units)):
-                if j > i and words(texts[at][all_units[i].start:all_units[j].end]) > least:
+                if j > i and (skip(at, j) or words(texts[at][all_units[i].start:
+                                                             all_units[j].end]) > least):
                     break
-                held += 0.0 if skip(at, j) else mass.get((at, j), 0.0)
+                held += mass.get((at, j), 0.0)
                 if held > best:
                     best, found = held, (at, i, j)
     return found

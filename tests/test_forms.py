@@ -165,6 +165,13 @@ def test_an_excerpt_quotes_the_stretch_holding_most_of_the_mass_widened_to_whole
     # widened by whole units, the heading never taken: the sentence before the stretch (it
     # holds more mass than the one after), then the next on a tie of none
     assert quoted == " ".join(us[1:5]) and words(quoted) >= 25
+    # never across a heading (a question can title a section): the excerpt stays in its own
+    manual = ("Use the xz format when you can. It compresses better than gzip does.\n\n"
+              "4.3 What is debmake?\n\nThe debmake command is the helper script for Debian "
+              "packaging. It makes the template files.")
+    at = manual.index("helper script")
+    _, own = shape([manual], [(0.6, 0, at, at + 13)], "factoid", False, excerpt=40)
+    assert manual[own.start:own.end] == manual[manual.index("The debmake command"):]
     # no more than the word limit, and never past the passage
     _, capped = shape([text], spans, "why", False, excerpt=500)
     assert words(text[capped.start:capped.end]) <= 60
