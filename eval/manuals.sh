@@ -5,7 +5,9 @@
 # declined when the manuals do not answer.
 #   bash eval/manuals.sh [SETTINGS...]     e.g. "--answer-form short" "--answer-mode fused"
 #   env: SPLIT (dev, default; test: the held-out manual), FORMAT (pdf, default, or html),
-#        WORK (runs/), READER (rag/models/reader), TAG (a name for this code/settings)
+#        WORK (runs/), READER (rag/models/reader), TAG (a name for this code/settings),
+#        EACH=1: each manual in a knowledge base of its own, asked its own questions (as a
+#        user who indexes one program's manuals; by default all four share one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RAG=${RAG:-.venv/bin/rag}
@@ -14,25 +16,53 @@ SPLIT=${SPLIT:-dev}
 FORMAT=${FORMAT:-pdf}
 READER=${READER:-rag/models/reader}
 TAG=${TAG:-now}
+EACH=${EACH:-}
 QA=eval/data/manuals/manuals.qa.jsonl
-KB=$WORK/kb-manuals-$FORMAT-$TAG
-$RAG index "eval/data/manuals/$FORMAT" --kb "$KB" >&2
+# the manuals of a split (the QA set's "manual" field) and their files
+case $SPLIT in dev) MANUALS="octave gnuplot debmake" ;; *) MANUALS="bash" ;; esac
+file_of() { case $1 in debmake) echo debmake-doc ;; bash) echo bashref ;; *) echo "$1" ;; esac; }
+if [ -n "$EACH" ]; then
+  for m in $MANUALS; do
+    src=eval/data/manuals/$FORMAT/$(file_of "$m")
+    if [ "$FORMAT" = pdf ]; then src=$src.pdf; fi
+    $RAG index "$src" --kb "$WORK/kb-manuals-$FORMAT-$TAG-$m" >&2
+    grep "\"manual\": \"$m\"" $QA > "$WORK/manuals-$m.qa.jsonl"
+  done
+else
+  $RAG index "eval/data/manuals/$FORMAT" --kb "$WORK/kb-manuals-$FORMAT-$TAG" >&2
+fi
 [ $# -gt 0 ] || set -- ""
 for settings in "$@"; do
-  name=$WORK/eval-manuals-$FORMAT-$TAG-$SPLIT$(printf -- '%s' "$settings" | tr -c 'a-z0-9' '-')
-  rm -rf "$name"
-  # shellcheck disable=SC2086  # settings are several flags
-  $RAG eval "$QA" --kb "$KB" --reader "$READER" --split "$SPLIT" --out "$name" $settings \
-      > /dev/null
-  python3 - "$name" "$settings" <<'EOF'
-import json, sys
-s = json.load(open(sys.argv[1] + "/summary.json"))
-by = s.get("by_type", {})
-cell = lambda t, m: by.get(t, {}).get(m, "-")
-print(f"{sys.argv[2] or 'default':32} right {s['right']:5.1f}  factoid {cell('factoid', 'right')}  "
-      f"howto {cell('howto', 'right')}  why {cell('why', 'right')}  "
-      f"absent declined {cell('absent', 'declined_absent')}  "
-      f"answerable declined {s.get('declined_answerable', '-')}  words {s.get('answer_words_median')}"
-      f"  recall@5 {s.get('recall@5')}  -> {sys.argv[1]}")
+  name=$WORK/eval-manuals-$FORMAT-$TAG${EACH:+-each}-$SPLIT$(printf -- '%s' "$settings" | tr -c 'a-z0-9' '-')
+  runs=()
+  if [ -n "$EACH" ]; then
+    for m in $MANUALS; do
+      runs+=("$name-$m")
+      rm -rf "$name-$m"
+      # shellcheck disable=SC2086  # settings are several flags
+      $RAG eval "$WORK/manuals-$m.qa.jsonl" --kb "$WORK/kb-manuals-$FORMAT-$TAG-$m" \
+          --reader "$READER" --split "$SPLIT" --out "$name-$m" $settings > /dev/null
+    done
+  else
+    runs+=("$name")
+    rm -rf "$name"
+    # shellcheck disable=SC2086
+    $RAG eval "$QA" --kb "$WORK/kb-manuals-$FORMAT-$TAG" --reader "$READER" --split "$SPLIT" \
+        --out "$name" $settings > /dev/null
+  fi
+  python3 - "$settings" "${runs[@]}" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(line) for run in sys.argv[2:] for line in open(run + "/predictions.jsonl")]
+pct = lambda xs: f"{100 * sum(xs) / len(xs):.1f}" if xs else "-"
+ok = lambda r: r["abstained"] if r["type"] == "absent" else r["right"]
+cell = lambda t: pct([ok(r) for r in rows if r["type"] == t])
+answerable = [r for r in rows if r["type"] != "absent"]
+said = [r["answer_words"] for r in rows if not r["abstained"]]
+print(f"{sys.argv[1] or 'default':32} right {pct([ok(r) for r in rows])}  factoid {cell('factoid')}"
+      f"  howto {cell('howto')}  why {cell('why')}  absent declined {cell('absent')}  "
+      f"answerable declined {pct([r['abstained'] for r in answerable])}  "
+      f"words {statistics.median(said) if said else '-'}  "
+      f"answer in passages {pct([bool(r['answer_in_topk']) for r in answerable])}  "
+      f"-> {' '.join(sys.argv[2:])}")
 EOF
 done
