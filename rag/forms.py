@@ -311,15 +311,17 @@ def is_heading(text: str, u: Unit, path: str = "") -> bool:
     closing punctuation but "?", a blank line (or the end) after it, and either numbered as a
     subsection ("3.4 quilt", at most 8 words) or the title of one of the sections of the
     passage's path ``path`` ("2 Getting Started > Invoking Octave"), with or without its
-    number or a Markdown "#" marker ("4.3 What is debmake?" too: a question can title one).
+    number or a Markdown "#" marker ("4.3 What is debmake?" too: a question can title one;
+    a numbered or marked one may read as code: "8.5 Makefile (shell, GUI)", "# Setup").
     A heading names what follows; it answers nothing."""
     line = text[u.start:u.end].strip()
     marked = _MARKDOWN_HEADING.match(line)  # "## Title": read as code, a heading if on the path
-    if (u.kind != "sentence" and not marked) or not line or line[-1] in ".!:;" \
-            or not _whole_line(text, u) \
+    numbered = _SUBSECTION.match(line) and len(line.split()) <= 8  # "8.5 Makefile (shell, GUI)"
+    if (u.kind != "sentence" and not marked and not numbered) or not line \
+            or line[-1] in ".!:;" or not _whole_line(text, u) \
             or not re.match(r"[ \t]*(?:\n[ \t]*\n|\Z)", text[u.end:]):
         return False
-    if _SUBSECTION.match(line) and len(line.split()) <= 8:
+    if numbered:
         return True
     title = _SECTION_NUMBER.sub("", line[marked.end():] if marked else line).casefold()
     return bool(path) and any(_SECTION_NUMBER.sub("", part.strip()).casefold() == title

@@ -172,6 +172,9 @@ def test_an_excerpt_quotes_the_stretch_holding_most_of_the_mass_widened_to_whole
     at = manual.index("helper script")
     _, own = shape([manual], [(0.6, 0, at, at + 13)], "factoid", False, excerpt=40)
     assert manual[own.start:own.end] == manual[manual.index("The debmake command"):]
+    code_like = manual.replace("4.3 What is debmake?", "8.5 Makefile (shell, GUI)")
+    _, own = shape([code_like], [(0.6, 0, at, at + 13)], "factoid", False, excerpt=40)
+    assert code_like[own.start:own.end] == code_like[code_like.index("The debmake command"):]
     # no more than the word limit, and never past the passage
     _, capped = shape([text], spans, "why", False, excerpt=500)
     assert words(text[capped.start:capped.end]) <= 60
