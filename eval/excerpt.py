@@ -2,13 +2,15 @@
 
 Scores the answer `rag/forms.py` shapes from an `eval/unit_choice.py dump` (the passages and
 the reader's candidate spans of each question, read once), for each excerpt length given:
-0 is the reader's one best unit grown by the question's kind (the form before excerpts),
-N the stretch of whole units of at least N words holding the most candidate probability
-(`forms.stretch`, `forms.widen`). "Right" is `rag eval`'s containment (an acceptable answer
-within 60 words), over the dump's answerable questions, by question type where the QA set
-names one.
+0 is the reader's one best unit grown by the question's kind (as on prose; technical text
+also took a why's next sentence before excerpts), N the run of whole units holding the most
+candidate probability widened towards N words (`forms.stretch`, `forms.widen`). The dumps
+hold no section paths, so only numbered headings are seen here (`rag eval` sees them all).
+"Right" is `rag eval`'s containment (an acceptable answer within 60 words), over the dump's
+answerable questions, by question type where the QA set names one.
 
-    .venv/bin/python eval/unit_choice.py dump --kb runs/kb-manuals-pdf-win --out runs/units-dev.jsonl
+    .venv/bin/python eval/unit_choice.py dump --kb runs/kb-manuals-pdf-win \
+        --out runs/units-dev.jsonl
     .venv/bin/python eval/excerpt.py runs/units-dev.jsonl --lengths 0 30 40 60
 """
 from __future__ import annotations

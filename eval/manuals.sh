@@ -26,21 +26,23 @@ if [ -n "$EACH" ]; then
     src=eval/data/manuals/$FORMAT/$(file_of "$m")
     if [ "$FORMAT" = pdf ]; then src=$src.pdf; fi
     $RAG index "$src" --kb "$WORK/kb-manuals-$FORMAT-$TAG-$m" >&2
-    grep "\"manual\": \"$m\"" $QA > "$WORK/manuals-$m.qa.jsonl"
+    python3 -c 'import json, sys; sys.stdout.writelines(line for line in open(sys.argv[1])
+        if json.loads(line)["manual"] == sys.argv[2])' $QA "$m" > "$WORK/manuals-$TAG-$m.qa.jsonl"
   done
 else
   $RAG index "eval/data/manuals/$FORMAT" --kb "$WORK/kb-manuals-$FORMAT-$TAG" >&2
 fi
 [ $# -gt 0 ] || set -- ""
 for settings in "$@"; do
-  name=$WORK/eval-manuals-$FORMAT-$TAG${EACH:+-each}-$SPLIT$(printf -- '%s' "$settings" | tr -c 'a-z0-9' '-')
+  name=$WORK/eval-manuals-$FORMAT-$TAG${EACH:+-each}-$SPLIT
+  name=$name$(printf -- '%s' "$settings" | tr -c 'a-z0-9' '-')
   runs=()
   if [ -n "$EACH" ]; then
     for m in $MANUALS; do
       runs+=("$name-$m")
       rm -rf "$name-$m"
       # shellcheck disable=SC2086  # settings are several flags
-      $RAG eval "$WORK/manuals-$m.qa.jsonl" --kb "$WORK/kb-manuals-$FORMAT-$TAG-$m" \
+      $RAG eval "$WORK/manuals-$TAG-$m.qa.jsonl" --kb "$WORK/kb-manuals-$FORMAT-$TAG-$m" \
           --reader "$READER" --split "$SPLIT" --out "$name-$m" $settings > /dev/null
     done
   else
@@ -54,11 +56,10 @@ for settings in "$@"; do
 import json, statistics, sys
 rows = [json.loads(line) for run in sys.argv[2:] for line in open(run + "/predictions.jsonl")]
 pct = lambda xs: f"{100 * sum(xs) / len(xs):.1f}" if xs else "-"
-ok = lambda r: r["abstained"] if r["type"] == "absent" else r["right"]
-cell = lambda t: pct([ok(r) for r in rows if r["type"] == t])
+cell = lambda t: pct([r["right"] for r in rows if r["type"] == t])  # absent: right = declined
 answerable = [r for r in rows if r["type"] != "absent"]
 said = [r["answer_words"] for r in rows if not r["abstained"]]
-print(f"{sys.argv[1] or 'default':32} right {pct([ok(r) for r in rows])}  factoid {cell('factoid')}"
+print(f"{sys.argv[1] or 'default':32} right {pct([r['right'] for r in rows])}  factoid {cell('factoid')}"
       f"  howto {cell('howto')}  why {cell('why')}  absent declined {cell('absent')}  "
       f"answerable declined {pct([r['abstained'] for r in answerable])}  "
       f"words {statistics.median(said) if said else '-'}  "

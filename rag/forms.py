@@ -275,7 +275,7 @@ def _balance(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
 class Shaped:
     """An answer's characters in its passage: ``start:end`` is what the user is told,
     ``short`` the short span inside it (None when the answer is not a span), ``context``
-    the unit(s) the short span stands in."""
+    the unit(s) the short span stands in (for whole units or an excerpt, ``start:end``)."""
 
     start: int
     end: int
@@ -387,17 +387,17 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
     return all_units[lo].start, all_units[hi].end
 
 
-def stretch(texts: list[str], cut: dict[int, list[Unit]], spans, least: int,
-            skip=lambda at, i: False) -> tuple[int, int, int] | None:
+def stretch(texts: list[str], cut: dict[int, list[Unit]], mass: dict[tuple[int, int], float],
+            least: int, skip=lambda at, i: False) -> tuple[int, int, int] | None:
     """(passage, first unit, last unit): the run of whole units of one passage within
-    ``least`` words (or one longer unit alone) that holds the most candidate-span probability
-    (``unit_mass``); no run holds a unit ``skip(passage, index)`` names (a heading: a run
-    stays in its section)."""
-    mass = unit_mass(cut, spans)
+    ``least`` words (or one longer unit alone), opening and closing on units that hold some
+    of the reader's candidate-span probability ``mass`` (``unit_mass``), that holds the most
+    of it; no run holds a unit ``skip(passage, index)`` names (a heading: a run stays in its
+    section). None when no unit holds any."""
     best, found = 0.0, None
     for at, all_units in cut.items():
         for i in range(len(all_units)):
-            if skip(at, i):
+            if skip(at, i) or not mass.get((at, i)):
                 continue
             held = 0.0
             for j in range(i, len(all_units)):
@@ -405,7 +405,7 @@ def stretch(texts: list[str], cut: dict[int, list[Unit]], spans, least: int,
                                                              all_units[j].end]) > least):
                     break
                 held += mass.get((at, j), 0.0)
-                if held > best:
+                if mass.get((at, j)) and held > best:
                     best, found = held, (at, i, j)
     return found
 
@@ -413,15 +413,16 @@ def stretch(texts: list[str], cut: dict[int, list[Unit]], spans, least: int,
 def widen(text: str, all_units: list[Unit], lo: int, hi: int, held, least: int,
           skip=lambda i: False, limit: int = WORD_LIMIT) -> tuple[int, int]:
     """Units ``lo..hi`` of ``text`` widened by whole neighbouring units until they hold
-    ``least`` words, each step the neighbour holding more candidate probability
-    (``held(index)``; the next one on a tie), never a unit ``skip`` names, never past
-    ``limit`` words: (first unit, last unit)."""
+    ``least`` words: each step the neighbour holding more candidate probability
+    (``held(index)``), on a tie the two sides in turn, the next first (the answer stands in
+    the middle); never a unit ``skip`` names, never past ``limit`` words. (first, last unit)"""
+    after = True  # which side a tie goes to
     while words(text[all_units[lo].start:all_units[hi].end]) < least:
-        sides = [(held(j), j == hi + 1, j) for j in (hi + 1, lo - 1)
-                 if 0 <= j < len(all_units) and not skip(j)]
-        for _, _, j in sorted(sides, reverse=True):
+        sides = [j for j in (hi + 1, lo - 1) if 0 <= j < len(all_units) and not skip(j)]
+        for j in sorted(sides, key=lambda j: (held(j), (j > hi) == after), reverse=True):
             a, b = min(lo, j), max(hi, j)
             if words(text[all_units[a].start:all_units[b].end]) <= limit:
+                after = j < lo  # the other side next time
                 lo, hi = a, b
                 break
         else:
@@ -469,9 +470,9 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
     passage, start, end)]``, best first, over the passages ``texts``. ``short_form``: the
     best span alone (a factoid), with its unit as context; else the unit holding the most
     candidate probability, grown to what a ``kind`` question needs, or with ``excerpt``
-    (technical documentation) the stretch of at least ``excerpt`` words holding the most
-    (``stretch``, ``widen``); never a heading line of a passage's section path in
-    ``headings``."""
+    (technical documentation) the run of units holding the most (``stretch``) widened
+    towards ``excerpt`` words within its section and passage (``widen``); never a heading
+    line of a passage's section path in ``headings``."""
     if not spans:
         return None
     _, top, s0, e0 = spans[0]
@@ -484,17 +485,18 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
         return top, Shaped(s, e, "span", (s, e), context)
     paths = headings or [""] * len(texts)
     heading = lambda p, j: is_heading(texts[p], cut[p][j], paths[p])  # noqa: E731
-    at, i = best_unit(cut, spans, heading) or (top, home)
-    if heading(at, i):  # (all the mass on headings: what the first one introduces)
-        i = next((j for j in range(i + 1, len(cut[at])) if not heading(at, j)), i)
-    if excerpt:
-        at, lo, hi = stretch(texts, cut, spans, excerpt, heading) or (at, i, i)
-        mass = unit_mass(cut, spans)
+    mass = unit_mass(cut, spans)
+    found = stretch(texts, cut, mass, min(excerpt, WORD_LIMIT), heading) if excerpt else None
+    if found:
+        at, lo, hi = found
         lo, hi = widen(texts[at], cut[at], lo, hi, lambda j: mass.get((at, j), 0.0),
                        excerpt, lambda j: heading(at, j))
         i = max(range(lo, hi + 1), key=lambda j: mass.get((at, j), 0.0))
         start, end = cut[at][lo].start, cut[at][hi].end
     else:
+        at, i = best_unit(cut, spans, heading) or (top, home)
+        if heading(at, i):  # (all the mass on headings: what the first one introduces)
+            i = next((j for j in range(i + 1, len(cut[at])) if not heading(at, j)), i)
         start, end = grow(texts[at], cut[at], i, kind)
     text, all_units = texts[at], cut[at]
     short = (s, e) if at == top and start <= s and e <= end else None

@@ -61,7 +61,7 @@ class Citation:
     answer_end: int | None = None  # it was found in this passage
     short_start: int | None = None  # the short span inside the answer (a factoid's), and
     short_end: int | None = None
-    context_start: int | None = None  # the sentence it stands in
+    context_start: int | None = None  # the sentence it stands in (or the answer's own)
     context_end: int | None = None
     page_label: str | None = None  # the page as a PDF viewer labels it ("iv", "17")
     heading: str = ""  # the section path ("Chapter 2 > Installing")
@@ -98,7 +98,8 @@ class Answer:
     # "steps" (sentences with code or list items), "code", "generated", or None (not read)
     form: str | None = None
     short: str | None = None  # the short span, where the answer holds one
-    context: str | None = None  # the sentence(s) the short span stands in
+    context: str | None = None  # the sentence(s) the short span stands in (for whole
+    # units or an excerpt, the answer itself)
     withheld: str | None = None  # declined: the answer the reader would have given
     # a follow-up question made self-contained from the conversation (rag/conversation.py),
     # as it was searched and read; None when the question stood alone

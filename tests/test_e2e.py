@@ -171,7 +171,7 @@ def test_on_a_manual_a_factoid_is_answered_with_its_excerpt_the_span_marked(
         assert not got["abstained"] and "~/.frobrc" in got["short"]
         if form:
             assert got["answer"] == got["short"] and got["form"] == "span"
-        else:  # the excerpt around the span: whole units, the heading "# Configuration" left out
+        else:  # the excerpt around the span: whole units, "# Configuration" left out
             body = MANUAL["frob.md"].split("\n\n", 1)[1].strip()
             assert got["answer"] == body and got["form"] == "steps"
     assert main(["ask", question, "--kb", str(tmp_path / "kb")]) == 0

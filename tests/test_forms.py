@@ -145,6 +145,40 @@ def test_what_is_not_a_heading_stays_a_candidate_and_a_heading_alone_gives_what_
     assert text[sh.start:sh.end] == "Octave keeps 1000 commands."
 
 
+def test_the_stretch_opens_and_closes_on_units_with_mass_and_stays_in_its_section():
+    from rag.forms import stretch
+    text = ("One two three four five. Six seven eight nine ten. Eleven twelve thirteen. "
+            "Fourteen fifteen.\n\n3.2 Next section\n\nSixteen seventeen eighteen.")
+    cut = {0: units(text)}
+    assert len(cut[0]) == 6  # four sentences, a heading, one more sentence
+    heading = lambda at, i: i == 4  # noqa: E731
+    # the unit before the mass holds none: no run opens on it
+    assert stretch([text], cut, {(0, 1): 0.9}, 40, heading) == (0, 1, 1)
+    # two units with mass, within the words: one run; too far apart for 8 words: the larger
+    assert stretch([text], cut, {(0, 1): 0.4, (0, 3): 0.3}, 40, heading) == (0, 1, 3)
+    assert stretch([text], cut, {(0, 1): 0.4, (0, 3): 0.3}, 8, heading) == (0, 1, 1)
+    # a heading between two units with mass: no run crosses it
+    assert stretch([text], cut, {(0, 3): 0.3, (0, 5): 0.35}, 40, heading) == (0, 5, 5)
+    assert stretch([text], cut, {}, 40, heading) is None
+
+
+def test_widen_takes_the_neighbour_with_more_mass_then_both_sides_in_turn_within_the_limit():
+    from rag.forms import widen
+    text = " ".join(f"Sentence {n} has five words." for n in range(9))  # 9 units of 5 words
+    cut = units(text)
+    held = {3: 0.2}.get
+    span = lambda lo, hi: text[cut[lo].start:cut[hi].end]  # noqa: E731
+    # from unit 4: the previous one holds mass, then ties alternate, the next side first
+    assert widen(text, cut, 4, 4, lambda j: held(j, 0.0), 15) == (3, 5)
+    assert widen(text, cut, 4, 4, lambda j: held(j, 0.0), 25) == (2, 6)
+    assert widen(text, cut, 4, 4, lambda j: 0.0, 25) == (2, 6)
+    assert widen(text, cut, 4, 4, lambda j: 0.0, 20) == (3, 6)  # next, previous, next
+    # a unit it may not take ends that side; the limit ends both
+    assert widen(text, cut, 4, 4, lambda j: 0.0, 25, skip=lambda j: j == 5) == (0, 4)
+    lo, hi = widen(text, cut, 4, 4, lambda j: 0.0, 100, limit=22)
+    assert words(span(lo, hi)) == 20 and (lo, hi) == (3, 6)
+
+
 def test_an_excerpt_quotes_the_stretch_holding_most_of_the_mass_widened_to_whole_units():
     text = ("3.2 Saving history\n\nOctave writes the history only at a clean exit. A crash "
             "skips that step. Set history_save to false to keep nothing. The file is "
@@ -157,14 +191,11 @@ def test_an_excerpt_quotes_the_stretch_holding_most_of_the_mass_widened_to_whole
     _, unit = shape([text], spans, "why", False)
     assert text[unit.start:unit.end] == us[1]  # the best unit alone, without an excerpt
     _, sh = shape([text], spans, "why", False, excerpt=12)
-    quoted = text[sh.start:sh.end]
-    assert quoted == " ".join(us[2:4])  # the stretch within 12 words holding most mass
+    assert text[sh.start:sh.end] == " ".join(us[2:4])  # the run within 12 words with most
     assert sh.short is None  # the best span lies outside it
     _, wide = shape([text], spans, "why", False, excerpt=25)
-    quoted = text[wide.start:wide.end]
-    # widened by whole units, the heading never taken: the sentence before the stretch (it
-    # holds more mass than the one after), then the next on a tie of none
-    assert quoted == " ".join(us[1:5]) and words(quoted) >= 25
+    # the run of all three (21 words), then the next sentence: the heading is never taken
+    assert text[wide.start:wide.end] == " ".join(us[1:5])
     # never across a heading (a question can title a section): the excerpt stays in its own
     manual = ("Use the xz format when you can. It compresses better than gzip does.\n\n"
               "4.3 What is debmake?\n\nThe debmake command is the helper script for Debian "
@@ -175,10 +206,18 @@ def test_an_excerpt_quotes_the_stretch_holding_most_of_the_mass_widened_to_whole
     code_like = manual.replace("4.3 What is debmake?", "8.5 Makefile (shell, GUI)")
     _, own = shape([code_like], [(0.6, 0, at, at + 13)], "factoid", False, excerpt=40)
     assert code_like[own.start:own.end] == code_like[code_like.index("The debmake command"):]
-    # no more than the word limit, and never past the passage
-    _, capped = shape([text], spans, "why", False, excerpt=500)
-    assert words(text[capped.start:capped.end]) <= 60
-    assert text[capped.start:capped.end] == text[text.index("Octave writes"):]
+    # all the mass on a heading that ends the passage: that heading alone, nothing widened
+    tail = "Some text about it. And more of it.\n\n3.2 Foo bar"
+    _, alone = shape([tail], [(0.9, 0, tail.index("Foo"), len(tail))], "why", False, excerpt=40)
+    assert tail[alone.start:alone.end] == "3.2 Foo bar"
+    # asked for more than the word limit: whole units up to it, never the bare span
+    long = " ".join(f"Sentence number {n} of the manual says one thing." for n in range(12))
+    at = long.index("number 6")
+    for n in (40, 60, 80, 500):
+        _, capped = shape([long], [(0.9, 0, at, at + 8)], "why", False, excerpt=n)
+        quoted = long[capped.start:capped.end]
+        assert quoted.endswith(".") and "number 6" in quoted
+        assert min(n, 54) <= words(quoted) <= 60 if n > 40 else 40 <= words(quoted) <= 60
 
 
 def test_shape_factoid_is_the_short_span_with_its_sentence_as_context():
