@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 KINDS = ("factoid", "howto", "why", "definition")
 WORD_LIMIT = 60  # a form longer than this is cut back to the unit(s) around the answer
-# over technical documentation an answer quotes the stretch of a passage, of at least this
-# many words where the passage has them, that holds the most of the reader's candidate spans
-# (eval/RESULTS.md, issue 22: on manuals the reader's best sentence is often the neighbour
-# of the one that answers)
+# over technical documentation an answer quotes the run of whole units of a passage holding
+# the most of the reader's candidate spans, widened towards this many words (`stretch`,
+# `widen`; eval/RESULTS.md, issue 22: on manuals the reader's best sentence is often the
+# neighbour of the one that answers)
 EXCERPT = 40
 
 # -- what the question asks for (the plain question-word rule) ---------------------------
