@@ -26,13 +26,16 @@ NAV_CLASSES = {"header", "nav-panel", "navigation", "navheader", "navfooter", "s
 # a heading's or definition's permalink, shown as "¶" beside it: Texinfo (copiable-anchor),
 # Sphinx (headerlink), MkDocs and Jupyter Book (headerlink, anchor-link)
 PERMALINK_CLASSES = {"copiable-anchor", "headerlink", "anchor-link"}
+# navigation by id: Texinfo's table of contents and short table of contents (its class,
+# "contents", is Doxygen's main content, so the id tells them apart)
+NAV_IDS = {"SEC_Contents", "SEC_Overview"}
 _SPACE = re.compile(r"\s+")
 
 
 def is_navigation(tag) -> bool:
     """Whether an element is navigation rather than content (a permalink included)."""
-    if tag.get("role") in ("navigation", "menu", "menubar"):  # (mdBook's theme list is a menu)
-        return True
+    if tag.get("role") in ("navigation", "menu", "menubar") or tag.get("id") in NAV_IDS:
+        return True  # (mdBook's theme list is a menu)
     if any(c.lower() in NAV_CLASSES for c in _classes(tag)) and not (
             tag.name == "a" and _classes(tag) == ["header"]):  # (mdBook's heading link)
         return True

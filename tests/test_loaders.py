@@ -137,8 +137,8 @@ def test_walk_filters_hidden_and_globs(tmp_path):
 
 
 def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
-    """A Texinfo-style page: its navigation header, menu and mini table of contents are left
-    out; <pre> keeps its lines and indentation; a data table becomes Markdown rows, and an
+    """A Texinfo-style page: its navigation header, menu, mini and whole table of contents
+    are left out; <pre> keeps its lines and indentation; a data table becomes Markdown rows, and an
     admonition laid out as a table stays prose."""
     html = ("<html><body><div class='header'><p>Next: <a href='b.html'>Plotting</a>, Up: "
             "<a href='index.html'>Top</a></p></div><hr><nav>Home | Docs</nav>"
@@ -146,6 +146,9 @@ def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
             "<p>Type this:</p>"
             "<pre class='example'>function y = f (x)\n  y = x^2;\nendfunction\n</pre>"
             "<ul class='section-toc'><li><a href='#a'>Elementary Calculations</a></li></ul>"
+            "<div class='Contents_element' id='SEC_Contents'><h2>Table of Contents</h2>"
+            "<div class='contents'><ul><li><a href='#q'>2.2 Quitting Octave</a></li></ul>"
+            "</div></div>"
             "<table><tr><th>Mode</th><th>Rate</th></tr><tr><td>Eco</td><td>5 | 6</td></tr>"
             "</table><table summary='Tip'><tr><td><img alt='[Tip]'></td><th>Tip</th></tr>"
             "<tr><td>Save often.</td></tr></table>"
