@@ -152,8 +152,9 @@ def test_on_a_manual_a_factoid_is_answered_with_its_excerpt_the_span_marked(
         squad_kb, embedder, tmp_path, capsys):
     """Where the knowledge base reads as technical documentation (its share of paths,
     options and calls, knowledge/profile.py), `auto` answers a factoid with the excerpt of
-    whole units it stands in (rag/forms.py ``EXCERPT``) and keeps the short span in ``short``; over encyclopedia text the
-    answer is the short span, as before; ``--answer-form short`` gives the span anywhere."""
+    whole units it stands in (rag/forms.py ``EXCERPT``) and keeps the short span in
+    ``short``; over encyclopedia text the answer is the short span, as before;
+    ``--answer-form short`` gives the span anywhere."""
     from conftest import write_corpus
     from rag.cli import main
 
