@@ -70,7 +70,7 @@ def score(args) -> None:
         spans = [tuple(c) for c in r["candidates"]]
         if not spans:
             return None
-        best = best_unit(cut, spans)
+        best = best_unit(unit_mass(cut, spans))
         if best is None:
             _, top, s, e = spans[0]
             return top, unit_of(cut[top], s, e) or 0

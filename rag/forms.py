@@ -339,11 +339,11 @@ def unit_mass(cut: dict[int, list[Unit]], spans) -> dict[tuple[int, int], float]
     return mass
 
 
-def best_unit(cut: dict[int, list[Unit]], spans,
+def best_unit(mass: dict[tuple[int, int], float],
               skip=lambda at, i: False) -> tuple[int, int] | None:
-    """(passage, unit index) holding the most probability of the reader's candidate spans
-    (``unit_mass``), passing over the units ``skip(passage, index)`` names."""
-    mass = {key: m for key, m in unit_mass(cut, spans).items() if not skip(*key)}
+    """(passage, unit index) holding the most of the reader's candidate-span probability
+    ``mass`` (``unit_mass``), passing over the units ``skip(passage, index)`` names."""
+    mass = {key: m for key, m in mass.items() if not skip(*key)}
     if not mass:
         return None
     return max(mass, key=lambda key: (mass[key], -key[0], -key[1]))
@@ -494,7 +494,7 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
         i = max(range(lo, hi + 1), key=lambda j: mass.get((at, j), 0.0))
         start, end = cut[at][lo].start, cut[at][hi].end
     else:
-        at, i = best_unit(cut, spans, heading) or (top, home)
+        at, i = best_unit(mass, heading) or (top, home)
         if heading(at, i):  # (all the mass on headings: what the first one introduces)
             i = next((j for j in range(i + 1, len(cut[at])) if not heading(at, j)), i)
         start, end = grow(texts[at], cut[at], i, kind)
