@@ -28,6 +28,11 @@ SURE = 0.99
 # documentation (Pipeline.technical; prose measured here at most 0.009, manuals, FAQs,
 # READMEs and changelogs 0.020-0.065: eval/RESULTS.md, issue 22)
 TECHNICAL_AT = 0.015
+# an extractive reader's span probabilities weighed by retrieval rank: each place down the
+# passage list counts this much of the place above (a retriever-reader combination, as
+# BERTserini's; the reader reads the passages unordered; "fused" keeps the decoder's order;
+# chosen on SQuAD, NQ, manuals dev and manuals-train: eval/RESULTS.md, issue 22)
+RANK_PRIOR = 0.2
 
 
 def technical_at(config) -> float | None:
@@ -168,6 +173,20 @@ def evidence_answer(question: str, passages: list[Hit], retrieved: list[Hit], ti
                   kind="evidence", note=note)
 
 
+def by_rank(out, passages: list[Hit], prior: float = RANK_PRIOR):
+    """``out`` with its span candidates' probabilities weighed by their passage's place in
+    the retrieved list (``prior`` per place down) and its answer the best of them; the
+    reader's confidence, which abstention reads, unchanged. Spans of 0.5 in passage 0 and
+    0.9 in passage 2 weigh 0.5 and 0.036: the first is the answer."""
+    if out.abstained or out.span is None or not out.candidates or prior == 1.0:
+        return out
+    weighed = tuple(sorted(((p * prior ** at, at, start, end)
+                            for p, at, start, end in out.candidates), key=lambda c: -c[0]))
+    _, at, start, end = weighed[0]
+    return replace(out, answer=passages[at].text[start:end], span=Span(at, start, end),
+                   candidates=weighed)
+
+
 def something_new(out, passages: list[Hit], told: list[str]):
     """A follow-up's span answer that repeats what the conversation already told (the
     previous answer is in the same passages, and the reader likes it) replaced by the best
@@ -264,6 +283,8 @@ class Pipeline:
             outputs = {i: out if rule is None else self.decide(rule, questions[i],
                                                                 hits[i][:self.k], sims[i], out)
                        for i, out in zip(read, batch.outputs)}
+            if getattr(self.reader.config, "answer_mode", "extractive") == "extractive":
+                outputs = {i: by_rank(out, hits[i][:self.k]) for i, out in outputs.items()}
             if avoid:
                 outputs = {i: something_new(out, hits[i][:self.k], avoid[i])
                            for i, out in outputs.items()}

@@ -184,3 +184,46 @@ def test_int8_storage_keeps_a_change_smaller_than_its_step_with_a_low_rank_corre
     assert stored["w" + LOW_A].shape == (64, 2)
     kept = dequantize(stored)["w"].float()
     assert (kept - new).norm() < 0.3 * change.norm()
+
+
+def test_a_span_is_weighed_by_its_passage_rank(tmp_path):
+    """The pipeline answers from the best-ranked passage unless the reader is much surer of a
+    lower one (each place down counts RANK_PRIOR of the one above); the reader's confidence,
+    which abstention reads, stays its own."""
+    from types import SimpleNamespace
+
+    from conftest import write_corpus
+    from knowledge.sync import sync
+    from rag.pipeline import RANK_PRIOR, Pipeline, by_rank
+    from rag.readers.base import ReadBatch, Reader, ReaderOutput, Span
+    from rag.retrieval import Retriever
+
+    class Leaning(Reader):  # puts `surer` times the first passage's probability on the second
+        surer = 2.0
+
+        def read_batch(self, questions, passages, **_):
+            outs = []
+            for hits in passages:
+                spans = [(0.4 * (self.surer if at == 1 else 1.0), at, 0, len(h.text.split()[0]))
+                         for at, h in enumerate(hits)]
+                spans.sort(key=lambda c: -c[0])
+                _, at, s, e = spans[0]
+                outs.append(ReaderOutput(hits[at].text[s:e], 0.7, span=Span(at, s, e),
+                                         candidates=tuple(spans)))
+            return ReadBatch(outs)
+
+    docs = write_corpus(tmp_path / "docs", {"a.txt": "Lima is the capital of Peru.",
+                                            "b.txt": "Cusco was the Inca capital."})
+    sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    with KnowledgeBase.open(tmp_path / "kb", embedder=FakeEmbedder()) as kb:
+        pipe = Pipeline(Retriever(kb, "lexical"), Leaning(), k=2)
+        first = pipe.ask("What is the capital of Peru?")
+        assert first.retrieved[0].text.startswith("Lima")
+        assert first.answer == "Lima" and first.confidence == 0.7
+        Leaning.surer = 2 / RANK_PRIOR  # far surer of the second passage: it answers
+        assert pipe.ask("What is the capital of Peru?").answer == "Cusco"
+        Leaning.surer = 2.0
+        Leaning.config = SimpleNamespace(answer_mode="fused")  # the decoder's order is kept
+        assert pipe.ask("What is the capital of Peru?").answer == "Cusco"
+    out = ReaderOutput("x", 0.5, abstained=True, candidates=((0.9, 1, 0, 1),))
+    assert by_rank(out, []) is out  # a declined answer stays declined
