@@ -58,7 +58,7 @@ def main() -> None:
     from rag.abstention import confidence_logit, coverage
     from rag.evaluation.metrics import exact_match, f1
     from rag.evaluation.qa import DEV_FRACTION
-    from rag.pipeline import Pipeline
+    from rag.pipeline import Pipeline, by_rank
     from rag.readers import load_reader
     from rag.retrieval import Retriever
     from rag.training.reader import abstention_cases
@@ -111,6 +111,7 @@ def main() -> None:
         if gate:
             s["gates"][gate] = s["gates"].get(gate, 0) + 1
         elif case == "answerable":
+            out = by_rank(out, list(passages))  # the span `rag ask` answers with
             s["em"] += exact_match(out.answer, list(q.answers))
             s["f1"] += f1(out.answer, list(q.answers))
         if features and out is not None:
@@ -119,6 +120,7 @@ def main() -> None:
                 "kb": row.kb, "technical": row.technical,
                 "logit": confidence_logit(out.confidence),
                 "coverage": coverage(q.question, passages), "declined": gate,
+                "candidates": [[p, at] for p, at, _, _ in out.candidates],
                 "f1": f1(out.answer, list(q.answers)) if case == "answerable" else None}) + "\n")
     for (name, case), s in stats.items():
         row = {"n": s["n"],

@@ -112,9 +112,11 @@ class KnowledgeBase:
             if getattr(self, "_anchor", None) is None:
                 from .profile import measure
 
+                # a chunk's own vector, as at index time and as the rule reads similarity (a
+                # window would find its own sentence: knowledge/windows.py)
                 self._anchor = measure(self.store.conn, self.embedder.encode_queries,
-                                       lambda vecs: [p[0][0] if p else 0.0
-                                                     for p in self.dense_ids(vecs, 1)]) or {}
+                                       lambda vecs: [b or 0.0 for b in
+                                                     self.dense_search(vecs, 1)[1]]) or {}
             anchor = self._anchor
         return anchor.get("median")
 

@@ -41,6 +41,23 @@ def test_an_older_kb_gets_its_anchor_measured_on_first_use(tmp_path, fake_embedd
         assert kb.similarity_anchor() == stored  # measured now, the same way
 
 
+def test_an_anchor_measured_on_first_use_reads_chunk_vectors_not_windows(tmp_path,
+                                                                         fake_embedder):
+    """Where chunks also have window vectors (knowledge/windows.py), a sampled sentence is
+    nearly a whole window and would find itself there: the anchor, measured at index time or
+    on first use, reads the best similarity to a chunk's own vector, as the rule does."""
+    docs = write_corpus(tmp_path / "docs", {
+        f"p{i}.txt": "\n\n".join(SENT.format(w=f"pump{i}{j}", n=i + j) for j in range(3))
+        for i in range(12)})
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        assert kb.store.conn.execute(
+            "SELECT count(*) FROM chunks WHERE windows IS NOT NULL").fetchone()[0] == 12
+        stored = kb.similarity_anchor()
+        kb.store.manifest["similarity_anchor"] = {"chunks": 12, "median": 0.5}  # before whole
+        assert kb.similarity_anchor() == stored < 0.99
+
+
 def test_the_technical_share_tells_a_manual_from_prose(tmp_path, fake_embedder):
     prose = ["The water pump needs a new filter after every hundred hours of running.",
              "Warsaw is the capital and largest city of Poland, on the Vistula river."]
