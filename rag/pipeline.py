@@ -318,10 +318,11 @@ class Pipeline:
                 fields = {"form": sh.form, "context": text[sh.context[0]:sh.context[1]],
                           "short": text[sh.short[0]:sh.short[1]] if sh.short else None}
             explanation = None
-            if out.heat is not None:
-                at, tokens = out.heat
+            # the heat over the answer's passage (a declined one: the reader's best)
+            at = found[0] if found else out.candidates[0][1] if out.candidates else None
+            if out.heat and at in out.heat:
                 explanation = {"chunk_id": passages[at].chunk_id,
-                               "tokens": [list(t) for t in tokens]}
+                               "tokens": [list(t) for t in out.heat[at]]}
             answers.append(Answer(
                 question=q, answer=answer_text, abstained=out.abstained,
                 citations=tuple(citation_of(passages[i], att[i],

@@ -208,8 +208,10 @@ def test_a_span_is_weighed_by_its_passage_rank(tmp_path):
                          for at, h in enumerate(hits)]
                 spans.sort(key=lambda c: -c[0])
                 _, at, s, e = spans[0]
+                heat = {i: [(0, len(h.text.split()[0]), p, p)]
+                        for p, i, _, _ in spans for h in [hits[i]]}
                 outs.append(ReaderOutput(hits[at].text[s:e], 0.7, span=Span(at, s, e),
-                                         candidates=tuple(spans)))
+                                         candidates=tuple(spans), heat=heat))
             return ReadBatch(outs)
 
     docs = write_corpus(tmp_path / "docs", {"a.txt": "Lima is the capital of Peru.",
@@ -220,6 +222,8 @@ def test_a_span_is_weighed_by_its_passage_rank(tmp_path):
         first = pipe.ask("What is the capital of Peru?")
         assert first.retrieved[0].text.startswith("Lima")
         assert first.answer == "Lima" and first.confidence == 0.7
+        # the page's heat map is over the passage the answer is quoted from
+        assert first.explanation["chunk_id"] == first.retrieved[0].chunk_id
         Leaning.surer = 2 / RANK_PRIOR  # far surer of the second passage: it answers
         assert pipe.ask("What is the capital of Peru?").answer == "Cusco"
         Leaning.surer = 2.0

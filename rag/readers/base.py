@@ -30,10 +30,10 @@ class ReaderOutput:
     attention: list[float] | None = None  # per passage, sums to 1 (None: no attribution)
     abstained: bool = False
     span: Span | None = None
-    # span readers: where the reader placed the answer's start and end over one passage (the
-    # cited one, else the most attended): (passage index, [(char start, char end, p_start,
-    # p_end) per context token]) with offsets in that passage's text
-    heat: tuple[int, list[tuple[int, int, float, float]]] | None = None
+    # span readers: where the reader placed the answer's start and end, per passage index:
+    # [(char start, char end, p_start, p_end) per context token], offsets in that passage's
+    # text (the page shows the answer's passage)
+    heat: dict[int, list[tuple[int, int, float, float]]] | None = None
     # span readers: the best spans, (probability, passage index, start, end), best first
     # (rag/forms.py places an answer's sentence or steps by where their probability lies)
     candidates: tuple = ()

@@ -362,7 +362,7 @@ class FiDReader(Reader):
                                             abstained=True))
                 continue
             best = cands[row][0]
-            heat = _heat(slp, elp, enc, row, n_p, length, best.passage)
+            heat = {at: _heat(slp, elp, enc, row, n_p, length, at) for at in range(len(hits))}
             confidence = float(torch.sigmoid(torch.tensor(best.score - float(null[row]))))
             answer = hits[best.passage].text[best.start:best.end]
             abstain = threshold and self.config.abstain_threshold is not None and \
@@ -585,15 +585,14 @@ def load_tokenizer(model_dir: Path, name: str):
 
 
 def _heat(slp, elp, enc, row: int, n_p: int, length: int, passage: int):
-    """(passage, [(char start, char end, p_start, p_end)]) over one passage's context tokens:
-    the span head's start and end probabilities (shared normalisation over all passages)."""
+    """[(char start, char end, p_start, p_end)] over one passage's context tokens: the span
+    head's start and end probabilities (shared normalisation over all passages)."""
     slot = row * n_p + passage
     mask = enc["context"][slot]
     char = enc["char"][slot][mask].tolist()
     ps_ = slp.reshape(-1, n_p, length)[row, passage].exp()[mask.to(slp.device)].tolist()
     pe_ = elp.reshape(-1, n_p, length)[row, passage].exp()[mask.to(elp.device)].tolist()
-    return passage, [(int(a), int(b), round(s, 5), round(e, 5))
-                     for (a, b), s, e in zip(char, ps_, pe_)]
+    return [(int(a), int(b), round(s, 5), round(e, 5)) for (a, b), s, e in zip(char, ps_, pe_)]
 
 
 def model_type(name: str) -> str | None:
