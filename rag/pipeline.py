@@ -224,7 +224,8 @@ class Pipeline:
 
     def settings(self) -> dict:
         return {"k": self.k, "retrieval": self.retriever.settings(),
-                "reader": self.reader.identity() if self.reader is not None else None}
+                "reader": self.reader.identity() if self.reader is not None else None,
+                "rank_prior": RANK_PRIOR}
 
     def ask(self, question: str, filters: Filters | None = None,
             history: list[Turn] | None = None) -> Answer:

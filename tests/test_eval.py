@@ -7,7 +7,7 @@ import pytest
 from conftest import write_corpus
 from knowledge import KnowledgeBase, UsageError, sync
 from rag.evaluation import run as ev
-from rag.pipeline import Pipeline
+from rag.pipeline import RANK_PRIOR, Pipeline
 from rag.evaluation.qa import load_qaset, sample
 from rag.evaluation.report import compare
 from rag.retrieval import Retriever
@@ -67,6 +67,7 @@ def test_exact_summary_values(setup):
         assert (tmp / "run" / name).exists(), name
     card = json.loads((tmp / "run" / "run.json").read_text())
     assert card["settings"]["retrieval"]["mode"] == "lexical" and card["settings"]["k"] == 2
+    assert card["settings"]["rank_prior"] == RANK_PRIOR  # a run with another weight differs
     assert card["embedder"]["name"] == "fake-hash-64"
     assert {"torch", "faiss-cpu", "numpy"} <= set(card["packages"])
     assert "cpu" in card["machine"] and "git_commit" in card
