@@ -318,6 +318,8 @@ class Pipeline:
                 answer_text = text[sh.start:sh.end]
                 fields = {"form": sh.form, "context": text[sh.context[0]:sh.context[1]],
                           "short": text[sh.short[0]:sh.short[1]] if sh.short else None}
+            if found:  # the source quoted first, the others by the reader's attention
+                order = [found[0]] + [i for i in order if i != found[0]]
             explanation = None
             # the heat over the answer's passage (a declined one: the reader's best)
             at = found[0] if found else out.candidates[0][1] if out.candidates else None

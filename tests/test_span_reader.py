@@ -211,7 +211,9 @@ def test_a_span_is_weighed_by_its_passage_rank(tmp_path):
                 heat = {i: [(0, len(h.text.split()[0]), p, p)]
                         for p, i, _, _ in spans for h in [hits[i]]}
                 outs.append(ReaderOutput(hits[at].text[s:e], 0.7, span=Span(at, s, e),
-                                         candidates=tuple(spans), heat=heat))
+                                         candidates=tuple(spans), heat=heat,
+                                         attention=[p for p, _, _, _ in sorted(
+                                             spans, key=lambda c: c[1])]))
             return ReadBatch(outs)
 
     docs = write_corpus(tmp_path / "docs", {"a.txt": "Lima is the capital of Peru.",
@@ -222,8 +224,10 @@ def test_a_span_is_weighed_by_its_passage_rank(tmp_path):
         first = pipe.ask("What is the capital of Peru?")
         assert first.retrieved[0].text.startswith("Lima")
         assert first.answer == "Lima" and first.confidence == 0.7
-        # the page's heat map is over the passage the answer is quoted from
+        # the page's heat map is over the passage the answer is quoted from, listed first
         assert first.explanation["chunk_id"] == first.retrieved[0].chunk_id
+        assert first.citations[0].chunk_id == first.retrieved[0].chunk_id
+        assert first.citations[0].answer_start == 0
         Leaning.surer = 2 / RANK_PRIOR  # far surer of the second passage: it answers
         assert pipe.ask("What is the capital of Peru?").answer == "Cusco"
         Leaning.surer = 2.0
