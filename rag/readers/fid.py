@@ -362,7 +362,10 @@ class FiDReader(Reader):
                                             abstained=True))
                 continue
             best = cands[row][0]
-            heat = {at: _heat(slp, elp, enc, row, n_p, length, at) for at in range(len(hits))}
+            # over each passage an answer can come from (the pipeline may quote another
+            # candidate's than the best: rag/pipeline.py by_rank)
+            heat = {at: _heat(slp, elp, enc, row, n_p, length, at)
+                    for at in sorted({c.passage for c in cands[row]})}
             confidence = float(torch.sigmoid(torch.tensor(best.score - float(null[row]))))
             answer = hits[best.passage].text[best.start:best.end]
             abstain = threshold and self.config.abstain_threshold is not None and \
