@@ -143,29 +143,35 @@ def model():
                                                                                  lora_dropout=0.05))
 
 
-def cmd_train(a) -> None:
+def scorer(tok, enc, head, max_length: int):
+    """score(questions, texts): the head over the mean-pooled states of each pair."""
+    def score(qs, texts):
+        x = tok(qs, texts, truncation="only_second", max_length=max_length, padding=True,
+                return_tensors="pt")
+        h = enc(**x).last_hidden_state
+        m = x["attention_mask"].unsqueeze(-1).float()
+        return head((h * m).sum(1) / m.sum(1)).squeeze(-1)
+    return score
+
+
+def train_listwise(groups: list[dict], out: str, max_length: int, steps: int,
+                   lr: float = 3e-4) -> None:
+    """LoRA adapters and the head trained on ``groups`` ({"q", "texts", "pos"}), 4 groups a
+    step, the loss the positives' share of each group's softmax; saved to ``out`` every 100
+    steps and at the end (the LoRA tensors and the head)."""
     import torch
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
     tok, enc = model()
     head = torch.nn.Linear(384, 1)
-    params = [p for p in enc.parameters() if p.requires_grad] + list(head.parameters())
-    opt = torch.optim.AdamW([{"params": [p for p in enc.parameters() if p.requires_grad],
-                              "lr": 3e-4}, {"params": head.parameters(), "lr": 1e-3}],
-                            weight_decay=0.01)
-    groups = [json.loads(line) for line in open(a.groups_file)]
+    lora = [p for p in enc.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": lora, "lr": lr}, {"params": head.parameters(),
+                                                          "lr": 1e-3}], weight_decay=0.01)
     batch = 4
-    steps = a.groups // batch
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 50) * max(0.0, 1 - s / steps))
-
-    def score(qs, us):
-        x = tok(qs, us, truncation="only_second", max_length=128, padding=True,
-                return_tensors="pt")
-        h = enc(**x).last_hidden_state
-        m = x["attention_mask"].unsqueeze(-1).float()
-        return head((h * m).sum(1) / m.sum(1)).squeeze(-1)
+    score = scorer(tok, enc, head, max_length)
 
     def save(path):
         state = {k: v for k, v in enc.state_dict().items() if "lora_" in k}
@@ -175,49 +181,62 @@ def cmd_train(a) -> None:
     enc.train()
     t0, run = time.time(), 0.0
     for s in range(steps):
-        part = groups[s * batch:(s + 1) * batch]
-        sc = score([g["q"] for g in part for _ in g["units"]], [u for g in part for u in g["units"]])
+        part = [groups[(s * batch + j) % len(groups)] for j in range(batch)]
+        sc = score([g["q"] for g in part for _ in g["texts"]],
+                   [t for g in part for t in g["texts"]])
         loss, at = 0, 0
         for g in part:
-            v = sc[at:at + len(g["units"])]
-            at += len(g["units"])
+            v = sc[at:at + len(g["texts"])]
+            at += len(g["texts"])
             loss = loss - (torch.logsumexp(v[g["pos"]], 0) - torch.logsumexp(v, 0))
         loss = loss / len(part)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(lora + list(head.parameters()), 1.0)
         opt.step()
         sched.step()
         run = 0.98 * run + 0.02 * loss.item() if s else loss.item()
         if s % 100 == 99:
-            save(a.out)
+            save(out)
         if s % 25 == 0:
             print(f"step {s}/{steps} loss {run:.3f} {time.time() - t0:.0f}s", flush=True)
-    save(a.out)
+    save(out)
 
 
-def cmd_score(a) -> None:
+def load_scorer(weights: str, max_length: int):
+    """The trained scorer in ``weights``, for inference."""
     import torch
     from safetensors.torch import load_file
 
-    from eval.unit_choice import answer
-    from rag.evaluation.metrics import contains_answer
-    from rag.forms import unit_mass, units
-
     tok, enc = model()
-    w = load_file(a.weights)
+    w = load_file(weights)
     head = torch.nn.Linear(384, 1)
     head.weight.data, head.bias.data = w.pop("head.weight"), w.pop("head.bias")
     enc.load_state_dict(w, strict=False)
     enc.eval()
+    score = scorer(tok, enc, head, max_length)
 
-    @torch.no_grad()
+    def inference(qs, texts):
+        with torch.no_grad():
+            return score(qs, texts).numpy()
+    return inference
+
+
+def cmd_train(a) -> None:
+    groups = [{"q": g["q"], "texts": g["units"], "pos": g["pos"]}
+              for g in map(json.loads, open(a.groups_file))]
+    train_listwise(groups, a.out, 128, a.groups // 4)
+
+
+def cmd_score(a) -> None:
+    from eval.unit_choice import answer
+    from rag.evaluation.metrics import contains_answer
+    from rag.forms import unit_mass, units
+
+    pairs = load_scorer(a.weights, 128)
+
     def score(q, us):
-        x = tok([q] * len(us), us, truncation="only_second", max_length=128, padding=True,
-                return_tensors="pt")
-        h = enc(**x).last_hidden_state
-        m = x["attention_mask"].unsqueeze(-1).float()
-        return head((h * m).sum(1) / m.sum(1)).squeeze(-1).numpy()
+        return pairs([q] * len(us), us)
 
     for path in a.dumps:
         rows = [r for r in map(json.loads, open(path)) if r["answers"]]
