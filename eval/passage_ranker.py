@@ -5,7 +5,8 @@ branch ``exp-rerank``, which wires it into retrieval behind ``--rerank``.)
 
 The packaged MiniLM stays frozen; LoRA adapters (r 16 on every linear layer) and a linear head
 on its mean-pooled states are trained with a listwise loss (the positives' share of each
-group's softmax; eval/unit_ranker.py's loop) on groups of (question, passages retrieved for it by the shipped retriever):
+group's softmax; eval/unit_ranker.py's loop) on groups of (question, passages the shipped
+retriever finds for it):
 
 - manuals-train (1,348 questions about 17 manuals that are neither the dev/test manuals nor the
   reserved R manuals): a passage is positive when it holds an acceptable answer and most of
