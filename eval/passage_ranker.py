@@ -37,11 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 MAX_LEN = 256
 DEPTH = 20  # passages retrieved per training question
-SETS = {  # name: (QA set, knowledge base, split, how many questions)
+SETS = {  # name: (QA set, knowledge base, how many train questions, its dev documents held out)
     "manuals-train": ("eval/data/manuals-train/train.qa.jsonl", "runs/kb-manuals-train-win",
-                      "train", None),
-    "squad": ("eval/data/squad-dev-open.qa.jsonl.gz", "runs/kb-squad", "train", 700),
-    "nq": ("eval/data/nq-para-open.qa.jsonl.gz", "runs/kb-nq", "train", 700),
+                      None, False),  # (its own dev set is other manuals: eval/data/manuals)
+    "squad": ("eval/data/squad-dev-open.qa.jsonl.gz", "runs/kb-squad", 700, True),
+    "nq": ("eval/data/nq-para-open.qa.jsonl.gz", "runs/kb-nq", 700, True),
 }
 EVAL = {  # name: (QA set, knowledge base, split)
     "manuals dev": ("eval/data/manuals/manuals.qa.jsonl", "runs/kb-manuals-pdf-win", "dev"),
@@ -62,12 +62,12 @@ def holds_reference(reference: str, text: str, share: float = 0.6) -> bool:
     return bool(pairs) and len(pairs & set(zip(got, got[1:]))) >= share * len(pairs)
 
 
-def train_questions(path, split, n):
+def train_questions(path, n, hold_dev):
     from rag.evaluation.qa import DEV_FRACTION, load_qaset, split_dev
 
-    qs = [q for q in load_qaset(path, split) if q.answers]
-    if path.endswith(".gz"):  # keep the dev documents out
-        qs = [q for q in split_dev(qs, DEV_FRACTION, seed=0)[0] if q.answers]
+    qs = [q for q in load_qaset(path, "train") if q.answers]
+    if hold_dev:  # the documents `--split dev` asks about stay out, as `rag train` keeps them
+        qs = split_dev(qs, DEV_FRACTION, seed=0)[0]
     random.Random(0).shuffle(qs)
     return qs[:n] if n else qs
 
@@ -79,8 +79,8 @@ def cmd_groups(a) -> None:
 
     rng = random.Random(0)
     groups = []
-    for name, (path, kb_dir, split, n) in SETS.items():
-        qs = train_questions(path, split, n)
+    for name, (path, kb_dir, n, hold_dev) in SETS.items():
+        qs = train_questions(path, n, hold_dev)
         with KnowledgeBase.open(kb_dir) as kb:
             hits = Retriever(kb).retrieve_many([q.question for q in qs], DEPTH)
         kept = 0
@@ -106,11 +106,8 @@ def cmd_groups(a) -> None:
 
 
 def cmd_train(a) -> None:
-    import torch
-
     from eval.unit_ranker import train_listwise
 
-    torch.set_num_threads(a.threads)
     groups = [json.loads(line) for line in open(a.groups_file)]
     train_listwise(groups, a.out, MAX_LEN, len(groups) * a.epochs // 4, a.lr)
 
@@ -159,7 +156,6 @@ def main() -> None:
     t.add_argument("--out", required=True)
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--lr", type=float, default=3e-4)
-    t.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("score")
     s.add_argument("weights")
     s.add_argument("--depth", type=int, default=10)
