@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrieval", default="hybrid", choices=["hybrid", "dense", "lexical", "gold"],
                    help="dense (FAISS), lexical (BM25), hybrid: both fused (default), or gold: "
                         "only the chunk of the gold document that holds the answer (reader "
-                        "quality without retrieval errors)")
+                        "quality without retrieval errors; abstention decides as with hybrid)")
     p.add_argument("--ask", default="question", metavar="FIELD",
                    help="the QA set field asked (default question; e.g. standalone: a "
                         "follow-up's self-contained form)")

@@ -426,14 +426,15 @@ class Pipeline:
 
     def abstain_rule(self) -> AbstainRule | None:
         """The span reader's abstention rule, where it applies: fitted for this knowledge
-        base's embedder (its similarities), dense or hybrid retrieval, a reader with a span
+        base's embedder (its similarities), dense, hybrid or gold retrieval (each reports the
+        question's best dense similarity), a reader with a span
         head (whose confidence, its best span against its no-answer option, it was fitted
         on: every answer mode reports that one)."""
         config = getattr(self.reader, "config", None)
         rule = AbstainRule.from_dict(getattr(config, "abstain_rule", None))
         kb = getattr(self.retriever, "kb", None)
         if (rule is None or kb is None or not getattr(self.reader, "has_span_head", False)
-                or getattr(self.retriever, "mode", "") not in ("dense", "hybrid")
+                or getattr(self.retriever, "mode", "") not in ("dense", "hybrid", "gold")
                 or config.similarity_embedder != kb.manifest["embedder"]["weights_sha256"]):
             return None
         return rule

@@ -182,6 +182,49 @@ def test_gold_passage_mode_gives_the_reader_only_the_answer_chunk(setup):
     # q3's gold document d3 does not contain 'apples'; q4's gold is not in the KB
 
 
+def test_gold_passage_is_the_one_holding_the_reference(setup):
+    """A manual names a whole book as its gold document: of the chunks holding an answer, the
+    one quoting the question's reference text is the gold passage, not the first."""
+    from rag.evaluation.gold import gold_passage
+    from rag.evaluation.qa import Question
+
+    tmp, kb, qa = setup
+    q = Question(id="r", question="which fruit is small and red", answers=("red",),
+                 gold_ids=("d1", "d3"))
+    assert gold_passage(kb, q).doc_id == "fruit.jsonl#d1"  # no reference: the first
+    q.extra["reference"] = "Cherries are small red fruit."
+    assert gold_passage(kb, q).doc_id == "fruit.jsonl#d3"
+
+
+def test_gold_passage_mode_decides_by_the_readers_rule(setup):
+    """`rag eval --retrieval gold` reports each question's best dense similarity, so the
+    reader's abstention rule decides as `rag ask` would, not the fallback threshold."""
+    from types import SimpleNamespace
+
+    from rag.abstention import AbstainRule
+    from rag.evaluation.gold import GoldRetriever
+    from rag.readers.base import ReaderOutput
+
+    tmp, kb, qa = setup
+    questions = load_qaset(qa, "test")
+    r = GoldRetriever(kb, questions)
+    found = r.search_many([questions[0].question])
+    vecs = kb.embedder.encode_queries([questions[0].question])
+    assert found.similarity == kb.dense_search(vecs, 1)[1]
+    assert found.similarity[0] is not None
+    rule = AbstainRule(bias=5.0, confidence=0.1, similarity=0.0, coverage=0.0)
+    reader = SimpleNamespace(has_span_head=True, config=SimpleNamespace(
+        abstain_rule=rule.to_dict(), abstain_threshold=0.99,
+        similarity_embedder=kb.manifest["embedder"]["weights_sha256"]))
+    p = Pipeline(r, reader=reader, k=1)
+    assert p.abstain_rule() == rule
+    out = ReaderOutput("bananas", 0.5, [1.0])
+    hits = found.hits[0]
+    assert not p.decide(p.abstain_rule(), questions[0].question, hits, found.similarity[0],
+                        out).abstained  # the rule answers
+    assert p.decide(None, questions[0].question, hits, None, out).abstained  # the threshold
+
+
 def test_dev_split_is_the_held_out_part_of_train(tmp_path):
     qa = tmp_path / "qa.jsonl"
     rows = [{"id": f"q{i}", "question": f"q {i}?", "answers": ["a"], "gold_ids": [f"d{i % 40}"],

@@ -11,7 +11,7 @@ from knowledge.store import TABULAR_SUFFIXES
 from knowledge.types import Hit
 
 from ..retrieval import Retrieved
-from .metrics import answer_in_text
+from .metrics import answer_in_text, normalize_answer
 
 
 def gold_documents(conn, gold_ids: list[str]) -> list[int]:
@@ -32,7 +32,10 @@ def gold_documents(conn, gold_ids: list[str]) -> list[int]:
 
 
 def gold_passage(kb: KnowledgeBase, q) -> Hit | None:
-    """A chunk of a gold document that contains an answer, nearest the known context."""
+    """A chunk of a gold document that contains an answer: the one holding most of the
+    question's reference text where the QA set quotes one (a manual names a whole book as
+    its gold document, where an answer like ``$RANDOM`` occurs in many chunks), else the
+    one nearest the known context, else the first."""
     if not q.gold_ids:
         return None
     docs = gold_documents(kb.store.conn, list(q.gold_ids))
@@ -41,18 +44,30 @@ def gold_passage(kb: KnowledgeBase, q) -> Hit | None:
         f'SELECT c.id, c.start, c."end", c.text FROM chunks c WHERE c.document_id IN ({marks}) '
         f"ORDER BY c.id", docs).fetchall() if docs else []
     target = q.extra.get("context_start")
+    reference = _pairs(q.extra.get("reference") or "")
     best = None
     for cid, start, end, text in rows:
         if answer_in_text(list(q.answers), text):
+            held = len(reference & _pairs(text)) if reference else 0
             dist = abs(start - target) if target is not None else 0
-            if best is None or dist < best[0]:
-                best = (dist, cid)
+            if best is None or (-held, dist) < best[0]:
+                best = ((-held, dist), cid)
     return kb.fetch([(0.0, best[1])])[0] if best else None
+
+
+def _pairs(text: str) -> set[tuple[str, str]]:
+    """The text's adjacent word pairs, normalised as answers are."""
+    words = normalize_answer(text).split()
+    return set(zip(words, words[1:]))
 
 
 class GoldRetriever:
     """Stands in for a Retriever to give the reader only each question's gold passage
-    (reader quality without retrieval errors): ``rag eval --passages gold``."""
+    (reader quality without retrieval errors): ``rag eval --retrieval gold``. Each question
+    still gets its best dense similarity to the knowledge base, the signal `rag ask` reads, so
+    the reader's abstention rule decides as it would there (not a fallback threshold)."""
+
+    mode = "gold"
 
     def __init__(self, kb: KnowledgeBase, questions):
         self.kb = kb
@@ -69,4 +84,6 @@ class GoldRetriever:
         return [self.gold.get(q, []) for q in queries]
 
     def search_many(self, queries: list[str], k: int = 1, filters=None) -> Retrieved:
-        return Retrieved(self.retrieve_many(queries, k), [None] * len(queries))
+        with self.kb.snapshot():
+            _, similarity = self.kb.dense_search(self.kb.embedder.encode_queries(list(queries)), 1)
+        return Retrieved(self.retrieve_many(queries, k), similarity)
