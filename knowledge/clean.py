@@ -92,11 +92,14 @@ def join(left: Line, right: Line, vocab: Counter) -> tuple[int, str]:
     """How line ``left`` continues with line ``right`` in one paragraph: (characters to cut
     from the end of left, separator). A hyphenated word is rejoined when the document uses
     the joined form more than the hyphenated one; a URL, path or identifier broken at its
-    ``/``, ``_`` or a monospace hyphen continues without a space."""
+    ``/``, ``_`` or a monospace hyphen continues without a space (and without the hyphen
+    some typesetters add after a ``/``)."""
     a, b = left.text.rstrip(), right.text.lstrip()
     if not a or not b:
         return 0, " "
     tail = a.rsplit(None, 1)[-1]
+    if tail.endswith("/-") and len(tail) > 2 and tail[-3].isalnum() and b[0].isalnum():
+        return 1, ""  # a path broken after its "/" with a typesetter's hyphen: debian/-|patches
     if a.endswith("-") and b[0].isalpha():
         m = _TAIL.search(tail)
         if m is None or left.mono_end:

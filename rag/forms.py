@@ -266,6 +266,64 @@ def _balance(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
                 e = close + 1
             elif opening >= 0:
                 s = opening
+    return _typographic(text, s, e, lo, hi)
+
+
+_OPENS = {"“": "“", "‘": "‘’"}  # an opening mark: the marks that may open its kind
+_CLOSES = {"”": "“", "’": "‘’"}
+
+
+def _quote_role(text: str, at: int) -> str | None:
+    """Whether the typographic quote at ``at`` opens or closes a quotation, or neither: ’
+    between two letters is an apostrophe ("Octave’s"); typeset manuals also print a quoted
+    string with ’ on both sides (gnuplot's ``plot ’file.png’``), so a ’ after a space opens."""
+    ch = text[at]
+    before = text[at - 1] if at > 0 else " "
+    after = text[at + 1] if at + 1 < len(text) else " "
+    if ch in "“‘":
+        return "open"
+    if ch == "”":
+        return "close"
+    if ch == "’":
+        if _word(before) and _word(after):
+            return None
+        return "open" if (before.isspace() or before in "([{=,") and not after.isspace() \
+            else "close"
+    return None
+
+
+def _typographic(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
+    """A quotation in typographic marks (“…”, ‘…’, ’…’) left open by ``[s, e)``: run on to
+    its closing mark, or reach back to its opening one, within ``[lo, hi)``."""
+    roles = [(at, _quote_role(text, at)) for at in range(s, e) if text[at] in "“”‘’"]
+    depth = 0
+    first_close = None
+    for _, role in roles:
+        if role == "open":
+            depth += 1
+        elif role == "close":
+            if depth:
+                depth -= 1
+            elif first_close is None:
+                first_close = True
+    if depth:  # opened inside: the next closing mark
+        at = e
+        while at < hi and depth:
+            if text[at] in "“”‘’":
+                role = _quote_role(text, at)
+                depth += (role == "open") - (role == "close")
+            at += 1
+        if not depth:
+            e = at
+    if first_close:  # closed inside, opened before: back to the opening mark
+        at, d = s, 1
+        while at > lo and d:
+            at -= 1
+            if text[at] in "“”‘’":
+                role = _quote_role(text, at)
+                d += (role == "close") - (role == "open")
+        if not d:
+            s = at
     return s, e
 
 

@@ -74,6 +74,16 @@ def test_whole_span_never_cuts_a_string_a_bracket_or_an_identifier():
     c = text.index("figure1")
     s, e = whole_span(text, c, c + 7)
     assert text[s:e] == 'print("-deps", "figure1.eps")'  # an argument: the whole call
+    # typeset manuals quote in typographic marks, gnuplot's with ’ on both sides
+    typeset = "You can use an explicit command plot ’file.png’ binary filetype=png."
+    s, e = whole_span(typeset, typeset.index("command"), typeset.index("’file") + 5)
+    assert typeset[s:e] == "command plot ’file.png’"
+    s, e = whole_span(typeset, typeset.index("png’"), typeset.index(" binary"))
+    assert typeset[s:e] == "’file.png’"
+    quoted = "Octave’s manual says “run the load command” for it."
+    s, e = whole_span(quoted, quoted.index("says"), quoted.index(" load"))
+    assert quoted[s:e] == "says “run the load command”"
+    assert quoted[slice(*whole_span(quoted, 0, 8))] == "Octave’s"  # an apostrophe
     # prose is left alone (a sentence's final stop is not taken)
     prose = "The Denver Broncos won Super Bowl 50."
     d = prose.index("Denver")

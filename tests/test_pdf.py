@@ -46,6 +46,20 @@ def test_words_and_identifiers_split_at_line_ends_are_rejoined(doc):
     assert "rate and noise of each well-known mode." in doc.text
 
 
+def test_a_path_broken_after_its_slash_with_a_hyphen_is_rejoined():
+    """DocBook's typesetting breaks a path after a "/" and prints a hyphen there
+    (debmake-doc: "debian/-" then "patches/"); "+/-" at a line end is left alone."""
+    from knowledge.clean import join
+    from knowledge.layout import Line
+
+    line = lambda t: Line(t, list(range(len(t))), 0.0, 300.0, 0.0, 10.0, 10.0)  # noqa: E731
+    left, right = "list them in the debian/-", "patches/series file."
+    cut, sep = join(line(left), line(right), {})
+    assert left[:len(left) - cut] + sep + right == "list them in the debian/patches/series file."
+    cut, sep = join(line("the error is +/-"), line("days at most"), {})
+    assert (cut, sep) == (0, " ")
+
+
 def test_code_keeps_its_lines_and_indentation(doc):
     assert "Start the pump with this command:\n\npump --start \\\n    --rate 5\n    --quiet\n\n" \
         in doc.text
