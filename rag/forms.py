@@ -488,6 +488,34 @@ def widen(text: str, all_units: list[Unit], lo: int, hi: int, held, least: int,
     return lo, hi
 
 
+def finish(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: False,
+           limit: int = WORD_LIMIT) -> int:
+    """The last unit of the excerpt ``lo..hi``, moved on where the excerpt would end on a
+    sentence left hanging ("Possible values for type are", "… if you have previously
+    requested") or one that introduces what follows with a colon: through the units it
+    leads into (a list, a code line, the rest of the sentence), whole, never a unit ``skip``
+    names, within ``limit`` words; where they do not fit, the excerpt stays as it was."""
+    j = hi
+    while _hangs(text, all_units[j]) and j + 1 < len(all_units) and not skip(j + 1) \
+            and words(text[all_units[lo].start:all_units[j + 1].end]) <= limit:
+        j += 1
+    return hi if _hangs(text, all_units[j]) else j
+
+
+def _hangs(text: str, u: Unit) -> bool:
+    """A sentence that does not end: it introduces what follows with a colon or a
+    comma ("For example,"), or stops on a word mid-prose (a short line with no stop, "set logscale zcb", is a command)."""
+    if u.kind != "sentence":
+        return False
+    tail = text[u.start:u.end].rstrip()
+    if tail.endswith((":", ",")):
+        return True
+    if not tail[-1:].isalnum():
+        return False
+    found = tail.split()
+    return len(found) >= 4 and sum(w.isalpha() and w.islower() for w in found) / len(found) >= 0.5
+
+
 def _whole_line(text: str, u: Unit) -> bool:
     """Unit ``u`` is one line of ``text``, alone on it."""
     line_end = text.find("\n", u.end)
@@ -549,6 +577,7 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
         at, lo, hi = found
         lo, hi = widen(texts[at], cut[at], lo, hi, lambda j: mass.get((at, j), 0.0),
                        excerpt, lambda j: heading(at, j))
+        hi = finish(texts[at], cut[at], lo, hi, lambda j: heading(at, j))
         i = max(range(lo, hi + 1), key=lambda j: mass.get((at, j), 0.0))
         start, end = cut[at][lo].start, cut[at][hi].end
     else:

@@ -253,3 +253,25 @@ def test_clip_cuts_an_overlong_sentence_at_clauses_around_the_answer():
     at = long.index("clause number 20")
     s, e = clip(long, 0, len(long), (at, at + 16), limit=20)
     assert s <= at and e >= at + 16 and words(long[s:e]) <= 20
+
+
+def test_an_excerpt_does_not_end_on_a_sentence_left_hanging():
+    """An excerpt that would end on "... look like this:" or a sentence with no end takes
+    what it leads into, whole, within 60 words; a short command line is not hanging, and
+    what does not fit leaves the excerpt as it was."""
+    from rag.forms import finish
+
+    text = ("The history is saved to a file. Example code in the startup file might look "
+            "like this:\n\nhistory_file (\"~/new/.octave_hist\");\n\nThat is all.")
+    cut = units(text)
+    assert [u.kind for u in cut] == ["sentence", "sentence", "code", "sentence"]
+    assert finish(text, cut, 0, 1) == 2  # through the code the colon introduces
+    assert finish(text, cut, 0, 2) == 2  # code ends an excerpt
+    assert finish(text, cut, 0, 1, limit=18) == 1  # no room: as it was
+    hanging = "Possible values for type are\n\n- int8\n- int32\n\nThe default is int32."
+    cut = units(hanging)
+    assert finish(hanging, cut, 0, 0) == 1
+    command = "To enable it:\n\nset logscale zcb\n\nTo disable z axis log scaling:"
+    cut = units(command)
+    assert finish(command, cut, 0, 1) == 1  # "set logscale zcb" is a command, not hanging
+
