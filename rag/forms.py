@@ -269,10 +269,6 @@ def _balance(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
     return _typographic(text, s, e, lo, hi)
 
 
-_OPENS = {"“": "“", "‘": "‘’"}  # an opening mark: the marks that may open its kind
-_CLOSES = {"”": "“", "’": "‘’"}
-
-
 def _quote_role(text: str, at: int) -> str | None:
     """Whether the typographic quote at ``at`` opens or closes a quotation, or neither: ’
     between two letters is an apostrophe ("Octave’s"); typeset manuals also print a quoted
@@ -295,17 +291,14 @@ def _quote_role(text: str, at: int) -> str | None:
 def _typographic(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
     """A quotation in typographic marks (“…”, ‘…’, ’…’) left open by ``[s, e)``: run on to
     its closing mark, or reach back to its opening one, within ``[lo, hi)``."""
-    roles = [(at, _quote_role(text, at)) for at in range(s, e) if text[at] in "“”‘’"]
-    depth = 0
-    first_close = None
-    for _, role in roles:
+    depth, closed = 0, False  # marks opened and not closed; one closed, opened before s
+    for at in range(s, e):
+        role = _quote_role(text, at) if text[at] in "“”‘’" else None
         if role == "open":
             depth += 1
         elif role == "close":
-            if depth:
-                depth -= 1
-            elif first_close is None:
-                first_close = True
+            closed = closed or not depth
+            depth = max(depth - 1, 0)
     if depth:  # opened inside: the next closing mark
         at = e
         while at < hi and depth:
@@ -315,7 +308,7 @@ def _typographic(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]
             at += 1
         if not depth:
             e = at
-    if first_close:  # closed inside, opened before: back to the opening mark
+    if closed:  # closed inside, opened before: back to the opening mark
         at, d = s, 1
         while at > lo and d:
             at -= 1
@@ -503,8 +496,9 @@ def finish(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: Fa
 
 
 def _hangs(text: str, u: Unit) -> bool:
-    """A sentence that does not end: it introduces what follows with a colon or a
-    comma ("For example,"), or stops on a word mid-prose (a short line with no stop, "set logscale zcb", is a command)."""
+    """A sentence that does not end: it introduces what follows with a colon or a comma
+    ("For example,"), or stops on a word mid-prose (a short line with no stop, "set
+    logscale zcb", is a command)."""
     if u.kind != "sentence":
         return False
     tail = text[u.start:u.end].rstrip()

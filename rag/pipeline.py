@@ -427,9 +427,9 @@ class Pipeline:
     def abstain_rule(self) -> AbstainRule | None:
         """The span reader's abstention rule, where it applies: fitted for this knowledge
         base's embedder (its similarities), dense, hybrid or gold retrieval (each reports the
-        question's best dense similarity), a reader with a span
-        head (whose confidence, its best span against its no-answer option, it was fitted
-        on: every answer mode reports that one)."""
+        question's best dense similarity), a reader with a span head (whose confidence, its
+        best span against its no-answer option, it was fitted on: every answer mode reports
+        that one)."""
         config = getattr(self.reader, "config", None)
         rule = AbstainRule.from_dict(getattr(config, "abstain_rule", None))
         kb = getattr(self.retriever, "kb", None)
