@@ -179,6 +179,7 @@ def words(text: str) -> int:
 # -- a short span made whole --------------------------------------------------------------
 
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
+QUOTED = 60  # characters a quotation in typographic marks is sought over, either way
 _IDENT = re.compile(r"[\w.\-/:@+~]")
 
 
@@ -281,7 +282,7 @@ def _quote_role(text: str, at: int) -> str | None:
     if ch == "”":
         return "close"
     if ch == "’":
-        if _word(before) and _word(after):
+        if (_word(before) and _word(after)) or after.isdigit():  # Octave’s, the ’90s
             return None
         return "open" if (before.isspace() or before in "([{=,") and not after.isspace() \
             else "close"
@@ -290,7 +291,9 @@ def _quote_role(text: str, at: int) -> str | None:
 
 def _typographic(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
     """A quotation in typographic marks (“…”, ‘…’, ’…’) left open by ``[s, e)``: run on to
-    its closing mark, or reach back to its opening one, within ``[lo, hi)``."""
+    its closing mark, or reach back to its opening one, within ``[lo, hi)``, at most
+    ``QUOTED`` characters and never across a sentence's end (so an elision such as "’em"
+    does not pair with a possessive further on)."""
     depth, closed = 0, False  # marks opened and not closed; one closed, opened before s
     for at in range(s, e):
         role = _quote_role(text, at) if text[at] in "“”‘’" else None
@@ -300,8 +303,8 @@ def _typographic(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]
             closed = closed or not depth
             depth = max(depth - 1, 0)
     if depth:  # opened inside: the next closing mark
-        at = e
-        while at < hi and depth:
+        at, stop = e, min(hi, e + QUOTED)
+        while at < stop and depth and not _SENTENCE_END.match(text, at):
             if text[at] in "“”‘’":
                 role = _quote_role(text, at)
                 depth += (role == "open") - (role == "close")
@@ -309,8 +312,8 @@ def _typographic(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]
         if not depth:
             e = at
     if closed:  # closed inside, opened before: back to the opening mark
-        at, d = s, 1
-        while at > lo and d:
+        at, d, stop = s, 1, max(lo, s - QUOTED)
+        while at > stop and d and not _SENTENCE_END.match(text, at - 1):
             at -= 1
             if text[at] in "“”‘’":
                 role = _quote_role(text, at)
@@ -486,19 +489,31 @@ def finish(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: Fa
     """The last unit of the excerpt ``lo..hi``, moved on where the excerpt would end on a
     sentence left hanging ("Possible values for type are", "… if you have previously
     requested") or one that introduces what follows with a colon: through the units it
-    leads into (a list, a code line, the rest of the sentence), whole, never a unit ``skip``
-    names, within ``limit`` words; where they do not fit, the excerpt stays as it was."""
+    leads into (the rest of the sentence, or a list or code block, all of it), whole,
+    never a unit ``skip`` names, within ``limit`` words; where they do not fit, the
+    excerpt stays as it was."""
+    fits = lambda j: j < len(all_units) and not skip(j) and \
+        words(text[all_units[lo].start:all_units[j].end]) <= limit  # noqa: E731
     j = hi
-    while _hangs(text, all_units[j]) and j + 1 < len(all_units) and not skip(j + 1) \
-            and words(text[all_units[lo].start:all_units[j + 1].end]) <= limit:
+    while j + 1 < len(all_units) and _hangs(text, all_units[j], all_units[j + 1]) \
+            and fits(j + 1):
         j += 1
-    return hi if _hangs(text, all_units[j]) else j
+    if j == hi or (j + 1 < len(all_units) and _hangs(text, all_units[j], all_units[j + 1])):
+        return hi
+    kind = all_units[j].kind
+    while kind in ("item", "code") and j + 1 < len(all_units) \
+            and all_units[j + 1].kind == kind:  # the rest of the list or the block
+        if not fits(j + 1):
+            return hi
+        j += 1
+    return j
 
 
-def _hangs(text: str, u: Unit) -> bool:
-    """A sentence that does not end: it introduces what follows with a colon or a comma
-    ("For example,"), or stops on a word mid-prose (a short line with no stop, "set
-    logscale zcb", is a command)."""
+def _hangs(text: str, u: Unit, after: Unit) -> bool:
+    """A sentence that does not end before the unit ``after``: it introduces it with a
+    colon or a comma ("For example,"), or stops on a word mid-prose and ``after`` goes on
+    with it (in lower case, or as the list or code it introduces); a line with no stop
+    followed by a new sentence ("sudo apt install nginx") is a command, not hanging."""
     if u.kind != "sentence":
         return False
     tail = text[u.start:u.end].rstrip()
@@ -507,7 +522,8 @@ def _hangs(text: str, u: Unit) -> bool:
     if not tail[-1:].isalnum():
         return False
     found = tail.split()
-    return len(found) >= 4 and sum(w.isalpha() and w.islower() for w in found) / len(found) >= 0.5
+    prose = len(found) >= 4 and sum(w.isalpha() and w.islower() for w in found) / len(found) >= 0.5
+    return prose and (after.kind in ("item", "code") or text[after.start:after.start + 1].islower())
 
 
 def _whole_line(text: str, u: Unit) -> bool:

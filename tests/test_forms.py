@@ -84,6 +84,12 @@ def test_whole_span_never_cuts_a_string_a_bracket_or_an_identifier():
     s, e = whole_span(quoted, quoted.index("says"), quoted.index(" load"))
     assert quoted[s:e] == "says “run the load command”"
     assert quoted[slice(*whole_span(quoted, 0, 8))] == "Octave’s"  # an apostrophe
+    # an elision does not pair with a possessive further on
+    elided = "In the ’90s many users’ files were small. Use ’em all. The users’ home is here."
+    at = elided.index("users’ files")
+    assert elided[slice(*whole_span(elided, at, at + len("users’ files")))] == "users’ files"
+    at = elided.index("users’ home")
+    assert elided[slice(*whole_span(elided, at, at + len("users’ home")))] == "users’ home"
     # prose is left alone (a sentence's final stop is not taken)
     prose = "The Denver Broncos won Super Bowl 50."
     d = prose.index("Denver")
@@ -268,10 +274,16 @@ def test_an_excerpt_does_not_end_on_a_sentence_left_hanging():
     assert finish(text, cut, 0, 1) == 2  # through the code the colon introduces
     assert finish(text, cut, 0, 2) == 2  # code ends an excerpt
     assert finish(text, cut, 0, 1, limit=18) == 1  # no room: as it was
-    hanging = "Possible values for type are\n\n- int8\n- int32\n\nThe default is int32."
+    hanging = ("Possible values for type are\n\n- int8\n- int32\n- int64\n\n"
+               "The default is int32.")
     cut = units(hanging)
-    assert finish(hanging, cut, 0, 0) == 1
+    assert finish(hanging, cut, 0, 0) == 3  # the whole list it introduces
+    assert finish(hanging, cut, 0, 0, limit=8) == 0  # not all of it fits: as it was
     command = "To enable it:\n\nset logscale zcb\n\nTo disable z axis log scaling:"
     cut = units(command)
     assert finish(command, cut, 0, 1) == 1  # "set logscale zcb" is a command, not hanging
+    command = "Install it with\nsudo apt install nginx\n\nThe server listens on port 80."
+    cut = units(command)
+    assert [command[u.start:u.end] for u in cut][-1] == "The server listens on port 80."
+    assert finish(command, cut, 0, len(cut) - 2) == len(cut) - 2
 
