@@ -24,7 +24,6 @@ the ranker alone, and by the two fused::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -145,25 +144,22 @@ def cmd_score(a) -> None:
                                               for c, k in enumerate((1, 3, 5))), flush=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="step", required=True)
-    g = sub.add_parser("groups")
-    g.add_argument("--out", required=True)
-    t = sub.add_parser("train")
-    t.add_argument("groups_file")
-    t.add_argument("--out", required=True)
+def train_args(t) -> None:
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--lr", type=float, default=3e-4)
-    s = sub.add_parser("score")
-    s.add_argument("weights")
+
+
+def score_args(s) -> None:
     s.add_argument("--depth", type=int, default=10)
     s.add_argument("--n", type=int, default=200)
     s.add_argument("--sets", help="of manuals,bash,squad,nq (default: all)")
     s.add_argument("--lam", nargs="*", type=float, default=[0.25, 0.5, 1.0, 2.0])
-    a = ap.parse_args()
-    {"groups": cmd_groups, "train": cmd_train, "score": cmd_score}[a.step](a)
+
+
+def main() -> None:
+    from eval.unit_ranker import steps
+
+    steps(__doc__, cmd_groups, cmd_train, cmd_score, train_args, score_args)
 
 
 if __name__ == "__main__":

@@ -264,21 +264,29 @@ def cmd_score(a) -> None:
                                           for k, v in res.items()))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
+def steps(doc: str, groups, train, score, train_args, score_args) -> None:
+    """The command line a ranker script shares: ``groups --out F``, ``train GROUPS --out F``
+    and ``score WEIGHTS``, each with its script's own further arguments (``train_args`` and
+    ``score_args``: functions given the subparser), run by the functions named after them."""
+    ap = argparse.ArgumentParser(description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="step", required=True)
-    g = sub.add_parser("groups")
-    g.add_argument("--out", required=True)
+    sub.add_parser("groups").add_argument("--out", required=True)
     t = sub.add_parser("train")
     t.add_argument("groups_file")
     t.add_argument("--out", required=True)
-    t.add_argument("--groups", type=int, default=1800)
+    train_args(t)
     s = sub.add_parser("score")
     s.add_argument("weights")
-    s.add_argument("dumps", nargs="+")
+    score_args(s)
     a = ap.parse_args()
-    {"groups": cmd_groups, "train": cmd_train, "score": cmd_score}[a.step](a)
+    {"groups": groups, "train": train, "score": score}[a.step](a)
+
+
+def main() -> None:
+    steps(__doc__, cmd_groups, cmd_train, cmd_score,
+          lambda t: t.add_argument("--groups", type=int, default=1800),
+          lambda s: s.add_argument("dumps", nargs="+"))
 
 
 if __name__ == "__main__":
