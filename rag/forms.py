@@ -492,7 +492,7 @@ def finish(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: Fa
     leads into (the rest of the sentence, or a list or code block, all of it), whole,
     never a unit ``skip`` names, within ``limit`` words; where they do not fit, the
     excerpt stays as it was."""
-    fits = lambda j: j < len(all_units) and not skip(j) and \
+    fits = lambda j: not skip(j) and \
         words(text[all_units[lo].start:all_units[j].end]) <= limit  # noqa: E731
     j = hi
     while j + 1 < len(all_units) and _hangs(text, all_units[j], all_units[j + 1]) \
