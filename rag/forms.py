@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 KINDS = ("factoid", "howto", "why", "definition")
@@ -75,7 +76,8 @@ _SYMBOLS = set("()[]{}=;<>$\\/_|&*#@~^`")
 _ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|p|pp|mr|mrs|ms|dr|st"
                      r"|approx|resp|incl|al)\.$", re.I)
 _WORDISH = re.compile(r"[^\W\d_]{2}")  # a sentence holds a word: "#!" or ")." is not one
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+(?=\S)")
+_CALL_OPEN = re.compile(r"(^|[\w.\-])[(\[{]")  # a call's bracket, not prose's "(see"
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’»)\]]*\s+(?=\S)")
 
 
 def looks_like_code(line: str) -> bool:
@@ -115,10 +117,11 @@ def units(text: str) -> list[Unit]:
             flush_prose(a)  # a blank line ends a paragraph (and a heading: "7.1 debdiff")
         if not line.strip():
             flush_prose(a)
-        elif looks_like_code(line):
+        elif looks_like_code(line) or _opens_call(text, lines, i):
             flush_prose(a)
             end = b
-            while i + 1 < len(lines) and looks_like_code(text[lines[i + 1][0]:lines[i + 1][1]]):
+            while i + 1 < len(lines) and (looks_like_code(text[lines[i + 1][0]:lines[i + 1][1]])
+                                          or _opens_call(text, lines, i, a)):
                 i += 1
                 end = lines[i][1]
             out.append(_trim(text, a, end, "code"))
@@ -142,6 +145,21 @@ def units(text: str) -> list[Unit]:
     return [u for u in out if u.end > u.start]
 
 
+def _opens_call(text: str, lines: list[tuple[int, int]], i: int, block: int | None = None) -> bool:
+    """Line ``i`` (or the code block from ``block`` to it) leaves a bracket open that the
+    next line, indented on the line after, goes on with: the head of a call written over
+    several lines (``target_include_directories(MathFunctions`` / ``  INTERFACE ...``)."""
+    if i + 1 >= len(lines) or text.count("\n", lines[i][1], lines[i + 1][0]) != 1:
+        return False
+    a, b = lines[i + 1]
+    if text[a:b][:1] not in (" ", "\t", ")"):
+        return False
+    if block is not None:  # a block goes on while its brackets are open
+        return bool(_open_brackets(text[block:lines[i][1]]))
+    head = text[lines[i][0]:lines[i][1]]
+    return not _ITEM.match(head) and bool(_CALL_OPEN.search(head)) and bool(_open_brackets(head))
+
+
 def _continues(line: str) -> bool:
     """A wrapped continuation of a list item (not a new item, not code, not blank)."""
     stripped = line.strip()
@@ -151,17 +169,48 @@ def _continues(line: str) -> bool:
 
 
 def _sentences(text: str, start: int, end: int) -> list[Unit]:
+    """Prose cut at its sentences' ends; the quote or bracket a stop sits in stays with
+    its sentence ("… the line "Trust me."", "[arguments ...]"), and a stop inside a bracket
+    that closes further on ("(key1 value1 . . . )") ends nothing."""
     out, at = [], start
     for m in _SENTENCE_END.finditer(text, start, end):
         head = text[at:m.start()]
         if _ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head) \
                 or not _WORDISH.search(head):  # "e.g.", "J. Smith", a shebang's "#!"
             continue
-        out.append(_trim(text, at, m.start(), "sentence"))
+        stop = m.start() + len(m.group().rstrip())  # the closing marks after the stop
+        if _closes_later(text, _open_brackets(text[at:stop]), stop, min(end, stop + REACH)):
+            continue
+        out.append(_trim(text, at, stop, "sentence"))
         at = m.end()
     if at < end:
         out.append(_trim(text, at, end, "sentence"))
     return out
+
+
+def _open_brackets(text: str) -> list[str]:
+    """The brackets ``text`` leaves open, outermost first (a stray closer is ignored):
+    ``_open_brackets("f(a, [b") == ["(", "["]``."""
+    stack: list[str] = []
+    for ch in text:
+        if ch in _PAIRS:
+            stack.append(ch)
+        elif ch in _CLOSERS and stack and _PAIRS[stack[-1]] == ch:
+            stack.pop()
+    return stack
+
+
+def _closes_later(text: str, stack: list[str], start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` closes one of the brackets left open in ``stack``."""
+    stack, opened = list(stack), len(stack)
+    for ch in text[start:end] if opened else "":
+        if ch in _PAIRS:
+            stack.append(ch)
+        elif ch in _CLOSERS and stack and _PAIRS[stack[-1]] == ch:
+            stack.pop()
+            if len(stack) < opened:
+                return True
+    return False
 
 
 def _trim(text: str, a: int, b: int, kind: str) -> Unit:
@@ -179,6 +228,8 @@ def words(text: str) -> int:
 # -- a short span made whole --------------------------------------------------------------
 
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = set(_PAIRS.values())
+REACH = 300  # characters a sentence runs on to close a bracket a stop stands in
 QUOTED = 60  # characters a quotation in typographic marks is sought over, either way
 _IDENT = re.compile(r"[\w.\-/:@+~]")
 
@@ -243,16 +294,19 @@ def _is_code(span: str) -> bool:
 def _balance(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
     span = text[s:e]
     for op, cl in _PAIRS.items():
-        depth = span.count(op) - span.count(cl)
-        if depth > 0:  # an opened bracket: run on to its close
-            at, d = e, depth
+        depth = low = 0  # in order: "PMTU) discovery (RFC1191" closes one and opens one
+        for ch in span:
+            depth += (ch == op) - (ch == cl)
+            low = min(low, depth)
+        if depth > low:  # an opened bracket: run on to its close
+            at, d = e, depth - low
             while at < hi and d > 0:
                 d += (text[at] == op) - (text[at] == cl)
                 at += 1
             if d == 0:
                 e = at
-        elif depth < 0:  # a closed bracket: reach back to its opening
-            at, d = s, -depth
+        if low < 0:  # a closed bracket: reach back to its opening
+            at, d = s, -low
             while at > lo and d > 0:
                 at -= 1
                 d += (text[at] == cl) - (text[at] == op)
@@ -534,24 +588,63 @@ def _whole_line(text: str, u: Unit) -> bool:
     return "\n" not in text[u.start:u.end] and not before.strip() and not after.strip()
 
 
+# where an answer too long may be cut: after a sentence, between lines (of code), after a clause
+_CUT = re.compile(r"(?P<stop>(?<=[.!?])[\"')\]]*\s+)|(?P<line>\n\s*)|(?P<clause>[,;:]\s+)")
+
+
 def clip(text: str, start: int, end: int, around: tuple[int, int],
          limit: int = WORD_LIMIT) -> tuple[int, int]:
-    """``[start, end)`` cut back to at most ``limit`` words around ``around``, at clause
-    boundaries outside brackets and strings (a single overlong sentence)."""
+    """``[start, end)`` cut back to at most ``limit`` words around ``around``, at sentence
+    and clause boundaries outside brackets and strings (rather a sentence's end than a
+    comma) and between two lines of code (never inside one); where ``around`` alone is
+    longer than ``limit``, its opening words up to such a boundary (or a word's end)."""
     if words(text[start:end]) <= limit:
         return start, end
-    cuts = sorted({start, end} | {start + m.end() for m in re.finditer(r"[,;:]\s+",
-                                                                       text[start:end])
-                                  if _outside(text[start:start + m.start()])})
-    best = None
+    cuts, in_code = {start, end}, set()  # a clause cut in a code line: only if nothing else fits
+    for m in _CUT.finditer(text, start, end):
+        at = m.start()
+        if not _outside(text[start:at]) or (m.lastgroup == "stop" and
+                                             _ABBREV.search(text[start:at])):
+            continue
+        if m.lastgroup == "line":
+            if _code_line(_line(text, at)) and _code_line(_line(text, m.end())):
+                cuts |= {at, m.end()}
+        else:
+            cuts.add(m.end())
+            if _code_line(_line(text, at)):
+                in_code.add(m.end())
+    cuts = sorted(cuts)
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    count = lambda a, b: bisect_left(starts, b) - bisect_left(starts, a)  # noqa: E731 (words)
+    best, rank = None, None
     for a in (c for c in cuts if c <= around[0]):
-        for b in (c for c in reversed(cuts) if c >= around[1]):
-            if b > a and words(text[a:b]) <= limit:
-                if best is None or b - a > best[1] - best[0]:
-                    best = (a, b)
-                break
+        for b in (c for c in cuts if c >= around[1] and c > a and count(a, c) <= limit):
+            # whole code lines, then an end after a sentence (not a clause), then the longest
+            r = (not {a, b} & in_code, b == end or not re.search(r"[,;:]\s*$", text[a:b]),
+                 b - a)
+            if best is None or r > rank:
+                best, rank = (a, b), r
+    if best is None and count(*around) > limit:  # a unit that long
+        ends = [c for c in cuts if around[0] < c and count(around[0], c) <= limit]
+        best = (around[0], max(ends) if ends else _word_end(text, around[0], limit))
     unit = _trim(text, *(best or around), "")
     return unit.start, unit.end
+
+
+def _code_line(line: str) -> bool:
+    """A line of code by what it holds, not by its indentation (indented prose is not)."""
+    return looks_like_code(line.strip())
+
+
+def _line(text: str, at: int) -> str:
+    end = text.find("\n", at)
+    return text[text.rfind("\n", 0, at) + 1:len(text) if end < 0 else end]
+
+
+def _word_end(text: str, start: int, limit: int) -> int:
+    """The end of the ``limit``-th word from ``start``."""
+    ends = [m.end() for m in re.finditer(r"\S+", text[start:])][:limit]
+    return start + ends[-1] if ends else start
 
 
 def _outside(prefix: str) -> bool:

@@ -287,3 +287,54 @@ def test_an_excerpt_does_not_end_on_a_sentence_left_hanging():
     assert [command[u.start:u.end] for u in cut][-1] == "The server listens on port 80."
     assert finish(command, cut, 0, len(cut) - 2) == len(cut) - 2
 
+
+
+def test_a_span_that_closes_one_bracket_and_opens_another_takes_both_whole():
+    """Counted in order, not in sum: one ")" then one "(" leaves two pairs cut."""
+    text = "This process is Path MTU (PMTU) discovery (RFC1191) and the tracepath(8) command"
+    s, e = whole_span(text, text.index("PMTU)"), text.index("RFC1191") + 7)
+    assert text[s:e] == "(PMTU) discovery (RFC1191)"
+
+
+def test_a_sentence_keeps_the_quote_or_bracket_its_stop_stands_in():
+    """No unit ends inside a string or a bracket pair that the text closes: the closing mark
+    after a stop stays with its sentence, and a stop inside brackets ends nothing."""
+    text = ('The query "rUsT" should match the line "Trust me." even though the cases differ. '
+            'Assign name=(key1 value1 key2 value2 . . . ). These are treated alike. '
+            'Usage: command [arguments ...] Runs command.')
+    got = [text[u.start:u.end] for u in units(text)]
+    assert got[0] == 'The query "rUsT" should match the line "Trust me."'
+    assert "Assign name=(key1 value1 key2 value2 . . . )." in got
+    assert "Usage: command [arguments ...]" in got
+    assert all(u.count('"') % 2 == 0 and u.count("(") == u.count(")")
+               and u.count("[") == u.count("]") for u in got)
+
+
+def test_a_call_written_over_several_lines_is_one_code_unit():
+    text = ("Then add the directory:\n\ntarget_include_directories(MathFunctions\n"
+            "          INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}\n          )\n\nNow build it.")
+    code = [text[u.start:u.end] for u in units(text) if u.kind == "code"]
+    assert code == ["target_include_directories(MathFunctions\n          INTERFACE "
+                    "${CMAKE_CURRENT_SOURCE_DIR}\n          )"]
+    prose = "The option is rarely needed (see\n the next section) and is off."
+    assert [u.kind for u in units(prose)] == ["sentence"]  # a bracket after a space is prose
+
+
+def test_clip_keeps_an_answer_within_the_word_limit_even_when_its_unit_is_longer():
+    """A single sentence longer than the limit with no clause to cut at gives its opening
+    words; a long block is cut at line ends, never inside a line."""
+    sentence = " ".join(f"word{i}" for i in range(80)) + "."
+    s, e = clip(sentence, 0, len(sentence), (0, len(sentence)), limit=60)
+    assert s == 0 and words(sentence[s:e]) == 60
+    block = "\n".join(f"x{i} = f(a{i}, b{i}, c{i});" for i in range(30))
+    s, e = clip(block, 0, len(block), (0, len(block)), limit=60)
+    assert 0 < words(block[s:e]) <= 60
+    assert (s == 0 or block[s - 1] == "\n") and block[e:e + 1] in ("\n", "")
+
+
+def test_clip_prefers_an_end_at_a_sentence_to_one_after_a_comma():
+    text = ("The log is kept in /var/log/apt/history.log. " + "Other words follow here. " * 8
+            + "And the tail goes on, with more words, and more")
+    at = text.index("/var/log/apt")
+    s, e = clip(text, 0, len(text), (at, at + 24), limit=40)
+    assert s <= at and text[s:e].endswith(".") and words(text[s:e]) <= 40
