@@ -481,6 +481,8 @@ def _serve_keys(args) -> tuple[str | None, str | None]:
 
 
 def show_answer(answer, as_json: bool) -> None:
+    from .forms import question_kind
+
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -493,8 +495,9 @@ def show_answer(answer, as_json: bool) -> None:
         print(answer.answer)
         if answer.context and answer.context != answer.answer:  # a factoid's sentence
             print(f"  “{' '.join(answer.context.split())}”")
-        elif answer.short and answer.short != answer.answer:  # whole units: the span in them
-            print(f"  → {' '.join(answer.short.split())}")
+        elif answer.short and answer.short != answer.answer and \
+                question_kind(answer.question) == "factoid":  # an excerpt: a factoid's span
+            print(f"  → {' '.join(answer.short.split())}")  # (a how-to's fragment would mislead)
     print()
     if not answer.abstained:
         print("sources:")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 
 KINDS = ("factoid", "howto", "why", "definition")
@@ -81,16 +82,19 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’»)\]]*\s+(?=\S)")
 
 
 def looks_like_code(line: str) -> bool:
-    """A line of code or a command, by its shape: a prompt, indentation, a statement end,
-    or dense punctuation; prose with a few parentheses is not."""
+    """A line of code or a command, by its shape: a prompt, indentation (unless the line
+    reads as a sentence: plain-text FAQs indent their paragraphs), a statement end, or dense
+    punctuation; prose with a few parentheses is not."""
     s = line.strip()
     if not s:
         return False
-    if _PROMPT.match(line) or (len(line) - len(line.lstrip(" ")) >= 4 and not _ITEM.match(line)):
-        return True
     words = s.split()
     symbols = sum(ch in _SYMBOLS for ch in s) / len(s)
     prose = sum(w.isalpha() and w.islower() for w in words) / len(words)
+    if _PROMPT.match(line):
+        return True
+    if len(line) - len(line.lstrip(" ")) >= 4 and not _ITEM.match(line):
+        return not (len(words) >= 8 and prose >= 0.6 and symbols < 0.03)
     if _CODE_END.search(s) and not s.endswith((".", ":")) and prose < 0.6 and symbols > 0.04:
         return True
     return symbols >= 0.12 and prose < 0.5
@@ -119,11 +123,12 @@ def units(text: str) -> list[Unit]:
             flush_prose(a)
         elif looks_like_code(line) or _opens_call(text, lines, i):
             flush_prose(a)
-            end = b
+            end, held = b, _open_brackets(line)
             while i + 1 < len(lines) and (looks_like_code(text[lines[i + 1][0]:lines[i + 1][1]])
-                                          or _opens_call(text, lines, i, a)):
+                                          or _opens_call(text, lines, i, held)):
                 i += 1
                 end = lines[i][1]
+                held = _open_brackets(text[lines[i][0]:end], held)
             out.append(_trim(text, a, end, "code"))
         elif _ITEM.match(line):
             flush_prose(a)
@@ -145,17 +150,19 @@ def units(text: str) -> list[Unit]:
     return [u for u in out if u.end > u.start]
 
 
-def _opens_call(text: str, lines: list[tuple[int, int]], i: int, block: int | None = None) -> bool:
-    """Line ``i`` (or the code block from ``block`` to it) leaves a bracket open that the
-    next line, indented on the line after, goes on with: the head of a call written over
-    several lines (``target_include_directories(MathFunctions`` / ``  INTERFACE ...``)."""
+def _opens_call(text: str, lines: list[tuple[int, int]], i: int,
+                held: list[str] | None = None) -> bool:
+    """Line ``i`` (or a code block ending there, its brackets ``held`` open) leaves a bracket
+    open that the next line, indented on the line after, goes on with: the head of a call
+    written over several lines (``target_include_directories(MathFunctions`` / ``  INTERFACE
+    ...``)."""
     if i + 1 >= len(lines) or text.count("\n", lines[i][1], lines[i + 1][0]) != 1:
         return False
     a, b = lines[i + 1]
     if text[a:b][:1] not in (" ", "\t", ")"):
         return False
-    if block is not None:  # a block goes on while its brackets are open
-        return bool(_open_brackets(text[block:lines[i][1]]))
+    if held is not None:  # a block goes on while its brackets are open
+        return bool(held)
     head = text[lines[i][0]:lines[i][1]]
     return not _ITEM.match(head) and bool(_CALL_OPEN.search(head)) and bool(_open_brackets(head))
 
@@ -173,25 +180,28 @@ def _sentences(text: str, start: int, end: int) -> list[Unit]:
     its sentence ("… the line "Trust me."", "[arguments ...]"), and a stop inside a bracket
     that closes further on ("(key1 value1 . . . )") ends nothing."""
     out, at = [], start
+    held, seen = [], start  # the brackets open in this sentence, read up to seen
     for m in _SENTENCE_END.finditer(text, start, end):
         head = text[at:m.start()]
         if _ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head) \
                 or not _WORDISH.search(head):  # "e.g.", "J. Smith", a shebang's "#!"
             continue
         stop = m.start() + len(m.group().rstrip())  # the closing marks after the stop
-        if _closes_later(text, _open_brackets(text[at:stop]), stop, min(end, stop + REACH)):
+        held, seen = _open_brackets(text[seen:stop], held), stop
+        if _closes_later(text, held, stop, min(end, stop + REACH)):
             continue
         out.append(_trim(text, at, stop, "sentence"))
         at = m.end()
+        held, seen = [], at
     if at < end:
         out.append(_trim(text, at, end, "sentence"))
     return out
 
 
-def _open_brackets(text: str) -> list[str]:
-    """The brackets ``text`` leaves open, outermost first (a stray closer is ignored):
-    ``_open_brackets("f(a, [b") == ["(", "["]``."""
-    stack: list[str] = []
+def _open_brackets(text: str, held=()) -> list[str]:
+    """The brackets left open after ``text``, read on from those ``held`` open before it,
+    outermost first (a stray closer is ignored): ``_open_brackets("f(a, [b") == ["(", "["]``."""
+    stack = list(held)
     for ch in text:
         if ch in _PAIRS:
             stack.append(ch)
@@ -229,6 +239,7 @@ def words(text: str) -> int:
 
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = set(_PAIRS.values())
+_MARKS = set(_PAIRS) | _CLOSERS | {'"'}
 REACH = 300  # characters a sentence runs on to close a bracket a stop stands in
 QUOTED = 60  # characters a quotation in typographic marks is sought over, either way
 _IDENT = re.compile(r"[\w.\-/:@+~]")
@@ -601,11 +612,14 @@ def clip(text: str, start: int, end: int, around: tuple[int, int],
     if words(text[start:end]) <= limit:
         return start, end
     cuts, in_code = {start, end}, set()  # a clause cut in a code line: only if nothing else fits
+    marks, seen = Counter(), start  # brackets and quotes read up to seen
     for m in _CUT.finditer(text, start, end):
         at = m.start()
-        if not _outside(text[start:at]) or (m.lastgroup == "stop" and
-                                             _ABBREV.search(text[start:at])):
-            continue
+        marks.update(ch for ch in text[seen:at] if ch in _MARKS)
+        seen = at
+        if marks['"'] % 2 or any(marks[o] > marks[c] for o, c in _PAIRS.items()) or \
+                (m.lastgroup == "stop" and _ABBREV.search(text[max(start, at - 12):at])):
+            continue  # inside a bracket or a string, or after "e.g."
         if m.lastgroup == "line":
             if _code_line(_line(text, at)) and _code_line(_line(text, m.end())):
                 cuts |= {at, m.end()}
@@ -645,12 +659,6 @@ def _word_end(text: str, start: int, limit: int) -> int:
     """The end of the ``limit``-th word from ``start``."""
     ends = [m.end() for m in re.finditer(r"\S+", text[start:])][:limit]
     return start + ends[-1] if ends else start
-
-
-def _outside(prefix: str) -> bool:
-    """No bracket or string left open at the end of ``prefix``."""
-    return all(prefix.count(o) <= prefix.count(c) for o, c in _PAIRS.items()) \
-        and prefix.count('"') % 2 == 0
 
 
 def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0,

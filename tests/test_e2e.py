@@ -183,6 +183,10 @@ def test_on_a_manual_a_factoid_is_answered_with_its_excerpt_the_span_marked(
     assert lines[2] == "    $ frob build --jobs=4"
     marked = next(line for line in lines if line.startswith("  → "))
     assert "~/.frobrc" in marked
+    assert main(["ask", "How do I build with four jobs at once?", "--kb",
+                 str(tmp_path / "kb")]) == 0  # a how-to's excerpt, no fragment beside it
+    out = capsys.readouterr().out
+    assert "frob build --jobs=4" in out and "  → " not in out
     assert main(["ask", "Which NFL team represented the AFC at Super Bowl 50?", "--kb",
                  str(base / "kb"), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)

@@ -113,6 +113,11 @@ def test_interrupted_run_resumes(setup, monkeypatch):
         ["q1", "q2", "q3", "q4"]
     with pytest.raises(UsageError, match="holds a run with other settings"):
         run(kb, qa, tmp / "resumed", k=3)
+    card = json.loads((tmp / "resumed" / "run.json").read_text())
+    (tmp / "resumed" / "run.json").write_text(json.dumps({**card, "git_commit": "aaaa"}))
+    monkeypatch.setattr(ev, "_git_commit", lambda: "bbbb")  # the code changed since
+    with pytest.raises(UsageError, match="holds a run made by other code"):
+        run(kb, qa, tmp / "resumed")
 
 
 def test_compare_lists_changed_questions(setup):

@@ -338,3 +338,15 @@ def test_clip_prefers_an_end_at_a_sentence_to_one_after_a_comma():
     at = text.index("/var/log/apt")
     s, e = clip(text, 0, len(text), (at, at + 24), limit=40)
     assert s <= at and text[s:e].endswith(".") and words(text[s:e]) <= 40
+
+
+def test_an_indented_paragraph_is_prose_and_an_indented_command_is_code():
+    """Plain-text FAQs indent every paragraph: its sentences are units of their own, so an
+    answer is the sentence that answers, not the whole paragraph read as one code block."""
+    from rag.forms import looks_like_code
+
+    faq = ("    If you are running stable, all you need to worry about is keeping track of "
+           "security updates. If you are running testing, it is a good idea to read the news.")
+    assert [u.kind for u in units(faq)] == ["sentence", "sentence"]
+    assert looks_like_code("    apt-get install build-essential")
+    assert looks_like_code("    make install")

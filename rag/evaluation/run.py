@@ -233,6 +233,10 @@ def _resume(out: Path, card: dict, questions: list[Question]) -> dict:
     if old.get("settings") != card["settings"]:
         raise UsageError(f"{out} holds a run with other settings; choose another --out or "
                          "delete it")
+    then, now = old.get("git_commit"), card.get("git_commit")
+    if then and now and then != now:  # rows from two versions of the code would mix
+        raise UsageError(f"{out} holds a run made by other code (commit {then[:12]}, now "
+                         f"{now[:12]}); choose another --out or delete it")
     wanted = {q.id for q in questions}
     rows = {}
     lines = path.read_text(encoding="utf-8").splitlines()
