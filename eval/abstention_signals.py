@@ -40,7 +40,7 @@ def dump(a) -> None:
     from rag.abstention import confidence_logit, coverage
     from rag.evaluation.qa import DEV_FRACTION
     from rag.evidence import terms
-    from rag.forms import unit_of, units
+    from rag.units import unit_of, units
     from rag.readers import load_reader
     from rag.training.reader import abstention_cases
 

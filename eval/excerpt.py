@@ -30,7 +30,8 @@ QASETS = ("eval/data/manuals/manuals.qa.jsonl", "eval/data/manuals-train/train.q
 
 def main() -> None:
     from rag.evaluation.metrics import contains_answer
-    from rag.forms import question_kind, shape, words
+    from rag.forms import question_kind, shape
+    from rag.units import words
 
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

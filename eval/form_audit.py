@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.forms import (EXCERPT, WORD_LIMIT, looks_like_code,  # noqa: E402
-                       question_kind, shape, words)
+from rag.forms import EXCERPT, WORD_LIMIT, question_kind, shape  # noqa: E402
+from rag.units import looks_like_code, words  # noqa: E402
 
 PAIRS = {"(": ")", "[": "]", "{": "}"}
 FORMS = {"short": (True, 0), "unit": (False, 0), "excerpt": (False, EXCERPT)}

@@ -49,7 +49,8 @@ def dump(args) -> None:
 def answer(r: dict, at: int, i: int) -> str:
     """The long form of unit ``i`` of a dumped row's passage ``at``: grown and clipped as
     rag/forms.py shapes it for the row's question."""
-    from rag.forms import clip, grow, question_kind, units
+    from rag.forms import clip, grow, question_kind
+    from rag.units import units
 
     text, cut = r["passages"][at], units(r["passages"][at])
     s, e = grow(text, cut, i, question_kind(r["question"]))
@@ -59,7 +60,8 @@ def answer(r: dict, at: int, i: int) -> str:
 def score(args) -> None:
     from knowledge.kb import KnowledgeBase
     from rag.evaluation.metrics import contains_answer
-    from rag.forms import best_unit, unit_mass, unit_of, units
+    from rag.forms import best_unit, unit_mass
+    from rag.units import unit_of, units
 
     rows = [json.loads(line) for line in open(args.dump)]
     answerable = [r for r in rows if r["answers"]]

@@ -38,7 +38,8 @@ def features(args) -> None:
     from knowledge.kb import KnowledgeBase
     from rag.evaluation.metrics import contains_answer
     from rag.evaluation.qa import load_qaset
-    from rag.forms import question_kind, unit_mass, units, words
+    from rag.forms import question_kind, unit_mass
+    from rag.units import units, words
     from rag.readers import load_reader
     from rag.readers import spans as sp
     from rag.readers.fid import CANDIDATES

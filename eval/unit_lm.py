@@ -39,7 +39,7 @@ ASK = ("Question: {q}\n\nText from the manual:\n\"\"\"\n{u}\n\"\"\"\n\n"
 
 
 def items(r):
-    from rag.forms import units
+    from rag.units import units
 
     return [(at, i, t[u.start:u.end]) for at, t in enumerate(r["passages"])
             for i, u in enumerate(units(t))]
@@ -131,7 +131,8 @@ def cmd_score(a) -> None:
 
 def cmd_report(a) -> None:
     from rag.evaluation.metrics import contains_answer
-    from rag.forms import unit_mass, units
+    from rag.forms import unit_mass
+    from rag.units import units
     from unit_choice import answer
 
     rows = {json.loads(x)["id"]: json.loads(x) for x in open(a.dump)}
@@ -198,7 +199,7 @@ def groups_of(dump, negatives, seed=0):
     import random
 
     from rag.evaluation.metrics import contains_answer
-    from rag.forms import units
+    from rag.units import units
     from unit_choice import answer
 
     rng, out = random.Random(seed), []
@@ -252,7 +253,7 @@ def cmd_train(a) -> None:
 def cmd_rank(a) -> None:
     import torch
 
-    from rag.forms import units
+    from rag.units import units
     from unit_choice import answer
 
     model, logits = lm_parts(a.model, adapter=a.adapter)

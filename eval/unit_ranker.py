@@ -48,7 +48,7 @@ def base_dir() -> str:
 
 
 def utexts(text):
-    from rag.forms import units
+    from rag.units import units
 
     return [(u.start, u.end, text[u.start:u.end]) for u in units(text)]
 
@@ -231,7 +231,8 @@ def cmd_train(a) -> None:
 def cmd_score(a) -> None:
     from eval.unit_choice import answer
     from rag.evaluation.metrics import contains_answer
-    from rag.forms import unit_mass, units
+    from rag.forms import unit_mass
+    from rag.units import units
 
     pairs = load_scorer(a.weights, 128)
 

@@ -1,7 +1,8 @@
 """Answer forms (rag/forms.py): question kinds, units, whole spans, shaped answers."""
 import pytest
 
-from rag.forms import clip, question_kind, shape, units, whole_span, words
+from rag.forms import clip, question_kind, shape, whole_span
+from rag.units import units, words
 
 MANUAL = """To save the current figure as Encapsulated PostScript, use the print command:
     print -deps figure1.eps
@@ -150,7 +151,7 @@ def test_a_heading_line_of_the_section_path_is_never_the_answer():
 
 
 def test_what_is_not_a_heading_stays_a_candidate_and_a_heading_alone_gives_what_follows():
-    from rag.forms import is_heading
+    from rag.units import is_heading
     for line, path in [("127.0.0.1 localhost", ""), ("3.10 or later", ""),
                        ("1. Install", "Setup > Install"), ("2.4.5 Commands", "")]:
         text = f"Use this:\n\n{line}\nThen run it."  # (no blank line after: not a heading)
@@ -343,7 +344,7 @@ def test_clip_prefers_an_end_at_a_sentence_to_one_after_a_comma():
 def test_an_indented_paragraph_is_prose_and_an_indented_command_is_code():
     """Plain-text FAQs indent every paragraph: its sentences are units of their own, so an
     answer is the sentence that answers, not the whole paragraph read as one code block."""
-    from rag.forms import looks_like_code
+    from rag.units import looks_like_code
 
     faq = ("    If you are running stable, all you need to worry about is keeping track of "
            "security updates. If you are running testing, it is a good idea to read the news.")

@@ -1,0 +1,239 @@
+"""A passage cut into units: the sentences, list items and code lines an answer is quoted
+from whole (rag/forms.py chooses among them), and which of them are headings.
+
+A unit never ends inside a bracket pair the text closes, or between a stop and its closing
+quote; consecutive code lines, and a call written over several lines, are one unit.
+
+Example::
+
+    units("Save it with:\\n  print -deps foo.eps\\nThen ...")   # sentence, code, sentence
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PAIRS = {"(": ")", "[": "]", "{": "}"}
+CLOSERS = set(PAIRS.values())
+REACH = 300  # characters a sentence runs on to close a bracket a stop stands in
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A whole piece of a passage an answer may be made of: ``text[start:end]``."""
+
+    start: int
+    end: int
+    kind: str  # "sentence" | "item" | "code"
+
+
+_ITEM = re.compile(r"^\s*([-*•◦‣–·]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+\S")
+_PROMPT = re.compile(r"^\s*(\$|#|>>>?|>|%|[\w.-]+:\d+>|[\w.-]+>)\s+\S")
+_CODE_END = re.compile(r"[;{}]\s*$|\)\s*;?\s*$")
+_SYMBOLS = set("()[]{}=;<>$\\/_|&*#@~^`")
+ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|p|pp|mr|mrs|ms|dr|st"
+                    r"|approx|resp|incl|al)\.$", re.I)
+_WORDISH = re.compile(r"[^\W\d_]{2}")  # a sentence holds a word: "#!" or ")." is not one
+_CALL_OPEN = re.compile(r"(^|[\w.\-])[(\[{]")  # a call's bracket, not prose's "(see"
+SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’»)\]]*\s+(?=\S)")
+
+
+def looks_like_code(line: str) -> bool:
+    """A line of code or a command, by its shape: a prompt, indentation (unless the line
+    reads as a sentence: plain-text FAQs indent their paragraphs), a statement end, or dense
+    punctuation; prose with a few parentheses is not."""
+    s = line.strip()
+    if not s:
+        return False
+    words = s.split()
+    symbols = sum(ch in _SYMBOLS for ch in s) / len(s)
+    prose = sum(w.isalpha() and w.islower() for w in words) / len(words)
+    if _PROMPT.match(line):
+        return True
+    if len(line) - len(line.lstrip(" ")) >= 4 and not _ITEM.match(line):
+        return not (len(words) >= 8 and prose >= 0.6 and symbols < 0.03)
+    if _CODE_END.search(s) and not s.endswith((".", ":")) and prose < 0.6 and symbols > 0.04:
+        return True
+    return symbols >= 0.12 and prose < 0.5
+
+
+def units(text: str) -> list[Unit]:
+    """The passage cut into sentences, list items and code lines (consecutive code lines
+    are one unit: a block is never cut), in order, spaces trimmed."""
+    out: list[Unit] = []
+    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*", text) if m.end() > m.start()]
+    prose_start = None
+
+    def flush_prose(upto: int) -> None:
+        nonlocal prose_start
+        if prose_start is not None:
+            out.extend(_sentences(text, prose_start, upto))
+            prose_start = None
+
+    i = 0
+    while i < len(lines):
+        a, b = lines[i]
+        line = text[a:b]
+        if i and text.count("\n", lines[i - 1][1], a) > 1:
+            flush_prose(a)  # a blank line ends a paragraph (and a heading: "7.1 debdiff")
+        if not line.strip():
+            flush_prose(a)
+        elif looks_like_code(line) or _opens_call(text, lines, i):
+            flush_prose(a)
+            end, held = b, _open_brackets(line)
+            while i + 1 < len(lines) and (looks_like_code(text[lines[i + 1][0]:lines[i + 1][1]])
+                                          or _opens_call(text, lines, i, held)):
+                i += 1
+                end = lines[i][1]
+                held = _open_brackets(text[lines[i][0]:end], held)
+            out.append(trim(text, a, end, "code"))
+        elif _ITEM.match(line):
+            flush_prose(a)
+            prose_start = a  # an item runs on over its wrapped lines, then splits as prose
+            out_len = len(out)
+            end = b
+            while i + 1 < len(lines) and _continues(text[lines[i + 1][0]:lines[i + 1][1]]) \
+                    and text.count("\n", lines[i][1], lines[i + 1][0]) == 1:
+                i += 1
+                end = lines[i][1]
+            flush_prose(end)
+            if len(out) > out_len:
+                first = out[out_len]
+                out[out_len] = Unit(first.start, first.end, "item")
+        elif prose_start is None:
+            prose_start = a
+        i += 1
+    flush_prose(len(text))
+    return [u for u in out if u.end > u.start]
+
+
+def _opens_call(text: str, lines: list[tuple[int, int]], i: int,
+                held: list[str] | None = None) -> bool:
+    """Line ``i`` (or a code block ending there, its brackets ``held`` open) leaves a bracket
+    open that the next line, indented on the line after, goes on with: the head of a call
+    written over several lines (``target_include_directories(MathFunctions`` / ``  INTERFACE
+    ...``)."""
+    if i + 1 >= len(lines) or text.count("\n", lines[i][1], lines[i + 1][0]) != 1:
+        return False
+    a, b = lines[i + 1]
+    if text[a:b][:1] not in (" ", "\t", ")"):
+        return False
+    if held is not None:  # a block goes on while its brackets are open
+        return bool(held)
+    head = text[lines[i][0]:lines[i][1]]
+    return not _ITEM.match(head) and bool(_CALL_OPEN.search(head)) and bool(_open_brackets(head))
+
+
+def _continues(line: str) -> bool:
+    """A wrapped continuation of a list item (not a new item, not code, not blank)."""
+    stripped = line.strip()
+    if not stripped or _ITEM.match(line) or looks_like_code(line):
+        return False
+    return line[:1] in (" ", "\t") or stripped[:1].islower()
+
+
+def _sentences(text: str, start: int, end: int) -> list[Unit]:
+    """Prose cut at its sentences' ends; the quote or bracket a stop sits in stays with
+    its sentence ("… the line "Trust me."", "[arguments ...]"), and a stop inside a bracket
+    that closes further on ("(key1 value1 . . . )") ends nothing."""
+    out, at = [], start
+    held, seen = [], start  # the brackets open in this sentence, read up to seen
+    for m in SENTENCE_END.finditer(text, start, end):
+        head = text[at:m.start()]
+        if ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head) \
+                or not _WORDISH.search(head):  # "e.g.", "J. Smith", a shebang's "#!"
+            continue
+        stop = m.start() + len(m.group().rstrip())  # the closing marks after the stop
+        held, seen = _open_brackets(text[seen:stop], held), stop
+        if _closes_later(text, held, stop, min(end, stop + REACH)):
+            continue
+        out.append(trim(text, at, stop, "sentence"))
+        at = m.end()
+        held, seen = [], at
+    if at < end:
+        out.append(trim(text, at, end, "sentence"))
+    return out
+
+
+def _open_brackets(text: str, held=()) -> list[str]:
+    """The brackets left open after ``text``, read on from those ``held`` open before it,
+    outermost first (a stray closer is ignored): ``_open_brackets("f(a, [b") == ["(", "["]``."""
+    stack = list(held)
+    for ch in text:
+        if ch in PAIRS:
+            stack.append(ch)
+        elif ch in CLOSERS and stack and PAIRS[stack[-1]] == ch:
+            stack.pop()
+    return stack
+
+
+def _closes_later(text: str, stack: list[str], start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` closes one of the brackets left open in ``stack``."""
+    stack, opened = list(stack), len(stack)
+    for ch in text[start:end] if opened else "":
+        if ch in PAIRS:
+            stack.append(ch)
+        elif ch in CLOSERS and stack and PAIRS[stack[-1]] == ch:
+            stack.pop()
+            if len(stack) < opened:
+                return True
+    return False
+
+
+def trim(text: str, a: int, b: int, kind: str) -> Unit:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return Unit(a, b, kind)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def unit_of(all_units: list[Unit], start: int, end: int) -> int | None:
+    """Index of the unit holding most of ``[start, end)``."""
+    best, overlap = None, 0
+    for i, u in enumerate(all_units):
+        o = min(u.end, end) - max(u.start, start)
+        if o > overlap:
+            best, overlap = i, o
+    return best
+
+
+_SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+)(?:\.\d+)*\.?\s+")
+# "3.4 quilt", "2.4.5 Commands ...": not "127.0.0.1 localhost" nor "3.10 or later" (which
+# also want the blank line after them that a heading has)
+_MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]+")
+_SUBSECTION = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,2}\.?\s+[^\W\d_]")
+
+
+def is_heading(text: str, u: Unit, path: str = "") -> bool:
+    """Unit ``u`` of ``text`` is a heading line: a sentence alone on its line, with no
+    closing punctuation but "?", a blank line (or the end) after it, and either numbered as a
+    subsection ("3.4 quilt", at most 8 words) or the title of one of the sections of the
+    passage's path ``path`` ("2 Getting Started > Invoking Octave"), with or without its
+    number or a Markdown "#" marker ("4.3 What is debmake?" too: a question can title one;
+    a numbered or marked one may read as code: "8.5 Makefile (shell, GUI)", "# Setup").
+    A heading names what follows; it answers nothing."""
+    line = text[u.start:u.end].strip()
+    marked = _MARKDOWN_HEADING.match(line)  # "## Title": read as code, a heading if on the path
+    numbered = _SUBSECTION.match(line) and len(line.split()) <= 8  # "8.5 Makefile (shell, GUI)"
+    if (u.kind != "sentence" and not marked and not numbered) or not line \
+            or line[-1] in ".!:;" or not whole_line(text, u) \
+            or not re.match(r"[ \t]*(?:\n[ \t]*\n|\Z)", text[u.end:]):
+        return False
+    if numbered:
+        return True
+    title = _SECTION_NUMBER.sub("", line[marked.end():] if marked else line).casefold()
+    return bool(path) and any(_SECTION_NUMBER.sub("", part.strip()).casefold() == title
+                              for part in path.split(" > "))
+
+
+def whole_line(text: str, u: Unit) -> bool:
+    """Unit ``u`` is one line of ``text``, alone on it."""
+    line_end = text.find("\n", u.end)
+    before = text[text.rfind("\n", 0, u.start) + 1:u.start]
+    after = text[u.end:len(text) if line_end < 0 else line_end]
+    return "\n" not in text[u.start:u.end] and not before.strip() and not after.strip()
