@@ -61,9 +61,9 @@ def broken(text: str, s: int, e: int, whole_units: bool) -> list[str]:
     if whole_units and answer.rstrip().endswith((",", ";")):
         out.append("ending on a comma")
     if whole_units:
-        first, last = line_at(text, s), line_at(text, e)
-        if (s > first[0] and looks_like_code(text[first[0]:first[1]])) or \
-                (e < last[1] and looks_like_code(text[last[0]:last[1]])):
+        first, last = line_at(text, s), line_at(text, e)  # (its indentation aside)
+        if (text[first[0]:s].strip() and looks_like_code(text[first[0]:first[1]])) or \
+                (text[e:last[1]].strip() and looks_like_code(text[last[0]:last[1]])):
             out.append("inside a code line")
     return out
 
