@@ -35,6 +35,7 @@ ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|p|pp|mr|m
                     r"|approx|resp|incl|al)\.$", re.I)
 _WORDISH = re.compile(r"[^\W\d_]{2}")  # a sentence holds a word: "#!" or ")." is not one
 _CALL_OPEN = re.compile(r"(^|[\w.\-])[(\[{]")  # a call's bracket, not prose's "(see"
+_QUOTES = set("\"'‘’“”`")
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’»)\]]*\s+(?=\S)")
 
 
@@ -143,6 +144,8 @@ def _sentences(text: str, start: int, end: int) -> list[Unit]:
         if ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head) \
                 or not _WORDISH.search(head):  # "e.g.", "J. Smith", a shebang's "#!"
             continue
+        if m.start() >= 2 and text[m.start() - 2] in _QUOTES and text[m.start()] in _QUOTES:
+            continue  # a quoted stop, not a sentence's end: "the ’?’ character"
         stop = m.start() + len(m.group().rstrip())  # the closing marks after the stop
         held, seen = _open_brackets(text[seen:stop], held), stop
         if _closes_later(text, held, stop, min(end, stop + REACH)):

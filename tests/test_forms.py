@@ -307,6 +307,9 @@ def test_a_sentence_keeps_the_quote_or_bracket_its_stop_stands_in():
     assert got[0] == 'The query "rUsT" should match the line "Trust me."'
     assert "Assign name=(key1 value1 key2 value2 . . . )." in got
     assert "Usage: command [arguments ...]" in got
+    quoted = "It works if the ’?’ character marks missing data. So does “!”, said nobody."
+    assert [quoted[u.start:u.end] for u in units(quoted)] == [
+        "It works if the ’?’ character marks missing data.", "So does “!”, said nobody."]
     assert all(u.count('"') % 2 == 0 and u.count("(") == u.count(")")
                and u.count("[") == u.count("]") for u in got)
 
