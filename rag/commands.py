@@ -496,7 +496,7 @@ def show_answer(answer, as_json: bool) -> None:
         if answer.context and answer.context != answer.answer:  # a factoid's sentence
             print(f"  “{' '.join(answer.context.split())}”")
         elif answer.short and answer.short != answer.answer and \
-                question_kind(answer.question) == "factoid":  # an excerpt: a factoid's span
+                question_kind(answer.rewritten or answer.question) == "factoid":  # its span
             print(f"  → {' '.join(answer.short.split())}")  # (a how-to's fragment would mislead)
     print()
     if not answer.abstained:

@@ -19,8 +19,8 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 
-from .units import (ABBREV, CLOSERS, PAIRS, SENTENCE_END, Unit, is_heading,
-                    looks_like_code, trim, unit_of, units, whole_line, words)
+from .units import (ABBREV, PAIRS, SENTENCE_END, Unit, is_heading, looks_like_code,
+                    open_brackets, trim, unit_of, units, whole_line, words)
 
 KINDS = ("factoid", "howto", "why", "definition")
 WORD_LIMIT = 60  # a form longer than this is cut back to the unit(s) around the answer
@@ -64,7 +64,6 @@ def question_kind(question: str) -> str:
 
 # -- a short span made whole --------------------------------------------------------------
 
-_MARKS = set(PAIRS) | CLOSERS | {'"'}
 QUOTED = 60  # characters a quotation in typographic marks is sought over, either way
 _IDENT = re.compile(r"[\w.\-/:@+~]")
 
@@ -389,27 +388,40 @@ def clip(text: str, start: int, end: int, around: tuple[int, int],
     if words(text[start:end]) <= limit:
         return start, end
     cuts, in_code = {start, end}, set()  # a clause cut in a code line: only if nothing else fits
-    marks, seen = Counter(), start  # brackets and quotes read up to seen
+    held, quotes, seen = [], Counter(), start  # brackets open, quote marks, read up to seen
+    lines: dict[int, bool] = {}  # whether the line starting there is code, read once
+
+    def code(at: int) -> bool:
+        first = text.rfind("\n", 0, at) + 1
+        if first not in lines:
+            lines[first] = looks_like_code(_line(text, at))
+        return lines[first]
+
     for m in _CUT.finditer(text, start, end):
         at = m.start()
-        marks.update(ch for ch in text[seen:at] if ch in _MARKS)
+        held = open_brackets(text[seen:at], held)
+        quotes.update(ch for ch in text[seen:at] if ch in '"“”')
         seen = at
-        if marks['"'] % 2 or any(marks[o] > marks[c] for o, c in PAIRS.items()) or \
+        if held or quotes['"'] % 2 or quotes["“"] > quotes["”"] or \
                 (m.lastgroup == "stop" and ABBREV.search(text[max(start, at - 12):at])):
-            continue  # inside a bracket or a string, or after "e.g."
+            continue  # inside a bracket or a quotation, or after "e.g."
         if m.lastgroup == "line":
-            if _code_line(_line(text, at)) and _code_line(_line(text, m.end())):
+            if code(at) and code(m.end()):
                 cuts |= {at, m.end()}
         else:
             cuts.add(m.end())
-            if _code_line(_line(text, at)):
+            if code(at):
                 in_code.add(m.end())
     cuts = sorted(cuts)
     starts = [m.start() for m in re.finditer(r"\S+", text)]
     count = lambda a, b: bisect_left(starts, b) - bisect_left(starts, a)  # noqa: E731 (words)
     best, rank = None, None
-    for a in (c for c in cuts if c <= around[0]):
-        for b in (c for c in cuts if c >= around[1] and c > a and count(a, c) <= limit):
+    for a in reversed([c for c in cuts if c <= around[0]]):
+        if count(a, around[1]) > limit:
+            break  # (and every cut before it)
+        for b in (c for c in cuts if c >= around[1] and c > a):
+            if count(a, b) > limit:
+                break  # (cuts ascend)
             # whole code lines, then an end after a sentence (not a clause), then the longest
             r = (not {a, b} & in_code, b == end or not re.search(r"[,;:]\s*$", text[a:b]),
                  b - a)
@@ -420,11 +432,6 @@ def clip(text: str, start: int, end: int, around: tuple[int, int],
         best = (around[0], max(ends) if ends else _word_end(text, around[0], limit))
     unit = trim(text, *(best or around), "")
     return unit.start, unit.end
-
-
-def _code_line(line: str) -> bool:
-    """A line of code by what it holds, not by its indentation (indented prose is not)."""
-    return looks_like_code(line.strip())
 
 
 def _line(text: str, at: int) -> str:
@@ -478,7 +485,8 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
     start, end = clip(text, start, end, short or (all_units[i].start, all_units[i].end))
     if short and not (start <= short[0] and short[1] <= end):
         short = None
-    inside = [u.kind for u in all_units if u.start >= start and u.end <= end]
+    inside = [u.kind for u in all_units if u.start >= start and u.end <= end] or \
+        [all_units[i].kind]  # (a unit clipped: its own kind)
     form = ("code" if inside and all(k == "code" for k in inside) else
             "steps" if any(k in ("code", "item") for k in inside) else "sentence")
     return at, Shaped(start, end, form, short, (start, end))

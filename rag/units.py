@@ -34,7 +34,7 @@ _SYMBOLS = set("()[]{}=;<>$\\/_|&*#@~^`")
 ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|p|pp|mr|mrs|ms|dr|st"
                     r"|approx|resp|incl|al)\.$", re.I)
 _WORDISH = re.compile(r"[^\W\d_]{2}")  # a sentence holds a word: "#!" or ")." is not one
-_CALL_OPEN = re.compile(r"(^|[\w.\-])[(\[{]")  # a call's bracket, not prose's "(see"
+_CALL_OPEN = re.compile(r"[\w.\-][(\[{]")  # a call's bracket, not prose's "(see"
 _QUOTES = set("\"'‘’“”`")
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’»)\]]*\s+(?=\S)")
 
@@ -52,10 +52,21 @@ def looks_like_code(line: str) -> bool:
     if _PROMPT.match(line):
         return True
     if len(line) - len(line.lstrip(" ")) >= 4 and not _ITEM.match(line):
-        return not (len(words) >= 8 and prose >= 0.6 and symbols < 0.03)
+        return not _indented_prose(s, words, prose, symbols)
     if _CODE_END.search(s) and not s.endswith((".", ":")) and prose < 0.6 and symbols > 0.04:
         return True
     return symbols >= 0.12 and prose < 0.5
+
+
+def _indented_prose(s: str, words: list[str], prose: float, symbols: float) -> bool:
+    """An indented line that reads as a sentence (eight words or more, mostly lower-case
+    words, no code symbols, a sentence's punctuation): plain-text FAQs indent paragraphs."""
+    return len(words) >= 8 and prose >= 0.6 and symbols < 0.03 and \
+        bool(re.search(r"[.!?]$|[,.;:] ", s))
+
+
+def _indented(line: str) -> bool:
+    return len(line) - len(line.lstrip(" ")) >= 4 and not _ITEM.match(line)
 
 
 def units(text: str) -> list[Unit]:
@@ -81,12 +92,14 @@ def units(text: str) -> list[Unit]:
             flush_prose(a)
         elif looks_like_code(line) or _opens_call(text, lines, i):
             flush_prose(a)
-            end, held = b, _open_brackets(line)
+            end, held = b, open_brackets(line)
             while i + 1 < len(lines) and (looks_like_code(text[lines[i + 1][0]:lines[i + 1][1]])
-                                          or _opens_call(text, lines, i, held)):
+                                          or _opens_call(text, lines, i, held)
+                                          or (_indented(text[lines[i + 1][0]:lines[i + 1][1]])
+                                              and text.count("\n", end, lines[i + 1][0]) == 1)):
                 i += 1
                 end = lines[i][1]
-                held = _open_brackets(text[lines[i][0]:end], held)
+                held = open_brackets(text[lines[i][0]:end], held)
             out.append(trim(text, a, end, "code"))
         elif _ITEM.match(line):
             flush_prose(a)
@@ -122,7 +135,7 @@ def _opens_call(text: str, lines: list[tuple[int, int]], i: int,
     if held is not None:  # a block goes on while its brackets are open
         return bool(held)
     head = text[lines[i][0]:lines[i][1]]
-    return not _ITEM.match(head) and bool(_CALL_OPEN.search(head)) and bool(_open_brackets(head))
+    return not _ITEM.match(head) and bool(_CALL_OPEN.search(head)) and bool(open_brackets(head))
 
 
 def _continues(line: str) -> bool:
@@ -140,14 +153,14 @@ def _sentences(text: str, start: int, end: int) -> list[Unit]:
     out, at = [], start
     held, seen = [], start  # the brackets open in this sentence, read up to seen
     for m in SENTENCE_END.finditer(text, start, end):
-        head = text[at:m.start()]
-        if ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head) \
+        head, tail = text[at:m.start()], text[max(at, m.start() - 12):m.start()]
+        if ABBREV.search(tail) or re.search(r"\b[A-Z]\.$", tail) \
                 or not _WORDISH.search(head):  # "e.g.", "J. Smith", a shebang's "#!"
             continue
         if m.start() >= 2 and text[m.start() - 2] in _QUOTES and text[m.start()] in _QUOTES:
             continue  # a quoted stop, not a sentence's end: "the ’?’ character"
         stop = m.start() + len(m.group().rstrip())  # the closing marks after the stop
-        held, seen = _open_brackets(text[seen:stop], held), stop
+        held, seen = open_brackets(text[seen:stop], held), stop
         if _closes_later(text, held, stop, min(end, stop + REACH)):
             continue
         out.append(trim(text, at, stop, "sentence"))
@@ -158,9 +171,9 @@ def _sentences(text: str, start: int, end: int) -> list[Unit]:
     return out
 
 
-def _open_brackets(text: str, held=()) -> list[str]:
+def open_brackets(text: str, held=()) -> list[str]:
     """The brackets left open after ``text``, read on from those ``held`` open before it,
-    outermost first (a stray closer is ignored): ``_open_brackets("f(a, [b") == ["(", "["]``."""
+    outermost first (a stray closer is ignored): ``open_brackets("f(a, [b") == ["(", "["]``."""
     stack = list(held)
     for ch in text:
         if ch in PAIRS:

@@ -354,3 +354,27 @@ def test_an_indented_paragraph_is_prose_and_an_indented_command_is_code():
     assert [u.kind for u in units(faq)] == ["sentence", "sentence"]
     assert looks_like_code("    apt-get install build-essential")
     assert looks_like_code("    make install")
+
+
+def test_review_cases_a_block_stays_whole_and_clip_respects_order_and_quotes():
+    """An indented prose-like line inside a code block does not split it; a line opening
+    with a bracket is not a call's head; clip cuts neither inside a bracket opened after a
+    stray "1)" nor inside a quotation in curly marks."""
+    from rag.units import looks_like_code
+
+    block = ("Put this in the script:\n\n    #!/bin/sh\n    make all\n    echo \"the build "
+             "has finished and you can now run the tests\"\n    make check")
+    assert [u.kind for u in units(block)] == ["sentence", "code"]
+    assert looks_like_code("    sudo apt-get install gcc make autoconf automake libtool pkg-config")
+    note = "(Note: this option is deprecated and will be\n  removed in a later release.) Use foo."
+    assert [u.kind for u in units(note)] == ["sentence", "sentence"]
+    text = ("Step 1) run the tool " + " ".join(f"w{i}" for i in range(50)) + " (for example, "
+            + " ".join(f"v{i}" for i in range(20)) + ") and go on.")
+    at = text.index("w45")
+    s, e = clip(text, 0, len(text), (at, at + 3))
+    assert text[s:e].count("(") == text[s:e].count(")")
+    quoted = ("He said: “" + ", and then ".join(f"u{i} v{i}" for i in range(20)) + "” to me, "
+              + " ".join(f"x{i}" for i in range(30)) + ".")
+    at = quoted.index("x20")
+    s, e = clip(quoted, 0, len(quoted), (at, at + 3))
+    assert quoted[s:e].count("“") == quoted[s:e].count("”")
