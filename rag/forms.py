@@ -392,9 +392,9 @@ def clip(text: str, start: int, end: int, around: tuple[int, int],
     lines: dict[int, bool] = {}  # whether the line starting there is code, read once
 
     def code(at: int) -> bool:
-        first = text.rfind("\n", 0, at) + 1
+        first, last = text.rfind("\n", 0, at) + 1, text.find("\n", at)
         if first not in lines:
-            lines[first] = looks_like_code(_line(text, at))
+            lines[first] = looks_like_code(text[first:len(text) if last < 0 else last])
         return lines[first]
 
     for m in _CUT.finditer(text, start, end):
@@ -432,11 +432,6 @@ def clip(text: str, start: int, end: int, around: tuple[int, int],
         best = (around[0], max(ends) if ends else _word_end(text, around[0], limit))
     unit = trim(text, *(best or around), "")
     return unit.start, unit.end
-
-
-def _line(text: str, at: int) -> str:
-    end = text.find("\n", at)
-    return text[text.rfind("\n", 0, at) + 1:len(text) if end < 0 else end]
 
 
 def _word_end(text: str, start: int, limit: int) -> int:

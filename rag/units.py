@@ -46,12 +46,12 @@ def looks_like_code(line: str) -> bool:
     s = line.strip()
     if not s:
         return False
+    if _PROMPT.match(line):
+        return True
     words = s.split()
     symbols = sum(ch in _SYMBOLS for ch in s) / len(s)
     prose = sum(w.isalpha() and w.islower() for w in words) / len(words)
-    if _PROMPT.match(line):
-        return True
-    if len(line) - len(line.lstrip(" ")) >= 4 and not _ITEM.match(line):
+    if _indented(line):
         return not _indented_prose(s, words, prose, symbols)
     if _CODE_END.search(s) and not s.endswith((".", ":")) and prose < 0.6 and symbols > 0.04:
         return True
@@ -93,10 +93,11 @@ def units(text: str) -> list[Unit]:
         elif looks_like_code(line) or _opens_call(text, lines, i):
             flush_prose(a)
             end, held = b, open_brackets(line)
-            while i + 1 < len(lines) and (looks_like_code(text[lines[i + 1][0]:lines[i + 1][1]])
-                                          or _opens_call(text, lines, i, held)
-                                          or (_indented(text[lines[i + 1][0]:lines[i + 1][1]])
-                                              and text.count("\n", end, lines[i + 1][0]) == 1)):
+            while i + 1 < len(lines):  # the block goes on over code, an open call, indentation
+                nxt = text[lines[i + 1][0]:lines[i + 1][1]]
+                if not (looks_like_code(nxt) or _opens_call(text, lines, i, held) or
+                        (_indented(nxt) and text.count("\n", end, lines[i + 1][0]) == 1)):
+                    break
                 i += 1
                 end = lines[i][1]
                 held = open_brackets(text[lines[i][0]:end], held)
