@@ -29,6 +29,10 @@ RESCORE = 200
 # chunks re-scored with their window vectors (manuals-train, hybrid, the answer in the top 3:
 # none 73.3, the best 100 75.0, 200 75.1, 400 75.2, all 75.3; eval/RESULTS.md, "Window vectors")
 WINDOW_CANDIDATES = 200
+# a document of more chunks than this (~200 tokens, 500-1,000 characters each) is not read
+# past a passage at ask time (`text_after`: SQLite reads a text value whole, ~2.5 ms per
+# million characters; the gnuplot manual is 0.9M characters in 1,741 chunks)
+READ_MAX_CHUNKS = 4000
 
 
 def fts_query(text: str, segment: bool = True) -> str:
@@ -255,6 +259,20 @@ class KnowledgeBase:
         if row is None:
             raise KeyError(doc_id)
         return row[0]
+
+    def text_after(self, doc_id: str, offset: int, length: int) -> str:
+        """Up to ``length`` characters of a document's text from ``offset`` on: "" past its
+        end, for a document no longer stored, or for one of more than ``READ_MAX_CHUNKS``
+        chunks (SQLite reads a text value whole to cut it: the read stays bounded, a few
+        milliseconds and megabytes, where a document may be a 200 MB text file)."""
+        conn = self.store.conn
+        row = conn.execute("SELECT d.id, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = "
+                           "d.id) FROM documents d WHERE d.doc_id = ?", (doc_id,)).fetchone()
+        if row is None or row[1] > READ_MAX_CHUNKS:
+            return ""
+        row = conn.execute("SELECT substr(text, ?, ?) FROM documents WHERE id = ?",
+                           (offset + 1, length, row[0])).fetchone()
+        return row[0] if row and row[0] else ""
 
     def stats(self) -> dict:
         return dict(self.manifest["counts"])

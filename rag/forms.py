@@ -224,6 +224,9 @@ class Shaped:
     form: str  # "span" | "sentence" | "steps" | "code"
     short: tuple[int, int] | None
     context: tuple[int, int]
+    # the unit holding the most of the reader's candidate probability (what the answer is
+    # kept around when it must be cut or moved: ``clip``, ``finish``)
+    core: tuple[int, int] | None = None
 
 
 _FOLLOWS = re.compile(r"^(because|this|that|these|so|thus|therefore|hence|otherwise|as a "
@@ -334,40 +337,75 @@ def widen(text: str, all_units: list[Unit], lo: int, hi: int, held, least: int,
 
 
 def finish(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: False,
-           limit: int = WORD_LIMIT) -> int:
-    """The last unit of the excerpt ``lo..hi``, moved on where the excerpt would end on a
+           limit: int = WORD_LIMIT, keep: int | None = None) -> tuple[int, int]:
+    """The excerpt ``lo..hi`` (first, last unit), its end moved on where it would end on a
     sentence left hanging ("Possible values for type are", "… if you have previously
     requested") or one that introduces what follows with a colon: through the units it
     leads into (the rest of the sentence, or a list or code block, all of it), whole,
     never a unit ``skip`` names, within ``limit`` words; where they do not fit, the
-    excerpt stays as it was."""
+    excerpt's first units are let go to make room, up to unit ``keep`` (None: none), and
+    where that is not enough, the excerpt stays as it was (a last unit that is a mere label,
+    "Programming Notes:", is dropped instead)."""
+    if hi > lo and (keep is None or keep < hi) and _label(text, all_units[hi]) and \
+            _lead_on(text, all_units, lo, hi, skip, limit) is None:
+        return lo, hi - 1
+    for first in range(lo, (lo if keep is None else min(keep, hi)) + 1):
+        end = _lead_on(text, all_units, first, hi, skip, limit)
+        if end is not None:
+            return (first, end) if end > hi else (lo, hi)
+    return lo, hi
+
+
+def _label(text: str, u: Unit) -> bool:
+    """Unit ``u`` is a label alone on its line ("Programming Notes:", "Examples:"): it names
+    what follows and says nothing itself."""
+    line = text[u.start:u.end].strip()
+    return line.endswith(":") and len(line.split()) <= 3 and line[:1].isupper() \
+        and whole_line(text, u)
+
+
+def _lead_on(text: str, all_units: list[Unit], lo: int, hi: int, skip, limit: int) -> int | None:
+    """``finish``'s last unit for the excerpt ``lo..hi``: ``hi`` where it does not hang,
+    None where what it leads into does not fit."""
     fits = lambda j: not skip(j) and \
         words(text[all_units[lo].start:all_units[j].end]) <= limit  # noqa: E731
     j = hi
     while j + 1 < len(all_units) and _hangs(text, all_units[j], all_units[j + 1]) \
             and fits(j + 1):
         j += 1
-    if j == hi or (j + 1 < len(all_units) and _hangs(text, all_units[j], all_units[j + 1])):
+    if j + 1 < len(all_units) and _hangs(text, all_units[j], all_units[j + 1]):
+        return hi if skip(j + 1) else None  # (what it leads into does not fit)
+    if j == hi:  # (it does not hang)
         return hi
     kind = all_units[j].kind
     while kind in ("item", "code") and j + 1 < len(all_units) \
             and all_units[j + 1].kind == kind:  # the rest of the list or the block
         if not fits(j + 1):
-            return hi
+            return None
         j += 1
     return j
 
 
+# a sentence that announces a command or list with a stop instead of a colon
+_ANNOUNCES = re.compile(r"\b(as\s+follows|the\s+following|like\s+this)\s*\.$", re.I)
+
+
 def _hangs(text: str, u: Unit, after: Unit) -> bool:
     """A sentence that does not end before the unit ``after``: it introduces it with a
-    colon or a comma ("For example,"), or stops on a word mid-prose and ``after`` goes on
-    with it (in lower case, or as the list or code it introduces); a line with no stop
-    followed by a new sentence ("sudo apt install nginx") is a command, not hanging."""
+    colon or a comma ("For example,"; a list item only with a colon: "- To force the frame
+    rate:"), announces the list or code after it ("... as follows."), or stops on a word
+    mid-prose and ``after`` goes on with it (in lower case, or as the list or code it
+    introduces); a line with no stop followed by a new sentence ("sudo apt install nginx")
+    is a command, not hanging."""
+    tail = text[u.start:u.end].rstrip()
+    if u.kind == "item" and tail.endswith(":"):
+        return True
     if u.kind != "sentence":
         return False
-    tail = text[u.start:u.end].rstrip()
     if tail.endswith((":", ",")):
         return True
+    if _ANNOUNCES.search(tail) and after.kind in ("code", "item"):
+        return True  # ("... can be compared using the dpkg command as follows.")
     if not tail[-1:].isalnum():
         return False
     found = tail.split()
@@ -467,8 +505,8 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
         at, lo, hi = found
         lo, hi = widen(texts[at], cut[at], lo, hi, lambda j: mass.get((at, j), 0.0),
                        excerpt, lambda j: heading(at, j))
-        hi = finish(texts[at], cut[at], lo, hi, lambda j: heading(at, j))
         i = max(range(lo, hi + 1), key=lambda j: mass.get((at, j), 0.0))
+        lo, hi = finish(texts[at], cut[at], lo, hi, lambda j: heading(at, j), keep=i)
         start, end = cut[at][lo].start, cut[at][hi].end
     else:
         at, i = best_unit(mass, heading) or (top, home)
@@ -477,11 +515,48 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
         start, end = grow(texts[at], cut[at], i, kind)
     text, all_units = texts[at], cut[at]
     short = (s, e) if at == top and start <= s and e <= end else None
-    start, end = clip(text, start, end, short or (all_units[i].start, all_units[i].end))
+    core = all_units[i].start, all_units[i].end
+    start, end = clip(text, start, end, short or core)
     if short and not (start <= short[0] and short[1] <= end):
         short = None
-    inside = [u.kind for u in all_units if u.start >= start and u.end <= end] or \
-        [all_units[i].kind]  # (a unit clipped: its own kind)
-    form = ("code" if inside and all(k == "code" for k in inside) else
+    return at, Shaped(start, end, form_of(all_units, start, end, all_units[i].kind), short,
+                      (start, end), core)
+
+
+def form_of(all_units: list[Unit], start: int, end: int, clipped: str) -> str:
+    """"code", "steps" (sentences with code or list items) or "sentence": the form of the
+    whole units within ``[start, end)`` (none whole, a unit clipped: its kind ``clipped``)."""
+    inside = [u.kind for u in all_units if u.start >= start and u.end <= end] or [clipped]
+    return ("code" if all(k == "code" for k in inside) else
             "steps" if any(k in ("code", "item") for k in inside) else "sentence")
-    return at, Shaped(start, end, form, short, (start, end))
+
+
+def go_on(text: str, shaped: Shaped, path: str = "", limit: int = WORD_LIMIT) -> Shaped:
+    """A quote (not a short span) that reaches the end of its passage, where ``text`` is the
+    passage with the document's text after it appended (a passage is a chunk, and the chunk
+    may end inside a sentence or on one introducing what follows): moved on through the rest
+    of a unit the chunk cut short, and through what a hanging last sentence leads into
+    (``finish``: a list or code block, whole, its first units let go to make room, never
+    its ``core`` or ``short`` span; a last label, "Examples:", dropped instead), never onto
+    a heading of the section path ``path``, within ``limit`` words; as it was where that
+    does not fit."""
+    start, end = shaped.start, shaped.end
+    all_units = units(text)
+    inside = [j for j, u in enumerate(all_units) if u.end > start and u.start < end]
+    if not inside:
+        return shaped
+    lo, hi = inside[0], inside[-1]
+    new = max(end, all_units[hi].end)  # (a unit cut short: all of it)
+    if words(text[start:new]) > limit:
+        return shaped
+    marks = [pair[0] for pair in (shaped.short, shaped.core) if pair]
+    keep = next((j for j in inside if all_units[j].end > min(marks)), lo) if marks else lo
+    first, last = finish(text, all_units, lo, hi,
+                         lambda j: is_heading(text, all_units[j], path), limit, keep)
+    if first > lo:
+        start = all_units[first].start
+    new = all_units[last].end if last < hi else max(new, all_units[last].end)
+    if (start, new) == (shaped.start, shaped.end):
+        return shaped
+    form = form_of(all_units, start, new, {"steps": "item"}.get(shaped.form, shaped.form))
+    return Shaped(start, new, form, shaped.short, (start, new), shaped.core)

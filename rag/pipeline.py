@@ -16,7 +16,7 @@ from knowledge.language import covers, describe, dominant_script
 
 from .abstention import AbstainRule, coverage
 from .conversation import Turn, resolve
-from .forms import EXCERPT, Shaped, question_kind, shape
+from .forms import EXCERPT, Shaped, go_on, question_kind, shape
 from .evidence import best_sentence
 from .readers.base import NOT_FOUND, Span
 from .retrieval import Filters, Retrieved, Retriever
@@ -33,6 +33,10 @@ TECHNICAL_AT = 0.015
 # BERTserini's; the reader reads the passages unordered; "fused" keeps the decoder's order;
 # chosen on SQuAD, NQ, manuals dev and manuals-train: eval/RESULTS.md, issue 22)
 RANK_PRIOR = 0.2
+# characters of the document read past a passage whose quoted answer reaches its end, to
+# finish the sentence the chunk cut or what the answer's last sentence introduces
+# (Pipeline.go_on; an answer holds at most ~60 words)
+GO_ON = 1500
 
 
 def technical_at(config) -> float | None:
@@ -312,6 +316,7 @@ class Pipeline:
                       else "span", "short": None, "context": None} if not out.abstained else {}
             answer_text = out.answer
             if shaped is not None:
+                passages, shaped = self.go_on(passages, *shaped)
                 at, sh = shaped
                 text = passages[at].text
                 found = at, (sh.start, sh.end)
@@ -397,6 +402,28 @@ class Pipeline:
             spans = [(1.0, found[0], *found[1])]
         return shape([h.text for h in passages], spans, kind, short,
                      EXCERPT if technical else 0, headings=[h.heading for h in passages])
+
+    def go_on(self, passages: list[Hit], at: int,
+              sh: Shaped) -> tuple[list[Hit], tuple[int, Shaped]]:
+        """The passages and (passage index, the answer's form), the answer's passage run on
+        into the document's following text (``GO_ON`` characters read, not the whole
+        document) where the quote reaches the passage's end and the document goes on with
+        the sentence the chunk cut or with what the quote's last sentence introduces
+        (``forms.go_on``): still exact characters of the document, cited with that passage
+        (its ``end`` and ``text`` run on too). A short span is never run on."""
+        hit = passages[at]
+        kb = getattr(self.retriever, "kb", None)
+        if sh.form == "span" or kb is None or hit.text[sh.end:].strip():
+            return passages, (at, sh)
+        read = kb.text_after(hit.doc_id, hit.start, len(hit.text) + GO_ON)
+        if not read.startswith(hit.text) or not read[len(hit.text):].strip():
+            return passages, (at, sh)  # (the document's end, or changed since it was searched)
+        longer = go_on(read, sh, hit.heading)
+        if longer.end <= len(hit.text):  # (as it was, or a last label dropped)
+            return passages, (at, longer)
+        passages = list(passages)
+        passages[at] = replace(hit, text=read[:longer.end], end=hit.start + longer.end)
+        return passages, (at, longer)
 
     def technical(self) -> bool:
         """Whether this knowledge base reads as technical documentation (manuals, FAQs,

@@ -264,29 +264,46 @@ def test_clip_cuts_an_overlong_sentence_at_clauses_around_the_answer():
 
 def test_an_excerpt_does_not_end_on_a_sentence_left_hanging():
     """An excerpt that would end on "... look like this:" or a sentence with no end takes
-    what it leads into, whole, within 60 words; a short command line is not hanging, and
-    what does not fit leaves the excerpt as it was."""
+    what it leads into, whole, within 60 words, letting go of its first units to make room
+    (never past the one it is kept around); a short command line is not hanging, and what
+    does not fit leaves the excerpt as it was."""
     from rag.forms import finish
 
     text = ("The history is saved to a file. Example code in the startup file might look "
             "like this:\n\nhistory_file (\"~/new/.octave_hist\");\n\nThat is all.")
     cut = units(text)
     assert [u.kind for u in cut] == ["sentence", "sentence", "code", "sentence"]
-    assert finish(text, cut, 0, 1) == 2  # through the code the colon introduces
-    assert finish(text, cut, 0, 2) == 2  # code ends an excerpt
-    assert finish(text, cut, 0, 1, limit=18) == 1  # no room: as it was
+    assert finish(text, cut, 0, 1) == (0, 2)  # through the code the colon introduces
+    assert finish(text, cut, 0, 2) == (0, 2)  # code ends an excerpt
+    assert finish(text, cut, 0, 1, limit=18) == (0, 1)  # no room: as it was
+    assert finish(text, cut, 0, 1, limit=18, keep=0) == (0, 1)  # (the first unit is kept)
+    assert finish(text, cut, 0, 1, limit=18, keep=1) == (1, 2)  # room made: the first let go
     hanging = ("Possible values for type are\n\n- int8\n- int32\n- int64\n\n"
                "The default is int32.")
     cut = units(hanging)
-    assert finish(hanging, cut, 0, 0) == 3  # the whole list it introduces
-    assert finish(hanging, cut, 0, 0, limit=8) == 0  # not all of it fits: as it was
+    assert finish(hanging, cut, 0, 0) == (0, 3)  # the whole list it introduces
+    assert finish(hanging, cut, 0, 0, limit=8) == (0, 0)  # not all of it fits: as it was
     command = "To enable it:\n\nset logscale zcb\n\nTo disable z axis log scaling:"
     cut = units(command)
-    assert finish(command, cut, 0, 1) == 1  # "set logscale zcb" is a command, not hanging
+    assert finish(command, cut, 0, 1) == (0, 1)  # "set logscale zcb" is a command, not hanging
     command = "Install it with\nsudo apt install nginx\n\nThe server listens on port 80."
     cut = units(command)
     assert [command[u.start:u.end] for u in cut][-1] == "The server listens on port 80."
-    assert finish(command, cut, 0, len(cut) - 2) == len(cut) - 2
+    assert finish(command, cut, 0, len(cut) - 2) == (0, len(cut) - 2)
+    label = ("The history is kept in ~/.octave_hist. It can be moved.\n\nExamples:\n\n"
+             "history_file (\"~/a\");\nhistory_file (\"~/b\");\nhistory_file (\"~/c\");")
+    cut = units(label)
+    assert finish(label, cut, 0, 2) == (0, 3)  # room: the label and its code
+    assert finish(label, cut, 0, 2, limit=12) == (0, 1)  # none: the label alone is dropped
+    assert finish(label, cut, 0, 2, limit=12, keep=2) == (1, 3)  # the core: room made for it
+    announced = ("Version strings can be compared using the dpkg command as follows.\n\n"
+                 "$ dpkg --compare-versions ver1 op ver2\n\nThe rule is simple.")
+    cut = units(announced)
+    assert finish(announced, cut, 0, 0) == (0, 1)  # "as follows." announces the command
+    items = ("- To set the bitrate to 64 kbit/s:\n\nffmpeg -i in.avi -b:v 64k out.avi\n\n"
+             "- To force the frame rate to 24 fps:\n\nffmpeg -i in.avi -r 24 out.avi\n\nDone.")
+    cut = units(items)
+    assert finish(items, cut, 0, 2)[1] == 3  # a list item ending on a colon leads on too
 
 
 
@@ -378,3 +395,71 @@ def test_review_cases_a_block_stays_whole_and_clip_respects_order_and_quotes():
     at = quoted.index("x20")
     s, e = clip(quoted, 0, len(quoted), (at, at + 3))
     assert quoted[s:e].count("“") == quoted[s:e].count("”")
+
+
+def test_a_quote_reaching_its_passage_end_goes_on_into_the_document():
+    """A chunk may end inside a sentence, or on one introducing a command: the quote runs on
+    through the document's following text (the rest of the sentence; what the colon leads
+    into, whole), letting go of its first units where that needs room, never of its core;
+    what does not fit, or a quote that does not hang, stays as it was."""
+    from rag.forms import Shaped, go_on
+
+    passage = "Run the tests first. To build with four jobs at once, type:"
+    text = passage + "\n\n    $ frob build --jobs=4\n\nThe cache lives in /var/cache."
+    quote = Shaped(0, len(passage), "sentence", None, (0, len(passage)), (21, len(passage)))
+    out = go_on(text, quote)
+    assert text[out.start:out.end] == passage + "\n\n    $ frob build --jobs=4"
+    assert out.form == "steps" and out.context == (out.start, out.end)
+    assert go_on(text, quote, limit=11) == quote  # no room, even without the first sentence
+    out = go_on(text, quote, limit=12)  # room made by letting the first sentence go
+    assert text[out.start:out.end] == passage[21:] + "\n\n    $ frob build --jobs=4"
+    kept = Shaped(0, len(passage), "sentence", None, (0, len(passage)), (0, 20))
+    assert go_on(text, kept, limit=12) == kept  # (its core is the first sentence)
+    cut = "The cache lives in /var/cache/frob and is"  # a chunk ending mid-sentence
+    text = cut + " removed by frob clean --all. Next, the network."
+    out = go_on(text, Shaped(0, len(cut), "sentence", None, (0, len(cut))))
+    assert text[out.start:out.end] == cut + " removed by frob clean --all."
+    whole = "The cache is removed by frob clean --all."
+    done = Shaped(0, len(whole), "sentence", None, (0, len(whole)))
+    assert go_on(whole + "\n\nNext, the network.", done) == done
+
+
+def test_the_pipeline_runs_a_quote_on_across_a_chunk_boundary(tmp_path, monkeypatch):
+    """Over a real knowledge base whose chunk ends on "... type:", the quote is run on into
+    the next chunk's command, read from the stored document (bounded: not for a document of
+    more chunks than ``READ_MAX_CHUNKS``): the citation's text, end and answer offsets stay
+    exact characters of the document."""
+    import knowledge.kb
+    from conftest import FakeEmbedder, write_corpus
+    from knowledge import KnowledgeBase
+    from knowledge.chunking import ChunkerSettings
+    from knowledge.sync import sync
+    from rag.forms import Shaped
+    from rag.pipeline import Pipeline, citation_of
+    from rag.retrieval import Retriever
+
+    doc = ("The frob tool reads its settings from ~/.frobrc at start-up. To build with four "
+           "jobs at once, type:\n\n$ frob build --jobs=4 --keep-going --verbose\n\n"
+           "The cache lives in /var/cache/frob/ and is removed by frob clean --all.\n")
+    sync(tmp_path / "kb", [write_corpus(tmp_path / "docs", {"frob.txt": doc})],
+         embedder=FakeEmbedder(), chunking=ChunkerSettings(size=24, overlap=0, windows=0),
+         log=lambda m: None)
+    with KnowledgeBase.open(tmp_path / "kb", embedder=FakeEmbedder()) as kb:
+        hits = kb.fetch([(1.0, i) for i in range(1, 4)])
+        first = next(h for h in hits if h.text.endswith("type:"))
+        pipe = Pipeline(Retriever(kb), None, k=3)
+        shaped = Shaped(0, len(first.text), "sentence", None, (0, len(first.text)))
+        passages, (at, out) = pipe.go_on([first], 0, shaped)
+        longer = passages[at]
+        assert longer.text.endswith("type:\n\n$ frob build --jobs=4 --keep-going --verbose")
+        assert kb.document_text(longer.doc_id)[longer.start:longer.end] == longer.text
+        cite = citation_of(longer, span=(out.start, out.end), shaped=out)
+        assert doc[cite.answer_start:cite.answer_end] == longer.text[out.start:out.end]
+        assert out.form == "steps"
+        span = Shaped(0, 5, "span", (0, 5), (0, 5))  # a short span is never run on
+        assert pipe.go_on([first], 0, span) == ([first], (0, span))
+        assert kb.text_after(first.doc_id, len(doc) + 10, 100) == ""
+        assert kb.text_after("no-such-doc", 0, 100) == ""
+        monkeypatch.setattr(knowledge.kb, "READ_MAX_CHUNKS", len(hits) - 1)
+        assert kb.text_after(first.doc_id, 0, 100) == ""  # a document too long to read
+        assert pipe.go_on([first], 0, shaped) == ([first], (0, shaped))
