@@ -266,9 +266,10 @@ class KnowledgeBase:
         chunks (SQLite reads a text value whole to cut it: the read stays bounded, a few
         milliseconds and megabytes, where a document may be a 200 MB text file)."""
         conn = self.store.conn
-        row = conn.execute("SELECT d.id, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = "
-                           "d.id) FROM documents d WHERE d.doc_id = ?", (doc_id,)).fetchone()
-        if row is None or row[1] > READ_MAX_CHUNKS:
+        row = conn.execute("SELECT id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        if row is None or conn.execute(  # (counted no further than the bound)
+                "SELECT COUNT(*) FROM (SELECT 1 FROM chunks WHERE document_id = ? LIMIT ?)",
+                (row[0], READ_MAX_CHUNKS + 1)).fetchone()[0] > READ_MAX_CHUNKS:
             return ""
         row = conn.execute("SELECT substr(text, ?, ?) FROM documents WHERE id = ?",
                            (offset + 1, length, row[0])).fetchone()
