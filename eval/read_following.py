@@ -6,15 +6,16 @@ A passage holding the answer is among the 3 read for ~77 % of the manuals' answe
 questions; for 6-9 % more the answer sits in the chunk next to one read. This appends up to
 ``--extra`` characters of the document after each retrieved passage (exact text, so the
 answer stays a quotation) and reads with ``--tokens`` tokens per passage (the reader keeps
-the first that many), then scores as `rag eval` does on a manuals QA set: right = an
-acceptable answer within 60 words, or declined where the set says the answer is absent.
+the first that many), then runs `rag eval`'s evaluation into ``--out``: right = an acceptable
+answer within 60 words, or declined where the set says the answer is absent.
 
     .venv/bin/python eval/read_following.py eval/data/manuals/manuals.qa.jsonl \
-        --kb runs/kb-manuals-pdf-s13 --split dev --extra 600 --tokens 256
+        --kb runs/kb-manuals-pdf-s13 --split dev --extra 600 --tokens 256 --out runs/rf-600
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -25,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     from knowledge.kb import KnowledgeBase
-    from rag.evaluation.metrics import answer_in_text, contains_answer
     from rag.evaluation.qa import load_qaset
+    from rag.evaluation.run import evaluate
     from rag.pipeline import Pipeline
     from rag.readers import load_reader
     from rag.retrieval import Retrieved, Retriever
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--extra", type=int, default=600, help="characters appended (0: none)")
     ap.add_argument("--tokens", type=int, default=256, help="tokens read per passage")
     ap.add_argument("-k", type=int, default=3)
+    ap.add_argument("--out", required=True, help="a new folder for the run (as `rag eval`)")
     args = ap.parse_args()
 
     class ReadOn(Retriever):
@@ -52,23 +54,20 @@ def main() -> None:
             return replace(hit, text=hit.text + more, end=hit.end + len(more))
 
     questions = load_qaset(args.qaset, args.split)
-    right, by_type, held = [], {}, 0
     with KnowledgeBase.open(args.kb) as kb:
         reader = load_reader(str(ROOT / "rag/models/reader"), max_passage_tokens=args.tokens)
         pipeline = Pipeline(ReadOn(kb), reader, k=args.k)
-        for q in questions:
-            a = pipeline.ask(q.question)
-            kind = q.extra.get("type", "")
-            if kind == "absent" or not q.answers:
-                ok = a.abstained
-            else:
-                ok = not a.abstained and contains_answer(a.answer, list(q.answers))
-                held += any(answer_in_text(list(q.answers), h.text) for h in a.retrieved[:args.k])
-            right.append(ok)
-            by_type.setdefault(kind, []).append(ok)
+        evaluate(pipeline, questions, Path(args.out), {"qaset": args.qaset, "split": args.split,
+                 "kb": args.kb, "extra": args.extra, "tokens": args.tokens}, log=lambda m: None)
+    rows = [json.loads(line) for line in open(Path(args.out) / "predictions.jsonl")]
+    by_type: dict[str, list[bool]] = {}
+    for r in rows:  # (right: an acceptable answer within 60 words, or declined where absent)
+        by_type.setdefault(r.get("type") or "all", []).append(bool(r["right"]))
     pct = lambda xs: f"{100 * sum(xs) / len(xs):.1f}"  # noqa: E731
-    print(f"extra {args.extra} tokens {args.tokens} {args.split}: right {pct(right)} "
-          + " ".join(f"{t or 'all'} {pct(v)}" for t, v in by_type.items())
+    held = sum(bool(r["answer_in_topk"]) for r in rows if r.get("type") != "absent")
+    print(f"extra {args.extra} tokens {args.tokens} {args.split}: right "
+          f"{pct([r['right'] for r in rows])} "
+          + " ".join(f"{t} {pct(v)}" for t, v in by_type.items())
           + f" (answer in the passages read: {held})")
 
 
