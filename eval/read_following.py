@@ -39,6 +39,8 @@ def main() -> None:
     ap.add_argument("--split", default="dev")
     ap.add_argument("--extra", type=int, default=600, help="characters appended (0: none)")
     ap.add_argument("--tokens", type=int, default=256, help="tokens read per passage")
+    ap.add_argument("--min-chunks", type=int, default=0,
+                    help="read on only in documents of at least this many chunks")
     ap.add_argument("-k", type=int, default=3)
     ap.add_argument("--out", required=True, help="a new folder for the run (as `rag eval`)")
     args = ap.parse_args()
@@ -50,7 +52,11 @@ def main() -> None:
                              found.similarity, found.timings)
 
         def run_on(self, hit):
-            more = self.kb.text_after(hit.doc_id, hit.end, args.extra) if args.extra else ""
+            conn = self.kb.store.conn
+            n = conn.execute("SELECT COUNT(*) FROM chunks JOIN documents d ON d.id = document_id"
+                             " WHERE d.doc_id = ?", (hit.doc_id,)).fetchone()[0]
+            more = (self.kb.text_after(hit.doc_id, hit.end, args.extra)
+                    if args.extra and n >= args.min_chunks else "")
             return replace(hit, text=hit.text + more, end=hit.end + len(more))
 
     questions = load_qaset(args.qaset, args.split)
@@ -58,7 +64,8 @@ def main() -> None:
         reader = load_reader(str(ROOT / "rag/models/reader"), max_passage_tokens=args.tokens)
         pipeline = Pipeline(ReadOn(kb), reader, k=args.k)
         evaluate(pipeline, questions, Path(args.out), {"qaset": args.qaset, "split": args.split,
-                 "kb": args.kb, "extra": args.extra, "tokens": args.tokens}, log=lambda m: None)
+                 "kb": args.kb, "extra": args.extra, "tokens": args.tokens,
+                 "min_chunks": args.min_chunks}, log=lambda m: None)
     rows = [json.loads(line) for line in open(Path(args.out) / "predictions.jsonl")]
     by_type: dict[str, list[bool]] = {}
     for r in rows:  # (right: an acceptable answer within 60 words, or declined where absent)
