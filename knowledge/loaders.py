@@ -401,11 +401,11 @@ def _load_rows(data: bytes, rel: str, suffix: str) -> tuple[list[Document], list
             problems.append(f"line {line_no}: no 'text' field, row skipped")
             continue
         key = str(row.get("id") if row.get("id") not in (None, "") else "").strip()
-        if key in seen:
-            problems.append(f"line {line_no}: duplicate id {key!r}, row skipped")
+        doc_id = row_doc_id(rel, key or None, line_no)  # (a row without an id: its line)
+        if doc_id in seen:
+            problems.append(f"line {line_no}: duplicate id {key or doc_id!r}, row skipped")
             continue
-        seen.add(key)
-        doc_id = row_doc_id(rel, key or None, line_no)
+        seen.add(doc_id)
         title = row.get("title")
         meta = {k: v for k, v in row.items() if k not in ("id", "title", "text")}
         docs.append(Document(

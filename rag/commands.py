@@ -215,8 +215,7 @@ def cmd_search(args) -> int:
 
     if not args.query.strip():
         raise _usage("empty query; give some text to search for")
-    if args.k < 1:
-        raise _usage(f"-k must be at least 1 (got {args.k})")
+    _check_k(args.k)
     from rag.retrieval import Filters, Retriever
 
     filters = Filters.parse(args.path, args.where)
@@ -248,6 +247,7 @@ def page_text(hit) -> str:
 
 
 def cmd_ask(args) -> int:
+    from knowledge.errors import UsageError
     from knowledge.kb import KnowledgeBase
     from knowledge.store import resolve_kb_dir
     from rag.pipeline import Pipeline
@@ -255,8 +255,7 @@ def cmd_ask(args) -> int:
 
     if args.question is not None and not args.question.strip():
         raise _usage("empty question; ask something")
-    if args.k is not None and args.k < 1:
-        raise _usage(f"-k must be at least 1 (got {args.k})")
+    _check_k(args.k)
     filters = Filters.parse(args.path, args.where)
     kb_dir = resolve_kb_dir(args.kb)
     with KnowledgeBase.open(kb_dir) as kb:
@@ -272,15 +271,20 @@ def cmd_ask(args) -> int:
                  "a new conversation; an empty line or Ctrl-D quits")
         history: list = []
         while True:
-            if interactive:
-                try:
-                    line = input("? ")
-                except EOFError:
-                    break
-            else:
-                line = sys.stdin.readline()
-                if not line:
-                    break
+            try:
+                if interactive:
+                    try:
+                        line = input("? ")
+                    except EOFError:
+                        break
+                else:
+                    line = _stdin_line()
+                    if not line:
+                        break
+            except UnicodeDecodeError:
+                error = "the line is not UTF-8 text; send questions as UTF-8"
+                _err(error) if interactive else print(json.dumps({"error": error}), flush=True)
+                continue
             if not line.strip():
                 if interactive:
                     break
@@ -291,18 +295,29 @@ def cmd_ask(args) -> int:
                     _err("(new conversation)")
                 continue
             if interactive:
-                answer = pipeline.ask(line.strip(), filters, history=history)
+                try:
+                    answer = pipeline.ask(line.strip(), filters, history=history)
+                except UsageError as err:  # (this question; the conversation goes on)
+                    _err(f"error: {err}")
+                    continue
                 show_answer(answer, args.json)
                 history.append(turn_of(answer))
                 continue
             try:
                 question, turns = stdin_request(line)
-            except ValueError as err:
+                answer = pipeline.ask(question, filters, history=turns)
+            except (ValueError, UsageError) as err:
                 print(json.dumps({"error": str(err)}), flush=True)
                 continue
-            answer = pipeline.ask(question, filters, history=turns)
             print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
     return 0
+
+
+def _stdin_line() -> str:
+    """A line of standard input ("" at its end), decoded as UTF-8 here, so that a line of
+    other bytes fails alone (UnicodeDecodeError) and the lines after it are still read."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer.readline().decode("utf-8") if buffer is not None else sys.stdin.readline()
 
 
 def turn_of(answer):
@@ -538,8 +553,7 @@ def cmd_eval(args) -> int:
     from rag.evaluation.qa import load_qaset, sample
     from rag.retrieval import Retriever
 
-    if args.k is not None and args.k < 1:
-        raise _usage(f"-k must be at least 1 (got {args.k})")
+    _check_k(args.k)
     kb_dir = resolve_kb_dir(args.kb)
     questions = sample(load_qaset(args.qaset, args.split), args.limit, args.seed)
     questions = asked_as(questions, args.ask, args.history)
@@ -700,6 +714,13 @@ def _where(hit) -> str:
     if hit.source == hit.doc_id or hit.doc_id.startswith(hit.source + "#"):
         return hit.doc_id
     return f"{hit.doc_id} ({hit.source})"
+
+
+def _check_k(k: int | None) -> None:
+    from rag.retrieval import MAX_K
+
+    if k is not None and not 1 <= k <= MAX_K:
+        raise _usage(f"-k must be 1-{MAX_K} (got {k})")
 
 
 def _usage(message: str):

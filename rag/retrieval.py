@@ -8,6 +8,7 @@ Example::
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ PARALLEL_FROM = 1_000_000
 # hits fetched beyond k, so that a table of contents or an index found among the best can
 # step back behind prose (``content_first``)
 APPARATUS_SLACK = 5
+# the most hits one search returns: each is fetched whole from SQLite, and BM25 and FAISS
+# allocate for as many as asked (a k of 2**31 aborted Tantivy)
+MAX_K = 10_000
+NOT_TEXT = re.compile("[\ud800-\udfff]")  # lone surrogates: no text, no UTF-8 to encode
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,14 @@ class Retriever:
     def search_many(self, queries: list[str], k: int = 5,
                     filters: Filters | None = None) -> Retrieved:
         """Top ``k`` hits per query, with similarities and timings (``Retrieved``)."""
-        if k < 1:
-            raise UsageError(f"k must be at least 1 (got {k})")
+        if not 1 <= k <= MAX_K:
+            raise UsageError(f"k must be 1-{MAX_K} (got {k})")
         for q in queries:
             if not q or not q.strip():
                 raise UsageError("empty question; give some text to search for")
+            if NOT_TEXT.search(q):  # (bytes that were not UTF-8, read with surrogateescape)
+                raise UsageError("the question holds bytes that are not UTF-8 text; "
+                                 "give it as UTF-8")
         with self.kb.snapshot():  # every read of this call from one committed generation
             return self._search_many(queries, k, filters)
 

@@ -88,7 +88,10 @@ def test_kb_from_environment(indexed, capsys, monkeypatch):
     (["search", "cats", "--kb", "{docs}"], 1, "is not a knowledge base"),
     (["search", "cats", "--kb", "{tmp}/nothing"], 1, "does not exist"),
     (["search", "  ", "--kb", "{kb}"], 2, "error: empty query"),
-    (["search", "cats", "--kb", "{kb}", "-k", "0"], 2, "error: -k must be at least 1"),
+    (["search", "cats", "--kb", "{kb}", "-k", "0"], 2, "error: -k must be 1-10000 (got 0)"),
+    (["search", "cats", "--kb", "{kb}", "-k", "2147483648"], 2, "error: -k must be 1-10000"),
+    (["ask", "cats", "--kb", "{kb}", "-k", "99999999999"], 2, "error: -k must be 1-10000"),
+    (["search", "caf\udce9", "--kb", "{kb}"], 2, "error: the question holds bytes that are not UTF-8"),
     (["search", "cats"], 2, "error: no knowledge base given; pass --kb DIR or set RAG_KB"),
 ])
 def test_bad_input_one_line_errors(indexed, tmp_path, capsys, monkeypatch, argv, code, message):
@@ -215,6 +218,24 @@ def test_ask_reads_stdin_as_json_lines(indexed, tiny_reader, capsys, monkeypatch
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [r["question"] for r in lines] == ["Which birds use tools?",
                                                             "What do cats eat?"]
+
+
+def test_ask_stdin_lines_that_are_not_text_fail_alone(indexed, tiny_reader, capsys,
+                                                      monkeypatch):
+    import io
+
+    _, kb = indexed
+    lines = (b"Which birds use tools?\ncaf\xe9 au lait\n"
+             b'{"question": "caf\\ud800?"}\nWhat do cats eat?\n')
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines), encoding="utf-8"))
+    code, out, _ = run(capsys, "ask", "--kb", str(kb), "--reader", tiny_reader,
+                       "--max-new-tokens", "2")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 4
+    assert rows[0]["question"] == "Which birds use tools?"
+    assert rows[1] == {"error": "the line is not UTF-8 text; send questions as UTF-8"}
+    assert "not UTF-8 text" in rows[2]["error"]
+    assert rows[3]["question"] == "What do cats eat?"
 
 
 def test_ask_human_output(indexed, tiny_reader, capsys):

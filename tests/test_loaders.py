@@ -105,6 +105,20 @@ def test_jsonl_gz_and_csv(tmp_path):
         ("t.csv#1", "One", "first row", {"lang": "en"}), ("t.csv#2", "Two", "second", {"lang": "fr"})]
 
 
+def test_rows_without_an_id_are_each_their_own_document(tmp_path):
+    # (every row is kept, named by its line: none is taken for a duplicate of another)
+    docs, warnings = load(tmp_path, "a.csv", "text\nOwls hunt at night.\nHawks hunt by day.\n"
+                          "Penguins cannot fly.\n")
+    assert [(d.doc_id, d.text) for d in docs] == [
+        ("a.csv#line-2", "Owls hunt at night."), ("a.csv#line-3", "Hawks hunt by day."),
+        ("a.csv#line-4", "Penguins cannot fly.")]
+    assert warnings == []
+    docs, warnings = load(tmp_path, "b.jsonl", '{"text": "one"}\n{"text": "two"}\n'
+                          '{"id": "line-1", "text": "an id like a line"}\n')
+    assert [d.doc_id for d in docs] == ["b.jsonl#line-1", "b.jsonl#line-2"]
+    assert warnings == ["line 3: duplicate id 'line-1', row skipped"]
+
+
 def test_jsonl_with_no_usable_row_fails(tmp_path):
     with pytest.raises(LoadError, match="no usable rows"):
         load(tmp_path, "x.jsonl", "not json\nstill not\n")
