@@ -22,7 +22,7 @@ import numpy as np
 from . import bm25, lexical
 from .errors import KnowledgeError
 from .store import (DB_NAME, MANIFEST_NAME, READABLE_VERSIONS, STATIC_FIELDS, Store,
-                    _index_file, take_write_lock)
+                    _index_file, read_mirror, take_write_lock)
 from .vector_index import VectorIndex
 
 SAMPLE = 256  # stored vectors searched for themselves in the FAISS index
@@ -195,7 +195,7 @@ def _inspect(kb_dir: Path, conn, report: CheckReport) -> set[str]:
     # the directory: the manifest mirror, stray files
     mirror = kb_dir / MANIFEST_NAME
     try:
-        on_disk = json.loads(mirror.read_text())
+        on_disk = read_mirror(mirror)
         differs = [k for k in (*STATIC_FIELDS, "generation", "counts")
                    if on_disk.get(k) != manifest.get(k)]
         if differs:

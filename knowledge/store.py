@@ -114,6 +114,14 @@ FTS_OBJECTS = ("TRIGGER chunks_ai", "TRIGGER chunks_ad", "TABLE chunks_fts",
 STATIC_FIELDS = ("format_version", "embedder", "dim", "metric", "chunker")
 
 
+def read_mirror(path: Path) -> dict:
+    """manifest.json as written: a JSON object (ValueError for anything else, e.g. ``null``)."""
+    manifest = json.loads(path.read_text())
+    if not isinstance(manifest, dict):
+        raise ValueError(f"not a JSON object but {type(manifest).__name__}")
+    return manifest
+
+
 def resolve_kb_dir(kb: str | os.PathLike | None) -> Path:
     """The --kb value, or $RAG_KB; a UsageError when neither is given."""
     value = kb if kb is not None else os.environ.get(KB_ENV)
@@ -393,7 +401,7 @@ class Store:
         if not mirror.exists():
             return  # a writer died between commit and mirror; the next writer rewrites it
         try:
-            on_disk = json.loads(mirror.read_text())
+            on_disk = read_mirror(mirror)
         except (OSError, ValueError) as err:
             raise KnowledgeError(f"{self.path / MANIFEST_NAME} is unreadable ({err}); "
                                  f"`rag check --kb {self.path} --repair` rewrites it from "

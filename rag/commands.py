@@ -554,6 +554,8 @@ def cmd_eval(args) -> int:
     from rag.retrieval import Retriever
 
     _check_k(args.k)
+    if not args.out.strip():
+        raise _usage("--out is empty; give a folder for the results")
     kb_dir = resolve_kb_dir(args.kb)
     questions = sample(load_qaset(args.qaset, args.split), args.limit, args.seed)
     questions = asked_as(questions, args.ask, args.history)

@@ -70,7 +70,7 @@ def test_damaged_faiss_is_named_and_rebuilt_from_sqlite(kb, damage):
     assert any("none re-embedded" in r for r in report.repaired)
 
 
-@pytest.mark.parametrize("damage", ["missing", "edited", "garbage"])
+@pytest.mark.parametrize("damage", ["missing", "edited", "garbage", "null", "a list"])
 def test_manifest_mirror_is_rewritten_from_sqlite(kb, damage):
     before = results(kb)
     mirror = kb / "manifest.json"
@@ -82,8 +82,12 @@ def test_manifest_mirror_is_rewritten_from_sqlite(kb, damage):
         mirror.write_text(json.dumps(m))
         with pytest.raises(KnowledgeError, match="disagrees .* 'chunker'.*--repair"):
             KnowledgeBase.open(kb)
-    else:
+    elif damage == "garbage":
         mirror.write_bytes(b"\x00\xffnot json")
+    else:  # (JSON, but no manifest: every command read it as one)
+        mirror.write_text("null" if damage == "null" else "[1]")
+        with pytest.raises(KnowledgeError, match="manifest.json is unreadable .*--repair"):
+            KnowledgeBase.open(kb)
     assert any("manifest.json" in p for p in check(kb).problems)
     repaired_equals_before(kb, before)
     assert json.loads(mirror.read_text())["chunker"]["size"] == 200

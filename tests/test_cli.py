@@ -93,6 +93,8 @@ def test_kb_from_environment(indexed, capsys, monkeypatch):
     (["ask", "cats", "--kb", "{kb}", "-k", "99999999999"], 2, "error: -k must be 1-10000"),
     (["search", "caf\udce9", "--kb", "{kb}"], 2, "error: the question holds bytes that are not UTF-8"),
     (["search", "cats"], 2, "error: no knowledge base given; pass --kb DIR or set RAG_KB"),
+    (["eval", "{tmp}/qa.jsonl", "--kb", "{kb}", "--out", " "], 2,
+     "error: --out is empty; give a folder for the results"),
 ])
 def test_bad_input_one_line_errors(indexed, tmp_path, capsys, monkeypatch, argv, code, message):
     docs, kb = indexed

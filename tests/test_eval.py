@@ -120,6 +120,36 @@ def test_interrupted_run_resumes(setup, monkeypatch):
         run(kb, qa, tmp / "resumed")
 
 
+def test_resume_skips_lines_that_are_not_rows(setup):
+    tmp, kb, qa = setup
+    full, _ = run(kb, qa, tmp / "run")
+    with open(tmp / "run" / ev.PROGRESS_FILE, "ab") as f:  # a torn character, junk, foreign rows
+        f.write(b'{"id": "q9", "question": "caf\xc3\n\xff\xfe junk\n[1]\n{"id": ["q1"]}\n'
+                b'{"id": "q2"}\n')
+    again, logs = run(kb, qa, tmp / "run")
+    assert logs[-1] == "resuming: 4 of 4 questions already done"
+    assert again["mrr"] == full["mrr"] and again["n"] == 4
+
+
+def test_out_is_never_a_folder_of_other_files(setup):
+    tmp, kb, qa = setup
+    notes = tmp / "notes"
+    notes.mkdir()
+    (notes / "report.md").write_text("MY NOTES")
+    with pytest.raises(UsageError, match="holds other files than a `rag eval` run"):
+        run(kb, qa, notes)
+    assert (notes / "report.md").read_text() == "MY NOTES" and len(list(notes.iterdir())) == 1
+    (tmp / "a-file").write_text("x")
+    with pytest.raises(UsageError, match="is a file; give a folder"):
+        run(kb, qa, tmp / "a-file")
+    with pytest.raises(UsageError, match="cannot write the results"):
+        run(kb, qa, tmp / "a-file" / "sub")
+    run(kb, qa, tmp / "run")
+    (tmp / "run" / "run.json").write_text("{")
+    with pytest.raises(UsageError, match="run.json is not a `rag eval` run card"):
+        run(kb, qa, tmp / "run")
+
+
 def test_compare_lists_changed_questions(setup):
     tmp, kb, qa = setup
     run(kb, qa, tmp / "k1", k=1)
@@ -173,6 +203,15 @@ def test_squad_json_is_read_directly(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps(squad))
     [q] = load_qaset(tmp_path / "s.json")
     assert (q.id, q.question, q.answers, q.gold_ids) == ("x", "Q?", ("A",), ("Art",))
+
+
+@pytest.mark.parametrize("data", [5, [5], [{"paragraphs": 5}],
+                                  [{"title": "t", "paragraphs": [{"qas": [
+                                      {"id": 1, "question": 2, "answers": [{"text": "a"}]}]}]}]])
+def test_squad_json_of_other_shapes_is_a_one_line_error(tmp_path, data):
+    (tmp_path / "s.json").write_text(json.dumps({"data": data}))
+    with pytest.raises(UsageError, match="s.json: not a SQuAD-format JSON file"):
+        load_qaset(tmp_path / "s.json")
 
 
 def test_gold_passage_mode_gives_the_reader_only_the_answer_chunk(setup):

@@ -132,11 +132,17 @@ def _from_squad(path: Path) -> list[Question]:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UsageError(f"{path}: not a SQuAD-format JSON file ({err})") from None
     out = []
-    for article in data:
-        for para in article.get("paragraphs", []):
-            for qa in para.get("qas", []):
-                answers = list(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
-                if answers:
-                    out.append(Question(id=str(qa["id"]), question=qa["question"].strip(),
-                                        answers=tuple(answers), gold_ids=(article["title"],)))
+    try:
+        for article in data:
+            for para in article.get("paragraphs", []):
+                for qa in para.get("qas", []):
+                    answers = list(dict.fromkeys(str(a["text"]) for a in qa.get("answers", [])))
+                    if answers:
+                        out.append(Question(id=str(qa["id"]), question=qa["question"].strip(),
+                                            answers=tuple(answers),
+                                            gold_ids=(str(article["title"]),)))
+    except (KeyError, TypeError, AttributeError) as err:  # (a field missing or of a wrong type)
+        raise UsageError(f"{path}: not a SQuAD-format JSON file ({type(err).__name__}: {err}); "
+                         "expected data[].paragraphs[].qas[] with id, question and "
+                         "answers[].text") from None
     return out

@@ -26,12 +26,15 @@ DEPTH = 20  # retrieval depth for recall@20, whatever k the reader gets
 RECALL_KS = (1, 5, 10, 20)
 BATCH = 32
 PROGRESS_FILE = "predictions.jsonl"  # appended per batch; the resume point
+# what a row of it must hold to be taken on resuming (``score``'s; another line is skipped)
+RESUMED = {"id", "question", "answers", "type", "right", "f1", "abstained", "answer_in_topk",
+           "gold_rank", "retrieved_doc_ids"}
 
 
 def evaluate(pipeline, questions: list[Question], out: Path, settings: dict,
              progress: bool = False, log=lambda m: print(m, file=sys.stderr)) -> dict:
     """Run (or resume) an evaluation into ``out`` and return the summary."""
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare(out)
     _check_gold_ids(pipeline, questions, log)
     card = run_card(pipeline, settings)
     done = _resume(out, card, questions)
@@ -224,12 +227,34 @@ def _check_gold_ids(pipeline, questions: list[Question], log) -> None:
             f"base (e.g. {missing[0]!r}); retrieval recall counts them as misses")
 
 
+def _prepare(out: Path) -> None:
+    """``out`` made, or found empty or holding an earlier run (its ``run.json``): a folder of
+    other files is refused, never written over."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file; give a folder for the results")
+        if out.is_dir() and any(out.iterdir()) and not (out / "run.json").is_file():
+            raise UsageError(f"--out {out} holds other files than a `rag eval` run; give a new "
+                             "or empty folder, or an earlier run's")
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot write the results into --out {out} ({err.strerror or err}); "
+                         "give another folder") from None
+
+
 def _resume(out: Path, card: dict, questions: list[Question]) -> dict:
     """Rows already written by an earlier run with the same settings, by question id."""
     path = out / PROGRESS_FILE
+    card_path = out / "run.json"
+    try:
+        old = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() else {}
+    except (OSError, ValueError):
+        old = None
+    if not isinstance(old, dict) or (card_path.exists() and "settings" not in old):
+        raise UsageError(f"{card_path} is not a `rag eval` run card; choose another --out or "
+                         "delete it")
     if not path.exists():
         return {}
-    old = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
     if old.get("settings") != card["settings"]:
         raise UsageError(f"{out} holds a run with other settings; choose another --out or "
                          "delete it")
@@ -239,13 +264,14 @@ def _resume(out: Path, card: dict, questions: list[Question]) -> dict:
                          f"{now[:12]}); choose another --out or delete it")
     wanted = {q.id for q in questions}
     rows = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_bytes().decode("utf-8", "replace").splitlines()
     for line in lines:
         try:
             row = json.loads(line)
         except json.JSONDecodeError:  # the line being written when the run was killed
             continue
-        if row["id"] in wanted:
+        if (isinstance(row, dict) and RESUMED <= row.keys()
+                and isinstance(row["id"], str) and row["id"] in wanted):
             rows[row["id"]] = row
     # rewrite without a torn last line so appends start clean
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows.values()),
