@@ -43,6 +43,9 @@ def open_reader(args, allow_none: bool = False):
     if args.abstain_threshold is not None or args.abstain_similarity is not None:
         overrides["abstain_rule"] = None  # thresholds given by hand replace the fitted rule
     if args.abstain_threshold is not None:
+        if not 0.0 <= args.abstain_threshold <= 1.0:
+            raise _usage(f"--abstain-threshold must be a confidence between 0 and 1, or 0 for "
+                         f"never (got {args.abstain_threshold})")
         overrides["abstain_threshold"] = args.abstain_threshold
     if args.abstain_similarity is not None:  # given by hand: for any embedder; 0 turns it off
         if not -1.0 <= args.abstain_similarity <= 1.0:
@@ -204,9 +207,13 @@ def _watch(args, kb_dir: Path, sync_once, warm=None) -> int:
 
 
 def _check_parse_args(args) -> None:
-    if args.parse_timeout <= 0 or args.parse_memory_mb < 64:
-        raise _usage("--parse-timeout must be positive and --parse-memory-mb at least 64 "
+    # (written so that NaN fails too; inf would overflow a deadline or a memory limit)
+    if not (0 < args.parse_timeout <= 86_400 and 64 <= args.parse_memory_mb <= 1_048_576):
+        raise _usage("--parse-timeout must be 0-86400 seconds and --parse-memory-mb 64-1048576 "
                      f"(got {args.parse_timeout:g} and {args.parse_memory_mb:g})")
+    if not 0 < args.max_file_mb <= 1_048_576:
+        raise _usage(f"--max-file-mb must be more than 0 and at most 1048576 "
+                     f"(got {args.max_file_mb:g})")
 
 
 def cmd_search(args) -> int:
@@ -397,11 +404,10 @@ def cmd_serve(args) -> int:
         raise _usage(f"--port must be 1-65535 (got {args.port})")
     if args.k is not None and not 1 <= args.k <= 50:
         raise _usage(f"-k must be 1-50 (got {args.k})")
-    if args.max_batch < 1 or args.batch_window_ms < 0 or args.max_file_mb <= 0:
-        raise _usage("--max-batch must be at least 1, --batch-window-ms at least 0 and "
-                     "--max-file-mb positive")
-    if args.max_connections < 1 or args.header_timeout <= 0:
-        raise _usage("--max-connections must be at least 1 and --header-timeout positive")
+    if not (args.max_batch >= 1 and 0 <= args.batch_window_ms <= 60_000):
+        raise _usage("--max-batch must be at least 1 and --batch-window-ms 0-60000")
+    if not (args.max_connections >= 1 and 0 < args.header_timeout <= 3600):
+        raise _usage("--max-connections must be at least 1 and --header-timeout 0-3600 seconds")
     _check_parse_args(args)
     for origin in args.cors_origin:
         if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
