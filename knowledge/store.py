@@ -24,7 +24,7 @@ import os
 import shutil
 import sqlite3
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -156,22 +156,48 @@ def is_kb(path: Path) -> bool:
     return row is not None
 
 
+def lost_database(path: Path) -> bool:
+    """True when ``path`` holds what only a committed knowledge base writes (manifest.json, a
+    FAISS or BM25 index) but its SQLite file is missing, empty or not a file: a knowledge base
+    whose database was lost, which a new one must not silently replace."""
+    if is_kb(path) or not path.is_dir():
+        return False
+    db = path / DB_NAME
+    if db.is_file():
+        try:
+            with closing(sqlite3.connect(db)) as conn:
+                if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                    return False  # a schema without a manifest: a first create that died
+        except sqlite3.DatabaseError:
+            return False
+    return any(p.name == MANIFEST_NAME or (p.name.startswith("index.") and
+                                          p.name.endswith(".faiss"))
+               or p.name.startswith(bm25.DIR_PREFIX) for p in path.iterdir())
+
+
+def lost_message(path: Path) -> str:
+    return (f"{path / DB_NAME} is missing or empty, but {path} holds the rest of a knowledge "
+            "base: restore it from a backup, or `rag index PATH --kb DIR --rebuild` to index "
+            "anew (what is there now is then replaced)")
+
+
 def discard_unfinished(path: Path) -> None:
     """Remove a knowledge base whose creation was never committed (a first `rag index` that
     ingested nothing, or failed): our files, and the folder when that leaves it empty. A
-    committed one, or one another writer holds, is left alone."""
-    if not path.is_dir() or is_kb(path):
+    committed one, one whose database was lost (``lost_database``), or one another writer
+    holds, is left alone."""
+    if not path.is_dir() or is_kb(path) or lost_database(path):
         return
     try:
         lock = take_write_lock(path)
     except LockedError:
         return
     try:
-        if is_kb(path):
+        if is_kb(path) or lost_database(path):
             return
         for p in path.iterdir():
             if _is_ours(p.name) and p.name != LOCK_NAME:
-                p.unlink(missing_ok=True)
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     finally:
         lock.release()
     (path / LOCK_NAME).unlink(missing_ok=True)
@@ -278,6 +304,8 @@ class Store:
         if not path.exists():
             raise KnowledgeError(f"knowledge base {path} does not exist; create it with "
                                  f"`rag index PATH --kb {path}`")
+        if lost_database(path):
+            raise KnowledgeError(lost_message(path))
         if not is_kb(path):
             raise KnowledgeError(f"{path} is not a knowledge base (no {DB_NAME} with a "
                                  "manifest); create one with `rag index PATH --kb DIR`")
@@ -476,6 +504,8 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         lock = take_write_lock(path)
         try:
+            if not rebuild and lost_database(path):
+                raise KnowledgeError(lost_message(path))
             store = None
             if is_kb(path):
                 try:

@@ -172,3 +172,25 @@ def test_cli_exit_codes_and_one_line_reports(kb):
     body = json.loads(r.stdout)
     assert r.returncode == 0 and body["ok_after"] and body["repaired"]
     assert rag().returncode == 0
+
+
+@pytest.mark.parametrize("damage", ["emptied", "deleted", "a folder"])
+def test_a_lost_database_is_never_replaced_by_a_new_knowledge_base(kb, animals, damage):
+    """An empty, missing or unreadable-as-a-file kb.sqlite beside the rest of a knowledge base
+    is a loss to report: `rag index` used to start a new knowledge base over it (and its
+    clean-up removed the FAISS index and manifest)."""
+    db = kb / "kb.sqlite"
+    db.unlink()
+    if damage == "emptied":
+        db.write_bytes(b"")
+    elif damage == "a folder":
+        db.mkdir()
+    before = sorted(p.name for p in kb.iterdir())
+    with pytest.raises(KnowledgeError, match="kb.sqlite is missing or empty, but .* holds the "
+                                             "rest of a knowledge base.*--rebuild"):
+        sync(kb, [animals], embedder=FakeEmbedder(), log=lambda m: None)
+    assert sorted(p.name for p in kb.iterdir()) == before  # nothing removed
+    with pytest.raises(KnowledgeError, match="kb.sqlite is missing or empty"):
+        KnowledgeBase.open(kb)
+    sync(kb, [animals], embedder=FakeEmbedder(), log=lambda m: None, rebuild=True)
+    assert check(kb).ok
