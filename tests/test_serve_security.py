@@ -219,6 +219,38 @@ def test_unfinished_headers_are_cut_off_and_connections_are_capped(kb_dir):
         assert httpx.get(f"{url}/v1/stats").status_code == 200  # room again
 
 
+def test_stalled_bodies_are_cut_off(kb_dir):
+    """A body that stops arriving holds its connection no longer than the idle limit: 200 of
+    them used to hold every connection the server allows, for as long as their clients liked."""
+    with running(app_for(kb_dir), max_connections=8, body_idle_s=1.0) as url:
+        port = int(url.rsplit(":", 1)[1])
+        stalled = []
+        for path in ("/v1/search", "/v1/ask", "/mcp", "/v1/search"):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+                      "application/json\r\nContent-Length: 100\r\n\r\n{".encode())
+            stalled.append(s)
+        t0 = time.monotonic()
+        for s in stalled:
+            reply = _read_all(s)
+            assert reply.startswith(b"HTTP/1.1 408") and b"stopped arriving" in reply, reply
+            s.close()
+        assert time.monotonic() - t0 < 8
+        # a body sent slowly but steadily is read whole
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        body = b'{"query": "fish swim", "k": 1}'
+        s.sendall(f"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+                  f"application/json\r\nContent-Length: {len(body)}\r\nConnection: close"
+                  "\r\n\r\n".encode())
+        for i in range(0, len(body), 10):
+            time.sleep(0.5)
+            s.sendall(body[i:i + 10])
+        assert _read_all(s).startswith(b"HTTP/1.1 200")
+        routes = httpx.get(f"{url}/v1/stats").json()["requests"]
+        assert routes["POST /v1/search"]["requests"] == 3 and routes["POST /mcp"]["errors"] == 1
+        assert sum(r["server_errors"] for r in routes.values()) == 0, routes
+
+
 def run_serve(tmp_path, *flags, env=None):
     return subprocess.run([sys.executable, "-m", "rag", "serve", "--kb", str(tmp_path / "kb"),
                            *flags], capture_output=True, text=True, timeout=120, cwd=ROOT,

@@ -1,9 +1,11 @@
 """The HTTP server under `rag serve`: uvicorn, with its connections bounded.
 
-uvicorn reads request headers for as long as a client cares to send them, and keeps every
-connection it accepts. Here a connection must finish each request's headers within
-``header_timeout_s`` of its first byte (or of connecting) or is closed with a 408, and past
-``max_connections`` open at once a new connection is answered 503 and closed.
+uvicorn reads request headers and bodies for as long as a client cares to send them, and
+keeps every connection it accepts. Here a connection must finish each request's headers within
+``header_timeout_s`` of its first byte (or of connecting), and a body must not stop arriving
+for ``body_idle_s`` (while the server is ready to read it) nor take longer than ``BODY_TOTAL_S``
+in all, or the connection is answered 408 and closed; past ``max_connections`` open at once
+a new connection is answered 503 and closed.
 
 Example: ``make_server(app, "127.0.0.1", 8000).run()``.
 """
@@ -17,6 +19,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 MAX_CONNECTIONS = 200
 HEADER_TIMEOUT_S = 10.0
+BODY_IDLE_S = 30.0  # (as an upload's: rag/serve/uploads.py)
+BODY_TOTAL_S = 600.0  # the largest upload over a slow link; a JSON body takes milliseconds
 
 
 def _raw(status: str, code: str, message: str, extra: str = "") -> bytes:
@@ -31,10 +35,13 @@ class BoundedH11(H11Protocol):
 
     max_connections = MAX_CONNECTIONS
     header_timeout_s = HEADER_TIMEOUT_S
+    body_idle_s = BODY_IDLE_S
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._timer = None
+        self._body_timer = None
+        self._body_began = None  # (loop time of a body's first wait)
         self._full = len(self.connections) > self.max_connections
         if not self._full:
             self._arm()
@@ -52,11 +59,40 @@ class BoundedH11(H11Protocol):
         elif self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._watch_body()
 
     def connection_lost(self, exc) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for timer in (self._timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
         super().connection_lost(exc)
+
+    def _watch_body(self) -> None:
+        """(Re)start the body's idle timer while a request's body is due, stop it after."""
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            if self._body_began is None:
+                self._body_began = self.loop.time()
+            self._body_timer = self.loop.call_later(self.body_idle_s, self._body_expired)
+        else:
+            self._body_began = None
+
+    def _body_expired(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return
+        stalled = self.loop.time() - self._body_began > BODY_TOTAL_S
+        if self.flow.read_paused and not stalled:  # (the server is not reading: not idle)
+            self._body_timer = self.loop.call_later(self.body_idle_s, self._body_expired)
+            return
+        if self.cycle is None or not self.cycle.response_started:
+            why = (f"took longer than {BODY_TOTAL_S:g} s" if stalled else
+                   f"stopped arriving for {self.body_idle_s:g} s")
+            self.transport.write(_raw("408 Request Timeout", "timeout",
+                                      f"the request body {why}"))
+        self.transport.close()
 
     def _arm(self) -> None:
         if self._timer is None:
@@ -73,11 +109,13 @@ class BoundedH11(H11Protocol):
 
 
 def make_server(app, host: str, port: int, *, max_connections: int = MAX_CONNECTIONS,
-                header_timeout_s: float = HEADER_TIMEOUT_S, started=None) -> uvicorn.Server:
+                header_timeout_s: float = HEADER_TIMEOUT_S, body_idle_s: float = BODY_IDLE_S,
+                started=None) -> uvicorn.Server:
     """A uvicorn server for ``app`` with bounded connections; ``started(server)`` is called
     once it listens."""
     protocol = type("Bounded", (BoundedH11,), {"max_connections": max_connections,
-                                                "header_timeout_s": header_timeout_s})
+                                                "header_timeout_s": header_timeout_s,
+                                                "body_idle_s": body_idle_s})
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):
