@@ -4,7 +4,12 @@ Example: ``Chunk(doc_id="a.md", text="Hello.", start=0, end=6)``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# a lone surrogate: what bytes that were not UTF-8 become when read with surrogateescape, and
+# what JSON's "\ud800" parses to; no text, and nothing UTF-8 can encode
+NOT_TEXT = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)

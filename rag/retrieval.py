@@ -8,7 +8,6 @@ Example::
 """
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from knowledge import bm25
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase
-from knowledge.types import Hit
+from knowledge.types import NOT_TEXT, Hit
 
 
 MODES = ("hybrid", "dense", "lexical")
@@ -36,7 +35,6 @@ APPARATUS_SLACK = 5
 # the most hits one search returns: each is fetched whole from SQLite, and BM25 and FAISS
 # allocate for as many as asked (a k of 2**31 aborted Tantivy)
 MAX_K = 10_000
-NOT_TEXT = re.compile("[\ud800-\udfff]")  # lone surrogates: no text, no UTF-8 to encode
 
 
 @dataclass(frozen=True)

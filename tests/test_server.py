@@ -194,6 +194,26 @@ def test_bad_requests_get_4xx_json_errors_and_change_nothing(kb_dir):
             r = httpx.post(f"{url}/v1/ask", json=body)
             assert r.status_code in (400, 422), body
             message(r)
+        for path, raw, field in (  # JSON's "\ud800" is no text: each a 422 naming its field
+                ("/v1/search", '{"query": "x", "filters": {"where": {"lang": "\\ud800"}}}',
+                 "filters.where.lang"),
+                ("/v1/ask", '{"question": "x", "filters": {"where": {"\\udc80": "en"}}}',
+                 "filters.where.\\udc80"),
+                ("/v1/chat/completions",
+                 '{"messages": [{"role": "user", "content": "what is \\ud800"}]}',
+                 "messages.0.content"),
+                ("/v1/chat/completions", '{"messages": [{"role": "user", "content": '
+                 '[{"type": "text", "text": "\\udfff"}]}], "stream": true}',
+                 "messages.0.content.0.text")):
+            r = httpx.post(f"{url}{path}", content=raw.encode(),
+                           headers={"content-type": "application/json"})
+            assert r.status_code == 422 and field in message(r), (path, r.text)
+        for route, query in (("/v1/page", "doc=x&n=9223372036854775808"),
+                             ("/v1/page.png", "doc=x&n=99999999999999999999"),
+                             ("/v1/page", "doc=x&n=1&start=99999999999999999999&end=1")):
+            r = httpx.get(f"{url}{route}?{query}")
+            assert r.status_code == 422, (route, query, r.text)
+            message(r)
         for content, kind, status in ((b"{not json", "application/json", 422),
                                       (b"question=x", "text/plain", 415),
                                       (b"x" * 300_000, "application/json", 413)):

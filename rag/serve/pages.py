@@ -22,6 +22,7 @@ from knowledge.pagemap import boxes, decode
 
 MAX_PIXELS = 1600  # the longer side of a rendered page
 CACHED = 48  # rendered pages kept in memory
+MAX_PAGES = 1_000_000  # (a page number beyond: 422, never an integer SQLite cannot hold)
 _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -113,11 +114,15 @@ def add_page_routes(app, engine, wait) -> None:
     from fastapi.responses import Response
     from starlette.concurrency import run_in_threadpool
 
+    from .schemas import MAX_OFFSET
+
+    pages = Query(..., ge=1, le=MAX_PAGES)
+    offset = Query(None, ge=0, le=MAX_OFFSET)
+
     @app.get("/v1/page")
-    async def pdf_page(doc: str = Query(..., max_length=4096), n: int = Query(..., ge=1),
-                       start: int | None = Query(None, ge=0), end: int | None = Query(None, ge=0),
-                       answer_start: int | None = Query(None, ge=0),
-                       answer_end: int | None = Query(None, ge=0)):
+    async def pdf_page(doc: str = Query(..., max_length=4096), n: int = pages,
+                       start: int | None = offset, end: int | None = offset,
+                       answer_start: int | None = offset, answer_end: int | None = offset):
         """A PDF page's label and size, and where the cited span and the answer are on it."""
         spans = {name: (a, b) for name, a, b in (("cited", start, end),
                                                  ("answer", answer_start, answer_end))
@@ -128,7 +133,7 @@ def add_page_routes(app, engine, wait) -> None:
             raise HTTPException(err.status, str(err)) from None
 
     @app.get("/v1/page.png")
-    async def pdf_page_image(doc: str = Query(..., max_length=4096), n: int = Query(..., ge=1)):
+    async def pdf_page_image(doc: str = Query(..., max_length=4096), n: int = pages):
         """A PDF page as a PNG image, rendered from the indexed file."""
         try:
             path = await wait(engine.call(lambda kb: pdf_file(kb, doc)))

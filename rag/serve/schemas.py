@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from knowledge.types import NOT_TEXT
 
 MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 20000  # an earlier answer sent back with a follow-up
@@ -16,8 +18,37 @@ MAX_K = 50
 MAX_OFFSET = 2**53 - 1  # (SQLite takes 64-bit offsets; a page counts in doubles)
 
 
+def not_text(data) -> str | None:
+    """Where in a parsed JSON value a string (a key or a value) holds a lone surrogate, as
+    a dotted path ("filters.where.lang"); None where every string is text."""
+    todo = [((), data)]
+    while todo:  # (iterative: a deep value must not exhaust the stack)
+        path, value = todo.pop()
+        if isinstance(value, str):
+            if NOT_TEXT.search(value):
+                return ".".join(path) or "the body"
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                name = str(k).encode("utf-8", "backslashreplace").decode("utf-8")
+                if isinstance(k, str) and NOT_TEXT.search(k):
+                    return ".".join((*path, name))
+                todo.append(((*path, name), v))
+        elif isinstance(value, list):
+            todo.extend(((*path, str(i)), v) for i, v in enumerate(value))
+    return None
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field is a mistake: say so
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_only(cls, data):
+        where = not_text(data)
+        if where is not None:
+            raise ValueError(f"{where}: a string holds a lone surrogate (\\ud800-\\udfff), "
+                             "which is not text; send UTF-8")
+        return data
 
 
 class FilterBody(Strict):
