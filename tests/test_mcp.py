@@ -157,6 +157,11 @@ def test_http_mcp_is_under_the_servers_host_origin_and_key_rules(kb_dir):
             **read, "Origin": "https://evil.example"}).status_code == 403
         assert httpx.post(f"{url}/mcp", json=body, headers={  # a rebinding page's name
             **read, "Host": "evil.example"}).status_code == 421
+        # no event stream to hold open: a stateless server could never send on it
+        r = httpx.get(f"{url}/mcp", headers={**read, "Accept": "text/event-stream"},
+                      timeout=10)
+        assert r.status_code == 405 and r.headers["allow"] == "POST", r.text
+        assert httpx.get(f"{url}/mcp").status_code == 401  # (the key comes first)
         stats = httpx.get(f"{url}/v1/stats", headers=read).json()
     assert stats["requests"]["POST /mcp"]["server_errors"] == 0
 

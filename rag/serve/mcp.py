@@ -331,6 +331,14 @@ def mount(app, engine) -> None:
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
+    from .app import error
+
+    @app.get("/mcp", include_in_schema=False)
+    async def no_stream():  # (the spec's answer where the server opens no stream: stateless,
+        # it could never send on one, and each would hold a connection for as long as it lived)
+        return error(405, "GET /mcp opens no event stream: this server answers each POST "
+                          "with JSON", headers={"Allow": "POST"})
+
     server = build_server(ready_engine(engine))
     mcp_app = server.streamable_http_app(
         streamable_http_path="/mcp", stateless_http=True, json_response=True,
