@@ -36,6 +36,18 @@ def refused(r, status: int, words: str) -> None:
     assert r.status_code == status and words in body["error"]["message"], r.text
 
 
+def test_the_bound_address_is_a_name_of_the_server():
+    """`rag serve --host 127.0.0.2` prints http://127.0.0.2:PORT/: that name is served (it
+    was refused with 421), another address or port is not."""
+    from rag.serve.security import Access
+
+    access = Access(None, None, (), (), "127.0.0.2")
+    assert access.host_ok("127.0.0.2:8766", 8766) and access.host_ok("localhost:8766", 8766)
+    assert not access.host_ok("127.0.0.3:8766", 8766)
+    assert not access.host_ok("127.0.0.2:8767", 8766)
+    assert not access.host_ok("evil.example:8766", 8766)
+
+
 def test_dns_rebinding_is_refused_by_host_name(kb_dir):
     """A rebinding page reaches 127.0.0.1 under its own name: list, ask and delete must not
     be served to it; loopback names on the bound port and --allowed-host names are."""

@@ -4,9 +4,9 @@ Loopback is no boundary against the user's own browser: any page it shows can se
 requests (form posts, no-cors fetches) to 127.0.0.1, and a DNS-rebinding page reaches it
 under a foreign Host name. So, on every request, before any work:
 
-1. **Host**: only 127.0.0.1, localhost and [::1] on the bound port, the names given with
-   ``--allowed-host``, and (on a wildcard bind) IP addresses on the bound port are served;
-   anything else is 421. A rebinding page's requests carry its own name.
+1. **Host**: only 127.0.0.1, localhost, [::1] and the bound address on the bound port, the
+   names given with ``--allowed-host``, and (on a wildcard bind) IP addresses on the bound
+   port are served; anything else is 421. A rebinding page's requests carry its own name.
 2. **Origin / Sec-Fetch-Site**: a browser request from another origin (or another site) is
    403 unless ``--cors-origin`` named that origin; only a top-level navigation to a page
    (a link to the server) is let through.
@@ -112,8 +112,8 @@ class Access:
             return True
         if (int(given) if given.isdigit() else 80 if not given else None) != port:
             return False
-        if name in LOOPBACK_NAMES:
-            return True
+        if name in LOOPBACK_NAMES or name.strip("[]") == self.bind.lower().strip("[]"):
+            return True  # (and the address or name it was bound to: 127.0.0.2, a LAN address)
         try:  # on a wildcard bind, any IP address: no DNS name a rebinding page could own
             return self.bind in ("0.0.0.0", "::") and bool(ipaddress.ip_address(name.strip("[]")))
         except ValueError:
