@@ -229,6 +229,42 @@ def test_stdio_search_equals_rag_search(real_kb):
     assert "the closest ids: dogs.txt" in error_text(missing)
 
 
+def test_stdio_answers_lines_it_cannot_read(real_kb):
+    """A line that is no JSON-RPC message gets a JSON-RPC error, with the line's id where it
+    has one (the SDK dropped it: a client waited on that request for ever); the next
+    request is answered as usual."""
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "mcp", "--kb", str(real_kb),
+                             "--reader", "none"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    hello = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"}}}
+    search = ('{"jsonrpc": "2.0", "id": %d, "method": "tools/call", "params": {"name": '
+              '"search", "arguments": {"query": %s, "k": 1}}}')
+    lines = [json.dumps(hello), '{"jsonrpc": "2.0", "method": "notifications/initialized"}',
+             search % (1, '"caf\\ud800"'), '{"jsonrpc": "2.0", "id": 2, "meth',
+             "[" * 3000 + "]" * 3000, search % (3, '"Which birds use tools?"')]
+    proc.stdin.write(("\n".join(lines) + "\n").encode())
+    proc.stdin.flush()
+    import select
+
+    replies = []
+    try:
+        for _ in range(5):  # (read before closing stdin: its end ends the session)
+            ready, _, _ = select.select([proc.stdout], [], [], 120)
+            assert ready, f"no reply after {replies}"  # (a dropped line: no reply ever)
+            replies.append(json.loads(proc.stdout.readline()))
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    assert [r.get("id") for r in replies] == [0, 1, None, None, 3], replies
+    assert replies[1]["error"]["code"] == -32600
+    assert "params.arguments.query: a string holds a lone surrogate" in \
+        replies[1]["error"]["message"]
+    assert [r["error"]["code"] for r in replies[2:4]] == [-32700, -32700]
+    assert "crow" in json.dumps(replies[4]["result"])
+
+
 def test_stdio_refuses_a_missing_knowledge_base_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "rag", "mcp", "--kb", str(tmp_path / "none")],
                           capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL)

@@ -29,7 +29,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field, ValidationError
 
-from .schemas import MAX_ANSWER_CHARS, MAX_K, MAX_QUESTION_CHARS, MAX_TURNS
+from .schemas import MAX_ANSWER_CHARS, MAX_K, MAX_QUESTION_CHARS, MAX_TURNS, not_text
 
 INSTRUCTIONS = (
     "Answers and passages from the user's own documents, each pointing at exact characters "
@@ -148,6 +148,77 @@ class _Server(MCPServer):
             first = err.__cause__.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
             raise ToolError(f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+    async def run_stdio_async(self) -> None:
+        """The SDK's stdio serving, but a line that is no JSON-RPC message is answered
+        (``answered_stdio``) instead of dropped, so the client waiting on it hears why."""
+        async with answered_stdio() as (read_stream, write_stream):
+            server = self._lowlevel_server  # (as the SDK's run_stdio_async runs it)
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def parse_error(err: Exception):
+    """The JSON-RPC error answering a stdin line the SDK could not read as a message: its id
+    where the line is JSON that names one (a lone surrogate, a wrong field), else null; one
+    line saying what is wrong."""
+    import json
+
+    import mcp_types as types
+
+    errors = err.errors() if isinstance(err, ValidationError) else []
+    line = errors[0].get("input") if errors else None
+    request = None
+    if isinstance(line, str):
+        try:
+            request = json.loads(line)  # (Python's reader takes what pydantic's refused)
+        except (ValueError, RecursionError):
+            pass
+    rid = request.get("id") if isinstance(request, dict) else None
+    rid = rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+    if request is None:
+        code, message = types.PARSE_ERROR, "not valid JSON; send one JSON-RPC message per line"
+    elif (where := not_text(request)) is not None:
+        code, message = types.INVALID_REQUEST, (f"{where}: a string holds a lone surrogate "
+                                                "(\\ud800-\\udfff), which is not text; send UTF-8")
+    else:
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+        code, message = types.INVALID_REQUEST, (f"not a JSON-RPC message ({where}: "
+                                                f"{first.get('msg', 'invalid')})")
+    return types.JSONRPCError(jsonrpc="2.0", id=rid,
+                              error=types.ErrorData(code=code, message=message))
+
+
+def answered_stdio():
+    """``mcp.server.stdio.stdio_server`` whose read stream answers what it cannot read: the
+    SDK passes such a line on as an exception, which the session drops without a reply (a
+    client would wait on that request for ever); here it is answered with ``parse_error``
+    on the write stream and not passed on."""
+    from contextlib import asynccontextmanager
+
+    import anyio
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+
+    @asynccontextmanager
+    async def streams():
+        async with stdio_server() as (read_stream, write_stream):
+            send, receive = anyio.create_memory_object_stream(0)
+
+            async def relay():
+                async with send:
+                    async for item in read_stream:
+                        if isinstance(item, Exception):
+                            await write_stream.send(SessionMessage(parse_error(item)))
+                        else:
+                            await send.send(item)
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(relay)
+                yield receive, write_stream
+                tasks.cancel_scope.cancel()
+    return streams()
 
 
 def ready_engine(engine) -> Future:
