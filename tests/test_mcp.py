@@ -234,7 +234,7 @@ def test_stdio_answers_lines_it_cannot_read(real_kb):
     has one (the SDK dropped it: a client waited on that request for ever); the next
     request is answered as usual."""
     proc = subprocess.Popen([sys.executable, "-m", "rag", "mcp", "--kb", str(real_kb),
-                             "--reader", "none"], stdin=subprocess.PIPE,
+                             "--reader", "none"], stdin=subprocess.PIPE, bufsize=0,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     hello = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
@@ -245,12 +245,12 @@ def test_stdio_answers_lines_it_cannot_read(real_kb):
              search % (1, '"caf\\ud800"'), '{"jsonrpc": "2.0", "id": 2, "meth',
              "[" * 3000 + "]" * 3000, search % (3, '"Which birds use tools?"')]
     proc.stdin.write(("\n".join(lines) + "\n").encode())
-    proc.stdin.flush()
     import select
 
     replies = []
     try:
-        for _ in range(5):  # (read before closing stdin: its end ends the session)
+        for _ in range(5):  # (read before closing stdin: its end ends the session; unbuffered,
+            # so that select sees every line not yet read)
             ready, _, _ = select.select([proc.stdout], [], [], 120)
             assert ready, f"no reply after {replies}"  # (a dropped line: no reply ever)
             replies.append(json.loads(proc.stdout.readline()))
