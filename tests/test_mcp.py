@@ -233,6 +233,8 @@ def test_stdio_answers_lines_it_cannot_read(real_kb):
     """A line that is no JSON-RPC message gets a JSON-RPC error, with the line's id where it
     has one (the SDK dropped it: a client waited on that request for ever); the next
     request is answered as usual."""
+    import select
+
     proc = subprocess.Popen([sys.executable, "-m", "rag", "mcp", "--kb", str(real_kb),
                              "--reader", "none"], stdin=subprocess.PIPE, bufsize=0,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
@@ -245,8 +247,6 @@ def test_stdio_answers_lines_it_cannot_read(real_kb):
              search % (1, '"caf\\ud800"'), '{"jsonrpc": "2.0", "id": 2, "meth',
              "[" * 3000 + "]" * 3000, search % (3, '"Which birds use tools?"')]
     proc.stdin.write(("\n".join(lines) + "\n").encode())
-    import select
-
     replies = []
     try:
         for _ in range(5):  # (read before closing stdin: its end ends the session; unbuffered,
