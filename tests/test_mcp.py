@@ -131,6 +131,9 @@ def test_http_tools_say_what_exists_when_a_filter_or_document_is_unknown(kb_dir)
          "characters 5-1000000 are not in 'cats.md', which has 103"),
         ("search", {"query": "cats", "k": 0}, "k: Input should be greater than or equal to 1"),
         ("ask", {"question": "cats?", "history": [{"answer": "x"}]}, "history.0.question: Field required"),
+        ("search", {"query": "cats", "filter": {"path": "nothing"}},  # (a typo for filters)
+         "filter: no such argument; search takes filters, k, query"),
+        ("search", {"query": "cats", "filters": {"paths": "x"}}, "filters.paths: Extra inputs"),
     ]
 
     async def calls(c):

@@ -29,7 +29,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field, ValidationError
 
-from .schemas import MAX_ANSWER_CHARS, MAX_K, MAX_QUESTION_CHARS, MAX_TURNS, not_text
+from .schemas import MAX_ANSWER_CHARS, MAX_K, MAX_QUESTION_CHARS, MAX_TURNS, Strict, not_text
 
 INSTRUCTIONS = (
     "Answers and passages from the user's own documents, each pointing at exact characters "
@@ -38,14 +38,14 @@ INSTRUCTIONS = (
     "`read_document` to read more of a source.")
 
 
-class Filters(BaseModel):
+class Filters(Strict):
     path: str | None = Field(None, max_length=500,
                              description="glob on the document's id or path, e.g. 'manuals/*.pdf'")
     where: dict[str, str] = Field(default_factory=dict, max_length=32,
                                   description="metadata equalities, e.g. {'lang': 'en'}")
 
 
-class Turn(BaseModel):
+class Turn(Strict):
     question: str = Field(..., max_length=MAX_QUESTION_CHARS,
                           description="an earlier question (its `rewritten` form if it had one)")
     answer: str | None = Field(None, max_length=MAX_ANSWER_CHARS,
@@ -139,7 +139,14 @@ class DocumentText(BaseModel):
 
 class _Server(MCPServer):
     async def call_tool(self, name, arguments, context=None):
-        """(a wrong argument said in one line: its name and what is wrong)"""
+        """(a wrong argument said in one line: its name and what is wrong; an unknown one,
+        e.g. "filter" for "filters", is wrong too, not silently dropped)"""
+        schema = next((t.input_schema for t in await self.list_tools() if t.name == name), None)
+        known = set((schema or {}).get("properties", {}))
+        unknown = sorted(set(arguments or {}) - known) if schema is not None else []
+        if unknown:
+            raise ToolError(f"{unknown[0]}: no such argument; {name} takes "
+                            f"{', '.join(sorted(known))}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as err:
