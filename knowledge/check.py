@@ -102,6 +102,21 @@ def _inspect(kb_dir: Path, conn, report: CheckReport) -> set[str]:
                         f"({counts[0]} files, {counts[1]} documents, {counts[2]} chunks)")
         fixes.add("manifest")
 
+    # tables a writer made (a dropped one is no damage SQLite's own check sees)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    wanted = {"meta", "files", "documents", "chunks"} | (
+        {"pages"} if manifest["format_version"] >= 4 else set())
+    if wanted - tables:
+        problems.append(f"SQLite lacks the table(s) {', '.join(sorted(wanted - tables))}")
+        bad.append(f"restore {kb_dir / DB_NAME} from a backup, or re-create with `rag index "
+                   f"PATH --kb {kb_dir} --rebuild`")
+        return fixes
+    unreadable = conn.execute("SELECT count(*) FROM documents WHERE NOT json_valid(metadata) "
+                              "OR json_type(metadata) != 'object'").fetchone()[0]
+    if unreadable:
+        problems.append(f"{unreadable} documents' metadata is not a JSON object")
+        fixes.add("metadata")
+
     # chunks: vectors, offsets into their documents, owners
     orphans = conn.execute("SELECT count(*) FROM chunks WHERE document_id NOT IN "
                            "(SELECT id FROM documents)").fetchone()[0]
@@ -253,6 +268,12 @@ def _repair(kb_dir: Path, fixes: set[str], report: CheckReport) -> None:
         store = Store(kb_dir, conn, manifest, None, int(manifest["generation"]))
         try:
             store.begin()
+            if "metadata" in fixes:
+                n = conn.execute("UPDATE documents SET metadata = '{}' WHERE NOT json_valid("
+                                 "metadata) OR json_type(metadata) != 'object'").rowcount
+                report.repaired.append(f"emptied the unreadable metadata of {n} documents (`rag "
+                                       "index` of their files reads it again once they change, "
+                                       "or with --rebuild)")
             if "fts" in fixes:
                 conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
                 report.repaired.append("rebuilt the FTS5 index from the chunk texts")

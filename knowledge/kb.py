@@ -8,7 +8,6 @@ Example::
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from .errors import UsageError
 from . import bm25
 from .lexical import STOPWORDS, lexical
-from .store import Store
+from .store import Store, metadata_of
 from .types import Hit
 from .windows import rescore
 
@@ -209,7 +208,8 @@ class KnowledgeBase:
             sql += " AND (f.path GLOB ? OR d.doc_id GLOB ?)"
             args += [path_glob, path_glob]
         for key, value in (metadata or {}).items():  # (any key: no JSON path is built)
-            sql += (" AND EXISTS (SELECT 1 FROM json_each(d.metadata) m WHERE m.key = ? "
+            sql += (" AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(d.metadata) "
+                    "THEN d.metadata ELSE '{}' END) m WHERE m.key = ? "  # (damaged: no match)
                     "AND CAST(m.value AS TEXT) = ?)")
             args += [key, str(value)]
         return np.array([r[0] for r in self.store.conn.execute(sql, args)], dtype=np.int64)
@@ -236,7 +236,7 @@ class KnowledgeBase:
                 continue
             hits.append(Hit(chunk_id=r[0], doc_id=r[1], source=r[2], title=r[3], text=r[4],
                             start=r[5], end=r[6], page=r[7], heading=r[8], score=round(score, 6),
-                            metadata=json.loads(r[9]), kind=r[10],
+                            metadata=metadata_of(r[9]), kind=r[10],
                             page_label=r[11] if r[11] is not None else (
                                 str(r[7]) if r[7] is not None else None)))
         return hits

@@ -298,7 +298,6 @@ def _load_html(text: str, rel: str) -> Document:
 
 def _load_docx(data: bytes, rel: str) -> Document:
     import docx
-    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         check_zip(data)  # (python-docx inflates its parts whole, unbounded)
@@ -306,9 +305,9 @@ def _load_docx(data: bytes, rel: str) -> Document:
         raise LoadError(f"unreadable Word file: {err}") from None
     try:
         d = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, ValueError, KeyError, OSError) as err:
-        raise LoadError(f"unreadable Word file ({err.__class__.__name__})") from None
-    except Exception as err:  # zipfile.BadZipFile and friends
+    except KeyError:  # (a zip without word/document.xml, the part holding the text)
+        raise LoadError("unreadable Word file: a zip without a Word document in it") from None
+    except Exception as err:  # zipfile.BadZipFile, PackageNotFoundError and friends
         raise LoadError(f"unreadable Word file ({err.__class__.__name__})") from None
     parts, sections, length, prev = [], [], 0, ""
     for text, level, kind in _docx_blocks(d):

@@ -114,6 +114,16 @@ FTS_OBJECTS = ("TRIGGER chunks_ai", "TRIGGER chunks_ad", "TABLE chunks_fts",
 STATIC_FIELDS = ("format_version", "embedder", "dim", "metric", "chunker")
 
 
+def metadata_of(raw: str) -> dict:
+    """A document's stored metadata; {} where the stored text is not a JSON object (damage
+    `rag check` reports and repairs): a search still shows the passage."""
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def read_mirror(path: Path) -> dict:
     """manifest.json as written: a JSON object (ValueError for anything else, e.g. ``null``)."""
     manifest = json.loads(path.read_text())

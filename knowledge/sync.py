@@ -90,7 +90,11 @@ def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None 
     for p in paths:
         if not p.exists():
             raise UsageError(f"path not found: {p}")
-        p = p.resolve()
+        given, p = p, p.resolve()
+        if not (p.is_file() or p.is_dir()):  # (a device, a FIFO, a socket: nothing to read)
+            link = f" (a link to {p})" if given.is_symlink() else ""
+            raise UsageError(f"{given}: not a regular file or folder{link}; give files or "
+                             "folders to index")
         if root is not None and p.is_file() and p.is_relative_to(root.resolve()):
             if not is_supported(p):
                 raise UsageError(f"{p}: unsupported file type")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -228,19 +229,23 @@ def cmd_search(args) -> int:
     filters = Filters.parse(args.path, args.where)
     with KnowledgeBase.open(resolve_kb_dir(args.kb)) as kb:
         hits = Retriever(kb, args.retrieval).retrieve(args.query, k=args.k, filters=filters)
+        empty = not kb.stats().get("chunks")
     if args.json:
         print(json.dumps({"query": args.query, "retrieval": args.retrieval,
                           "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
         return 0
     if not hits:
-        print("no passages found (the knowledge base is empty)")
+        why = ("the knowledge base is empty" if empty else
+               "no document matches --path/--where" if filters else
+               "no passage holds a word of the query")
+        _out(f"no passages found ({why})")
     for rank, h in enumerate(hits, 1):
         where = _where(h)
         page = page_text(h)
-        heading = f" § {h.heading}" if h.heading else ""
+        heading = f" § {_one_line(h.heading)}" if h.heading else ""
         heading += f" ({h.kind})" if h.kind else ""
-        print(f"[{rank}] {h.score:.3f}  {where}{page}{heading}  [{h.start}:{h.end}]")
-        print("    " + " ".join(h.text.split())[:400])
+        _out(f"[{rank}] {h.score:.3f}  {where}{page}{heading}  [{h.start}:{h.end}]")
+        _out("    " + " ".join(h.text.split())[:400])
     return 0
 
 
@@ -508,35 +513,35 @@ def show_answer(answer, as_json: bool) -> None:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
     if answer.rewritten:
-        print(f"(asked as: {answer.rewritten})", file=sys.stderr)
+        _out(f"(asked as: {answer.rewritten})", file=sys.stderr)
     if answer.kind == "evidence":
-        print(f"evidence (not an answer: {answer.note.split(': ')[0]}):")
-        print(f"  «{answer.answer}»" if not answer.abstained else f"  {answer.answer}")
+        _out(f"evidence (not an answer: {answer.note.split(': ')[0]}):")
+        _out(f"  «{answer.answer}»" if not answer.abstained else f"  {answer.answer}")
     else:
-        print(answer.answer)
+        _out(answer.answer)
         if answer.context and answer.context != answer.answer:  # a factoid's sentence
-            print(f"  “{' '.join(answer.context.split())}”")
+            _out(f"  “{' '.join(answer.context.split())}”")
         elif answer.short and answer.short != answer.answer and \
                 question_kind(answer.rewritten or answer.question) == "factoid":  # its span
-            print(f"  → {' '.join(answer.short.split())}")  # (a how-to's fragment would mislead)
-    print()
+            _out(f"  → {' '.join(answer.short.split())}")  # (a how-to's fragment would mislead)
+    _out()
     if not answer.abstained:
-        print("sources:")
+        _out("sources:")
     elif answer.confidence is None and answer.similarity is not None:
-        print(f"closest passages (none close enough to the question: best similarity "
-              f"{answer.similarity:.2f}; --abstain-similarity sets the bar):")
+        _out(f"closest passages (none close enough to the question: best similarity "
+             f"{answer.similarity:.2f}; --abstain-similarity sets the bar):")
     else:
-        print("closest passages:")
+        _out("closest passages:")
     for i, c in enumerate(answer.citations, 1):
         page = page_text(c)
-        heading = f" § {c.heading}" if c.heading else ""
+        heading = f" § {_one_line(c.heading)}" if c.heading else ""
         where = _where(c)
         att = f"attention {c.attention_score:.2f}, " if c.attention_score is not None else ""
-        print(f" [{i}] {where}{page}{heading} [{c.start}:{c.end}]  {att}retrieval "
-              f"{c.retrieval_score:.3f}")
-        print(f"     {snippet(c)}")
+        _out(f" [{i}] {where}{page}{heading} [{c.start}:{c.end}]  {att}retrieval "
+             f"{c.retrieval_score:.3f}")
+        _out(f"     {snippet(c)}")
     t = answer.timings
-    print(f"\n({', '.join(f'{k[:-3]} {v:.0f} ms' for k, v in t.items())})", file=sys.stderr)
+    _out(f"\n({', '.join(f'{k[:-3]} {v:.0f} ms' for k, v in t.items())})", file=sys.stderr)
 
 
 def snippet(c, width: int = 240) -> str:
@@ -720,8 +725,22 @@ def _where(hit) -> str:
     """A hit's document as shown: its id, with the file it came from where the id does not
     say (a row ``file#id`` or a file's own path says it already)."""
     if hit.source == hit.doc_id or hit.doc_id.startswith(hit.source + "#"):
-        return hit.doc_id
-    return f"{hit.doc_id} ({hit.source})"
+        return _one_line(hit.doc_id)
+    return _one_line(f"{hit.doc_id} ({hit.source})")
+
+
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # (not \t, \n)
+
+
+def _out(text: str = "", file=None) -> None:
+    """Print for a terminal: a control character a document or a file name may hold (an
+    escape sequence that recolours or rewrites the terminal) is shown as ``\\xNN``."""
+    print(CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text), file=file or sys.stdout)
+
+
+def _one_line(text: str) -> str:
+    """A name shown inside a line (a file name may hold a line break or a tab)."""
+    return text.replace("\n", "\\n").replace("\t", "\\t")
 
 
 def _check_k(k: int | None) -> None:

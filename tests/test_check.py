@@ -194,3 +194,24 @@ def test_a_lost_database_is_never_replaced_by_a_new_knowledge_base(kb, animals, 
         KnowledgeBase.open(kb)
     sync(kb, [animals], embedder=FakeEmbedder(), log=lambda m: None, rebuild=True)
     assert check(kb).ok
+
+
+def test_unreadable_metadata_and_a_dropped_table_are_found(kb):
+    """Damage SQLite's own integrity check cannot see: a document's metadata edited into
+    something that is not JSON (searches broke on it), a table dropped (`check` said
+    consistent)."""
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as conn, conn:
+        conn.execute("UPDATE documents SET metadata = 'not json' WHERE id = "
+                     "(SELECT min(id) FROM documents)")
+    with KnowledgeBase.open(kb, embedder=FakeEmbedder()) as k:  # (still searchable)
+        assert len(k.search("clever birds with tools", k=6)) == 6
+        assert k.chunk_ids_where(None, {"habitat": "river"}).size == 1
+    report = check(kb)
+    assert report.problems == ["1 documents' metadata is not a JSON object"]
+    report = check(kb, repair=True)
+    assert any("emptied the unreadable metadata of 1 documents" in r for r in report.repaired)
+    assert check(kb).ok
+    with closing(sqlite3.connect(kb / "kb.sqlite")) as conn, conn:
+        conn.execute("DROP TABLE pages")
+    report = check(kb)
+    assert report.problems == ["SQLite lacks the table(s) pages"] and report.unrepairable

@@ -64,6 +64,30 @@ def test_search_human_output(indexed, capsys):
     assert "Salmon swim upstream to spawn." in out
 
 
+def test_search_says_why_nothing_was_found_and_prints_no_control_characters(tmp_path, capsys):
+    docs = write_corpus(tmp_path / "docs", {"a\x1b[2Jb.txt": "Cats \x1b[31mpurr\x1b[0m softly.",
+                                            "line\nbreak.txt": "Dogs bark."})
+    assert main(["index", str(docs), "--kb", str(tmp_path / "kb")]) == 0
+    capsys.readouterr()
+    kb = str(tmp_path / "kb")
+    code, out, _ = run(capsys, "search", "cats", "--kb", kb, "--where", "lang=xx")
+    assert out == "no passages found (no document matches --path/--where)\n"
+    code, out, _ = run(capsys, "search", "zebras", "--kb", kb, "--retrieval", "lexical")
+    assert out == "no passages found (no passage holds a word of the query)\n"
+    code, out, _ = run(capsys, "search", "cats purr", "--kb", kb)
+    # (an escape sequence in a file name or a document would recolour or clear the terminal)
+    assert code == 0 and "\x1b" not in out and "a\\x1b[2Jb.txt" in out
+    assert "Cats \\x1b[31mpurr\\x1b[0m softly." in out and "line\\nbreak.txt" in out
+
+
+def test_index_names_a_link_to_a_device(tmp_path, capsys):
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    code, _, err = run(capsys, "index", str(tmp_path / "zero.txt"), "--kb", str(tmp_path / "kb"))
+    assert code == 2 and err.strip() == (f"error: {tmp_path / 'zero.txt'}: not a regular file or "
+                                         "folder (a link to /dev/zero); give files or folders to "
+                                         "index")
+
+
 def test_kb_from_environment(indexed, capsys, monkeypatch):
     _, kb = indexed
     monkeypatch.setenv("RAG_KB", str(kb))

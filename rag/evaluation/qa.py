@@ -35,6 +35,8 @@ def load_qaset(path: str | Path, split: str = "test") -> list[Question]:
     splits is all test. A question may carry a ``type`` (factoid, howto, why, absent, ...)
     and, when nothing should answer it, no answers."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a QA file (.jsonl, .jsonl.gz or SQuAD .json)")
     if not path.is_file():
         raise UsageError(f"QA set not found: {path}")
     if split not in SPLITS:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from knowledge.store import metadata_of
+
 
 def documents_of(kb, root: Path, names: list[str]) -> list[str]:
     if not names:
@@ -32,7 +34,7 @@ def list_documents(kb, offset: int, limit: int, glob: str | None) -> dict:
         f"ORDER BY d.doc_id LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
     return {"total": total, "offset": offset, "limit": limit, "documents": [
         {"doc_id": r[0], "source": r[1], "title": r[2], "indexed_at": r[3],
-         "metadata": json.loads(r[4]), "chunks": r[5], "chars": r[6]} for r in rows]}
+         "metadata": metadata_of(r[4]), "chunks": r[5], "chars": r[6]} for r in rows]}
 
 
 def get_document(kb, doc_id: str) -> dict | None:
@@ -44,7 +46,7 @@ def get_document(kb, doc_id: str) -> dict | None:
         return None
     chunks = conn.execute('SELECT id, start, "end", page, heading FROM chunks WHERE '
                           "document_id = ? ORDER BY ord", (row[0],)).fetchall()
-    return {"doc_id": row[1], "source": row[2], "title": row[3], "metadata": json.loads(row[4]),
+    return {"doc_id": row[1], "source": row[2], "title": row[3], "metadata": metadata_of(row[4]),
             "text": row[5], "chunks": [{"chunk_id": c[0], "start": c[1], "end": c[2],
                                         "page": c[3], "heading": c[4]} for c in chunks]}
 
