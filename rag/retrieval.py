@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 
 
@@ -95,7 +96,8 @@ class Retriever:
         if not 1 <= k <= MAX_K:
             raise UsageError(f"k must be 1-{MAX_K} (got {k})")
         for q in queries:
-            if not q or not q.strip():
+            if not q or all(unicodedata.category(c)[0] in "CZ" for c in q):
+                # (spaces, controls, a NUL, zero-width spaces: nothing to search for)
                 raise UsageError("empty question; give some text to search for")
             if NOT_TEXT.search(q):  # (bytes that were not UTF-8, read with surrogateescape)
                 raise UsageError("the question holds bytes that are not UTF-8 text; "
