@@ -184,6 +184,17 @@ def test_a_terminal_writer_is_seen_without_a_restart_and_a_busy_lock_is_409(kb_d
         assert httpx.get(f"{url}/v1/stats").json()["documents"] == after["documents"] + 1
 
 
+def test_head_is_answered_where_get_is(kb_dir):
+    with running(app_for(kb_dir)) as url:
+        for path in ("/healthz", "/v1/stats", "/"):
+            got, head = httpx.get(f"{url}{path}"), httpx.head(f"{url}{path}")
+            assert head.status_code == got.status_code == 200, path
+            assert head.content == b"" and head.headers["content-type"] == \
+                got.headers["content-type"]
+        assert httpx.head(f"{url}/v1/ask").status_code == 405  # (POST only)
+        assert httpx.head(f"{url}/v1/stats", headers={"Host": "evil.example"}).status_code == 421
+
+
 def test_bad_requests_get_4xx_json_errors_and_change_nothing(kb_dir):
     with running(app_for(kb_dir, max_file_mb=0.001)) as url:
         before = httpx.get(f"{url}/v1/stats").json()

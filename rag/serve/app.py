@@ -150,9 +150,30 @@ def create_app(kb_dir: Path, kb, reader=None, *, retrieval: str = "hybrid",
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=[
                                "Authorization", "X-API-Key", "Content-Type"])
+    app.add_middleware(HeadAsGet)
     app.add_middleware(Guard, access=access, error=error,  # (outermost: before any work)
                        refused=app.state.refused)
     return app
+
+
+class HeadAsGet:
+    """HEAD answered as the GET of the same URL without its body (FastAPI's GET routes
+    answer HEAD with 405), headers and status as GET's."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def bodiless(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+        await self.app({**scope, "method": "GET"}, receive, bodiless)
 
 
 def _handlers(app) -> None:

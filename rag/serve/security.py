@@ -153,8 +153,8 @@ class Guard:
         host, origin, site = h.get("host", ""), h.get("origin"), h.get("sec-fetch-site")
         if not a.host_ok(host, (scope.get("server") or (None, None))[1]):
             return (421, f"this server does not answer to the name {host!r} (it does to "
-                         "127.0.0.1, localhost and [::1] on its port, and to names given "
-                         "with --allowed-host)", {}), None
+                         "127.0.0.1, localhost, [::1] and the address it is bound to, on its "
+                         "port, and to names given with --allowed-host)", {}), None
         opted_in = origin is not None and origin in a.origins
         if origin is not None and not opted_in and origin != f"{scope['scheme']}://{host}":
             return (403, f"a request from the web page at {origin} was refused (start rag "
