@@ -202,7 +202,8 @@ def test_bad_requests_get_4xx_json_errors_and_change_nothing(kb_dir):
                      {"question": "x" * 5000}, {"question": "x", "retrieval": "magic"}, {},
                      {"question": 3}, {"question": "x", "colour": "red"},
                      {"question": "x", "filters": {"path": "*", "nope": 1}},
-                     {"question": "\u0000"}, {"question": "\u200b\u200b"}):
+                     {"question": "\u0000"}, {"question": "\u200b\u200b"},
+                     {"question": "x", "k": "3"}, {"question": "x", "k": True}):
             r = httpx.post(f"{url}/v1/ask", json=body)
             assert r.status_code in (400, 422), body
             message(r)

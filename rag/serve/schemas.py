@@ -39,7 +39,8 @@ def not_text(data) -> str | None:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # an unknown field is a mistake: say so
+    # an unknown field is a mistake: say so; and "3" is no number, "yes" no boolean
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @model_validator(mode="before")
     @classmethod
