@@ -314,9 +314,9 @@ class Store:
         if not path.exists():
             raise KnowledgeError(f"knowledge base {path} does not exist; create it with "
                                  f"`rag index PATH --kb {path}`")
-        if lost_database(path):
-            raise KnowledgeError(lost_message(path))
         if not is_kb(path):
+            if lost_database(path):
+                raise KnowledgeError(lost_message(path))
             raise KnowledgeError(f"{path} is not a knowledge base (no {DB_NAME} with a "
                                  "manifest); create one with `rag index PATH --kb DIR`")
         try:

@@ -156,7 +156,6 @@ class _Server(MCPServer):
             where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
             raise ToolError(f"{where}: {first.get('msg', 'invalid')}") from None
 
-
     async def run_stdio_async(self) -> None:
         """The SDK's stdio serving, but a line that is no JSON-RPC message is answered
         (``answered_stdio``) instead of dropped, so the client waiting on it hears why."""
