@@ -86,11 +86,15 @@ def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None 
     """(root, relative files, root is a folder) per argument; and unsupported-file count.
     Files that cannot even be named are appended to ``skipped``. With ``root``, files under
     it are named relative to it (their document ids keep their folders)."""
-    scans, unsupported = [], 0
+    scans, unsupported, seen = [], 0, set()
+    folders = {q.resolve() for q in paths if q.is_dir()}
     for p in paths:
         if not p.exists():
             raise UsageError(f"path not found: {p}")
         given, p = p, p.resolve()
+        if p in seen or any(p != d and p.is_relative_to(d) for d in folders):
+            continue  # (given twice, or inside a folder given: read once, under one name)
+        seen.add(p)
         if not (p.is_file() or p.is_dir()):  # (a device, a FIFO, a socket: nothing to read)
             link = f" (a link to {p})" if given.is_symlink() else ""
             raise UsageError(f"{given}: not a regular file or folder{link}; give files or "

@@ -80,6 +80,14 @@ def test_search_says_why_nothing_was_found_and_prints_no_control_characters(tmp_
     assert "Cats \\x1b[31mpurr\\x1b[0m softly." in out and "line\\nbreak.txt" in out
 
 
+def test_a_file_given_twice_or_inside_a_folder_given_is_one_document(tmp_path, capsys):
+    docs = write_corpus(tmp_path / "docs", {"a.txt": "Cats sleep.", "sub/b.txt": "Owls hunt."})
+    code, out, _ = run(capsys, "index", str(docs), str(docs / "sub" / "b.txt"), str(docs),
+                       "--kb", str(tmp_path / "kb"), "--json")
+    report = json.loads(out)  # (b.txt was indexed twice, as "b.txt" and "sub/b.txt")
+    assert code == 0 and (report["added"], report["documents"]) == (2, 2), report
+
+
 def test_index_names_a_link_to_a_device(tmp_path, capsys):
     (tmp_path / "zero.txt").symlink_to("/dev/zero")
     code, _, err = run(capsys, "index", str(tmp_path / "zero.txt"), "--kb", str(tmp_path / "kb"))
