@@ -116,13 +116,16 @@ def add_page_routes(app, engine, wait) -> None:
 
     from .schemas import MAX_OFFSET
 
-    pages = Query(..., ge=1, le=MAX_PAGES)
-    offset = Query(None, ge=0, le=MAX_OFFSET)
+    def page():  # (a Query each: FastAPI names a parameter on its Query object)
+        return Query(..., ge=1, le=MAX_PAGES)
+
+    def offset():
+        return Query(None, ge=0, le=MAX_OFFSET)
 
     @app.get("/v1/page")
-    async def pdf_page(doc: str = Query(..., max_length=4096), n: int = pages,
-                       start: int | None = offset, end: int | None = offset,
-                       answer_start: int | None = offset, answer_end: int | None = offset):
+    async def pdf_page(doc: str = Query(..., max_length=4096), n: int = page(),
+                       start: int | None = offset(), end: int | None = offset(),
+                       answer_start: int | None = offset(), answer_end: int | None = offset()):
         """A PDF page's label and size, and where the cited span and the answer are on it."""
         spans = {name: (a, b) for name, a, b in (("cited", start, end),
                                                  ("answer", answer_start, answer_end))
@@ -133,7 +136,7 @@ def add_page_routes(app, engine, wait) -> None:
             raise HTTPException(err.status, str(err)) from None
 
     @app.get("/v1/page.png")
-    async def pdf_page_image(doc: str = Query(..., max_length=4096), n: int = pages):
+    async def pdf_page_image(doc: str = Query(..., max_length=4096), n: int = page()):
         """A PDF page as a PNG image, rendered from the indexed file."""
         try:
             path = await wait(engine.call(lambda kb: pdf_file(kb, doc)))
