@@ -47,6 +47,18 @@ def test_a_docx_passes_and_a_docx_bomb_is_refused_before_inflating():
         check_zip(docx_bomb(300))
 
 
+def test_a_docx_of_a_blank_form_is_no_bomb():
+    """A blank 1,500-row table is a 1.1 MB document.xml that compresses over 100x: a real
+    Word file, refused as a bomb before."""
+    row = b"<w:tr>" + b"<w:tc><w:p/></w:tc>" * 8 + b"</w:tr>"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", b"<w:tbl>" + row * 1500 * 10 + b"</w:tbl>")
+    data = buf.getvalue()
+    assert len(data) * 100 < 165 * 15000 and 165 * 15000 > 2**21  # (over 100x, over 2 MB)
+    check_zip(data)
+
+
 def test_a_zip_that_lies_about_its_sizes_is_refused_while_it_inflates():
     """The central directory and the local header both say 1,000 bytes; the member holds
     50 MB of zeros: reading stops at the declared size and the archive is refused."""
