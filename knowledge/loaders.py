@@ -47,7 +47,8 @@ def is_tabular(path: Path) -> bool:
 
 
 def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
-         skipped: list | None = None, follow_symlinks: bool = False) -> tuple[list[str], int]:
+         skipped: list | None = None, follow_symlinks: bool = False,
+         prune: tuple[Path, ...] = ()) -> tuple[list[str], int]:
     """Relative posix paths of the supported files under ``root``, sorted, hidden ones skipped.
 
     Returns (paths, number of unsupported files skipped); files and folders whose names are
@@ -57,11 +58,12 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
 
     Symbolic links are followed only where they stay inside ``root`` (as ripgrep and git
     keep to the tree), unless ``follow_symlinks``; a link loop, or a folder reached twice, is
-    never followed. Links not followed are reported in ``skipped`` with the reason.
+    never followed. Links not followed are reported in ``skipped`` with the reason. Folders
+    in ``prune`` are not walked.
     """
     found, unsupported = [], 0
     real_root = os.path.realpath(root)
-    walked: set[str] = set()
+    walked: set[str] = {os.path.realpath(p) for p in prune}  # (as if walked already)
     def unreadable(err: OSError) -> None:  # a folder that cannot be listed
         if skipped is not None:
             skipped.append((_shown(Path(err.filename or root)),

@@ -82,10 +82,13 @@ def content_hash(doc: Document) -> str:
 
 
 def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None = None,
-          follow_symlinks: bool = False) -> tuple[list[tuple[Path, list[str], bool]], int]:
+          follow_symlinks: bool = False, leave_out: Path | None = None
+          ) -> tuple[list[tuple[Path, list[str], bool]], int]:
     """(root, relative files, root is a folder) per argument; and unsupported-file count.
     Files that cannot even be named are appended to ``skipped``. With ``root``, files under
-    it are named relative to it (their document ids keep their folders)."""
+    it are named relative to it (their document ids keep their folders). ``leave_out``: a
+    folder not walked (the knowledge base, when it lies inside a folder it indexes: its
+    uploads are not that folder's documents)."""
     scans, unsupported, seen = [], 0, set()
     folders = {q.resolve() for q in paths if q.is_dir()}
     for p in paths:
@@ -104,7 +107,10 @@ def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None 
                 raise UsageError(f"{p}: unsupported file type")
             scans.append((root.resolve(), [p.relative_to(root.resolve()).as_posix()], False))
         elif p.is_dir():
-            files, n = walk(p, include, exclude, skipped, follow_symlinks)
+            inside = leave_out is not None and leave_out.resolve() != p  # (the folder itself:
+            # refused as no knowledge base when it is written)
+            files, n = walk(p, include, exclude, skipped, follow_symlinks,
+                            prune=(leave_out,) if inside else ())
             unsupported += n
             scans.append((p, files, True))
         elif not is_supported(p):
@@ -162,7 +168,7 @@ def sync(
     report = SyncReport()
     choose_kind(index_kind, 0)  # validate early
     scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root,
-                                      follow_symlinks)
+                                      follow_symlinks, leave_out=Path(kb_dir))
     if not empty_ok and not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)
         raise KnowledgeError(f"nothing to index in {where}: no supported files "

@@ -529,3 +529,15 @@ def test_bm25_indexes_each_chunks_section_path_and_the_next_writer_adds_it_to_an
         assert k.store.verify() == []
     from knowledge.check import check
     assert check(kb).ok
+
+
+def test_a_knowledge_base_inside_the_folder_it_indexes_is_not_indexed(tmp_path):
+    """`rag index notes --kb notes/kb` (or `rag serve --kb notes/kb --watch notes`): the
+    knowledge base's own files and uploads are not documents of the folder (an upload was
+    indexed twice, once as itself and once as kb/uploads/...)."""
+    docs = write_corpus(tmp_path / "notes", {"a.txt": "Cats sleep sixteen hours a day."})
+    emb = FakeEmbedder()
+    index(docs / "kb", docs, emb)
+    write_corpus(docs / "kb" / "uploads" / "0a1b", {"up.txt": "An uploaded note on owls."})
+    report = index(docs / "kb", docs, emb)
+    assert doc_ids(docs / "kb") == ["a.txt"] and report.unsupported == 0
