@@ -88,7 +88,8 @@ def read_and_parse(path: Path, rel: str, max_bytes: float, stored_sha: str | Non
 
 
 _OOM = "ran out of memory"
-_TOO_SLOW = "took longer than {:g} s to parse (a pathological file?); skipped"
+_TOO_SLOW = ("took longer than {:g} s to parse (a long scan to OCR, or a pathological file); "
+             "skipped: --parse-timeout SECONDS gives it longer")
 
 
 def _out_of_memory() -> str:
@@ -96,7 +97,7 @@ def _out_of_memory() -> str:
 
     soft = resource.getrlimit(resource.RLIMIT_DATA)[0]
     limit = "" if soft == resource.RLIM_INFINITY else f" (the limit: {soft / 2**20:g} MB)"
-    return f"{_OOM} while parsing{limit}; skipped"
+    return f"{_OOM} while parsing{limit}; skipped: --parse-memory-mb MB gives it more"
 
 
 class InProcess:

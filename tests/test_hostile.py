@@ -125,6 +125,8 @@ def test_a_parse_over_its_time_or_memory_limit_is_cut_off_and_the_rest_lands(tmp
                  log=lambda m: None)
     why = "took longer than 0.5 s" if limit == "time" else "ran out of memory while parsing"
     assert [(p.rsplit("/", 1)[-1], w[:len(why)]) for p, w in r.skipped] == [("trap.html", why)]
+    fix = "--parse-timeout SECONDS gives it longer" if limit == "time" else "--parse-memory-mb"
+    assert fix in r.skipped[0][1]  # (what to do about it: a long scan is no attack)
     assert r.added == 2
 
 
