@@ -201,6 +201,12 @@ def _text_object_fn():
     return _TEXT_OBJECT
 
 
+# a page label longer than this is none ("iv", "A-3", "Appendix 2-17" are short; a 100 KB
+# /PageLabels prefix made every page's label 100 KB, shown with every citation); a bookmark
+# title is cut at ten times it
+MAX_LABEL = 40
+
+
 def outline(pdf) -> list[tuple[int, str, int, float | None]]:
     """(level from 1, title, page index, y from the page top or None) of each bookmark."""
     out = []
@@ -217,7 +223,7 @@ def outline(pdf) -> list[tuple[int, str, int, float | None]]:
             if mode == 1 and len(view) >= 2 and view[1]:  # XYZ: left, top, zoom
                 page_top = pdf.get_page_size(index)[1]
                 y = page_top - float(view[1])
-            title = " ".join((item.get_title() or "").split())
+            title = " ".join((item.get_title() or "").split())[:MAX_LABEL * 10]
             if title:
                 out.append((item.level + 1, title, index, y))
     except Exception:  # a broken outline never blocks the text
@@ -234,7 +240,8 @@ def page_labels(pdf) -> list[str]:
             label = pdf.get_page_label(i)
         except Exception:
             label = ""
-        labels.append(label or str(i + 1))
+        label = " ".join((label or "").split())
+        labels.append(label if 0 < len(label) <= MAX_LABEL else str(i + 1))
     return labels
 
 

@@ -142,6 +142,23 @@ def test_page_labels_and_pages(doc):
     assert doc.title == "Pump Manual"
 
 
+def test_a_page_label_of_any_length_is_bounded():
+    """A /PageLabels prefix of 10,000 characters made every page's label that long (stored
+    with each page, shown with every citation): such a label counts as none."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.constants import PageLabelStyle
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(manual())))
+    writer.set_page_label(0, 1, style=PageLabelStyle.DECIMAL, prefix="L" * 10_000)
+    writer.set_page_label(2, 3, style=PageLabelStyle.DECIMAL, prefix="A-")
+    buf = io.BytesIO()
+    writer.write(buf)
+    doc = load_pdf(buf.getvalue(), "labels.pdf")[0]
+    assert [p.label for p in doc.pages] == ["1", "2", "A-1", "A-2"]
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
