@@ -197,9 +197,15 @@ def load_file(path: Path, rel: str, data: bytes | None = None) -> tuple[list[Doc
         doc = _load_markdown(text, rel)
     else:
         doc = Document(doc_id=rel, text=text, source=rel, title=Path(rel).stem)
-    if not doc.text.strip():
+    if not VISIBLE.search(doc.text):
         raise LoadError("no text")
     return [doc], warnings
+
+
+# a character that shows: not a space, a control, a zero-width or a direction mark (a file of
+# only those is no text, and would be a chunk nobody can see)
+VISIBLE = re.compile("[^\\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u180e\u200b-\u200f\u2028-\u202e"
+                     "\u2060-\u206f\ufeff]")
 
 
 def decode_text(data: bytes) -> tuple[str, str | None]:
@@ -214,6 +220,8 @@ def decode_text(data: bytes) -> tuple[str, str | None]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         from charset_normalizer import from_bytes
+
+        data = data.removeprefix(b"\xef\xbb\xbf")  # (a UTF-8 mark on other bytes: not text)
 
         matches = from_bytes(data)
         best = matches.best()

@@ -729,13 +729,20 @@ def _where(hit) -> str:
     return _one_line(f"{hit.doc_id} ({hit.source})")
 
 
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # (not \t, \n)
+# controls but \t and \n, and the marks that reorder what follows them on screen
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _out(text: str = "", file=None) -> None:
     """Print for a terminal: a control character a document or a file name may hold (an
-    escape sequence that recolours or rewrites the terminal) is shown as ``\\xNN``."""
-    print(CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text), file=file or sys.stdout)
+    escape sequence that recolours or rewrites the terminal, a right-to-left override that
+    disguises "evil\\u202etxt.md") is shown as ``\\xNN`` / ``\\uNNNN``."""
+    print(CONTROL.sub(_escaped, text), file=file or sys.stdout)
+
+
+def _escaped(m) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def _one_line(text: str) -> str:
@@ -757,6 +764,6 @@ def _usage(message: str):
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr)
+    _out(message, file=sys.stderr)  # (a file name in it may hold a terminal escape)
 
 

@@ -78,6 +78,9 @@ def test_search_says_why_nothing_was_found_and_prints_no_control_characters(tmp_
     # (an escape sequence in a file name or a document would recolour or clear the terminal)
     assert code == 0 and "\x1b" not in out and "a\\x1b[2Jb.txt" in out
     assert "Cats \\x1b[31mpurr\\x1b[0m softly." in out and "line\\nbreak.txt" in out
+    (docs / "evil\u202etxt.md").write_bytes(b"\x00\x01")  # (skipped: its name is printed)
+    code, _, err = run(capsys, "index", str(docs), "--kb", kb)
+    assert code == 0 and "evil\\u202etxt.md: binary content" in err and "\u202e" not in err
 
 
 def test_a_file_given_twice_or_inside_a_folder_given_is_one_document(tmp_path, capsys):

@@ -136,6 +136,18 @@ def test_unusable_files_raise_with_reason(tmp_path, name, content, reason):
         load(tmp_path, name, content)
 
 
+def test_a_file_of_only_invisible_characters_is_no_text(tmp_path):
+    with pytest.raises(LoadError, match="no text"):
+        load(tmp_path, "zw.txt", "\u200b\u200c \n\u2060\ufeff\u200e\t\n".encode() * 50)
+
+
+def test_a_utf8_mark_before_other_bytes_is_dropped(tmp_path):
+    [doc], warnings = load(tmp_path, "bom.md", b"\xef\xbb\xbf# BOM Heading\n\nCaf\xe9 cr\xe8me, "
+                                             b"d\xe9j\xe0 vu.\n")
+    assert doc.title == "BOM Heading" and doc.text.startswith("# BOM Heading")
+    assert "Café crème" in doc.text and warnings[0].startswith("not valid UTF-8")
+
+
 def test_invalid_utf8_is_decoded_with_a_warning(tmp_path):
     [doc], warnings = load(tmp_path, "latin.txt", "Café crème brûlée, déjà vu à Paris. " .encode("cp1252") * 5)
     assert doc.text.startswith("Café crème brûlée")
