@@ -7,6 +7,7 @@ Example: ``docs, warnings = load_file(Path("notes/a.md"), "a.md")``.
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import errno
 import fnmatch
@@ -259,19 +260,33 @@ def _utf16(data: bytes) -> tuple[str, str] | None:
 
 # --- Markdown ---------------------------------------------------------------------------
 
-_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+# (no two quantifiers over the same spaces: "#" and 200,000 spaces took minutes to match)
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*)$", re.M)
 _MD_FENCE = re.compile(r"^(```|~~~)", re.M)
 
 
 def _load_markdown(text: str, rel: str) -> Document:
     fenced = _fenced_ranges(text)
+    opens = [a for a, _ in fenced]
+
+    def in_code(at: int) -> bool:  # (the ranges are sorted and apart: one bisect each)
+        i = bisect.bisect_right(opens, at) - 1
+        return i >= 0 and at < fenced[i][1]
+
     sections = tuple(
-        Section(m.start(), len(m.group(1)), m.group(2).strip())
-        for m in _MD_HEADING.finditer(text)
-        if not any(a <= m.start() < b for a, b in fenced)
-    )
+        Section(m.start(), len(m.group(1)), _heading_title(m.group(2)))
+        for m in _MD_HEADING.finditer(text) if not in_code(m.start()))
     title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
     return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections)
+
+
+def _heading_title(line: str) -> str:
+    """A Markdown heading's title without its closing #s ("Title ##"; "C#" keeps its #)."""
+    title = line.rstrip(" \t")
+    bare = title.rstrip("#")
+    if bare != title and (not bare or bare[-1] in " \t"):
+        title = bare
+    return " ".join(title.split())
 
 
 def _fenced_ranges(text: str) -> list[tuple[int, int]]:

@@ -136,6 +136,14 @@ def test_unusable_files_raise_with_reason(tmp_path, name, content, reason):
         load(tmp_path, name, content)
 
 
+def test_markdown_headings_closing_hashes_and_fences(tmp_path):
+    text = ("# Guide ##\n\n## C# and F#\n\n```\n# a comment, not a heading\n```\n\n"
+            "### Wide" + " " * 5000 + "title\n\nbody\n")
+    [doc], _ = load(tmp_path, "g.md", text)
+    assert [(s.level, s.title) for s in doc.sections] == [(1, "Guide"), (2, "C# and F#"),
+                                                          (3, "Wide title")]
+
+
 def test_a_file_of_only_invisible_characters_is_no_text(tmp_path):
     with pytest.raises(LoadError, match="no text"):
         load(tmp_path, "zw.txt", "\u200b\u200c \n\u2060\ufeff\u200e\t\n".encode() * 50)
