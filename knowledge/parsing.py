@@ -148,6 +148,33 @@ class ParsePool:
         with ThreadPoolExecutor(min(len(jobs), self.max_workers)) as ex:
             return list(ex.map(self._run, jobs))
 
+    def draw(self, path: Path, page: int, max_pixels: int, timeout_s: float) -> bytes:
+        """PNG bytes of a PDF page (``pdf.draw_page``), drawn by a worker within
+        ``timeout_s`` and its memory limit: TimeoutError past it; LoadError for a PDF that
+        cannot be read or drawn, IndexError for a page it does not have."""
+        import base64
+
+        worker = self._acquire()
+        try:
+            reply = worker.ask({"kind": "draw", "path": str(path), "page": page,
+                                "max_pixels": max_pixels, "timeout_s": timeout_s}, timeout_s)
+        except (TimeoutError, _Died) as err:
+            worker.stop()
+            self._release(None)
+            if isinstance(err, TimeoutError):
+                raise
+            raise LoadError(f"the page could not be drawn ({err})") from None
+        except BaseException:
+            worker.stop()
+            self._release(None)
+            raise
+        self._release(worker)
+        if reply.get("missing"):
+            raise IndexError(page)
+        if "png" not in reply:
+            raise LoadError(str(reply.get("error") or "the page could not be drawn"))
+        return base64.b64decode(reply["png"])
+
     def close(self) -> None:
         with self._cv:
             self._closed = True
@@ -305,12 +332,35 @@ def _serve(memory_mb: float) -> None:
         cpu = int(used.ru_utime + used.ru_stime + job.get("timeout_s", PARSE_SECONDS)) + 5
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, resource.RLIM_INFINITY))
         try:
-            parsed = read_and_parse(Path(job["path"]), job["rel"], job["max_bytes"], job["sha"])
-            reply = json.dumps(parsed.to_json(), ensure_ascii=False, default=str)
+            if job.get("kind") == "draw":
+                reply = json.dumps(_draw(job))
+            else:
+                parsed = read_and_parse(Path(job["path"]), job["rel"], job["max_bytes"],
+                                        job["sha"])
+                reply = json.dumps(parsed.to_json(), ensure_ascii=False, default=str)
         except MemoryError:  # (even the reply did not fit)
             reply = json.dumps(Parsed(error=_out_of_memory()).to_json())
         out.write(reply.encode("utf-8", "surrogatepass") + b"\n")
         out.flush()
+
+
+def _draw(job: dict) -> dict:
+    """(a worker's) A page drawn: {"png": base64}, {"missing": true} or {"error": why}."""
+    import base64
+
+    from .pdf import draw_page
+
+    try:
+        png = draw_page(Path(job["path"]).read_bytes(), job["page"], job["max_pixels"])
+    except IndexError:
+        return {"missing": True}
+    except (LoadError, OSError) as err:
+        return {"error": str(err)}
+    except MemoryError:
+        return {"error": _out_of_memory()}
+    except Exception as err:  # noqa: BLE001 (a PDFium failure on a hostile page)
+        return {"error": f"PDFium could not draw it ({err.__class__.__name__})"}
+    return {"png": base64.b64encode(png).decode("ascii")}
 
 
 def _orphaned(parent: int) -> None:

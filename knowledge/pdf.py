@@ -64,6 +64,29 @@ def check_inflation(data: bytes) -> None:
         total += size
 
 
+def draw_page(data: bytes, page: int, max_pixels: int) -> bytes:
+    """PNG bytes of page ``page`` (from 1) of a PDF, its longer side at most ``max_pixels``;
+    LoadError for a PDF that cannot be read, IndexError for a page it does not have. (A
+    hostile page can take minutes to draw: `rag serve` draws in a parse worker, under its
+    time and memory limits: ``ParsePool.draw``.)"""
+    import io
+
+    with PDFIUM:
+        pdf = open_pdf(data)
+        try:
+            if not 1 <= page <= len(pdf):
+                raise IndexError(page)
+            p = pdf[page - 1]
+            w, h = p.get_size()
+            image = p.render(scale=min(2.0, max_pixels / max(w, h, 1))).to_pil()
+            p.close()
+        finally:
+            pdf.close()
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
 def open_pdf(data: bytes):
     """A pypdfium2 document, or LoadError saying why the bytes are not a readable PDF."""
     import pypdfium2 as pdfium

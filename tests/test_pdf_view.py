@@ -62,6 +62,64 @@ def test_a_pdf_page_and_the_boxes_of_a_span_on_it(pdf_kb):
         assert changed.status_code == 409 and "index it again" in changed.text
 
 
+def slow_to_draw_pdf(ops: int) -> bytes:
+    """One page of text over a shading whose PostScript function runs ``ops`` operations for
+    every pixel: quick to index (the text), seconds to draw (a 27 KB one took 30 s)."""
+    import zlib
+
+    text = b"BT /F1 12 Tf 72 720 Td (The pump is reset by holding the red button.) Tj ET\n"
+    content = zlib.compress(text + b"q 612 0 0 700 0 0 cm /Sh1 sh Q\n")
+    fn = b"{ " + b"dup mul sqrt " * ops + b"pop 0.5 }"
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources "
+            b"<< /Font << /F1 5 0 R >> /Shading << /Sh1 6 0 R >> >> >>",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(content),
+                                                                             content),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /ShadingType 1 /ColorSpace /DeviceGray /Domain [0 1 0 1] /Function 7 0 R >>",
+            b"<< /FunctionType 4 /Domain [0 1 0 1] /Range [0 1] /Length %d >>\nstream\n%s"
+            b"\nendstream" % (len(fn), fn)]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for n, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (n, obj)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1,
+                                                                              xref)
+    return bytes(out)
+
+
+def test_a_page_slow_to_draw_holds_no_other_page(tmp_path, monkeypatch):
+    """Pages are drawn by the parse workers within a time limit: a hostile page is cut off
+    (409) and the other pages are drawn meanwhile (before, it held PDFium, and with it every
+    page view, for as long as it took)."""
+    import threading
+    import time
+
+    from rag.serve import pages
+
+    docs = write_corpus(tmp_path / "docs", {"manual.pdf": manual(),
+                                            "shade.pdf": slow_to_draw_pdf(400)})
+    sync(tmp_path / "kb", [docs], embedder=FakeEmbedder(), log=lambda m: None)
+    monkeypatch.setattr(pages, "DRAW_SECONDS", 1.0)
+    app = create_app(tmp_path / "kb", KnowledgeBase.open(tmp_path / "kb", embedder=FakeEmbedder()),
+                     None, load_embedder=FakeEmbedder)
+    with running(app) as url:
+        slow = {}
+        t = threading.Thread(target=lambda: slow.update(r=httpx.get(
+            f"{url}/v1/page.png", params={"doc": "shade.pdf", "n": 1}, timeout=60)))
+        t0 = time.monotonic()
+        t.start()
+        time.sleep(0.2)
+        other = httpx.get(f"{url}/v1/page.png", params={"doc": "manual.pdf", "n": 2}, timeout=60)
+        assert other.status_code == 200 and time.monotonic() - t0 < 8
+        t.join(60)
+        assert slow["r"].status_code == 409 and "took longer than 1 s to draw" in slow["r"].text
+        assert time.monotonic() - t0 < 15
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and "
                     "chromium-driver")

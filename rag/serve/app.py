@@ -336,7 +336,8 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
 
     from .pages import add_page_routes
 
-    add_page_routes(app, engine, wait)  # (/v1/page, /v1/page.png: cited PDF pages)
+    add_page_routes(app, engine, wait, writer.parser)  # (/v1/page, /v1/page.png: cited
+    # PDF pages, drawn by the parse workers)
 
     @app.post("/v1/documents", dependencies=[Depends(require_write)],
               openapi_extra=UPLOAD_BODY)

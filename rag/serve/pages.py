@@ -13,7 +13,6 @@ Example: ``view = page_view(kb, "manual.pdf", 3, {"cited": (120, 480)})``.
 """
 from __future__ import annotations
 
-import io
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -22,6 +21,7 @@ from knowledge.pagemap import boxes, decode
 
 MAX_PIXELS = 1600  # the longer side of a rendered page
 CACHED = 48  # rendered pages kept in memory
+DRAW_SECONDS = 10.0  # a page that takes longer to draw is not shown (a hostile PDF)
 MAX_PAGES = 1_000_000  # (a page number beyond: 422, never an integer SQLite cannot hold)
 _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
@@ -68,15 +68,27 @@ def pdf_file(kb, doc_id: str) -> Path:
     return path
 
 
-def render(path: Path, page: int) -> bytes:
-    """PNG bytes of a page of the PDF at ``path`` (cached by file, size, time and page)."""
+def render(path: Path, page: int, parser) -> bytes:
+    """PNG bytes of a page of the PDF at ``path`` (cached by file, size, time and page),
+    drawn by one of ``parser``'s worker processes within ``DRAW_SECONDS``: a hostile page
+    can take minutes to draw, and would hold PDFium, every other page view with it."""
+    from knowledge.errors import LoadError
+
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns, page)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    png = _render(path, page)
+    try:
+        png = parser.draw(path, page, MAX_PIXELS, DRAW_SECONDS)
+    except TimeoutError:
+        raise PageUnavailable(409, f"page {page} of {path.name} took longer than "
+                                   f"{DRAW_SECONDS:g} s to draw; not shown") from None
+    except IndexError:
+        raise PageUnavailable(404, f"{path.name} has no page {page}") from None
+    except LoadError as err:
+        raise PageUnavailable(409, f"{path.name}: {err}") from None
     with _cache_lock:
         _cache[key] = png
         while len(_cache) > CACHED:
@@ -84,32 +96,9 @@ def render(path: Path, page: int) -> bytes:
     return png
 
 
-def _render(path: Path, page: int) -> bytes:
-    from knowledge.errors import LoadError
-    from knowledge.pdf import PDFIUM, open_pdf
-
-    with PDFIUM:  # (PDFium is not thread-safe)
-        try:
-            pdf = open_pdf(path.read_bytes())
-        except LoadError as err:
-            raise PageUnavailable(409, f"{path.name}: {err}") from None
-        try:
-            if not 1 <= page <= len(pdf):
-                raise PageUnavailable(404, f"{path.name} has no page {page}")
-            p = pdf[page - 1]
-            w, h = p.get_size()
-            scale = min(2.0, MAX_PIXELS / max(w, h, 1))
-            image = p.render(scale=scale).to_pil()
-            p.close()
-        finally:
-            pdf.close()
-    buf = io.BytesIO()
-    image.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def add_page_routes(app, engine, wait) -> None:
-    """Register ``/v1/page`` and ``/v1/page.png`` on a `rag serve` application."""
+def add_page_routes(app, engine, wait, parser) -> None:
+    """Register ``/v1/page`` and ``/v1/page.png`` on a `rag serve` application (pages drawn
+    by ``parser``, a ``ParsePool``)."""
     from fastapi import HTTPException, Query
     from fastapi.responses import Response
     from starlette.concurrency import run_in_threadpool
@@ -140,7 +129,7 @@ def add_page_routes(app, engine, wait) -> None:
         """A PDF page as a PNG image, rendered from the indexed file."""
         try:
             path = await wait(engine.call(lambda kb: pdf_file(kb, doc)))
-            png = await run_in_threadpool(render, path, n)
+            png = await run_in_threadpool(render, path, n, parser)
         except PageUnavailable as err:
             raise HTTPException(err.status, str(err)) from None
         return Response(png, media_type="image/png",
