@@ -358,13 +358,26 @@ def _load_docx(data: bytes, rel: str) -> Document:
 
 def _docx_blocks(d):
     """(text, heading level or 0, kind) for paragraphs, list items ("- " marked) and tables
-    (Markdown rows), in document order."""
+    (Markdown rows), in document order; content controls (``w:sdt``) are read through."""
+    from docx.oxml.ns import qn
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
-    for item in d.iter_inner_content():
+    def body(parent):  # (python-docx's iter_inner_content leaves out content controls)
+        for child in parent:
+            if child.tag == qn("w:p"):
+                yield Paragraph(child, d._body)
+            elif child.tag == qn("w:tbl"):
+                yield Table(child, d._body)
+            elif child.tag == qn("w:sdt"):
+                content = child.find(qn("w:sdtContent"))
+                if content is not None:
+                    yield from body(content)
+
+    for item in body(d.element.body):
         if isinstance(item, Paragraph):
-            if not item.text.strip():
+            text = _docx_text(item._p)
+            if not text.strip():
                 continue
             style = (item.style.name if item.style is not None else "") or ""
             level = 0
@@ -375,20 +388,36 @@ def _docx_blocks(d):
                 level = 1
             numbered = item._p.pPr is not None and item._p.pPr.numPr is not None
             if not level and (style.startswith("List") or numbered):
-                yield "- " + item.text, 0, "item"
+                yield "- " + text, 0, "item"
             else:
-                yield item.text, level, "text"
+                yield text, level, "text"
         elif isinstance(item, Table):
             rows = []
             for row in item.rows:
                 cells = []
                 for cell in row.cells:
-                    t = " ".join(cell.text.split()).replace("|", "\\|")
+                    t = " ".join(" ".join(_docx_text(p) for p in cell._tc.iter(qn("w:p")))
+                                 .split()).replace("|", "\\|")  # (nested tables too)
                     if not cells or cells[-1] != t:  # merged cells repeat
                         cells.append(t)
                 if any(cells):
                     rows.append("| " + " | ".join(cells) + " |")
             yield "\n".join(rows), 0, "table"
+
+
+def _docx_text(p) -> str:
+    """A Word paragraph's text: every run's, also inside insertions, content controls, smart
+    tags, fields and hyperlinks (python-docx reads only the runs directly in it); deleted
+    text (``w:delText``) and field codes are not text."""
+    from docx.oxml.ns import qn
+
+    out = []
+    for el in p.iter(qn("w:t"), qn("w:tab"), qn("w:br"), qn("w:cr")):
+        if el.tag == qn("w:t"):
+            out.append(el.text or "")
+        else:
+            out.append("\t" if el.tag == qn("w:tab") else "\n")
+    return "".join(out)
 
 
 # --- JSONL / CSV: one document per row ----------------------------------------------------

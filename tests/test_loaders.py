@@ -1,4 +1,5 @@
 import gzip
+import io
 
 import pytest
 
@@ -78,6 +79,34 @@ def test_docx_paragraphs_headings_tables(tmp_path):
     assert doc.text == "Manual\n\nPress start.\n\nParts\n\n| bolt | M4 |"
     assert doc.title == "Manual"
     assert doc.heading_at(doc.text.index("bolt")) == "Manual > Parts"
+
+
+def test_word_text_in_nested_tables_insertions_and_content_controls(tmp_path):
+    """python-docx reads the runs directly in a paragraph and the paragraphs directly in a
+    cell: text in a table inside a cell, a tracked insertion or a content control was lost."""
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    d = docx.Document()
+    d.add_paragraph("Intro.")
+    outer = d.add_table(rows=1, cols=2)
+    outer.rows[0].cells[0].text = "Part"
+    inner = outer.rows[0].cells[1].add_table(rows=1, cols=1)
+    inner.rows[0].cells[0].text = "Inner torque 45 Nm"
+    p = d.add_paragraph("Before ")
+    p._p.append(parse_xml(f'<w:ins {nsdecls("w")} w:id="1" w:author="a"><w:r><w:t>inserted'
+                          "</w:t></w:r></w:ins>"))
+    p._p.append(parse_xml(f'<w:del {nsdecls("w")} w:id="2" w:author="a"><w:r><w:delText>'
+                          "removed</w:delText></w:r></w:del>"))
+    d.element.body.insert(len(d.element.body) - 1, parse_xml(
+        f'<w:sdt {nsdecls("w")}><w:sdtContent><w:p><w:r><w:t>Controlled: seal type X</w:t>'
+        "</w:r></w:p></w:sdtContent></w:sdt>"))
+    buf = io.BytesIO()
+    d.save(buf)
+    [doc], _ = load(tmp_path, "w.docx", buf.getvalue())
+    assert doc.text == ("Intro.\n\n| Part | Inner torque 45 Nm |\n\nBefore inserted\n\n"
+                        "Controlled: seal type X")
 
 
 def test_jsonl_rows_metadata_and_bad_lines(tmp_path):
