@@ -70,20 +70,49 @@ def watch(folders: list[Path], sync_once: Callable[[set[str]], object], *,
     for folder in folders:
         if not folder.is_dir():
             raise KnowledgeError(f"{folder} is not a folder; --watch keeps folders in sync")
-    first = True
-    # (an empty set every rust_timeout when idle: the first one says the watcher runs, so
-    # the first sync cannot miss a change made while it reads)
-    for changes in watchfiles.watch(*folders, watch_filter=relevant(folders, ignore),
-                                    debounce=max_wait_ms, step=quiet_ms, stop_event=stop,
-                                    rust_timeout=1000, yield_on_timeout=True,
-                                    raise_interrupt=False):
-        if not changes and not first:
-            continue
-        first = False
-        recheck = {str(Path(p).parent.resolve() / Path(p).name) for _, p in changes}
-        report = _sync_until_done(sync_once, recheck, stop, on_error)
-        if report is not None:
-            on_sync(report)
+    while True:
+        # a folder moved away, or replaced by another of its name, is no longer the one the
+        # system watches: watching starts again on the folder the name holds now
+        held = _identities(folders)
+        first = True
+        # (an empty set every rust_timeout when idle: the first one says the watcher runs,
+        # so the first sync cannot miss a change made while it reads)
+        for changes in watchfiles.watch(*folders, watch_filter=relevant(folders, ignore),
+                                        debounce=max_wait_ms, step=quiet_ms, stop_event=stop,
+                                        rust_timeout=1000, yield_on_timeout=True,
+                                        raise_interrupt=False):
+            if _identities(folders) != held:
+                break
+            if not changes and not first:
+                continue
+            first = False
+            recheck = {str(Path(p).parent.resolve() / Path(p).name) for _, p in changes}
+            report = _sync_until_done(sync_once, recheck, stop, on_error)
+            if report is not None:
+                on_sync(report)
+        else:
+            return  # (stopped)
+        gone = [str(f) for f, i in zip(folders, _identities(folders)) if i is None]
+        if gone:
+            on_error(f"{', '.join(gone)} is gone; its documents stay, and watching goes on "
+                     "when it is back")
+        while not all(f.is_dir() for f in folders):
+            if stop is not None and stop.wait(RETRY_S):
+                return
+            if stop is None:
+                time.sleep(RETRY_S)
+
+
+def _identities(folders: list[Path]) -> list[tuple[int, int] | None]:
+    """Each folder's (device, inode), None where none is there now."""
+    out = []
+    for f in folders:
+        try:
+            st = f.stat()
+            out.append((st.st_dev, st.st_ino) if f.is_dir() else None)
+        except OSError:
+            out.append(None)
+    return out
 
 
 def _sync_until_done(sync_once, recheck: set[str], stop, on_error):

@@ -121,6 +121,24 @@ def test_created_changed_renamed_and_deleted_files_and_atomic_saves_are_followed
     assert not w.errors, w.errors
 
 
+def test_a_folder_moved_away_and_made_again_is_followed(tmp_path):
+    """The system watches the folder the name held at the start: moved away (its documents
+    stay), and one made again under the name, watching goes on with the new one (it went on
+    with the old one, saying nothing)."""
+    folder = write_corpus(tmp_path / "docs", {"a.txt": "Alpha beta."})
+    kb = tmp_path / "kb"
+    with watching(kb, folder) as w:
+        follows(kb, folder, "the first sync")
+        os.rename(folder, tmp_path / "moved")
+        until(lambda: any("is gone" in e for e in w.errors), "the folder said gone")
+        assert documents(kb) == {"a.txt": "Alpha beta."}
+        write_corpus(folder, {"b.txt": "Made again."})
+        follows(kb, folder, "the folder made again")
+        (folder / "c.txt").write_text("And changed.")
+        follows(kb, folder, "a change in the new folder")
+    assert all("is gone" in e for e in w.errors), w.errors
+
+
 def test_a_write_within_one_clock_tick_is_not_missed(tmp_path):
     """Two writes with the same size and modification time: the second is seen because the
     watcher names the file, and its bytes are compared."""
