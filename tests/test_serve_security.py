@@ -248,18 +248,27 @@ def test_stalled_bodies_are_cut_off(kb_dir):
             assert reply.startswith(b"HTTP/1.1 408") and b"stopped arriving" in reply, reply
             s.close()
         assert time.monotonic() - t0 < 8
-        # a body sent slowly but steadily is read whole
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        body = b'{"query": "fish swim", "k": 1}'
-        s.sendall(f"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
-                  f"application/json\r\nContent-Length: {len(body)}\r\nConnection: close"
-                  "\r\n\r\n".encode())
-        for i in range(0, len(body), 10):
-            time.sleep(0.5)
-            s.sendall(body[i:i + 10])
-        assert _read_all(s).startswith(b"HTTP/1.1 200")
+        def send_slowly(body: bytes, piece: int, pause: float) -> bytes:
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(f"POST /v1/search HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+                      f"application/json\r\nContent-Length: {len(body)}\r\nConnection: "
+                      "close\r\n\r\n".encode())
+            try:
+                for i in range(0, len(body), piece):
+                    time.sleep(pause)
+                    s.sendall(body[i:i + piece])
+            except OSError:  # (cut off meanwhile)
+                pass
+            return _read_all(s)
+
+        # a body sent in pieces, each within the idle limit, at 4 KB/s: read whole
+        body = b'{"query": "fish swim", "k": 1' + b" " * 8000 + b"}"
+        assert send_slowly(body, 2048, 0.5).startswith(b"HTTP/1.1 200")
+        # a byte at a time, each within the idle limit, but a few bytes a second: cut off
+        reply = send_slowly(b'{"query": "fish swim", "k": 1}', 1, 0.3)
+        assert reply.startswith(b"HTTP/1.1 408") and b"arrived slower than" in reply, reply
         routes = httpx.get(f"{url}/v1/stats").json()["requests"]
-        assert routes["POST /v1/search"]["requests"] == 3 and routes["POST /mcp"]["errors"] == 1
+        assert routes["POST /v1/search"]["requests"] == 4 and routes["POST /mcp"]["errors"] == 1
         assert sum(r["server_errors"] for r in routes.values()) == 0, routes
 
 

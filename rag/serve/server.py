@@ -3,9 +3,10 @@
 uvicorn reads request headers and bodies for as long as a client cares to send them, and
 keeps every connection it accepts. Here a connection must finish each request's headers within
 ``header_timeout_s`` of its first byte (or of connecting), and a body must not stop arriving
-for ``body_idle_s`` (while the server is ready to read it) nor take longer than ``BODY_TOTAL_S``
-in all, or the connection is answered 408 and closed; past ``max_connections`` open at once
-a new connection is answered 503 and closed.
+for ``body_idle_s`` nor, past that long, arrive slower than ``MIN_BODY_RATE`` on average (while
+the server is ready to read it: a byte every 29 s is no upload), or the connection is answered
+408 and closed; past ``max_connections`` open at once a new connection is answered 503 and
+closed.
 
 Example: ``make_server(app, "127.0.0.1", 8000).run()``.
 """
@@ -20,7 +21,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 MAX_CONNECTIONS = 200
 HEADER_TIMEOUT_S = 10.0
 BODY_IDLE_S = 30.0  # (as an upload's: rag/serve/uploads.py)
-BODY_TOTAL_S = 600.0  # the largest upload over a slow link; a JSON body takes milliseconds
+MIN_BODY_RATE = 1024  # bytes/s on average, judged once a body has taken BODY_IDLE_S (a 1 GB
+# upload over 10 Mbit/s sends 1,200 times that)
 
 
 def _raw(status: str, code: str, message: str, extra: str = "") -> bytes:
@@ -42,6 +44,7 @@ class BoundedH11(H11Protocol):
         self._timer = None
         self._body_timer = None
         self._body_began = None  # (loop time of a body's first wait)
+        self._body_bytes = 0
         self._full = len(self.connections) > self.max_connections
         if not self._full:
             self._arm()
@@ -53,6 +56,7 @@ class BoundedH11(H11Protocol):
                                       "its limit; retry in a moment", "retry-after: 1\r\n"))
             self.transport.close()
             return
+        self._body_bytes += len(data)
         super().data_received(data)
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self._arm()  # (between requests, or amid one's headers)
@@ -68,13 +72,18 @@ class BoundedH11(H11Protocol):
         super().connection_lost(exc)
 
     def _watch_body(self) -> None:
-        """(Re)start the body's idle timer while a request's body is due, stop it after."""
+        """(Re)start the body's idle timer while a request's body is due, stop it after; a
+        body arriving too slowly on average is cut off here."""
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
         if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
             if self._body_began is None:
-                self._body_began = self.loop.time()
+                self._body_began, self._body_bytes = self.loop.time(), 0
+            elapsed = self.loop.time() - self._body_began
+            if (elapsed > self.body_idle_s and not self.flow.read_paused
+                    and self._body_bytes < MIN_BODY_RATE * elapsed):
+                return self._cut_off(f"arrived slower than {MIN_BODY_RATE} bytes/s")
             self._body_timer = self.loop.call_later(self.body_idle_s, self._body_expired)
         else:
             self._body_began = None
@@ -83,13 +92,13 @@ class BoundedH11(H11Protocol):
         self._body_timer = None
         if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
             return
-        stalled = self.loop.time() - self._body_began > BODY_TOTAL_S
-        if self.flow.read_paused and not stalled:  # (the server is not reading: not idle)
+        if self.flow.read_paused:  # (the server is not reading: not idle)
             self._body_timer = self.loop.call_later(self.body_idle_s, self._body_expired)
             return
+        self._cut_off(f"stopped arriving for {self.body_idle_s:g} s")
+
+    def _cut_off(self, why: str) -> None:
         if self.cycle is None or not self.cycle.response_started:
-            why = (f"took longer than {BODY_TOTAL_S:g} s" if stalled else
-                   f"stopped arriving for {self.body_idle_s:g} s")
             self.transport.write(_raw("408 Request Timeout", "timeout",
                                       f"the request body {why}"))
         self.transport.close()
