@@ -369,7 +369,7 @@ def _docx_blocks(d):
                 yield Paragraph(child, d._body)
             elif child.tag == qn("w:tbl"):
                 yield Table(child, d._body)
-            elif child.tag == qn("w:sdt"):
+            elif child.tag == qn("w:sdt") and not _docx_contents(child):
                 content = child.find(qn("w:sdtContent"))
                 if content is not None:
                     yield from body(content)
@@ -396,7 +396,8 @@ def _docx_blocks(d):
             for row in item.rows:
                 cells = []
                 for cell in row.cells:
-                    t = " ".join(" ".join(_docx_text(p) for p in cell._tc.iter(qn("w:p")))
+                    t = " ".join(" ".join(_docx_text(p) for p in cell._tc.iter(qn("w:p"))
+                                          if not _docx_aside(p, cell._tc))
                                  .split()).replace("|", "\\|")  # (nested tables too)
                     if not cells or cells[-1] != t:  # merged cells repeat
                         cells.append(t)
@@ -405,19 +406,45 @@ def _docx_blocks(d):
             yield "\n".join(rows), 0, "table"
 
 
-def _docx_text(p) -> str:
-    """A Word paragraph's text: every run's, also inside insertions, content controls, smart
-    tags, fields and hyperlinks (python-docx reads only the runs directly in it); deleted
-    text (``w:delText``) and field codes are not text."""
+def _docx_contents(sdt) -> bool:
+    """Whether a content control is Word's table of contents (left out, as it was)."""
     from docx.oxml.ns import qn
 
+    gallery = sdt.find(f"{qn('w:sdtPr')}/{qn('w:docPartObj')}/{qn('w:docPartGallery')}")
+    return gallery is not None and gallery.get(qn("w:val"), "").startswith("Table of Contents")
+
+
+def _docx_text(p) -> str:
+    """A Word paragraph's text, as python-docx reads a run (text, tabs, breaks, non-breaking
+    hyphens) but from every run in it: also inside insertions, content controls, smart tags,
+    fields and hyperlinks, which python-docx leaves out. Not text: deleted or moved-away
+    runs, a text box's (drawn elsewhere, and held twice: ``mc:Fallback``), field codes."""
+    from docx.oxml.ns import qn
+
+    text = {qn("w:t"): None, qn("w:tab"): "\t", qn("w:ptab"): "\t", qn("w:br"): "\n",
+            qn("w:cr"): "\n", qn("w:noBreakHyphen"): "-"}
     out = []
-    for el in p.iter(qn("w:t"), qn("w:tab"), qn("w:br"), qn("w:cr")):
-        if el.tag == qn("w:t"):
-            out.append(el.text or "")
-        else:
-            out.append("\t" if el.tag == qn("w:tab") else "\n")
+    for run in p.iter(qn("w:r")):
+        if _docx_aside(run, p):
+            continue
+        for el in run:
+            if el.tag in text:
+                out.append(text[el.tag] if text[el.tag] is not None else el.text or "")
     return "".join(out)
+
+
+def _docx_aside(el, top) -> bool:
+    """Whether ``el`` lies, below ``top``, in a part that is no text of ``top`` itself."""
+    from docx.oxml.ns import qn
+
+    aside = {qn("w:del"), qn("w:moveFrom"), qn("w:txbxContent"), qn("w:pPr"),
+             "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"}
+    for parent in el.iterancestors():
+        if parent is top:
+            return False
+        if parent.tag in aside:
+            return True
+    return False
 
 
 # --- JSONL / CSV: one document per row ----------------------------------------------------

@@ -102,11 +102,26 @@ def test_word_text_in_nested_tables_insertions_and_content_controls(tmp_path):
     d.element.body.insert(len(d.element.body) - 1, parse_xml(
         f'<w:sdt {nsdecls("w")}><w:sdtContent><w:p><w:r><w:t>Controlled: seal type X</w:t>'
         "</w:r></w:p></w:sdtContent></w:sdt>"))
+    # tab stops are no tabs; a non-breaking hyphen is one; a text box (held twice, as the
+    # drawing and its fallback) and a run moved away are not this paragraph's text
+    q = d.add_paragraph()
+    q._p.append(parse_xml(
+        f'<w:pPr {nsdecls("w")}><w:tabs><w:tab w:val="left" w:pos="720"/></w:tabs></w:pPr>'))
+    q._p.append(parse_xml(f'<w:r {nsdecls("w")}><w:t>co</w:t><w:noBreakHyphen/><w:t>operate'
+                          "</w:t><w:tab/><w:t>now</w:t></w:r>"))
+    mc = 'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"'
+    q._p.append(parse_xml(
+        f'<w:r {nsdecls("w")} {mc}><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing>'
+        "<w:txbxContent><w:p><w:r><w:t>BOXED</w:t></w:r></w:p></w:txbxContent></w:drawing>"
+        "</mc:Choice><mc:Fallback><w:pict><w:txbxContent><w:p><w:r><w:t>BOXED</w:t></w:r>"
+        "</w:p></w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r>"))
+    q._p.append(parse_xml(f'<w:moveFrom {nsdecls("w")} w:id="3" w:author="a"><w:r><w:t>'
+                          "moved</w:t></w:r></w:moveFrom>"))
     buf = io.BytesIO()
     d.save(buf)
     [doc], _ = load(tmp_path, "w.docx", buf.getvalue())
     assert doc.text == ("Intro.\n\n| Part | Inner torque 45 Nm |\n\nBefore inserted\n\n"
-                        "Controlled: seal type X")
+                        "Controlled: seal type X\n\nco-operate\tnow")
 
 
 def test_jsonl_rows_metadata_and_bad_lines(tmp_path):
