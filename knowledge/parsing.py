@@ -107,8 +107,17 @@ class InProcess:
     def parse(self, items: list[tuple[str, str, str | None]], max_bytes: float) -> list:
         return [read_and_parse(Path(root) / rel, rel, max_bytes, sha) for root, rel, sha in items]
 
+    def draw(self, path: Path, page: int, max_pixels: int, timeout_s: float) -> bytes:
+        from .pdf import draw_page
+
+        return draw_page(Path(path).read_bytes(), page, max_pixels)
+
     def close(self) -> None:
         pass
+
+
+class Busy(Exception):
+    """Every worker was busy (parsing files) for as long as the caller would wait."""
 
 
 class ParsePool:
@@ -154,19 +163,20 @@ class ParsePool:
         cannot be read or drawn, IndexError for a page it does not have."""
         import base64
 
-        worker = self._acquire()
+        try:  # (a worker busy with a file for up to its parse limit is not waited for long)
+            worker = self._acquire(wait_s=timeout_s)
+        except (TimeoutError, _Died, RuntimeError) as err:  # (RuntimeError: the pool closed)
+            raise Busy(str(err) or "every parse worker is busy") from None
         try:
             reply = worker.ask({"kind": "draw", "path": str(path), "page": page,
                                 "max_pixels": max_pixels, "timeout_s": timeout_s}, timeout_s)
-        except (TimeoutError, _Died) as err:
+        except BaseException as err:
             worker.stop()
             self._release(None)
             if isinstance(err, TimeoutError):
                 raise
-            raise LoadError(f"the page could not be drawn ({err})") from None
-        except BaseException:
-            worker.stop()
-            self._release(None)
+            if isinstance(err, (_Died, ValueError, TypeError, KeyError)):
+                raise LoadError(f"the page could not be drawn ({err})") from None
             raise
         self._release(worker)
         if reply.get("missing"):
@@ -208,10 +218,15 @@ class ParsePool:
         self._release(None)
         return Parsed(error=error)
 
-    def _acquire(self) -> "_Worker":
+    def _acquire(self, wait_s: float | None = None) -> "_Worker":
+        """An idle worker, or a new one; ``wait_s``: TimeoutError when none is free by then."""
+        deadline = None if wait_s is None else time.monotonic() + wait_s
         with self._cv:
             while not self._idle and self._started >= self.max_workers and not self._closed:
-                self._cv.wait()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError
+                self._cv.wait(left)
             if self._closed:
                 raise RuntimeError("the parse pool is closed")
             if self._idle:

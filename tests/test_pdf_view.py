@@ -5,6 +5,7 @@ passage highlighted over the words, checked on a screenshot."""
 import io
 import os
 import shutil
+import time
 
 import httpx
 import pytest
@@ -118,6 +119,25 @@ def test_a_page_slow_to_draw_holds_no_other_page(tmp_path, monkeypatch):
         t.join(60)
         assert slow["r"].status_code == 409 and "took longer than 1 s to draw" in slow["r"].text
         assert time.monotonic() - t0 < 15
+
+
+def test_a_page_is_not_kept_waiting_behind_files_being_parsed(tmp_path):
+    """Pages are drawn by the workers that parse uploads and watched files: with every one
+    busy, a page view says so at its time limit instead of waiting for the files."""
+    import threading
+
+    from knowledge.parsing import Busy, ParsePool
+
+    docs = write_corpus(tmp_path / "docs", {"manual.pdf": manual(),
+                                            "shade.pdf": slow_to_draw_pdf(400)})
+    with ParsePool(1) as pool:
+        busy = threading.Thread(target=lambda: pool.draw(docs / "shade.pdf", 1, 1600, 30))
+        busy.start()
+        time.sleep(0.5)
+        with pytest.raises(Busy):
+            pool.draw(docs / "manual.pdf", 1, 400, 0.5)
+        busy.join(60)
+        assert pool.draw(docs / "manual.pdf", 1, 400, 10)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ _cache_lock = threading.Lock()
 
 
 class PageUnavailable(Exception):
-    """The page cannot be shown (``status`` 404 or 409); the message says why."""
+    """The page cannot be shown (``status`` 404, 409 or 503); the message says why."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -73,6 +73,7 @@ def render(path: Path, page: int, parser) -> bytes:
     drawn by one of ``parser``'s worker processes within ``DRAW_SECONDS``: a hostile page
     can take minutes to draw, and would hold PDFium, every other page view with it."""
     from knowledge.errors import LoadError
+    from knowledge.parsing import Busy
 
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns, page)
@@ -82,6 +83,9 @@ def render(path: Path, page: int, parser) -> bytes:
             return _cache[key]
     try:
         png = parser.draw(path, page, MAX_PIXELS, DRAW_SECONDS)
+    except Busy:
+        raise PageUnavailable(503, "the server is busy reading files; try the page again in "
+                                   "a moment") from None
     except TimeoutError:
         raise PageUnavailable(409, f"page {page} of {path.name} took longer than "
                                    f"{DRAW_SECONDS:g} s to draw; not shown") from None
