@@ -173,11 +173,13 @@ def parse_error(err: Exception):
     import mcp_types as types
 
     errors = err.errors() if isinstance(err, ValidationError) else []
+    # (JSON of the wrong shape: some error holds the message as parsed; a line pydantic's
+    # reader refused: the line, which Python's reader may take, a lone surrogate and all)
+    request = next((e["input"] for e in errors if isinstance(e.get("input"), dict)), None)
     line = errors[0].get("input") if errors else None
-    request = None
-    if isinstance(line, str):
+    if request is None and isinstance(line, str):
         try:
-            request = json.loads(line)  # (Python's reader takes what pydantic's refused)
+            request = json.loads(line)
         except (ValueError, RecursionError):
             pass
     rid = request.get("id") if isinstance(request, dict) else None
@@ -189,7 +191,7 @@ def parse_error(err: Exception):
                                                 "(\\ud800-\\udfff), which is not text; send UTF-8")
     else:
         first = errors[0] if errors else {}
-        where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "message"
         code, message = types.INVALID_REQUEST, (f"not a JSON-RPC message ({where}: "
                                                 f"{first.get('msg', 'invalid')})")
     return types.JSONRPCError(jsonrpc="2.0", id=rid,
