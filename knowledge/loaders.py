@@ -276,6 +276,7 @@ def _load_markdown(text: str, rel: str) -> Document:
     sections = tuple(
         Section(m.start(), len(m.group(1)), _heading_title(m.group(2)))
         for m in _MD_HEADING.finditer(text) if not in_code(m.start()))
+    sections = tuple(s for s in sections if s.title)  # ("# ##": no title, no heading)
     title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
     return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections)
 

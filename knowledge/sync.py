@@ -90,13 +90,12 @@ def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None 
     folder not walked (the knowledge base, when it lies inside a folder it indexes: its
     uploads are not that folder's documents)."""
     scans, unsupported, seen = [], 0, set()
-    folders = {q.resolve() for q in paths if q.is_dir()}
     for p in paths:
         if not p.exists():
             raise UsageError(f"path not found: {p}")
         given, p = p, p.resolve()
-        if p in seen or any(p != d and p.is_relative_to(d) for d in folders):
-            continue  # (given twice, or inside a folder given: read once, under one name)
+        if p in seen:
+            continue  # (given twice: read once)
         seen.add(p)
         if not (p.is_file() or p.is_dir()):  # (a device, a FIFO, a socket: nothing to read)
             link = f" (a link to {p})" if given.is_symlink() else ""
@@ -118,7 +117,9 @@ def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None 
                              ".docx .jsonl .jsonl.gz .csv")
         else:
             scans.append((p.parent, [p.name], False))
-    return scans, unsupported
+    walked = {base / f for base, files, is_dir in scans if is_dir for f in files}
+    # (a file also found in a folder given is read once, under the folder's name for it)
+    return [s for s in scans if s[2] or s[0] / s[1][0] not in walked], unsupported
 
 
 def sync(

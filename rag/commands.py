@@ -375,11 +375,11 @@ def cmd_check(args) -> int:
         print(json.dumps({**asdict(report), "ok_after": after.ok}, ensure_ascii=False))
         return 0 if after.ok else 1
     for problem in report.problems:
-        print(f"problem: {problem}")
+        _out(f"problem: {problem}")
     for fix in report.repaired:
-        print(f"repaired: {fix}")
+        _out(f"repaired: {fix}")
     for what in report.unrepairable:
-        print(f"cannot repair: {what}")
+        _out(f"cannot repair: {what}")
     if after.ok:
         c = report.checked
         print(f"{kb_dir}: consistent ({c.get('documents', 0)} documents, {c.get('chunks', 0)} "
@@ -718,7 +718,7 @@ def cmd_compare(args) -> int:
     print(f"\n{result['n_changed']} of {result['n_common']} questions changed outcome"
           + (f" (first {len(result['changed'])}):" if result["changed"] else "."))
     for row in result["changed"]:
-        print(f"- {row['question']}\n    A: {row['a']}\n    B: {row['b']}")
+        _out(f"- {row['question']}\n    A: {row['a']}\n    B: {row['b']}")
     return 0
 
 def _where(hit) -> str:

@@ -144,6 +144,10 @@ def test_out_is_never_a_folder_of_other_files(setup):
         run(kb, qa, tmp / "a-file")
     with pytest.raises(UsageError, match="cannot write the results"):
         run(kb, qa, tmp / "a-file" / "sub")
+    kept = tmp / "kept"  # (a folder kept in git, or one a file manager has visited)
+    kept.mkdir()
+    (kept / ".gitkeep").write_text("")
+    run(kb, qa, kept)
     run(kb, qa, tmp / "run")
     (tmp / "run" / "run.json").write_text("{")
     with pytest.raises(UsageError, match="run.json is not a `rag eval` run card"):

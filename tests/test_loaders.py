@@ -182,7 +182,7 @@ def test_unusable_files_raise_with_reason(tmp_path, name, content, reason):
 
 def test_markdown_headings_closing_hashes_and_fences(tmp_path):
     text = ("# Guide ##\n\n## C# and F#\n\n```\n# a comment, not a heading\n```\n\n"
-            "### Wide" + " " * 5000 + "title\n\nbody\n")
+            "### Wide" + " " * 5000 + "title\n\n# ##\n\nbody\n")
     [doc], _ = load(tmp_path, "g.md", text)
     assert [(s.level, s.title) for s in doc.sections] == [(1, "Guide"), (2, "C# and F#"),
                                                           (3, "Wide title")]

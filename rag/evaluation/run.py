@@ -233,7 +233,8 @@ def _prepare(out: Path) -> None:
     try:
         if out.exists() and not out.is_dir():
             raise UsageError(f"--out {out} is a file; give a folder for the results")
-        if out.is_dir() and any(out.iterdir()) and not (out / "run.json").is_file():
+        if out.is_dir() and not (out / "run.json").is_file() and any(
+                not p.name.startswith(".") for p in out.iterdir()):  # (.gitkeep, .DS_Store)
             raise UsageError(f"--out {out} holds other files than a `rag eval` run; give a new "
                              "or empty folder, or an earlier run's")
         out.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field, ValidationError
 
-from .schemas import MAX_ANSWER_CHARS, MAX_K, MAX_QUESTION_CHARS, MAX_TURNS, Strict, not_text
+from .schemas import (MAX_ANSWER_CHARS, MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, MAX_TURNS, Strict,
+                      not_text)
 
 INSTRUCTIONS = (
     "Answers and passages from the user's own documents, each pointing at exact characters "
@@ -309,7 +310,7 @@ def build_server(engine: Future, lifespan=None):
 
     @server.tool()
     async def list_documents(
-            offset: Annotated[int, Field(ge=0, le=2**53 - 1)] = 0,
+            offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0,
             limit: Annotated[int, Field(ge=1, le=500)] = 50,
             glob: Annotated[str | None, Field(max_length=500,
                                               description="only ids or paths matching")] = None,
