@@ -78,11 +78,11 @@ class BoundedH11(H11Protocol):
             self._body_timer.cancel()
             self._body_timer = None
         if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
-            if self._body_began is None:
+            if self._body_began is None or self.flow.read_paused:  # (the rate is judged over
+                # the time since the server last held back reading, not over its pauses)
                 self._body_began, self._body_bytes = self.loop.time(), 0
             elapsed = self.loop.time() - self._body_began
-            if (elapsed > self.body_idle_s and not self.flow.read_paused
-                    and self._body_bytes < MIN_BODY_RATE * elapsed):
+            if elapsed > self.body_idle_s and self._body_bytes < MIN_BODY_RATE * elapsed:
                 return self._cut_off(f"arrived slower than {MIN_BODY_RATE} bytes/s")
             self._body_timer = self.loop.call_later(self.body_idle_s, self._body_expired)
         else:
@@ -93,6 +93,7 @@ class BoundedH11(H11Protocol):
         if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
             return
         if self.flow.read_paused:  # (the server is not reading: not idle)
+            self._body_began, self._body_bytes = self.loop.time(), 0
             self._body_timer = self.loop.call_later(self.body_idle_s, self._body_expired)
             return
         self._cut_off(f"stopped arriving for {self.body_idle_s:g} s")
