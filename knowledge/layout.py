@@ -50,6 +50,7 @@ class Glyphs:
     font: list = field(default_factory=list)
     space: list = field(default_factory=list)
     fonts: list = field(default_factory=list)
+    sideways: int = 0  # characters set at an angle, left out (a margin stamp, a turned table)
 
     def add(self, text: str, x0: float, x1: float, top: float, bottom: float, size: float,
             font: int, space: bool) -> None:

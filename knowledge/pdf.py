@@ -25,6 +25,8 @@ _MONO = re.compile(r"mono|courier|typewriter|consol|menlo|monaco|inconsolata|(^|
                    r"(cm|sf|ec|lm|t1x?|rm)?i?tt\d|lmtt|txtt|pcrr|nimbusmono|fixed", re.I)
 _BOLD = re.compile(r"bold|black|heavy|semibd|demi|(^|[+])(cm|sf|ec|lm)?(bx|b)\d", re.I)
 MIN_TEXT_CHARS = 8  # a page with fewer visible characters has no text layer (a scan?)
+SIDEWAYS_SAID = 50  # sideways characters left out of a page that a warning names (fewer: a
+# margin stamp, an arXiv id, a diagonal "DRAFT")
 PDFIUM = threading.RLock()  # PDFium is not thread-safe: one caller in a process at a time
 
 
@@ -144,6 +146,8 @@ def page_glyphs(page) -> Glyphs:
     if len(g) < MIN_TEXT_CHARS and len(rotated) > len(g):
         for args in rotated:
             g.add(*args)
+    else:
+        g.sideways = len(rotated)
     return g
 
 
@@ -281,7 +285,7 @@ def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
 
     pdf = open_pdf(data)
     try:
-        pages, scanned, warnings = [], [], []
+        pages, scanned, warnings, sideways = [], [], [], []
         labels = page_labels(pdf)
         ocr_missing = None
         for i in range(len(pdf)):
@@ -294,6 +298,8 @@ def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
                         glyphs = ocr_page(page)
                     except OcrUnavailable as err:
                         ocr_missing = str(err)
+            if glyphs.sideways >= SIDEWAYS_SAID:
+                sideways.append(i + 1)
             pages.append((glyphs, page_lines(glyphs, i + 1)))
             page.close()
         doc = assemble(rel, pages, labels, outline(pdf), _title(pdf))
@@ -307,6 +313,9 @@ def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
                         f"{ocr_missing}")
     elif not doc.text.strip():
         raise LoadError("PDF has no extractable text, and OCR found none")
+    if sideways:  # (not read yet: its lines run across the layout's; said, not silent)
+        warnings.append(f"{'page' if len(sideways) == 1 else 'pages'} {_ranges(sideways)}: "
+                        "text set sideways (a turned table or figure?) was left out")
     if scanned and not ocr_missing:
         doc.metadata["ocr_pages"] = _ranges(scanned)
     return doc, warnings

@@ -159,6 +159,31 @@ def test_a_page_label_of_any_length_is_bounded():
     assert [p.label for p in doc.pages] == ["1", "2", "A-1", "A-2"]
 
 
+@pytest.mark.parametrize("rows,said", [(6, True), (0, False)])
+def test_text_set_sideways_is_said_to_be_left_out(rows, said):
+    """A table turned on its page (LaTeX's sidewaystable) is not read yet: the warning says
+    so (it was silent); a short margin stamp is left out quietly, as before."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c.drawString(72, 740, "Chapter 3 Specifications, upright as a page header.")
+    c.saveState()
+    c.translate(300, 100)
+    c.rotate(90)
+    c.drawString(0, 250, "arXiv:2101.00001v1 [cs.CL]")  # (a stamp in the margin)
+    for i in range(rows):
+        c.drawString(0, -20 * i, f"| Part {i} | Torque {40 + i} Nm | Bolt M{8 + i} |")
+    c.restoreState()
+    c.save()
+    doc, warnings = load_pdf(buf.getvalue(), "side.pdf")
+    assert "Chapter 3 Specifications" in doc.text and "Torque" not in doc.text
+    assert warnings == (["page 1: text set sideways (a turned table or figure?) was left out"]
+                        if said else [])
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
