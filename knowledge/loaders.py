@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .archives import ArchiveError, check_zip, gunzip
 from .errors import LoadError
-from .types import Document, Section
+from .types import VISIBLE, Document, Section
 
 TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -202,11 +202,6 @@ def load_file(path: Path, rel: str, data: bytes | None = None) -> tuple[list[Doc
         raise LoadError("no text")
     return [doc], warnings
 
-
-# a character that shows: not a space, a control, a zero-width or a direction mark (a file of
-# only those is no text, and would be a chunk nobody can see)
-VISIBLE = re.compile("[^\\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u180e\u200b-\u200f\u2028-\u202e"
-                     "\u2060-\u206f\ufeff]")
 
 
 def decode_text(data: bytes) -> tuple[str, str | None]:

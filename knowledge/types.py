@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 # a lone surrogate: what bytes that were not UTF-8 become when read with surrogateescape, and
 # what JSON's "\ud800" parses to; no text, and nothing UTF-8 can encode
 NOT_TEXT = re.compile("[\ud800-\udfff]")
+# a character that shows: not a space, a control, a zero-width or a direction mark (a file or
+# a question of only those is no text: a chunk nobody can see, a search for nothing)
+VISIBLE = re.compile("[^\\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u180e\u200b-\u200f\u2028-\u202e"
+                     "\u2060-\u206f\ufeff]")
 
 
 @dataclass(frozen=True)

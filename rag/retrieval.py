@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass, field
 
 
 from knowledge import bm25
 from knowledge.errors import UsageError
 from knowledge.kb import KnowledgeBase
-from knowledge.types import NOT_TEXT, Hit
+from knowledge.types import NOT_TEXT, VISIBLE, Hit
 
 
 MODES = ("hybrid", "dense", "lexical")
@@ -96,8 +95,7 @@ class Retriever:
         if not 1 <= k <= MAX_K:
             raise UsageError(f"k must be 1-{MAX_K} (got {k})")
         for q in queries:
-            if not q or all(unicodedata.category(c)[0] in "CZ" for c in q):
-                # (spaces, controls, a NUL, zero-width spaces: nothing to search for)
+            if not VISIBLE.search(q):  # (spaces, controls, zero-widths: nothing to search for)
                 raise UsageError("empty question; give some text to search for")
             if NOT_TEXT.search(q):  # (bytes that were not UTF-8, read with surrogateescape)
                 raise UsageError("the question holds bytes that are not UTF-8 text; "

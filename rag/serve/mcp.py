@@ -29,8 +29,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field, ValidationError
 
-from .schemas import (MAX_ANSWER_CHARS, MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, MAX_TURNS, Strict,
-                      not_text)
+from .schemas import (MAX_ANSWER_CHARS, MAX_K, MAX_OFFSET, MAX_QUESTION_CHARS, MAX_TURNS,
+                      Strict, not_text, surrogate_error)
 
 INSTRUCTIONS = (
     "Answers and passages from the user's own documents, each pointing at exact characters "
@@ -188,8 +188,7 @@ def parse_error(err: Exception):
     if request is None:
         code, message = types.PARSE_ERROR, "not valid JSON; send one JSON-RPC message per line"
     elif (where := not_text(request)) is not None:
-        code, message = types.INVALID_REQUEST, (f"{where}: a string holds a lone surrogate "
-                                                "(\\ud800-\\udfff), which is not text; send UTF-8")
+        code, message = types.INVALID_REQUEST, surrogate_error(where)
     else:
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "message"

@@ -38,6 +38,11 @@ def not_text(data) -> str | None:
     return None
 
 
+def surrogate_error(where: str) -> str:
+    return (f"{where}: a string holds a lone surrogate (\\ud800-\\udfff), which is not text; "
+            "send UTF-8")
+
+
 class Strict(BaseModel):
     # an unknown field is a mistake: say so; and "3" is no number, "yes" no boolean
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -47,8 +52,7 @@ class Strict(BaseModel):
     def _text_only(cls, data):
         where = not_text(data)
         if where is not None:
-            raise ValueError(f"{where}: a string holds a lone surrogate (\\ud800-\\udfff), "
-                             "which is not text; send UTF-8")
+            raise ValueError(surrogate_error(where))
         return data
 
 
