@@ -329,7 +329,17 @@ class _Writer:
         if end <= start:
             return
         x_end = ln.xs[end] if end < len(ln.xs) else ln.x1
-        self.b.line(ln.page, ln.text[start:end], ln.xs[start:end], x_end, ln.top, ln.bottom)
+        xs = ln.xs[start:end]
+        if not ln.turn:
+            self.b.line(ln.page, ln.text[start:end], xs, x_end, ln.top, ln.bottom)
+            return
+        turn, width, height = ln.turn  # back from the turned frame to the page's
+        if turn == 90:  # (x' = height - y, y' = x)
+            self.b.line(ln.page, ln.text[start:end], [height - x for x in xs], height - x_end,
+                        ln.top, ln.bottom, upright=False)
+        else:  # (x' = y, y' = width - x)
+            self.b.line(ln.page, ln.text[start:end], xs, x_end, width - ln.bottom,
+                        width - ln.top, upright=False)
 
 
 def _page_starts(b: TextBuilder, n: int, length: int) -> list[int]:

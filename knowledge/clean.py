@@ -39,7 +39,8 @@ def running_lines(pages: list[list[Line]], labels: list[str],
     for p, lines in enumerate(pages):
         if len(lines) < 3:
             continue  # (a page of a line or two: that is its text, not its furniture)
-        order = sorted(range(len(lines)), key=lambda k: lines[k].top)
+        order = sorted((k for k in range(len(lines)) if not lines[k].turn),
+                       key=lambda k: lines[k].top)  # (turned text: a frame of its own)
         for k in order[:2]:
             if lines[k].top < BAND * heights[p]:
                 candidates.append((p, k, "top"))

@@ -50,7 +50,9 @@ class Glyphs:
     font: list = field(default_factory=list)
     space: list = field(default_factory=list)
     fonts: list = field(default_factory=list)
-    sideways: int = 0  # characters set at an angle, left out (a margin stamp, a turned table)
+    sideways: int = 0  # characters set at an angle, left out (a margin stamp, a diagonal mark)
+    turned: list = field(default_factory=list)  # (90 or 270, Glyphs): text turned a quarter
+    # round (a turned table), upright in its own frame
 
     def add(self, text: str, x0: float, x1: float, top: float, bottom: float, size: float,
             font: int, space: bool) -> None:
@@ -87,6 +89,8 @@ class Line:
     flow: int = 0
     page: int = 0
     mono_end: bool = False  # its last character is in a monospace font (code)
+    turn: tuple = ()  # (90 or 270, page width, page height): a line of turned text, its box
+    # in the turned frame (``pagemap`` maps it back)
 
     @property
     def words(self) -> int:

@@ -31,6 +31,9 @@ class Piece:
     bottom: float
     xs: tuple
     x_end: float
+    upright: bool = True  # False: a line of turned text, running up or down the page; then
+    # ``top``..``bottom`` is its extent across, left to right, and ``xs`` are heights (the
+    # lower edge of each character, running up; the upper, running down)
 
 
 class TextBuilder:
@@ -47,12 +50,14 @@ class TextBuilder:
             self._parts.append(s)
             self.length += len(s)
 
-    def line(self, page: int, text: str, xs, x_end: float, top: float, bottom: float) -> None:
-        """Characters of a line of ``page``, with their left edges ``xs``."""
+    def line(self, page: int, text: str, xs, x_end: float, top: float, bottom: float,
+             upright: bool = True) -> None:
+        """Characters of a line of ``page``, with their left edges ``xs`` (a line of turned
+        text: ``Piece.upright``)."""
         if not text:
             return
         self.pieces[page].append((self.length, self.length + len(text), top, bottom,
-                                  list(xs), x_end))
+                                  list(xs), x_end, upright))
         self._parts.append(text)
         self.length += len(text)
 
@@ -84,13 +89,14 @@ def _read_varints(data: bytes):
 
 
 def encode(pieces: list) -> str:
-    """A page's pieces (start, end, top, bottom, xs, x_end) as a compact string."""
+    """A page's pieces (start, end, top, bottom, xs, x_end, upright) as a compact string (a
+    turned piece's length is stored negative)."""
     out = bytearray()
     prev_end = 0
-    for start, end, top, bottom, xs, x_end in pieces:
+    for start, end, top, bottom, xs, x_end, upright in pieces:
         q = [round(x * UNIT) for x in xs] + [round(x_end * UNIT)]
-        _varints([start - prev_end, end - start, round(top * UNIT), round(bottom * UNIT), q[0]],
-                 out)
+        n = end - start if upright else start - end
+        _varints([start - prev_end, n, round(top * UNIT), round(bottom * UNIT), q[0]], out)
         _varints([b - a for a, b in zip(q, q[1:])], out)
         prev_end = end
     return base64.b64encode(zlib.compress(bytes(out), 9)).decode("ascii")
@@ -105,13 +111,14 @@ def decode(data: str) -> list[Piece]:
     for gap in values:
         start = prev_end + gap
         n = next(values)
+        upright, n = n > 0, abs(n)
         top, bottom, x = next(values), next(values), next(values)
         xs = [x]
         for _ in range(n):
             x += next(values)
             xs.append(x)
         pieces.append(Piece(start, start + n, top / UNIT, bottom / UNIT,
-                            tuple(v / UNIT for v in xs[:-1]), xs[-1] / UNIT))
+                            tuple(v / UNIT for v in xs[:-1]), xs[-1] / UNIT, upright))
         prev_end = start + n
     return pieces
 
@@ -126,5 +133,8 @@ def boxes(pieces: list[Piece], start: int, end: int) -> list[tuple[float, float,
             continue
         x0 = p.xs[lo - p.start]
         x1 = p.xs[hi - p.start] if hi < p.end else p.x_end
-        out.append((x0, p.top, max(x1, x0), p.bottom))
+        if p.upright:
+            out.append((x0, p.top, max(x1, x0), p.bottom))
+        else:
+            out.append((p.top, min(x0, x1), p.bottom, max(x0, x1)))
     return out

@@ -25,8 +25,9 @@ _MONO = re.compile(r"mono|courier|typewriter|consol|menlo|monaco|inconsolata|(^|
                    r"(cm|sf|ec|lm|t1x?|rm)?i?tt\d|lmtt|txtt|pcrr|nimbusmono|fixed", re.I)
 _BOLD = re.compile(r"bold|black|heavy|semibd|demi|(^|[+])(cm|sf|ec|lm)?(bx|b)\d", re.I)
 MIN_TEXT_CHARS = 8  # a page with fewer visible characters has no text layer (a scan?)
-SIDEWAYS_SAID = 50  # sideways characters left out of a page that a warning names (fewer: a
-# margin stamp, an arXiv id, a diagonal "DRAFT")
+SIDEWAYS_SAID = 50  # characters turned on a page that are read (a quarter turn: a turned
+# table) or, at another angle, left out and named in a warning; fewer are a margin stamp, an
+# arXiv id, a diagonal "DRAFT", left out quietly
 PDFIUM = threading.RLock()  # PDFium is not thread-safe: one caller in a process at a time
 
 
@@ -105,7 +106,9 @@ def open_pdf(data: bytes):
 
 def page_glyphs(page) -> Glyphs:
     """The characters of a pypdfium2 page, in content order, with boxes in points from the
-    top-left of the page's crop box; rotated text (a margin stamp) is left out."""
+    top-left of the page's crop box. Text turned a quarter round (a turned table) goes to
+    ``turned``, upright in its own frame, where there is enough of it to be more than a
+    margin stamp; other rotated text (a stamp, a diagonal "DRAFT") is left out."""
     import pypdfium2.raw as raw
 
     left, bottom, right, top = page.get_cropbox()
@@ -119,9 +122,10 @@ def page_glyphs(page) -> Glyphs:
     rect = raw.FS_RECTF()
     text_object = _text_object_fn()
     tp_addr = ctypes.cast(tp, ctypes.c_void_p).value
-    objects: dict[int, tuple[int, float, bool]] = {}
+    objects: dict[int, tuple[int, float, float]] = {}
     font_index: dict[tuple, int] = {}
     space, rotated = False, []
+    quarter: dict[int, list] = {90: [], 270: []}  # text turned a quarter round, by angle
     get_unicode, get_box = raw.FPDFText_GetUnicode, raw.FPDFText_GetLooseCharBox
     for i in range(n):
         code = get_unicode(tp, i)
@@ -138,17 +142,52 @@ def page_glyphs(page) -> Glyphs:
         x0, x1, y0, y1 = to_display(rect.left, rect.right, rect.bottom, rect.top)
         args = (_char(code), x0, x1, y0, y1, info[1], info[0], space)
         space = False
-        if info[2]:  # rotated text (a margin stamp): kept only if the page has nothing else
-            rotated.append(args)
+        angle = info[2]
+        if angle:  # rotated text: read in its own frame, or kept only if the page has no other
+            turn = 90 if 84 < angle < 96 else 270 if 264 < angle < 276 else 0
+            (quarter[turn] if turn else rotated).append(args)
             continue
         g.add(*args)
     textpage.close()
-    if len(g) < MIN_TEXT_CHARS and len(rotated) > len(g):
+    for turn, chars in quarter.items():
+        if len(chars) >= SIDEWAYS_SAID:
+            g.turned.append((turn, _turned(g, turn, chars)))
+        else:
+            rotated.extend(chars)
+    if len(g) < MIN_TEXT_CHARS and len(rotated) > len(g) and not g.turned:
         for args in rotated:
             g.add(*args)
     else:
         g.sideways = len(rotated)
     return g
+
+
+def _turned(g: Glyphs, turn: int, chars: list) -> Glyphs:
+    """Characters set at ``turn`` degrees (90: running up the page, 270: down) as a page of
+    upright text in their own frame: the page turned until they read left to right
+    (``Line.turn`` maps their boxes back)."""
+    w, h = g.width, g.height
+    out = Glyphs(width=h, height=w, fonts=g.fonts)
+    for text, x0, x1, top, bottom, size, font, space in chars:
+        if turn == 90:  # x' = h - y, y' = x
+            out.add(text, h - bottom, h - top, x0, x1, size, font, space)
+        else:  # x' = y, y' = w - x
+            out.add(text, top, bottom, w - x1, w - x0, size, font, space)
+    return out
+
+
+def turned_lines(g: Glyphs, lines: list, page: int) -> list:
+    """The lines of a page's turned text (``Glyphs.turned``), after its upright ``lines``, in
+    flows of their own, each with the turn that maps its boxes back to the page."""
+    out = []
+    flow = max((ln.flow for ln in lines), default=0)
+    for turn, sub in g.turned:
+        for ln in page_lines(sub, page):
+            ln.flow += flow
+            ln.turn = (turn, g.width, g.height)
+            out.append(ln)
+        flow = max((ln.flow for ln in out), default=flow)
+    return out
 
 
 def _char(code: int) -> str:
@@ -181,18 +220,19 @@ def _display(rotation: int, left: float, bottom: float, right: float, top: float
 
 
 def _object_info(obj: int, font_index: dict, fonts: list,
-                 rotation: int = 0) -> tuple[int, float, bool]:
-    """(font index, font size in points, rotated as displayed) of a text object."""
+                 rotation: int = 0) -> tuple[int, float, float]:
+    """(font index, font size in points, its angle as displayed in degrees counter-clockwise,
+    0 when upright within 6 degrees) of a text object."""
     import math
 
     import pypdfium2.raw as raw
 
     handle = ctypes.cast(obj, raw.FPDF_PAGEOBJECT)
     m = raw.FS_MATRIX()
-    rotated = False
+    angle = 0.0
     if raw.FPDFPageObj_GetMatrix(handle, m) and (m.a or m.b):
         angle = (math.degrees(math.atan2(m.b, m.a)) - rotation) % 360
-        rotated = 6 < angle < 354
+        angle = angle if 6 < angle < 354 else 0.0
     size = ctypes.c_float(0)
     raw.FPDFTextObj_GetFontSize(handle, ctypes.byref(size))
     font = raw.FPDFTextObj_GetFont(handle)
@@ -210,7 +250,7 @@ def _object_info(obj: int, font_index: dict, fonts: list,
                           bold=weight >= 600 or bool(flags & 0x40000)
                           or bool(_BOLD.search(base))))
         font_index[key] = len(fonts) - 1
-    return font_index[key], float(size.value) or 10.0, rotated
+    return font_index[key], float(size.value) or 10.0, angle
 
 
 _TEXT_OBJECT = None
@@ -300,7 +340,8 @@ def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
                         ocr_missing = str(err)
             if glyphs.sideways >= SIDEWAYS_SAID:
                 sideways.append(i + 1)
-            pages.append((glyphs, page_lines(glyphs, i + 1)))
+            lines = page_lines(glyphs, i + 1)
+            pages.append((glyphs, lines + turned_lines(glyphs, lines, i + 1)))
             page.close()
         doc = assemble(rel, pages, labels, outline(pdf), _title(pdf))
     finally:
@@ -313,9 +354,9 @@ def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
                         f"{ocr_missing}")
     elif not doc.text.strip():
         raise LoadError("PDF has no extractable text, and OCR found none")
-    if sideways:  # (not read yet: its lines run across the layout's; said, not silent)
+    if sideways:  # (text at an angle other than a quarter turn: said, not silent)
         warnings.append(f"{'page' if len(sideways) == 1 else 'pages'} {_ranges(sideways)}: "
-                        "text set sideways (a turned table or figure?) was left out")
+                        "text set at an angle (a figure?) was left out")
     if scanned and not ocr_missing:
         doc.metadata["ocr_pages"] = _ranges(scanned)
     return doc, warnings
