@@ -361,8 +361,10 @@ def _document(rel: str, writer: _Writer, pages: list, labels: list[str], kinds: 
     text = b.value()
     starts = _page_starts(b, len(pages), len(text))
     regions = []
-    for p, kind in sorted(kinds.items()):
-        pieces = b.pieces.get(p + 1)
+    for p, (kind, top, bottom) in sorted(kinds.items()):
+        # (the page's lines from height top to bottom: bookmarks' heights, each a little above
+        # its heading's line)
+        pieces = [x for x in b.pieces.get(p + 1, ()) if top - 2 <= x[2] < bottom]
         if not pieces:
             continue
         lo, hi = min(x[0] for x in pieces), max(x[1] for x in pieces)

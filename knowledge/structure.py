@@ -5,6 +5,7 @@ Example: ``heads = outline_headings(pages, outline)``; ``kinds = apparatus(pages
 """
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections import Counter
@@ -152,25 +153,40 @@ def font_headings(pages: list[list[Line]], body: float) -> list[Heading]:
     return heads
 
 
-def apparatus(pages: list[list[Line]], outline) -> dict[int, str]:
-    """{page index: "toc" or "index"} for the pages that are a table of contents or an
-    index: under a bookmark titled so, or with most lines ending in a page number (dot
-    leaders, or near the front or back of the document)."""
+def apparatus(pages: list[list[Line]], outline) -> dict[int, tuple[str, float, float]]:
+    """{page index: ("toc" or "index", top, bottom)} for the pages that are a table of
+    contents or an index, from height ``top`` to ``bottom`` on the page: from a bookmark
+    titled so to the next bookmark on a later page (gnuplot's index begins below the text's
+    last section), or whole pages with most lines ending in a page number (dot leaders, near
+    the front or back) where no bookmarked one begins."""
     n = len(pages)
-    kinds: dict[int, str] = {}
-    marks = sorted((index, title) for _, title, index, _ in outline)
-    for j, (index, title) in enumerate(marks):
+    kinds: dict[int, tuple[str, float, float]] = {}
+
+    def mark(p: int, kind: str, top: float, bottom: float) -> None:
+        was = kinds.get(p)
+        if was and was[0] == kind:
+            top, bottom = min(top, was[1]), max(bottom, was[2])
+        kinds[p] = (kind, top, bottom)
+
+    marks = sorted((index, y or 0.0, title) for _, title, index, y in outline)
+    for j, (index, y, title) in enumerate(marks):
         kind = "index" if "index" in title.lower() else "toc"
         # (at the back, or the front: gnuplot's manual has a section on its `index` keyword)
         if _APPARATUS_TITLE.match(title.strip()) and (
                 index >= 0.7 * n if kind == "index" else index < 0.3 * n):
-            end = next((i for i, _ in marks[j + 1:] if i > index), n if j + 1 == len(marks)
-                       else index + 1)
+            end, end_y = next(((i, y2) for i, y2, _ in marks[j + 1:] if i > index),
+                              (n if j + 1 == len(marks) else index + 1, 0.0))
+            # (a bookmark may point a little below its title: memman's index)
+            y = min([ln.top for ln in pages[index] if y - 150 <= ln.top < y
+                     and " ".join(ln.text.split()).lower() == " ".join(title.split()).lower()],
+                    default=y) if index < n else y
             for p in range(index, min(end, n)):
-                kinds[p] = kind
+                mark(p, kind, y if p == index else 0.0, math.inf)
+            if end < n and end_y > 0:
+                mark(end, kind, 0.0, end_y)
     for p, lines in enumerate(pages):
-        if p in kinds:
-            continue
+        if p in kinds and kinds[p][1] > 0:
+            continue  # (where a bookmarked one begins: the lines above it are not)
         texts = [ln.text.strip() for ln in lines if ln.text.strip()]
         if len(texts) < 5:
             continue
@@ -178,7 +194,8 @@ def apparatus(pages: list[list[Line]], outline) -> dict[int, str]:
         numbered = sum(1 for t in texts if _ENDS_IN_PAGE.match(t))
         edge = p < 0.15 * n or p >= 0.75 * n
         if leaders >= max(3, 0.4 * len(texts)) or (edge and numbered >= 0.6 * len(texts)):
-            kinds[p] = "index" if p >= n / 2 else "toc"
+            kinds[p] = (kinds[p][0] if p in kinds else "index" if p >= n / 2 else "toc",
+                        0.0, math.inf)
     return kinds
 
 

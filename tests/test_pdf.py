@@ -275,6 +275,53 @@ def test_text_at_another_angle_is_said_to_be_left_out():
     assert warnings == ["page 1: text set at an angle (a figure?) was left out"]
 
 
+def test_an_index_that_begins_mid_page_marks_only_itself():
+    """The index of gnuplot's manual begins below the last section of its text ("Bugs",
+    "Known limitations"): that section is text, not index (the whole page was marked, so its
+    chunks went to the end of every list of hits); the index's title is in the index even
+    where its bookmark points below it (memoir's chapters)."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    for n in range(1, 4):
+        c.bookmarkPage(f"ch{n}", fit="XYZ", top=740)
+        c.addOutlineEntry(f"{n} Chapter {n}", f"ch{n}", level=0)
+        c.setFont("Helvetica-Bold", 16)
+        c.drawString(72, 720, f"{n} Chapter {n}")
+        c.setFont("Helvetica", 11)
+        for k in range(20):
+            c.drawString(72, 690 - 14 * k, f"Chapter {n} explains the pump's part number {k}.")
+        c.showPage()
+    c.bookmarkPage("bugs", fit="XYZ", top=740)
+    c.addOutlineEntry("Known limitations", "bugs", level=0)
+    c.setFont("Helvetica-Bold", 16)
+    c.drawString(72, 720, "Known limitations")
+    c.setFont("Helvetica", 11)
+    c.drawString(72, 690, "The pump cannot run dry for more than ten seconds.")
+    c.drawString(72, 676, "Its valve sticks below freezing; warm it before a start.")
+    c.setFont("Helvetica-Bold", 16)
+    c.drawString(72, 600, "Index")
+    c.bookmarkPage("index", fit="XYZ", top=560)  # (below its title)
+    c.addOutlineEntry("Index", "index", level=0)
+    c.setFont("Helvetica", 11)
+    for k, entry in enumerate(("filter, 2", "impeller, 1, 3", "priming, 2", "seal, 3",
+                               "valve, 1, 2", "voltage, 1")):
+        c.drawString(72, 570 - 14 * k, entry)
+    c.showPage()
+    c.showOutline()
+    c.save()
+    doc = load_pdf(buf.getvalue(), "pump.pdf")[0]
+    limits = doc.text.index("The pump cannot run dry")
+    assert doc.kind_of(limits, limits + 100) == ""
+    entries = doc.text.index("filter, 2")
+    assert doc.kind_of(entries, entries + 40) == "index"
+    title = doc.text.index("Index")
+    assert doc.kind_of(title, title + 5) == "index"
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
