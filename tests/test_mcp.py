@@ -147,6 +147,51 @@ def test_http_tools_say_what_exists_when_a_filter_or_document_is_unknown(kb_dir)
         assert "Traceback" not in text and "\n" not in text.split(": ", 1)[-1][:200]
 
 
+def test_an_unknown_prompt_is_a_wrong_argument_not_a_logged_traceback(kb_dir, caplog):
+    """`prompts/get` of a prompt the server does not have: the client is told which exist
+    (none) and what tools there are; the server's log stays quiet (the SDK logged a page of
+    traceback for each such request, a way to flood it)."""
+    import logging
+
+    from mcp.shared.exceptions import MCPError
+
+    async def calls(c):
+        try:
+            await c.get_prompt("summarise", {})
+        except MCPError as err:
+            return err
+        return None
+
+    with caplog.at_level(logging.INFO), running(app_for(kb_dir)) as url:
+        err = session(url, calls)
+    assert err is not None and err.code == -32602, err
+    assert err.message.startswith("Unknown prompt: summarise; this server has none (its tools:")
+    assert "search" in err.message
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_http_mcp_answers_what_is_no_message_in_one_line(kb_dir):
+    """A JSON-RPC batch, a request without ``method``: 400 with a one-line JSON-RPC error
+    carrying the request's id where it has one (the SDK's answer was pydantic's report of a
+    dozen lines); a message after them is answered as usual (the body is passed on whole)."""
+    head = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    with running(app_for(kb_dir)) as url:
+        def post(body):
+            r = httpx.post(f"{url}/mcp", content=body, headers=head, timeout=60)
+            return r.status_code, r.json()
+        batch = post('[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]')
+        no_method = post('{"jsonrpc": "2.0", "id": 7}')
+        empty = post("[]")
+        fine = post('{"jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": {}}')
+    assert batch == (400, {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32600, "message": "a JSON-RPC batch (a list) is not taken; send one message "
+                                   "per request"}})
+    assert empty == batch
+    assert no_method == (400, {"jsonrpc": "2.0", "id": 7, "error": {
+        "code": -32600, "message": "not a JSON-RPC message (method: Field required)"}})
+    assert fine[0] == 200 and fine[1]["id"] == 8 and fine[1]["result"]["tools"]
+
+
 def test_http_mcp_is_under_the_servers_host_origin_and_key_rules(kb_dir):
     read = {"Authorization": f"Bearer {READ_KEY}"}
     with running(app_for(kb_dir, key=WRITE_KEY, read_key=READ_KEY)) as url:

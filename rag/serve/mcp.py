@@ -157,6 +157,19 @@ class _Server(MCPServer):
             where = ".".join(str(p) for p in first.get("loc", ())) or "arguments"
             raise ToolError(f"{where}: {first.get('msg', 'invalid')}") from None
 
+    async def get_prompt(self, name, arguments=None, context=None):
+        """(an unknown prompt answered as a wrong argument: the SDK's ValueError for it got
+        the client the same message, and the server's log a page of traceback)"""
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import INVALID_PARAMS
+
+        prompts = [p.name for p in await self.list_prompts()]
+        if name not in prompts:
+            tools = ", ".join(t.name for t in await self.list_tools())
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name}; this server has "
+                           f"{', '.join(prompts) or 'none'} (its tools: {tools})")
+        return await super().get_prompt(name, arguments, context)
+
     async def run_stdio_async(self) -> None:
         """The SDK's stdio serving, but a line that is no JSON-RPC message is answered
         (``answered_stdio``) instead of dropped, so the client waiting on it hears why."""
@@ -165,10 +178,10 @@ class _Server(MCPServer):
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def parse_error(err: Exception):
-    """The JSON-RPC error answering a stdin line the SDK could not read as a message: its id
-    where the line is JSON that names one (a lone surrogate, a wrong field), else null; one
-    line saying what is wrong."""
+def parse_error(err: Exception, unit: str = "line"):
+    """The JSON-RPC error answering a stdin line (``unit``; or an HTTP request) the SDK could
+    not read as a message: its id where the line is JSON that names one (a lone surrogate, a
+    wrong field), else null; one line saying what is wrong."""
     import json
 
     import mcp_types as types
@@ -185,8 +198,11 @@ def parse_error(err: Exception):
             pass
     rid = request.get("id") if isinstance(request, dict) else None
     rid = rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
-    if request is None:
-        code, message = types.PARSE_ERROR, "not valid JSON; send one JSON-RPC message per line"
+    if isinstance(line, list):
+        code, message = types.INVALID_REQUEST, (f"a JSON-RPC batch (a list) is not taken; send "
+                                                f"one message per {unit}")
+    elif request is None:
+        code, message = types.PARSE_ERROR, f"not valid JSON; send one JSON-RPC message per {unit}"
     elif (where := not_text(request)) is not None:
         code, message = types.INVALID_REQUEST, surrogate_error(where)
     else:
@@ -227,6 +243,46 @@ def answered_stdio():
                 yield receive, write_stream
                 tasks.cancel_scope.cancel()
     return streams()
+
+
+def one_message(inner):
+    """The SDK's /mcp ASGI app, but a POST body of JSON that is no JSON-RPC message (a batch,
+    a request without ``method``) is answered by ``parse_error`` in one line, with its id
+    (the SDK answered with pydantic's report: a dozen lines naming four message types). The
+    body is bounded before this (``app.MAX_JSON_BYTES``)."""
+    import pydantic_core
+    from mcp_types import jsonrpc_message_adapter
+    from starlette.responses import JSONResponse
+
+    async def asgi(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await inner(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            jsonrpc_message_adapter.validate_python(pydantic_core.from_json(body),
+                                                    by_name=False)
+        except ValidationError as err:
+            wrong = {"id": None, **parse_error(err, unit="request").model_dump(
+                mode="json", exclude_none=True)}  # (an id unknown is null, not left out)
+            return await JSONResponse(wrong, status_code=400)(scope, receive, send)
+        except ValueError:
+            pass  # (not JSON: the SDK's own answer is one line)
+        told = False
+
+        async def again():
+            nonlocal told
+            if told:
+                return await receive()
+            told = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await inner(scope, again, send)
+    return asgi
 
 
 def ready_engine(engine) -> Future:
@@ -422,7 +478,10 @@ def mount(app, engine) -> None:
     mcp_app = server.streamable_http_app(
         streamable_http_path="/mcp", stateless_http=True, json_response=True,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
-    app.router.routes.extend(r for r in mcp_app.routes if isinstance(r, Route))
+    for r in mcp_app.routes:
+        if isinstance(r, Route):
+            r.app = one_message(r.app)
+            app.router.routes.append(r)
     inner = app.router.lifespan_context
 
     @asynccontextmanager
