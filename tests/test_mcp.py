@@ -294,11 +294,12 @@ def test_stdio_answers_lines_it_cannot_read(real_kb):
     lines = [json.dumps(hello), '{"jsonrpc": "2.0", "method": "notifications/initialized"}',
              search % (1, '"caf\\ud800"'), '{"jsonrpc": "2.0", "id": 2, "meth',
              "[" * 3000 + "]" * 3000, '{"jsonrpc": "2.0", "id": 7, "method": 3}',
+             '[{"jsonrpc": "2.0", "id": 8, "method": "ping"}]',
              search % (3, '"Which birds use tools?"')]
     proc.stdin.write(("\n".join(lines) + "\n").encode())
     replies = []
     try:
-        for _ in range(6):  # (read before closing stdin: its end ends the session; unbuffered,
+        for _ in range(7):  # (read before closing stdin: its end ends the session; unbuffered,
             # so that select sees every line not yet read)
             ready, _, _ = select.select([proc.stdout], [], [], 120)
             assert ready, f"no reply after {replies}"  # (a dropped line: no reply ever)
@@ -306,14 +307,16 @@ def test_stdio_answers_lines_it_cannot_read(real_kb):
     finally:
         proc.stdin.close()
         proc.wait(timeout=60)
-    assert [r.get("id") for r in replies] == [0, 1, None, None, 7, 3], replies
+    assert [r.get("id") for r in replies] == [0, 1, None, None, 7, None, 3], replies
     assert replies[4]["error"] == {"code": -32600, "message": "not a JSON-RPC message (method: "
                                    "Input should be a valid string)"}
     assert replies[1]["error"]["code"] == -32600
     assert "params.arguments.query: a string holds a lone surrogate" in \
         replies[1]["error"]["message"]
     assert [r["error"]["code"] for r in replies[2:4]] == [-32700, -32700]
-    assert "crow" in json.dumps(replies[5]["result"])
+    assert replies[5]["error"] == {"code": -32600, "message": "a JSON-RPC batch (a list) is "
+                                   "not taken; send one message per line"}  # (not "not JSON")
+    assert "crow" in json.dumps(replies[6]["result"])
 
 
 def test_stdio_refuses_a_missing_knowledge_base_in_one_line(tmp_path):
