@@ -260,6 +260,7 @@ class _Worker:
 
     def __init__(self, memory_mb: float):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT", "1"),  # (ocr.py)
                "MKL_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
                    [str(Path(__file__).resolve().parents[1]),
                     *filter(None, [os.environ.get("PYTHONPATH")])])}
