@@ -18,6 +18,10 @@ from .layout import Font, Glyphs
 
 DPI = 300
 PAGE_SECONDS = 120  # Tesseract's time for one page
+MAX_PAGES = 2000  # pages of one file read by OCR; the rest are left out, with a warning
+# called before each page is read by OCR (a parse worker tells its pool: each page earns the
+# file more time, so a long scan is read whole and a file of no scanned pages gains none)
+on_page = None
 INSTALL = "install it with `apt-get install tesseract-ocr` (macOS: `brew install tesseract`)"
 LANG_ENV = "RAG_OCR_LANG"
 # words Tesseract is less sure of are left out: on real pages they are the letters it

@@ -37,6 +37,8 @@ PARSE_MEMORY_MB = 1024  # a worker's heap limit
 MAX_WORKERS = 4
 STARTUP_SECONDS = 60.0
 RECYCLE_RSS_MB = 512  # a worker left this large by one file is replaced
+OCR_PAGE_SECONDS = 30.0  # each page a file has read by OCR adds this to its time limit (a
+# page takes 1-5 s; ``ocr.MAX_PAGES`` bounds how many)
 
 
 @dataclass
@@ -88,8 +90,8 @@ def read_and_parse(path: Path, rel: str, max_bytes: float, stored_sha: str | Non
 
 
 _OOM = "ran out of memory"
-_TOO_SLOW = ("took longer than {:g} s to parse (a long scan to OCR, or a pathological file); "
-             "skipped: --parse-timeout SECONDS gives it longer")
+_TOO_SLOW = ("took longer than {:g} s to parse (and {:g} s a page read by OCR): a pathological "
+             "file?; skipped: --parse-timeout SECONDS gives it longer")
 
 
 def _out_of_memory() -> str:
@@ -199,7 +201,7 @@ class ParsePool:
             parsed = Parsed.from_json(worker.ask({**job, "timeout_s": self.timeout_s},
                                                  self.timeout_s))
         except TimeoutError:
-            error = _TOO_SLOW.format(self.timeout_s)
+            error = _TOO_SLOW.format(self.timeout_s, OCR_PAGE_SECONDS)
         except _Died as err:
             error = str(err)
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -284,14 +286,26 @@ class _Worker:
         return self._reply(timeout_s)
 
     def _reply(self, timeout_s: float) -> dict:
+        """The job's reply within ``timeout_s``, plus ``OCR_PAGE_SECONDS`` for each page the
+        worker says it is about to read by OCR (``{"ocr_page": n}`` lines before the reply,
+        at most ``ocr.MAX_PAGES``)."""
+        from .ocr import MAX_PAGES
+
         deadline = time.monotonic() + timeout_s
         fd = self.proc.stdout.fileno()
+        pages = 0
         while True:
             end = self._buf.find(b"\n")
             if end >= 0:
                 line = bytes(self._buf[:end])
                 del self._buf[:end + 1]
-                return json.loads(line.decode("utf-8", "surrogatepass"))
+                reply = json.loads(line.decode("utf-8", "surrogatepass"))
+                if isinstance(reply, dict) and list(reply) == ["ocr_page"]:
+                    if pages < MAX_PAGES:
+                        pages += 1
+                        deadline += OCR_PAGE_SECONDS
+                    continue
+                return reply
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise TimeoutError
@@ -340,6 +354,17 @@ def _serve(memory_mb: float) -> None:
     os.dup2(2, 1)  # a library that prints cannot corrupt the replies
     out.write(b"{}\n")  # ready
     out.flush()
+    from . import ocr
+
+    def on_page() -> None:  # (a page to OCR: the pool gives the file more time, and so does
+        # the CPU limit below)
+        soft = resource.getrlimit(resource.RLIMIT_CPU)[0]
+        if soft != resource.RLIM_INFINITY:
+            resource.setrlimit(resource.RLIMIT_CPU, (soft + int(OCR_PAGE_SECONDS),
+                                                     resource.RLIM_INFINITY))
+        out.write(b'{"ocr_page": 1}\n')
+        out.flush()
+    ocr.on_page = on_page
     for line in sys.stdin.buffer:
         job = json.loads(line)
         # a parse stuck in C code (which a parent kill normally ends) dies by itself too,

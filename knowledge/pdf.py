@@ -320,23 +320,27 @@ def load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
 
 
 def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
+    from . import ocr
     from .blocks import assemble
-    from .ocr import OcrUnavailable, ocr_page
 
     pdf = open_pdf(data)
     try:
-        pages, scanned, warnings, sideways = [], [], [], []
+        pages, scanned, warnings, sideways, unread = [], [], [], [], []
         labels = page_labels(pdf)
         ocr_missing = None
         for i in range(len(pdf)):
             page = pdf[i]
             glyphs = page_glyphs(page)
             if len(glyphs) < MIN_TEXT_CHARS and _mostly_image(page):
+                if len(scanned) >= ocr.MAX_PAGES:
+                    unread.append(i + 1)
                 scanned.append(i + 1)
-                if ocr_missing is None:
+                if ocr_missing is None and not unread:
+                    if ocr.on_page:
+                        ocr.on_page()
                     try:
-                        glyphs = ocr_page(page)
-                    except OcrUnavailable as err:
+                        glyphs = ocr.ocr_page(page)
+                    except ocr.OcrUnavailable as err:
                         ocr_missing = str(err)
             if glyphs.sideways >= SIDEWAYS_SAID:
                 sideways.append(i + 1)
@@ -347,16 +351,19 @@ def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
     finally:
         pdf.close()
     if ocr_missing:
-        where = _ranges(scanned)
         if not doc.text.strip():
             raise LoadError(f"PDF has no text layer (a scan?) and {ocr_missing}")
-        warnings.append(f"pages {where} have no text layer (scanned?) and were left out: "
+        warnings.append(f"{_pages(scanned)} no text layer (scanned?), left out: "
                         f"{ocr_missing}")
     elif not doc.text.strip():
         raise LoadError("PDF has no extractable text, and OCR found none")
     if sideways:  # (text at an angle other than a quarter turn: said, not silent)
         warnings.append(f"{'page' if len(sideways) == 1 else 'pages'} {_ranges(sideways)}: "
                         "text set at an angle (a figure?) was left out")
+    if unread and not ocr_missing:
+        warnings.append(f"{_pages(unread)} no text layer (scanned?), left out: OCR "
+                        f"reads at most {ocr.MAX_PAGES} pages of a file")
+        scanned = scanned[:ocr.MAX_PAGES]
     if scanned and not ocr_missing:
         doc.metadata["ocr_pages"] = _ranges(scanned)
     return doc, warnings
@@ -382,6 +389,11 @@ def _title(pdf) -> str:
         return (pdf.get_metadata_value("Title") or "").strip()
     except Exception:  # broken metadata never blocks the text
         return ""
+
+
+def _pages(numbers: list[int]) -> str:
+    """'page 3 has' or 'pages 1-3, 7 have'."""
+    return f"page {numbers[0]} has" if len(numbers) == 1 else f"pages {_ranges(numbers)} have"
 
 
 def _ranges(numbers: list[int]) -> str:

@@ -383,6 +383,38 @@ def test_a_mixed_pdf_is_read_page_by_page():
     assert "SOME_VARIABLE" in doc.text[:doc.page_starts[1]]
 
 
+@needs_tesseract
+def test_a_scan_longer_than_the_parse_limit_is_read_whole_by_a_worker(tmp_path):
+    """Each page a worker reads by OCR earns the file more time (``OCR_PAGE_SECONDS``): a
+    scan whose OCR takes far longer than the pool's limit is read whole; the same limit
+    still cuts off a file with no page to OCR (``test_hostile``)."""
+    import time
+
+    from knowledge.parsing import ParsePool
+
+    (tmp_path / "scan.pdf").write_bytes(scanned(manual(), [1, 2, 3, 1]))
+    t0 = time.perf_counter()
+    with ParsePool(1, timeout_s=0.5) as pool:
+        [parsed] = pool.parse([(str(tmp_path), "scan.pdf", None)], max_bytes=2**30)
+    took = time.perf_counter() - t0
+    assert parsed.error is None, parsed.error
+    assert took > 1.0  # (four pages of OCR: well past the 0.5 s limit)
+    assert parsed.docs[0].metadata["ocr_pages"] == "1-4"
+    assert "SOME_VARIABLE" in parsed.docs[0].text
+
+
+@needs_tesseract
+def test_ocr_reads_at_most_max_pages_of_a_file_and_says_which_it_left(monkeypatch):
+    from knowledge import ocr
+
+    monkeypatch.setattr(ocr, "MAX_PAGES", 2)
+    doc, warnings = load_pdf(scanned(manual(), [1, 2, 3]), "scan.pdf")
+    assert warnings == ["page 3 has no text layer (scanned?), left out: OCR reads "
+                        "at most 2 pages of a file"]
+    assert doc.metadata["ocr_pages"] == "1-2"
+    assert doc.page_starts[2] == len(doc.text)  # (nothing read on page 3)
+
+
 def test_without_tesseract_a_scan_gets_the_reason_and_the_install_command(monkeypatch):
     monkeypatch.setenv("TESSERACT_CMD", "no-such-tesseract")
     with pytest.raises(LoadError, match=r"no text layer .*Tesseract is not installed; install "
@@ -390,7 +422,7 @@ def test_without_tesseract_a_scan_gets_the_reason_and_the_install_command(monkey
         load_pdf(scanned(manual(), [1]), "scan.pdf")
     doc, warnings = load_pdf(scanned(manual(), [1, 2], keep_text=[2]), "mixed.pdf")
     assert "This page has a text layer of its own." in doc.text
-    assert warnings and warnings[0].startswith("pages 1 have no text layer")
+    assert warnings and warnings[0].startswith("page 1 has no text layer")
 
 
 def test_the_knowledge_base_keeps_labels_kinds_and_reads_the_contents_last(tmp_path,
