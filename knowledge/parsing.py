@@ -90,8 +90,8 @@ def read_and_parse(path: Path, rel: str, max_bytes: float, stored_sha: str | Non
 
 
 _OOM = "ran out of memory"
-_TOO_SLOW = ("took longer than {:g} s to parse (and {:g} s a page read by OCR): a pathological "
-             "file?; skipped: --parse-timeout SECONDS gives it longer")
+_TOO_SLOW = ("took longer than {:g} s to parse (plus {:g} s a page read by OCR); skipped: a "
+             "pathological file? --parse-timeout SECONDS gives it longer")
 
 
 def _out_of_memory() -> str:
@@ -287,7 +287,7 @@ class _Worker:
 
     def _reply(self, timeout_s: float) -> dict:
         """The job's reply within ``timeout_s``, plus ``OCR_PAGE_SECONDS`` for each page the
-        worker says it is about to read by OCR (``{"ocr_page": n}`` lines before the reply,
+        worker says it is about to read by OCR (``{"ocr_page": 1}`` lines before the reply,
         at most ``ocr.MAX_PAGES``)."""
         from .ocr import MAX_PAGES
 
