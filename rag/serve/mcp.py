@@ -260,8 +260,10 @@ def one_message(inner):
         body, more = b"", True
         while more:
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return
+            if message["type"] == "http.disconnect":  # (cut off: the SDK's answer, as before)
+                return await inner(scope, _replay([{"type": "http.request", "body": body,
+                                                    "more_body": True}, message], receive),
+                                   send)
             body += message.get("body", b"")
             more = message.get("more_body", False)
         try:
@@ -273,16 +275,18 @@ def one_message(inner):
             return await JSONResponse(wrong, status_code=400)(scope, receive, send)
         except ValueError:
             pass  # (not JSON: the SDK's own answer is one line)
-        told = False
-
-        async def again():
-            nonlocal told
-            if told:
-                return await receive()
-            told = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await inner(scope, again, send)
+        await inner(scope, _replay([{"type": "http.request", "body": body,
+                                     "more_body": False}], receive), send)
     return asgi
+
+
+def _replay(messages: list, receive):
+    """An ASGI receive that gives ``messages`` first, then ``receive``'s."""
+    pending = list(messages)
+
+    async def again():
+        return pending.pop(0) if pending else await receive()
+    return again
 
 
 def ready_engine(engine) -> Future:
