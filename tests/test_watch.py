@@ -237,7 +237,7 @@ def test_rag_index_watch_follows_a_folder_until_interrupted(tmp_path):
         (folder / "robin.txt").write_text("Robins sing at dawn in spring.")
         second = json.loads(proc.stdout.readline())
         assert (second["added"], second["documents"]) == (1, 2) and "time" in second
-        found = subprocess.run([sys.executable, "-m", "rag", "search", "Which bird sings?",
+        found = subprocess.run([sys.executable, "-m", "rag", "search", "What sings at dawn?",
                                 "--kb", str(kb), "-k", "1", "--json"], capture_output=True,
                                text=True, cwd=ROOT, check=True).stdout
         assert json.loads(found)["hits"][0]["doc_id"] == "robin.txt"
