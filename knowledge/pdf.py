@@ -127,11 +127,19 @@ def page_glyphs(page) -> Glyphs:
     space, rotated = False, []
     quarter: dict[int, list] = {90: [], 270: []}  # text turned a quarter round, by angle
     get_unicode, get_box = raw.FPDFText_GetUnicode, raw.FPDFText_GetLooseCharBox
+    low = None  # (the second half of a character past U+FFFF, read with the first)
     for i in range(n):
         code = get_unicode(tp, i)
+        if i == low:
+            continue
         obj = text_object(tp_addr, i)
         if code == 0x02 and obj:  # PDFium's mark for a hyphen at a line end
             code = 0x2D
+        elif 0xD800 <= code < 0xDC00 and i + 1 < n:  # PDFium gives UTF-16: a math italic
+            # letter (U+1D44E) comes as two halves, each of them "\ufffd" alone
+            second = get_unicode(tp, i + 1)
+            if 0xDC00 <= second < 0xE000:
+                code, low = 0x10000 + ((code - 0xD800) << 10) + (second - 0xDC00), i + 1
         if not obj or code in (0x20, 0xA0, 0x0D, 0x0A, 0x09, 0xFFFE, 0xFFFF) or code < 0x20:
             space = True  # (PDFium's generated spaces and line breaks, drawn spaces)
             continue
@@ -191,9 +199,11 @@ def turned_lines(g: Glyphs, lines: list, page: int) -> list:
 
 
 def _char(code: int) -> str:
-    """A character as text: ligatures as their letters, a soft hyphen as a hyphen."""
+    """A character as text: ligatures and math letters as their letters, a soft hyphen as a
+    hyphen."""
     ch = chr(code) if code < 0x110000 and not 0xD800 <= code < 0xE000 else "\ufffd"
-    if "\ufb00" <= ch <= "\ufb06":
+    if "\ufb00" <= ch <= "\ufb06" or "\U0001d400" <= ch <= "\U0001d7ff":  # (math italic
+        # and bold letters and digits as the letters and digits they are: 𝑡𝑥 is tx)
         import unicodedata
 
         return unicodedata.normalize("NFKC", ch)
@@ -229,10 +239,13 @@ def _object_info(obj: int, font_index: dict, fonts: list,
 
     handle = ctypes.cast(obj, raw.FPDF_PAGEOBJECT)
     m = raw.FS_MATRIX()
-    angle = 0.0
+    angle, scale = 0.0, 1.0
     if raw.FPDFPageObj_GetMatrix(handle, m) and (m.a or m.b):
         angle = (math.degrees(math.atan2(m.b, m.a)) - rotation) % 360
         angle = angle if 6 < angle < 354 else 0.0
+        # (the size is the font's, before the text's matrix: Distiller and Quartz set text
+        # at 1 pt and scale it up, so every small gap looked like a space, or a table cell)
+        scale = math.hypot(m.c, m.d) or 1.0
     size = ctypes.c_float(0)
     raw.FPDFTextObj_GetFontSize(handle, ctypes.byref(size))
     font = raw.FPDFTextObj_GetFont(handle)
@@ -250,7 +263,7 @@ def _object_info(obj: int, font_index: dict, fonts: list,
                           bold=weight >= 600 or bool(flags & 0x40000)
                           or bool(_BOLD.search(base))))
         font_index[key] = len(fonts) - 1
-    return font_index[key], float(size.value) or 10.0, angle
+    return font_index[key], float(size.value) * scale or 10.0, angle
 
 
 _TEXT_OBJECT = None

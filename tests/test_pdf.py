@@ -322,6 +322,47 @@ def test_an_index_that_begins_mid_page_marks_only_itself():
     assert doc.kind_of(title, title + 5) == "index"
 
 
+def _one_page(content: bytes, font: bytes = b"<< /Type /Font /Subtype /Type1 /BaseFont "
+              b"/Helvetica >>", more: list = ()) -> bytes:
+    """A one-page PDF drawing ``content`` with ``font`` as /F1 (objects ``more`` follow it,
+    numbered from 6)."""
+    from pdfgen import assemble
+
+    return assemble([b"<< /Type /Catalog /Pages 2 0 R >>",
+                     b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                     b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+                     b"/Resources << /Font << /F1 5 0 R >> >> >>",
+                     b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+                     font, *more])
+
+
+def test_a_font_set_at_1_pt_and_scaled_up_reads_as_its_real_size():
+    """Distiller and Quartz set text at 1 pt and scale it with the text matrix: the size is
+    the font's times the matrix's, or every kerning gap became a space and every word a
+    table cell (makeindex's manual: 154 words split, 226 of its 525 lines table rows)."""
+    content = (b"BT /F1 1 Tf 11 0 0 11 72 720 Tm [(Kerned) 40 ( w) 30 (ords of a 1) -20 "
+               b"( pt f) 30 (ont scaled up) 40 ( to 11 pt.)] TJ 0 -1.3 Td [(A se) 50 "
+               b"(cond line, ju) 30 (st as Distiller writes it.)] TJ ET")
+    doc, _ = load_pdf(_one_page(content), "scaled.pdf")
+    assert doc.text == ("Kerned words of a 1 pt font scaled up to 11 pt. A second line, just "
+                        "as Distiller writes it.")
+
+
+def test_a_letter_past_u_ffff_is_read_whole():
+    """PDFium gives text as UTF-16: a math letter (U+1D542, double-struck K) comes in two
+    halves, each of which was read as "\ufffd"; it is one letter, and as math letters are
+    styled letters, the letter itself (as ligatures are)."""
+    cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /K def "
+            b"/CMapType 2 def 1 begincodespacerange <00> <FF> endcodespacerange 1 beginbfchar "
+            b"<4B> <D835DD42> endbfchar endcmap CMapName currentdict /CMap defineresource pop "
+            b"end end")
+    content = b"BT /F1 12 Tf 72 720 Td (A vector space over the field K of scalars.) Tj ET"
+    doc, _ = load_pdf(_one_page(
+        content, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+        [b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream"]), "math.pdf")
+    assert doc.text == "A vector space over the field K of scalars."
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
