@@ -14,6 +14,12 @@ from collections import Counter
 from .layout import Line
 
 BAND = 0.15  # headers and footers live in the top and bottom 15 % of the page
+# a line found at the same end of only two pages is a running header or footer only if it is
+# set apart from the text by this many of its own heights on both (a section's running head
+# is, by 1.8-16 on real manuals; a repeated line of text, code or a list is not, by 0.2-1.5),
+# or by half a height and it carries each page's own number ("Kapitel 2: ... 36" on page 36,
+# the number at its end or beside it)
+SET_APART = 1.7
 _DIGITS = re.compile(r"\d+")
 _PAGE_NUMBER = re.compile(r"(?:page\s*)?(?:\d+|[ivxlcdm]+)(?:\s*(?:of|/)\s*\d+)?", re.I)
 _WORD = re.compile(r"[^\W\d_](?:[\w'’-]*[^\W_])?")
@@ -35,7 +41,7 @@ def running_lines(pages: list[list[Line]], labels: list[str],
     """(page index, line index) of running headers, footers and page numbers: lines at the
     top or bottom of a page that recur on other pages (numbers aside), are only a page
     number, or carry this page's label set apart at an end."""
-    candidates = []
+    candidates, apart = [], {}
     for p, lines in enumerate(pages):
         if len(lines) < 3:
             continue  # (a page of a line or two: that is its text, not its furniture)
@@ -44,12 +50,24 @@ def running_lines(pages: list[list[Line]], labels: list[str],
         for k in order[:2]:
             if lines[k].top < BAND * heights[p]:
                 candidates.append((p, k, "top"))
+                apart[p, k] = _apart(lines[k], [lines[i] for i in order], below=True)
         for k in order[-2:]:
             if lines[k].bottom > (1 - BAND) * heights[p] and (p, k, "top") not in candidates:
                 candidates.append((p, k, "bottom"))
+                apart[p, k] = _apart(lines[k], [lines[i] for i in order], below=False)
     seen: dict[tuple[str, str], set[int]] = {}
+    least: dict[tuple[str, str], float] = {}  # (how far apart the group's lines are set)
+    numbered: dict[tuple[str, str], bool] = {}  # (each carries its page's number at an end)
     for p, k, where in candidates:
-        seen.setdefault((where, _key(pages[p][k].text)), set()).add(p)
+        group = (where, _key(pages[p][k].text))
+        seen.setdefault(group, set()).add(p)
+        least[group] = min(least.get(group, apart[p, k]), apart[p, k])
+        line, own = pages[p][k], {labels[p] if p < len(labels) else str(p + 1), str(p + 1)}
+        words = line.text.split()
+        beside = {ln.text.strip() for ln in pages[p] if ln is not line and not ln.turn
+                  and ln.top < line.bottom and ln.bottom > line.top}  # (on its row)
+        numbered[group] = numbered.get(group, True) and bool(words) and (
+            words[0] in own or words[-1] in own or bool(beside & own))
     drop = set()
     for p, k, where in candidates:
         line = pages[p][k]
@@ -59,11 +77,25 @@ def running_lines(pages: list[list[Line]], labels: list[str],
         label = labels[p] if p < len(labels) else str(p + 1)
         marks = {label, str(p + 1)}
         cells = [line.text[a:b].strip() for a, b in line.cells]
-        if _PAGE_NUMBER.fullmatch(text) or (
-                len(seen[(where, _key(text))]) >= 2 and line.words <= 25) or (
+        group = (where, _key(text))
+        repeats = len(seen[group]) >= 3 or len(seen[group]) == 2 and (
+            least[group] >= SET_APART or numbered[group] and least[group] >= 0.5)
+        if _PAGE_NUMBER.fullmatch(text) or (repeats and line.words <= 25) or (
                 line.words <= 15 and len(cells) >= 2 and (cells[0] in marks or cells[-1] in marks)):
             drop.add((p, k))  # (a page number set apart at an end: not "1 Installing")
     return drop
+
+
+def _apart(line: Line, lines: list[Line], below: bool) -> float:
+    """The space between a line and the nearest line on another row toward the page's middle
+    (``below`` it, or above), in the line's heights (none: far apart). A page number beside a
+    running head is on its row."""
+    h = max(line.bottom - line.top, 1.0)
+    if below:
+        gaps = [ln.top - line.bottom for ln in lines if ln.top > line.top + h / 2]
+    else:
+        gaps = [line.top - ln.bottom for ln in lines if ln.bottom < line.bottom - h / 2]
+    return min(gaps, default=float("inf")) / h
 
 
 def vocabulary(lines) -> Counter:

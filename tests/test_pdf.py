@@ -363,6 +363,37 @@ def test_a_letter_past_u_ffff_is_read_whole():
     assert doc.text == "A vector space over the field K of scalars."
 
 
+def test_a_line_repeated_at_the_top_of_two_pages_is_text_unless_set_apart():
+    """A running head found on only two pages (a short section's) is set apart from the text
+    and left out; a line of text that happens to open two pages (a paragraph the manual
+    repeats, a code line) is not set apart, and stays: it was dropped as a header, silently
+    (53 real manuals: 294 lines, 1,051 words of 6+ word lines)."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    for n in range(1, 7):
+        c.setFont("Helvetica", 11)
+        y = 740
+        if n in (2, 3):
+            c.setFont("Helvetica-Oblique", 9)
+            c.drawString(72, 760, "4.2 Calibrating the sensor")  # (its running head)
+            c.setFont("Helvetica", 11)
+            y = 720
+        if n in (4, 6):
+            c.drawString(72, y, "the pump stops and the valve closes before the tank overflows.")
+            y -= 14
+        for k in range(30):
+            c.drawString(72, y - 14 * k, f"Page {n} describes step {k} of servicing the pump.")
+        c.showPage()
+    c.save()
+    doc, _ = load_pdf(buf.getvalue(), "repeat.pdf")
+    assert "Calibrating the sensor" not in doc.text
+    assert doc.text.count("the pump stops and the valve closes before the tank") == 2
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
