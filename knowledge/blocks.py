@@ -132,13 +132,30 @@ def _blocks(lines: list[Line], body: float, gap: float, head_of: dict) -> list[B
     """A page's text lines grouped into blocks."""
     right = _right_margins(lines)
     blocks: list[Block] = []
-    for ln in lines:
+    for k, ln in enumerate(lines):
         kind = _kind(ln, head_of)
+        if kind == "table" and k + 1 < len(lines) and _labelled(ln, lines[k + 1], body, gap):
+            blocks.append(Block("text", [ln]))  # (a labelled paragraph begins)
+            continue
         if blocks and _same_block(blocks[-1], ln, kind, body, gap, right[ln.flow], head_of):
             blocks[-1].lines.append(ln)
         else:
             blocks.append(Block(kind, [ln], heading=head_of.get(id(ln))))
     return blocks
+
+
+def _labelled(ln: Line, nxt: Line, body: float, gap: float) -> bool:
+    """Whether two-cell line ``ln`` is the first line of a paragraph with a label before it
+    (an option's name, a margin note: "‘-f*’ Run as a filter ... the Post-" over "Script to
+    standard output."), not a table row: a short first cell, and the next line is one cell
+    of text that starts where the second does, right below."""
+    if len(ln.cells) != 2 or len(nxt.cells) != 1 or nxt.flow != ln.flow:
+        return False
+    (a0, a1), (b0, b1) = ln.cells
+    label, text = ln.text[a0:a1].strip(), ln.text[b0:b1]
+    return 0 < len(label) <= 20 and len(label.split()) <= 3 and len(text.split()) >= 4 \
+        and abs(ln.xs[b0] - nxt.x0) < 0.5 * body and nxt.top - ln.bottom < gap + 0.35 * body \
+        and abs(nxt.size - ln.size) <= 0.15 * ln.size
 
 
 def _right_margins(lines: list[Line]) -> dict[int, float]:
@@ -177,7 +194,9 @@ def _same_block(prev: Block, ln: Line, kind: str, body: float, gap: float, right
     if prev.kind == "item":
         return ln.x0 > prev.lines[0].x0 + 0.3 * body
     ended = last.text.rstrip().endswith(_SENTENCE_END)
-    if ln.x0 > last.x0 + 0.8 * body and (ended or last.x1 < right - 2.5 * body):
+    # (a labelled line's text begins at its second cell: ``_labelled``)
+    start = last.xs[last.cells[1][0]] if len(last.cells) == 2 else last.x0
+    if ln.x0 > start + 0.8 * body and (ended or last.x1 < right - 2.5 * body):
         return False  # a new paragraph's first-line indent (not a hanging indent)
     return not (last.x1 < right - 2.5 * body and ended)
 

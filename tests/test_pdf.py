@@ -394,6 +394,42 @@ def test_a_line_repeated_at_the_top_of_two_pages_is_text_unless_set_apart():
     assert doc.text.count("the pump stops and the valve closes before the tank") == 2
 
 
+def test_an_option_list_is_labelled_paragraphs_not_a_table():
+    """An option's name set before the first line of its description (dvips' and bash's
+    option lists, a margin note) made that line a table row and the rest of the paragraph
+    another block, cutting the hyphenated word at its end ("out- |" over "put"); a
+    real table's rows, each a line, stay a table."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c.setFont("Helvetica", 11)
+    y = 720
+    options = (("-f", ["Run as a filter. Read the DVI file from standard input and write "
+                       "its out-", "put to standard output."]),
+               ("-q", ["Run quietly. Do not print the usual greeting and the version message",
+                       "at startup, only errors."]))
+    for name, lines in options:
+        c.drawString(72, y, name)
+        for k, line in enumerate(lines):
+            c.drawString(130, y - 14 * k, line)
+        y -= 14 * len(lines) + 6
+    y -= 20
+    for row in (("Part", "Bolt", "Torque"), ("Bracket", "M8", "40 Nm"), ("Clamp", "M6", "12 Nm")):
+        for x, cell in zip((72, 200, 330), row):
+            c.drawString(x, y, cell)
+        y -= 14
+    c.save()
+    doc, _ = load_pdf(buf.getvalue(), "options.pdf")
+    assert ("-f Run as a filter. Read the DVI file from standard input and write its output to "
+            "standard output.") in doc.text
+    assert "-q Run quietly. Do not print the usual greeting and the version message at " \
+           "startup, only errors." in doc.text
+    assert "| Bracket | M8 | 40 Nm |" in doc.text
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
