@@ -40,13 +40,20 @@ def running_lines(pages: list[list[Line]], labels: list[str],
                   heights: list[float]) -> set[tuple[int, int]]:
     """(page index, line index) of running headers, footers and page numbers: lines at the
     top or bottom of a page that recur on other pages (numbers aside), are only a page
-    number, or carry this page's label set apart at an end."""
-    candidates, apart = [], {}
+    number, or carry this page's label set apart at an end; and a page's first or last line
+    that is its own number, wherever it is set."""
+    def own(p: int) -> set[str]:
+        return {labels[p] if p < len(labels) else str(p + 1), str(p + 1)}
+
+    candidates, apart, drop = [], {}, set()
     for p, lines in enumerate(pages):
         if len(lines) < 3:
             continue  # (a page of a line or two: that is its text, not its furniture)
         order = sorted((k for k in range(len(lines)) if not lines[k].turn),
                        key=lambda k: lines[k].top)  # (turned text: a frame of its own)
+        for k in order[:1] + order[-1:]:  # (dvipdfm's manual sets it at 83 % of the height)
+            if lines[k].text.strip() in own(p):
+                drop.add((p, k))
         for k in order[:2]:
             if lines[k].top < BAND * heights[p]:
                 candidates.append((p, k, "top"))
@@ -62,20 +69,18 @@ def running_lines(pages: list[list[Line]], labels: list[str],
         group = (where, _key(pages[p][k].text))
         seen.setdefault(group, set()).add(p)
         least[group] = min(least.get(group, apart[p, k]), apart[p, k])
-        line, own = pages[p][k], {labels[p] if p < len(labels) else str(p + 1), str(p + 1)}
+        line, marks = pages[p][k], own(p)
         words = line.text.split()
         beside = {ln.text.strip() for ln in pages[p] if ln is not line and not ln.turn
                   and ln.top < line.bottom and ln.bottom > line.top}  # (on its row)
         numbered[group] = numbered.get(group, True) and bool(words) and (
-            words[0] in own or words[-1] in own or bool(beside & own))
-    drop = set()
+            words[0] in marks or words[-1] in marks or bool(beside & marks))
     for p, k, where in candidates:
         line = pages[p][k]
         text = " ".join(line.text.split())
         if not text:
             continue
-        label = labels[p] if p < len(labels) else str(p + 1)
-        marks = {label, str(p + 1)}
+        marks = own(p)
         cells = [line.text[a:b].strip() for a, b in line.cells]
         group = (where, _key(text))
         repeats = len(seen[group]) >= 3 or len(seen[group]) == 2 and (

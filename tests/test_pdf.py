@@ -430,6 +430,29 @@ def test_an_option_list_is_labelled_paragraphs_not_a_table():
     assert "| Bracket | M8 | 40 Nm |" in doc.text
 
 
+def test_a_page_number_set_high_above_the_foot_is_left_out():
+    """dvipdfm's manual sets its page numbers at 83 % of the page height, out of the band
+    where furniture is looked for: a bare number ended every page, and a paragraph running
+    on over the page break read "... Portable Document 1 Format"."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    for n in (1, 2, 3):
+        c.setFont("Helvetica", 11)
+        for k in range(25):
+            c.drawString(72, 720 - 14 * k, f"{'abcdefghijklmnopqrstuvwxy'[k] * 3} on page "
+                                           f"{'one two three'.split()[n - 1]} about its valve,")
+        c.drawString(300, 130, str(n))  # (at 83.6 % of the height, centred)
+        c.showPage()
+    c.save()
+    doc, _ = load_pdf(buf.getvalue(), "numbers.pdf")
+    assert "valve, aaa on page two" in doc.text and "valve, aaa on page three" in doc.text
+    assert not any(line.strip() in {"1", "2", "3"} for line in doc.text.split("\n"))
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
