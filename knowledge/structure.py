@@ -17,8 +17,10 @@ _NORM = re.compile(r"[\W_]+")
 # what may precede a bookmark's title on its heading line: "1.2", "Chapter 4", "Appendix A"
 _NUMBERING = re.compile(r"(?:chapter|appendix|part|section|sect|ch)?[0-9ivxlc]{0,12}[a-z]?")
 _LEADERS = re.compile(r"(?:\.\s*){3,}\s*\S{1,8}$")
-_ENDS_IN_PAGE = re.compile(r"[^\W\d_].*?[\s,]\s*(?:\d{1,4}|[ivxlc]{1,6})(?:\s*[,\u2013-]\s*\d{1,4})*$",
-                           re.I)
+# (a line that begins with a letter, or names something: "2.8.4 \\clearmarks 31" or
+# "\\clearmarks 31" but not a glyph table's "8 9 10 ' 13 ¡ 14"; then a page number or several)
+_ENDS_IN_PAGE = re.compile(r"(?:[^\W\d_]|(?=.*[^\W\d_]{2})[^\s,]).*?[\s,]\s*(?:\d{1,4}|[ivxlc]{1,6})"
+                           r"(?:\s*[,\u2013-]\s*\d{1,4})*$", re.I)
 _APPARATUS_TITLE = re.compile(r"^(?:(?:table of )?contents|short contents|list of (?:figures|"
                               r"tables|examples)|.*\bindex(?:es)?)$", re.I)
 
@@ -184,6 +186,11 @@ def apparatus(pages: list[list[Line]], outline) -> dict[int, tuple[str, float, f
                 mark(p, kind, y if p == index else 0.0, math.inf)
             if end < n and end_y > 0:
                 mark(end, kind, 0.0, end_y)
+    for p, (kind, top, bottom) in list(kinds.items()):  # (prose under such a title: a
+        # section on tables of contents in a manual about them is no table of contents)
+        texts = [ln.text.strip() for ln in pages[p] if top - 2 <= ln.top < bottom]
+        if _prose(texts):
+            del kinds[p]
     for p, lines in enumerate(pages):
         if p in kinds and kinds[p][1] > 0:
             continue  # (where a bookmarked one begins: the lines above it are not)
@@ -197,6 +204,13 @@ def apparatus(pages: list[list[Line]], outline) -> dict[int, tuple[str, float, f
             kinds[p] = (kinds[p][0] if p in kinds else "index" if p >= n / 2 else "toc",
                         0.0, math.inf)
     return kinds
+
+
+def _prose(texts: list[str]) -> bool:
+    """Whether lines are text: five or more, under a fifth of them ending in a page number."""
+    texts = [t for t in texts if t]
+    ends = sum(1 for t in texts if _LEADERS.search(t) or _ENDS_IN_PAGE.match(t))
+    return len(texts) >= 5 and ends < 0.2 * len(texts)
 
 
 def median_gap(pages: list[list[Line]], body: float) -> float:

@@ -453,6 +453,43 @@ def test_a_page_number_set_high_above_the_foot_is_left_out():
     assert not any(line.strip() in {"1", "2", "3"} for line in doc.text.split("\n"))
 
 
+def test_contents_that_open_with_numbers_are_marked_and_prose_under_such_a_title_is_not():
+    """luatex's contents ("2.8.4 \\clearmarks 31": a number first, no leaders) went unmarked,
+    so its pages were read as text; and a chapter about tables of contents bookmarked "Table of
+    Contents" (KOMA-Script's guide, pages 71-76) was marked as one, its prose sent to the end
+    of every list of hits."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    words = "pump valve seal filter impeller motor gasket sensor".split()
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c.setFont("Helvetica", 11)
+    for k in range(20):
+        c.drawString(72, 720 - 14 * k, f"{k // 5 + 1}.{k % 5 + 1} \\set{words[k % 8]}{k}")
+        c.drawString(500, 720 - 14 * k, str(3 + 2 * k))
+    c.showPage()
+    c.bookmarkPage("toc", fit="XYZ", top=760)
+    c.addOutlineEntry("Table of Contents", "toc", level=0)
+    c.setFont("Helvetica", 11)
+    for k in range(12):
+        c.drawString(72, 720 - 14 * k, f"The {words[k % 8]} entry of a contents list is set by "
+                                       f"its own style, as chapter {k + 1} explains.")
+    c.showPage()
+    for n in range(8):
+        c.setFont("Helvetica", 11)
+        c.drawString(72, 720, f"Chapter text {n} on the {words[n]} and how to service it.")
+        c.showPage()
+    c.showOutline()
+    c.save()
+    doc = load_pdf(buf.getvalue(), "contents.pdf")[0]
+    entry = doc.text.index("\\setvalve")
+    assert doc.kind_of(entry, entry + 40) == "toc"
+    prose = doc.text.index("The pump entry of a contents list")
+    assert doc.kind_of(prose, prose + 100) == ""
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
