@@ -128,6 +128,9 @@ def font_headings(pages: list[list[Line]], body: float) -> list[Heading]:
     big = sorted({round(ln.size * 2) / 2 for lines in pages for ln in lines
                   if ln.size >= 1.15 * body}, reverse=True)
     level_of = {s: i + 1 for i, s in enumerate(big[:5])}
+    # (bold sets a line apart only where the body is not bold: dvips' manual says its CMR10 is)
+    at_body = [ln.bold for lines in pages for ln in lines if abs(ln.size - body) < 0.1 * body]
+    bold_apart = sum(at_body) < 0.5 * len(at_body)
     heads = []
     for p, lines in enumerate(pages):
         for k, ln in enumerate(lines):
@@ -137,7 +140,8 @@ def font_headings(pages: list[list[Line]], body: float) -> list[Heading]:
             level = level_of.get(round(ln.size * 2) / 2)
             alone = (k + 1 == len(lines) or lines[k + 1].top - ln.bottom > 0.4 * body
                      or lines[k + 1].flow != ln.flow)
-            if level is None and ln.bold and alone and abs(ln.size - body) < 0.1 * body \
+            if level is None and ln.bold and bold_apart and alone \
+                    and abs(ln.size - body) < 0.1 * body \
                     and not text.endswith((".", ":", ",", ";")) and len(ln.cells) == 1:
                 level = len(level_of) + 1
             if level is None:

@@ -490,6 +490,29 @@ def test_contents_that_open_with_numbers_are_marked_and_prose_under_such_a_title
     assert doc.kind_of(prose, prose + 100) == ""
 
 
+def test_where_the_body_is_bold_a_bold_line_is_no_heading():
+    """dvips' manual says its body font (CMR10) is bold: every page's last line, bold, short
+    and alone, was taken for a heading, and a paragraph across the page break was cut there
+    (54 places); bold sets a line apart only where the body is not bold."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    words = "pump valve seal filter impeller motor gasket sensor hose clamp".split()
+    for n in (1, 2):
+        c.setFont("Helvetica-Bold", 11)
+        for k in range(30):
+            c.drawString(72, 720 - 14 * k, f"The {words[k % 10]} {words[(k + n) % 10]} part "
+                                           f"{n * 100 + k} is checked and then")
+        c.showPage()
+    c.save()
+    doc, _ = load_pdf(buf.getvalue(), "bold.pdf")
+    assert not doc.sections
+    assert "is checked and then The pump seal part 200" in doc.text
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
