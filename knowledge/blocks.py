@@ -137,6 +137,9 @@ def _blocks(lines: list[Line], body: float, gap: float, head_of: dict) -> list[B
         if kind == "table" and k + 1 < len(lines) and _labelled(ln, lines[k + 1], body, gap):
             blocks.append(Block("text", [ln]))  # (a labelled paragraph begins)
             continue
+        if kind == "table" and 0 < k < len(lines) - 1 and \
+                _spread(lines[k - 1], ln, lines[k + 1], body, gap):
+            kind = "text"
         if blocks and _same_block(blocks[-1], ln, kind, body, gap, right[ln.flow], head_of):
             blocks[-1].lines.append(ln)
         else:
@@ -156,6 +159,18 @@ def _labelled(ln: Line, nxt: Line, body: float, gap: float) -> bool:
     return 0 < len(label) <= 20 and len(label.split()) <= 3 and len(text.split()) >= 4 \
         and abs(ln.xs[b0] - nxt.x0) < 0.5 * body and nxt.top - ln.bottom < gap + 0.35 * body \
         and abs(nxt.size - ln.size) <= 0.15 * ln.size
+
+
+def _spread(above: Line, ln: Line, below: Line, body: float, gap: float) -> bool:
+    """Whether line ``ln``, split into cells by wide spaces, is a justified line of the
+    paragraph around it ("to   extend   previously   existing ..." between two lines of
+    prose): one-cell lines right above and below, in its flow and margins, and no cell of
+    more than two words, so no column to align with."""
+    if not (len(above.cells) == len(below.cells) == 1 and above.flow == ln.flow == below.flow):
+        return False
+    return all(len(ln.text[a:b].split()) <= 2 for a, b in ln.cells) \
+        and abs(ln.x0 - below.x0) < 0.5 * body and ln.top - above.bottom < gap + 0.35 * body \
+        and below.top - ln.bottom < gap + 0.35 * body and not above.mono and not below.mono
 
 
 def _right_margins(lines: list[Line]) -> dict[int, float]:

@@ -513,6 +513,31 @@ def test_where_the_body_is_bold_a_bold_line_is_no_heading():
     assert "is checked and then The pump seal part 200" in doc.text
 
 
+def test_a_justified_line_with_wide_spaces_stays_in_its_paragraph():
+    """A line TeX stretched around a long unbreakable word ("to   extend   previously ...")
+    has gaps wide enough to read as table cells: between two lines of its paragraph, with no
+    cell of more than two words, it is a line of the paragraph, not a one-row table."""
+    import io
+
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c.setFont("Helvetica", 11)
+    c.drawString(72, 720, "You can use the command \\TOCEntryStyleStartInitCode to extend any")
+    x = 72
+    for word in "previously existing initialisation code with further code".split():
+        c.drawString(x, 706, word)
+        x += stringWidth(word, "Helvetica", 11) + 16  # (gaps of 16 pt: wider than 1 em)
+    c.drawString(72, 692, "of a style, and it runs before the style's own initial code.")
+    c.save()
+    doc, _ = load_pdf(buf.getvalue(), "justified.pdf")
+    assert "|" not in doc.text
+    assert "to extend any previously existing initialisation code with further code of a " \
+           "style" in doc.text
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"
