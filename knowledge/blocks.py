@@ -9,6 +9,8 @@ Example: ``doc = assemble("a.pdf", pages, labels, outline, "Title")`` (see ``pdf
 """
 from __future__ import annotations
 
+import math
+
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -84,7 +86,8 @@ def _footnotes(lines: list[Line], body: float, gap: float) -> tuple[list[Line], 
     notes_at = set()
     flows: dict[int, list[int]] = {}
     for k, ln in enumerate(lines):
-        flows.setdefault(ln.flow, []).append(k)
+        if not ln.turn:  # (a turned table set small is no footnote area)
+            flows.setdefault(ln.flow, []).append(k)
     for ks in flows.values():
         tail = []
         for k in reversed(ks):
@@ -398,7 +401,10 @@ def _document(rel: str, writer: _Writer, pages: list, labels: list[str], kinds: 
     for p, (kind, top, bottom) in sorted(kinds.items()):
         # (the page's lines from height top to bottom: bookmarks' heights, each a little above
         # its heading's line)
-        pieces = [x for x in b.pieces.get(p + 1, ()) if top - 2 <= x[2] < bottom]
+        whole = top <= 0 and bottom == math.inf  # (a turned piece's x[2] is no height: it
+        # belongs to a region only of its whole page)
+        pieces = [x for x in b.pieces.get(p + 1, ())
+                  if (top - 2 <= x[2] < bottom if x[6] else whole)]
         if not pieces:
             continue
         lo, hi = min(x[0] for x in pieces), max(x[1] for x in pieces)

@@ -59,7 +59,7 @@ def running_lines(pages: list[list[Line]], labels: list[str],
                 candidates.append((p, k, "top"))
                 apart[p, k] = _apart(lines[k], [lines[i] for i in order], below=True)
         for k in order[-2:]:
-            if lines[k].bottom > (1 - BAND) * heights[p] and (p, k, "top") not in candidates:
+            if lines[k].bottom > (1 - BAND) * heights[p] and (p, k) not in apart:
                 candidates.append((p, k, "bottom"))
                 apart[p, k] = _apart(lines[k], [lines[i] for i in order], below=False)
     seen: dict[tuple[str, str], set[int]] = {}

@@ -344,7 +344,9 @@ def _load_pdf(data: bytes, rel: str) -> tuple[Document, list[str]]:
         for i in range(len(pdf)):
             page = pdf[i]
             glyphs = page_glyphs(page)
-            if len(glyphs) < MIN_TEXT_CHARS and _mostly_image(page):
+            text_chars = len(glyphs) + sum(len(sub) for _, sub in glyphs.turned)
+            if text_chars < MIN_TEXT_CHARS and _mostly_image(page):  # (a scan's text layer
+                # may be turned: a landscape page scanned upright)
                 if len(scanned) >= ocr.MAX_PAGES:
                     unread.append(i + 1)
                 scanned.append(i + 1)

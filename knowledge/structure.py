@@ -17,9 +17,10 @@ _NORM = re.compile(r"[\W_]+")
 # what may precede a bookmark's title on its heading line: "1.2", "Chapter 4", "Appendix A"
 _NUMBERING = re.compile(r"(?:chapter|appendix|part|section|sect|ch)?[0-9ivxlc]{0,12}[a-z]?")
 _LEADERS = re.compile(r"(?:\.\s*){3,}\s*\S{1,8}$")
-# (a line that begins with a letter, or names something: "2.8.4 \\clearmarks 31" or
-# "\\clearmarks 31" but not a glyph table's "8 9 10 ' 13 ¡ 14"; then a page number or several)
-_ENDS_IN_PAGE = re.compile(r"(?:[^\W\d_]|(?=.*[^\W\d_]{2})[^\s,]).*?[\s,]\s*(?:\d{1,4}|[ivxlc]{1,6})"
+# (a line that begins with a letter, a backslash, or a section number before a word or a
+# backslash: "2.8.4 \\clearmarks 31", not "2019 Revenue 120" nor a glyph table's "8 9 10 ' 13";
+# then a page number or several)
+_ENDS_IN_PAGE = re.compile(r"(?:[^\W\d_]|\\|\d{1,2}(?:\.\d{1,3})*\.?\s+(?:\\|[^\W\d_])).*?[\s,]\s*(?:\d{1,4}|[ivxlc]{1,6})"
                            r"(?:\s*[,\u2013-]\s*\d{1,4})*$", re.I)
 _APPARATUS_TITLE = re.compile(r"^(?:(?:table of )?contents|short contents|list of (?:figures|"
                               r"tables|examples)|.*\bindex(?:es)?)$", re.I)
@@ -183,7 +184,7 @@ def apparatus(pages: list[list[Line]], outline) -> dict[int, tuple[str, float, f
             end, end_y = next(((i, y2) for i, y2, _ in marks[j + 1:] if i > index),
                               (n if j + 1 == len(marks) else index + 1, 0.0))
             # (a bookmark may point a little below its title: memman's index)
-            y = min([ln.top for ln in pages[index] if y - 150 <= ln.top < y
+            y = min([ln.top for ln in pages[index] if not ln.turn and y - 150 <= ln.top < y
                      and " ".join(ln.text.split()).lower() == " ".join(title.split()).lower()],
                     default=y) if index < n else y
             for p in range(index, min(end, n)):
@@ -192,7 +193,7 @@ def apparatus(pages: list[list[Line]], outline) -> dict[int, tuple[str, float, f
                 mark(end, kind, 0.0, end_y)
     for p, (kind, top, bottom) in list(kinds.items()):  # (prose under such a title: a
         # section on tables of contents in a manual about them is no table of contents)
-        texts = [ln.text.strip() for ln in pages[p] if top - 2 <= ln.top < bottom]
+        texts = [ln.text.strip() for ln in pages[p] if not ln.turn and top - 2 <= ln.top < bottom]
         if _prose(texts):
             del kinds[p]
     for p, lines in enumerate(pages):
@@ -211,10 +212,13 @@ def apparatus(pages: list[list[Line]], outline) -> dict[int, tuple[str, float, f
 
 
 def _prose(texts: list[str]) -> bool:
-    """Whether lines are text: five or more, under a fifth of them ending in a page number."""
+    """Whether lines are text: five or more, of eight words or more (the median), under a
+    fifth of them ending in a page number (contents of short titles, or paged "A-1", are
+    not)."""
     texts = [t for t in texts if t]
     ends = sum(1 for t in texts if _LEADERS.search(t) or _ENDS_IN_PAGE.match(t))
-    return len(texts) >= 5 and ends < 0.2 * len(texts)
+    return len(texts) >= 5 and ends < 0.2 * len(texts) and \
+        statistics.median(len(t.split()) for t in texts) >= 8
 
 
 def median_gap(pages: list[list[Line]], body: float) -> float:

@@ -182,6 +182,7 @@ def test_http_mcp_answers_what_is_no_message_in_one_line(kb_dir):
         batch = post('[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]')
         no_method = post('{"jsonrpc": "2.0", "id": 7}')
         empty = post("[]")
+        scalar = post('"{\\"jsonrpc\\": \\"2.0\\", \\"id\\": 5}"')  # (JSON: a string)
         fine = post('{"jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": {}}')
     assert batch == (400, {"jsonrpc": "2.0", "id": None, "error": {
         "code": -32600, "message": "a JSON-RPC batch (a list) is not taken; send one message "
@@ -189,6 +190,9 @@ def test_http_mcp_answers_what_is_no_message_in_one_line(kb_dir):
     assert empty == batch
     assert no_method == (400, {"jsonrpc": "2.0", "id": 7, "error": {
         "code": -32600, "message": "not a JSON-RPC message (method: Field required)"}})
+    assert scalar == (400, {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32600, "message": "not a JSON-RPC message (JSON, but no object); send one "
+                                   "per request"}})  # (it was "not valid JSON", with id 5)
     assert fine[0] == 200 and fine[1]["id"] == 8 and fine[1]["result"]["tools"]
 
 

@@ -538,6 +538,98 @@ def test_a_justified_line_with_wide_spaces_stays_in_its_paragraph():
            "style" in doc.text
 
 
+def test_a_scan_with_a_turned_text_layer_keeps_it():
+    """A landscape page scanned upright carries its text layer turned: that is its text (the
+    scan check counted upright characters only, threw the turned text away and sent the page
+    to OCR, which found nothing: "PDF has no extractable text")."""
+    import io
+
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c.drawImage(ImageReader(Image.new("L", (306, 396), 255)), 0, 0, width=612, height=792)
+    c.saveState()
+    c.translate(200, 150)
+    c.rotate(90)
+    text = c.beginText(0, 0)
+    text.setTextRenderMode(3)  # (invisible, as an OCR layer is)
+    for i in range(6):
+        text.setTextOrigin(0, -20 * i)
+        text.textLine(f"Row {i}: the torque for bracket {i} is {40 + i} Nm")
+    c.drawText(text)
+    c.restoreState()
+    c.save()
+    doc, _ = load_pdf(buf.getvalue(), "landscape-scan.pdf")
+    assert "the torque for bracket 3 is 43 Nm" in doc.text
+    assert "ocr_pages" not in doc.metadata
+
+
+def test_a_table_of_years_is_no_contents_and_short_titles_are():
+    """A line that opens with a number counts as a contents line only as a section number
+    ("2.8.4 \\clearmarks 31"), not a year ("2019 Revenue 120": a one-page table was marked
+    "toc"); and a bookmarked contents of short titles with no page numbers stays marked."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c.setFont("Helvetica", 11)
+    c.drawString(72, 740, "Revenue by year, in thousands of euros:")
+    for i, year in enumerate(range(2019, 2025)):
+        c.drawString(72, 720 - 14 * i, f"{year} Revenue {120 + 7 * i}")
+    c.save()
+    assert load_pdf(buf.getvalue(), "years.pdf")[0].regions == ()
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c.bookmarkPage("toc", fit="XYZ", top=760)
+    c.addOutlineEntry("Contents", "toc", level=0)
+    c.setFont("Helvetica", 11)
+    for i, title in enumerate(["Overview", "Installing", "Wiring", "Calibration", "Faults",
+                               "Glossary"]):
+        c.drawString(72, 720 - 14 * i, title)
+    c.showPage()
+    for n in range(9):
+        c.drawString(72, 720, f"Chapter {n + 1} text about the pump, its wiring and faults.")
+        c.showPage()
+    c.showOutline()
+    c.save()
+    doc = load_pdf(buf.getvalue(), "titles.pdf")[0]
+    start = doc.text.index("Overview")
+    assert doc.kind_of(start, start + 20) == "toc"
+
+
+def test_a_turned_table_set_small_is_no_footnote():
+    """Turned text is a flow of its own, so it always ends "a column": a turned table set
+    smaller than the body, its rows opening with numbers, came out as footnotes [1], [2]."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c.setFont("Helvetica", 11)
+    for i in range(10):
+        c.drawString(72, 740 - 14 * i, f"Body text line {i} about the frame and its bolts.")
+    c.saveState()
+    c.translate(400, 150)
+    c.rotate(90)
+    c.drawString(0, 0, "Table 7: Torque settings for the frame bolts")
+    c.setFont("Helvetica", 8)
+    for r in range(6):
+        for x, cell in zip((0, 60, 130, 200), (str(r + 1), f"Bracket {r}", f"M{8 + r}",
+                                              f"{40 + r} Nm")):
+            c.drawString(x, -16 - 11 * r, cell)
+    c.restoreState()
+    c.save()
+    doc, _ = load_pdf(buf.getvalue(), "small-table.pdf")
+    assert "| 3 | Bracket 2 | M10 | 42 Nm |" in doc.text and "[3]" not in doc.text
+
+
 def test_the_table_of_contents_is_marked(doc):
     contents = doc.text.index("2.1 Modes . .")
     assert doc.kind_of(contents, contents + 20) == "toc"

@@ -191,7 +191,8 @@ def parse_error(err: Exception, unit: str = "line"):
     # reader refused: the line, which Python's reader may take, a lone surrogate and all)
     request = next((e["input"] for e in errors if isinstance(e.get("input"), dict)), None)
     line = errors[0].get("input") if errors else None
-    if request is None and isinstance(line, str):
+    unread = not errors or errors[0].get("type") == "json_invalid"  # (else: JSON, parsed)
+    if request is None and isinstance(line, str) and unread:
         try:
             request = json.loads(line)
         except (ValueError, RecursionError):
@@ -201,8 +202,11 @@ def parse_error(err: Exception, unit: str = "line"):
     if isinstance(line, list):
         code, message = types.INVALID_REQUEST, (f"a JSON-RPC batch (a list) is not taken; send "
                                                 f"one message per {unit}")
-    elif request is None:
+    elif request is None and unread:
         code, message = types.PARSE_ERROR, f"not valid JSON; send one JSON-RPC message per {unit}"
+    elif request is None:
+        code, message = types.INVALID_REQUEST, (f"not a JSON-RPC message (JSON, but no object); "
+                                                f"send one per {unit}")
     elif (where := not_text(request)) is not None:
         code, message = types.INVALID_REQUEST, surrogate_error(where)
     else:
