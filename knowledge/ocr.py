@@ -75,11 +75,17 @@ def ocr_page(page, dpi: int = DPI) -> Glyphs:
         raise OcrUnavailable(reason)
     import pytesseract
 
-    pytesseract.pytesseract.tesseract_cmd = os.environ.get("TESSERACT_CMD", "tesseract")
+    runner = pytesseract.pytesseract
+    runner.tesseract_cmd = os.environ.get("TESSERACT_CMD", "tesseract")
     # Tesseract asks OpenMP for up to 10 threads whatever OMP_NUM_THREADS says; only the
-    # thread limit holds it: on 2 cores a page took 10.6 s with them and 1.4 s with one
-    # (the parse workers read several pages at once anyway)
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    # thread limit holds it: on 2 cores a page took 10.6 s with them and 1.4 s with one (the
+    # parse workers, which set it for themselves, read several pages at once anyway). Given
+    # to Tesseract's process only (pytesseract starts it with its module's ``environ``): set
+    # in this process's environment, it reached every program started after, and a `rag
+    # serve` started by the tests after an OCR test ran its reader on one thread, too slowly.
+    if hasattr(runner, "environ"):
+        runner.environ = {**os.environ,
+                          "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT", "1")}
     scale = dpi / 72
     image = page.render(scale=scale, grayscale=True).to_pil()
     width, height = image.size[0] / scale, image.size[1] / scale

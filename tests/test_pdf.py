@@ -684,6 +684,18 @@ def test_a_scanned_page_is_read_by_tesseract_with_word_boxes():
 
 
 @needs_tesseract
+def test_ocr_leaves_the_process_environment_as_it_was(monkeypatch):
+    """Tesseract gets one OpenMP thread in its own process only: set in this process's
+    environment, the limit reached every program started after (a `rag serve` that a test
+    started after an OCR test ran its reader on one thread, and its page view timed out)."""
+    import os
+
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    load_pdf(scanned(manual(), [1]), "scan.pdf")
+    assert "OMP_THREAD_LIMIT" not in os.environ
+
+
+@needs_tesseract
 def test_a_mixed_pdf_is_read_page_by_page():
     doc, _ = load_pdf(scanned(manual(), [1, 2], keep_text=[2]), "mixed.pdf")
     assert doc.metadata["ocr_pages"] == "1"
