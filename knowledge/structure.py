@@ -20,7 +20,8 @@ _LEADERS = re.compile(r"(?:\.\s*){3,}\s*\S{1,8}$")
 # (a line that begins with a letter, a backslash, or a section number before a word or a
 # backslash: "2.8.4 \\clearmarks 31", not "2019 Revenue 120" nor a glyph table's "8 9 10 ' 13";
 # then a page number or several)
-_ENDS_IN_PAGE = re.compile(r"(?:[^\W\d_]|\\|\d{1,2}(?:\.\d{1,3})*\.?\s+(?:\\|[^\W\d_])).*?[\s,]\s*(?:\d{1,4}|[ivxlc]{1,6})"
+_ENDS_IN_PAGE = re.compile(r"(?:[^\W\d_]|\\|\d{1,2}(?:\.\d{1,3})*\.?\s+(?:\\|[^\W\d_]))"
+                           r".*?[\s,]\s*(?:\d{1,4}|[ivxlc]{1,6})"
                            r"(?:\s*[,\u2013-]\s*\d{1,4})*$", re.I)
 _APPARATUS_TITLE = re.compile(r"^(?:(?:table of )?contents|short contents|list of (?:figures|"
                               r"tables|examples)|.*\bindex(?:es)?)$", re.I)
@@ -193,7 +194,8 @@ def apparatus(pages: list[list[Line]], outline) -> dict[int, tuple[str, float, f
                 mark(end, kind, 0.0, end_y)
     for p, (kind, top, bottom) in list(kinds.items()):  # (prose under such a title: a
         # section on tables of contents in a manual about them is no table of contents)
-        texts = [ln.text.strip() for ln in pages[p] if not ln.turn and top - 2 <= ln.top < bottom]
+        texts = [ln.text.strip() for ln in pages[p]
+                 if not ln.turn and top - 2 <= ln.top < bottom]
         if _prose(texts):
             del kinds[p]
     for p, lines in enumerate(pages):
