@@ -160,7 +160,7 @@ def _labelled(ln: Line, nxt: Line, body: float, gap: float) -> bool:
     (a0, a1), (b0, b1) = ln.cells
     label, text = ln.text[a0:a1].strip(), ln.text[b0:b1]
     return 0 < len(label) <= 20 and len(label.split()) <= 3 and len(text.split()) >= 4 \
-        and abs(ln.xs[b0] - nxt.x0) < 0.5 * body and nxt.top - ln.bottom < gap + 0.35 * body \
+        and abs(ln.xs[b0] - nxt.x0) < 0.5 * body and _next_line(ln, nxt, body, gap) \
         and abs(nxt.size - ln.size) <= 0.15 * ln.size
 
 
@@ -172,8 +172,14 @@ def _spread(above: Line, ln: Line, below: Line, body: float, gap: float) -> bool
     if not (len(above.cells) == len(below.cells) == 1 and above.flow == ln.flow == below.flow):
         return False
     return all(len(ln.text[a:b].split()) <= 2 for a, b in ln.cells) \
-        and abs(ln.x0 - below.x0) < 0.5 * body and ln.top - above.bottom < gap + 0.35 * body \
-        and below.top - ln.bottom < gap + 0.35 * body and not above.mono and not below.mono
+        and abs(ln.x0 - below.x0) < 0.5 * body and _next_line(above, ln, body, gap) \
+        and _next_line(ln, below, body, gap) and not above.mono and not below.mono
+
+
+def _next_line(above: Line, below: Line, body: float, gap: float) -> bool:
+    """Whether ``below`` is the next line of ``above``'s paragraph by the space between them
+    (the usual line gap and a third of a body line more)."""
+    return below.top - above.bottom < gap + 0.35 * body
 
 
 def _right_margins(lines: list[Line]) -> dict[int, float]:
