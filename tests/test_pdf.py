@@ -2,6 +2,7 @@
 running headers, hyphenation, footnotes, code, tables, lists, two columns, the outline,
 page labels, character boxes; scans read by the real Tesseract; the knowledge base keeps
 page labels and chunk kinds, and retrieval reads tables of contents last."""
+import io
 import shutil
 from contextlib import closing
 import sqlite3
@@ -18,6 +19,14 @@ from pdfdocs import manual, scanned
 needs_tesseract = pytest.mark.skipif(
     shutil.which("tesseract") is None,
     reason="tesseract is not installed (sh tests/install_tesseract.sh installs it)")
+
+
+def _canvas():
+    """A US-letter reportlab canvas to draw a test's PDF on; ``c.getpdfdata()`` ends it and
+    gives the PDF."""
+    from reportlab.pdfgen import canvas
+
+    return canvas.Canvas(io.BytesIO(), pagesize=(612, 792))
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +154,6 @@ def test_page_labels_and_pages(doc):
 def test_a_page_label_of_any_length_is_bounded():
     """A /PageLabels prefix of 10,000 characters made every page's label that long (stored
     with each page, shown with every citation): such a label counts as none."""
-    import io
-
     from pypdf import PdfReader, PdfWriter
     from pypdf.constants import PageLabelStyle
 
@@ -162,12 +169,7 @@ def test_a_page_label_of_any_length_is_bounded():
 def _turned_table(turn: int, stamp: bool = True) -> tuple[bytes, tuple]:
     """A page of upright prose and a table turned ``turn`` degrees on it (reportlab), and
     where the table's origin was put (translate)."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.drawString(72, 740, "4.2 Torque settings")
     c.drawString(72, 720, "The torque for each bolt is given in Table 7 on the turned page.")
     origin = (200, 150) if turn == 90 else (400, 650)
@@ -184,8 +186,7 @@ def _turned_table(turn: int, stamp: bool = True) -> tuple[bytes, tuple]:
         for col, cell in enumerate(row):
             c.drawString([0, 110, 180, 270][col], -20 - 14 * r, cell)
     c.restoreState()
-    c.save()
-    return buf.getvalue(), origin
+    return c.getpdfdata(), origin
 
 
 @pytest.mark.parametrize("turn", [90, 270])
@@ -236,32 +237,21 @@ def test_a_latex_sidewaystable_is_read():
 def test_a_margin_stamp_alone_is_left_out_quietly(turn):
     """Fewer turned characters than a table has (an arXiv id up the margin) stay out of the
     text, with no warning, as before."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.drawString(72, 740, "Chapter 3 Specifications, upright as a page header.")
     c.saveState()
     c.translate(30, 300)
     c.rotate(turn)
     c.drawString(0, 0, "arXiv:2101.00001v1 [cs.CL] 1 Jan 2021")
     c.restoreState()
-    c.save()
-    doc, warnings = load_pdf(buf.getvalue(), "stamp.pdf")
+    doc, warnings = load_pdf(c.getpdfdata(), "stamp.pdf")
     assert "Chapter 3" in doc.text and "arXiv" not in doc.text and warnings == []
 
 
 def test_text_at_another_angle_is_said_to_be_left_out():
     """Text at an angle that is not a quarter turn (a diagonal figure label) is not read; a
     page with enough of it is named in a warning, not silently."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.drawString(72, 740, "Chapter 3 Specifications, upright as a page header.")
     c.saveState()
     c.translate(200, 200)
@@ -269,8 +259,7 @@ def test_text_at_another_angle_is_said_to_be_left_out():
     for i in range(4):
         c.drawString(0, -20 * i, f"diagonal label number {i} of the figure")
     c.restoreState()
-    c.save()
-    doc, warnings = load_pdf(buf.getvalue(), "diagonal.pdf")
+    doc, warnings = load_pdf(c.getpdfdata(), "diagonal.pdf")
     assert "diagonal" not in doc.text
     assert warnings == ["page 1: text set at an angle (a figure?) was left out"]
 
@@ -280,12 +269,7 @@ def test_an_index_that_begins_mid_page_marks_only_itself():
     "Known limitations"): that section is text, not index (the whole page was marked, so its
     chunks went to the end of every list of hits); the index's title is in the index even
     where its bookmark points below it (memoir's chapters)."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     for n in range(1, 4):
         c.bookmarkPage(f"ch{n}", fit="XYZ", top=740)
         c.addOutlineEntry(f"{n} Chapter {n}", f"ch{n}", level=0)
@@ -312,8 +296,7 @@ def test_an_index_that_begins_mid_page_marks_only_itself():
         c.drawString(72, 570 - 14 * k, entry)
     c.showPage()
     c.showOutline()
-    c.save()
-    doc = load_pdf(buf.getvalue(), "pump.pdf")[0]
+    doc = load_pdf(c.getpdfdata(), "pump.pdf")[0]
     limits = doc.text.index("The pump cannot run dry")
     assert doc.kind_of(limits, limits + 100) == ""
     entries = doc.text.index("filter, 2")
@@ -368,12 +351,7 @@ def test_a_line_repeated_at_the_top_of_two_pages_is_text_unless_set_apart():
     and left out; a line of text that happens to open two pages (a paragraph the manual
     repeats, a code line) is not set apart, and stays: it was dropped as a header, silently
     (53 real manuals: 294 lines, 1,051 words of 6+ word lines)."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     for n in range(1, 7):
         c.setFont("Helvetica", 11)
         y = 740
@@ -388,8 +366,7 @@ def test_a_line_repeated_at_the_top_of_two_pages_is_text_unless_set_apart():
         for k in range(30):
             c.drawString(72, y - 14 * k, f"Page {n} describes step {k} of servicing the pump.")
         c.showPage()
-    c.save()
-    doc, _ = load_pdf(buf.getvalue(), "repeat.pdf")
+    doc, _ = load_pdf(c.getpdfdata(), "repeat.pdf")
     assert "Calibrating the sensor" not in doc.text
     assert doc.text.count("the pump stops and the valve closes before the tank") == 2
 
@@ -399,12 +376,7 @@ def test_an_option_list_is_labelled_paragraphs_not_a_table():
     option lists, a margin note) made that line a table row and the rest of the paragraph
     another block, cutting the hyphenated word at its end ("out- |" over "put"); a
     real table's rows, each a line, stay a table."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.setFont("Helvetica", 11)
     y = 720
     options = (("-f", ["Run as a filter. Read the DVI file from standard input and write "
@@ -421,8 +393,7 @@ def test_an_option_list_is_labelled_paragraphs_not_a_table():
         for x, cell in zip((72, 200, 330), row):
             c.drawString(x, y, cell)
         y -= 14
-    c.save()
-    doc, _ = load_pdf(buf.getvalue(), "options.pdf")
+    doc, _ = load_pdf(c.getpdfdata(), "options.pdf")
     assert ("-f Run as a filter. Read the DVI file from standard input and write its output to "
             "standard output.") in doc.text
     assert "-q Run quietly. Do not print the usual greeting and the version message at " \
@@ -434,12 +405,7 @@ def test_a_page_number_set_high_above_the_foot_is_left_out():
     """dvipdfm's manual sets its page numbers at 83 % of the page height, out of the band
     where furniture is looked for: a bare number ended every page, and a paragraph running
     on over the page break read "... Portable Document 1 Format"."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     for n in (1, 2, 3):
         c.setFont("Helvetica", 11)
         for k in range(25):
@@ -447,8 +413,7 @@ def test_a_page_number_set_high_above_the_foot_is_left_out():
                                            f"{'one two three'.split()[n - 1]} about its valve,")
         c.drawString(300, 130, str(n))  # (at 83.6 % of the height, centred)
         c.showPage()
-    c.save()
-    doc, _ = load_pdf(buf.getvalue(), "numbers.pdf")
+    doc, _ = load_pdf(c.getpdfdata(), "numbers.pdf")
     assert "valve, aaa on page two" in doc.text and "valve, aaa on page three" in doc.text
     assert not any(line.strip() in {"1", "2", "3"} for line in doc.text.split("\n"))
 
@@ -458,13 +423,9 @@ def test_contents_that_open_with_numbers_are_marked_and_prose_under_such_a_title
     so its pages were read as text; and a chapter about tables of contents bookmarked "Table of
     Contents" (KOMA-Script's guide, pages 71-76) was marked as one, its prose sent to the end
     of every list of hits."""
-    import io
-
-    from reportlab.pdfgen import canvas
 
     words = "pump valve seal filter impeller motor gasket sensor".split()
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.setFont("Helvetica", 11)
     for k in range(20):
         c.drawString(72, 720 - 14 * k, f"{k // 5 + 1}.{k % 5 + 1} \\set{words[k % 8]}{k}")
@@ -482,8 +443,7 @@ def test_contents_that_open_with_numbers_are_marked_and_prose_under_such_a_title
         c.drawString(72, 720, f"Chapter text {n} on the {words[n]} and how to service it.")
         c.showPage()
     c.showOutline()
-    c.save()
-    doc = load_pdf(buf.getvalue(), "contents.pdf")[0]
+    doc = load_pdf(c.getpdfdata(), "contents.pdf")[0]
     entry = doc.text.index("\\setvalve")
     assert doc.kind_of(entry, entry + 40) == "toc"
     prose = doc.text.index("The pump entry of a contents list")
@@ -494,12 +454,7 @@ def test_where_the_body_is_bold_a_bold_line_is_no_heading():
     """dvips' manual says its body font (CMR10) is bold: every page's last line, bold, short
     and alone, was taken for a heading, and a paragraph across the page break was cut there
     (54 places); bold sets a line apart only where the body is not bold."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     words = "pump valve seal filter impeller motor gasket sensor hose clamp".split()
     for n in (1, 2):
         c.setFont("Helvetica-Bold", 11)
@@ -507,8 +462,7 @@ def test_where_the_body_is_bold_a_bold_line_is_no_heading():
             c.drawString(72, 720 - 14 * k, f"The {words[k % 10]} {words[(k + n) % 10]} part "
                                            f"{n * 100 + k} is checked and then")
         c.showPage()
-    c.save()
-    doc, _ = load_pdf(buf.getvalue(), "bold.pdf")
+    doc, _ = load_pdf(c.getpdfdata(), "bold.pdf")
     assert not doc.sections
     assert "is checked and then The pump seal part 200" in doc.text
 
@@ -517,13 +471,9 @@ def test_a_justified_line_with_wide_spaces_stays_in_its_paragraph():
     """A line TeX stretched around a long unbreakable word ("to   extend   previously ...")
     has gaps wide enough to read as table cells: between two lines of its paragraph, with no
     cell of more than two words, it is a line of the paragraph, not a one-row table."""
-    import io
-
     from reportlab.pdfbase.pdfmetrics import stringWidth
-    from reportlab.pdfgen import canvas
 
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.setFont("Helvetica", 11)
     c.drawString(72, 720, "You can use the command \\TOCEntryStyleStartInitCode to extend any")
     x = 72
@@ -531,8 +481,7 @@ def test_a_justified_line_with_wide_spaces_stays_in_its_paragraph():
         c.drawString(x, 706, word)
         x += stringWidth(word, "Helvetica", 11) + 16  # (gaps of 16 pt: wider than 1 em)
     c.drawString(72, 692, "of a style, and it runs before the style's own initial code.")
-    c.save()
-    doc, _ = load_pdf(buf.getvalue(), "justified.pdf")
+    doc, _ = load_pdf(c.getpdfdata(), "justified.pdf")
     assert "|" not in doc.text
     assert "to extend any previously existing initialisation code with further code of a " \
            "style" in doc.text
@@ -542,14 +491,10 @@ def test_a_scan_with_a_turned_text_layer_keeps_it():
     """A landscape page scanned upright carries its text layer turned: that is its text (the
     scan check counted upright characters only, threw the turned text away and sent the page
     to OCR, which found nothing: "PDF has no extractable text")."""
-    import io
-
     from PIL import Image
     from reportlab.lib.utils import ImageReader
-    from reportlab.pdfgen import canvas
 
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.drawImage(ImageReader(Image.new("L", (306, 396), 255)), 0, 0, width=612, height=792)
     c.saveState()
     c.translate(200, 150)
@@ -561,8 +506,7 @@ def test_a_scan_with_a_turned_text_layer_keeps_it():
         text.textLine(f"Row {i}: the torque for bracket {i} is {40 + i} Nm")
     c.drawText(text)
     c.restoreState()
-    c.save()
-    doc, _ = load_pdf(buf.getvalue(), "landscape-scan.pdf")
+    doc, _ = load_pdf(c.getpdfdata(), "landscape-scan.pdf")
     assert "the torque for bracket 3 is 43 Nm" in doc.text
     assert "ocr_pages" not in doc.metadata
 
@@ -571,21 +515,14 @@ def test_a_table_of_years_is_no_contents_and_short_titles_are():
     """A line that opens with a number counts as a contents line only as a section number
     ("2.8.4 \\clearmarks 31"), not a year ("2019 Revenue 120": a one-page table was marked
     "toc"); and a bookmarked contents of short titles with no page numbers stays marked."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.setFont("Helvetica", 11)
     c.drawString(72, 740, "Revenue by year, in thousands of euros:")
     for i, year in enumerate(range(2019, 2025)):
         c.drawString(72, 720 - 14 * i, f"{year} Revenue {120 + 7 * i}")
-    c.save()
-    assert load_pdf(buf.getvalue(), "years.pdf")[0].regions == ()
+    assert load_pdf(c.getpdfdata(), "years.pdf")[0].regions == ()
 
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.bookmarkPage("toc", fit="XYZ", top=760)
     c.addOutlineEntry("Contents", "toc", level=0)
     c.setFont("Helvetica", 11)
@@ -597,8 +534,7 @@ def test_a_table_of_years_is_no_contents_and_short_titles_are():
         c.drawString(72, 720, f"Chapter {n + 1} text about the pump, its wiring and faults.")
         c.showPage()
     c.showOutline()
-    c.save()
-    doc = load_pdf(buf.getvalue(), "titles.pdf")[0]
+    doc = load_pdf(c.getpdfdata(), "titles.pdf")[0]
     start = doc.text.index("Overview")
     assert doc.kind_of(start, start + 20) == "toc"
 
@@ -606,12 +542,7 @@ def test_a_table_of_years_is_no_contents_and_short_titles_are():
 def test_a_turned_table_set_small_is_no_footnote():
     """Turned text is a flow of its own, so it always ends "a column": a turned table set
     smaller than the body, its rows opening with numbers, came out as footnotes [1], [2]."""
-    import io
-
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=(612, 792))
+    c = _canvas()
     c.setFont("Helvetica", 11)
     for i in range(10):
         c.drawString(72, 740 - 14 * i, f"Body text line {i} about the frame and its bolts.")
@@ -625,8 +556,7 @@ def test_a_turned_table_set_small_is_no_footnote():
                                               f"{40 + r} Nm")):
             c.drawString(x, -16 - 11 * r, cell)
     c.restoreState()
-    c.save()
-    doc, _ = load_pdf(buf.getvalue(), "small-table.pdf")
+    doc, _ = load_pdf(c.getpdfdata(), "small-table.pdf")
     assert "| 3 | Bracket 2 | M10 | 42 Nm |" in doc.text and "[3]" not in doc.text
 
 
@@ -651,11 +581,7 @@ def test_each_character_keeps_its_box(doc):
 
 
 def test_headings_from_font_size_without_an_outline():
-    from reportlab.pdfgen import canvas
-    import io
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf)
+    c = _canvas()
     y = 720
     for text, font, size in (("Maintenance", "Helvetica-Bold", 18), ("Oil the bearings every "
                              "week and check the belt.", "Helvetica", 11),
@@ -664,8 +590,7 @@ def test_headings_from_font_size_without_an_outline():
         c.setFont(font, size)
         c.drawString(72, y, text)
         y -= 30
-    c.save()
-    doc, _ = load_pdf(buf.getvalue(), "plain.pdf")
+    doc, _ = load_pdf(c.getpdfdata(), "plain.pdf")
     assert [(s.level, s.title) for s in doc.sections] == [(1, "Maintenance"), (2, "Storage")]
     assert doc.heading_at(doc.text.index("Keep the pump")) == "Maintenance > Storage"
 
