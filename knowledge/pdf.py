@@ -157,13 +157,14 @@ def page_glyphs(page) -> Glyphs:
             continue
         g.add(*args)
     textpage.close()
+    stamps = []  # (quarter-turned text too little for a table: margin stamps, left out quietly)
     for turn, chars in quarter.items():
         if len(chars) >= SIDEWAYS_SAID:
             g.turned.append((turn, _turned(g, turn, chars)))
         else:
-            rotated.extend(chars)
-    if len(g) < MIN_TEXT_CHARS and len(rotated) > len(g) and not g.turned:
-        for args in rotated:
+            stamps.extend(chars)
+    if len(g) < MIN_TEXT_CHARS and len(rotated) + len(stamps) > len(g) and not g.turned:
+        for args in rotated + stamps:
             g.add(*args)
     else:
         g.sideways = len(rotated)

@@ -233,17 +233,18 @@ def test_a_latex_sidewaystable_is_read():
         and abs(bottom - 547.5) < 1
 
 
-@pytest.mark.parametrize("turn", [90, 270])
-def test_a_margin_stamp_alone_is_left_out_quietly(turn):
-    """Fewer turned characters than a table has (an arXiv id up the margin) stay out of the
-    text, with no warning, as before."""
+def test_margin_stamps_are_left_out_quietly():
+    """Fewer turned characters than a table has (an arXiv id up one margin, a draft mark
+    down the other) stay out of the text, with no warning, as before; two such stamps,
+    turned either way, were together counted as "text set at an angle" and warned about."""
     c = _canvas()
     c.drawString(72, 740, "Chapter 3 Specifications, upright as a page header.")
-    c.saveState()
-    c.translate(30, 300)
-    c.rotate(turn)
-    c.drawString(0, 0, "arXiv:2101.00001v1 [cs.CL] 1 Jan 2021")
-    c.restoreState()
+    for turn, origin in ((90, (30, 300)), (270, (580, 600))):
+        c.saveState()
+        c.translate(*origin)
+        c.rotate(turn)
+        c.drawString(0, 0, "arXiv:2101.00001v1 [cs.CL] 1 Jan 2021")
+        c.restoreState()
     doc, warnings = load_pdf(c.getpdfdata(), "stamp.pdf")
     assert "Chapter 3" in doc.text and "arXiv" not in doc.text and warnings == []
 
