@@ -19,16 +19,20 @@ BLOCK = {
     "dd", "figure", "figcaption", "form", "hr", "br", "address", "details", "summary", "body",
 }
 # navigation by class: Texinfo (header, nav-panel, section-toc, mini-toc, menu), DocBook
-# (navheader, navfooter, a chapter's toc), LaTeX2HTML (navigation), and the usual site chrome
+# (navheader, navfooter, a chapter's toc), LaTeX2HTML (navigation), Doxygen (navpath, its
+# breadcrumbs) and the usual site chrome
 NAV_CLASSES = {"header", "nav-panel", "navigation", "navheader", "navfooter", "section-toc",
                "mini-toc", "menu", "breadcrumb", "breadcrumbs", "skip-link", "toc-backlink",
-               "toc", "list-of-tables", "list-of-figures", "list-of-examples", "childlinks"}
+               "toc", "list-of-tables", "list-of-figures", "list-of-examples", "childlinks",
+               "navpath"}
 # a heading's or definition's permalink, shown as "¶" beside it: Texinfo (copiable-anchor),
 # Sphinx (headerlink), MkDocs and Jupyter Book (headerlink, anchor-link)
 PERMALINK_CLASSES = {"copiable-anchor", "headerlink", "anchor-link"}
 # navigation by id: Texinfo's table of contents and short table of contents (its class,
 # "contents", is Doxygen's main content, so the id tells them apart)
 NAV_IDS = {"SEC_Contents", "SEC_Overview"}
+CELLS = ("td", "th")
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _SPACE = re.compile(r"\s+")
 
 
@@ -36,13 +40,24 @@ def is_navigation(tag) -> bool:
     """Whether an element is navigation rather than content (a permalink included)."""
     if tag.get("role") in ("navigation", "menu", "menubar") or tag.get("id") in NAV_IDS:
         return True  # (mdBook's theme list is a menu)
-    if any(c.lower() in NAV_CLASSES for c in _classes(tag)) and not (
-            tag.name == "a" and _classes(tag) == ["header"]):  # (mdBook's heading link)
+    classes = _classes(tag)
+    if any(c.lower() in NAV_CLASSES for c in classes) and not _titled_header(tag, classes):
         return True
+    if classes == ["summary"] and tag.parent is not None and _titled_header(
+            tag.parent, _classes(tag.parent)):
+        return True  # (Doxygen's links to the parts of the page, beside its title)
     if is_permalink(tag):
         return True
     summary = (tag.get("summary") or "").lower()
     return tag.name == "table" and summary.startswith("navigation")
+
+
+def _titled_header(tag, classes: list[str]) -> bool:
+    """A "header" that holds the page's title, not navigation: mdBook's heading link
+    (``<a class="header">``) and Doxygen's page header (``<div class="header">`` around
+    ``<div class="headertitle">``)."""
+    return classes == ["header"] and (tag.name == "a" or tag.find(
+        class_="headertitle", recursive=False) is not None)
 
 
 def _classes(tag) -> list[str]:
@@ -62,36 +77,60 @@ def _empty_category(tag) -> bool:
         not tag.get_text().strip(" :\u00a0\n")
 
 
-def _heading_text(tag) -> str:
-    """A heading's words, as ``get_text`` gives them, without its permalink."""
-    from bs4 import NavigableString
+def inline_text(tag) -> str:
+    """An element's words on one line, as a browser shows them: strings run together as
+    written (``<b>k</b>ill`` is "kill", ``lib<i>foo</i>1`` is "libfoo1"), a space where a
+    block, a cell or a line break ends; scripts, styles, navigation and permalinks left out.
 
-    words = []
-    for t in tag.find_all(string=True):
-        if type(t) is not NavigableString or not t.strip():
-            continue  # (a comment, a CDATA section, blank)
-        node = t.parent
-        while node is not None and node is not tag and not (node.name in SKIP
-                                                            or is_permalink(node)):
-            node = node.parent
-        if node is tag:
-            words.append(t.strip())
-    return " ".join(words)
+    Example: ``inline_text(soup.h2)`` gives "1.2 Simple Examples".
+    """
+    from bs4.element import NavigableString, PreformattedString
+
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                if not isinstance(child, PreformattedString):  # (a comment, a doctype)
+                    parts.append(str(child))
+            elif not (child.name in SKIP or is_navigation(child)):
+                gap = " " if child.name in BLOCK or child.name in CELLS else ""
+                parts.append(gap)
+                walk(child)
+                parts.append(gap)
+
+    walk(tag)
+    return _SPACE.sub(" ", "".join(parts)).strip()
 
 
-def _data_rows(table) -> list[list[str]] | None:
+def _data_rows(table) -> list | None:
     """A table's rows as cell texts, when it is a data table (two rows or more, one with two
-    cells or more); None for a layout table (an admonition box, a menu)."""
+    cells or more); None for a layout table (an admonition box, a menu). A row that is only
+    a heading (Doxygen's "Public Member Functions") comes as its (level, title); empty rows
+    (Doxygen's separators) are left out."""
     rows = []
     for tr in table.find_all("tr"):
         if tr.find_parent("table") is not table:
             continue  # (a nested table's rows)
-        cells = [_SPACE.sub(" ", c.get_text(" ", strip=True)).replace("|", "\\|")
-                 for c in tr.find_all(("td", "th"), recursive=False)]
-        rows.append(cells)
-    if len(rows) >= 2 and any(sum(1 for c in r if c) >= 2 for r in rows):
+        cells = tr.find_all(CELLS, recursive=False)
+        texts = [inline_text(c).replace("|", "\\|") for c in cells]
+        heading = tr.find(HEADINGS)
+        if heading is not None and len(cells) == 1 and inline_text(heading) == texts[0]:
+            rows.append((int(heading.name[1]), texts[0]))
+        elif any(texts):
+            rows.append(texts)
+    cells = [r for r in rows if isinstance(r, list)]
+    if len(cells) >= 2 and any(sum(1 for c in r if c) >= 2 for r in cells):
         return rows
     return None
+
+
+def _start(ol) -> int:
+    """An ordered list's first number (``<ol start="0">``; 1 when absent or not a number)."""
+    try:
+        return int(ol.get("start", 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def html_document(soup, rel: str) -> Document:
@@ -149,9 +188,19 @@ def html_document(soup, rel: str) -> Document:
                 rows = _data_rows(child)
                 if rows is not None:
                     brk()
-                    emit("\n".join("| " + " | ".join(r) + " |" for r in rows))
+                    for row in rows:
+                        if isinstance(row, tuple):
+                            brk()
+                            sections.append(Section(length, *row))
+                            emit(row[1])
+                            brk()
+                        else:
+                            brk(single=True)
+                            emit("| " + " | ".join(row) + " |")
                     brk()
                     continue
+            if name in CELLS and out and not out[-1].endswith((" ", "\n")):
+                emit(" ")  # (a layout table's cells: "key may contain nulls", not "keymay")
             if name == "li":
                 brk(single=True)
                 if item_no is not None:
@@ -166,12 +215,12 @@ def html_document(soup, rel: str) -> Document:
                 continue
             if name in BLOCK:
                 brk()
-                if name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-                    heading = _heading_text(child)
+                if name in HEADINGS:
+                    heading = inline_text(child)
                     if heading:
                         sections.append(Section(length, int(name[1]), heading))
             if name in ("ul", "ol"):
-                visit(child, name, [0] if name == "ol" else None)
+                visit(child, name, [_start(child) - 1] if name == "ol" else None)
             else:
                 visit(child)
             if name in BLOCK:

@@ -266,3 +266,57 @@ def test_docx_lists_stay_items(tmp_path):
     d.save(tmp_path / "l.docx")
     [doc], _ = load_file(tmp_path / "l.docx", "l.docx")
     assert doc.text == "Steps:\n\n- Unpack the pump.\n- Connect the hose.\n\nDone."
+
+
+def test_html_table_cells_and_headings_keep_words_whole(tmp_path):
+    """Inline markup inside a word stays inside it in a table cell and a section title (a
+    DocBook table's "<strong>k</strong>ill" and "lib<em>foo</em>1" are "kill" and "libfoo1",
+    not "k ill"); a line break or paragraph in a cell is a space."""
+    html = ("<html><body><h2><code>os</code>.path — <em>paths</em></h2><table>"
+            "<tr><th>Key</th><th>Action</th></tr>"
+            "<tr><td><code>k</code></td><td><strong>k</strong>ill all (<a href='#s'>SAK</a>)"
+            "</td></tr><tr><td><code>lib<em>foo</em>1</code></td><td><p>shared</p><p>library"
+            "</p>one<br>two</td></tr></table></body></html>")
+    [doc], _ = load(tmp_path, "t.html", html)
+    assert doc.text == ("os.path — paths\n\n| Key | Action |\n| k | kill all (SAK) |\n"
+                        "| libfoo1 | shared library one two |")
+    assert doc.sections == (Section(0, 2, "os.path — paths"),)
+
+
+def test_html_layout_table_cells_stay_apart(tmp_path):
+    """A one-row table laid out as a list (Doxygen's parameters) keeps a space between its
+    cells ("key may contain nulls", not "keymay contain nulls")."""
+    html = ("<html><body><dl class='params'><dt>Parameters</dt><dd><table class='params'>"
+            "<tr><td class='paramname'>key</td><td>may contain nulls.</td></tr></table></dd>"
+            "</dl></body></html>")
+    [doc], _ = load(tmp_path, "p.html", html)
+    assert doc.text == "Parameters\n\nkey may contain nulls."
+
+
+def test_doxygen_page_title_and_member_tables(tmp_path):
+    """A Doxygen page: its header's title stays (its links to the page's parts, and the
+    breadcrumbs, are navigation), a heading row inside a member table is a section, and the
+    table's empty separator rows are left out."""
+    html = ("<html><body><div id='nav-path' class='navpath'><ul><li class='navelem'>"
+            "<a href='dir.html'>include</a></li></ul></div>"
+            "<div class='header'><div class='summary'><a href='#func'>Functions</a></div>"
+            "<div class='headertitle'><div class='title'>allocator.h File Reference</div>"
+            "</div></div><div class='contents'><table class='memberdecls'>"
+            "<tr class='heading'><td colspan='2'><h2 class='groupheader'><a name='func'></a>"
+            "Functions</h2></td></tr>"
+            "<tr><td class='memItemLeft'>bool&#160;</td><td class='memItemRight'>"
+            "<a href='#eq'>operator==</a> (const A &amp;)</td></tr>"
+            "<tr class='separator'><td class='memSeparator' colspan='2'>&#160;</td></tr>"
+            "<tr><td class='memItemLeft'>int&#160;</td><td class='memItemRight'>size ()</td>"
+            "</tr></table></div></body></html>")
+    [doc], _ = load(tmp_path, "allocator_8h.html", html)
+    assert doc.text == ("allocator.h File Reference\n\nFunctions\n\n"
+                        "| bool | operator== (const A &) |\n| int | size () |")
+    assert doc.sections == (Section(doc.text.index("Functions"), 2, "Functions"),)
+
+
+def test_html_ordered_list_keeps_its_start(tmp_path):
+    """``<ol start="0">`` numbers from 0, as shown (Sphinx's "0. Make sure ...")."""
+    html = "<html><body><ol start='0'><li>Update.</li><li>Build.</li></ol></body></html>"
+    [doc], _ = load(tmp_path, "o.html", html)
+    assert doc.text == "0. Update.\n1. Build."
