@@ -388,7 +388,7 @@ class _Writer:
 def _page_starts(b: TextBuilder, n: int, length: int) -> list[int]:
     """Where each page's text begins: its first character (a page without text: where the
     next one begins), never before the page before's."""
-    firsts = [min((x[0] for x in b.pieces[p]), default=None) if b.pieces.get(p) else None
+    firsts = [min((x.start for x in b.pieces[p]), default=None) if b.pieces.get(p) else None
               for p in range(1, n + 1)]
     starts, following = [0] * n, length
     for i in range(n - 1, -1, -1):
@@ -407,13 +407,13 @@ def _document(rel: str, writer: _Writer, pages: list, labels: list[str], kinds: 
     for p, (kind, top, bottom) in sorted(kinds.items()):
         # (the page's lines from height top to bottom: bookmarks' heights, each a little above
         # its heading's line)
-        whole = top <= 0 and bottom == math.inf  # (a turned piece's x[2] is no height: it
+        whole = top <= 0 and bottom == math.inf  # (a turned piece's top is no height: it
         # belongs to a region only of its whole page)
         pieces = [x for x in b.pieces.get(p + 1, ())
-                  if (top - 2 <= x[2] < bottom if x[6] else whole)]
+                  if (top - 2 <= x.top < bottom if x.upright else whole)]
         if not pieces:
             continue
-        lo, hi = min(x[0] for x in pieces), max(x[1] for x in pieces)
+        lo, hi = min(x.start for x in pieces), max(x.end for x in pieces)
         if regions and regions[-1][2] == kind and not text[regions[-1][1]:lo].strip(" \n|-"):
             regions[-1] = (regions[-1][0], max(hi, regions[-1][1]), kind)
         else:

@@ -56,8 +56,8 @@ class TextBuilder:
         text: ``Piece.upright``)."""
         if not text:
             return
-        self.pieces[page].append((self.length, self.length + len(text), top, bottom,
-                                  list(xs), x_end, upright))
+        self.pieces[page].append(Piece(self.length, self.length + len(text), top, bottom,
+                                       tuple(xs), x_end, upright))
         self._parts.append(text)
         self.length += len(text)
 
@@ -88,17 +88,16 @@ def _read_varints(data: bytes):
         v = shift = 0
 
 
-def encode(pieces: list) -> str:
-    """A page's pieces (start, end, top, bottom, xs, x_end, upright) as a compact string (a
-    turned piece's length is stored negative)."""
+def encode(pieces: list[Piece]) -> str:
+    """A page's pieces as a compact string (a turned piece's length is stored negative)."""
     out = bytearray()
     prev_end = 0
-    for start, end, top, bottom, xs, x_end, upright in pieces:
-        q = [round(x * UNIT) for x in xs] + [round(x_end * UNIT)]
-        n = end - start if upright else start - end
-        _varints([start - prev_end, n, round(top * UNIT), round(bottom * UNIT), q[0]], out)
+    for p in pieces:
+        q = [round(x * UNIT) for x in p.xs] + [round(p.x_end * UNIT)]
+        n = p.end - p.start if p.upright else p.start - p.end
+        _varints([p.start - prev_end, n, round(p.top * UNIT), round(p.bottom * UNIT), q[0]], out)
         _varints([b - a for a, b in zip(q, q[1:])], out)
-        prev_end = end
+        prev_end = p.end
     return base64.b64encode(zlib.compress(bytes(out), 9)).decode("ascii")
 
 
