@@ -20,11 +20,12 @@ BLOCK = {
 }
 # navigation by class: Texinfo (header, nav-panel, section-toc, mini-toc, menu), DocBook
 # (navheader, navfooter, a chapter's toc), LaTeX2HTML (navigation), Doxygen (navpath, its
-# breadcrumbs) and the usual site chrome
+# breadcrumbs; icona and levels, its class tree's letter icons and depth buttons) and the usual
+# site chrome
 NAV_CLASSES = {"header", "nav-panel", "navigation", "navheader", "navfooter", "section-toc",
                "mini-toc", "menu", "breadcrumb", "breadcrumbs", "skip-link", "toc-backlink",
                "toc", "list-of-tables", "list-of-figures", "list-of-examples", "childlinks",
-               "navpath"}
+               "navpath", "icona", "levels"}
 # a heading's or definition's permalink, shown as "¶" beside it: Texinfo (copiable-anchor),
 # Sphinx (headerlink), MkDocs and Jupyter Book (headerlink, anchor-link)
 PERMALINK_CLASSES = {"copiable-anchor", "headerlink", "anchor-link"}
@@ -34,6 +35,7 @@ NAV_IDS = {"SEC_Contents", "SEC_Overview"}
 CELLS = ("td", "th")
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _SPACE = re.compile(r"\s+")
+_EXPONENT = re.compile(r"[\w+\-\u2212.() ]+")
 
 
 def is_navigation(tag) -> bool:
@@ -95,9 +97,10 @@ def inline_text(tag) -> str:
                     parts.append(str(child))
             elif not (child.name in SKIP or is_navigation(child)):
                 gap = " " if child.name in BLOCK or child.name in CELLS else ""
-                parts.append(gap)
+                before, after = _exponent(child)
+                parts.append(gap + before)
                 walk(child)
-                parts.append(gap)
+                parts.append(after + gap)
 
     walk(tag)
     return _SPACE.sub(" ", "".join(parts)).strip()
@@ -123,6 +126,16 @@ def _data_rows(table) -> list | None:
     if len(cells) >= 2 and any(sum(1 for c in r if c) >= 2 for r in cells):
         return rows
     return None
+
+
+def _exponent(tag) -> tuple[str, str]:
+    """What goes before and after a superscript that reads as an exponent or a note's number:
+    "2^64", "2^(n - 1)", "tables^1", not "264", "2n - 1"; nothing around a bracketed one
+    ("[1]"), a mark ("*") or any other element."""
+    text = _SPACE.sub(" ", tag.get_text()).strip() if tag.name == "sup" else ""
+    if not _EXPONENT.fullmatch(text):
+        return "", ""
+    return ("^(", ")") if " " in text else ("^", "")
 
 
 def _start(ol) -> int:
@@ -201,6 +214,12 @@ def html_document(soup, rel: str) -> Document:
                     continue
             if name in CELLS and out and not out[-1].endswith((" ", "\n")):
                 emit(" ")  # (a layout table's cells: "key may contain nulls", not "keymay")
+            before, after = _exponent(child)
+            if before:
+                emit(before)
+                visit(child)
+                emit(after)
+                continue
             if name == "li":
                 brk(single=True)
                 if item_no is not None:

@@ -320,3 +320,28 @@ def test_html_ordered_list_keeps_its_start(tmp_path):
     html = "<html><body><ol start='0'><li>Update.</li><li>Build.</li></ol></body></html>"
     [doc], _ = load(tmp_path, "o.html", html)
     assert doc.text == "0. Update.\n1. Build."
+
+
+def test_html_superscript_exponents_keep_their_caret(tmp_path):
+    """A superscript exponent is not run into its base: "2^64", "2^(n - 1)" (as text browsers
+    show them), not "264", "2n - 1"; a bracketed note mark stays as it is."""
+    html = ("<html><body><p>A maximum of 2<sup>64</sup>-2; from -(2<sup>n -\n1</sup>) to "
+            "2<sup>7</sup> - 1.</p><table><tr><th>Type</th><th>Max</th></tr><tr><td>u8</td>"
+            "<td>2<sup>8</sup> - 1</td></tr></table><p>Hash tables<sup>[1]</sup>.</p>"
+            "</body></html>")
+    [doc], _ = load(tmp_path, "e.html", html)
+    assert doc.text == ("A maximum of 2^64-2; from -(2^(n - 1)) to 2^7 - 1.\n\n| Type | Max |\n"
+                        "| u8 | 2^8 - 1 |\n\nHash tables[1].")
+
+
+def test_doxygen_class_list_icons_are_left_out(tmp_path):
+    """Doxygen's class tree draws a letter icon (N, C) before each name and depth buttons
+    above it: "Json", not "NJson"."""
+    html = ("<html><body><div class='levels'>[detail level <span>1</span><span>2</span>]"
+            "</div><table class='directory'><tr><td><span class='icona'><span class='icon'>N"
+            "</span></span><a class='el' href='n.html'>Json</a></td><td>JSON notation</td></tr>"
+            "<tr><td><span class='icona'><span class='icon'>C</span></span>"
+            "<a class='el' href='c.html'>Reader</a></td><td>Reads JSON</td></tr></table>"
+            "</body></html>")
+    [doc], _ = load(tmp_path, "annotated.html", html)
+    assert doc.text == "| Json | JSON notation |\n| Reader | Reads JSON |"
