@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "passages it used. Without QUESTION: an interactive prompt on a "
                        "terminal, or one question per line from stdin (JSON lines out).",
                        epilog=ASK_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("question", nargs="?", metavar="QUESTION")
+    p.add_argument("question", nargs="?", metavar="QUESTION",
+                   help="the question, in quotes; omit it for a prompt or questions on stdin")
     p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
     p.add_argument("-k", type=int, default=None,
                    help="passages given to the reader (default: the reader's own, else 5)")
@@ -318,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=commands.cmd_train)
 
-    p = sub.add_parser("eval-compare", help=argparse.SUPPRESS, prog="rag eval compare",
+    p = sub.add_parser("eval-compare", prog="rag eval compare",  # (no help: not listed;
+                       # `rag eval compare` reaches it)
                        description="Compare two evaluation runs.", epilog=COMPARE_EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_a", metavar="RUN_A")

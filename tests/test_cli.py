@@ -1,5 +1,6 @@
 """The `rag` command line with the real packaged embedder: output, JSON schema, exit codes."""
 import json
+import re
 import subprocess
 import sys
 
@@ -165,6 +166,18 @@ def test_every_subcommand_help_has_an_example(capsys):
             main([cmd, "--help"])
         assert exc.value.code == 0
         assert f"example:\n  rag {cmd} " in capsys.readouterr().out
+
+
+def test_the_command_list_names_no_hidden_command_and_ask_says_what_question_is(capsys):
+    """`eval-compare` (reached as `rag eval compare`) was listed as "==SUPPRESS==" (argparse
+    prints a subparser's suppressed help), and `rag ask --help` left QUESTION unexplained."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "SUPPRESS" not in out and "eval-compare" not in out and "  ask " in out
+    with pytest.raises(SystemExit):
+        main(["ask", "--help"])
+    assert re.search(r"QUESTION +the question", capsys.readouterr().out)
 
 
 def test_help_does_not_import_heavy_libraries():
