@@ -12,7 +12,9 @@ from pathlib import Path
 
 from .types import Document, Section
 
-SKIP = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object", "nav"}
+# (a <select>'s options are a form's choices, "Search Documentation", not the page's words)
+SKIP = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object", "nav",
+        "select"}
 BLOCK = {
     "p", "div", "section", "article", "main", "header", "footer", "aside", "ul", "ol",
     "li", "table", "tr", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt",

@@ -345,3 +345,13 @@ def test_doxygen_class_list_icons_are_left_out(tmp_path):
             "</body></html>")
     [doc], _ = load(tmp_path, "annotated.html", html)
     assert doc.text == "| Json | JSON notation |\n| Reader | Reads JSON |"
+
+
+def test_html_form_choices_are_left_out(tmp_path):
+    """A search box's drop-down (SQLite's "Search Documentation / Search Changelog") is not
+    the page's text; the words around it are."""
+    html = ("<html><body><form><select name='s'><option value='d'>Search Documentation"
+            "</option><option value='c'>Search Changelog</option></select>"
+            "<input type='submit' value='Go'></form><p>The CLI reads SQL.</p></body></html>")
+    [doc], _ = load(tmp_path, "cli.html", html)
+    assert doc.text == "The CLI reads SQL."
