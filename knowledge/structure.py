@@ -14,8 +14,10 @@ from dataclasses import replace
 from .layout import Line
 
 _NORM = re.compile(r"[\W_]+")
-# what may precede a bookmark's title on its heading line: "1.2", "Chapter 4", "Appendix A"
-_NUMBERING = re.compile(r"(?:chapter|appendix|part|section|sect|ch)?[0-9ivxlc]{0,12}[a-z]?")
+# what may precede a bookmark's title on its heading line: "1.2", "Chapter 4", "Appendix A",
+# an appendix's section "A.1"
+_NUMBERING = re.compile(r"(?:chapter|appendix|part|section|sect|ch)?(?:[a-z](?=\d))?"
+                        r"[0-9ivxlc]{0,12}[a-z]?")
 _LEADERS = re.compile(r"(?:\.\s*){3,}\s*\S{1,8}$")
 # (a line that begins with a letter, a backslash, or a section number before a word or a
 # backslash: "2.8.4 \\clearmarks 31", not "2019 Revenue 120" nor a glyph table's "8 9 10 ' 13";
@@ -103,25 +105,43 @@ def outline_headings(pages: list[list[Line]], outline) -> list[Heading]:
             continue
         lines = pages[index]
         start = 0
-        if y is not None:  # (at or below the bookmark's position only)
+        if y is not None:  # (at or below the bookmark's position)
             start = next((k for k, ln in enumerate(lines) if ln.bottom >= y - 2), len(lines))
-        for k in range(start, len(lines)):
-            got = _norm(lines[k].text)
-            if got and (got.endswith(want) and _NUMBERING.fullmatch(got[:len(got) - len(want)])
-                        or len(got) >= 6 and want.startswith(got)):
-                h.lines.append(lines[k])
-                # a title wrapped onto the next lines
-                rest = want[len(got):] if want.startswith(got) else ""
-                j = k + 1
-                while rest and j < len(lines):
-                    nxt = _norm(lines[j].text)
-                    if not nxt or not rest.startswith(nxt):
-                        break
-                    h.lines.append(lines[j])
-                    rest = rest[len(nxt):]
-                    j += 1
-                break
+        below = range(start, len(lines))
+        # (or just above it: dblatex's bookmarks point at a section's first line of text,
+        # below its title)
+        above = [k for k in range(start - 1, max(start - 1 - TITLE_ABOVE, -1), -1)
+                 if y is not None and lines[k].bottom >= y - TITLE_ABOVE_PT]
+        # the whole title first, below or above, then its start below: a line that only
+        # opens the title ("$ debuild" under the bookmark of "debuild command") is a last
+        # resort, for a title whose wrapped lines do not spell it exactly
+        h.lines = next((found for whole, ks in ((True, below), (True, above), (False, below))
+                        for k in ks if (found := _title_lines(lines, k, want, whole))), [])
     return heads
+
+
+TITLE_ABOVE, TITLE_ABOVE_PT = 2, 48  # lines, and points, above its bookmark a title may be
+
+
+def _title_lines(lines: list[Line], k: int, want: str, whole: bool) -> list[Line]:
+    """Line ``k`` and those after it that print the title ``want`` (``_norm``ed), with its
+    number before it, or its start (a title wrapped onto the next lines; with ``whole``,
+    only where they spell all of it); else []."""
+    got = _norm(lines[k].text)
+    if not got or not (got.endswith(want) and _NUMBERING.fullmatch(got[:len(got) - len(want)])
+                       or len(got) >= 6 and want.startswith(got)):
+        return []
+    out = [lines[k]]
+    rest = want[len(got):] if want.startswith(got) else ""
+    j = k + 1
+    while rest and j < len(lines):
+        nxt = _norm(lines[j].text)
+        if not nxt or not rest.startswith(nxt):
+            break
+        out.append(lines[j])
+        rest = rest[len(nxt):]
+        j += 1
+    return [] if whole and rest else out
 
 
 def font_headings(pages: list[list[Line]], body: float) -> list[Heading]:

@@ -265,6 +265,40 @@ def test_text_at_another_angle_is_said_to_be_left_out():
     assert warnings == ["page 1: text set at an angle (a figure?) was left out"]
 
 
+def test_a_numbered_title_above_its_bookmark_is_a_heading():
+    """dblatex (Debian's DocBook manuals) points a section's bookmark at its first line of
+    text, below the title, and sets the number apart from it ("6.3   debuild command"): the
+    title line was read as a table row of two cells, the section's first chunk ran on from
+    the section before (40 of maint-guide's 90 headings), and a line below that only opens
+    the title ("$ debuild") was taken for it; an appendix's "A.1" was no number either."""
+    c = _canvas()
+    y = 740
+    for number, title, first in (("6.3", "debuild command", "You can automate the build with "
+                                  "the debuild command."),
+                                 ("A.1", "Shared libraries", "Before packaging shared "
+                                  "libraries, read the policy.")):
+        c.setFont("Helvetica-Bold", 14)
+        c.drawString(72, y, number)
+        c.drawString(110, y, title)
+        c.bookmarkPage(number, fit="XYZ", top=y - 26)  # (at the text's first line)
+        c.addOutlineEntry(title, number, level=0)
+        c.setFont("Helvetica", 10)
+        c.drawString(72, y - 34, first)
+        c.setFont("Courier", 9)
+        c.drawString(90, y - 56, "$ debuild" if number == "6.3" else "$ ldconfig")
+        c.setFont("Helvetica", 10)
+        for k in range(4):
+            c.drawString(72, y - 78 - 13 * k, f"More about {title}, line {k} of its text.")
+        y -= 200
+    c.showOutline()
+    doc = load_pdf(c.getpdfdata(), "dblatex.pdf")[0]
+    assert "|" not in doc.text
+    assert "6.3 debuild command\n\nYou can automate" in doc.text
+    assert "A.1 Shared libraries\n\nBefore packaging" in doc.text
+    assert doc.heading_at(doc.text.index("$ debuild")) == "debuild command"
+    assert doc.heading_at(doc.text.index("Before packaging")) == "Shared libraries"
+
+
 def test_an_index_that_begins_mid_page_marks_only_itself():
     """The index of gnuplot's manual begins below the last section of its text ("Bugs",
     "Known limitations"): that section is text, not index (the whole page was marked, so its
