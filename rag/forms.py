@@ -66,6 +66,7 @@ def question_kind(question: str) -> str:
 
 QUOTED = 60  # characters a quotation in typographic marks is sought over, either way
 _IDENT = re.compile(r"[\w.\-/:@+~]")
+_PROMPT = re.compile(r"[ \t]*\$ +(?=\S)")  # a shell prompt opening a command line
 
 
 def whole_span(text: str, start: int, end: int, reach: int = 120) -> tuple[int, int]:
@@ -80,6 +81,20 @@ def whole_span(text: str, start: int, end: int, reach: int = 120) -> tuple[int, 
         s -= 1
     while e < hi and _word(text[e - 1]) and _word(text[e]):
         e += 1
+    # a word joined by hyphens is one token ("safe-upgrade", not "safe"; "well-known")
+    while s - 1 > lo and text[s - 1] == "-" and text[s - 2].isalpha() and text[s].isalpha():
+        s -= 2
+        while s > lo and _word(text[s - 1]):
+            s -= 1
+    while e + 1 < hi and text[e] == "-" and text[e - 1].isalpha() and text[e + 1].isalpha():
+        e += 2
+        while e < hi and _word(text[e]):
+            e += 1
+    prompt = _PROMPT.match(text, line_start, line_end)
+    if prompt and s >= prompt.end() and line_end - prompt.end() <= 2 * reach:
+        # (a shell command: the whole command, not one word of it, "sudo" of "$ sudo
+        # pbuilder create")
+        return prompt.end(), len(text[:line_end].rstrip())
     if _is_code(text[s:e]):  # an identifier or path cut at a dot or dash: take it whole
         while s > lo and _IDENT.match(text[s - 1]):
             s -= 1

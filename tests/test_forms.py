@@ -91,6 +91,16 @@ def test_whole_span_never_cuts_a_string_a_bracket_or_an_identifier():
     assert elided[slice(*whole_span(elided, at, at + len("users’ files")))] == "users’ files"
     at = elided.index("users’ home")
     assert elided[slice(*whole_span(elided, at, at + len("users’ home")))] == "users’ home"
+    # a word joined by hyphens is one token, and a shell command one command (a user was
+    # told "aptitude safe" for "aptitude safe-upgrade", "sudo" for "$ sudo pbuilder create")
+    manual = "Use aptitude safe-upgrade for a well-known fix.\n\n  $ sudo pbuilder create\n"
+    at = manual.index("aptitude")
+    assert manual[slice(*whole_span(manual, at, at + len("aptitude safe")))] == \
+        "aptitude safe-upgrade"
+    at = manual.index("known")
+    assert manual[slice(*whole_span(manual, at, at + 5))] == "well-known"
+    at = manual.index("sudo")
+    assert manual[slice(*whole_span(manual, at, at + 4))] == "sudo pbuilder create"
     # prose is left alone (a sentence's final stop is not taken)
     prose = "The Denver Broncos won Super Bowl 50."
     d = prose.index("Denver")
