@@ -99,7 +99,7 @@ def inline_text(tag) -> str:
                     parts.append(str(child))
             elif not (child.name in SKIP or is_navigation(child)):
                 gap = " " if child.name in BLOCK or child.name in CELLS else ""
-                before, after = _exponent(child)
+                before, after = _exponent(child, next((p for p in reversed(parts) if p), ""))
                 parts.append(gap + before)
                 walk(child)
                 parts.append(after + gap)
@@ -130,12 +130,13 @@ def _data_rows(table) -> list | None:
     return None
 
 
-def _exponent(tag) -> tuple[str, str]:
-    """What goes before and after a superscript that reads as an exponent or a note's number:
-    "2^64", "2^(n - 1)", "tables^1", not "264", "2n - 1"; nothing around a bracketed one
-    ("[1]"), a mark ("*") or any other element."""
+def _exponent(tag, after: str) -> tuple[str, str]:
+    """What goes before and after a superscript written against the text ``after`` ends with
+    that reads as an exponent or a note's number: "2^64", "2^(n - 1)", "tables^1", not
+    "264", "2n - 1"; nothing around one after a space ("lists 2"), a bracketed one ("[1]"),
+    a mark ("*") or any other element."""
     text = _SPACE.sub(" ", tag.get_text()).strip() if tag.name == "sup" else ""
-    if not _EXPONENT.fullmatch(text):
+    if not after or after[-1].isspace() or not _EXPONENT.fullmatch(text):
         return "", ""
     return ("^(", ")") if " " in text else ("^", "")
 
@@ -216,7 +217,7 @@ def html_document(soup, rel: str) -> Document:
                     continue
             if name in CELLS and out and not out[-1].endswith((" ", "\n")):
                 emit(" ")  # (a layout table's cells: "key may contain nulls", not "keymay")
-            before, after = _exponent(child)
+            before, after = _exponent(child, out[-1] if out else "")
             if before:
                 emit(before)
                 visit(child)

@@ -355,3 +355,13 @@ def test_html_form_choices_are_left_out(tmp_path):
             "<input type='submit' value='Go'></form><p>The CLI reads SQL.</p></body></html>")
     [doc], _ = load(tmp_path, "cli.html", html)
     assert doc.text == "The CLI reads SQL."
+
+
+def test_html_superscript_after_a_space_gets_no_caret(tmp_path):
+    """A superscript set apart from the word before it is a note mark, not an exponent:
+    "lists 2", "bug-control -x3" (as before), not "lists ^2"."""
+    html = ("<html><body><p>Comma separated lists <a href='#f2'><sup>2</sup></a> are "
+            "basic.</p><p><strong>.bug-control</strong>  <sup><strong>-x3</strong></sup>"
+            "</p></body></html>")
+    [doc], _ = load(tmp_path, "c.html", html)
+    assert doc.text == "Comma separated lists 2 are basic.\n\n.bug-control -x3"
