@@ -15,7 +15,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
-from .clean import continues, join, marks, running_lines, vocabulary
+from .clean import NOTE_MARK, continues, join, marks, running_lines, vocabulary
 from .layout import Line
 from .pagemap import TextBuilder
 from .structure import (Heading, apparatus, body_size, font_headings, median_gap,
@@ -29,7 +29,6 @@ _BULLET = re.compile(r"^([\u2022\u25e6\u25aa\u25ab\u2023\u2219\u00b7\u25cb\u25a0
 _GLYPH_BULLET = "\u2022\u25e6\u25aa\u25ab\u2023\u2219\u00b7\u25cb\u25a0\u25a1" + "".join(
     map(chr, range(0x80, 0xA0)))
 _SENTENCE_END = (".", ":", "!", "?", ";")
-_NOTE_MARK = re.compile(r"(\d{1,3}|[*\u2020\u2021\u00a7\u00b6])\s")
 
 
 @dataclass
@@ -303,7 +302,7 @@ class _Writer:
                     self.b.text("- ")
                     start = m.end()
             if k == 0 and note:
-                m = _NOTE_MARK.match(ln.text)
+                m = NOTE_MARK.match(ln.text)
                 r1 = ln.raised[0][1] if ln.raised and ln.raised[0][0] == 0 else (
                     m.end(1) if m else 0)
                 if r1:

@@ -181,7 +181,14 @@ def marks(lines: list[Line]) -> set[str]:
         if line.raised and line.raised[0][0] == 0:
             out.add(line.text[: line.raised[0][1]].strip())
         else:
-            m = re.match(r"\s*(\d{1,3}|[*\u2020\u2021\u00a7\u00b6])\s", line.text)
+            m = NOTE_MARK.match(line.text)
             if m:
                 out.add(m.group(1))
     return out
+
+
+# a footnote's mark opening its line: a number or sign, then a space, or glued to the note's
+# first word (dblatex: "11The default ...", "1⁴The ...": its raised digits come as
+# superscript characters from 4 on)
+NOTE_MARK = re.compile(r"\s*([0-9\u00b9\u00b2\u00b3\u2070-\u2079]{1,3}|"
+                       r"[*\u2020\u2021\u00a7\u00b6])(?:\s|(?=[A-Z][a-z]))")

@@ -48,6 +48,30 @@ def test_a_paragraph_runs_on_over_the_page_and_its_footnote_follows_it(doc):
     assert t.index("[1] The valve is the red lever") > t.index("set in the configuration file.")
 
 
+def test_footnotes_whose_mark_is_glued_to_their_first_word_are_footnotes():
+    """dblatex sets a footnote's number against its first word ("11The default ..."): no
+    line of its footnote area was taken for a note, so the notes stood between a paragraph
+    and its continuation on the next page (maint-guide's how-to answers were cut by them)."""
+    c = _canvas()
+    c.setFont("Helvetica", 10)
+    for k in range(40):
+        c.drawString(72, 720 - 13 * k, f"Line {k} of the packaging steps describes the "
+                                       f"build{' and then' if k == 39 else '.'}")
+    c.setFont("Helvetica", 8)
+    c.drawString(72, 80, "11The default package name field length of aptitude is 30.")
+    c.drawString(72, 70, "12If you follow the Developer's Reference, the ITP process will catch")
+    c.drawString(72, 61, "this kind of issue.")
+    c.showPage()
+    c.setFont("Helvetica", 10)
+    c.drawString(72, 720, "set the variables DEBEMAIL and DEBFULLNAME in your shell.")
+    doc = load_pdf(c.getpdfdata(), "notes.pdf")[0]
+    assert "describes the build and then set the variables DEBEMAIL" in doc.text
+    assert "[11] The default package name field" in doc.text
+    assert "[12] If you follow the Developer's Reference, the ITP process will catch this" \
+        in doc.text
+    assert doc.text.index("[11]") > doc.text.index("DEBFULLNAME")
+
+
 def test_words_and_identifiers_split_at_line_ends_are_rejoined(doc):
     assert "from its repository and set the variable SOME_VARIABLE to the name" in doc.text
     assert "reposi" not in doc.text.replace("repository", "")
