@@ -136,8 +136,10 @@ def join(left: Line, right: Line, vocab: Counter) -> tuple[int, str]:
     if not a or not b:
         return 0, " "
     tail = a.rsplit(None, 1)[-1]
-    if tail.endswith("/-") and len(tail) > 2 and tail[-3].isalnum() and b[0].isalnum():
-        return 1, ""  # a path broken after its "/" with a typesetter's hyphen: debian/-|patches
+    if tail.endswith("/-") and len(tail) > 2 and tail[-3].isalnum():
+        # a path broken after its "/" with a typesetter's hyphen: debian/-|patches, and a URL
+        # before its closing bracket or a home directory: debian.org/-|), gr.jp/-|~dancer
+        return 1, "" if b[0].isalnum() or b[0] in "~_.)]>\"'\u201d\u2019" else " "
     if a.endswith("-") and b[0].isalpha():
         m = _TAIL.search(tail)
         if m is None or left.mono_end:

@@ -91,6 +91,15 @@ def test_a_path_broken_after_its_slash_with_a_hyphen_is_rejoined():
     assert left[:len(left) - cut] + sep + right == "list them in the debian/patches/series file."
     cut, sep = join(line("the error is +/-"), line("days at most"), {})
     assert (cut, sep) == (0, " ")
+    # a URL before its closing bracket, a home directory, a table's next cell (maint-guide)
+    for left, right, want in (("(https://tracker.debian.org/-", ") for it", "(https://tracker"
+                               ".debian.org/) for it"),
+                              ("see http://www.netfort.gr.jp/-", "~dancer/column/ too",
+                               "see http://www.netfort.gr.jp/~dancer/column/ too"),
+                              ("at https://www.debian.org/doc/-", "| 2 |", "at https://www."
+                               "debian.org/doc/ | 2 |")):
+        cut, sep = join(line(left), line(right), {})
+        assert left[:len(left) - cut] + sep + right == want
 
 
 def test_code_keeps_its_lines_and_indentation(doc):
