@@ -429,6 +429,7 @@ def _hangs(text: str, u: Unit, after: Unit) -> bool:
 
 
 # where an answer too long may be cut: after a sentence, between lines (of code), after a clause
+_WORDISH = re.compile(r"[^\W\d_]{2}")
 _CUT = re.compile(r"(?P<stop>(?<=[.!?])[\"')\]]*\s+)|(?P<line>\n\s*)|(?P<clause>[,;:]\s+)")
 
 
@@ -455,9 +456,11 @@ def clip(text: str, start: int, end: int, around: tuple[int, int],
         held = open_brackets(text[seen:at], held)
         quotes.update(ch for ch in text[seen:at] if ch in '"“”')
         seen = at
-        if held or quotes['"'] % 2 or quotes["“"] > quotes["”"] or \
-                (m.lastgroup == "stop" and ABBREV.search(text[max(start, at - 12):at])):
-            continue  # inside a bracket or a quotation, or after "e.g."
+        if held or quotes['"'] % 2 or quotes["“"] > quotes["”"] or (m.lastgroup == "stop" and (
+                ABBREV.search(text[max(start, at - 12):at])
+                or not _WORDISH.search(text[text.rfind("\n", 0, at) + 1:at]))):
+            continue  # inside a bracket or a quotation, after "e.g.", or a stop that ends no
+            # words of its line (a shell's ". /usr/share/..." line: a lone "." was an answer's end)
         if m.lastgroup == "line":
             if code(at) and code(m.end()):
                 cuts |= {at, m.end()}

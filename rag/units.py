@@ -28,6 +28,7 @@ class Unit:
 
 
 _ITEM = re.compile(r"^\s*([-*•◦‣–·]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+\S")
+_ROW = re.compile(r"^\s*\|.*\|\s*$")  # a table's row, as the loaders write it
 _PROMPT = re.compile(r"^\s*(\$|#|>>>?|>|%|[\w.-]+:\d+>|[\w.-]+>)\s+\S")
 _CODE_END = re.compile(r"[;{}]\s*$|\)\s*;?\s*$")
 _SYMBOLS = set("()[]{}=;<>$\\/_|&*#@~^`")
@@ -102,6 +103,9 @@ def units(text: str) -> list[Unit]:
                 end = lines[i][1]
                 held = open_brackets(text[lines[i][0]:end], held)
             out.append(trim(text, a, end, "code"))
+        elif _ROW.match(line):  # a table's row is read whole, whatever sentences its cells
+            flush_prose(a)      # hold (its closing "|" was an answer of its own)
+            out.append(trim(text, a, b, "item"))
         elif _ITEM.match(line):
             flush_prose(a)
             prose_start = a  # an item runs on over its wrapped lines, then splits as prose

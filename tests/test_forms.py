@@ -371,6 +371,27 @@ def test_clip_prefers_an_end_at_a_sentence_to_one_after_a_comma():
     assert s <= at and text[s:e].endswith(".") and words(text[s:e]) <= 40
 
 
+def test_a_table_row_is_one_unit_and_no_cut_leaves_a_lone_stop():
+    """A user's trial: an answer opened with a lone "|" (a table row's cells split into
+    sentences left its closing bar a unit) and another ended on a lone "." (a shell's
+    ". /usr/share/..." line cut after its dot to keep within the word limit)."""
+    text = ("Actions menu:\n\n| Actions → Forget | Forget packages. They are obsolete. |\n"
+            "| Actions → Play Minesweeper | Play a game. |\n\nThen quit.")
+    assert [text[u.start:u.end] for u in units(text)] == [
+        "Actions menu:", "| Actions → Forget | Forget packages. They are obsolete. |",
+        "| Actions → Play Minesweeper | Play a game. |", "Then quit."]
+    intro = ("It is useful to have a slightly customized default, so let us create an alias "
+             "dquilt for Debian packaging by adding the following lines to the bashrc file in "
+             "your home directory. The second line provides the same shell completion "
+             "feature of the quilt command to the dquilt command:")
+    text = (intro + "\n\nalias dquilt=\"quilt --quiltrc=${HOME}/.quiltrc-dpkg\"\n"
+            ". /usr/share/bash-completion/completions/quilt now and then more words here\n"
+            "complete -F _quilt_completion -o filenames dquilt and then many more words "
+            "follow on this line to make it long enough to need a cut somewhere in it.")
+    s, e = clip(text, 0, len(text), (0, len(intro)))
+    assert not text[s:e].endswith("\n.") and text[s:e].startswith("It is useful")
+
+
 def test_an_indented_paragraph_is_prose_and_an_indented_command_is_code():
     """Plain-text FAQs indent every paragraph: its sentences are units of their own, so an
     answer is the sentence that answers, not the whole paragraph read as one code block."""
