@@ -265,8 +265,13 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
             works[i] = works[i - 1]
     works = [None if w is None or w.lower() in (*_THING, "that", "this") else w for w in works]
     for turn, work in zip(reversed(history[-MAX_TURNS:]), reversed(works)):
-        answer = (turn.answer or "").strip().strip(".")
-        if answer and answer.lower() != _NOT_FOUND and len(answer.split()) <= 8:
+        told = (turn.answer or "").strip()
+        answer = told.strip(".")
+        # (an answer told as a sentence, "VRRP stands for Virtual Router Redundancy
+        # Protocol.", is no one thing a pronoun refers back to: "which versions of it")
+        sentence = told.endswith(".") and len(told.split()) >= 4
+        if answer and not sentence and answer.lower() != _NOT_FOUND and \
+                len(answer.split()) <= 8:
             asks_who = _words(turn.question)[:1] in (["who"], ["whom"], ["whose"])
             # "Steve Jobs" is a person; "Apple" may be a company: both can answer "who";
             # "Which king...?", "What was Tesla's brother called?" ask for a person

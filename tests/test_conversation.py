@@ -63,6 +63,10 @@ APPLE = [Turn("Who founded Apple?", "Steve Jobs")]
     ("who plays the ghost that possesses her?", [Turn("who plays the possessed girl in scary "
                                                       "movie 2?", "Natasha Lyonne")],
      "who plays the ghost that possesses Natasha Lyonne?"),
+    # an answer told as a sentence is no antecedent: what the question named is
+    ("Which versions of it does FRR implement?", [Turn("What is VRRP used for?", "VRRP stands "
+                                                       "for Virtual Router Redundancy Protocol.")],
+     "Which versions of VRRP does FRR implement?"),
     # the most recent turn wins
     ("When did she die?", [Turn("Who wrote Frankenstein?", "Mary Shelley"),
                            Turn("Who was her mother?", "Mary Wollstonecraft")],
