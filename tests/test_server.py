@@ -207,6 +207,8 @@ def test_bad_requests_get_4xx_json_errors_and_change_nothing(kb_dir):
             r = httpx.post(f"{url}/v1/ask", json=body)
             assert r.status_code in (400, 422), body
             message(r)
+        r = httpx.post(f"{url}/v1/search", json={"query": ""})  # (as the CLI says it, not
+        assert message(r) == "query: empty; send some text"  # "should match pattern '\S'")
         for path, raw, field in (  # JSON's "\ud800" is no text: each a 422 naming its field
                 ("/v1/search", '{"query": "x", "filters": {"where": {"lang": "\\ud800"}}}',
                  "filters.where.lang"),

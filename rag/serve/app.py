@@ -33,7 +33,7 @@ from knowledge.errors import KnowledgeError, LockedError, UsageError
 from .chat import ChatBody, chunks, completion, conversation_of
 from .documents import get_document, list_documents
 from .engine import MAX_BATCH, Engine
-from .schemas import MAX_OFFSET, AskBody, FilterBody, SearchBody
+from .schemas import MAX_OFFSET, TEXT, AskBody, FilterBody, SearchBody
 from .security import Access, Guard, require_write
 from .uploads import MAX_UPLOAD_FILES, MAX_UPLOADS_IN_FLIGHT, Receiver, UploadError
 from .writer import UploadRejected, Writer
@@ -185,7 +185,11 @@ def _handlers(app) -> None:
         first = max(exc.errors(), key=lambda e: len(e.get("loc", ())), default={})
         where = ".".join(str(p) for p in first.get("loc", ())
                          if p != "body" and not _TYPE_TAG.fullmatch(str(p)))
-        return error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
+        msg = first.get("msg", "invalid")
+        if first.get("type") == "string_pattern_mismatch" and \
+                (first.get("ctx") or {}).get("pattern") == TEXT:
+            msg = "empty; send some text"  # (not pydantic's "should match pattern '\S'")
+        return error(422, f"{where or 'request'}: {msg}")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc):  # (and unknown routes, wrong methods)
