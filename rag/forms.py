@@ -361,8 +361,9 @@ def finish(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: Fa
     excerpt's first units are let go to make room, up to unit ``keep`` (None: none), and
     where that is not enough, the excerpt stays as it was (a last unit that is a mere label,
     "Programming Notes:", is dropped instead)."""
-    if hi > lo and (keep is None or keep < hi) and _label(text, all_units[hi]) and \
-            _lead_on(text, all_units, lo, hi, skip, limit) is None:
+    if hi > lo and (keep is None or keep < hi) and (
+            _label(text, all_units[hi]) and _lead_on(text, all_units, lo, hi, skip, limit) is None
+            or _title(text, all_units[hi])):
         return lo, hi - 1
     for first in range(lo, (lo if keep is None else min(keep, hi)) + 1):
         end = _lead_on(text, all_units, first, hi, skip, limit)
@@ -379,17 +380,32 @@ def _label(text: str, u: Unit) -> bool:
         and whole_line(text, u)
 
 
+def _title(text: str, u: Unit) -> bool:
+    """Unit ``u`` is a title alone on its line, a blank line, an underline or the passage's
+    end after it ("Set Actions": a definition's term, a section the passage's path does not
+    name): an excerpt that ends on it ends on the name of what it leaves out."""
+    line = text[u.start:u.end].strip()
+    found = line.split()
+    return u.kind == "sentence" and 0 < len(found) <= 5 and line[-1:].isalnum() and \
+        sum(w[:1].isupper() for w in found) * 2 >= len(found) + 1 and whole_line(text, u) \
+        and bool(_TITLE_AFTER.match(text, u.end))
+
+
+_TITLE_AFTER = re.compile(r"[ \t]*(?:\n[ \t]*\n|\n[=\-~^*#]{3,}[ \t]*(?:\n|\Z)|\n?\Z)")
+
+
 def _lead_on(text: str, all_units: list[Unit], lo: int, hi: int, skip, limit: int) -> int | None:
     """``finish``'s last unit for the excerpt ``lo..hi``: ``hi`` where it does not hang,
     None where what it leads into does not fit."""
-    fits = lambda j: not skip(j) and \
+    stop = lambda j: skip(j) or _title(text, all_units[j])  # noqa: E731 (never onto a title)
+    fits = lambda j: not stop(j) and \
         words(text[all_units[lo].start:all_units[j].end]) <= limit  # noqa: E731
     j = hi
     while j + 1 < len(all_units) and _hangs(text, all_units[j], all_units[j + 1]) \
             and fits(j + 1):
         j += 1
     if j + 1 < len(all_units) and _hangs(text, all_units[j], all_units[j + 1]):
-        return hi if skip(j + 1) else None  # (what it leads into does not fit)
+        return hi if stop(j + 1) else None  # (what it leads into does not fit)
     if j == hi:  # (it does not hang)
         return hi
     kind = all_units[j].kind

@@ -392,6 +392,24 @@ def test_a_table_row_is_one_unit_and_no_cut_leaves_a_lone_stop():
     assert not text[s:e].endswith("\n.") and text[s:e].startswith("It is useful")
 
 
+def test_an_excerpt_never_ends_on_a_title():
+    """A user's trial: answers ended on "Set Actions" (the next definition's term) and,
+    led on by a colon, on "RIP Version Control" (the next section's title, underlined)."""
+    from rag.forms import finish
+
+    text = ("A route-map entry may specify conditions. If it specifies none, it always "
+            "matches.\n\nSet Actions\n\nA route-map entry may specify set actions.")
+    got = units(text)
+    assert text[got[2].start:got[2].end] == "Set Actions"
+    assert finish(text, got, 0, 2) == (0, 1)
+    assert finish(text, got, 0, 3) == (0, 3)  # (inside an excerpt it stays)
+    text = ("Say no ip split-horizon to turn it off. See the label:\n\nRIP Version Control"
+            "\n===================\n\nRIP can be configured to send version 1.")
+    got = units(text)
+    assert text[got[2].start:got[2].end] == "RIP Version Control"
+    assert finish(text, got, 0, 1) == (0, 1)
+
+
 def test_an_indented_paragraph_is_prose_and_an_indented_command_is_code():
     """Plain-text FAQs indent every paragraph: its sentences are units of their own, so an
     answer is the sentence that answers, not the whole paragraph read as one code block."""
