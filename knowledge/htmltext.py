@@ -36,6 +36,7 @@ PERMALINK_CLASSES = {"copiable-anchor", "headerlink", "anchor-link"}
 NAV_IDS = {"SEC_Contents", "SEC_Overview"}
 CELLS = ("td", "th")
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+INDEX_CLASSES = {"genindextable", "indextable", "genindex-jumpbox", "indexdiv"}
 _SPACE = re.compile(r"\s+")
 _EXPONENT = re.compile(r"[\w+\-\u2212.() ]+")
 
@@ -67,6 +68,14 @@ def _titled_header(tag, classes: list[str]) -> bool:
 def _classes(tag) -> list[str]:
     classes = tag.get("class") or ()
     return classes.split() if isinstance(classes, str) else list(classes)
+
+
+def is_index(tag) -> bool:
+    """Whether an element is a back-of-the-book index (Sphinx's genindex tables and letter
+    bar, Texinfo's ``index-cp`` tables, DocBook's ``indexdiv`` letter groups): its entries
+    name pages, and retrieval reads them last, as a PDF's index pages."""
+    return any(c in INDEX_CLASSES or c.startswith("index-") and tag.name == "table"
+               for c in _classes(tag))
 
 
 def is_permalink(tag) -> bool:
@@ -195,6 +204,11 @@ def html_document(soup, rel: str) -> Document:
             name = child.name
             if name in SKIP or is_navigation(child) or _empty_category(child):
                 continue
+            if not indexing and is_index(child):  # (read as any other, its extent marked)
+                indexing.append(length)
+                visit(_Only(child), in_list, item_no)
+                regions.append((indexing.pop(), length))
+                continue
             if name == "pre":
                 brk()
                 emit(child.get_text().strip("\n").rstrip())
@@ -248,11 +262,23 @@ def html_document(soup, rel: str) -> Document:
             if name in BLOCK:
                 brk()
 
+    indexing: list[int] = []  # (where the index being read began)
+    regions: list[tuple[int, int]] = []
     visit(soup.body or soup)
     raw = "".join(out)
     body = raw.strip()
     lead = len(raw) - len(raw.lstrip())  # (offsets were counted on the unstripped text)
     sections = [Section(s.start - lead, s.level, s.title) for s in sections]
+    marked = tuple((max(0, lo - lead), min(len(body), hi - lead), "index")
+                   for lo, hi in regions if min(len(body), hi - lead) > max(0, lo - lead))
     if not title:
         title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
-    return Document(doc_id=rel, text=body, source=rel, title=title, sections=tuple(sections))
+    return Document(doc_id=rel, text=body, source=rel, title=title, sections=tuple(sections),
+                    regions=marked)
+
+
+class _Only:
+    """A stand-in parent holding one element, so ``visit`` reads that element itself."""
+
+    def __init__(self, child):
+        self.children = [child]
