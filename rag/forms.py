@@ -81,12 +81,13 @@ def whole_span(text: str, start: int, end: int, reach: int = 120) -> tuple[int, 
         s -= 1
     while e < hi and _word(text[e - 1]) and _word(text[e]):
         e += 1
-    # a word joined by hyphens is one token ("safe-upgrade", not "safe"; "well-known")
-    while s - 1 > lo and text[s - 1] == "-" and text[s - 2].isalpha() and text[s].isalpha():
+    # a word joined by hyphens is one token ("safe-upgrade", not "safe"; "well-known"; but a
+    # name stays itself: "Norman Foster" of "Norman Foster-designed")
+    while s - 1 > lo and text[s - 1] == "-" and _joined(text, s - 1):
         s -= 2
         while s > lo and _word(text[s - 1]):
             s -= 1
-    while e + 1 < hi and text[e] == "-" and text[e - 1].isalpha() and text[e + 1].isalpha():
+    while e + 1 < hi and text[e] == "-" and _joined(text, e):
         e += 2
         while e < hi and _word(text[e]):
             e += 1
@@ -130,6 +131,18 @@ def _enclosing_call(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, i
     while name > lo and re.match(r"[\w.]", text[name - 1]):
         name -= 1
     return name, max(e, close)
+
+
+def _joined(text: str, at: int) -> bool:
+    """The words either side of the hyphen at ``at`` make one: letters both sides, opening
+    both in lower case ("safe-upgrade") or both in capitals ("Wi-Fi"), not a name and a
+    word after it ("Foster-designed")."""
+    if not (0 < at < len(text) - 1 and text[at - 1].isalpha() and text[at + 1].isalpha()):
+        return False
+    first = at - 1
+    while first > 0 and text[first - 1].isalpha():
+        first -= 1
+    return text[first].isupper() == text[at + 1].isupper()
 
 
 def _word(ch: str) -> bool:

@@ -99,6 +99,13 @@ def test_whole_span_never_cuts_a_string_a_bracket_or_an_identifier():
         "aptitude safe-upgrade"
     at = manual.index("known")
     assert manual[slice(*whole_span(manual, at, at + 5))] == "well-known"
+    # a name before a hyphenated word stays the name (SQuAD: "Norman Foster", the answer, of
+    # "the Norman Foster-designed tower")
+    prose = "the Norman Foster-designed tower and a Wi-Fi card"
+    at = prose.index("Norman")
+    assert prose[slice(*whole_span(prose, at, at + len("Norman Foster")))] == "Norman Foster"
+    at = prose.index("Wi")
+    assert prose[slice(*whole_span(prose, at, at + 2))] == "Wi-Fi"
     at = manual.index("sudo")
     assert manual[slice(*whole_span(manual, at, at + 4))] == "sudo pbuilder create"
     # prose is left alone (a sentence's final stop is not taken)
