@@ -550,8 +550,9 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
     found = stretch(texts, cut, mass, min(excerpt, WORD_LIMIT), heading) if excerpt else None
     if found:
         at, lo, hi = found
-        lo, hi = widen(texts[at], cut[at], lo, hi, lambda j: mass.get((at, j), 0.0),
-                       excerpt, lambda j: heading(at, j))
+        lo, hi = widen(texts[at], cut[at], lo, hi, lambda j: mass.get((at, j), 0.0), excerpt,
+                       lambda j: heading(at, j) or not mass.get((at, j)) and
+                       bool(_NOTE.match(texts[at], cut[at][j].start)))
         i = max(range(lo, hi + 1), key=lambda j: mass.get((at, j), 0.0))
         lo, hi = finish(texts[at], cut[at], lo, hi, lambda j: heading(at, j), keep=i)
         start, end = cut[at][lo].start, cut[at][hi].end
@@ -568,6 +569,11 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
         short = None
     return at, Shaped(start, end, form_of(all_units, start, end, all_units[i].kind), short,
                       (start, end), core)
+
+
+# a PDF's footnote as the loader writes it after its paragraph: "[12] If you follow ...";
+# an excerpt is not widened onto one (it belongs to the page, not to the answer)
+_NOTE = re.compile(r"(?<![^\n])\[[0-9*\u00b9\u00b2\u00b3\u2070-\u2079\u2020\u2021\u00a7]{1,4}\] ")
 
 
 def form_of(all_units: list[Unit], start: int, end: int, clipped: str) -> str:

@@ -417,6 +417,19 @@ def test_an_excerpt_never_ends_on_a_title():
     assert finish(text, got, 0, 1) == (0, 1)
 
 
+def test_an_excerpt_is_not_widened_onto_a_footnote():
+    """A PDF's footnotes follow their paragraph as "[11] ..." lines: an answer widened to
+    its length took the page's notes in (a user's trial, maint-guide: "... name to use for
+    packages.\n\n[11] The default package name field length of aptitude is 30")."""
+    text = ("Set up the shell environment variables $DEBEMAIL and $DEBFULLNAME so that the "
+            "tools know your name.\n\n[11] The default package name field length of "
+            "aptitude is 30.\n\n[12] If you follow the Developer's Reference, the ITP "
+            "process will catch this kind of issue.")
+    at = text.index("$DEBEMAIL")
+    _, got = shape([text], [(0.9, 0, at, at + 9)], "howto", False, excerpt=40)
+    assert text[got.start:got.end].endswith("know your name.")
+
+
 def test_an_indented_paragraph_is_prose_and_an_indented_command_is_code():
     """Plain-text FAQs indent every paragraph: its sentences are units of their own, so an
     answer is the sentence that answers, not the whole paragraph read as one code block."""
