@@ -29,18 +29,38 @@ TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 SUPPORTED_SUFFIXES = (
     TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + (".pdf", ".docx") + TABULAR_SUFFIXES
 )
+# text, Markdown and HTML compressed with gzip, as Debian ships its documentation
+# (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
+GZIP_SUFFIXES = tuple(s + ".gz" for s in TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES)
+# a project's plain-text documents named by convention, without a suffix ("README", "NEWS",
+# "FAQ", "changelog.Debian", each also gzipped): read as text (licences are left out: the
+# same GPL in every package's folder is no one's answer)
+DOC_NAMES = re.compile(r"(?:readme|faq|news|changes|changelog|history|todo|bugs|authors|"
+                       r"install|thanks|hacking|contributing|usage)(?:\.debian)?", re.I)
+_TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
+_OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
+# what a user is told is read
+SUPPORTED = (".txt .md .html .pdf .docx .jsonl .jsonl.gz .csv, the first three gzipped too, "
+             "and README, NEWS, FAQ, changelog-style files")
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 
 
 def suffix_of(path: Path) -> str:
+    """The suffix that decides how a file is read: ".md", ".jsonl.gz", ".md.gz" (gzipped
+    Markdown), ".txt" for "README" or "NEWS.gz"'s ".txt.gz"."""
     name = path.name.lower()
     if name.endswith(".jsonl.gz"):
         return ".jsonl.gz"
-    return path.suffix.lower()
+    gz = ".gz" if name.endswith(".gz") else ""
+    inner = name[:-3] if gz else name
+    if DOC_NAMES.fullmatch(inner):
+        return ".txt" + gz
+    suffix = Path(inner).suffix
+    return suffix + gz if gz and suffix + gz in GZIP_SUFFIXES else path.suffix.lower()
 
 
 def is_supported(path: Path) -> bool:
-    return suffix_of(path) in SUPPORTED_SUFFIXES
+    return suffix_of(path) in SUPPORTED_SUFFIXES + GZIP_SUFFIXES
 
 
 def is_tabular(path: Path) -> bool:
@@ -49,7 +69,7 @@ def is_tabular(path: Path) -> bool:
 
 def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
          skipped: list | None = None, follow_symlinks: bool = False,
-         prune: tuple[Path, ...] = ()) -> tuple[list[str], int]:
+         prune: tuple[Path, ...] = (), ignored: list | None = None) -> tuple[list[str], int]:
     """Relative posix paths of the supported files under ``root``, sorted, hidden ones skipped.
 
     Returns (paths, number of unsupported files skipped); files and folders whose names are
@@ -60,7 +80,8 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
     Symbolic links are followed only where they stay inside ``root`` (as ripgrep and git
     keep to the tree), unless ``follow_symlinks``; a link loop, or a folder reached twice, is
     never followed. Links not followed are reported in ``skipped`` with the reason. Folders
-    in ``prune`` are not walked.
+    in ``prune`` are not walked; given an ``ignored`` list, the unsupported files' relative
+    paths are appended to it.
     """
     found, unsupported = [], 0
     real_root = os.path.realpath(root)
@@ -109,6 +130,8 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
                 found.append(rel)
             else:
                 unsupported += 1
+                if ignored is not None:
+                    ignored.append(rel)
     return sorted(found), unsupported
 
 
@@ -181,6 +204,14 @@ def load_file(path: Path, rel: str, data: bytes | None = None) -> tuple[list[Doc
         data = path.read_bytes()
     if not data.strip():
         raise LoadError("empty file")
+    if suffix in GZIP_SUFFIXES:
+        try:
+            data = gunzip(data)
+        except ArchiveError as err:
+            raise LoadError(str(err)) from None
+        suffix = suffix[:-3]
+        if not data.strip():
+            raise LoadError("empty file (once decompressed)")
     if suffix in TABULAR_SUFFIXES:
         return _load_rows(data, rel, suffix)
     if suffix == ".pdf":
@@ -192,6 +223,9 @@ def load_file(path: Path, rel: str, data: bytes | None = None) -> tuple[list[Doc
         return [_load_docx(data, rel)], []
     text, warning = decode_text(data)
     warnings = [warning] if warning else []
+    if suffix not in HTML_SUFFIXES:  # (a manual page saved as text: bold as "b\bb", colour
+        # as "\x1b[1m", which no reader should see)
+        text = _OVERSTRUCK.sub("", _TERMINAL.sub("", text))
     if suffix in HTML_SUFFIXES:
         doc = _load_html(text, rel)
     elif suffix in MARKDOWN_SUFFIXES:

@@ -23,7 +23,7 @@ from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
 from .embedding import family
 from .language import coverage_warning, dominant_script
-from .loaders import is_supported, walk
+from .loaders import SUPPORTED, is_supported, walk
 from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
@@ -31,6 +31,7 @@ from .vector_index import VectorIndex, choose_kind
 from .windows import encode_windows
 
 DEFAULT_MAX_FILE_MB = 200
+IGNORED_NAMED = 5  # unsupported files a report names
 
 
 @dataclass
@@ -46,6 +47,8 @@ class SyncReport:
     skipped: list = field(default_factory=list)  # (file, reason): file not ingested
     warnings: list = field(default_factory=list)  # (file, message): ingested with a problem
     unsupported: int = 0
+    ignored: list = field(default_factory=list)  # a few of the unsupported files, by name
+    left_out: int = 0  # documents removed whose files are still there (the filters leave them out)
     touched: int = 0  # files whose mtime changed but not their bytes
     seconds: dict = field(default_factory=dict)
     total_documents: int = 0
@@ -65,7 +68,8 @@ class SyncReport:
             "chunks_removed": self.chunks_removed,
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "warnings": [{"file": f, "message": m} for f, m in self.warnings],
-            "unsupported_files": self.unsupported, "seconds": self.seconds,
+            "unsupported_files": self.unsupported, "ignored_examples": self.ignored,
+            "left_out": self.left_out, "seconds": self.seconds,
             "documents": self.total_documents, "chunks": self.total_chunks,
             "index": self.index_kind, "scripts": self.scripts,
             "language_warning": self.language_warning,
@@ -82,8 +86,8 @@ def content_hash(doc: Document) -> str:
 
 
 def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None = None,
-          follow_symlinks: bool = False, leave_out: Path | None = None
-          ) -> tuple[list[tuple[Path, list[str], bool]], int]:
+          follow_symlinks: bool = False, leave_out: Path | None = None,
+          ignored: list | None = None) -> tuple[list[tuple[Path, list[str], bool]], int]:
     """(root, relative files, root is a folder) per argument; and unsupported-file count.
     Files that cannot even be named are appended to ``skipped``. With ``root``, files under
     it are named relative to it (their document ids keep their folders). ``leave_out``: a
@@ -109,12 +113,11 @@ def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None 
             inside = leave_out is not None and leave_out.resolve() != p  # (the folder itself:
             # refused as no knowledge base when it is written)
             files, n = walk(p, include, exclude, skipped, follow_symlinks,
-                            prune=(leave_out,) if inside else ())
+                            prune=(leave_out,) if inside else (), ignored=ignored)
             unsupported += n
             scans.append((p, files, True))
         elif not is_supported(p):
-            raise UsageError(f"{p}: unsupported file type; supported: .txt .md .html .pdf "
-                             ".docx .jsonl .jsonl.gz .csv")
+            raise UsageError(f"{p}: unsupported file type; supported: {SUPPORTED}")
         else:
             scans.append((p.parent, [p.name], False))
     walked = {base / f for base, files, is_dir in scans if is_dir for f in files}
@@ -168,12 +171,14 @@ def sync(
     t0 = time.perf_counter()
     report = SyncReport()
     choose_kind(index_kind, 0)  # validate early
+    ignored: list[str] = []
     scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root,
-                                      follow_symlinks, leave_out=Path(kb_dir))
+                                      follow_symlinks, leave_out=Path(kb_dir), ignored=ignored)
+    report.ignored = ignored[:IGNORED_NAMED]
     if not empty_ok and not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)
         raise KnowledgeError(f"nothing to index in {where}: no supported files "
-                             "(.txt .md .html .pdf .docx .jsonl .jsonl.gz .csv)")
+                             f"({SUPPORTED})")
     if embedder is not None:
         load_embedder, embedder_identity = (lambda: embedder), embedder.identity()
     identity = embedder_identity
@@ -224,11 +229,13 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
                 gone = [row for row in conn.execute(
                     "SELECT id, path FROM files WHERE root=?", (str(root),))
                     if row[1] not in seen_files]
-                for file_id, _ in gone:
+                for file_id, path in gone:
+                    there = (Path(root) / path).is_file()  # (not gone: left out by a filter)
                     for (doc_row,) in conn.execute(
                             "SELECT id FROM documents WHERE file_id=?", (file_id,)).fetchall():
                         remove_ids += _delete_document(conn, doc_row)
                         report.removed += 1
+                        report.left_out += there
                     conn.execute("DELETE FROM files WHERE id=?", (file_id,))
         report.seconds["scan"] = round(time.perf_counter() - t0, 3)
 

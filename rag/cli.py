@@ -75,13 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="ingest files or folders into a knowledge base",
                        description="Ingest documents (.txt .md .html .pdf .docx .jsonl "
-                       ".jsonl.gz .csv) into a knowledge base; re-running updates only what "
+                       ".jsonl.gz .csv; gzipped text, Markdown and HTML; README, NEWS, FAQ, "
+                       "changelog) into a knowledge base; re-running updates only what "
                        "changed.", epilog=INDEX_EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
     p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
     p.add_argument("--include", action="append", default=[], metavar="GLOB",
-                   help="only files matching GLOB (path or name; repeatable)")
+                   help="only files matching GLOB (path or name; repeatable); the knowledge "
+                        "base keeps what the filters match: a folder's documents they leave "
+                        "out are removed")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="skip files matching GLOB (repeatable)")
     p.add_argument("--embedder", default=None,

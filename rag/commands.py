@@ -151,9 +151,19 @@ def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
         f"{report.chunks_removed} dropped; now {report.total_documents} documents, "
         f"{report.total_chunks} chunks ({report.index_kind} index) in "
         f"{report.seconds['total']:.1f} s", flush=True)
-    if report.skipped or report.unsupported:
-        print(f"{len(report.skipped)} files skipped (reasons above), "
-              f"{report.unsupported} files of unsupported types ignored", flush=True)
+    said = []
+    if report.skipped:
+        said.append(f"{len(report.skipped)} files skipped (reasons above)")
+    if report.unsupported:
+        more = ", ..." if report.unsupported > len(report.ignored) else ""
+        said.append(f"{report.unsupported} files of unsupported types ignored "
+                    f"({', '.join(report.ignored)}{more})")
+    if said:
+        print(", ".join(said), flush=True)
+    if report.left_out:
+        _err(f"warning: {report.left_out} documents removed whose files are still there: "
+             "--include/--exclude leave them out (a knowledge base keeps what its folder's "
+             "filters match); index without the filters to bring them back")
 
 
 STOP_GRACE_S = 20  # after Ctrl-C, `rag index --watch` exits within this, whatever it was doing

@@ -395,3 +395,37 @@ def test_html_indexes_are_marked_as_index(tmp_path):
     for words in ("The shell reads", "| k | kill |"):
         at = doc.text.index(words)
         assert doc.kind_of(at, at + len(words)) == "", words
+
+
+def test_a_debian_doc_folder_is_read_gzipped_text_and_conventional_names_included(tmp_path):
+    """/usr/share/doc/PKG holds README, NEWS.gz, changelog.Debian.gz, README.md.gz: they were
+    all "files of unsupported types ignored", named nowhere (a user's trial); now read, a
+    gzipped file as its inner format (within the gunzip bounds); licences stay out, and the
+    ones left out are named to the caller."""
+    write_corpus(tmp_path, {"README": "Read me first.\n", "COPYING": "GPL", "tool.bin": "x",
+                            "FAQ.Debian": "Q. Why?\nA. Because.\n"})
+    (tmp_path / "NEWS.gz").write_bytes(gzip.compress(b"Version 2 adds colour.\n"))
+    (tmp_path / "changelog.Debian.gz").write_bytes(gzip.compress(b"pkg (1.0-1) unstable\n"))
+    (tmp_path / "guide.md.gz").write_bytes(gzip.compress(b"# Guide\n\nRun make.\n"))
+    (tmp_path / "bad.txt.gz").write_bytes(b"not gzip at all")
+    ignored = []
+    found, n = walk(tmp_path, ignored=ignored)
+    assert found == ["FAQ.Debian", "NEWS.gz", "README", "bad.txt.gz", "changelog.Debian.gz",
+                     "guide.md.gz"]
+    assert n == 2 and sorted(ignored) == ["COPYING", "tool.bin"]
+    [news], _ = load_file(tmp_path / "NEWS.gz", "NEWS.gz")
+    assert news.text == "Version 2 adds colour.\n" and news.title == "NEWS"
+    [guide], _ = load_file(tmp_path / "guide.md.gz", "guide.md.gz")
+    assert guide.title == "Guide" and guide.sections == (Section(0, 1, "Guide"),)
+    with pytest.raises(LoadError, match="not a valid gzip file"):
+        load_file(tmp_path / "bad.txt.gz", "bad.txt.gz")
+    bomb = gzip.compress(b"\n" * (300 * 2**20))  # (300 MB of newlines in 300 KB)
+    with pytest.raises(LoadError, match="compression bomb"):
+        load(tmp_path, "bomb.txt.gz", bomb)
+
+
+def test_a_manual_page_saved_as_text_loses_its_terminal_escapes_and_overstrike(tmp_path):
+    [doc], _ = load(tmp_path, "man-db-manual.txt",
+                    b"\x1b[1m6.  The index database caches\x1b[0m\n"
+                    b"Run B\x08BO\x08OL\x08LD and _\x08u_\x08n_\x08d_\x08e_\x08r mandb.\n")
+    assert doc.text == "6.  The index database caches\nRun BOLD and under mandb.\n"

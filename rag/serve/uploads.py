@@ -56,7 +56,7 @@ class UploadError(Exception):
 
 def safe_upload_name(name: str | None) -> str:
     """The file name an upload is stored under, or a UsageError saying why it cannot be."""
-    from knowledge.loaders import is_supported
+    from knowledge.loaders import SUPPORTED, is_supported
 
     raw = name or ""
     base = raw.replace("\\", "/").rsplit("/", 1)[-1].strip()
@@ -67,8 +67,7 @@ def safe_upload_name(name: str | None) -> str:
         raise UsageError(f"upload {raw!r}: the name is too long or holds control "
                          "characters; rename the file")
     if not is_supported(Path(base)):
-        raise UsageError(f"upload {base!r}: unsupported file type; supported: .txt .md .html "
-                         ".pdf .docx .jsonl .jsonl.gz .csv")
+        raise UsageError(f"upload {base!r}: unsupported file type; supported: {SUPPORTED}")
     return base
 
 
