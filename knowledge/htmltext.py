@@ -38,6 +38,10 @@ CELLS = ("td", "th")
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 INDEX_CLASSES = {"genindextable", "indextable", "genindex-jumpbox", "indexdiv"}
 _SPACE = re.compile(r"\s+")
+NAV_BAR_CELLS = 24
+_BRACKETED = re.compile(r"\[[^\[\]]{1,24}\]")
+_GENERATED = re.compile(r"\s*this (?:document|page|manual) was generated (?:by|on|using)\b",
+                        re.I)
 _EXPONENT = re.compile(r"[\w+\-\u2212.() ]+")
 
 
@@ -53,8 +57,21 @@ def is_navigation(tag) -> bool:
         return True  # (Doxygen's links to the parts of the page, beside its title)
     if is_permalink(tag):
         return True
-    summary = (tag.get("summary") or "").lower()
-    return tag.name == "table" and summary.startswith("navigation")
+    if tag.name == "table":
+        return (tag.get("summary") or "").lower().startswith("navigation") or _link_bar(tag)
+    if tag.name in ("font", "address", "small"):  # (texi2html's and LaTeX2HTML's footers)
+        return bool(_GENERATED.match(tag.get_text(" ")[:200]))
+    return False
+
+
+def _link_bar(table) -> bool:
+    """A table of bracketed link labels only, texi2html's navigation bar ("[ << ] [ >> ]
+    [Top] [Contents] [Index] [ ? ]"), which has no class to tell it by."""
+    cells = table.find_all(CELLS, limit=NAV_BAR_CELLS + 1)
+    if not cells or len(cells) > NAV_BAR_CELLS or not table.find("a"):
+        return False
+    texts = [t for t in (_SPACE.sub(" ", c.get_text()).strip() for c in cells) if t]
+    return bool(texts) and all(_BRACKETED.fullmatch(t) for t in texts)
 
 
 def _titled_header(tag, classes: list[str]) -> bool:
