@@ -404,6 +404,7 @@ def _docx_blocks(d):
                 if content is not None:
                     yield from body(content)
 
+    count = 0  # (the number of the item in a run of numbered items)
     for item in body(d.element.body):
         if isinstance(item, Paragraph):
             text = _docx_text(item._p)
@@ -418,9 +419,14 @@ def _docx_blocks(d):
                 level = 1
             numbered = item._p.pPr is not None and item._p.pPr.numPr is not None
             if not level and (style.startswith("List") or numbered):
+                if _numbered(d, item, style):  # "1. ", "2. ": "the fifth step" can be asked
+                    count += 1
+                    yield f"{count}. " + text, 0, "item"
+                    continue
                 yield "- " + text, 0, "item"
             else:
                 yield text, level, "text"
+            count = 0
         elif isinstance(item, Table):
             rows = []
             for row in item.rows:
@@ -434,6 +440,31 @@ def _docx_blocks(d):
                 if any(cells):
                     rows.append("| " + " | ".join(cells) + " |")
             yield "\n".join(rows), 0, "table"
+
+
+def _numbered(d, paragraph, style: str) -> bool:
+    """Whether a list paragraph is numbered ("List Number" style, or a numbering whose
+    format is not a bullet), not bulleted; unknown numbering reads as bullets."""
+    if "Number" in style:
+        return True
+    num = None
+    for ppr in (paragraph._p.pPr, getattr(paragraph.style.element, "pPr", None)
+                if paragraph.style is not None else None):
+        if ppr is not None and ppr.numPr is not None:
+            num = ppr.numPr
+            break
+    if num is None or num.numId is None:
+        return False
+    try:
+        numbering = d.part.numbering_part.element
+        ilvl = num.ilvl.val if num.ilvl is not None else 0
+        [abstract] = numbering.xpath(f'./w:num[@w:numId="{int(num.numId.val)}"]'
+                                     "/w:abstractNumId/@w:val")
+        formats = numbering.xpath(f'./w:abstractNum[@w:abstractNumId="{int(abstract)}"]'
+                                  f'/w:lvl[@w:ilvl="{int(ilvl)}"]/w:numFmt/@w:val')
+    except (NotImplementedError, KeyError, ValueError, AttributeError):
+        return False
+    return bool(formats) and formats[0] not in ("bullet", "none")
 
 
 def _docx_contents(sdt) -> bool:

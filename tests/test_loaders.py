@@ -268,6 +268,32 @@ def test_docx_lists_stay_items(tmp_path):
     assert doc.text == "Steps:\n\n- Unpack the pump.\n- Connect the hose.\n\nDone."
 
 
+def test_docx_numbered_lists_keep_their_numbers(tmp_path):
+    """Numbered items were written "- " like bullets, so "what is the fifth step?" could not
+    be answered (a user's trial); they are "1. ", "2. " (a run of them numbered from 1), by
+    the "List Number" style or by a numbering whose format is decimal; bullets stay "- "."""
+    import copy
+
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("Restore:")
+    for step in ("Announce the incident.", "Stop the database.", "Restore the backup."):
+        d.add_paragraph(step, style="List Number")
+    d.add_paragraph("Then check:")
+    numbered = d.styles["List Number"].element.pPr.numPr  # (its decimal numbering, set on
+    for check in ("Read the log.", "Run a query."):       # plain paragraphs)
+        p = d.add_paragraph(check)
+        p._p.get_or_add_pPr().append(copy.deepcopy(numbered))
+    d.add_paragraph("Tools:")
+    d.add_paragraph("pgbackrest", style="List Bullet")
+    d.save(tmp_path / "n.docx")
+    [doc], _ = load_file(tmp_path / "n.docx", "n.docx")
+    assert doc.text == ("Restore:\n\n1. Announce the incident.\n2. Stop the database.\n"
+                        "3. Restore the backup.\n\nThen check:\n\n1. Read the log.\n"
+                        "2. Run a query.\n\nTools:\n\n- pgbackrest")
+
+
 def test_html_table_cells_and_headings_keep_words_whole(tmp_path):
     """Inline markup inside a word stays inside it in a table cell and a section title (a
     DocBook table's "<strong>k</strong>ill" and "lib<em>foo</em>1" are "kill" and "libfoo1",
