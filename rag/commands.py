@@ -281,6 +281,12 @@ def cmd_ask(args) -> int:
     filters = Filters.parse(args.path, args.where)
     kb_dir = resolve_kb_dir(args.kb)
     with KnowledgeBase.open(kb_dir) as kb:
+        if filters:  # (filters that match nothing would read as "not found" to every question)
+            from rag.serve.documents import unmatched_filters
+
+            why = unmatched_filters(kb, filters.path_glob, dict(filters.metadata))
+            if why:
+                raise _usage(f"{why} (--path/--where)")
         reader = open_reader(args)
         k = args.k or getattr(getattr(reader, "config", None), "k", 5)
         pipeline = Pipeline(Retriever(kb, args.retrieval), reader, k=k)

@@ -349,6 +349,11 @@ def test_ask_bad_input(indexed, tiny_reader, tmp_path, capsys):
          "is not a model directory"),
         (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--beams", "0"], 2,
          "--beams must be at least 1"),
+        # (a filter that matches nothing answered "not found" to every question: a user's trial)
+        (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--path", "brids/*"], 2,
+         "no document matches path 'brids/*'; the closest ids: birds/"),
+        (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--where", "habitat=lake"], 2,
+         "no document has metadata habitat='lake'"),
         (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--abstain-similarity", "1.5"],
          2, "--abstain-similarity must be a cosine between -1 and 1"),
         (["ask", "q", "--kb", str(kb), "--reader", tiny_reader, "--abstain-threshold", "nan"],

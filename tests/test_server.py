@@ -40,6 +40,10 @@ def test_search_and_ask_return_the_cli_objects(kb_dir):
         text = kb.document_text("cats.md")
         for c in body["citations"]:
             assert text[c["start"]:c["end"]] == c["text"]  # exact offsets
+        r = httpx.post(f"{url}/v1/ask", json={"question": "What do cats eat?",
+                                              "filters": {"path": "cts.md"}})
+        assert r.status_code == 422 and message(r).startswith(
+            "filters: no document matches path 'cts.md'; the closest ids: cats.md")
         lexical = httpx.post(f"{url}/v1/search", json={"query": "salmon", "k": 1,
                                                        "retrieval": "lexical"}).json()
         assert lexical["retrieval"] == "lexical" and lexical["hits"][0]["doc_id"] == "fish.jsonl#salmon"

@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from knowledge.errors import KnowledgeError, LockedError, UsageError
 
 from .chat import ChatBody, chunks, completion, conversation_of
-from .documents import get_document, list_documents
+from .documents import get_document, list_documents, unmatched_filters
 from .engine import MAX_BATCH, Engine
 from .schemas import MAX_OFFSET, TEXT, AskBody, FilterBody, SearchBody
 from .security import Access, Guard, require_write
@@ -295,6 +295,11 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
         from ..conversation import Turn
 
         filters = parse(body.question, body.retrieval, body.filters, "question")
+        if filters:  # (filters that match nothing: said, not a "not found" answer)
+            why = await wait(engine.call(lambda kb: unmatched_filters(
+                kb, filters.path_glob, dict(filters.metadata))))
+            if why:
+                raise HTTPException(422, f"filters: {why}")
         history = [Turn(t.question, t.answer) for t in body.history]
         answer = await wait(engine.ask(body.question.strip(), body.k, body.retrieval, filters,
                                        history))
