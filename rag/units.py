@@ -247,9 +247,18 @@ def is_heading(text: str, u: Unit, path: str = "") -> bool:
         return False
     if numbered:
         return True
+    if marked and _set_apart(text, u) and text.count("```", 0, u.start) % 2 == 0:
+        return True  # (a Markdown heading between blank lines, outside a fenced block: a
+        # section the chunk runs on into, "### Meson" under "cmake", is a heading too)
     title = _SECTION_NUMBER.sub("", line[marked.end():] if marked else line).casefold()
     return bool(path) and any(_SECTION_NUMBER.sub("", part.strip()).casefold() == title
                               for part in path.split(" > "))
+
+
+def _set_apart(text: str, u: Unit) -> bool:
+    """Unit ``u`` opens the passage or follows a blank line."""
+    before = text[:u.start].rstrip(" \t")
+    return not before or before.endswith("\n\n") or bool(re.search(r"\n[ \t]*\n$", before))
 
 
 def whole_line(text: str, u: Unit) -> bool:

@@ -430,6 +430,23 @@ def test_an_excerpt_is_not_widened_onto_a_footnote():
     assert text[got.start:got.end].endswith("know your name.")
 
 
+def test_an_excerpt_stops_at_a_markdown_heading_the_chunk_runs_on_into():
+    """A Markdown chunk holds several small sections ("### cmake", then "### Meson"): its
+    path names only the first, so an answer about cmake ran on into Meson's (a user's
+    trial); a "#" line between blank lines outside a fenced block is a heading, and a shell
+    comment inside one is not."""
+    from rag.units import is_heading
+
+    text = ("### cmake\n\nA cmake project generator is provided within build/cmake.\n\n"
+            "### Meson\n\nA Meson project is provided within build/meson. Follow its "
+            "instructions.\n\n```sh\n# install the tools\n\napt install meson\n```\n")
+    at = text.index("cmake project")
+    _, got = shape([text], [(0.9, 0, at, at + 5)], "howto", False, excerpt=40)
+    assert "Meson" not in text[got.start:got.end]
+    marks = {text[u.start:u.end]: is_heading(text, u, "Build > cmake") for u in units(text)}
+    assert marks["### Meson"] and not any(v for k, v in marks.items() if "install" in k)
+
+
 def test_an_indented_paragraph_is_prose_and_an_indented_command_is_code():
     """Plain-text FAQs indent every paragraph: its sentences are units of their own, so an
     answer is the sentence that answers, not the whole paragraph read as one code block."""
