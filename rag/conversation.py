@@ -126,6 +126,12 @@ _OPENING = re.compile(r"^\s*(?:and\s+|but\s+|so\s+)?(?:who|whom|whose|what|which
                       re.I)
 _ELLIPSIS = re.compile(r"^\s*(and|but|also|so)?\s*(what|how)\s+about\b", re.I)
 _AND = re.compile(r"^\s*(and|but|also)\b[\s,]*", re.I)
+# a question asked with "does" ends on its verb, after the subject a pronoun may stand for
+_DOES = re.compile(r"^\s*(?:and\s+)?(?:what|how|why|when|where|which \w+)\s+(?:does|do|did)\s",
+                   re.I)
+_LAST_VERB = re.compile(r"\s+(?:do|mean|work|stand(?: for)?|return|contain|look like|need|require|"
+                        r"support|use|take|cost|happen|say|show|print|produce|accept|expect)$",
+                        re.I)
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are",
        "was", "were", "did", "do", "does", "can", "could", "in", "on", "at", "and", "the", "a",
        "an", "of", "for", "to", "by", "after", "before", "during", "since", "name"}
@@ -223,6 +229,8 @@ def phrases(question: str) -> list[str]:
     clause 3?")`` -> ["the easter bunny", "santa clause 3"]."""
     body = _OPENING.sub("", question.strip().rstrip("?.! ")).strip()
     parts = [p.strip(" ,;'\"") for p in _PREPOSITION.split(body)]
+    if _DOES.match(question):  # "what does the msgfmt program do?": its subject, not "... do"
+        parts = [_LAST_VERB.sub("", p) for p in parts]
     pronouns = {*_PERSON, *_THING, *_GROUP}
     return [p for p in parts if len(p) > 2 and p.lower() not in _WH | pronouns]
 

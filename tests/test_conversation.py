@@ -67,6 +67,10 @@ APPLE = [Turn("Who founded Apple?", "Steve Jobs")]
     ("Which versions of it does FRR implement?", [Turn("What is VRRP used for?", "VRRP stands "
                                                        "for Virtual Router Redundancy Protocol.")],
      "Which versions of VRRP does FRR implement?"),
+    # a question asked with "does" ends on its verb, which is no part of its subject
+    ("Which option makes it check the format strings?",
+     [Turn("What does the msgfmt program do?", None)],
+     "Which option makes the msgfmt program check the format strings?"),
     # the most recent turn wins
     ("When did she die?", [Turn("Who wrote Frankenstein?", "Mary Shelley"),
                            Turn("Who was her mother?", "Mary Wollstonecraft")],
