@@ -81,6 +81,13 @@ class ChunkerSettings:
                 **({"windows": self.windows} if self.windows else {})}
 
 
+def _title_only(text: str, title: str | None) -> bool:
+    """Whether ``text`` is the line of its section's ``title`` alone (with its number)."""
+    line = " ".join(text.split())
+    return bool(title) and "\n" not in text.strip() and line.endswith(" ".join(title.split())) \
+        and len(line) - len(" ".join(title.split())) <= 12
+
+
 class Chunker:
     """Owns the splitter and the token counter; ``split`` turns one Document into Chunks."""
 
@@ -111,10 +118,18 @@ class Chunker:
         headings are the splitter's first separator already, and keep that behaviour.)"""
         starts = sorted({s.start for s in doc.sections if 0 < s.start < len(doc.text)
                          and doc.text[s.start] != "#"})
+        titles = {s.start: s.title for s in doc.sections}
         chunks: list[Chunk] = []
         for a, b in zip([0] + starts, starts + [len(doc.text)]):
-            chunks += self._split_section(doc, a, b)
-        return chunks
+            part = self._split_section(doc, a, b)
+            if part and _title_only(part[0].text, titles.get(a)):
+                # a chunk of a title alone (a section's first paragraph too long to join it,
+                # a chapter's title with its first section right under it) answers nothing
+                # and takes a citation's place; the title stays in the heading path of the
+                # chunks under it, which BM25 reads with their text
+                part = part[1:]
+            chunks += part
+        return chunks or self._split_section(doc, 0, len(doc.text))
 
     def _split_section(self, doc: Document, a: int, b: int) -> list[Chunk]:
         """Chunks covering ``doc.text[a:b]`` in order (whitespace between them left out); a

@@ -128,3 +128,22 @@ def test_a_chunk_never_spans_a_heading_and_code_keeps_its_lines():
     for i in range(12):
         line = f"step_{i} = run (x, {i});"
         assert any(f"\n    {line}" in "\n" + c.text or c.text.startswith(line) for c in chunks)
+
+
+def test_a_title_alone_is_no_chunk():
+    """A chapter's title with its first section right under it, or a title whose first
+    paragraph was too long to join it, made a chunk of a few words that answered nothing and
+    took a citation's place (about 30 in the manuals' knowledge bases); the title stays in
+    the heading path of the chunks under it."""
+    long = " ".join(f"word{i}" for i in range(40)) + "."
+    text = f"3 Shell Commands\n\n3.1 Quoting\n\nQuoting removes meaning.\n\n3.2 Lists\n\n{long}"
+    sections = (Section(0, 1, "Shell Commands"), Section(text.index("3.1"), 2, "Quoting"),
+                Section(text.index("3.2"), 2, "Lists"))
+    chunks = split(text, 30, 0, sections=sections)
+    assert [c.text.split()[:2] for c in chunks][0] == ["3.1", "Quoting"]
+    assert all(c.text not in ("3 Shell Commands", "3.2 Lists") for c in chunks)
+    assert all(text[c.start:c.end] == c.text for c in chunks)
+    assert chunks[-1].heading == "Shell Commands > Lists" and "word39" in chunks[-1].text
+    # a document that is only a title still has its chunk
+    assert [c.text for c in split("3 Shell Commands", 30, 0, sections=sections[:1])] == \
+        ["3 Shell Commands"]
