@@ -67,6 +67,7 @@ def test_http_tools_search_and_ask_as_the_pipeline_does(kb_dir):
     with running(app_for(kb_dir)) as url:
         tools, found, md, row, asked = session(url, calls)
     assert set(tools) == {"search", "ask", "list_documents", "read_document"}
+    assert all("\n " not in t.description for t in tools.values())  # (no source indentation)
     assert tools["search"].output_schema and "filters" in tools["search"].input_schema[
         "properties"]
     with KnowledgeBase.open(kb_dir, embedder=FakeEmbedder()) as kb:
@@ -129,6 +130,8 @@ def test_http_tools_say_what_exists_when_a_filter_or_document_is_unknown(kb_dir)
          "pages 2-9 are not in 'pump.pdf', which has pages 1-3"),
         ("read_document", {"doc_id": "cats.md", "start": 5, "end": 10**6},
          "characters 5-1000000 are not in 'cats.md', which has 103"),
+        ("read_document", {"doc_id": "cats.md", "start": 50, "end": 10},
+         "start 50 is after end 10: give start <= end"),
         ("search", {"query": "cats", "k": 0}, "k: Input should be greater than or equal to 1"),
         ("ask", {"question": "cats?", "history": [{"answer": "x"}]}, "history.0.question: Field required"),
         ("search", {"query": "cats", "filter": {"path": "nothing"}},  # (a typo for filters)

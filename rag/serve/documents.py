@@ -133,6 +133,8 @@ def read_document(kb, doc_id: str, start: int | None = None, end: int | None = N
         start, end = starts[first - 1], starts[last] if last < len(starts) else len(text)
     start = 0 if start is None else start
     end = len(text) if end is None else end
+    if start > end:
+        raise LookupError(f"start {start} is after end {end}: give start <= end")
     if not 0 <= start <= end <= len(text):
         raise LookupError(f"characters {start}-{end} are not in {doc_id!r}, which has "
                           f"{len(text)} (0-{len(text)})")

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import inspect
 from concurrent.futures import Future
 from typing import Annotated
 
@@ -139,6 +140,16 @@ class DocumentText(BaseModel):
 
 
 class _Server(MCPServer):
+    def tool(self, *args, **kwargs):
+        """(a tool's description is its docstring without the source's indentation: an
+        agent read "...best first, each with its document id,\\n        page, ...")"""
+        register = super().tool(*args, **kwargs)
+
+        def clean(fn):
+            fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+            return register(fn)
+        return clean
+
     async def call_tool(self, name, arguments, context=None):
         """(a wrong argument said in one line: its name and what is wrong; an unknown one,
         e.g. "filter" for "filters", is wrong too, not silently dropped)"""
@@ -378,7 +389,10 @@ def build_server(engine: Future, lifespan=None):
             glob: Annotated[str | None, Field(max_length=500,
                                               description="only ids or paths matching")] = None,
     ) -> DocumentList:
-        """The documents of the knowledge base, by id, a page at a time."""
+        """The documents of the knowledge base, by id, a page at a time: each with its id
+        (for read_document and the filters of search and ask), source path, title,
+        metadata and its counts of chunks and characters; total, and next_offset to read
+        the next page (null on the last)."""
         got = await run(lambda e: e.call(lambda kb: documents.list_documents(
             kb, offset, limit, glob)))
         if glob and not got["total"]:
