@@ -42,6 +42,7 @@ NAV_BAR_CELLS = 24
 _BRACKETED = re.compile(r"\[[^\[\]]{1,24}\]")
 _GENERATED = re.compile(r"\s*this (?:document|page|manual) was generated (?:by|on|using)\b",
                         re.I)
+_LETTERS_UP = {"st", "nd", "rd", "th", "e", "er", "re", "o", "a", "tm", "sm"}  # (no powers)
 _EXPONENT = re.compile(r"[\w+\-\u2212.() ]+")
 
 
@@ -107,28 +108,37 @@ def _empty_category(tag) -> bool:
         not tag.get_text().strip(" :\u00a0\n")
 
 
-def inline_text(tag) -> str:
+def inline_text(tag, exponents: bool = True) -> str:
     """An element's words on one line, as a browser shows them: strings run together as
     written (``<b>k</b>ill`` is "kill", ``lib<i>foo</i>1`` is "libfoo1"), a space where a
-    block, a cell or a line break ends; scripts, styles, navigation and permalinks left out.
+    block, a cell or a line break ends; scripts, styles, navigation and permalinks left out;
+    without ``exponents`` (a title: "Results<sup>1</sup>" is a note's mark) a superscript is
+    a word of its own.
 
     Example: ``inline_text(soup.h2)`` gives "1.2 Simple Examples".
     """
     from bs4.element import NavigableString, PreformattedString
 
     parts: list[str] = []
+    last = [""]  # (the text so far ends so: read once per element, not by scanning parts)
+
+    def add(s: str) -> None:
+        if s:
+            parts.append(s)
+            last[0] = s
 
     def walk(node) -> None:
         for child in node.children:
             if isinstance(child, NavigableString):
                 if not isinstance(child, PreformattedString):  # (a comment, a doctype)
-                    parts.append(str(child))
+                    add(str(child))
             elif not (child.name in SKIP or is_navigation(child)):
-                gap = " " if child.name in BLOCK or child.name in CELLS else ""
-                before, after = _exponent(child, next((p for p in reversed(parts) if p), ""))
-                parts.append(gap + before)
+                gap = " " if child.name in BLOCK or child.name in CELLS or (
+                    child.name == "sup" and not exponents) else ""
+                before, after = _exponent(child, last[0]) if exponents else ("", "")
+                add(gap + before)
                 walk(child)
-                parts.append(after + gap)
+                add(after + gap)
 
     walk(tag)
     return _SPACE.sub(" ", "".join(parts)).strip()
@@ -160,9 +170,10 @@ def _exponent(tag, after: str) -> tuple[str, str]:
     """What goes before and after a superscript written against the text ``after`` ends with
     that reads as an exponent or a note's number: "2^64", "2^(n - 1)", "tables^1", not
     "264", "2n - 1"; nothing around one after a space ("lists 2"), a bracketed one ("[1]"),
-    a mark ("*") or any other element."""
+    a mark ("*"), an ordinal's or trademark's letters ("21st", "FooTM") or any other element."""
     text = _SPACE.sub(" ", tag.get_text()).strip() if tag.name == "sup" else ""
-    if not after or after[-1].isspace() or not _EXPONENT.fullmatch(text):
+    if not after or after[-1].isspace() or not _EXPONENT.fullmatch(text) or \
+            text.lower() in _LETTERS_UP:
         return "", ""
     return ("^(", ")") if " " in text else ("^", "")
 
@@ -248,7 +259,9 @@ def html_document(soup, rel: str) -> Document:
                     continue
             if name in CELLS and out and not out[-1].endswith((" ", "\n")):
                 emit(" ")  # (a layout table's cells: "key may contain nulls", not "keymay")
-            before, after = _exponent(child, out[-1] if out else "")
+            before, after = _exponent(child, out[-1] if out else "") if not titling else ("", "")
+            if name == "sup" and titling:
+                emit(" ")  # (a title's superscript is a note's mark: "Results 1", as its section)
             if before:
                 emit(before)
                 visit(child)
@@ -269,17 +282,22 @@ def html_document(soup, rel: str) -> Document:
             if name in BLOCK:
                 brk()
                 if name in HEADINGS:
-                    heading = inline_text(child)
+                    heading = inline_text(child, exponents=False)
                     if heading:
                         sections.append(Section(length, int(name[1]), heading))
+            if name in HEADINGS:
+                titling.append(name)
             if name in ("ul", "ol"):
                 visit(child, name, [_start(child) - 1] if name == "ol" else None)
             else:
                 visit(child)
+            if name in HEADINGS:
+                titling.pop()
             if name in BLOCK:
                 brk()
 
     indexing: list[int] = []  # (where the index being read began)
+    titling: list[str] = []  # (the headings being read: no exponents in a title)
     regions: list[tuple[int, int]] = []
     visit(soup.body or soup)
     raw = "".join(out)

@@ -18,7 +18,7 @@ import stat
 import re
 from pathlib import Path
 
-from .archives import ArchiveError, check_zip, gunzip
+from .archives import MAX_INFLATED, ArchiveError, check_zip, gunzip
 from .errors import LoadError
 from .types import VISIBLE, Document, Section
 
@@ -35,8 +35,8 @@ GZIP_SUFFIXES = tuple(s + ".gz" for s in TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTM
 # a project's plain-text documents named by convention, without a suffix ("README", "NEWS",
 # "FAQ", "changelog.Debian", each also gzipped): read as text (licences are left out: the
 # same GPL in every package's folder is no one's answer)
-DOC_NAMES = re.compile(r"(?:readme|faq|news|changes|changelog|history|todo|bugs|authors|"
-                       r"install|thanks|hacking|contributing|usage)(?:\.debian)?", re.I)
+DOC_NAMES = re.compile(r"(?:README|Readme|FAQ|NEWS|CHANGES|CHANGELOG|changelog|HISTORY|TODO|"
+                       r"BUGS|AUTHORS|INSTALL|THANKS|HACKING|CONTRIBUTING)(?:\.[Dd]ebian)?")
 _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
@@ -53,7 +53,7 @@ def suffix_of(path: Path) -> str:
         return ".jsonl.gz"
     gz = ".gz" if name.endswith(".gz") else ""
     inner = name[:-3] if gz else name
-    if DOC_NAMES.fullmatch(inner):
+    if DOC_NAMES.fullmatch(path.name[:-3] if gz else path.name):
         return ".txt" + gz
     suffix = Path(inner).suffix
     return suffix + gz if gz and suffix + gz in GZIP_SUFFIXES else path.suffix.lower()
@@ -107,7 +107,7 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
             elif skipped is not None:
                 skipped.append((_shown(Path(dirpath, d)), BAD_NAME + " (folder not walked)"))
         dirnames[:] = keep
-        for name in filenames:
+        for name in sorted(filenames):
             if name.startswith("."):
                 continue
             if not _valid_name(name):
@@ -122,9 +122,7 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
                     if skipped is not None:
                         skipped.append((_shown(Path(full)), why))
                     continue
-            if include and not _matches(rel, include):
-                continue
-            if exclude and _matches(rel, exclude):
+            if filtered_out(rel, include, exclude):
                 continue
             if is_supported(Path(name)):
                 found.append(rel)
@@ -192,23 +190,34 @@ def read_regular(path: Path, max_bytes: float) -> bytes:
     return data
 
 
+def filtered_out(rel: str, include, exclude) -> bool:
+    """Whether ``--include``/``--exclude`` globs leave the file ``rel`` out."""
+    return bool(include and not _matches(rel, include) or exclude and _matches(rel, exclude))
+
+
 def _matches(rel: str, globs) -> bool:
     name = rel.rsplit("/", 1)[-1]
     return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in globs)
 
 
-def load_file(path: Path, rel: str, data: bytes | None = None) -> tuple[list[Document], list[str]]:
-    """Load one file as Documents. ``rel`` is its id (path relative to the indexed root)."""
+def load_file(path: Path, rel: str, data: bytes | None = None,
+              max_bytes: float | None = None) -> tuple[list[Document], list[str]]:
+    """Load one file as Documents. ``rel`` is its id (path relative to the indexed root);
+    ``max_bytes`` bounds a gzipped file once inflated, as ``--max-file-mb`` bounds a file."""
     suffix = suffix_of(path)
     if data is None:
         data = path.read_bytes()
     if not data.strip():
         raise LoadError("empty file")
     if suffix in GZIP_SUFFIXES:
+        limit = int(min(MAX_INFLATED, max_bytes or MAX_INFLATED))
+        too_big = (f"larger than {limit / 2**20:g} MB once decompressed; raise --max-file-mb "
+                   "to index it")
         try:
-            data = gunzip(data)
-        except ArchiveError as err:
-            raise LoadError(str(err)) from None
+            data = gunzip(data, limit)
+        except ArchiveError as err:  # (over --max-file-mb rather than a bomb's bound: said so)
+            raise LoadError(too_big if limit < MAX_INFLATED and "to more than" in str(err)
+                            else str(err)) from None
         suffix = suffix[:-3]
         if not data.strip():
             raise LoadError("empty file (once decompressed)")

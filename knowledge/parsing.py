@@ -78,7 +78,7 @@ def read_and_parse(path: Path, rel: str, max_bytes: float, stored_sha: str | Non
     if sha == stored_sha:
         return Parsed(sha, touched=True, stat=stat)
     try:
-        docs, warnings = load_file(path, rel, data)
+        docs, warnings = load_file(path, rel, data, max_bytes)
     except LoadError as err:
         return Parsed(sha, error=str(err), stat=stat)
     except MemoryError:

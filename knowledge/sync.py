@@ -23,7 +23,7 @@ from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
 from .embedding import family
 from .language import coverage_warning, dominant_script
-from .loaders import SUPPORTED, is_supported, walk
+from .loaders import SUPPORTED, filtered_out, is_supported, walk
 from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
@@ -48,7 +48,7 @@ class SyncReport:
     warnings: list = field(default_factory=list)  # (file, message): ingested with a problem
     unsupported: int = 0
     ignored: list = field(default_factory=list)  # a few of the unsupported files, by name
-    left_out: int = 0  # documents removed whose files are still there (the filters leave them out)
+    left_out: int = 0  # documents removed whose files the --include/--exclude filters leave out
     touched: int = 0  # files whose mtime changed but not their bytes
     seconds: dict = field(default_factory=dict)
     total_documents: int = 0
@@ -194,7 +194,8 @@ def sync(
         report.seconds["parse"] = round(time.perf_counter() - t0, 3)
         return _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes,
                      load_embedder, identity, chunking, batch_size, progress, log, t0, engine,
-                     parser, parsed, recheck)
+                     parser, parsed, recheck,
+                     lambda rel: filtered_out(rel, include, exclude))
     except (OSError, sqlite3.Error) as err:  # a write failed (a full disk, an I/O error)
         raise KnowledgeError(f"could not write the knowledge base {kb_dir} ({describe(err)}); "
                              "nothing was changed") from None
@@ -207,7 +208,7 @@ def sync(
 
 def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_embedder,
           identity, chunking, batch_size, progress, log, t0, engine, parser,
-          parsed, recheck=frozenset()) -> SyncReport:
+          parsed, recheck=frozenset(), filtered=lambda rel: False) -> SyncReport:
     with Store.open_for_write(kb_dir, static, rebuild=rebuild) as store:
         store.begin()
         conn = store.conn
@@ -230,7 +231,8 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
                     "SELECT id, path FROM files WHERE root=?", (str(root),))
                     if row[1] not in seen_files]
                 for file_id, path in gone:
-                    there = (Path(root) / path).is_file()  # (not gone: left out by a filter)
+                    there = filtered(path) and (Path(root) / path).is_file()  # (not gone:
+                    # the filters leave it out)
                     for (doc_row,) in conn.execute(
                             "SELECT id FROM documents WHERE file_id=?", (file_id,)).fetchall():
                         remove_ids += _delete_document(conn, doc_row)

@@ -240,13 +240,18 @@ def cmd_search(args) -> int:
     with KnowledgeBase.open(resolve_kb_dir(args.kb)) as kb:
         hits = Retriever(kb, args.retrieval).retrieve(args.query, k=args.k, filters=filters)
         empty = not kb.stats().get("chunks")
+        unmatched = None
+        if not hits and filters and not empty:
+            from rag.serve.documents import unmatched_filters
+
+            unmatched = unmatched_filters(kb, filters.path_glob, dict(filters.metadata))
     if args.json:
         print(json.dumps({"query": args.query, "retrieval": args.retrieval,
                           "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
         return 0
     if not hits:
         why = ("the knowledge base is empty" if empty else
-               "no document matches --path/--where" if filters else
+               f"{unmatched} (--path/--where)" if unmatched else
                "no passage holds a word of the query")
         _out(f"no passages found ({why})")
     for rank, h in enumerate(hits, 1):

@@ -277,7 +277,9 @@ def _candidates(history: list[Turn]) -> list[tuple[str, str]]:
         answer = told.strip(".")
         # (an answer told as a sentence, "VRRP stands for Virtual Router Redundancy
         # Protocol.", is no one thing a pronoun refers back to: "which versions of it")
-        sentence = told.endswith(".") and len(told.split()) >= 4
+        found = told.split()
+        sentence = told.endswith(".") and len(found) >= 4 and \
+            any(w.isalpha() and w.islower() for w in found[1:])  # ("Martin Luther King Jr.")
         if answer and not sentence and answer.lower() != _NOT_FOUND and \
                 len(answer.split()) <= 8:
             asks_who = _words(turn.question)[:1] in (["who"], ["whom"], ["whose"])

@@ -66,7 +66,8 @@ def question_kind(question: str) -> str:
 
 QUOTED = 60  # characters a quotation in typographic marks is sought over, either way
 _IDENT = re.compile(r"[\w.\-/:@+~]")
-_PROMPT = re.compile(r"[ \t]*\$ +(?=\S)")  # a shell prompt opening a command line
+_PROMPT = re.compile(r"[ \t]*\$ +(?=[A-Za-z_./~])")  # a shell prompt opening a command line
+# (not a price: "$ 100 million")
 
 
 def whole_span(text: str, start: int, end: int, reach: int = 120) -> tuple[int, int]:

@@ -227,6 +227,7 @@ _SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+)(?:\.\d+)*\.?\s+")
 # "3.4 quilt", "2.4.5 Commands ...": not "127.0.0.1 localhost" nor "3.10 or later" (which
 # also want the blank line after them that a heading has)
 _MARKDOWN_HEADING = re.compile(r"#{1,6}[ \t]+")
+_FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
 _SUBSECTION = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,2}\.?\s+[^\W\d_]")
 
 
@@ -247,9 +248,11 @@ def is_heading(text: str, u: Unit, path: str = "") -> bool:
         return False
     if numbered:
         return True
-    if marked and _set_apart(text, u) and text.count("```", 0, u.start) % 2 == 0:
-        return True  # (a Markdown heading between blank lines, outside a fenced block: a
-        # section the chunk runs on into, "### Meson" under "cmake", is a heading too)
+    if marked and line.startswith("##") and _set_apart(text, u) and \
+            len(_FENCE.findall(text, 0, u.start)) % 2 == 0:
+        return True  # (a Markdown subheading between blank lines, outside a fenced block: a
+        # section the chunk runs on into, "### Meson" under "cmake", is a heading too; a
+        # single "#" may be a root shell's prompt, "# apt-get install foo")
     title = _SECTION_NUMBER.sub("", line[marked.end():] if marked else line).casefold()
     return bool(path) and any(_SECTION_NUMBER.sub("", part.strip()).casefold() == title
                               for part in path.split(" > "))

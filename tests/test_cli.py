@@ -74,7 +74,8 @@ def test_search_says_why_nothing_was_found_and_prints_no_control_characters(tmp_
     capsys.readouterr()
     kb = str(tmp_path / "kb")
     code, out, _ = run(capsys, "search", "cats", "--kb", kb, "--where", "lang=xx")
-    assert out == "no passages found (no document matches --path/--where)\n"
+    assert out == ("no passages found (no document has the metadata key 'lang'; the keys are: "
+                   "(none: no document has metadata) (--path/--where))\n")
     code, out, _ = run(capsys, "search", "zebras", "--kb", kb, "--retrieval", "lexical")
     assert out == "no passages found (no passage holds a word of the query)\n"
     code, out, _ = run(capsys, "search", "cats purr", "--kb", kb)

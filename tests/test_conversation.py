@@ -63,6 +63,9 @@ APPLE = [Turn("Who founded Apple?", "Steve Jobs")]
     ("who plays the ghost that possesses her?", [Turn("who plays the possessed girl in scary "
                                                       "movie 2?", "Natasha Lyonne")],
      "who plays the ghost that possesses Natasha Lyonne?"),
+    # a name ending in an abbreviation is still a name, not a sentence
+    ("When was he born?", [Turn("Who gave the I Have a Dream speech?", "Martin Luther King Jr.")],
+     "When was Martin Luther King Jr born?"),
     # an answer told as a sentence is no antecedent: what the question named is
     ("Which versions of it does FRR implement?", [Turn("What is VRRP used for?", "VRRP stands "
                                                        "for Virtual Router Redundancy Protocol.")],

@@ -108,6 +108,9 @@ def test_whole_span_never_cuts_a_string_a_bracket_or_an_identifier():
     assert prose[slice(*whole_span(prose, at, at + 2))] == "Wi-Fi"
     at = manual.index("sudo")
     assert manual[slice(*whole_span(manual, at, at + 4))] == "sudo pbuilder create"
+    price = "revenue of\n$ 100 million in 2019, up from the year before, and more."
+    at = price.index("100")
+    assert price[slice(*whole_span(price, at, at + len("100 million")))] == "100 million"
     # prose is left alone (a sentence's final stop is not taken)
     prose = "The Denver Broncos won Super Bowl 50."
     d = prose.index("Denver")
@@ -445,6 +448,13 @@ def test_an_excerpt_stops_at_a_markdown_heading_the_chunk_runs_on_into():
     assert "Meson" not in text[got.start:got.end]
     marks = {text[u.start:u.end]: is_heading(text, u, "Build > cmake") for u in units(text)}
     assert marks["### Meson"] and not any(v for k, v in marks.items() if "install" in k)
+    # (a review) a root shell's prompt is no heading: the command stays in the answer
+    text = ("Installing foo\n\nTo install the foo package, run the following command as root:"
+            "\n\n# apt-get install foo\n\nThe package pulls in its dependencies.")
+    at = text.index("apt-get")
+    _, got = shape([text], [(0.9, 0, at, at + 19)], "howto", False, excerpt=60,
+                   headings=["Installing foo"])
+    assert "# apt-get install foo" in text[got.start:got.end]
 
 
 def test_an_indented_paragraph_is_prose_and_an_indented_command_is_code():

@@ -429,7 +429,7 @@ def test_a_debian_doc_folder_is_read_gzipped_text_and_conventional_names_include
     gzipped file as its inner format (within the gunzip bounds); licences stay out, and the
     ones left out are named to the caller."""
     write_corpus(tmp_path, {"README": "Read me first.\n", "COPYING": "GPL", "tool.bin": "x",
-                            "FAQ.Debian": "Q. Why?\nA. Because.\n"})
+                            "FAQ.Debian": "Q. Why?\nA. Because.\n", "install": "#!/bin/sh"})
     (tmp_path / "NEWS.gz").write_bytes(gzip.compress(b"Version 2 adds colour.\n"))
     (tmp_path / "changelog.Debian.gz").write_bytes(gzip.compress(b"pkg (1.0-1) unstable\n"))
     (tmp_path / "guide.md.gz").write_bytes(gzip.compress(b"# Guide\n\nRun make.\n"))
@@ -438,13 +438,16 @@ def test_a_debian_doc_folder_is_read_gzipped_text_and_conventional_names_include
     found, n = walk(tmp_path, ignored=ignored)
     assert found == ["FAQ.Debian", "NEWS.gz", "README", "bad.txt.gz", "changelog.Debian.gz",
                      "guide.md.gz"]
-    assert n == 2 and sorted(ignored) == ["COPYING", "tool.bin"]
+    assert n == 3 and ignored == ["COPYING", "install", "tool.bin"]  # (a script, "install")
     [news], _ = load_file(tmp_path / "NEWS.gz", "NEWS.gz")
     assert news.text == "Version 2 adds colour.\n" and news.title == "NEWS"
     [guide], _ = load_file(tmp_path / "guide.md.gz", "guide.md.gz")
     assert guide.title == "Guide" and guide.sections == (Section(0, 1, "Guide"),)
     with pytest.raises(LoadError, match="not a valid gzip file"):
         load_file(tmp_path / "bad.txt.gz", "bad.txt.gz")
+    (tmp_path / "big.txt.gz").write_bytes(gzip.compress(b"word " * 400_000))  # (2 MB)
+    with pytest.raises(LoadError, match="larger than 1 MB once decompressed; raise --max-file"):
+        load_file(tmp_path / "big.txt.gz", "big.txt.gz", max_bytes=2**20)  # (--max-file-mb 1)
     bomb = gzip.compress(b"\n" * (300 * 2**20))  # (300 MB of newlines in 300 KB)
     with pytest.raises(LoadError, match="compression bomb"):
         load(tmp_path, "bomb.txt.gz", bomb)
@@ -474,3 +477,14 @@ def test_texi2html_navigation_bars_and_footer_are_left_out(tmp_path):
     [doc], _ = load(tmp_path, "gettext_1.html", html)
     assert doc.text == ("1. Introduction\n\nThis chapter explains the goals of GNU gettext.\n\n"
                         "| Flag | Means |\n| [fuzzy] | needs review |")
+
+
+def test_html_ordinals_trademarks_and_a_titles_note_mark_get_no_caret(tmp_path):
+    """(a review) "21<sup>st</sup>" is "21st", "Foo<sup>TM</sup>" "FooTM", not "21^st";
+    a title's superscript is its note's mark, "Results 1", in the text as in its section;
+    an exponent keeps its caret."""
+    html = ("<html><body><h2>Results<sup>1</sup></h2><p>In the 21<sup>st</sup> century "
+            "Foo<sup>TM</sup> counts to 2<sup>64</sup>.</p></body></html>")
+    [doc], _ = load(tmp_path, "o.html", html)
+    assert doc.text == "Results 1\n\nIn the 21st century FooTM counts to 2^64."
+    assert doc.sections == (Section(0, 2, "Results 1"),)

@@ -44,6 +44,10 @@ def test_search_and_ask_return_the_cli_objects(kb_dir):
                                               "filters": {"path": "cts.md"}})
         assert r.status_code == 422 and message(r).startswith(
             "filters: no document matches path 'cts.md'; the closest ids: cats.md")
+        r = httpx.post(f"{url}/v1/search", json={"query": "cats", "filters": {"where": {
+            "habitat": "lake"}}})
+        assert r.status_code == 422 and message(r).startswith(
+            "filters: no document has metadata habitat='lake'")
         lexical = httpx.post(f"{url}/v1/search", json={"query": "salmon", "k": 1,
                                                        "retrieval": "lexical"}).json()
         assert lexical["retrieval"] == "lexical" and lexical["hits"][0]["doc_id"] == "fish.jsonl#salmon"

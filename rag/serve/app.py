@@ -289,17 +289,21 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
     async def healthz():
         return {"ok": True, "auth": app.state.access.keyed}
 
+    async def matched(filters) -> None:
+        """A 422 saying why filters match no document (not an empty or "not found" reply)."""
+        if filters:
+            why = await wait(engine.call(lambda kb: unmatched_filters(
+                kb, filters.path_glob, dict(filters.metadata))))
+            if why:
+                raise HTTPException(422, f"filters: {why}")
+
     @app.post("/v1/ask")
     async def ask(body: AskBody):
         """Exactly the `rag ask --json` object."""
         from ..conversation import Turn
 
         filters = parse(body.question, body.retrieval, body.filters, "question")
-        if filters:  # (filters that match nothing: said, not a "not found" answer)
-            why = await wait(engine.call(lambda kb: unmatched_filters(
-                kb, filters.path_glob, dict(filters.metadata))))
-            if why:
-                raise HTTPException(422, f"filters: {why}")
+        await matched(filters)
         history = [Turn(t.question, t.answer) for t in body.history]
         answer = await wait(engine.ask(body.question.strip(), body.k, body.retrieval, filters,
                                        history))
@@ -309,6 +313,7 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
     async def search(body: SearchBody):
         """Exactly the `rag search --json` object."""
         filters = parse(body.query, body.retrieval, body.filters, "query")
+        await matched(filters)
         hits = await wait(engine.search(body.query.strip(), body.k, body.retrieval, filters))
         return {"query": body.query, "retrieval": body.retrieval or engine.retrieval,
                 "hits": [h.to_dict() for h in hits]}
