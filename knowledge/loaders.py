@@ -42,6 +42,7 @@ _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\b
 # what a user is told is read
 SUPPORTED = (".txt .md .html .pdf .docx .jsonl .jsonl.gz .csv, the first three gzipped too, "
              "and README, NEWS, FAQ, changelog-style files")
+IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 
 
@@ -128,7 +129,7 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
                 found.append(rel)
             else:
                 unsupported += 1
-                if ignored is not None:
+                if ignored is not None and len(ignored) < IGNORED_KEPT:
                     ignored.append(rel)
     return sorted(found), unsupported
 

@@ -157,9 +157,10 @@ def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
     if report.unsupported:
         more = ", ..." if report.unsupported > len(report.ignored) else ""
         said.append(f"{report.unsupported} files of unsupported types ignored "
-                    f"({', '.join(report.ignored)}{more})")
+                    f"({', '.join(map(_one_line, report.ignored))}{more})")
     if said:
-        print(", ".join(said), flush=True)
+        _out(", ".join(said))  # (a file name may hold a terminal escape)
+        sys.stdout.flush()
     if report.left_out:
         _err(f"warning: {report.left_out} documents removed whose files are still there: "
              "--include/--exclude leave them out (a knowledge base keeps what its folder's "

@@ -168,10 +168,11 @@ def test_index_names_what_it_ignores_and_warns_when_filters_remove_documents(tmp
     """A user's trial: "10 files of unsupported types ignored" named none of them, and a run
     with --include removed 76 of 77 documents without a word (the knowledge base keeps what
     the filters match: that stays, and is now said)."""
-    docs = write_corpus(tmp_path / "docs", {**ANIMALS, "photo.png": b"\x89PNG"})
+    docs = write_corpus(tmp_path / "docs", {**ANIMALS, "photo.png": b"\x89PNG",
+                                            "x\x1b[2Jy.bin": b"\x00"})
     kb = str(tmp_path / "kb")
     code, out, err = run(capsys, "index", str(docs), "--kb", kb)
-    assert code == 0 and "1 files of unsupported types ignored (photo.png)" in out
+    assert code == 0 and "2 files of unsupported types ignored (photo.png, x\\x1b[2Jy.bin)" in out
     assert "files skipped" not in out  # (none were: nothing "above" to point at)
     code, out, err = run(capsys, "index", str(docs), "--kb", kb, "--include", "crow.txt")
     assert code == 0 and "0 added, 0 updated, 5 removed, 1 unchanged" in out
