@@ -241,18 +241,18 @@ def cmd_search(args) -> int:
     with KnowledgeBase.open(resolve_kb_dir(args.kb)) as kb:
         hits = Retriever(kb, args.retrieval).retrieve(args.query, k=args.k, filters=filters)
         empty = not kb.stats().get("chunks")
-        unmatched = None
+        no_match = None
         if not hits and filters and not empty:
-            from rag.serve.documents import unmatched_filters
+            from rag.serve.documents import unmatched
 
-            unmatched = unmatched_filters(kb, filters.path_glob, dict(filters.metadata))
+            no_match = unmatched(kb, filters)
     if args.json:
         print(json.dumps({"query": args.query, "retrieval": args.retrieval,
                           "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
         return 0
     if not hits:
         why = ("the knowledge base is empty" if empty else
-               f"{unmatched} (--path/--where)" if unmatched else
+               f"{no_match} (--path/--where)" if no_match else
                "no passage holds a word of the query")
         _out(f"no passages found ({why})")
     for rank, h in enumerate(hits, 1):
@@ -288,9 +288,9 @@ def cmd_ask(args) -> int:
     kb_dir = resolve_kb_dir(args.kb)
     with KnowledgeBase.open(kb_dir) as kb:
         if filters:  # (filters that match nothing would read as "not found" to every question)
-            from rag.serve.documents import unmatched_filters
+            from rag.serve.documents import unmatched
 
-            why = unmatched_filters(kb, filters.path_glob, dict(filters.metadata))
+            why = unmatched(kb, filters)
             if why:
                 raise _usage(f"{why} (--path/--where)")
         reader = open_reader(args)

@@ -19,8 +19,8 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 
-from .units import (ABBREV, PAIRS, SENTENCE_END, Unit, is_heading, looks_like_code,
-                    open_brackets, trim, unit_of, units, whole_line, words)
+from .units import (ABBREV, PAIRS, SENTENCE_END, WORDISH, Unit, is_heading,
+                    looks_like_code, open_brackets, trim, unit_of, units, whole_line, words)
 
 KINDS = ("factoid", "howto", "why", "definition")
 WORD_LIMIT = 60  # a form longer than this is cut back to the unit(s) around the answer
@@ -459,7 +459,6 @@ def _hangs(text: str, u: Unit, after: Unit) -> bool:
 
 
 # where an answer too long may be cut: after a sentence, between lines (of code), after a clause
-_WORDISH = re.compile(r"[^\W\d_]{2}")
 _CUT = re.compile(r"(?P<stop>(?<=[.!?])[\"')\]]*\s+)|(?P<line>\n\s*)|(?P<clause>[,;:]\s+)")
 
 
@@ -488,7 +487,7 @@ def clip(text: str, start: int, end: int, around: tuple[int, int],
         seen = at
         if held or quotes['"'] % 2 or quotes["“"] > quotes["”"] or (m.lastgroup == "stop" and (
                 ABBREV.search(text[max(start, at - 12):at])
-                or not _WORDISH.search(text[text.rfind("\n", 0, at) + 1:at]))):
+                or not WORDISH.search(text[text.rfind("\n", 0, at) + 1:at]))):
             continue  # inside a bracket or a quotation, after "e.g.", or a stop that ends no
             # words of its line (a shell's ". /usr/share/..." line: a lone "." was an answer's end)
         if m.lastgroup == "line":

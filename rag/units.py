@@ -34,7 +34,7 @@ _CODE_END = re.compile(r"[;{}]\s*$|\)\s*;?\s*$")
 _SYMBOLS = set("()[]{}=;<>$\\/_|&*#@~^`")
 ABBREV = re.compile(r"\b(e\.g|i\.e|etc|cf|vs|fig|figs|sec|eq|no|vol|ch|p|pp|mr|mrs|ms|dr|st"
                     r"|approx|resp|incl|al)\.$", re.I)
-_WORDISH = re.compile(r"[^\W\d_]{2}")  # a sentence holds a word: "#!" or ")." is not one
+WORDISH = re.compile(r"[^\W\d_]{2}")  # a sentence holds a word: "#!" or ")." is not one
 _CALL_OPEN = re.compile(r"[\w.\-][(\[{]")  # a call's bracket, not prose's "(see"
 _QUOTES = set("\"'‘’“”`")
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’»)\]]*\s+(?=\S)")
@@ -160,7 +160,7 @@ def _sentences(text: str, start: int, end: int) -> list[Unit]:
     for m in SENTENCE_END.finditer(text, start, end):
         head, tail = text[at:m.start()], text[max(at, m.start() - 12):m.start()]
         if ABBREV.search(tail) or re.search(r"\b[A-Z]\.$", tail) \
-                or not _WORDISH.search(head):  # "e.g.", "J. Smith", a shebang's "#!"
+                or not WORDISH.search(head):  # "e.g.", "J. Smith", a shebang's "#!"
             continue
         if m.start() >= 2 and text[m.start() - 2] in _QUOTES and text[m.start()] in _QUOTES:
             continue  # a quoted stop, not a sentence's end: "the ’?’ character"

@@ -53,6 +53,13 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+def kind_at(doc, words: str, length: int | None = None) -> str:
+    """The region kind ("toc", "index" or "") of ``doc``'s text where ``words`` first
+    stand, over ``length`` characters (their own length by default)."""
+    at = doc.text.index(words)
+    return doc.kind_of(at, at + (len(words) if length is None else length))
+
+
 def write_corpus(root: Path, files: dict[str, str | bytes]) -> Path:
     for rel, content in files.items():
         p = root / rel

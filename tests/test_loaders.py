@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from conftest import write_corpus
+from conftest import kind_at, write_corpus
 from knowledge.loaders import LoadError, load_file, walk
 from knowledge.types import Section
 from pdfgen import make_pdf
@@ -403,9 +403,8 @@ def test_html_indexes_are_marked_as_index(tmp_path):
             "genindextable'><tr><td><ul><li><a href='a.html#x'>address-family (command)</a>"
             "</li></ul></td></tr></table><p>Built with Sphinx.</p></body></html>")
     [doc], _ = load(tmp_path, "genindex.html", html)
-    entry = doc.text.index("address-family (command)")
-    assert doc.kind_of(entry, entry + 20) == "index"
-    assert doc.kind_of(doc.text.index("A | B"), doc.text.index("A | B") + 5) == "index"
+    assert kind_at(doc, "address-family (command)", 20) == "index"
+    assert kind_at(doc, "A | B") == "index"
     assert doc.kind_of(doc.text.index("Built with"), len(doc.text)) == ""
     html = ("<html><body><p>The shell reads its profile.</p><table class='index-cp'>"
             "<tr><td>startup files</td><td><a href='#s'>Bash Startup Files</a></td></tr>"
@@ -416,11 +415,9 @@ def test_html_indexes_are_marked_as_index(tmp_path):
             "</table></body></html>")
     [doc], _ = load(tmp_path, "manual.html", html)
     for words in ("startup files", "pbuilder, pbuilder"):
-        at = doc.text.index(words)
-        assert doc.kind_of(at, at + len(words)) == "index", words
+        assert kind_at(doc, words) == "index", words
     for words in ("The shell reads", "| k | kill |"):
-        at = doc.text.index(words)
-        assert doc.kind_of(at, at + len(words)) == "", words
+        assert kind_at(doc, words) == "", words
 
 
 def test_a_debian_doc_folder_is_read_gzipped_text_and_conventional_names_included(tmp_path):

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from conftest import write_corpus
+from conftest import kind_at, write_corpus
 from knowledge import ChunkerSettings, KnowledgeBase, store, sync
 from knowledge.errors import LoadError
 from knowledge.pagemap import boxes, decode
@@ -365,12 +365,9 @@ def test_an_index_that_begins_mid_page_marks_only_itself():
     c.showPage()
     c.showOutline()
     doc = load_pdf(c.getpdfdata(), "pump.pdf")[0]
-    limits = doc.text.index("The pump cannot run dry")
-    assert doc.kind_of(limits, limits + 100) == ""
-    entries = doc.text.index("filter, 2")
-    assert doc.kind_of(entries, entries + 40) == "index"
-    title = doc.text.index("Index")
-    assert doc.kind_of(title, title + 5) == "index"
+    assert kind_at(doc, "The pump cannot run dry", 100) == ""
+    assert kind_at(doc, "filter, 2", 40) == "index"
+    assert kind_at(doc, "Index", 5) == "index"
 
 
 def _one_page(content: bytes, font: bytes = b"<< /Type /Font /Subtype /Type1 /BaseFont "
@@ -512,10 +509,8 @@ def test_contents_that_open_with_numbers_are_marked_and_prose_under_such_a_title
         c.showPage()
     c.showOutline()
     doc = load_pdf(c.getpdfdata(), "contents.pdf")[0]
-    entry = doc.text.index("\\setvalve")
-    assert doc.kind_of(entry, entry + 40) == "toc"
-    prose = doc.text.index("The pump entry of a contents list")
-    assert doc.kind_of(prose, prose + 100) == ""
+    assert kind_at(doc, "\\setvalve", 40) == "toc"
+    assert kind_at(doc, "The pump entry of a contents list", 100) == ""
 
 
 def test_where_the_body_is_bold_a_bold_line_is_no_heading():
@@ -603,8 +598,7 @@ def test_a_table_of_years_is_no_contents_and_short_titles_are():
         c.showPage()
     c.showOutline()
     doc = load_pdf(c.getpdfdata(), "titles.pdf")[0]
-    start = doc.text.index("Overview")
-    assert doc.kind_of(start, start + 20) == "toc"
+    assert kind_at(doc, "Overview", 20) == "toc"
 
 
 def test_a_turned_table_set_small_is_no_footnote():
@@ -629,10 +623,8 @@ def test_a_turned_table_set_small_is_no_footnote():
 
 
 def test_the_table_of_contents_is_marked(doc):
-    contents = doc.text.index("2.1 Modes . .")
-    assert doc.kind_of(contents, contents + 20) == "toc"
-    assert doc.kind_of(doc.text.index("Before you start"), doc.text.index("Before you start") + 50) \
-        == ""
+    assert kind_at(doc, "2.1 Modes . .", 20) == "toc"
+    assert kind_at(doc, "Before you start", 50) == ""
 
 
 def test_each_character_keeps_its_box(doc):

@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from knowledge.errors import KnowledgeError, LockedError, UsageError
 
 from .chat import ChatBody, chunks, completion, conversation_of
-from .documents import get_document, list_documents, unmatched_filters
+from .documents import get_document, list_documents, unmatched
 from .engine import MAX_BATCH, Engine
 from .schemas import MAX_OFFSET, TEXT, AskBody, FilterBody, SearchBody
 from .security import Access, Guard, require_write
@@ -292,8 +292,7 @@ def _routes(app, engine: Engine, writer: Writer, receiver: Receiver, reader) -> 
     async def matched(filters) -> None:
         """A 422 saying why filters match no document (not an empty or "not found" reply)."""
         if filters:
-            why = await wait(engine.call(lambda kb: unmatched_filters(
-                kb, filters.path_glob, dict(filters.metadata))))
+            why = await wait(engine.call(lambda kb: unmatched(kb, filters)))
             if why:
                 raise HTTPException(422, f"filters: {why}")
 

@@ -82,6 +82,11 @@ def unknown_document(kb, doc_id: str) -> str:
             f"ids: {near} (list_documents pages through them all)")
 
 
+def unmatched(kb, filters) -> str | None:
+    """``unmatched_filters`` for retrieval's ``Filters`` (``rag ask``/``search``, the API)."""
+    return unmatched_filters(kb, filters.path_glob, dict(filters.metadata))
+
+
 def unmatched_filters(kb, path: str | None, where: dict[str, str]) -> str | None:
     """Why filters match no document, saying what exists (the closest ids to a path glob,
     the metadata keys, a key's values); None when some document matches them."""
