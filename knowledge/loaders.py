@@ -25,13 +25,16 @@ from .types import VISIBLE, Document, Section
 TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
+RST_SUFFIXES = (".rst", ".rest")  # reStructuredText (``rst``)
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 SUPPORTED_SUFFIXES = (
-    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + (".pdf", ".docx") + TABULAR_SUFFIXES
+    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES + (".pdf", ".docx")
+    + TABULAR_SUFFIXES
 )
 # text, Markdown and HTML compressed with gzip, as Debian ships its documentation
 # (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
-GZIP_SUFFIXES = tuple(s + ".gz" for s in TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES)
+GZIP_SUFFIXES = tuple(s + ".gz" for s in TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
+                      + RST_SUFFIXES)
 # a project's plain-text documents named by convention, without a suffix ("README", "NEWS",
 # "FAQ", "changelog.Debian", each also gzipped): read as text (licences are left out: the
 # same GPL in every package's folder is no one's answer)
@@ -40,7 +43,7 @@ DOC_NAMES = re.compile(r"(?:README|Readme|FAQ|NEWS|CHANGES|CHANGELOG|changelog|H
 _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
-SUPPORTED = (".txt .md .html .pdf .docx .jsonl .jsonl.gz .csv, the first three gzipped too, "
+SUPPORTED = (".txt .md .html .rst .pdf .docx .jsonl .jsonl.gz .csv, the first four gzipped too, "
              "and README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
@@ -240,6 +243,10 @@ def load_file(path: Path, rel: str, data: bytes | None = None,
         doc = _load_html(text, rel)
     elif suffix in MARKDOWN_SUFFIXES:
         doc = _load_markdown(text, rel)
+    elif suffix in RST_SUFFIXES:
+        from .rst import rst_document
+
+        doc = rst_document(text, rel)
     else:
         doc = Document(doc_id=rel, text=text, source=rel, title=Path(rel).stem)
     if not VISIBLE.search(doc.text):

@@ -485,3 +485,82 @@ def test_html_ordinals_trademarks_and_a_titles_note_mark_get_no_caret(tmp_path):
     [doc], _ = load(tmp_path, "o.html", html)
     assert doc.text == "Results 1\n\nIn the 21st century FooTM counts to 2^64."
     assert doc.sections == (Section(0, 2, "Results 1"),)
+
+
+SPHINX_PAGE = """\
+=============
+ Pump manual
+=============
+
+.. toctree::
+   :maxdepth: 2
+
+   intro
+
+Installing
+==========
+
+Run :command:`pump --init` first, then see :ref:`the reset steps <reset>` and
+:py:func:`~pump.core.prime`; :kbd:`Ctrl-C` stops it.
+
+.. code-block:: console
+
+   $ pump --init
+   $ pump prime --slow
+
+.. option:: -v, --verbose
+
+   Print every valve it opens.
+
+.. versionadded:: 2.0
+   The ``--slow`` flag halves the flow.
+
+.. autoclass:: pump.Pump
+   :members:
+
+Why it hums
+-----------
+
+Because the impeller spins at 50 Hz.
+"""
+
+
+def test_rst_reads_as_the_rendered_page_with_sphinx_roles_and_directives(tmp_path):
+    """A Sphinx source (.rst) is read as its page: headings are sections, a role shows its
+    words, a directive its argument and text, a code block its lines; navigation and pages
+    generated from code leave nothing; no markup is left for a reader to quote."""
+    [doc], warnings = load(tmp_path, "pump.rst", SPHINX_PAGE)
+    assert warnings == [] and doc.title == "Pump manual"
+    assert [s.title for s in doc.sections] == ["Pump manual", "Installing", "Why it hums"]
+    assert doc.heading_at(doc.text.index("50 Hz")) == "Pump manual > Installing > Why it hums"
+    assert "Run pump --init first, then see the reset steps and prime; Ctrl-C stops it." \
+        in " ".join(doc.text.split())
+    assert "$ pump --init\n$ pump prime --slow" in doc.text  # (its lines, as written)
+    assert "-v, --verbose\n\nPrint every valve it opens." in doc.text
+    assert "New in version 2.0: The --slow flag halves the flow." in doc.text
+    for markup in (":ref:", "``", ".. ", "::", "toctree", "maxdepth", "intro", "autoclass",
+                   ":members:", "===="):
+        assert markup not in doc.text, markup
+
+
+def test_rst_never_reads_past_the_file(tmp_path):
+    """include, literalinclude, raw and csv-table files or URLs would put another file of
+    the machine (a key, /etc/passwd) into the knowledge base: none is followed, and the rest
+    of the page is read."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET-KEY-123\n")
+    page = (f"Notes\n=====\n\nVisible words.\n\n.. include:: {secret}\n\n"
+            f".. literalinclude:: {secret}\n\n.. raw:: html\n   :file: {secret}\n\n"
+            f".. csv-table:: Keys\n   :file: {secret}\n\n.. include:: secret.txt\n\n"
+            ".. raw:: html\n\n   <b>raw markup</b>\n\nLast words.\n")
+    [doc], _ = load(tmp_path, "notes.rst", page)
+    assert "Visible words." in doc.text and "Last words." in doc.text
+    assert "TOPSECRET" not in doc.text and "raw markup" not in doc.text
+
+
+def test_rst_gzipped_and_broken_markup_still_read(tmp_path):
+    """Debian gzips its RST (user_guide.rst.gz); markup docutils calls an error (a title
+    underline too short, an unknown role, a table that does not close) is read past."""
+    page = b"Title\n==\n\nText with :nosuchrole:`kept words` and *open emphasis.\n\n+---+\n| a\n"
+    [doc], _ = load(tmp_path, "g.rst.gz", gzip.compress(page))
+    assert "Text with kept words" in doc.text

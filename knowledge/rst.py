@@ -1,0 +1,156 @@
+"""reStructuredText (``.rst``): the page a reader of the rendered document sees.
+
+docutils parses the source and writes HTML, which ``htmltext`` reads as any page: headings
+become sections, code blocks, lists, tables and definition lists keep their lines. Sphinx's
+own roles and directives (``:ref:``, ``:py:func:``, ``.. option::``, ``.. versionadded::``),
+which docutils alone does not know, are read for their text: a role as the words it shows
+(":ref:`the options <opts>`" is "the options"), a directive as its argument and content
+("-v, --verbose" and what it does); tables of contents, index entries and automatic API
+pages (``toctree``, ``index``, ``autoclass``) have no text of their own and are left out.
+
+A source is never allowed to reach past itself: ``include``, ``literalinclude`` and a
+``raw``/``csv-table`` file or URL are not followed, and no docutils configuration file is
+read.
+
+Example: ``doc = rst_document(text, "guide/install.rst")``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from types import SimpleNamespace
+
+from .errors import LoadError
+from .types import Document
+
+_SETTINGS = {
+    "_disable_config": True,  # (no docutils.conf from the folder or the home directory)
+    "file_insertion_enabled": False,  # (include, literalinclude, raw :file:/:url:)
+    "raw_enabled": False,
+    "report_level": 5, "halt_level": 5, "warning_stream": False,  # (mistakes: read past)
+    "doctitle_xform": False,  # (the first title a section like the others: no subtitle)
+    "input_encoding": "unicode", "output_encoding": "unicode",
+    "embed_stylesheet": False, "stylesheet_path": "", "syntax_highlight": "none",
+}
+# Sphinx directives without text of their own (navigation, index entries, pages generated
+# from code, settings for the directives after them)
+_SILENT = re.compile(r"(?:\w+:)?(?:toctree|index|highlight|currentmodule|module|program|"
+                     r"literalinclude|tabularcolumns|sectionauthor|codeauthor|moduleauthor|"
+                     r"auto\w*|todolist|default-domain|ifconfig|graphviz|graph|digraph|"
+                     r"inheritance-diagram|plot|only|include)")
+_VERSIONS = {"versionadded": "New in version {}", "versionchanged": "Changed in version {}",
+             "deprecated": "Deprecated since version {}", "versionremoved": "Removed in version {}"}
+# directives whose content is program text, read as a code block
+_LITERAL = re.compile(r"(?:\w+:)?(?:doctest|testcode|testoutput|testsetup|productionlist|"
+                      r"ipython|prompt|console|shell|jupyter-execute)")
+# roles shown as code; the others (ref, doc, term, guilabel, ...) as plain words
+_CODE_ROLES = re.compile(r"(?:\w+:)?(?:command|program|option|envvar|file|samp|kbd|code|"
+                         r"func|meth|class|attr|mod|data|const|exc|obj|type|member|macro|"
+                         r"var|enum|enumerator|struct|union|makevar|regexp|token|keyword|"
+                         r"expr|texpr|directive|role|confval)")
+_DIRECTIVE_NAME = re.compile(r"^[ \t]*\.\.[ \t]+(\w[\w:+.-]{0,60})[ \t]*::", re.M)
+_ROLE_NAME = re.compile(r"(?<![\w`]):(\w[\w:+.-]{0,60}):`")
+_TARGET = re.compile(r"(?s)(.*?\S)\s*<[^<>]*>")  # "words <target>"
+
+
+def rst_document(text: str, rel: str) -> Document:
+    """The Document of a reStructuredText source (LoadError when docutils cannot read it)."""
+    from bs4 import BeautifulSoup
+    from docutils.core import publish_string
+    from docutils.writers.html5_polyglot import Writer
+
+    from .htmltext import html_document
+
+    _know_names(text)
+    try:
+        html = publish_string(text, writer=Writer(), settings_overrides=_SETTINGS)
+    except Exception as err:  # (docutils has no error of its own for every mistake)
+        raise LoadError(f"not readable as reStructuredText ({type(err).__name__}: "
+                        f"{str(err)[:200]}); rename it .txt to index it as plain text") from None
+    doc = html_document(BeautifulSoup(html, "lxml"), rel)
+    title = next((s.title for s in doc.sections), "") if doc.title in ("", "<string>") else doc.title
+    return replace(doc, title=title or rel.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+
+
+def _know_names(text: str) -> None:
+    """Register a reader for every directive and role the source uses that docutils does not
+    know (Sphinx's and extensions'): their text is kept, not dropped or shown as markup."""
+    from docutils import utils
+    from docutils.parsers.rst import directives, roles
+    from docutils.parsers.rst.languages import en
+
+    quiet = utils.Reporter("", 5, 5)
+    asked = SimpleNamespace(reporter=quiet, current_line=0)  # (where the lookup reports)
+    for name in {m.lower() for m in _DIRECTIVE_NAME.findall(text)}:
+        if directives.directive(name, en, asked)[0] is None:
+            directives.register_directive(name, _directive_for(name))
+    for name in {m.lower() for m in _ROLE_NAME.findall(text)}:
+        if roles.role(name, en, 0, quiet)[0] is None:
+            roles.register_local_role(name, _role)
+
+
+def _directive_for(name: str):
+    from docutils import nodes
+    from docutils.parsers.rst import Directive, directives
+
+    class _Any(dict):  # (any option is accepted and ignored)
+        def __bool__(self):
+            return True
+
+        def __contains__(self, key):
+            return True
+
+        def __getitem__(self, key):
+            return directives.unchanged
+
+    class Read(Directive):
+        optional_arguments, final_argument_whitespace, has_content = 1, True, True
+        option_spec = _Any()
+
+        def run(self):
+            if _SILENT.fullmatch(name):
+                return []
+            argument = " ".join(" ".join(self.arguments).split())
+            if _LITERAL.fullmatch(name):
+                code = "\n".join(self.content) or argument
+                return [nodes.literal_block(code, code)] if code.strip() else []
+            body = nodes.container()
+            self.state.nested_parse(self.content, self.content_offset, body)
+            bare = name.split(":")[-1]
+            if bare in _VERSIONS or bare == "seealso":  # (a sentence, as Sphinx shows it:
+                # "New in version 2.0: the --init flag ..."; the text may follow the version)
+                version, _, said = argument.partition(" ") if bare in _VERSIONS else ("", "",
+                                                                                   argument)
+                label = _VERSIONS[bare].format(version) if bare in _VERSIONS else "See also"
+                words = self.state.inline_text(said, self.lineno)[0] if said else []
+                if not words and len(body) and isinstance(body[0], nodes.paragraph):
+                    body[0].insert(0, nodes.Text(label + ": "))
+                    return list(body.children)
+                told = ":" if words or len(body) else "."
+                return [nodes.paragraph("", "", nodes.Text(f"{label}{told} "), *words),
+                        *body.children]
+            if not argument:
+                return list(body.children)
+            term = nodes.term("", "", nodes.literal(argument, argument))
+            item = nodes.definition_list_item("", term, nodes.definition("", *body.children))
+            return [nodes.definition_list("", item)]
+
+    return Read
+
+
+def _role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """Any role's words: "title <target>" shows its title, "~a.b.c" its last part."""
+    from docutils import nodes, utils
+
+    shown = utils.unescape(text)
+    m = _TARGET.fullmatch(shown)
+    if m:
+        shown = m.group(1)
+    elif shown.startswith("~"):
+        shown = shown[1:].rsplit(".", 1)[-1]
+    shown = shown.lstrip("!")
+    bare = name.split(":")[-1]
+    if bare in ("guilabel", "menuselection"):  # ("&File --> &Save": the accelerator marks)
+        shown = re.sub(r"&(.)", r"\1", shown).replace("-->", "\N{RIGHTWARDS ARROW}")
+    node = nodes.literal if _CODE_ROLES.fullmatch(name) else nodes.inline
+    return [node(rawtext, shown)], []
