@@ -68,8 +68,9 @@ def rst_document(text: str, rel: str) -> Document:
         raise LoadError(f"not readable as reStructuredText ({type(err).__name__}: "
                         f"{str(err)[:200]}); rename it .txt to index it as plain text") from None
     doc = html_document(BeautifulSoup(html, "lxml"), rel)
-    title = next((s.title for s in doc.sections), "") if doc.title in ("", "<string>") else doc.title
-    return replace(doc, title=title or rel.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    title = "" if doc.title == "<string>" else doc.title  # (docutils' name for no title)
+    title = title or next((s.title for s in doc.sections), "") or rel.rsplit("/", 1)[-1]
+    return replace(doc, title=title)
 
 
 def _know_names(text: str) -> None:
