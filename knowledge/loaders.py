@@ -81,6 +81,9 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
     as (path, reason). Globs match the relative path or the file name:
     ``walk(Path("docs"), include=["*.md"], exclude=["drafts/*"])``.
 
+    A Sphinx HTML build's ``_sources`` folder (beside its ``searchindex.js``) is not walked:
+    it holds each page again as its source.
+
     Symbolic links are followed only where they stay inside ``root`` (as ripgrep and git
     keep to the tree), unless ``follow_symlinks``; a link loop, or a folder reached twice, is
     never followed. Links not followed are reported in ``skipped`` with the reason. Folders
@@ -104,8 +107,8 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
         walked.add(real)
         keep = []
         for d in sorted(dirnames):
-            if d.startswith("."):
-                continue
+            if d.startswith(".") or (d == "_sources" and "searchindex.js" in filenames):
+                continue  # (hidden; a Sphinx build's page sources: its pages are read)
             if _valid_name(d):
                 keep.append(d)
             elif skipped is not None:

@@ -214,6 +214,14 @@ def test_walk_filters_hidden_and_globs(tmp_path):
     assert walk(tmp_path, exclude=["drafts/*", "*.pdf"])[0] == ["a.md", "b.txt"]
 
 
+def test_walk_reads_a_sphinx_build_once(tmp_path):
+    """A Sphinx HTML build holds every page twice, as HTML and under _sources/ as its RST:
+    the pages are read, their sources not (a _sources folder elsewhere is a folder)."""
+    write_corpus(tmp_path, {"html/searchindex.js": "x", "html/bgp.html": "x",
+                            "html/_sources/bgp.rst.txt": "x", "notes/_sources/a.md": "x"})
+    assert walk(tmp_path)[0] == ["html/bgp.html", "notes/_sources/a.md"]
+
+
 def test_html_manual_drops_navigation_keeps_code_and_tables(tmp_path):
     """A Texinfo-style page: its navigation header, menu, mini and whole table of contents
     are left out; <pre> keeps its lines and indentation; a data table becomes Markdown rows, and an
