@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .errors import LoadError
 from .types import Document, Section
 
 # (a <select>'s options are a form's choices, "Search Documentation", not the page's words)
@@ -35,6 +36,7 @@ PERMALINK_CLASSES = {"copiable-anchor", "headerlink", "anchor-link"}
 # "contents", is Doxygen's main content, so the id tells them apart)
 NAV_IDS = {"SEC_Contents", "SEC_Overview"}
 CELLS = ("td", "th")
+REDIRECT_TEXT = 600  # characters: a refreshing page with less is a redirect, with more a page
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 INDEX_CLASSES = {"genindextable", "indextable", "genindex-jumpbox", "indexdiv"}
 _SPACE = re.compile(r"\s+")
@@ -306,10 +308,23 @@ def html_document(soup, rel: str) -> Document:
     sections = [Section(s.start - lead, s.level, s.title) for s in sections]
     marked = tuple((max(0, lo - lead), min(len(body), hi - lead), "index")
                    for lo, hi in regions if min(len(body), hi - lead) > max(0, lo - lead))
+    moved = _redirect(soup)
+    if moved is not None and len(body) < REDIRECT_TEXT:
+        raise LoadError(f"only a redirect (to {moved[:100]!r}), not indexed")
     if not title:
         title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
     return Document(doc_id=rel, text=body, source=rel, title=title, sections=tuple(sections),
                     regions=marked)
+
+
+def _redirect(soup) -> str | None:
+    """Where a page that refreshes to another page points ("This page has moved"), or None."""
+    for meta in soup.find_all("meta", limit=50):
+        if str(meta.get("http-equiv", "")).strip().lower() == "refresh":
+            _, _, url = str(meta.get("content", "")).partition("=")
+            if url.strip():
+                return url.strip()
+    return None
 
 
 class _Only:

@@ -26,10 +26,11 @@ TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
 RST_SUFFIXES = (".rst", ".rest")  # reStructuredText (``rst``)
+OUTLINE_SUFFIXES = (".adoc", ".asciidoc", ".org")  # AsciiDoc, Org: text with their headings
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 SUPPORTED_SUFFIXES = (
-    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES + (".pdf", ".docx")
-    + TABULAR_SUFFIXES
+    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES + OUTLINE_SUFFIXES
+    + (".pdf", ".docx") + TABULAR_SUFFIXES
 )
 # text, Markdown and HTML compressed with gzip, as Debian ships its documentation
 # (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
@@ -43,9 +44,19 @@ DOC_NAMES = re.compile(r"(?:README|Readme|FAQ|NEWS|CHANGES|CHANGELOG|changelog|H
 _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
-SUPPORTED = (".txt .md .html .rst .pdf .docx .jsonl .jsonl.gz .csv, the first four gzipped too, "
+SUPPORTED = (".txt .md .html .rst .adoc .org .pdf .docx .jsonl .jsonl.gz .csv, the first four "
+             "gzipped too, "
              "and README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
+_MAN_PAGE = re.compile(r"\.[1-9][a-z]{0,4}(?:\.gz)?$")  # "tar.1.gz", "ssh_config.5"
+
+
+def hint_for(ignored: list[str]) -> str:
+    """What to do with the unsupported files a user has most often ("" when nothing fits)."""
+    if any(_MAN_PAGE.search(p) for p in ignored):
+        return ("manual pages (roff) are not read: save one as text with "
+                "`MANWIDTH=100 man -P cat NAME > NAME.txt` and index that")
+    return ""
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 
 
@@ -246,10 +257,13 @@ def load_file(path: Path, rel: str, data: bytes | None = None,
         doc = _load_html(text, rel)
     elif suffix in MARKDOWN_SUFFIXES:
         doc = _load_markdown(text, rel)
+    elif suffix in OUTLINE_SUFFIXES:
+        doc = _load_outline(text, rel, suffix == ".org")
     elif suffix in RST_SUFFIXES:
         from .rst import rst_document
 
-        doc = rst_document(text, rel)
+        doc, said = rst_document(text, rel)
+        warnings += said
     else:
         doc = Document(doc_id=rel, text=text, source=rel, title=Path(rel).stem)
     if not VISIBLE.search(doc.text):
@@ -339,9 +353,61 @@ def _heading_title(line: str) -> str:
     return " ".join(title.split())
 
 
-def _fenced_ranges(text: str) -> list[tuple[int, int]]:
-    marks = [m.start() for m in _MD_FENCE.finditer(text)]
+def _fenced_ranges(text: str, fence: re.Pattern = _MD_FENCE) -> list[tuple[int, int]]:
+    marks = [m.start() for m in fence.finditer(text)]
     return [(marks[i], marks[i + 1]) for i in range(0, len(marks) - 1, 2)]
+
+
+# --- AsciiDoc and Org: their text as written, their headings as sections ------------------
+
+_ADOC_HEADING = re.compile(r"^(={1,6})[ \t]+(\S[^\n]*)$", re.M)  # "== Section"
+# the older two-line form ("NAME" over "----", as git's manual pages are written)
+_ADOC_UNDERLINED = re.compile(r"^(\w[^\n]{0,100})\n([=~^+-])\2{1,100}[ \t]*$", re.M)
+_ADOC_LEVELS = "=-~^+"
+_ORG_HEADING = re.compile(r"^(\*{1,6})[ \t]+(\S[^\n]*)$", re.M)  # "** Heading :tag:"
+_ORG_BLOCK = re.compile(r"^[ \t]*#\+(?i:begin|end)_", re.M)  # (#+BEGIN_SRC ... #+END_SRC)
+_ORG_TITLE = re.compile(r"^#\+(?i:title):[ \t]*(\S[^\n]*)$", re.M)
+_ORG_TAGS = re.compile(r"[ \t]+:[\w@#%:]+:$")
+
+
+def _adoc_blocks(text: str) -> list[tuple[int, int]]:
+    """Where AsciiDoc's listing and literal blocks ("----", "....", after a blank line or an
+    attribute line such as "[source]") begin and end: what looks like a heading there is not."""
+    blocks, opened, mark, prev, at = [], None, "", "", 0
+    for line in text.split("\n"):
+        bare = line.rstrip()
+        if opened is not None and bare == mark:
+            blocks.append((opened, at))
+            opened = None
+        elif (opened is None and len(bare) >= 4 and set(bare) in ({"-"}, {"."})
+              and (not prev.strip() or prev.startswith("["))):
+            opened, mark = at, bare
+        prev, at = line, at + len(line) + 1
+    return blocks + ([(opened, len(text))] if opened is not None else [])
+
+
+def _load_outline(text: str, rel: str, org: bool) -> Document:
+    """AsciiDoc (.adoc) or Org (.org) as written, its headings as sections."""
+    if org:
+        blocks = _fenced_ranges(text, _ORG_BLOCK)
+        found = [(m.start(), len(m.group(1)), _ORG_TAGS.sub("", m.group(2)))
+                 for m in _ORG_HEADING.finditer(text)
+                 if not any(a < m.start() < b for a, b in blocks)]
+        named = _ORG_TITLE.search(text)
+    else:
+        found = [(m.start(), len(m.group(1)), m.group(2))
+                 for m in _ADOC_HEADING.finditer(text)]
+        found += [(m.start(), _ADOC_LEVELS.index(m.group(2)) + 1, m.group(1))
+                  for m in _ADOC_UNDERLINED.finditer(text)
+                  if abs(len(m.group(0)) - 2 * len(m.group(1)) - 1) <= 3]  # (same length)
+        blocks = _adoc_blocks(text)
+        found = [f for f in found if not any(a < f[0] < b for a, b in blocks)]
+        named = None
+    sections = tuple(Section(at, level, " ".join(title.split()))
+                     for at, level, title in sorted(found) if title.strip())
+    title = (" ".join(named.group(1).split()) if named else
+             next((s.title for s in sections if s.level == 1), Path(rel).stem))
+    return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections)
 
 
 # --- HTML -------------------------------------------------------------------------------

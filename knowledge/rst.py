@@ -50,27 +50,43 @@ _CODE_ROLES = re.compile(r"(?:\w+:)?(?:command|program|option|envvar|file|samp|k
                          r"expr|texpr|directive|role|confval)")
 _DIRECTIVE_NAME = re.compile(r"^[ \t]*\.\.[ \t]+(\w[\w:+.-]{0,60})[ \t]*::", re.M)
 _ROLE_NAME = re.compile(r"(?<![\w`]):(\w[\w:+.-]{0,60}):`")
+# Sphinx's file-wide settings at the top of a file (":orphan:", ":tocdepth: 2"): not text
+_FILE_FIELDS = re.compile(r"\A(?:[ \t]*\n)*(?::[\w-]{1,40}:[^\n]*\n)+")
 _TARGET = re.compile(r"(?s)(.*?\S)\s*<[^<>]*>")  # "words <target>"
 
 
-def rst_document(text: str, rel: str) -> Document:
-    """The Document of a reStructuredText source (LoadError when docutils cannot read it)."""
+def rst_document(text: str, rel: str) -> tuple[Document, list[str]]:
+    """The Document of a reStructuredText source and its warnings (LoadError when docutils
+    cannot read it). Markup docutils finds wrong (a table whose border does not close, a
+    title underlined out of order) is kept as written, with a warning, not dropped."""
     from bs4 import BeautifulSoup
-    from docutils.core import publish_string
+    from docutils import nodes
+    from docutils.core import publish_doctree, publish_from_doctree
     from docutils.writers.html5_polyglot import Writer
 
     from .htmltext import html_document
 
     _know_names(text)
+    source = _FILE_FIELDS.sub("", text, count=1)
     try:
-        html = publish_string(text, writer=Writer(), settings_overrides=_SETTINGS)
+        tree = publish_doctree(source, settings_overrides=_SETTINGS)
+        errors = [m for m in tree.findall(nodes.system_message) if m["level"] >= 3]
+        for m in errors:  # (the message goes; the markup it was about stays, as written)
+            m.replace_self([b.deepcopy() for b in m.findall(nodes.literal_block)])
+        html = publish_from_doctree(tree, writer=Writer(), settings_overrides=_SETTINGS)
     except Exception as err:  # (docutils has no error of its own for every mistake)
         raise LoadError(f"not readable as reStructuredText ({type(err).__name__}: "
                         f"{str(err)[:200]}); rename it .txt to index it as plain text") from None
     doc = html_document(BeautifulSoup(html, "lxml"), rel)
     title = "" if doc.title == "<string>" else doc.title  # (docutils' name for no title)
     title = title or next((s.title for s in doc.sections), "") or rel.rsplit("/", 1)[-1]
-    return replace(doc, title=title)
+    warnings = []
+    if errors:
+        first = errors[0]
+        said = " ".join(first.children[0].astext().split()) if first.children else ""
+        warnings.append(f"{len(errors)} reStructuredText markup error(s), the first at line "
+                        f"{first.get('line', '?')}: {said[:120]}; kept as written")
+    return replace(doc, title=title), warnings
 
 
 def _know_names(text: str) -> None:

@@ -572,3 +572,56 @@ def test_rst_gzipped_and_broken_markup_still_read(tmp_path):
     page = b"Title\n==\n\nText with :nosuchrole:`kept words` and *open emphasis.\n\n+---+\n| a\n"
     [doc], _ = load(tmp_path, "g.rst.gz", gzip.compress(page))
     assert "Text with kept words" in doc.text
+
+
+def test_rst_markup_errors_keep_their_text_and_file_settings_are_not_text(tmp_path):
+    """A grid table whose border does not close, a title underlined out of order: docutils
+    drops them as errors; they are kept as written, with a warning naming the line. Sphinx's
+    ":orphan:" at the top is a setting, not text."""
+    page = (":orphan:\n:tocdepth: 2\n\nNotes\n=====\n\nDisks\n-----\n\nFour disks.\n\nNet\n~~~\n\n"
+            "Address 10.0.0.2.\n\nBackups\n=======\n\nRestic\n~~~~~~\n\nPassword in pass.\n\n"
+            "+-----------+-------+\n| retention | 14 d  |\n+-----------+----\n| zstd      | on    |\n"
+            "+-----------+-------+\n\nEnd.\n")
+    [doc], warnings = load(tmp_path, "n.rst", page)
+    assert "Restic" in doc.text and "| retention | 14 d  |" in doc.text and "End." in doc.text
+    assert "orphan" not in doc.text and "tocdepth" not in doc.text and doc.title == "Notes"
+    assert len(warnings) == 1 and "2 reStructuredText markup error(s)" in warnings[0]
+    assert "line" in warnings[0] and "\n" not in warnings[0]
+
+
+@pytest.mark.parametrize("name,page", [
+    ("moved.html", "<html><head><meta http-equiv='Refresh' content='0; url=new.html'></head>"
+                   "<body><h1>Moved</h1><p>This page has moved to <a href='new.html'>here"
+                   "</a>.</p></body></html>"),
+    ("moved.rst", ":orphan:\n\n.. meta::\n   :http-equiv=refresh: 3; url=../cli/pip_check/\n\n"
+                  "This page has moved\n===================\n\nYou should be redirected "
+                  "automatically in 3 seconds.\n"),
+])
+def test_a_page_that_only_redirects_is_not_indexed(tmp_path, name, page):
+    """Sphinx and web sites leave stubs that refresh to the moved page ("You should be
+    redirected automatically"): they answered questions instead of the page itself."""
+    with pytest.raises(LoadError, match="only a redirect .*not indexed"):
+        load(tmp_path, name, page)
+    long = page.replace("has moved", "has moved. " + "Real words about pumps. " * 40)
+    [doc], _ = load(tmp_path, name, long)  # (a real page that also refreshes: read)
+    assert "Real words about pumps" in doc.text
+
+
+def test_asciidoc_and_org_are_read_with_their_headings(tmp_path):
+    """.adoc and .org notes were ignored ("no supported files"): they are read as written,
+    their headings (both AsciiDoc forms; Org's stars, tags left out) giving the heading path;
+    what looks like a heading inside a listing or source block is not one."""
+    adoc = ("git-reset(1)\n============\n\nNAME\n----\ngit-reset - Reset HEAD\n\n"
+            "== Examples\n\n....\nworking index HEAD\n------------------\n A B C\n....\n\n"
+            "Undo a commit with git reset --soft HEAD^.\n")
+    [doc], _ = load(tmp_path, "git-reset.adoc", adoc)
+    assert doc.title == "git-reset(1)" and doc.text == adoc
+    assert [(s.level, s.title) for s in doc.sections] == [
+        (1, "git-reset(1)"), (2, "NAME"), (2, "Examples")]
+    assert doc.heading_at(doc.text.index("Undo")) == "git-reset(1) > Examples"
+    org = ("#+TITLE: Home notes\n\n* Setup\nHA runs on nas01.\n** Zigbee  :hw:radio:\n"
+           "Dongle on /dev/ttyUSB0.\n#+BEGIN_SRC sh\n* not a heading\n#+END_SRC\n")
+    [doc], _ = load(tmp_path, "home.org", org)
+    assert doc.title == "Home notes"
+    assert [(s.level, s.title) for s in doc.sections] == [(1, "Setup"), (2, "Zigbee")]
+    assert doc.heading_at(doc.text.index("Dongle")) == "Setup > Zigbee"
