@@ -266,10 +266,26 @@ def load_file(path: Path, rel: str, data: bytes | None = None,
         warnings += said
     else:
         doc = Document(doc_id=rel, text=text, source=rel, title=Path(rel).stem)
+        doc = _as_rst(text, rel, warnings) or doc
     if not VISIBLE.search(doc.text):
         raise LoadError("no text")
     return [doc], warnings
 
+
+
+def _as_rst(text: str, rel: str, warnings: list[str]) -> Document | None:
+    """Plain text that is reStructuredText, read as such (None where it is not, or where
+    docutils cannot read it: then it stays plain text)."""
+    from .rst import looks_like_rst, rst_document
+
+    if not looks_like_rst(text):
+        return None
+    try:
+        doc, said = rst_document(text, rel)
+    except LoadError:
+        return None
+    warnings += said
+    return doc if VISIBLE.search(doc.text) else None
 
 
 def decode_text(data: bytes) -> tuple[str, str | None]:

@@ -48,11 +48,27 @@ _CODE_ROLES = re.compile(r"(?:\w+:)?(?:command|program|option|envvar|file|samp|k
                          r"func|meth|class|attr|mod|data|const|exc|obj|type|member|macro|"
                          r"var|enum|enumerator|struct|union|makevar|regexp|token|keyword|"
                          r"expr|texpr|directive|role|confval)")
+# directives whose argument is text even with no content under it (an option not described)
+_DESCRIBED = {"centered", "option", "cmdoption", "envvar", "describe", "object", "confval",
+              "function", "method", "class", "attribute", "data", "exception", "macro", "type",
+              "member", "var", "property"}
 _DIRECTIVE_NAME = re.compile(r"^[ \t]*\.\.[ \t]+(\w[\w:+.-]{0,60})[ \t]*::", re.M)
 _ROLE_NAME = re.compile(r"(?<![\w`]):(\w[\w:+.-]{0,60}):`")
 # Sphinx's file-wide settings at the top of a file (":orphan:", ":tocdepth: 2"): not text
 _FILE_FIELDS = re.compile(r"\A(?:[ \t]*\n)*(?::[\w-]{1,40}:[^\n]*\n)+")
 _TARGET = re.compile(r"(?s)(.*?\S)\s*<[^<>]*>")  # "words <target>"
+
+
+# reStructuredText in a .txt file (docutils' own documentation, PEPs, many READMEs): a title
+# underlined and a directive, a link target or a footnote at a line's start
+_UNDERLINED = re.compile(r"^\S[^\n]{0,200}\n([=\-~^\"'`#*+])\1{2,200}[ \t]*$", re.M)
+_EXPLICIT = re.compile(r"^\.\. (?:[\w:-]{1,60}::|_[^:\n]{1,200}:|\[[#*\w-]{1,40}\] )", re.M)
+
+
+def looks_like_rst(text: str) -> bool:
+    """Whether plain text is reStructuredText (its markup would be read as words)."""
+    head = text[:200_000]
+    return bool(_UNDERLINED.search(head)) and bool(_EXPLICIT.search(head))
 
 
 def rst_document(text: str, rel: str) -> tuple[Document, list[str]]:
@@ -146,6 +162,8 @@ def _directive_for(name: str):
                 told = ":" if words or len(body) else "."
                 return [nodes.paragraph("", "", nodes.Text(f"{label}{told} "), *words),
                         *body.children]
+            if not self.content and bare not in _DESCRIBED:
+                return []  # (an extension's: what it shows is written by code, not here)
             if not argument:
                 return list(body.children)
             term = nodes.term("", "", nodes.literal(argument, argument))

@@ -526,6 +526,8 @@ Run :command:`pump --init` first, then see :ref:`the reset steps <reset>` and
 .. autoclass:: pump.Pump
    :members:
 
+.. pump-command-usage:: prime "python -m pump"
+
 Why it hums
 -----------
 
@@ -547,8 +549,20 @@ def test_rst_reads_as_the_rendered_page_with_sphinx_roles_and_directives(tmp_pat
     assert "-v, --verbose\n\nPrint every valve it opens." in doc.text
     assert "New in version 2.0: The --slow flag halves the flow." in doc.text
     for markup in (":ref:", "``", ".. ", "::", "toctree", "maxdepth", "intro", "autoclass",
-                   ":members:", "===="):
+                   ":members:", "====", "python -m pump"):  # (an extension's text is code's)
         assert markup not in doc.text, markup
+
+
+def test_rst_in_a_txt_file_is_read_as_rst_other_text_stays_text(tmp_path):
+    """docutils' own manuals, PEPs and many READMEs are RST named .txt: read as RST (a title
+    underlined and a directive or link target); text that merely underlines a title, or that
+    docutils cannot read, stays as written."""
+    [doc], _ = load(tmp_path, "quick.txt", SPHINX_PAGE)
+    assert [s.title for s in doc.sections] == ["Pump manual", "Installing", "Why it hums"]
+    assert "toctree" not in doc.text and ":ref:" not in doc.text
+    plain = "Changes\n=======\n\n* fixed the .. pump:: thing\n  (see ``x``)\n"
+    [doc], _ = load(tmp_path, "NEWS.txt", plain)
+    assert doc.text == plain
 
 
 def test_rst_never_reads_past_the_file(tmp_path):
@@ -580,7 +594,8 @@ def test_rst_markup_errors_keep_their_text_and_file_settings_are_not_text(tmp_pa
     ":orphan:" at the top is a setting, not text."""
     page = (":orphan:\n:tocdepth: 2\n\nNotes\n=====\n\nDisks\n-----\n\nFour disks.\n\nNet\n~~~\n\n"
             "Address 10.0.0.2.\n\nBackups\n=======\n\nRestic\n~~~~~~\n\nPassword in pass.\n\n"
-            "+-----------+-------+\n| retention | 14 d  |\n+-----------+----\n| zstd      | on    |\n"
+            "+-----------+-------+\n| retention | 14 d  |\n+-----------+----\n"
+            "| zstd      | on    |\n"
             "+-----------+-------+\n\nEnd.\n")
     [doc], warnings = load(tmp_path, "n.rst", page)
     assert "Restic" in doc.text and "| retention | 14 d  |" in doc.text and "End." in doc.text
