@@ -20,6 +20,8 @@ from pathlib import Path
 
 from .archives import MAX_INFLATED, ArchiveError, check_zip, gunzip
 from .errors import LoadError
+from .man import SUFFIX as MAN_PAGE
+from .man import man_document
 from .types import VISIBLE, Document, Section
 
 TEXT_SUFFIXES = (".txt", ".text")
@@ -27,15 +29,16 @@ MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
 RST_SUFFIXES = (".rst", ".rest")  # reStructuredText (``rst``)
 OUTLINE_SUFFIXES = (".adoc", ".asciidoc", ".org")  # AsciiDoc, Org: text with their headings
+MAN_SUFFIXES = (".man",)  # manual pages (roff): "tar.1", "ssh_config.5", "x.man" (``man``)
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 SUPPORTED_SUFFIXES = (
     TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES + OUTLINE_SUFFIXES
-    + (".pdf", ".docx") + TABULAR_SUFFIXES
+    + MAN_SUFFIXES + (".pdf", ".docx") + TABULAR_SUFFIXES
 )
 # text, Markdown and HTML compressed with gzip, as Debian ships its documentation
 # (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
 GZIP_SUFFIXES = tuple(s + ".gz" for s in TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
-                      + RST_SUFFIXES)
+                      + RST_SUFFIXES + MAN_SUFFIXES)
 # a project's plain-text documents named by convention, without a suffix ("README", "NEWS",
 # "FAQ", "changelog.Debian", each also gzipped): read as text (licences are left out: the
 # same GPL in every package's folder is no one's answer)
@@ -44,19 +47,10 @@ DOC_NAMES = re.compile(r"(?:README|Readme|FAQ|NEWS|CHANGES|CHANGELOG|changelog|H
 _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
-SUPPORTED = (".txt .md .html .rst .adoc .org .pdf .docx .jsonl .jsonl.gz .csv, the first four "
-             "gzipped too, "
+SUPPORTED = (".txt .md .html .rst .adoc .org .pdf .docx .jsonl .jsonl.gz .csv, manual pages "
+             "(tar.1), these but the last six gzipped too, "
              "and README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
-_MAN_PAGE = re.compile(r"\.[1-9][a-z]{0,4}(?:\.gz)?$")  # "tar.1.gz", "ssh_config.5"
-
-
-def hint_for(ignored: list[str]) -> str:
-    """What to do with the unsupported files a user has most often ("" when nothing fits)."""
-    if any(_MAN_PAGE.search(p) for p in ignored):
-        return ("manual pages (roff) are not read: save one as text with "
-                "`MANWIDTH=100 man -P cat NAME > NAME.txt` and index that")
-    return ""
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 
 
@@ -70,6 +64,8 @@ def suffix_of(path: Path) -> str:
     inner = name[:-3] if gz else name
     if DOC_NAMES.fullmatch(path.name[:-3] if gz else path.name):
         return ".txt" + gz
+    if MAN_PAGE.search(inner):
+        return ".man" + gz
     suffix = Path(inner).suffix
     return suffix + gz if gz and suffix + gz in GZIP_SUFFIXES else path.suffix.lower()
 
@@ -248,6 +244,8 @@ def load_file(path: Path, rel: str, data: bytes | None = None,
         return [doc], warnings
     if suffix == ".docx":
         return [_load_docx(data, rel)], []
+    if suffix in MAN_SUFFIXES:
+        return [man_document(data, rel)], []
     text, warning = decode_text(data)
     warnings = [warning] if warning else []
     if suffix not in HTML_SUFFIXES:  # (a manual page saved as text: bold as "b\bb", colour

@@ -23,7 +23,7 @@ from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
 from .embedding import family
 from .language import coverage_warning, dominant_script
-from .loaders import SUPPORTED, filtered_out, hint_for, is_supported, walk
+from .loaders import SUPPORTED, filtered_out, is_supported, walk
 from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
@@ -177,9 +177,8 @@ def sync(
     report.ignored = ignored[:IGNORED_NAMED]
     if not empty_ok and not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)
-        hint = hint_for(ignored)
         raise KnowledgeError(f"nothing to index in {where}: no supported files "
-                             f"({SUPPORTED})" + (f"; {hint}" if hint else ""))
+                             f"({SUPPORTED})")
     if embedder is not None:
         load_embedder, embedder_identity = (lambda: embedder), embedder.identity()
     identity = embedder_identity

@@ -133,8 +133,6 @@ def cmd_index(args) -> int:
 def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
     """A sync's report: counts on stdout (one JSON object with ``as_json``), each skipped
     file and warning on stderr."""
-    from knowledge.loaders import hint_for
-
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
     for path, message in report.warnings:
@@ -158,10 +156,8 @@ def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
         said.append(f"{len(report.skipped)} files skipped (reasons above)")
     if report.unsupported:
         more = ", ..." if report.unsupported > len(report.ignored) else ""
-        hint = hint_for(report.ignored)
         said.append(f"{report.unsupported} files of unsupported types ignored "
-                    f"({', '.join(map(_one_line, report.ignored))}{more})"
-                    + (f"; {hint}" if hint else ""))
+                    f"({', '.join(map(_one_line, report.ignored))}{more})")
     if said:
         _out(", ".join(said))  # (a file name may hold a terminal escape)
         sys.stdout.flush()

@@ -1,5 +1,6 @@
 import gzip
 import io
+import shutil
 
 import pytest
 
@@ -640,3 +641,80 @@ def test_asciidoc_and_org_are_read_with_their_headings(tmp_path):
     assert doc.title == "Home notes"
     assert [(s.level, s.title) for s in doc.sections] == [(1, "Setup"), (2, "Zigbee")]
     assert doc.heading_at(doc.text.index("Dongle")) == "Setup > Zigbee"
+
+
+MAN_PAGE = r""".\" a page as man-db installs it
+.TH PUMP 1 "2026-12-01" "pump 2.0" "User Commands"
+.SH NAME
+pump \- move water between tanks
+.SH SYNOPSIS
+.B pump
+[\fIOPTION\fR]... \fITANK\fR
+.SH OPTIONS
+.SS "Flow control"
+.TP
+.BR \-r ", " \-\-recursive
+Drain every tank under
+.IR TANK ,
+in turn.  Stops at the first dry tank.
+.TP
+.B \-\-slow
+Halve the flow.
+.SH EXAMPLES
+.nf
+    pump \-\-slow /tanks/a
+        (waits for the valve)
+.fi
+"""
+
+needs_groff = pytest.mark.skipif(shutil.which("groff") is None, reason=(
+    "groff is not installed (sh tests/install_programs.sh installs it)"))
+
+
+@needs_groff
+def test_a_manual_page_is_read_as_man_shows_it(tmp_path):
+    """Manual pages as installed (roff, gzipped: man1/pump.1.gz) were ignored: read through
+    groff, sections and subsections are headings, an option's names stand above its
+    description (paragraphs whole on one line, no hyphenation), an example keeps its
+    indentation; the title is the NAME line."""
+    [doc], warnings = load(tmp_path, "pump.1.gz", gzip.compress(MAN_PAGE.encode()))
+    assert warnings == [] and doc.title == "pump - move water between tanks"
+    assert [(s.level, s.title) for s in doc.sections] == [
+        (1, "NAME"), (1, "SYNOPSIS"), (1, "OPTIONS"), (2, "Flow control"), (1, "EXAMPLES")]
+    assert ("-r, --recursive\n\nDrain every tank under TANK, in turn.  Stops at the first dry "
+            "tank.\n\n--slow Halve the flow.") in doc.text  # (a short name: on its line)
+    assert doc.heading_at(doc.text.index("Halve")) == "OPTIONS > Flow control"
+    assert "pump --slow /tanks/a\n    (waits for the valve)" in doc.text
+    assert "PUMP(1)" not in doc.text and ".TP" not in doc.text and "\\f" not in doc.text
+
+
+@needs_groff
+@pytest.mark.parametrize("trap", [
+    ".so {secret}", ".cf {secret}", ".  mso {secret}", ".do so {secret}", "'trf {secret}",
+    ".ds x so\n.\\*x {secret}", ".als inc so\n.inc {secret}", ".cc @\n@so {secret}",
+    ".de X\n.\\\\$1 {secret}\n..\n.X so",
+])
+def test_a_manual_page_never_reads_past_itself(tmp_path, trap, monkeypatch):
+    """roff can include another file (.so, .cf, ...; renamed, aliased, or through a string):
+    a page holding such a request is not read, and groff never sees the user's environment
+    (\\V reads it)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET-KEY-123\n")
+    page = MAN_PAGE.replace(".SH EXAMPLES", trap.format(secret=secret) + "\n.SH EXAMPLES")
+    with pytest.raises(LoadError, match="reads another file or runs a program"):
+        load(tmp_path, "trap.1", page)
+    monkeypatch.setenv("RAG_TEST_SECRET", "TOPSECRET-ENV-456")
+    [doc], _ = load(tmp_path, "env.1", MAN_PAGE.replace("Halve", r"\V[RAG_TEST_SECRET] Halve"))
+    assert "Halve the flow" in doc.text and "TOPSECRET" not in doc.text
+
+
+def test_man_links_other_files_and_no_groff_are_said(tmp_path, monkeypatch):
+    """A page that only names another (.so man1/gzip.1), a rotated log named syslog.1, and a
+    machine without groff: each a one-line reason, no traceback."""
+    with pytest.raises(LoadError, match="only points to 'man1/gzip.1'"):
+        load(tmp_path, "gunzip.1.gz", gzip.compress(b".so man1/gzip.1\n"))
+    with pytest.raises(LoadError, match=r"not a manual page .*rename it \.txt"):
+        load(tmp_path, "syslog.1", "Dec  7 10:00:01 host CRON[1]: started\n")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(LoadError, match="groff, which this machine lacks .*apt install groff"):
+        load(tmp_path, "pump.1", MAN_PAGE)

@@ -18,7 +18,7 @@ from pdfdocs import manual, scanned
 
 needs_tesseract = pytest.mark.skipif(
     shutil.which("tesseract") is None,
-    reason="tesseract is not installed (sh tests/install_tesseract.sh installs it)")
+    reason="tesseract is not installed (sh tests/install_programs.sh installs it)")
 
 
 def _canvas():
