@@ -398,6 +398,8 @@ def _title(text: str, u: Unit) -> bool:
     """Unit ``u`` is a title alone on its line, a blank line, an underline or the passage's
     end after it ("Set Actions": a definition's term, a section the passage's path does not
     name): an excerpt that ends on it ends on the name of what it leaves out."""
+    if _term(text, u):  # ("--test-label" over its description: the next entry's name)
+        return True
     line = text[u.start:u.end].strip()
     found = line.split()
     return u.kind == "sentence" and 0 < len(found) <= 5 and line[-1:].isalnum() and \
@@ -547,11 +549,13 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
     paths = headings or [""] * len(texts)
     heading = lambda p, j: is_heading(texts[p], cut[p][j], paths[p])  # noqa: E731
     mass = unit_mass(cut, spans)
-    found = stretch(texts, cut, mass, min(excerpt, WORD_LIMIT), heading) if excerpt else None
+    entry = lambda p, j: heading(p, j) or _term(texts[p], cut[p][j])  # noqa: E731 (a run
+    # stays in one entry of a reference: its term is put back in front by ``named``)
+    found = stretch(texts, cut, mass, min(excerpt, WORD_LIMIT), entry) if excerpt else None
     if found:
         at, lo, hi = found
         lo, hi = widen(texts[at], cut[at], lo, hi, lambda j: mass.get((at, j), 0.0), excerpt,
-                       lambda j: heading(at, j) or not mass.get((at, j)) and
+                       lambda j: entry(at, j) or not mass.get((at, j)) and
                        bool(_NOTE.match(texts[at], cut[at][j].start)))
         i = max(range(lo, hi + 1), key=lambda j: mass.get((at, j), 0.0))
         lo, hi = finish(texts[at], cut[at], lo, hi, lambda j: heading(at, j), keep=i)
@@ -562,6 +566,10 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
             i = next((j for j in range(i + 1, len(cut[at])) if not heading(at, j)), i)
         start, end = grow(texts[at], cut[at], i, kind)
     text, all_units = texts[at], cut[at]
+    first = next((j for j, u in enumerate(all_units) if u.start == start), None)
+    if first is not None:  # (an option's or a setting's description: with its name)
+        last = max(j for j, u in enumerate(all_units) if u.start < end)
+        start = all_units[named(text, all_units, first, last, lambda j: heading(at, j))].start
     short = (s, e) if at == top and start <= s and e <= end else None
     core = all_units[i].start, all_units[i].end
     start, end = clip(text, start, end, short or core)
@@ -569,6 +577,47 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
         short = None
     return at, Shaped(start, end, form_of(all_units, start, end, all_units[i].kind), short,
                       (start, end), core)
+
+
+def named(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: False,
+          limit: int = WORD_LIMIT) -> int:
+    """The first unit of the excerpt ``lo..hi``, moved back onto the term its description
+    belongs to ("-r, --recursive", "gc.reflogExpire", "run(path)" alone on a line, the
+    description below it): through the description's sentences before ``lo`` (its paragraph),
+    never a unit ``skip`` names, within ``limit`` words; ``lo`` where there is no such term.
+    A reference's entries look alike, and an answer without its entry's name may be the
+    neighbouring entry's."""
+    for j in range(lo - 1, max(-1, lo - 4), -1):
+        u, after = all_units[j], all_units[j + 1]
+        if skip(j) or words(text[u.start:all_units[hi].end]) > limit:
+            return lo
+        gap = text[u.end:after.start]
+        if _term(text, u):
+            return j if gap.count("\n") <= 2 and not gap.strip() else lo
+        if u.kind != "sentence" or "\n\n" in gap.replace(" ", ""):
+            return lo  # (another paragraph: not the description's)
+    return lo
+
+
+# what marks a term: an option, a dotted or underscored name, a placeholder, "::"
+_TERM_MARK = re.compile(r"^--?\w|::$|\w[./]\w|\w_\w|<\w")
+# names alone, one or a few by commas ("gc.reflogExpire, gc.<pattern>.reflogExpire",
+# "PROMPT_DIRTRIM"): a command line or a sentence is not a term
+_NAMES = re.compile(r"[\w.<>*\[\]/-]+(?:, [\w.<>*\[\]/-]+){0,3}(?:::)?")
+
+
+def _term(text: str, u: Unit) -> bool:
+    """Unit ``u`` is a term alone on its line, the name of what the lines after it describe:
+    an option, a setting, a function ("-r, --recursive", "gc.reflogExpire::"); a command
+    line ("ffmpeg -i in.avi out.avi") is not one."""
+    if u.kind != "sentence" or text[u.end:u.end + 1] not in ("\n", "") or \
+            text[text.rfind("\n", 0, u.start) + 1:u.start].strip():
+        return False
+    rows = [r.strip() for r in text[u.start:u.end].split("\n")]  # ("-L port:host:hostport"
+    # over "-L local_socket:remote_socket": one option's forms, one term)
+    return len(rows) <= 6 and all(
+        (0 < len(r.split()) <= 8 if r[:1] == "-" else bool(_NAMES.fullmatch(r)))
+        and r[-1:] not in ".!?,;" and _TERM_MARK.search(r) for r in rows)
 
 
 # a PDF's footnote as the loader writes it after its paragraph: "[12] If you follow ...";

@@ -559,3 +559,31 @@ def test_the_pipeline_runs_a_quote_on_across_a_chunk_boundary(tmp_path, monkeypa
         monkeypatch.setattr(knowledge.kb, "READ_MAX_CHUNKS", len(hits) - 1)
         assert kb.text_after(first.doc_id, 0, 100) == ""  # a document too long to read
         assert pipe.go_on([first], 0, shaped) == ([first], (0, shaped))
+
+
+def test_an_excerpt_of_a_description_begins_with_the_term_it_describes():
+    """A user's trial on git's configuration reference: "the default of gc.reflogExpire?"
+    was answered from the neighbouring entry, its name left out ("... defaults to 30 days"),
+    so nothing showed it was another setting's. An option's or a setting's description is
+    quoted with its name; a title ("Set Actions") is not a term, and a term another
+    paragraph away is not taken."""
+    text = ("gc.reflogExpire, gc.<pattern>.reflogExpire\n\ngit reflog expire removes reflog "
+            "entries older than this time; defaults to 90 days.\n\n"
+            "gc.reflogExpireUnreachable\n\ngit reflog expire removes reflog entries older "
+            "than this time and are not reachable from the current tip; defaults to 30 days. "
+            "The value \"now\" expires all entries immediately.")
+    at = text.index("defaults to 30")
+    for excerpt in (0, 40):
+        _, got = shape([text], [(0.9, 0, at, at + 22)], "why", False, excerpt=excerpt)
+        assert text[got.start:got.end].startswith("gc.reflogExpireUnreachable\n\ngit reflog")
+    option = ("--dry-run\n\nShow what would be backed up. Nothing is written.\n\n"
+              "--verbose\n\nSay more.")
+    at = option.index("Nothing")
+    _, got = shape([option], [(0.9, 0, at, at + 7)], "why", False)
+    assert option[got.start:got.end] == ("--dry-run\n\nShow what would be backed up. Nothing "
+                                         "is written.")
+    for text in ("Set Actions\n\nA route-map entry may specify set actions. It applies them.",
+                 "gc.auto\n\nOther words.\n\nA route-map entry may specify set actions."):
+        at = text.index("It applies") if "It" in text else text.index("A route")
+        _, got = shape([text], [(0.9, 0, at, at + 10)], "why", False)
+        assert text[got.start:got.end].startswith(("A route", "It applies"))
