@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -56,6 +57,7 @@ class SyncReport:
     index_kind: str = ""
     scripts: dict = field(default_factory=dict)  # documents per script, the whole KB after
     language_warning: str | None = None  # documents the embedder was not trained to read
+    twins: list = field(default_factory=list)  # (file, file): one document in two formats
 
     @property
     def changed(self) -> bool:
@@ -73,6 +75,7 @@ class SyncReport:
             "documents": self.total_documents, "chunks": self.total_chunks,
             "index": self.index_kind, "scripts": self.scripts,
             "language_warning": self.language_warning,
+            "twins": [list(pair) for pair in self.twins],
         }
 
 
@@ -83,6 +86,29 @@ def content_hash(doc: Document) -> str:
         fields += [[(p.label, p.layout) for p in doc.pages], list(doc.regions)]
     payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+_FORMATS = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".rst", ".rest", ".pdf",
+            ".docx", ".adoc", ".asciidoc", ".org"}
+
+
+def twins(scans) -> list[tuple[str, str]]:
+    """Files of one folder with one name in two document formats ("git-gc.txt" and
+    "git-gc.html", "guide.pdf" and "guide.html"): the same text read twice, so its passages
+    fill a question's citations twice over. (first, other) per pair, by path."""
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    found = []
+    for base, files, _ in scans:
+        for rel in files:
+            name = Path(rel).name.lower().removesuffix(".gz")
+            stem, form = os.path.splitext(name)
+            if form not in _FORMATS:  # ("README", "README.Debian": no format named)
+                continue
+            key = (str(base / Path(rel).parent), stem)
+            if key in seen and seen[key][1] != form:
+                found.append((seen[key][0], str(base / rel)))
+            seen.setdefault(key, (str(base / rel), form))
+    return found
 
 
 def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None = None,
@@ -175,6 +201,7 @@ def sync(
     scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root,
                                       follow_symlinks, leave_out=Path(kb_dir), ignored=ignored)
     report.ignored = ignored[:IGNORED_NAMED]
+    report.twins = twins(scans)
     if not empty_ok and not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)
         raise KnowledgeError(f"nothing to index in {where}: no supported files "

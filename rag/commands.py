@@ -161,6 +161,12 @@ def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
     if said:
         _out(", ".join(said))  # (a file name may hold a terminal escape)
         sys.stdout.flush()
+    if report.twins and (report.added or report.updated):
+        first, other = report.twins[0]
+        more = f" and {len(report.twins) - 1} more" if len(report.twins) > 1 else ""
+        _err(f"warning: {_one_line(first)} and {_one_line(other)}{more}: the same document in "
+             "two formats, so its passages may be cited twice; --exclude '*"
+             f"{Path(other).suffix}' (or the other format) keeps one")
     if report.left_out:
         _err(f"warning: {report.left_out} documents removed whose files are still there: "
              "--include/--exclude leave them out (a knowledge base keeps what its folder's "

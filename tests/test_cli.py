@@ -184,6 +184,23 @@ def test_index_names_what_it_ignores_and_warns_when_filters_remove_documents(tmp
     assert report["added"] == 4 and report["left_out"] == 0 and "warning" not in err
 
 
+def test_index_warns_of_one_document_in_two_formats(tmp_path, capsys):
+    """A user's trial: git's manual ships every page as AsciiDoc .txt and as .html; indexed
+    both, each passage came twice in a question's citations, and nothing said so."""
+    docs = write_corpus(tmp_path / "docs", {"git-gc.txt": "Git gc cleans up.\n",
+                                            "git-gc.html": "<p>Git gc cleans up.</p>",
+                                            "sub/git-gc.md": "# gc\n\nOther folder.\n",
+                                            "README": "x\n", "README.Debian": "y\n"})
+    kb = str(tmp_path / "kb")
+    code, out, err = run(capsys, "index", str(docs), "--kb", kb)
+    assert code == 0 and err.count("warning:") == 1
+    assert (f"warning: {docs / 'git-gc.html'} and {docs / 'git-gc.txt'}: the same document in "
+            "two formats, so its passages may be cited twice; --exclude '*.txt'") in err
+    code, out, err = run(capsys, "index", str(docs), "--kb", kb, "--json")
+    assert code == 0 and "warning" not in err  # (said when they come in, not on every run)
+    assert json.loads(out)["twins"] == [[str(docs / "git-gc.html"), str(docs / "git-gc.txt")]]
+
+
 def test_every_subcommand_help_has_an_example(capsys):
     for cmd in ("index", "search"):
         with pytest.raises(SystemExit) as exc:
