@@ -283,10 +283,14 @@ def html_document(soup, rel: str) -> Document:
                 continue
             if name in BLOCK:
                 brk()
-                if name in HEADINGS:
+                rubric = name == "p" and "rubric" in _classes(child)  # (Sphinx's informal
+                # heading: "Examples", "Return value", under its section)
+                if name in HEADINGS or rubric:
                     heading = inline_text(child, exponents=False)
+                    if name in HEADINGS:
+                        depth[0] = int(name[1])
                     if heading:
-                        sections.append(Section(length, int(name[1]), heading))
+                        sections.append(Section(length, depth[0] + rubric, heading))
             if name in HEADINGS:
                 titling.append(name)
             if name in ("ul", "ol"):
@@ -298,6 +302,7 @@ def html_document(soup, rel: str) -> Document:
             if name in BLOCK:
                 brk()
 
+    depth = [1]  # (the level of the last h1-h6: a rubric is a heading under it)
     indexing: list[int] = []  # (where the index being read began)
     titling: list[str] = []  # (the headings being read: no exponents in a title)
     regions: list[tuple[int, int]] = []

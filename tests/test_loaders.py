@@ -718,3 +718,18 @@ def test_man_links_other_files_and_no_groff_are_said(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(LoadError, match="groff, which this machine lacks .*apt install groff"):
         load(tmp_path, "pump.1", MAN_PAGE)
+
+
+def test_a_sphinx_rubric_is_a_heading_under_its_section(tmp_path):
+    """Sphinx's `.. rubric::` ("Examples" in a function's section) is a paragraph of class
+    rubric: an answer about the section ran on into it as if it were prose."""
+    html = ("<html><body><h1>API</h1><h2>pump()</h2><p>Moves water.</p>"
+            "<p class='rubric'>Examples</p><pre>pump(3)</pre><h2>drain()</h2><p>Empties.</p>"
+            "</body></html>")
+    [doc], _ = load(tmp_path, "api.html", html)
+    assert [(s.level, s.title) for s in doc.sections] == [
+        (1, "API"), (2, "pump()"), (3, "Examples"), (2, "drain()")]
+    assert doc.heading_at(doc.text.index("pump(3)")) == "API > pump() > Examples"
+    [doc], _ = load(tmp_path, "api.rst", "API\n===\n\nMoves water.\n\n.. rubric:: Examples\n\n"
+                    "::\n\n   pump(3)\n")
+    assert doc.heading_at(doc.text.index("pump(3)")) == "API > Examples"
