@@ -1,10 +1,10 @@
 #!/bin/sh
-# Debian programs the tests run: tesseract-ocr (English data) for OCR of scanned pages, groff
+# Debian programs the tests run: tesseract-ocr (English data) for OCR of scanned pages, mandoc
 # for manual pages. Installs what is missing where apt-get can (as root or with sudo);
 # otherwise says so, and those tests are skipped with that reason. Always exits 0.
 missing=
 command -v tesseract >/dev/null 2>&1 || missing="$missing tesseract-ocr tesseract-ocr-eng"
-command -v groff >/dev/null 2>&1 || missing="$missing groff-base"
+command -v mandoc >/dev/null 2>&1 || missing="$missing mandoc"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else SUDO=none; fi
 if [ "$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then

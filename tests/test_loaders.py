@@ -667,56 +667,76 @@ Halve the flow.
 .fi
 """
 
-needs_groff = pytest.mark.skipif(shutil.which("groff") is None, reason=(
-    "groff is not installed (sh tests/install_programs.sh installs it)"))
+needs_mandoc = pytest.mark.skipif(shutil.which("mandoc") is None, reason=(
+    "mandoc is not installed (sh tests/install_programs.sh installs it)"))
 
 
-@needs_groff
+@needs_mandoc
 def test_a_manual_page_is_read_as_man_shows_it(tmp_path):
     """Manual pages as installed (roff, gzipped: man1/pump.1.gz) were ignored: read through
-    groff, sections and subsections are headings, an option's names stand above its
-    description (paragraphs whole on one line, no hyphenation), an example keeps its
-    indentation; the title is the NAME line."""
+    mandoc, sections and subsections are headings, an option's names stand over its
+    description, an example keeps its lines; the title is the NAME line; no running header
+    or footer, no roff left."""
     [doc], warnings = load(tmp_path, "pump.1.gz", gzip.compress(MAN_PAGE.encode()))
     assert warnings == [] and doc.title == "pump - move water between tanks"
     assert [(s.level, s.title) for s in doc.sections] == [
         (1, "NAME"), (1, "SYNOPSIS"), (1, "OPTIONS"), (2, "Flow control"), (1, "EXAMPLES")]
-    assert ("-r, --recursive\n\nDrain every tank under TANK, in turn.  Stops at the first dry "
-            "tank.\n\n--slow Halve the flow.") in doc.text  # (a short name: on its line)
+    assert ("-r, --recursive\n\nDrain every tank under TANK, in turn. Stops at the first dry "
+            "tank.\n\n--slow\n\nHalve the flow.") in " ".join(doc.text.split(" "))
     assert doc.heading_at(doc.text.index("Halve")) == "OPTIONS > Flow control"
-    assert "pump --slow /tanks/a\n    (waits for the valve)" in doc.text
-    assert "PUMP(1)" not in doc.text and ".TP" not in doc.text and "\\f" not in doc.text
+    assert "    pump --slow /tanks/a\n        (waits for the valve)" in doc.text  # (as written)
+    for roff in ("PUMP(1)", ".TP", "\\f", "2026-12-01"):
+        assert roff not in doc.text, roff
 
 
-@needs_groff
+@needs_mandoc
 @pytest.mark.parametrize("trap", [
-    ".so {secret}", ".cf {secret}", ".  mso {secret}", ".do so {secret}", "'trf {secret}",
-    ".ds x so\n.\\*x {secret}", ".als inc so\n.inc {secret}", ".cc @\n@so {secret}",
-    ".de X\n.\\\\$1 {secret}\n..\n.X so",
+    ".so {secret}", ".so secret.txt", ".so ../../../../..{secret}", ".cf {secret}",
+    ".mso {secret}", ".do so {secret}", "'trf {secret}", ".if 1 .so {secret}",
+    ".nop .nx {secret}", ".ds x so\n.\\E*x {secret}", ".als inc so\n.inc {secret}",
+    ".cc @\n@so {secret}", ".di D\n\\!.so {secret}\n.di\n.D", ".so /proc/self/environ",
+    ".sy cat {secret}", ".pso cat {secret}",
 ])
 def test_a_manual_page_never_reads_past_itself(tmp_path, trap, monkeypatch):
-    """roff can include another file (.so, .cf, ...; renamed, aliased, or through a string):
-    a page holding such a request is not read, and groff never sees the user's environment
-    (\\V reads it)."""
+    """roff can read another file or run a program in many ways (renamed, aliased, through a
+    string, a conditional or a diversion; the process's environment through /proc): none
+    puts anything but the page into the knowledge base."""
     secret = tmp_path / "secret.txt"
     secret.write_text("TOPSECRET-KEY-123\n")
-    page = MAN_PAGE.replace(".SH EXAMPLES", trap.format(secret=secret) + "\n.SH EXAMPLES")
-    with pytest.raises(LoadError, match="reads another file or runs a program"):
-        load(tmp_path, "trap.1", page)
     monkeypatch.setenv("RAG_TEST_SECRET", "TOPSECRET-ENV-456")
-    [doc], _ = load(tmp_path, "env.1", MAN_PAGE.replace("Halve", r"\V[RAG_TEST_SECRET] Halve"))
+    monkeypatch.chdir(tmp_path)  # (a relative name would find it here)
+    page = MAN_PAGE.replace(".SH EXAMPLES", trap.format(secret=secret) + "\n.SH EXAMPLES")
+    [doc], _ = load(tmp_path, "trap.1", page)
     assert "Halve the flow" in doc.text and "TOPSECRET" not in doc.text
 
 
-def test_man_links_other_files_and_no_groff_are_said(tmp_path, monkeypatch):
-    """A page that only names another (.so man1/gzip.1), a rotated log named syslog.1, and a
-    machine without groff: each a one-line reason, no traceback."""
+@needs_mandoc
+def test_a_manual_page_that_loops_is_bounded(tmp_path, monkeypatch):
+    """A page that loops or grows a string for ever: a one-line reason within the bound,
+    nothing left running."""
+    import knowledge.man as man
+
+    import time
+
+    monkeypatch.setattr(man, "MANDOC_SECONDS", 3)
+    for trap in (".while 1 .nr x +1", ".ds x aaaaaaaaaaaaaaaa\n.while 1 .as x \\*x"):
+        t0 = time.monotonic()
+        try:
+            load(tmp_path, "loop.1", MAN_PAGE.replace(".SH EXAMPLES", trap + "\n.SH EXAMPLES"))
+        except LoadError as err:
+            assert "mandoc" in str(err)
+        assert time.monotonic() - t0 < 10
+
+
+def test_man_links_other_files_and_no_mandoc_are_said(tmp_path, monkeypatch):
+    """A page that only names another (.so man1/gzip.1, after a comment), a rotated log named
+    syslog.1, and a machine without mandoc: each a one-line reason, no traceback."""
     with pytest.raises(LoadError, match="only points to 'man1/gzip.1'"):
-        load(tmp_path, "gunzip.1.gz", gzip.compress(b".so man1/gzip.1\n"))
+        load(tmp_path, "gunzip.1.gz", gzip.compress(b'.\\" alias\n.so man1/gzip.1\n'))
     with pytest.raises(LoadError, match=r"not a manual page .*rename it \.txt"):
         load(tmp_path, "syslog.1", "Dec  7 10:00:01 host CRON[1]: started\n")
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    with pytest.raises(LoadError, match="groff, which this machine lacks .*apt install groff"):
+    with pytest.raises(LoadError, match="mandoc, which this machine lacks .*apt install mandoc"):
         load(tmp_path, "pump.1", MAN_PAGE)
 
 
