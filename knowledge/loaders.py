@@ -342,14 +342,19 @@ _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*)$", re.M)
 _MD_FENCE = re.compile(r"^(```|~~~)", re.M)
 
 
-def _load_markdown(text: str, rel: str) -> Document:
-    fenced = _fenced_ranges(text)
-    opens = [a for a, _ in fenced]
+def _within(ranges: list[tuple[int, int]]):
+    """Whether an offset lies in one of ``ranges`` (sorted, apart): one bisect each."""
+    opens = [a for a, _ in ranges]
 
-    def in_code(at: int) -> bool:  # (the ranges are sorted and apart: one bisect each)
+    def inside(at: int) -> bool:
         i = bisect.bisect_right(opens, at) - 1
-        return i >= 0 and at < fenced[i][1]
+        return i >= 0 and at < ranges[i][1]
 
+    return inside
+
+
+def _load_markdown(text: str, rel: str) -> Document:
+    in_code = _within(_fenced_ranges(text))
     sections = tuple(
         Section(m.start(), len(m.group(1)), _heading_title(m.group(2)))
         for m in _MD_HEADING.finditer(text) if not in_code(m.start()))
@@ -403,10 +408,9 @@ def _adoc_blocks(text: str) -> list[tuple[int, int]]:
 def _load_outline(text: str, rel: str, org: bool) -> Document:
     """AsciiDoc (.adoc) or Org (.org) as written, its headings as sections."""
     if org:
-        blocks = _fenced_ranges(text, _ORG_BLOCK)
+        in_block = _within(_fenced_ranges(text, _ORG_BLOCK))
         found = [(m.start(), len(m.group(1)), _ORG_TAGS.sub("", m.group(2)))
-                 for m in _ORG_HEADING.finditer(text)
-                 if not any(a < m.start() < b for a, b in blocks)]
+                 for m in _ORG_HEADING.finditer(text) if not in_block(m.start())]
         named = _ORG_TITLE.search(text)
     else:
         found = [(m.start(), len(m.group(1)), m.group(2))
@@ -414,8 +418,8 @@ def _load_outline(text: str, rel: str, org: bool) -> Document:
         found += [(m.start(), _ADOC_LEVELS.index(m.group(2)) + 1, m.group(1))
                   for m in _ADOC_UNDERLINED.finditer(text)
                   if abs(len(m.group(0)) - 2 * len(m.group(1)) - 1) <= 3]  # (same length)
-        blocks = _adoc_blocks(text)
-        found = [f for f in found if not any(a < f[0] < b for a, b in blocks)]
+        in_block = _within(_adoc_blocks(text))
+        found = [f for f in found if not in_block(f[0])]
         named = None
     sections = tuple(Section(at, level, " ".join(title.split()))
                      for at, level, title in sorted(found) if title.strip())

@@ -29,6 +29,8 @@ _SETTINGS = {
     "raw_enabled": False,
     "report_level": 5, "halt_level": 5, "warning_stream": False,  # (mistakes: read past)
     "doctitle_xform": False,  # (the first title a section like the others: no subtitle)
+    "line_length_limit": 1_000_000,  # (docutils' 10,000 made one long line empty the file;
+    # the parse worker's time and memory limits bound a hostile one)
     "input_encoding": "unicode", "output_encoding": "unicode",
     "embed_stylesheet": False, "stylesheet_path": "", "syntax_highlight": "none",
 }
@@ -52,6 +54,7 @@ _CODE_ROLES = re.compile(r"(?:\w+:)?(?:command|program|option|envvar|file|samp|k
 _DESCRIBED = {"centered", "option", "cmdoption", "envvar", "describe", "object", "confval",
               "function", "method", "class", "attribute", "data", "exception", "macro", "type",
               "member", "var", "property"}
+_PY_CLASS = re.compile(r"^[ \t]*\.\. (?:py:)?class:: *(?:[A-Z_][\w.]*|[\w.]+\()", re.M)
 _DIRECTIVE_NAME = re.compile(r"^[ \t]*\.\.[ \t]+(\w[\w:+.-]{0,60})[ \t]*::", re.M)
 _ROLE_NAME = re.compile(r"(?<![\w`]):(\w[\w:+.-]{0,60}):`")
 # Sphinx's file-wide settings at the top of a file (":orphan:", ":tocdepth: 2"): not text
@@ -87,7 +90,11 @@ def rst_document(text: str, rel: str) -> tuple[Document, list[str]]:
     try:
         tree = publish_doctree(source, settings_overrides=_SETTINGS)
         errors = [m for m in tree.findall(nodes.system_message) if m["level"] >= 3]
+        for p in list(tree.findall(nodes.problematic)):  # (inline markup in error: as written)
+            p["ids"] = []
+            p.replace_self(nodes.Text(p.astext()))
         for m in errors:  # (the message goes; the markup it was about stays, as written)
+            m["ids"] = []
             m.replace_self([b.deepcopy() for b in m.findall(nodes.literal_block)])
         html = publish_from_doctree(tree, writer=Writer(), settings_overrides=_SETTINGS)
     except Exception as err:  # (docutils has no error of its own for every mistake)
@@ -110,8 +117,13 @@ def _know_names(text: str) -> None:
     know (Sphinx's and extensions'): their text is kept, not dropped or shown as markup."""
     from docutils import utils
     from docutils.parsers.rst import directives, roles
+    from docutils.parsers.rst.directives.misc import Class
     from docutils.parsers.rst.languages import en
 
+    # Sphinx's ".. class:: UUID(hex=None)" (a Python class, described) shares its name with
+    # docutils' "class" (an attribute for the next element): Sphinx's where a source uses it so
+    sphinx = bool(_PY_CLASS.search(text))
+    directives.register_directive("class", _directive_for("class") if sphinx else Class)
     quiet = utils.Reporter("", 5, 5)
     asked = SimpleNamespace(reporter=quiet, current_line=0)  # (where the lookup reports)
     for name in {m.lower() for m in _DIRECTIVE_NAME.findall(text)}:

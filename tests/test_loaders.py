@@ -753,3 +753,18 @@ def test_a_sphinx_rubric_is_a_heading_under_its_section(tmp_path):
     [doc], _ = load(tmp_path, "api.rst", "API\n===\n\nMoves water.\n\n.. rubric:: Examples\n\n"
                     "::\n\n   pump(3)\n")
     assert doc.heading_at(doc.text.index("pump(3)")) == "API > Examples"
+
+
+def test_rst_inline_errors_python_classes_and_long_lines_are_read(tmp_path):
+    """A review: an inline markup error (":pep:`in-tree <517#in-tree>`", Sphinx's form)
+    refused the whole file; Sphinx's ".. class:: UUID(hex=None)" met docutils' own "class"
+    and was dropped as an error; one line over 10,000 characters emptied the document."""
+    [doc], warnings = load(tmp_path, "a.rst", "Title\n=====\n\nSee :pep:`in-tree <517#in-tree>` "
+                           "here.\n\nMore words.\n")
+    assert "More words." in doc.text and "in-tree" in doc.text and len(warnings) == 1
+    [doc], warnings = load(tmp_path, "uuid.rst", "UUID\n====\n\n.. class:: UUID(hex=None)\n\n"
+                           "   Create a UUID from *hex*.\n\n.. class:: Simple\n\n   Plain.\n")
+    assert warnings == [] and "UUID(hex=None)\n\nCreate a UUID from hex." in doc.text
+    assert "Simple\n\nPlain." in doc.text
+    [doc], _ = load(tmp_path, "long.rst", "Title\n=====\n\nIntro.\n\n" + "word " * 4000 + "\n")
+    assert "Intro." in doc.text and doc.text.count("word") == 4000
