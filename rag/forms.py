@@ -323,12 +323,14 @@ def grow(text: str, all_units: list[Unit], i: int, kind: str,
 
 
 def stretch(texts: list[str], cut: dict[int, list[Unit]], mass: dict[tuple[int, int], float],
-            least: int, skip=lambda at, i: False) -> tuple[int, int, int] | None:
+            least: int, skip=lambda at, i: False,
+            opens=lambda at, i: False) -> tuple[int, int, int] | None:
     """(passage, first unit, last unit): the run of whole units of one passage within
     ``least`` words (or one longer unit alone), opening and closing on units that hold some
     of the reader's candidate-span probability ``mass`` (``unit_mass``), that holds the most
     of it; no run holds a unit ``skip(passage, index)`` names (a heading: a run stays in its
-    section). None when no unit holds any."""
+    section), and a unit ``opens`` names only as its first (an entry's term: a run stays in
+    its entry). None when no unit holds any."""
     best, found = 0.0, None
     for at, all_units in cut.items():
         for i in range(len(all_units)):
@@ -336,8 +338,8 @@ def stretch(texts: list[str], cut: dict[int, list[Unit]], mass: dict[tuple[int, 
                 continue
             held = 0.0
             for j in range(i, len(all_units)):
-                if j > i and (skip(at, j) or words(texts[at][all_units[i].start:
-                                                             all_units[j].end]) > least):
+                if j > i and (skip(at, j) or opens(at, j) or words(
+                        texts[at][all_units[i].start:all_units[j].end]) > least):
                     break
                 held += mass.get((at, j), 0.0)
                 if mass.get((at, j)) and held > best:
@@ -549,21 +551,25 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
     paths = headings or [""] * len(texts)
     heading = lambda p, j: is_heading(texts[p], cut[p][j], paths[p])  # noqa: E731
     mass = unit_mass(cut, spans)
-    entry = lambda p, j: heading(p, j) or _term(texts[p], cut[p][j])  # noqa: E731 (a run
-    # stays in one entry of a reference: its term is put back in front by ``named``)
-    found = stretch(texts, cut, mass, min(excerpt, WORD_LIMIT), entry) if excerpt else None
+    term = lambda p, j: _term(texts[p], cut[p][j])  # noqa: E731 (an entry of a reference
+    # opens on its term: an excerpt stays in one entry, ``named`` puts its term in front)
+    found = stretch(texts, cut, mass, min(excerpt, WORD_LIMIT), heading, term) \
+        if excerpt else None
     if found:
         at, lo, hi = found
+        opened = term(at, lo)  # (on its term: nothing before it is this entry's)
         lo, hi = widen(texts[at], cut[at], lo, hi, lambda j: mass.get((at, j), 0.0), excerpt,
-                       lambda j: entry(at, j) or not mass.get((at, j)) and
-                       bool(_NOTE.match(texts[at], cut[at][j].start)))
+                       lambda j: heading(at, j) or term(at, j) or opened and j < lo or
+                       not mass.get((at, j)) and bool(_NOTE.match(texts[at], cut[at][j].start)))
         i = max(range(lo, hi + 1), key=lambda j: mass.get((at, j), 0.0))
         lo, hi = finish(texts[at], cut[at], lo, hi, lambda j: heading(at, j), keep=i)
         start, end = cut[at][lo].start, cut[at][hi].end
     else:
         at, i = best_unit(mass, heading) or (top, home)
-        if heading(at, i):  # (all the mass on headings: what the first one introduces)
-            i = next((j for j in range(i + 1, len(cut[at])) if not heading(at, j)), i)
+        if heading(at, i) or term(at, i):  # (all the mass on headings, or on an entry's
+            # term: what the first one introduces)
+            i = next((j for j in range(i + 1, len(cut[at]))
+                      if not heading(at, j) and not term(at, j)), i)
         start, end = grow(texts[at], cut[at], i, kind)
     text, all_units = texts[at], cut[at]
     first = next((j for j, u in enumerate(all_units) if u.start == start), None)
@@ -599,11 +605,14 @@ def named(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: Fal
     return lo
 
 
-# what marks a term: an option, a dotted or underscored name, a placeholder, "::"
-_TERM_MARK = re.compile(r"^--?\w|::$|\w[./]\w|\w_\w|<\w")
+# what marks a term: an option, a dotted or underscored name, a placeholder, "::", a
+# CamelCase key ("AddressFamily", "ExecStart="), a variable ("HOME")
+_TERM_MARK = re.compile(r"^--?[A-Za-z]|::$|[A-Za-z][./][A-Za-z]|\w_\w|<\w"
+                        r"|^[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+=?$|^[A-Z][A-Z0-9_]{2,}=?$")
 # names alone, one or a few by commas ("gc.reflogExpire, gc.<pattern>.reflogExpire",
 # "PROMPT_DIRTRIM"): a command line or a sentence is not a term
-_NAMES = re.compile(r"[\w.<>*\[\]/-]+(?:, [\w.<>*\[\]/-]+){0,3}(?:::)?")
+_NAMES = re.compile(r"[A-Za-z_<\[][\w.<>*\[\]/=-]*(?:, [A-Za-z_<\[][\w.<>*\[\]/=-]*){0,3}"
+                    r"(?:::)?")
 
 
 def _term(text: str, u: Unit) -> bool:

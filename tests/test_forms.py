@@ -587,3 +587,30 @@ def test_an_excerpt_of_a_description_begins_with_the_term_it_describes():
         at = text.index("It applies") if "It" in text else text.index("A route")
         _, got = shape([text], [(0.9, 0, at, at + 10)], "why", False)
         assert text[got.start:got.end].startswith(("A route", "It applies"))
+
+
+def test_what_is_a_term_and_what_is_not():
+    """Keys of ssh_config and systemd units and environment variables name their entries;
+    a table's number, a section number and a command line do not."""
+    from rag.forms import _term
+
+    for line, is_term in (("AddressFamily", True), ("ExecStart=", True), ("HOME", True),
+                          ("-r, --recursive", True), ("gc.reflogExpire::", True),
+                          ("-40", False), ("1.5", False), ("ffmpeg -i in.avi out.avi", False),
+                          ("The end", False), ("Returns 0.", False)):
+        text = f"Before.\n\n{line}\n\nThe description says what it does."
+        u = next(u for u in units(text) if text[u.start:u.end].strip() == line)
+        assert _term(text, u) is is_term, line
+
+
+def test_an_answer_found_on_a_term_quotes_its_description_too():
+    """A review: the reader's span on the option itself ("--exclude=PATTERN") gave the
+    option alone, its description dropped (a run could not open on a term)."""
+    text = ("--add-file=FILE\n\nAdd FILE to the archive.\n\n--exclude=PATTERN\n\nExclude files "
+            "matching PATTERN, a glob(3)-style wildcard pattern.\n\n--exclude-backups\n\n"
+            "Exclude backup and lock files.")
+    at = text.index("--exclude=PATTERN")
+    for excerpt in (0, 40):
+        _, got = shape([text], [(0.8, 0, at, at + 17)], "definition", False, excerpt=excerpt)
+        assert text[got.start:got.end] == ("--exclude=PATTERN\n\nExclude files matching "
+                                           "PATTERN, a glob(3)-style wildcard pattern.")
