@@ -48,8 +48,8 @@ _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequenc
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
 SUPPORTED = (".txt .md .html .rst .adoc .org .pdf .docx .jsonl .jsonl.gz .csv, manual pages "
-             "(tar.1), these but the last six gzipped too, "
-             "and README, NEWS, FAQ, changelog-style files")
+             "(tar.1); .txt .md .html .rst and manual pages gzipped too; "
+             "README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 

@@ -86,7 +86,8 @@ def rst_document(text: str, rel: str) -> tuple[Document, list[str]]:
     from .htmltext import html_document
 
     _know_names(text)
-    source = _FILE_FIELDS.sub("", text, count=1)
+    source = _FILE_FIELDS.sub(lambda m: "\n" * m.group(0).count("\n"), text, count=1)  # (the
+    # lines a warning names stay the file's)
     try:
         tree = publish_doctree(source, settings_overrides=_SETTINGS)
         errors = [m for m in tree.findall(nodes.system_message) if m["level"] >= 3]

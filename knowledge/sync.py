@@ -24,7 +24,8 @@ from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
 from .embedding import family
 from .language import coverage_warning, dominant_script
-from .loaders import SUPPORTED, filtered_out, is_supported, walk
+from .loaders import (HTML_SUFFIXES, MARKDOWN_SUFFIXES, OUTLINE_SUFFIXES, RST_SUFFIXES,
+                      SUPPORTED, TEXT_SUFFIXES, filtered_out, is_supported, walk)
 from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
@@ -88,8 +89,8 @@ def content_hash(doc: Document) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-_FORMATS = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".rst", ".rest", ".pdf",
-            ".docx", ".adoc", ".asciidoc", ".org"}
+_FORMATS = set(TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES
+               + OUTLINE_SUFFIXES + (".pdf", ".docx"))
 
 
 def twins(scans) -> list[tuple[str, str]]:
