@@ -264,7 +264,8 @@ def load_file(path: Path, rel: str, data: bytes | None = None,
         warnings += said
     else:
         doc = Document(doc_id=rel, text=text, source=rel, title=Path(rel).stem)
-        doc = _as_rst(text, rel, warnings) or doc
+        doc = _as_rst(text, rel, warnings) or (
+            _load_outline(text, rel, org=False) if looks_like_asciidoc(text) else doc)
     if not VISIBLE.search(doc.text):
         raise LoadError("no text")
     return [doc], warnings
@@ -387,6 +388,18 @@ _ORG_HEADING = re.compile(r"^(\*{1,6})[ \t]+(\S[^\n]*)$", re.M)  # "** Heading :
 _ORG_BLOCK = re.compile(r"^[ \t]*#\+(?i:begin|end)_", re.M)  # (#+BEGIN_SRC ... #+END_SRC)
 _ORG_TITLE = re.compile(r"^#\+(?i:title):[ \t]*(\S[^\n]*)$", re.M)
 _ORG_TAGS = re.compile(r"[ \t]+:[\w@#%:]+:$")
+
+
+# AsciiDoc in a .txt file (git's manual as Debian ships it): an underlined title and a macro
+# of AsciiDoc's own (linkgit:git-gc[1], include::x.txt[], a [verse] or [source] block)
+_ADOC_MACRO = re.compile(r"^(?:include::\S+\[\]|\[(?:verse|source|listing|literal|NOTE|TIP|"
+                         r"WARNING|IMPORTANT|CAUTION|caption=)[^\]\n]*\]$)|"
+                         r"\b(?:linkgit|xref|image|link):{1,2}[^\s\[]+\[", re.M)
+
+
+def looks_like_asciidoc(text: str) -> bool:
+    head = text[:200_000]
+    return bool(_ADOC_UNDERLINED.search(head)) and bool(_ADOC_MACRO.search(head))
 
 
 def _adoc_blocks(text: str) -> list[tuple[int, int]]:

@@ -588,7 +588,7 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
 def named(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: False,
           limit: int = WORD_LIMIT) -> int:
     """The first unit of the excerpt ``lo..hi``, moved back onto the term its description
-    belongs to ("-r, --recursive", "gc.reflogExpire", "run(path)" alone on a line, the
+    belongs to ("-r, --recursive", "gc.reflogExpire", "AddressFamily" alone on a line, the
     description below it): through the description's sentences before ``lo`` (its paragraph),
     never a unit ``skip`` names, within ``limit`` words; ``lo`` where there is no such term.
     A reference's entries look alike, and an answer without its entry's name may be the

@@ -635,6 +635,11 @@ def test_asciidoc_and_org_are_read_with_their_headings(tmp_path):
     assert [(s.level, s.title) for s in doc.sections] == [
         (1, "git-reset(1)"), (2, "NAME"), (2, "Examples")]
     assert doc.heading_at(doc.text.index("Undo")) == "git-reset(1) > Examples"
+    # git's manual as Debian ships it: AsciiDoc named .txt (its macros tell it apart)
+    [doc], _ = load(tmp_path, "git-gc.txt", adoc.replace("Undo", "See linkgit:git-reset[1]. Undo"))
+    assert [s.title for s in doc.sections] == ["git-reset(1)", "NAME", "Examples"]
+    [doc], _ = load(tmp_path, "notes.txt", "Shopping\n========\n\nMilk.\n")
+    assert doc.sections == ()  # (an underlined title alone: plain text)
     org = ("#+TITLE: Home notes\n\n* Setup\nHA runs on nas01.\n** Zigbee  :hw:radio:\n"
            "Dongle on /dev/ttyUSB0.\n#+BEGIN_SRC sh\n* not a heading\n#+END_SRC\n")
     [doc], _ = load(tmp_path, "home.org", org)
