@@ -355,6 +355,10 @@ def _within(ranges: list[tuple[int, int]]):
 
 
 def _load_markdown(text: str, rel: str) -> Document:
+    from .rst import MYST, myst_text
+
+    if MYST.search(text):  # (Sphinx's Markdown: its directives and roles as the page shows them)
+        text = myst_text(text)
     in_code = _within(_fenced_ranges(text))
     sections = tuple(
         Section(m.start(), len(m.group(1)), _heading_title(m.group(2)))

@@ -202,3 +202,85 @@ def _role(name, rawtext, text, lineno, inliner, options=None, content=None):
         shown = re.sub(r"&(.)", r"\1", shown).replace("-->", "\N{RIGHTWARDS ARROW}")
     node = nodes.literal if _CODE_ROLES.fullmatch(name) else nodes.inline
     return [node(rawtext, shown)], []
+
+
+# --- MyST: Sphinx's Markdown ------------------------------------------------------------
+
+MYST = re.compile(r"^[ \t]*(?:`{3,}|~{3,}|:{3,})\{|\{[\w:.+-]{1,60}\}`|^\([\w.:-]+\)=[ \t]*$",
+                  re.M)
+_MYST_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,}|:{3,})\{([\w:.+-]{1,60})\}[ \t]*(.*)$")
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+_MYST_ROLE = re.compile(r"\{([\w:.+-]{1,60})\}`([^`\n]{1,500})`")
+_MYST_TARGET = re.compile(r"^\([\w.:-]+\)=[ \t]*$")  # "(label)=" over a heading
+_MYST_OPTION = re.compile(r"^[ \t]*:[\w-]{1,40}:")  # ":hidden:", ":maxdepth: 2"
+_CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell", "literalinclude"}
+_ADMONITIONS = {"note", "warning", "tip", "hint", "important", "caution", "danger", "attention",
+                "error", "seealso", "todo"}
+
+
+def myst_text(text: str) -> str:
+    """MyST Markdown (Sphinx's) as the page shows it, still Markdown: a directive's fence
+    gives way to its label ("```{note}" is "Note", "```{tab} Linux" is "Linux",
+    "```{versionadded} 22.2" is "New in version 22.2:") and its options go; a code
+    directive stays a code fence; toctree and the like leave nothing; a role shows its
+    words ("{ref}`the guide <target>`" is "the guide"); "(label)=" targets and "%"
+    comments go. Lines stay where they were (a removed line is an empty one)."""
+    out: list[str] = []
+    stack: list[tuple[str, str]] = []  # (fence, kind: "code" | "silent" | "open")
+    head = False  # (the options right under a directive's fence)
+    for line in text.split("\n"):
+        top = stack[-1] if stack else None
+        bare = line.strip()
+        if top is not None and bare and set(bare) == {top[0][0]} and len(bare) >= len(top[0]):
+            stack.pop()  # (its closing fence)
+            out.append(line if top[1] == "code" else "")
+            head = False
+            continue
+        if top is not None and top[1] == "silent":
+            out.append("")
+            continue
+        if top is not None and top[1] == "code":
+            out.append(line)
+            continue
+        if head and (_MYST_OPTION.match(line) or bare == "---"):
+            out.append("")
+            continue
+        head = False
+        m = _MYST_FENCE.match(line)
+        if m:
+            indent, fence, name, argument = m.groups()
+            name = name.lower()
+            bare_name = name.split(":")[-1]
+            if _SILENT.fullmatch(name) and bare_name not in ("only", "include"):
+                stack.append((fence, "silent"))
+                out.append("")
+            elif bare_name in _CODE_DIRECTIVES or _LITERAL.fullmatch(name):
+                stack.append((fence, "code"))
+                out.append(f"{indent}{fence[0] * 3}{argument.split(' ')[0]}")
+                head = True
+            else:
+                stack.append((fence, "open"))
+                label = (_VERSIONS[bare_name].format(argument) + ":" if bare_name in _VERSIONS
+                         else argument or (bare_name.capitalize() + ":" if bare_name in
+                                           _ADMONITIONS else ""))
+                out.append(f"{indent}{label}" if label else "")
+                head = True
+            continue
+        f = _FENCE.match(line)
+        if f:  # (a plain code fence: what it holds is code)
+            stack.append((f.group(1), "code"))
+            out.append(line)
+            continue
+        if _MYST_TARGET.match(line) or line.startswith("% "):
+            out.append("")
+            continue
+        out.append(_MYST_ROLE.sub(_myst_role, line))
+    return "\n".join(out)
+
+
+def _myst_role(m) -> str:
+    shown = m.group(2)
+    target = _TARGET.fullmatch(shown)
+    shown = target.group(1) if target else (
+        shown[1:].rsplit(".", 1)[-1] if shown.startswith("~") else shown)
+    return f"`{shown}`" if _CODE_ROLES.fullmatch(m.group(1).lower()) else shown

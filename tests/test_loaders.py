@@ -773,3 +773,57 @@ def test_rst_inline_errors_python_classes_and_long_lines_are_read(tmp_path):
     assert "Simple\n\nPlain." in doc.text
     [doc], _ = load(tmp_path, "long.rst", "Title\n=====\n\nIntro.\n\n" + "word " * 4000 + "\n")
     assert "Intro." in doc.text and doc.text.count("word") == 4000
+
+
+MYST_PAGE = """\
+(caching)=
+
+# Caching
+
+% a comment for maintainers
+
+```{toctree}
+:hidden:
+
+cli/index
+```
+
+pip keeps a cache, see {ref}`the cache docs <cache-dir>` and {func}`~pip.main.run`.
+
+````{tab} Linux
+```{code-block} console
+$ ls ~/.cache/pip
+# not a heading
+```
+````
+
+```{versionadded} 22.2
+The `--no-cache-dir` flag.
+```
+
+```{note}
+:class: tip
+Keep it small.
+```
+
+```python
+x = {ref}`kept`  # code stays as written
+```
+"""
+
+
+def test_myst_markdown_reads_as_its_page(tmp_path):
+    """Sphinx's Markdown (pip's docs): answers held "(caching)=", ":hidden:" and
+    "{ref}`...`"; a directive gives way to its label (a tab's "Linux"), a code directive
+    stays code, toctree leaves nothing, a role shows its words; plain code is untouched."""
+    [doc], _ = load(tmp_path, "caching.md", MYST_PAGE)
+    words = " ".join(doc.text.split())
+    assert [s.title for s in doc.sections] == ["Caching"]
+    assert "pip keeps a cache, see the cache docs and `run`." in words
+    assert "Linux ```console $ ls ~/.cache/pip # not a heading ```" in words
+    assert "New in version 22.2: The `--no-cache-dir` flag." in words
+    assert "Note: Keep it small." in words
+    assert "x = {ref}`kept`" in doc.text
+    for markup in ("(caching)=", "% a comment", "toctree", ":hidden:", "cli/index", ":class:",
+                   "{tab}", "{note}", "````"):
+        assert markup not in doc.text, markup
