@@ -98,7 +98,9 @@ def _format(mandoc: str, data: bytes) -> str:
             proc.wait()
         finally:
             timer.cancel()
-            stop()
+            if proc.poll() is None:  # (not after it was reaped: its id may be another's)
+                stop()
+                proc.wait()
             proc.stdout.close()
     if proc.returncode < 0:
         raise LoadError(f"mandoc was stopped (signal {-proc.returncode}: past "
