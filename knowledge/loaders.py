@@ -30,15 +30,16 @@ HTML_SUFFIXES = (".html", ".htm")
 RST_SUFFIXES = (".rst", ".rest")  # reStructuredText (``rst``)
 OUTLINE_SUFFIXES = (".adoc", ".asciidoc", ".org")  # AsciiDoc, Org: text with their headings
 MAN_SUFFIXES = (".man",)  # manual pages (roff): "tar.1", "ssh_config.5", "x.man" (``man``)
+INFO_SUFFIXES = (".info",)  # GNU Info manuals: "grep.info", "find.info-2" (/usr/share/info)
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 SUPPORTED_SUFFIXES = (
     TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES + OUTLINE_SUFFIXES
-    + MAN_SUFFIXES + (".pdf", ".docx") + TABULAR_SUFFIXES
+    + MAN_SUFFIXES + INFO_SUFFIXES + (".pdf", ".docx") + TABULAR_SUFFIXES
 )
 # text, Markdown and HTML compressed with gzip, as Debian ships its documentation
 # (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
 GZIP_SUFFIXES = tuple(s + ".gz" for s in TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
-                      + RST_SUFFIXES + MAN_SUFFIXES)
+                      + RST_SUFFIXES + MAN_SUFFIXES + INFO_SUFFIXES)
 # a project's plain-text documents named by convention, without a suffix ("README", "NEWS",
 # "FAQ", "changelog.Debian", each also gzipped): read as text (licences are left out: the
 # same GPL in every package's folder is no one's answer)
@@ -47,8 +48,8 @@ DOC_NAMES = re.compile(r"(?:README|Readme|FAQ|NEWS|CHANGES|CHANGELOG|changelog|H
 _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
-SUPPORTED = (".txt .md .html .rst .adoc .org .pdf .docx .jsonl .jsonl.gz .csv, manual pages "
-             "(tar.1); .txt .md .html .rst and manual pages gzipped too; "
+SUPPORTED = (".txt .md .html .rst .adoc .org .info .pdf .docx .jsonl .jsonl.gz .csv, manual "
+             "pages (tar.1); .txt .md .html .rst .info and manual pages gzipped too; "
              "README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
@@ -66,6 +67,8 @@ def suffix_of(path: Path) -> str:
         return ".txt" + gz
     if MAN_PAGE.search(inner):
         return ".man" + gz
+    if _INFO_NAME.search(inner):
+        return ".info" + gz
     suffix = Path(inner).suffix
     return suffix + gz if gz and suffix + gz in GZIP_SUFFIXES else path.suffix.lower()
 
@@ -246,6 +249,8 @@ def load_file(path: Path, rel: str, data: bytes | None = None,
         return [_load_docx(data, rel)], []
     if suffix in MAN_SUFFIXES:
         return [man_document(data, rel)], []
+    if suffix in INFO_SUFFIXES:  # (makeinfo's index cookies: "\0\b[index\0\b]")
+        data = _INFO_COOKIE.sub(b"", data)
     text, warning = decode_text(data)
     warnings = [warning] if warning else []
     if suffix not in HTML_SUFFIXES:  # (a manual page saved as text: bold as "b\bb", colour
@@ -255,6 +260,8 @@ def load_file(path: Path, rel: str, data: bytes | None = None,
         doc = _load_html(text, rel)
     elif suffix in MARKDOWN_SUFFIXES:
         doc = _load_markdown(text, rel)
+    elif suffix in INFO_SUFFIXES:
+        doc = _load_info(text, rel)
     elif suffix in OUTLINE_SUFFIXES:
         doc = _load_outline(text, rel, suffix == ".org")
     elif suffix in RST_SUFFIXES:
@@ -442,6 +449,45 @@ def _load_outline(text: str, rel: str, org: bool) -> Document:
                      for at, level, title in sorted(found) if title.strip())
     title = (" ".join(named.group(1).split()) if named else
              next((s.title for s in sections if s.level == 1), Path(rel).stem))
+    return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections)
+
+
+# --- GNU Info: makeinfo's text, its nodes' navigation left out ---------------------------
+
+_INFO_NAME = re.compile(r"\.info(?:-\d{1,3})?$")  # ("find.info-2": a split manual's part)
+_INFO_NODE = re.compile(r"\A\s*File: [^\n]*Node: [^\n]*\n")  # a node's navigation line
+_INFO_MENU = re.compile(r"^\* Menu:", re.M)  # (a node's menu runs to its end: links, an index)
+_INFO_HEADING = re.compile(r"^(\S[^\n]{0,200})\n([*=.-])\2{2,300}[ \t]*$", re.M)
+_INFO_LEVELS = "*=-."
+_INFO_COOKIE = re.compile(rb"\x00\x08\[[^\x00\n]{0,40}\x00\x08\]")
+
+
+def _load_info(text: str, rel: str) -> Document:
+    """A GNU Info manual (or a part of a split one) as its nodes' text: each node without its
+    navigation line and its menu, the file's header, tag table and indirect table left out;
+    underlined titles (makeinfo's "*", "=", "-", ".") as headings."""
+    nodes = []
+    for part in text.split("\x1f")[1:]:  # (before the first node: the file's header)
+        node = _INFO_NODE.match(part)
+        if node is None:
+            continue  # ("Tag Table:", "Indirect:", "End Tag Table")
+        body = part[node.end():]
+        menu = _INFO_MENU.search(body)
+        body = (body[:menu.start()] if menu else body).strip("\n")
+        if body.strip():
+            nodes.append(body)
+    if not nodes and "\x1f\nIndirect:" in text:
+        raise LoadError("the table of a split Info manual; its parts (NAME.info-1, ...) are "
+                        "read")
+    if not nodes:
+        raise LoadError("no Info nodes (no \\x1f File: ... Node: lines); rename it .txt to "
+                        "index it as text")
+    text = "\n\n".join(nodes) + "\n"
+    sections = tuple(Section(m.start(), _INFO_LEVELS.index(m.group(2)) + 1,
+                             " ".join(m.group(1).split()))
+                     for m in _INFO_HEADING.finditer(text)
+                     if abs(len(m.group(0)) - 2 * len(m.group(1)) - 1) <= 2)
+    title = next((s.title for s in sections if s.level == 1), Path(rel).name.split(".")[0])
     return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections)
 
 

@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", help="ingest files or folders into a knowledge base",
-                       description="Ingest documents (.txt .md .html .rst .adoc .org .pdf .docx "
-                       ".jsonl .jsonl.gz .csv; manual pages; gzipped text, Markdown, HTML, RST "
-                       "and manual pages; README, NEWS, FAQ, changelog) into a knowledge "
+                       description="Ingest documents (.txt .md .html .rst .adoc .org .info .pdf "
+                       ".docx .jsonl .jsonl.gz .csv; manual pages; gzipped text, Markdown, HTML, "
+                       "RST, Info and manual pages; README, NEWS, FAQ, changelog) into a knowledge "
                        "base; re-running updates only what changed.", epilog=INDEX_EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")

@@ -827,3 +827,30 @@ def test_myst_markdown_reads_as_its_page(tmp_path):
     for markup in ("(caching)=", "% a comment", "toctree", ":hidden:", "cli/index", ":class:",
                    "{tab}", "{note}", "````"):
         assert markup not in doc.text, markup
+
+
+INFO = ("This is pump.info, produced by makeinfo from pump.texi.\n\nCopyright 2026.\n"
+        "INFO-DIR-SECTION Utilities\n\x1f\nFile: pump.info,  Node: Top,  Next: Invoking,  "
+        "Up: (dir)\n\npump\n****\n\nThis manual is for pump.\n\n* Menu:\n\n* Invoking::   "
+        "How to run it.\n\n\x1f\nFile: pump.info,  Node: Invoking,  Prev: Top,  Up: Top\n\n"
+        "1 Invoking 'pump'\n*****************\n\n1.1 Options\n===========\n\n'--slow'\n"
+        "     Halve the flow.\n\n\x1f\nFile: pump.info,  Node: Index,  Prev: Invoking\n\n"
+        "Index\n*****\n\n\x00\x08[index\x00\x08]\n* Menu:\n\n* slow:   Invoking.   (line 6)\n"
+        "\n\x1f\nTag Table:\nNode: Top\x7f89\n\x1f\nEnd Tag Table\n")
+
+
+def test_a_gnu_info_manual_is_read_without_its_navigation(tmp_path):
+    """GNU manuals as installed (/usr/share/info/grep.info.gz) were ignored: read as their
+    nodes' text, without the navigation lines, menus, index cookies, header and tag table;
+    makeinfo's underlined titles are headings. A split manual's table names its parts."""
+    [doc], _ = load(tmp_path, "pump.info.gz", gzip.compress(INFO.encode("utf-8")))
+    assert doc.title == "pump"
+    assert [(s.level, s.title) for s in doc.sections] == [
+        (1, "pump"), (1, "1 Invoking 'pump'"), (2, "1.1 Options"), (1, "Index")]
+    assert doc.heading_at(doc.text.index("Halve")) == "1 Invoking 'pump' > 1.1 Options"
+    for navigation in ("File: pump.info", "Menu", "How to run it", "Tag Table", "makeinfo",
+                       "INFO-DIR", "(line 6)", "\x00"):
+        assert navigation not in doc.text, navigation
+    with pytest.raises(LoadError, match="table of a split Info manual"):
+        load(tmp_path, "find.info", "header\n\x1f\nIndirect:\nfind.info-1: 1234\n\x1f\n"
+             "Tag Table:\n(Indirect)\n\x1f\nEnd Tag Table\n")
