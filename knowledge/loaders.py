@@ -459,6 +459,18 @@ _INFO_NODE = re.compile(r"\A\s*File: [^\n]*Node: [^\n]*\n")  # a node's navigati
 _INFO_MENU = re.compile(r"^\* Menu:", re.M)  # (a node's menu runs to its end: links, an index)
 _INFO_HEADING = re.compile(r"^(\S[^\n]{0,200})\n([*=.-])\2{2,300}[ \t]*$", re.M)
 _INFO_LEVELS = "*=-."
+# an entry of a table or a definition ("‘-r’" over "‘--recursive’", " -- Test: -mtime n"),
+# its description indented under it: set flush, a paragraph of its own under its names
+_INFO_ENTRY = re.compile(r"^((?:(?:‘[^\n]{1,200}’|'[^\n]{1,200}'| ?-- \S[^\n]{0,200})\n){1,8})"
+                         r"((?: {5,}\S[^\n]*(?:\n|\Z))+)", re.M)
+
+
+def _info_entry(m) -> str:
+    names = "\n".join(line.strip() for line in m.group(1).splitlines())
+    said = "\n".join(line.strip() for line in m.group(2).splitlines())
+    return f"{names}\n\n{said}" + ("\n" if m.group(2).endswith("\n") else "")
+
+
 _INFO_COOKIE = re.compile(rb"\x00\x08\[[^\x00\n]{0,40}\x00\x08\]")
 
 
@@ -473,7 +485,7 @@ def _load_info(text: str, rel: str) -> Document:
             continue  # ("Tag Table:", "Indirect:", "End Tag Table")
         body = part[node.end():]
         menu = _INFO_MENU.search(body)
-        body = (body[:menu.start()] if menu else body).strip("\n")
+        body = _INFO_ENTRY.sub(_info_entry, (body[:menu.start()] if menu else body).strip("\n"))
         if body.strip():
             nodes.append(body)
     if not nodes and "\x1f\nIndirect:" in text:

@@ -607,7 +607,7 @@ def named(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: Fal
 
 # what marks a term: an option, a dotted or underscored name, a placeholder, "::", a
 # CamelCase key ("AddressFamily", "ExecStart="), a variable ("HOME")
-_TERM_MARK = re.compile(r"^--?[A-Za-z]|::$|[A-Za-z][./][A-Za-z]|\w_\w|<\w"
+_TERM_MARK = re.compile(r"^--?[A-Za-z]|^-- \w|::$|[A-Za-z][./][A-Za-z]|\w_\w|<\w"
                         r"|^[A-Z][a-z]+(?:[A-Z][a-z0-9]*)+=?$|^[A-Z][A-Z0-9_]{2,}=?$")
 # names alone, one or a few by commas ("gc.reflogExpire, gc.<pattern>.reflogExpire",
 # "PROMPT_DIRTRIM"): a command line or a sentence is not a term
@@ -622,8 +622,9 @@ def _term(text: str, u: Unit) -> bool:
     if u.kind != "sentence" or text[u.end:u.end + 1] not in ("\n", "") or \
             text[text.rfind("\n", 0, u.start) + 1:u.start].strip():
         return False
-    rows = [r.strip() for r in text[u.start:u.end].split("\n")]  # ("-L port:host:hostport"
-    # over "-L local_socket:remote_socket": one option's forms, one term)
+    # ("-L port:host:hostport" over "-L local_socket:remote_socket": one option's forms, one
+    # term; Info quotes its names: "‘--recursive’")
+    rows = [r.strip().strip("‘’'\"`") for r in text[u.start:u.end].split("\n")]
     return len(rows) <= 6 and all(
         (0 < len(r.split()) <= 8 if r[:1] == "-" else bool(_NAMES.fullmatch(r)))
         and r[-1:] not in ".!?,;" and _TERM_MARK.search(r) for r in rows)

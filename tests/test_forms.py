@@ -596,6 +596,7 @@ def test_what_is_a_term_and_what_is_not():
 
     for line, is_term in (("AddressFamily", True), ("ExecStart=", True), ("HOME", True),
                           ("-r, --recursive", True), ("gc.reflogExpire::", True),
+                          ("‘--recursive’", True), ("-- Test: -mtime n", True),
                           ("-40", False), ("1.5", False), ("ffmpeg -i in.avi out.avi", False),
                           ("The end", False), ("Returns 0.", False)):
         text = f"Before.\n\n{line}\n\nThe description says what it does."

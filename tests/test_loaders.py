@@ -848,6 +848,7 @@ def test_a_gnu_info_manual_is_read_without_its_navigation(tmp_path):
     assert [(s.level, s.title) for s in doc.sections] == [
         (1, "pump"), (1, "1 Invoking 'pump'"), (2, "1.1 Options"), (1, "Index")]
     assert doc.heading_at(doc.text.index("Halve")) == "1 Invoking 'pump' > 1.1 Options"
+    assert "'--slow'\n\nHalve the flow." in doc.text  # (an entry's description set flush)
     for navigation in ("File: pump.info", "Menu", "How to run it", "Tag Table", "makeinfo",
                        "INFO-DIR", "(line 6)", "\x00"):
         assert navigation not in doc.text, navigation
