@@ -413,6 +413,14 @@ def looks_like_asciidoc(text: str) -> bool:
     return bool(_ADOC_UNDERLINED.search(head)) and bool(_ADOC_MACRO.search(head))
 
 
+def _underlined(text: str, pattern: re.Pattern, levels: str, slack: int) -> list:
+    """(offset, level, title) of the titles ``pattern`` finds over an underline (its groups:
+    the title, the underline's mark) about as long as the title, within ``slack``; the level
+    is the mark's place in ``levels`` (AsciiDoc's "=-~^+", makeinfo's "*=-.")."""
+    return [(m.start(), levels.index(m.group(2)) + 1, m.group(1)) for m in pattern.finditer(text)
+            if abs(len(m.group(0)) - 2 * len(m.group(1)) - 1) <= slack]
+
+
 def _adoc_blocks(text: str) -> list[tuple[int, int]]:
     """Where AsciiDoc's listing and literal blocks ("----", "....", after a blank line or an
     attribute line such as "[source]") begin and end: what looks like a heading there is not."""
@@ -439,9 +447,7 @@ def _load_outline(text: str, rel: str, org: bool) -> Document:
     else:
         found = [(m.start(), len(m.group(1)), m.group(2))
                  for m in _ADOC_HEADING.finditer(text)]
-        found += [(m.start(), _ADOC_LEVELS.index(m.group(2)) + 1, m.group(1))
-                  for m in _ADOC_UNDERLINED.finditer(text)
-                  if abs(len(m.group(0)) - 2 * len(m.group(1)) - 1) <= 3]  # (same length)
+        found += _underlined(text, _ADOC_UNDERLINED, _ADOC_LEVELS, 3)
         in_block = _within(_adoc_blocks(text))
         found = [f for f in found if not in_block(f[0])]
         named = None
@@ -495,10 +501,8 @@ def _load_info(text: str, rel: str) -> Document:
         raise LoadError("no Info nodes (no \\x1f File: ... Node: lines); rename it .txt to "
                         "index it as text")
     text = "\n\n".join(nodes) + "\n"
-    sections = tuple(Section(m.start(), _INFO_LEVELS.index(m.group(2)) + 1,
-                             " ".join(m.group(1).split()))
-                     for m in _INFO_HEADING.finditer(text)
-                     if abs(len(m.group(0)) - 2 * len(m.group(1)) - 1) <= 2)
+    sections = tuple(Section(at, level, " ".join(title.split()))
+                     for at, level, title in _underlined(text, _INFO_HEADING, _INFO_LEVELS, 2))
     title = next((s.title for s in sections if s.level == 1), Path(rel).name.split(".")[0])
     return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections)
 
