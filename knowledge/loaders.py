@@ -31,15 +31,18 @@ RST_SUFFIXES = (".rst", ".rest")  # reStructuredText (``rst``)
 OUTLINE_SUFFIXES = (".adoc", ".asciidoc", ".org")  # AsciiDoc, Org: text with their headings
 MAN_SUFFIXES = (".man",)  # manual pages (roff): "tar.1", "ssh_config.5", "x.man" (``man``)
 INFO_SUFFIXES = (".info",)  # GNU Info manuals: "grep.info", "find.info-2" (/usr/share/info)
+MAIL_SUFFIXES = (".eml", ".mbox")  # a saved message; a mailbox, one document per message (``mail``)
+NOTEBOOK_SUFFIXES = (".ipynb",)  # Jupyter notebooks (``notebook``)
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 SUPPORTED_SUFFIXES = (
     TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES + OUTLINE_SUFFIXES
-    + MAN_SUFFIXES + INFO_SUFFIXES + (".pdf", ".docx") + TABULAR_SUFFIXES
+    + MAN_SUFFIXES + INFO_SUFFIXES + MAIL_SUFFIXES + NOTEBOOK_SUFFIXES + (".pdf", ".docx")
+    + TABULAR_SUFFIXES
 )
 # text, Markdown and HTML compressed with gzip, as Debian ships its documentation
 # (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
 GZIP_SUFFIXES = tuple(s + ".gz" for s in TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
-                      + RST_SUFFIXES + MAN_SUFFIXES + INFO_SUFFIXES)
+                      + RST_SUFFIXES + MAN_SUFFIXES + INFO_SUFFIXES + MAIL_SUFFIXES)
 # a project's plain-text documents named by convention, without a suffix ("README", "NEWS",
 # "FAQ", "changelog.Debian", each also gzipped): read as text (licences are left out: the
 # same GPL in every package's folder is no one's answer)
@@ -48,8 +51,9 @@ DOC_NAMES = re.compile(r"(?:README|Readme|FAQ|NEWS|CHANGES|CHANGELOG|changelog|H
 _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
-SUPPORTED = (".txt .md .html .rst .adoc .org .info .pdf .docx .jsonl .jsonl.gz .csv, manual "
-             "pages (tar.1); .txt .md .html .rst .info and manual pages gzipped too; "
+SUPPORTED = (".txt .md .html .rst .adoc .org .info .pdf .docx .eml .mbox .ipynb .jsonl "
+             ".jsonl.gz .csv, manual pages (tar.1); .txt .md .html .rst .info .eml .mbox and "
+             "manual pages gzipped too; "
              "README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
@@ -217,10 +221,11 @@ def _matches(rel: str, globs) -> bool:
     return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in globs)
 
 
-def load_file(path: Path, rel: str, data: bytes | None = None,
-              max_bytes: float | None = None) -> tuple[list[Document], list[str]]:
+def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float | None = None,
+              depth: int = 0) -> tuple[list[Document], list[str]]:
     """Load one file as Documents. ``rel`` is its id (path relative to the indexed root);
-    ``max_bytes`` bounds a gzipped file once inflated, as ``--max-file-mb`` bounds a file."""
+    ``max_bytes`` bounds a gzipped file once inflated, as ``--max-file-mb`` bounds a file;
+    ``depth``: how deep in attachments the file is (a mail's attachment: 1)."""
     suffix = suffix_of(path)
     if data is None:
         data = path.read_bytes()
@@ -249,6 +254,14 @@ def load_file(path: Path, rel: str, data: bytes | None = None,
         return [_load_docx(data, rel)], []
     if suffix in MAN_SUFFIXES:
         return [man_document(data, rel)], []
+    if suffix in MAIL_SUFFIXES:
+        from .mail import mail_documents
+
+        return mail_documents(data, rel, mbox=suffix == ".mbox", load=load_file, depth=depth)
+    if suffix in NOTEBOOK_SUFFIXES:
+        from .notebook import notebook_markdown
+
+        return [_load_markdown(notebook_markdown(data, rel), rel)], []
     if suffix in INFO_SUFFIXES:  # (makeinfo's index cookies: "\0\b[index\0\b]")
         data = _INFO_COOKIE.sub(b"", data)
     text, warning = decode_text(data)

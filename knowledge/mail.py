@@ -1,0 +1,206 @@
+"""E-mail: a saved message (``.eml``) or a mailbox (``.mbox``, one document per message), read
+with the standard library's ``email`` package: a first line, the section heading, with its
+subject, sender and day ("# Backup schedule changed (Ann Lee, 2023-10-02)"), then the body (the
+plain-text part, else the HTML part's visible text); the headers and attachment names are the
+document's metadata (in the text, "Date:" lines were what a "when" question was answered
+with). An attachment in a format the knowledge base reads (a PDF, a Word file, a text or Markdown file, a forwarded message) is a document of its
+own, ``"mail.eml#report.pdf"``. In a mailbox, a reply's quotation of a message that is in the
+same mailbox is left out (it would be that message a second time).
+
+Example: ``docs, warnings = mail_documents(data, "list.mbox", mbox=True, load=load_file)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import re
+from pathlib import Path
+from typing import Callable
+
+from .errors import LoadError
+from .types import VISIBLE, Document, Section
+
+MAX_DEPTH = 3  # a message forwarded in a message forwarded in ...: deeper ones are named only
+HEADERS = ("From", "To", "Cc", "Date", "Message-ID")  # (the document's metadata)
+# where a message begins in a mailbox: a "From " line with a time and a year ("From
+# ann@example.org Mon Oct  2 10:00:00 2023", Thunderbird's "From - Mon ..."), at the start or
+# after a blank line (a "From " line in a body that a writer forgot to escape is not one)
+_FROM_LINE = re.compile(rb"(?:\A|(?<=\n\n))From [^\n]{0,600}\n")
+_TIME, _YEAR = re.compile(rb"\b\d{1,2}:\d\d\b"), re.compile(rb"\b\d{4}\b")
+_ESCAPED = re.compile(rb"^>(>*From )", re.M)  # (mboxrd: a body's "From " written ">From ")
+_ATTRIBUTION = re.compile(r"^[^\n>]{0,300}(?:wrote|writes|schrieb|a écrit|escribió)[^\n]{0,20}:"
+                          r"[ \t]*$|^-{2,}[ \t]*Original Message[ \t]*-{2,}[ \t]*$", re.I)
+
+
+def mail_documents(data: bytes, rel: str, *, mbox: bool, load: Callable,
+                   depth: int = 0) -> tuple[list[Document], list[str]]:
+    """The documents of a message or a mailbox; ``load(path, rel, data)`` reads attachments
+    (``loaders.load_file``)."""
+    if not mbox:
+        msg = _parse(data)
+        if not _looks_like_mail(msg):
+            raise LoadError("not an e-mail message (no From, To, Subject or Date header)")
+        return _message(msg, rel, rel, load, depth, parents=set())
+    starts = [m.start() for m in _FROM_LINE.finditer(data)
+              if _TIME.search(m.group()) and _YEAR.search(m.group())]
+    if not starts or data[:starts[0]].strip():
+        raise LoadError('not a mailbox (mbox): it does not begin with a "From " line with the '
+                        'date, as mbox files do')
+    messages = [_parse(_ESCAPED.sub(rb"\1", data[a:b].split(b"\n", 1)[-1]))
+                for a, b in zip(starts, starts[1:] + [len(data)])]
+    ids = {_header(m, "Message-ID") for m in messages} - {""}
+    docs, warnings = [], []
+    for n, msg in enumerate(messages, 1):
+        got, said = _message(msg, f"{rel}#{n}", rel, load, depth, parents=ids)
+        docs += got
+        warnings += [f"message {n}: {w}" for w in said]
+    if not docs:
+        raise LoadError("no message with text in the mailbox")
+    return docs, warnings
+
+
+def _parse(data: bytes):
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+def _looks_like_mail(msg) -> bool:
+    return any(_header(msg, h) for h in ("From", "To", "Subject", "Date"))
+
+
+def _header(msg, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # (a header the policy cannot parse: its raw text)
+        value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def _message(msg, doc_id: str, rel: str, load: Callable, depth: int,
+             parents: set[str]) -> tuple[list[Document], list[str]]:
+    warnings: list[str] = []
+    body = _body(msg, doc_id, warnings)
+    if parents and _header(msg, "In-Reply-To") in parents:
+        body = unquoted(body)
+    attached, names = [], []
+    for n, part in enumerate(_attachments(msg), 1):
+        name = _filename(part, n)
+        names.append(name)
+        if depth + 1 < MAX_DEPTH:
+            got, said = _attachment(part, name, f"{doc_id}#{name}", rel, load, depth)
+            attached += got
+            warnings += [f"attachment {name}: {w}" for w in said]
+    subject = _header(msg, "Subject") or "(no subject)"
+    heading = f"{subject} ({byline})" if (byline := _byline(msg)) else subject
+    meta = {h.lower().replace("-", "_"): v for h in HEADERS if (v := _header(msg, h))}
+    if names:
+        meta["attachments"] = names
+    docs = [Document(doc_id=doc_id, text=f"# {heading}\n\n{body.strip()}\n", source=rel,
+                     title=subject, metadata=meta, sections=(Section(0, 1, heading),))] \
+        if VISIBLE.search(body) else []
+    return docs + attached, warnings
+
+
+def _byline(msg) -> str:
+    """Who sent the message and on which day: "Ann Lee, 2023-10-02"."""
+    try:
+        sender = msg.get("From")
+        who = sender.addresses[0].display_name or sender.addresses[0].addr_spec \
+            if sender is not None and sender.addresses else ""
+    except Exception:
+        who = _header(msg, "From")
+    try:
+        day = msg.get("Date").datetime.date().isoformat()
+    except Exception:
+        day = _header(msg, "Date")
+    return ", ".join(" ".join(str(x).split())[:100] for x in (who, day) if x)
+
+
+def _body(msg, doc_id: str, warnings: list[str]) -> str:
+    try:
+        part = msg.get_body(preferencelist=("plain", "html"))
+    except Exception:
+        part = None
+    if part is None:
+        return ""
+    text = _content(part, warnings)
+    if part.get_content_subtype() == "html":
+        from .loaders import _load_html
+
+        try:
+            text = _load_html(text, doc_id).text
+        except LoadError:
+            text = ""
+    return text.replace("\r\n", "\n")
+
+
+def _content(part, warnings: list[str]) -> str:
+    """A text part decoded by its charset; an unknown charset: as UTF-8 or Latin-1, said."""
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeError, AssertionError, ValueError):
+        from .loaders import decode_text
+
+        raw = part.get_payload(decode=True) or b""
+        text, warning = decode_text(raw)
+        warnings.append(f"charset {part.get_content_charset()!r} unknown: "
+                        f"{warning or 'read as UTF-8'}")
+        return text
+
+
+def unquoted(body: str) -> str:
+    """A reply without the lines quoting the message it answers ("> ...") nor the line that
+    introduces them ("On Monday, Ann wrote:", "-----Original Message-----" and all below)."""
+    lines = body.split("\n")
+    kept = []
+    for i, line in enumerate(lines):
+        if re.match(r"^-{2,}[ \t]*Original Message", line.strip(), re.I):
+            break
+        if line.startswith(">"):
+            continue
+        nxt = next((ln for ln in lines[i + 1:] if ln.strip()), "")
+        if _ATTRIBUTION.match(line.strip()) and nxt.startswith(">"):
+            continue
+        kept.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept))
+
+
+def _attachments(msg):
+    try:
+        return list(msg.iter_attachments()) if msg.is_multipart() else []
+    except Exception:
+        return []
+
+
+def _filename(part, n: int) -> str:
+    """The attachment's file name, as a name alone (no folders, no control characters)."""
+    try:
+        name = part.get_filename() or ""
+    except Exception:
+        name = ""
+    name = re.sub(r"[\x00-\x1f\x7f]", "", str(name)).replace("\\", "/").rsplit("/", 1)[-1]
+    name = " ".join(name.split())[:120].strip(". ")
+    if not name and part.get_content_type() == "message/rfc822":
+        name = f"forwarded-{n}.eml"
+    return name or f"attachment-{n}"
+
+
+def _attachment(part, name: str, doc_id: str, rel: str, load: Callable,
+                depth: int) -> tuple[list[Document], list[str]]:
+    from .loaders import is_supported
+
+    if part.get_content_type() == "message/rfc822":
+        inner = part.get_payload()
+        inner = inner[0] if isinstance(inner, list) and inner else inner
+        if not hasattr(inner, "get_body"):
+            return [], []
+        return _message(inner, doc_id, rel, load, depth + 1, parents=set())
+    if not is_supported(Path(name)):
+        return [], []
+    try:
+        data = part.get_payload(decode=True) or b""
+        docs, said = load(Path(name), doc_id, data, depth=depth + 1)
+    except LoadError as err:
+        return [], [str(err)]
+    return [dataclasses.replace(d, source=rel, title=name if d.title == Path(doc_id).stem
+                                else d.title) for d in docs], said

@@ -1,0 +1,192 @@
+"""E-mail (.eml, .mbox) and Jupyter notebooks (.ipynb): read as a mail client and a notebook
+show them, and answered from with the shipped reader."""
+import json
+import re
+from email.message import EmailMessage
+
+import pytest
+
+from knowledge.loaders import LoadError, load_file
+from knowledge.mail import unquoted
+
+
+def message(subject="Backup schedule changed", sender="Ann Lee <ann@example.org>",
+            body="Hi all,\n\nFrom next week the nightly backup runs at 02:30 instead of 01:00,"
+                 " because the NAS scrub now takes the first hour.\n\nAnn\n",
+            msg_id="<a1@example.org>", reply_to=None, html=None) -> EmailMessage:
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = sender, "ops@example.org", subject
+    m["Date"], m["Message-ID"] = "Mon, 02 Oct 2023 10:00:00 +0200", msg_id
+    if reply_to:
+        m["In-Reply-To"] = reply_to
+    m.set_content(body)
+    if html:
+        m.add_alternative(html, subtype="html")
+    return m
+
+
+def mbox(*messages) -> bytes:
+    """A mailbox as mail programs write it (mboxrd: a body's "From " line escaped)."""
+    out = b""
+    for m in messages:
+        raw = bytes(m).replace(b"\r\n", b"\n").replace(b"\nFrom ", b"\n>From ")
+        out += b"From ann@example.org Mon Oct  2 10:00:00 2023\n" + raw + b"\n"
+    return out
+
+
+def load(tmp_path, name, data: bytes):
+    (tmp_path / name).write_bytes(data)
+    return load_file(tmp_path / name, name)
+
+
+def test_a_message_reads_as_its_subject_sender_day_and_body_headers_kept_as_metadata(tmp_path):
+    m = message(html="<p>Hi all,</p><p>HTML copy</p>")
+    m.add_attachment(b"Backup host: nas01\nRetention: 14 days\n", maintype="text",
+                     subtype="plain", filename="backup-notes.txt")
+    m.add_attachment(b"\x89PNG", maintype="image", subtype="png", filename="../../etc/a.png")
+    docs, warnings = load(tmp_path, "backup.eml", bytes(m))
+    assert warnings == [] and [d.doc_id for d in docs] == ["backup.eml",
+                                                           "backup.eml#backup-notes.txt"]
+    mail, notes = docs
+    heading = "Backup schedule changed (Ann Lee, 2023-10-02)"
+    assert mail.text.startswith(f"# {heading}\n\nHi all,\n\nFrom next week the nightly backup")
+    assert "HTML copy" not in mail.text and "Date:" not in mail.text  # (plain part preferred)
+    assert mail.sections[0].title == heading and mail.title == "Backup schedule changed"
+    assert mail.metadata["from"] == "Ann Lee <ann@example.org>"
+    assert mail.metadata["attachments"] == ["backup-notes.txt", "a.png"]  # (a name, no path)
+    assert notes.text.strip() == "Backup host: nas01\nRetention: 14 days"
+    assert (notes.source, notes.title) == ("backup.eml", "backup-notes.txt")
+
+
+def test_an_html_only_message_gives_its_visible_text_and_a_bad_charset_is_said(tmp_path):
+    m = EmailMessage()
+    m["From"], m["Subject"] = "x@example.org", "Status"
+    m.set_content("<html><body><style>p{}</style><p>The <b>VPN</b> is down.</p></body></html>",
+                  subtype="html")
+    [doc], _ = load(tmp_path, "s.eml", bytes(m))
+    assert doc.text == "# Status (x@example.org)\n\nThe VPN is down.\n"
+    raw = (b"From: y@example.org\nSubject: Odd\nContent-Type: text/plain; charset=x-bogus\n\n"
+           b"Caf\xe9 opens at nine.\n")
+    [doc], warnings = load(tmp_path, "o.eml", raw)
+    assert "Caf\xe9 opens at nine." in doc.text and "x-bogus" in warnings[0]
+
+
+def test_a_mailbox_is_one_document_per_message_replies_without_their_quotes(tmp_path):
+    first = message()
+    reply = message(subject="Re: Backup schedule changed", sender="Bob <bob@example.org>",
+                    msg_id="<b1@example.org>", reply_to="<a1@example.org>",
+                    body="Does the offsite copy move too?\n\nOn Mon, 2 Oct 2023, Ann Lee wrote:\n"
+                         "> From next week the nightly backup runs at 02:30\n> Ann\n")
+    orphan = message(subject="Re: older", msg_id="<c1@example.org>", reply_to="<gone@x>",
+                     body="Yes.\n\nOn Sunday Carl wrote:\n> Is the NAS on?\n")
+    docs, warnings = load(tmp_path, "list.mbox", mbox(first, reply, orphan))
+    assert warnings == [] and [d.doc_id for d in docs] == ["list.mbox#1", "list.mbox#2",
+                                                           "list.mbox#3"]
+    assert "From next week the nightly backup runs at 02:30" in docs[0].text  # (unescaped)
+    assert docs[1].text == ("# Re: Backup schedule changed (Bob, 2023-10-02)\n\n"
+                            "Does the offsite copy move too?\n")
+    assert "> Is the NAS on?" in docs[2].text  # (what it quotes is not in the mailbox: kept)
+    assert {d.source for d in docs} == {"list.mbox"}
+
+
+def test_unquoted_keeps_what_the_reply_says():
+    body = ("I agree.\n\nOn Tue, Ann wrote:\n> old\n> text\n\nAnd one more thing.\n\n"
+            "-----Original Message-----\nFrom: Ann\nold again\n")
+    assert unquoted(body) == "I agree.\n\nAnd one more thing.\n"
+    assert unquoted("He wrote: fine.\nNo quote here.") == "He wrote: fine.\nNo quote here."
+
+
+@pytest.mark.parametrize("name, data, said", [
+    ("n.eml", b"just some text\nwith no headers at all\n", "not an e-mail message"),
+    ("n.mbox", b"Hello\nFrom me\n", "not a mailbox"),
+    ("n.ipynb", b'{"cells": ', "not a Jupyter notebook (not valid JSON)"),
+    ("n.ipynb", b'{"a": 1}', "not a Jupyter notebook (no cells)"),
+    ("n.ipynb", b"[" * 100_000 + b"]" * 100_000, "not a Jupyter notebook"),
+])
+def test_what_is_not_a_mail_or_a_notebook_is_said(tmp_path, name, data, said):
+    with pytest.raises(LoadError, match=re.escape(said)):
+        load(tmp_path, name, data)
+
+
+def test_a_mailbox_split_only_on_from_lines_with_a_date_and_attachments_nest_boundedly(tmp_path):
+    body = "Notes\n\nFrom the top of the rack, count three.\n"  # (an unescaped "From ")
+    docs, _ = load(tmp_path, "m.mbox", b"From a@b Mon Oct  2 10:00:00 2023\n" +
+                   bytes(message(body=body)).replace(b"\r\n", b"\n"))
+    assert len(docs) == 1 and "From the top of the rack" in docs[0].text
+    inner = message(subject="inner", body="The deepest secret is 42.\n")
+    for depth in range(6):  # a message forwarded in a message forwarded in ...
+        outer = message(subject=f"fwd {depth}", body=f"level {depth}\n")
+        outer.add_attachment(inner)
+        inner = outer
+    docs, _ = load(tmp_path, "deep.eml", bytes(inner))
+    assert [d.title for d in docs] == ["fwd 5", "fwd 4", "fwd 3"]  # (MAX_DEPTH: named only)
+
+
+NOTEBOOK = {
+    "nbformat": 4, "nbformat_minor": 5,
+    "metadata": {"language_info": {"name": "python"}},
+    "cells": [
+        {"cell_type": "markdown", "metadata": {},
+         "source": ["# Sales analysis\n", "\n", "We load the 2023 sales from `sales.csv`."]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 1,
+         "source": "print(df.total.sum())",
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": ["1540\n"]}]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 2, "source": "df['x']",
+         "outputs": [{"output_type": "error", "ename": "KeyError", "evalue": "'x'",
+                      "traceback": ["\x1b[0;31m----\x1b[0m", "long traceback"]}]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 3, "source": "plot()",
+         "outputs": [{"output_type": "display_data", "metadata": {},
+                      "data": {"image/png": "iVBORw0KGgo=", "text/plain": ["<Figure>"]}},
+                     {"output_type": "stream", "name": "stdout",
+                      "text": "".join(f"row {i}\n" for i in range(100))}]},
+        {"cell_type": "markdown", "metadata": {},
+         "source": "## Why February is higher\n\nFebruary holds the licence renewals."},
+    ],
+}
+
+
+def test_a_notebook_reads_as_markdown_with_code_and_text_outputs(tmp_path):
+    [doc], _ = load(tmp_path, "sales.ipynb", json.dumps(NOTEBOOK).encode())
+    assert doc.title == "Sales analysis"
+    assert [s.title for s in doc.sections] == ["Sales analysis", "Why February is higher"]
+    assert "```python\nprint(df.total.sum())\n```\n\n```\n1540\n```" in doc.text
+    assert "KeyError: 'x'" in doc.text and "traceback" not in doc.text  # (the error alone)
+    assert "iVBOR" not in doc.text and "<Figure>" in doc.text
+    assert "row 59\n... (40 more lines)" in doc.text and "row 60" not in doc.text
+    v3 = {"nbformat": 3, "metadata": {}, "worksheets": [{"cells": [
+        {"cell_type": "heading", "level": 2, "source": "Old style"},
+        {"cell_type": "code", "input": "1 + 1", "outputs": [{"output_type": "pyout",
+                                                               "text": ["2"]}]}]}]}
+    [doc], _ = load(tmp_path, "old.ipynb", json.dumps(v3).encode())
+    assert doc.text == "## Old style\n\n```\n1 + 1\n```\n\n```\n2\n```\n"
+
+
+def test_mail_and_notebooks_are_indexed_and_answered_from(tmp_path, capsys):
+    """The shipped reader over a folder of a saved message, a mailbox and a notebook: the
+    answer is the message's sentence, not its header lines (which were once what a "when"
+    question got), cited with its subject and sender."""
+    from knowledge import sync
+    from knowledge.embedding import Embedder
+    from rag.cli import main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "backup.eml").write_bytes(bytes(message()))
+    reply = message(subject="Re: Backup schedule changed", sender="Bob <bob@example.org>",
+                    msg_id="<b1@example.org>", reply_to="<a1@example.org>",
+                    body="The offsite copy to the cloud bucket stays at 04:00.\n\n"
+                         "Ann Lee wrote:\n> the nightly backup runs at 02:30\n")
+    (docs / "ops.mbox").write_bytes(mbox(message(msg_id="<a1@example.org>"), reply))
+    (docs / "sales.ipynb").write_text(json.dumps(NOTEBOOK))
+    report = sync(tmp_path / "kb", [docs], embedder=Embedder.load(), log=lambda m: None)
+    assert report.added == 4
+    assert main(["ask", "When does the nightly backup run now?", "--kb", str(tmp_path / "kb"),
+                 "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert not got["abstained"] and "02:30" in got["answer"]
+    assert "Date:" not in got["answer"] and "Backup schedule changed" not in got["answer"]
+    assert got["citations"][0]["doc_id"] in ("backup.eml", "ops.mbox#1")
+    assert main(["ask", "When is the offsite copy made?", "--kb", str(tmp_path / "kb"),
+                 "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert "04:00" in got["answer"] and got["citations"][0]["doc_id"] == "ops.mbox#2"
