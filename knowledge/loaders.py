@@ -375,8 +375,12 @@ def _within(ranges: list[tuple[int, int]]):
 
 
 def _load_markdown(text: str, rel: str) -> Document:
+    from .markdown import front_matter, looks_like_obsidian, obsidian_text
     from .rst import MYST, myst_text
 
+    text, meta = front_matter(text)  # (a notes app's or a site generator's fields: metadata)
+    if looks_like_obsidian(text):  # ([[links]], callouts: as its reading view shows them)
+        text = obsidian_text(text)
     if MYST.search(text):  # (Sphinx's Markdown: its directives and roles as the page shows them)
         text = myst_text(text)
     in_code = _within(_fenced_ranges(text))
@@ -384,8 +388,10 @@ def _load_markdown(text: str, rel: str) -> Document:
         Section(m.start(), len(m.group(1)), _heading_title(m.group(2)))
         for m in _MD_HEADING.finditer(text) if not in_code(m.start()))
     sections = tuple(s for s in sections if s.title)  # ("# ##": no title, no heading)
-    title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
-    return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections)
+    title = meta.get("title") if isinstance(meta.get("title"), str) else \
+        next((s.title for s in sections if s.level == 1), Path(rel).stem)
+    return Document(doc_id=rel, text=text, source=rel, title=title, sections=sections,
+                    metadata=meta)
 
 
 def _heading_title(line: str) -> str:

@@ -189,6 +189,53 @@ def test_markdown_headings_closing_hashes_and_fences(tmp_path):
                                                           (3, "Wide title")]
 
 
+VAULT_NOTE = """---
+title: NAS setup
+tags: [homelab, storage]
+aliases:
+  - NAS
+created: 2023-01-02
+---
+# NAS
+
+See [[Backups|the backup plan]], [[Network#VLANs]] and [[#Disks]]. ![[rack.png]]
+%% ask Bob about the UPS %%
+> [!tip] Scrub monthly
+> Run `zpool scrub tank`; ==check the report== after. ^scrub1
+> [!warning]-
+> Never pull a disk while it resilvers.
+
+```bash
+if [[ -f /etc/nas ]]; then echo "%% and == stay"; fi
+```
+"""
+
+
+def test_front_matter_is_metadata_and_obsidian_marks_read_as_its_reading_view(tmp_path):
+    [doc], _ = load(tmp_path, "NAS.md", VAULT_NOTE)
+    assert doc.title == "NAS setup"
+    assert doc.metadata == {"title": "NAS setup", "tags": ["homelab", "storage"],
+                            "aliases": ["NAS"], "created": "2023-01-02"}
+    assert doc.text == (
+        "# NAS\n\nSee the backup plan, Network > VLANs and Disks. \n\n"
+        "> Scrub monthly\n> Run `zpool scrub tank`; check the report after.\n> Warning\n"
+        "> Never pull a disk while it resilvers.\n\n"
+        '```bash\nif [[ -f /etc/nas ]]; then echo "%% and == stay"; fi\n```\n')
+    assert doc.sections == (Section(0, 1, "NAS"),)
+    plain = "Use 100%% of it: a == b and c == d.\n\n---\n\nno wiki links here %% either\n"
+    [doc], _ = load(tmp_path, "printf.md", plain)  # (no link, no callout: not a vault note)
+    assert doc.text == plain and doc.metadata == {}
+    rule = "---\nJust a line between two rules\n---\n\ntext\n"  # (YAML, but no mapping)
+    [doc], _ = load(tmp_path, "rule.md", rule)
+    assert doc.text == rule
+    with pytest.raises(LoadError, match="no text"):  # (front matter alone)
+        load(tmp_path, "empty.md", "---\ntitle: x\n---\n")
+    aliases = "---\na: &x [1, 2]\n" + "".join(f"b{i}: [*x, *x, *x]\n" for i in range(40)) + \
+        "---\nbody\n"  # (nested aliases: nothing nested is kept, so nothing blows up)
+    [doc], _ = load(tmp_path, "alias.md", aliases)
+    assert doc.metadata == {"a": ["1", "2"]} and doc.text == "body\n"
+
+
 def test_a_file_of_only_invisible_characters_is_no_text(tmp_path):
     with pytest.raises(LoadError, match="no text"):
         load(tmp_path, "zw.txt", "\u200b\u200c \n\u2060\ufeff\u200e\t\n".encode() * 50)

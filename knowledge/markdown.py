@@ -1,0 +1,101 @@
+"""Markdown as a notes app shows it: YAML front matter (Obsidian, Jekyll, Hugo, MkDocs) read
+as the note's title and metadata rather than text, and Obsidian's own syntax as its reading
+view shows it: ``[[Page|shown]]`` is "shown", ``[[Page#Part]]`` "Page > Part", ``![[x.png]]``
+embeds and ``%% comments %%`` leave nothing, a callout ``> [!tip] Title`` keeps its title
+(or "Tip"), ``==marked==`` is "marked", a block id `` ^ab12cd`` goes. Code (fenced blocks,
+inline code) is never touched: ``[[ -f x ]]`` in a shell line stays.
+
+Example: ``text, meta = front_matter("---\\ntitle: NAS\\n---\\nBody")  # "Body", {"title": "NAS"}``
+"""
+from __future__ import annotations
+
+import datetime
+import re
+
+MAX_FRONT = 64 * 1024  # a front matter longer than this is not one (read as text)
+_FRONT = re.compile(r"\A---[ \t]*\n(.{0,%d}?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)" % MAX_FRONT, re.S)
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)", re.M)
+# inline code first (kept as is), then each of Obsidian's marks
+_OBSIDIAN = re.compile(
+    r"(?P<code>(?P<ticks>`+)[^`]*?(?P=ticks))"
+    r"|(?P<embed>!\[\[[^\[\]\n]{1,500}\]\])"
+    r"|\[\[(?P<target>[^\s\[\]|#][^\[\]|\n]{0,500}?|#[^\[\]|\n]{1,500}?)"
+    r"(?:\|(?P<shown>[^\[\]\n]{1,500}?))?\]\]"
+    r"|(?P<comment>%%.{0,20000}?%%)"
+    r"|(?<![=\w])==(?P<marked>\S(?:[^=\n]{0,500}?\S)?)==(?![=\w])"
+    r"|(?P<block>[ \t]\^(?=[\w-]{0,40}[A-Za-z])[A-Za-z0-9-]{1,40}[ \t]*$)"
+    r"|^(?P<quote>(?:>[ \t]?)+)\[!(?P<callout>[\w-]{1,40})\][+-]?[ \t]*(?P<title>[^\n]*)$",
+    re.S | re.M)
+
+
+def front_matter(text: str) -> tuple[str, dict]:
+    """(the text without its front matter, the front matter's fields) — the text as it was
+    and {} where it has none, or where what opens it is no YAML mapping (a rule, "---")."""
+    m = _FRONT.match(text)
+    if not m:
+        return text, {}
+    import yaml
+
+    try:
+        fields = yaml.load(m.group(1) or "", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return text, {}
+    if not isinstance(fields, dict):
+        return text, {}
+    meta = {}
+    for key, value in list(fields.items())[:50]:
+        value = _plain(value)
+        if isinstance(key, str) and value not in (None, "", []):
+            meta[key[:100]] = value
+    return text[m.end():], meta
+
+
+def _plain(value):
+    """A field's value as text or a short list of texts (nothing nested: a YAML alias
+    repeated a thousand times is one object to yaml and a billion characters to JSON)."""
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (str, datetime.date)):
+        return str(value)[:500]
+    if isinstance(value, list):
+        return [str(v)[:200] for v in value[:50]
+                if isinstance(v, (str, int, float, datetime.date)) and not isinstance(v, bool)]
+    return None
+
+
+def obsidian_text(text: str) -> str:
+    """``text`` with Obsidian's marks as its reading view shows them, code left alone."""
+    marks = [m.start() for m in _FENCE.finditer(text)]
+    out, at = [], 0
+    for a, b in zip(marks[::2], marks[1::2]):  # (outside each fenced block, in turn)
+        out += [_OBSIDIAN.sub(_shown, text[at:a]), text[a:b]]
+        at = b
+    out.append(_OBSIDIAN.sub(_shown, text[at:]))
+    return "".join(out)
+
+
+def _shown(m: re.Match) -> str:
+    if m.group("code") is not None:
+        return m.group("code")
+    if m.group("embed") is not None or m.group("comment") is not None \
+            or m.group("block") is not None:
+        return ""
+    if m.group("marked") is not None:
+        return m.group("marked")
+    if m.group("callout") is not None:
+        title = m.group("title").strip() or m.group("callout").replace("-", " ").capitalize()
+        return m.group("quote") + title
+    if m.group("shown") is not None:
+        return m.group("shown").strip()
+    page, _, part = m.group("target").partition("#")
+    part = part.lstrip("^")  # ("[[Page#^block]]": a block's id)
+    return " > ".join(p.strip() for p in (page, part) if p.strip())
+
+
+_NOTE_MARK = re.compile(r"\[\[[^\s\[\]][^\[\]\n]{0,500}\]\]|^>[ \t]?\[![\w-]{1,40}\]", re.M)
+
+
+def looks_like_obsidian(text: str) -> bool:
+    """Whether the note is written for a notes app: a ``[[wiki link]]`` or a callout (then
+    ``obsidian_text`` applies; "%%" and "==" alone are a printf format or an equation)."""
+    return bool(_NOTE_MARK.search(text))
