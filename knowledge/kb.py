@@ -200,7 +200,8 @@ class KnowledgeBase:
 
     def chunk_ids_where(self, path_glob: str | None = None,
                         metadata: dict | None = None) -> np.ndarray:
-        """Ids of chunks whose document matches a path/id glob and metadata equalities."""
+        """Ids of chunks whose document matches a path/id glob and metadata equalities (a
+        list's value, a note's ``tags: [a, b]``, matches each of its items)."""
         sql = ("SELECT c.id FROM chunks c JOIN documents d ON c.document_id = d.id "
                "JOIN files f ON d.file_id = f.id WHERE 1=1")
         args: list = []
@@ -210,8 +211,9 @@ class KnowledgeBase:
         for key, value in (metadata or {}).items():  # (any key: no JSON path is built)
             sql += (" AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(d.metadata) "
                     "THEN d.metadata ELSE '{}' END) m WHERE m.key = ? "  # (damaged: no match)
-                    "AND CAST(m.value AS TEXT) = ?)")
-            args += [key, str(value)]
+                    "AND (CAST(m.value AS TEXT) = ? OR m.type = 'array' AND EXISTS (SELECT 1 "
+                    "FROM json_each(m.value) t WHERE CAST(t.value AS TEXT) = ?)))")
+            args += [key, str(value), str(value)]
         return np.array([r[0] for r in self.store.conn.execute(sql, args)], dtype=np.int64)
 
     def fetch(self, pairs: list[tuple[float, int]]) -> list[Hit]:

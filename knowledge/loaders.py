@@ -261,7 +261,10 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
     if suffix in NOTEBOOK_SUFFIXES:
         from .notebook import notebook_markdown
 
-        return [_load_markdown(notebook_markdown(data, rel), rel)], []
+        doc = _load_markdown(notebook_markdown(data, rel), rel)
+        if not VISIBLE.search(doc.text):
+            raise LoadError("no text (a notebook without cells)")
+        return [doc], []
     if suffix in INFO_SUFFIXES:  # (makeinfo's index cookies: "\0\b[index\0\b]")
         data = _INFO_COOKIE.sub(b"", data)
     text, warning = decode_text(data)

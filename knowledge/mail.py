@@ -49,10 +49,12 @@ def mail_documents(data: bytes, rel: str, *, mbox: bool, load: Callable,
                         'date, as mbox files do')
     messages = [_parse(_ESCAPED.sub(rb"\1", data[a:b].split(b"\n", 1)[-1]))
                 for a, b in zip(starts, starts[1:] + [len(data)])]
-    ids = {_header(m, "Message-ID") for m in messages} - {""}
+    ids = [_header(m, "Message-ID") for m in messages]
     docs, warnings = [], []
-    for n, msg in enumerate(messages, 1):
-        got, said = _message(msg, f"{rel}#{n}", rel, load, depth, parents=ids)
+    for n, (msg, msg_id) in enumerate(zip(messages, ids), 1):
+        key = msg_id.strip("<>")  # (a message's id: its citation stays when others come and go)
+        key = key if key and ids.count(msg_id) == 1 and VISIBLE.search(key) else str(n)
+        got, said = _message(msg, f"{rel}#{key}", rel, load, depth, parents=set(ids) - {""})
         docs += got
         warnings += [f"message {n}: {w}" for w in said]
     if not docs:
@@ -82,6 +84,7 @@ def _message(msg, doc_id: str, rel: str, load: Callable, depth: int,
     body = _body(msg, doc_id, warnings)
     if parents and _header(msg, "In-Reply-To") in parents:
         body = unquoted(body)
+    body = unsigned(body)
     attached, names = [], []
     for n, part in enumerate(_attachments(msg), 1):
         name = _filename(part, n)
@@ -136,16 +139,22 @@ def _body(msg, doc_id: str, warnings: list[str]) -> str:
 
 def _content(part, warnings: list[str]) -> str:
     """A text part decoded by its charset; an unknown charset: as UTF-8 or Latin-1, said."""
-    try:
-        return part.get_content()
-    except (LookupError, UnicodeError, AssertionError, ValueError):
-        from .loaders import decode_text
+    from .loaders import decode_text
 
-        raw = part.get_payload(decode=True) or b""
-        text, warning = decode_text(raw)
-        warnings.append(f"charset {part.get_content_charset()!r} unknown: "
-                        f"{warning or 'read as UTF-8'}")
+    try:
+        text = part.get_content()
+    except (LookupError, UnicodeError, AssertionError, ValueError):
+        text = None
+    if text is not None and "\ufffd" not in text:
         return text
+    raw = part.get_payload(decode=True) or b""
+    found, warning = decode_text(raw)
+    if text is not None and "\ufffd" in found:  # (the bytes hold the mark themselves)
+        return text
+    charset = part.get_content_charset()
+    warnings.append(f"charset {charset!r} {'unknown' if text is None else 'does not fit'}: "
+                    f"{warning or 'read as UTF-8'}")
+    return found
 
 
 def unquoted(body: str) -> str:
@@ -163,6 +172,16 @@ def unquoted(body: str) -> str:
             continue
         kept.append(line)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept))
+
+
+_FOOTER = re.compile(r"\n(?:-- \n|_{20,}[ \t]*\n)(?P<foot>(?:[^\n]*\n){1,12})\Z")
+
+
+def unsigned(body: str) -> str:
+    """The body without its signature ("-- " on a line of its own, then at most 12 lines:
+    RFC 3676) or a mailing list's footer (a line of underscores over its name and address)."""
+    m = _FOOTER.search(body.rstrip() + "\n")
+    return body[:m.start()].rstrip() + "\n" if m and m.start() > 0 else body
 
 
 def _attachments(msg):

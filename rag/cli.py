@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="ingest files or folders into a knowledge base",
                        description="Ingest documents (.txt .md .html .rst .adoc .org .info .pdf "
-                       ".docx .jsonl .jsonl.gz .csv; manual pages; gzipped text, Markdown, HTML, "
-                       "RST, Info and manual pages; README, NEWS, FAQ, changelog) into a knowledge "
-                       "base; re-running updates only what changed.", epilog=INDEX_EXAMPLE,
+                       ".docx .eml .mbox .ipynb .jsonl .jsonl.gz .csv; manual pages; gzipped "
+                       "text, Markdown, HTML, RST, Info, mail and manual pages; README, NEWS, FAQ, "
+                       "changelog) into a knowledge base; re-running updates only what changed.", epilog=INDEX_EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
     p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")
@@ -379,7 +379,8 @@ def add_retrieval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--path", default=None, metavar="GLOB",
                    help="only documents whose path or id matches GLOB")
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
-                   help="only documents whose metadata KEY equals VALUE (repeatable)")
+                   help="only documents whose metadata KEY equals VALUE (a list: holds it, "
+                        "as a note's tags); repeatable")
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -87,6 +87,21 @@ def test_search_says_why_nothing_was_found_and_prints_no_control_characters(tmp_
     assert code == 0 and "evil\\u202etxt.md: binary content" in err and "\u202e" not in err
 
 
+def test_where_matches_one_of_a_notes_tags(tmp_path, capsys):
+    docs = write_corpus(tmp_path / "docs", {
+        "a.md": "---\ntags: [homelab, incident]\n---\nThe disk failed on Sunday.\n",
+        "b.md": "---\ntags: homelab\n---\nThe disk was replaced on Monday.\n"})
+    assert main(["index", str(docs), "--kb", str(tmp_path / "kb")]) == 0
+    capsys.readouterr()
+    kb = str(tmp_path / "kb")
+    for tag, found in (("incident", ["a.md"]), ("homelab", ["a.md", "b.md"])):
+        code, out, _ = run(capsys, "search", "disk", "--kb", kb, "--where", f"tags={tag}",
+                           "--json")
+        assert code == 0 and sorted(h["doc_id"] for h in json.loads(out)["hits"]) == found
+    code, out, _ = run(capsys, "search", "disk", "--kb", kb, "--where", "tags=x")
+    assert "its values include: 'homelab', 'incident'" in out  # (a list's items, each)
+
+
 def test_a_file_given_twice_or_inside_a_folder_given_is_one_document(tmp_path, capsys):
     docs = write_corpus(tmp_path / "docs", {"a.txt": "Cats sleep.", "sub/b.txt": "Owls hunt."})
     code, out, _ = run(capsys, "index", str(docs), str(docs / "sub" / "b.txt"), str(docs),

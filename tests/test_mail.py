@@ -80,13 +80,30 @@ def test_a_mailbox_is_one_document_per_message_replies_without_their_quotes(tmp_
     orphan = message(subject="Re: older", msg_id="<c1@example.org>", reply_to="<gone@x>",
                      body="Yes.\n\nOn Sunday Carl wrote:\n> Is the NAS on?\n")
     docs, warnings = load(tmp_path, "list.mbox", mbox(first, reply, orphan))
-    assert warnings == [] and [d.doc_id for d in docs] == ["list.mbox#1", "list.mbox#2",
-                                                           "list.mbox#3"]
+    assert warnings == [] and [d.doc_id for d in docs] == [  # (by Message-ID: a citation
+        "list.mbox#a1@example.org", "list.mbox#b1@example.org",  # stays when others go)
+        "list.mbox#c1@example.org"]
     assert "From next week the nightly backup runs at 02:30" in docs[0].text  # (unescaped)
     assert docs[1].text == ("# Re: Backup schedule changed (Bob, 2023-10-02)\n\n"
                             "Does the offsite copy move too?\n")
     assert "> Is the NAS on?" in docs[2].text  # (what it quotes is not in the mailbox: kept)
     assert {d.source for d in docs} == {"list.mbox"}
+
+
+def test_a_signature_or_list_footer_goes_a_mislabelled_charset_is_detected_and_said(tmp_path):
+    signed = message(body="Use Caddy for the certificates.\n\nBob\n-- \nhomelab-users mailing "
+                          "list\nhttps://lists.example.org/homelab\n")
+    footed = message(msg_id="<f@x>", body="Use Caddy.\n______________________________\n"
+                                          "homelab mailing list\nhomelab@example.org\n")
+    same = message(msg_id="<a1@example.org>", body="Copy one.\n")  # (a duplicate id: places)
+    docs, _ = load(tmp_path, "s.mbox", mbox(signed, footed, same))
+    assert [d.doc_id for d in docs] == ["s.mbox#1", "s.mbox#f@x", "s.mbox#3"]
+    assert docs[0].text.endswith("certificates.\n\nBob\n") and "mailing" not in docs[1].text
+    raw = (b"From: y@example.org\nSubject: Address\nContent-Type: text/plain; charset=utf-8\n"
+           b"Content-Transfer-Encoding: 8bit\n\nWir wohnen in der Hauptstra\xdfe 5, "
+           b"gleich neben der B\xe4ckerei am Markt.\n")
+    [doc], warnings = load(tmp_path, "latin.eml", raw)
+    assert "Hauptstra\xdfe 5" in doc.text and "does not fit" in warnings[0]
 
 
 def test_unquoted_keeps_what_the_reply_says():
@@ -102,6 +119,7 @@ def test_unquoted_keeps_what_the_reply_says():
     ("n.ipynb", b'{"cells": ', "not a Jupyter notebook (not valid JSON)"),
     ("n.ipynb", b'{"a": 1}', "not a Jupyter notebook (no cells)"),
     ("n.ipynb", b"[" * 100_000 + b"]" * 100_000, "not a Jupyter notebook"),
+    ("n.ipynb", b'{"cells": [], "metadata": {}, "nbformat": 4}', "no text"),
 ])
 def test_what_is_not_a_mail_or_a_notebook_is_said(tmp_path, name, data, said):
     with pytest.raises(LoadError, match=re.escape(said)):
@@ -185,8 +203,8 @@ def test_mail_and_notebooks_are_indexed_and_answered_from(tmp_path, capsys):
     got = json.loads(capsys.readouterr().out)
     assert not got["abstained"] and "02:30" in got["answer"]
     assert "Date:" not in got["answer"] and "Backup schedule changed" not in got["answer"]
-    assert got["citations"][0]["doc_id"] in ("backup.eml", "ops.mbox#1")
+    assert got["citations"][0]["doc_id"] in ("backup.eml", "ops.mbox#a1@example.org")
     assert main(["ask", "When is the offsite copy made?", "--kb", str(tmp_path / "kb"),
                  "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert "04:00" in got["answer"] and got["citations"][0]["doc_id"] == "ops.mbox#2"
+    assert "04:00" in got["answer"] and got["citations"][0]["doc_id"] == "ops.mbox#b1@example.org"

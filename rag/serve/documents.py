@@ -99,8 +99,9 @@ def unmatched_filters(kb, path: str | None, where: dict[str, str]) -> str | None
     for key, value in where.items():
         if not len(kb.chunk_ids_where(None, {key: value})):
             values = [r[0] for r in conn.execute(
-                "SELECT DISTINCT CAST(m.value AS TEXT) FROM documents d, json_each(d.metadata) m "
-                "WHERE m.key = ? LIMIT 20", (key,))]
+                "SELECT DISTINCT CAST(coalesce(t.value, m.value) AS TEXT) FROM documents d, "
+                "json_each(d.metadata) m LEFT JOIN json_each(CASE m.type WHEN 'array' THEN "
+                "m.value ELSE '[]' END) t WHERE m.key = ? LIMIT 20", (key,))]
             if values:
                 return (f"no document has metadata {key}={value!r}; its values include: "
                         f"{', '.join(map(repr, values))}")
