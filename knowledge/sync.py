@@ -14,7 +14,7 @@ import os
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Collection
 
@@ -506,16 +506,24 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
             (str(root), rel, st.st_size, st.st_mtime_ns, sha)).lastrowid
     wanted = set()
     for doc in docs:
-        if doc.doc_id in seen_docs:
-            report.warnings.append((str(path), f"document id {doc.doc_id!r} is already used by "
-                                               "another file in this run; skipped"))
+        taken = None
+        for doc_id in (doc.doc_id, f"{root.name}/{doc.doc_id}", f"{root}/{doc.doc_id}"):
+            # (two folders' "notes.md": the second is "vault-b/notes.md", said)
+            stored = conn.execute("SELECT id, file_id, content_hash FROM documents WHERE "
+                                  "doc_id=?", (doc_id,)).fetchone()
+            if doc_id in seen_docs:
+                taken = taken or "is already used by another file in this run"
+            elif stored and stored[1] != file_id and _file_still_there(conn, stored[1]):
+                taken = taken or f"already comes from {_file_name(conn, stored[1])}"
+            else:
+                break
+        else:
+            report.warnings.append((str(path), f"document id {doc.doc_id!r} {taken}; skipped"))
             continue
-        stored = conn.execute("SELECT id, file_id, content_hash FROM documents WHERE doc_id=?",
-                              (doc.doc_id,)).fetchone()
-        if stored and stored[1] != file_id and _file_still_there(conn, stored[1]):
-            report.warnings.append((str(path), f"document id {doc.doc_id!r} already comes from "
-                                               f"{_file_name(conn, stored[1])}; skipped"))
-            continue
+        if doc_id != doc.doc_id:
+            report.warnings.append((str(path), f"document id {doc.doc_id!r} {taken}; indexed "
+                                               f"as {doc_id!r}"))
+            doc = replace(doc, doc_id=doc_id)
         seen_docs.add(doc.doc_id)
         wanted.add(doc.doc_id)
         h = content_hash(doc)

@@ -281,12 +281,24 @@ def test_tabular_files_that_reuse_row_ids_keep_every_row(tmp_path, fake_embedder
                                         "one.csv#2", "two.csv#1", "two.csv#2"]
 
 
-def test_same_document_id_from_two_files_is_warned(tmp_path, fake_embedder):
-    src = write_corpus(tmp_path / "src", {"a/notes.txt": "from a", "b/notes.txt": "from b"})
+def test_same_document_id_from_two_folders_is_told_apart_by_the_folder(tmp_path, fake_embedder):
+    """Two vaults' "notes.txt", indexed one after the other or in one run: the second is
+    "b/notes.txt" (said), not left out; again the same; a third of the same name is."""
+    src = write_corpus(tmp_path / "src", {"a/notes.txt": "from a", "b/notes.txt": "from b",
+                                          "c/b/notes.txt": "from c"})
     index(tmp_path / "kb", src / "a", fake_embedder)
     r = sync(tmp_path / "kb", [src / "b"], embedder=fake_embedder, log=lambda m: None)
-    assert r.added == 0 and len(r.warnings) == 1
+    assert r.added == 1 and len(r.warnings) == 1
     assert "document id 'notes.txt' already comes from" in r.warnings[0][1]
+    assert r.warnings[0][1].endswith("indexed as 'b/notes.txt'")
+    assert doc_ids(tmp_path / "kb") == ["b/notes.txt", "notes.txt"]
+    r = sync(tmp_path / "kb", [src / "b"], embedder=fake_embedder, log=lambda m: None)
+    assert (r.added, r.unchanged) == (0, 1) and doc_ids(tmp_path / "kb") == ["b/notes.txt",
+                                                                            "notes.txt"]
+    r = sync(tmp_path / "kb2", [src / "a", src / "b", src / "c" / "b"], embedder=fake_embedder,
+             log=lambda m: None)
+    assert r.added == 3 and doc_ids(tmp_path / "kb2") == [
+        f"{src / 'c' / 'b'}/notes.txt", "b/notes.txt", "notes.txt"]
 
 
 def test_hnsw_and_kind_switch_keep_search_exact_enough(tmp_path, animals, fake_embedder):
