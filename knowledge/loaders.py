@@ -363,7 +363,6 @@ def _utf16(data: bytes) -> tuple[str, str] | None:
 
 # (no two quantifiers over the same spaces: "#" and 200,000 spaces took minutes to match)
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*)$", re.M)
-_MD_FENCE = re.compile(r"^(```|~~~)", re.M)
 
 
 def _within(ranges: list[tuple[int, int]]):
@@ -378,15 +377,15 @@ def _within(ranges: list[tuple[int, int]]):
 
 
 def _load_markdown(text: str, rel: str) -> Document:
-    from .markdown import front_matter, looks_like_obsidian, obsidian_text
-    from .rst import MYST, myst_text
+    from .markdown import fenced_ranges, front_matter, looks_like_obsidian, obsidian_text
+    from .rst import looks_like_myst, myst_text
 
     text, meta = front_matter(text)  # (a notes app's or a site generator's fields: metadata)
     if looks_like_obsidian(text):  # ([[links]], callouts: as its reading view shows them)
         text = obsidian_text(text)
-    if MYST.search(text):  # (Sphinx's Markdown: its directives and roles as the page shows them)
+    if looks_like_myst(text):  # (Sphinx's Markdown: its directives and roles as the page shows them)
         text = myst_text(text)
-    in_code = _within(_fenced_ranges(text))
+    in_code = _within(fenced_ranges(text))
     sections = tuple(
         Section(m.start(), len(m.group(1)), _heading_title(m.group(2)))
         for m in _MD_HEADING.finditer(text) if not in_code(m.start()))
@@ -406,9 +405,19 @@ def _heading_title(line: str) -> str:
     return " ".join(title.split())
 
 
-def _fenced_ranges(text: str, fence: re.Pattern = _MD_FENCE) -> list[tuple[int, int]]:
-    marks = [m.start() for m in fence.finditer(text)]
-    return [(marks[i], marks[i + 1]) for i in range(0, len(marks) - 1, 2)]
+def _org_blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of Org's blocks: "#+BEGIN_SRC" to the next "#+END_SRC" of the same kind
+    (a block of another kind inside, or a stray "#+END_X", changes nothing; a block never
+    closed is no block: Org reads it as text)."""
+    blocks, opened = [], None
+    for m in _ORG_BLOCK.finditer(text):
+        begins, kind = m.group(1).lower() == "begin", m.group(2).lower()
+        if opened is None and begins:
+            opened = (m.start(), kind)
+        elif opened is not None and not begins and kind == opened[1]:
+            blocks.append((opened[0], m.end()))
+            opened = None
+    return blocks
 
 
 # --- AsciiDoc and Org: their text as written, their headings as sections ------------------
@@ -418,7 +427,7 @@ _ADOC_HEADING = re.compile(r"^(={1,6})[ \t]+(\S[^\n]*)$", re.M)  # "== Section"
 _ADOC_UNDERLINED = re.compile(r"^(\w[^\n]{0,100})\n([=~^+-])\2{1,100}[ \t]*$", re.M)
 _ADOC_LEVELS = "=-~^+"
 _ORG_HEADING = re.compile(r"^(\*{1,6})[ \t]+(\S[^\n]*)$", re.M)  # "** Heading :tag:"
-_ORG_BLOCK = re.compile(r"^[ \t]*#\+(?i:begin|end)_", re.M)  # (#+BEGIN_SRC ... #+END_SRC)
+_ORG_BLOCK = re.compile(r"^[ \t]*#\+((?i:begin|end))_(\w{1,40})", re.M)  # #+BEGIN_SRC, #+END_SRC
 _ORG_TITLE = re.compile(r"^#\+(?i:title):[ \t]*(\S[^\n]*)$", re.M)
 _ORG_TAGS = re.compile(r"[ \t]+:[\w@#%:]+:$")
 
@@ -462,7 +471,7 @@ def _adoc_blocks(text: str) -> list[tuple[int, int]]:
 def _load_outline(text: str, rel: str, org: bool) -> Document:
     """AsciiDoc (.adoc) or Org (.org) as written, its headings as sections."""
     if org:
-        in_block = _within(_fenced_ranges(text, _ORG_BLOCK))
+        in_block = _within(_org_blocks(text))
         found = [(m.start(), len(m.group(1)), _ORG_TAGS.sub("", m.group(2)))
                  for m in _ORG_HEADING.finditer(text) if not in_block(m.start())]
         named = _ORG_TITLE.search(text)

@@ -14,7 +14,7 @@ import re
 
 MAX_FRONT = 64 * 1024  # a front matter longer than this is not one (read as text)
 _FRONT = re.compile(r"\A---[ \t]*\n(.{0,%d}?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)" % MAX_FRONT, re.S)
-_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)", re.M)
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
 # inline code first (kept as is), then each of Obsidian's marks
 _OBSIDIAN = re.compile(
     r"(?P<code>(?P<ticks>`+)[^`]*?(?P=ticks))"
@@ -63,11 +63,29 @@ def _plain(value):
     return None
 
 
+def fenced_ranges(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each fenced code block, as CommonMark pairs fences: a block opened by
+    three or more backticks (or tildes) is closed only by a line of the same character at
+    least as long, with nothing after it; what lies between opens nothing; an unclosed
+    block runs to the end. (A backtick fence's info string holds no backtick.)"""
+    ranges, open_ = [], None
+    for m in _FENCE.finditer(text):
+        fence, rest = m.group(1), m.group(2)
+        if open_ is None:
+            if not (fence[0] == "`" and "`" in rest):
+                open_ = (m.start(), fence)
+        elif fence[0] == open_[1][0] and len(fence) >= len(open_[1]) and not rest.strip():
+            ranges.append((open_[0], m.end()))
+            open_ = None
+    if open_ is not None:
+        ranges.append((open_[0], len(text)))
+    return ranges
+
+
 def obsidian_text(text: str) -> str:
     """``text`` with Obsidian's marks as its reading view shows them, code left alone."""
-    marks = [m.start() for m in _FENCE.finditer(text)]
     out, at = [], 0
-    for a, b in zip(marks[::2], marks[1::2]):  # (outside each fenced block, in turn)
+    for a, b in fenced_ranges(text):  # (outside each fenced block, in turn)
         out += [_OBSIDIAN.sub(_shown, text[at:a]), text[a:b]]
         at = b
     out.append(_OBSIDIAN.sub(_shown, text[at:]))

@@ -206,13 +206,52 @@ def _role(name, rawtext, text, lineno, inliner, options=None, content=None):
 
 # --- MyST: Sphinx's Markdown ------------------------------------------------------------
 
-MYST = re.compile(r"^[ \t]*(?:`{3,}|~{3,}|:{3,})\{|\{[\w:.+-]{1,60}\}`|^\([\w.:-]+\)=[ \t]*$",
-                  re.M)
+# a MyST directive's fence ("```{note}", ":::{tab} Linux"), a role ("{ref}`the guide`", not
+# "${HOME}`" of a shell variable in code), a "(label)=" target: whether a Markdown file is MyST
+# is told by a directive docutils or Sphinx knows, a role of Sphinx's, or a target
+# (R Markdown's and Quarto's "```{r}", pandoc's "```{.python}" are code chunks: ``_directive``)
 _MYST_FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,}|:{3,})\{([\w:.+-]{1,60})\}[ \t]*(.*)$")
+_MYST_FENCES = re.compile(r"^[ \t]*(?:`{3,}|~{3,}|:{3,})\{([\w:.+-]{1,60})\}", re.M)
+_MYST_ROLES = re.compile(r"(?<![\w$`{])\{([A-Za-z][\w:.+-]{0,59})\}`[^`\n]", re.M)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
-_MYST_ROLE = re.compile(r"\{([\w:.+-]{1,60})\}`([^`\n]{1,500})`")
-_MYST_TARGET = re.compile(r"^\([\w.:-]+\)=[ \t]*$")  # "(label)=" over a heading
+# inline code first (kept as is: "`${HOME}`"), then a role
+_MYST_ROLE = re.compile(r"(?P<code>(?P<ticks>`+)[^`]*?(?P=ticks))|"
+                        r"(?<![\w$`{])\{(?P<name>[A-Za-z][\w:.+-]{0,59})\}`(?P<shown>[^`\n]{1,500})`")
+_MYST_TARGET = re.compile(r"^\([^()\n]{1,100}\)=[ \t]*$", re.M)  # "(label)=" over a heading
 _MYST_OPTION = re.compile(r"^[ \t]*:[\w-]{1,40}:")  # ":hidden:", ":maxdepth: 2"
+_SPHINX_ROLES = re.compile(r"(?:\w+:)?(?:ref|doc|term|numref|any|download|abbr|guilabel|"
+                           r"menuselection|pep|rfc|math|eq|sub|sup|index|manpage|dfn|"
+                           r"external|octicon|bdg\S*)")
+# directives MyST files use that docutils' registry does not hold (Sphinx's, sphinx-design's)
+_SPHINX_DIRECTIVES = {"tab", "tabs", "tab-set", "tab-item", "card", "grid", "grid-item",
+                      "grid-item-card", "dropdown", "button-link", "seealso", "glossary",
+                      "eval-rst", "option", "describe", "envvar", "program", "confval",
+                      "deprecated", "versionadded", "versionchanged", "versionremoved",
+                      "centered", "hlist", "todo", "margin", "admonition", "mermaid",
+                      "code-cell", "card-carousel", "article-info", "div", "embed", "glue"}
+
+
+def looks_like_myst(text: str) -> bool:
+    """Whether Markdown is MyST (Sphinx's): a directive fence naming a directive, a role
+    Sphinx has, or a "(label)=" target."""
+    return any(_directive(m.group(1)) for m in _MYST_FENCES.finditer(text)) or \
+        any(_SPHINX_ROLES.fullmatch(m.group(1)) or _CODE_ROLES.fullmatch(m.group(1))
+            for m in _MYST_ROLES.finditer(text)) or bool(_MYST_TARGET.search(text))
+
+
+def _directive(name: str) -> bool:
+    """A directive's name (``note``, ``py:function``, ``code-block``), not a code chunk's
+    language (``r``, ``python``, ``.python``)."""
+    from docutils.parsers.rst import directives
+
+    name = name.lower()
+    bare = name.split(":")[-1]
+    return (":" in name and not name.startswith(".")) or bare in _SPHINX_DIRECTIVES or \
+        bare in _CODE_DIRECTIVES or bare in _ADMONITIONS or bool(
+            _SILENT.fullmatch(bare) or _LITERAL.fullmatch(bare)) or \
+        bare in directives._directive_registry
+
+
 _CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell", "literalinclude"}
 _ADMONITIONS = {"note", "warning", "tip", "hint", "important", "caution", "danger", "attention",
                 "error", "seealso", "todo"}
@@ -222,47 +261,60 @@ def myst_text(text: str) -> str:
     """MyST Markdown (Sphinx's) as the page shows it, still Markdown: a directive's fence
     gives way to its label ("```{note}" is "Note", "```{tab} Linux" is "Linux",
     "```{versionadded} 22.2" is "New in version 22.2:") and its options go; a code
-    directive stays a code fence; toctree and the like leave nothing; a role shows its
-    words ("{ref}`the guide <target>`" is "the guide"); "(label)=" targets and "%"
-    comments go. Lines stay where they were (a removed line is an empty one)."""
+    directive stays a code fence (its options go too); toctree, raw and the like leave
+    nothing; eval-rst keeps its text, not its directives' lines; a role shows its words
+    ("{ref}`the guide <target>`" is "the guide"), never inside inline code; "(label)="
+    targets and "%" comments go; a fence naming no directive ("```{r}") is a code chunk.
+    Lines stay where they were (a removed line is an empty one)."""
     out: list[str] = []
-    stack: list[tuple[str, str]] = []  # (fence, kind: "code" | "silent" | "open")
+    stack: list[tuple[str, str]] = []  # (fence, kind: "code" | "silent" | "open" | "rst")
     head = False  # (the options right under a directive's fence)
     for line in text.split("\n"):
         top = stack[-1] if stack else None
         bare = line.strip()
         if top is not None and bare and set(bare) == {top[0][0]} and len(bare) >= len(top[0]):
             stack.pop()  # (its closing fence)
-            out.append(line if top[1] == "code" else "")
+            out.append(line if top[1] == "code" and top[0][0] != ":" else
+                       "```" if top[1] == "code" else "")
             head = False
             continue
+        if head and (_MYST_OPTION.match(line) or bare == "---"):
+            out.append("")
+            continue
+        head = False
         if top is not None and top[1] == "silent":
             out.append("")
             continue
         if top is not None and top[1] == "code":
             out.append(line)
             continue
-        if head and (_MYST_OPTION.match(line) or bare == "---"):
-            out.append("")
+        if top is not None and top[1] == "rst" and re.match(r"[ \t]*\.\. [\w:-]+::", line):
+            out.append(_RST_ARGUMENT.sub("", line))  # (".. note:: Text": the text)
             continue
-        head = False
         m = _MYST_FENCE.match(line)
         if m:
             indent, fence, name, argument = m.groups()
             name = name.lower()
             bare_name = name.split(":")[-1]
-            if _SILENT.fullmatch(name) and bare_name not in ("only", "include"):
+            code = "`" * max(3, len(fence)) if fence[0] == ":" else fence
+            if not _directive(name):  # (R Markdown's "```{r}", pandoc's "```{.python}")
+                stack.append((fence, "code"))
+                out.append(f"{indent}{code}{name.lstrip('.').split(',')[0]}")
+            elif (_SILENT.fullmatch(name) and bare_name != "only") or bare_name in (
+                    "raw", "figure", "image", "mermaid", "graphviz"):
                 stack.append((fence, "silent"))
                 out.append("")
+                head = True
             elif bare_name in _CODE_DIRECTIVES or _LITERAL.fullmatch(name):
                 stack.append((fence, "code"))
-                out.append(f"{indent}{fence[0] * 3}{argument.split(' ')[0]}")
+                out.append(f"{indent}{code}{argument.split(' ')[0]}")
                 head = True
             else:
-                stack.append((fence, "open"))
-                label = (_VERSIONS[bare_name].format(argument) + ":" if bare_name in _VERSIONS
-                         else argument or (bare_name.capitalize() + ":" if bare_name in
-                                           _ADMONITIONS else ""))
+                stack.append((fence, "rst" if bare_name == "eval-rst" else "open"))
+                label = "" if bare_name in ("only", "eval-rst") else (
+                    _VERSIONS[bare_name].format(argument) + ":" if bare_name in _VERSIONS
+                    else argument or (bare_name.capitalize() + ":" if bare_name in
+                                      _ADMONITIONS else ""))
                 out.append(f"{indent}{label}" if label else "")
                 head = True
             continue
@@ -271,16 +323,21 @@ def myst_text(text: str) -> str:
             stack.append((f.group(1), "code"))
             out.append(line)
             continue
-        if _MYST_TARGET.match(line) or line.startswith("% "):
+        if _MYST_TARGET.match(line) or line.startswith("%"):
             out.append("")
             continue
         out.append(_MYST_ROLE.sub(_myst_role, line))
     return "\n".join(out)
 
 
+_RST_ARGUMENT = re.compile(r"\.\. [\w:-]+::[ \t]*")
+
+
 def _myst_role(m) -> str:
-    shown = m.group(2)
+    if m.group("code") is not None:
+        return m.group("code")
+    shown = m.group("shown")
     target = _TARGET.fullmatch(shown)
     shown = target.group(1) if target else (
         shown[1:].rsplit(".", 1)[-1] if shown.startswith("~") else shown)
-    return f"`{shown}`" if _CODE_ROLES.fullmatch(m.group(1).lower()) else shown
+    return f"`{shown}`" if _CODE_ROLES.fullmatch(m.group("name").lower()) else shown

@@ -876,6 +876,42 @@ def test_myst_markdown_reads_as_its_page(tmp_path):
         assert markup not in doc.text, markup
 
 
+def test_markdown_that_is_not_myst_keeps_its_code_and_fences_pair_as_commonmark(tmp_path):
+    """A review found plain Markdown taken for MyST (a shell variable in inline code, an R
+    Markdown chunk): "`${HOME}` and `${PATH}`" lost words, "```{r}" its fence; and fences
+    paired line by line, so a "```" inside a "~~~" block hid the headings after it."""
+    shell = "# Shell\n\nSet `${HOME}` and `${PATH}` first; `{code}` then `x`.\n"
+    [doc], _ = load(tmp_path, "shell.md", shell)
+    assert doc.text == shell
+    rmd = "# R\n\n```{r}\n# load\nx <- 1\n```\n\n```{.python}\n# py\n```\n\n## Next\n"
+    [doc], _ = load(tmp_path, "r.md", rmd)
+    assert doc.text == rmd and [s.title for s in doc.sections] == ["R", "Next"]
+    fences = ("# Title\n\n~~~\n```bash\n~~~\n\n## Install\n\n````markdown\n```python\n"
+              "# not a heading\n```\n````\n\n## Configure\n\n```\nno end\n# in code\n")
+    [doc], _ = load(tmp_path, "f.md", fences)
+    assert [s.title for s in doc.sections] == ["Title", "Install", "Configure"]
+    myst = ("(my label)=\n# Doc\n\n%no space comment\n\n```{code-block} python\n:caption: x\n"
+            "# in code\n```\n\n:::{code-block} sh\nls\n:::\n\n```{raw} html\n<b>RAW</b>\n```\n\n"
+            "```{figure} img/arch.png\nA caption.\n```\n\n```{eval-rst}\n.. note:: Kept.\n```\n\n"
+            "Use {command}`pip` and `{ref}` or `${x}`.\n")
+    [doc], _ = load(tmp_path, "m.md", myst)
+    assert [s.title for s in doc.sections] == ["Doc"]
+    assert "```python\n\n# in code\n```" in doc.text and "```sh\nls\n```" in doc.text
+    assert "Kept." in doc.text and "Use `pip` and `{ref}` or `${x}`." in doc.text
+    for markup in ("my label", "no space", ":caption:", "RAW", "img/arch", "A caption",
+                   ".. note::", ":::"):
+        assert markup not in doc.text, markup
+
+
+def test_org_blocks_pair_by_kind(tmp_path):
+    org = ("#+TITLE: Notes\n* Setup\nText.\n#+END_EXAMPLE\n* Install\n#+BEGIN_QUOTE\nQ.\n"
+           "#+BEGIN_EXAMPLE\n* not a heading\n#+END_EXAMPLE\n* still in the quote\n"
+           "#+END_QUOTE\n* Usage\n#+BEGIN_SRC sh\n* never closed: Org reads this as text\n")
+    [doc], _ = load(tmp_path, "n.org", org)
+    assert [s.title for s in doc.sections] == ["Setup", "Install", "Usage",
+                                               "never closed: Org reads this as text"]
+
+
 INFO = ("This is pump.info, produced by makeinfo from pump.texi.\n\nCopyright 2026.\n"
         "INFO-DIR-SECTION Utilities\n\x1f\nFile: pump.info,  Node: Top,  Next: Invoking,  "
         "Up: (dir)\n\npump\n****\n\nThis manual is for pump.\n\n* Menu:\n\n* Invoking::   "
