@@ -266,7 +266,8 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
             raise LoadError("no text (a notebook without cells)")
         return [doc], []
     if suffix in INFO_SUFFIXES:  # (makeinfo's index cookies: "\0\b[index\0\b]")
-        data = _INFO_COOKIE.sub(b"", data)
+        data = _INFO_COOKIE.sub(_info_cookie, data).replace(b"\x00\x08", b"")  # (and a
+        # cookie left unclosed)
     text, warning = decode_text(data)
     warnings = [warning] if warning else []
     if suffix not in HTML_SUFFIXES:  # (a manual page saved as text: bold as "b\bb", colour
@@ -429,14 +430,14 @@ _ADOC_LEVELS = "=-~^+"
 _ORG_HEADING = re.compile(r"^(\*{1,6})[ \t]+(\S[^\n]*)$", re.M)  # "** Heading :tag:"
 _ORG_BLOCK = re.compile(r"^[ \t]*#\+((?i:begin|end))_(\w{1,40})", re.M)  # #+BEGIN_SRC, #+END_SRC
 _ORG_TITLE = re.compile(r"^#\+(?i:title):[ \t]*(\S[^\n]*)$", re.M)
-_ORG_TAGS = re.compile(r"[ \t]+:[\w@#%:]+:$")
+_ORG_TAGS = re.compile(r":[\w@#%:]{1,200}:")  # (":work:urgent:", the headline's last word)
 
 
 # AsciiDoc in a .txt file (git's manual as Debian ships it): an underlined title and a macro
 # of AsciiDoc's own (linkgit:git-gc[1], include::x.txt[], a [verse] or [source] block)
-_ADOC_MACRO = re.compile(r"^(?:include::\S+\[\]|\[(?:verse|source|listing|literal|NOTE|TIP|"
+_ADOC_MACRO = re.compile(r"^(?:include::\S{1,300}\[\]|\[(?:verse|source|listing|literal|NOTE|TIP|"
                          r"WARNING|IMPORTANT|CAUTION|caption=)[^\]\n]*\]$)|"
-                         r"\b(?:linkgit|xref|image|link):{1,2}[^\s\[]+\[", re.M)
+                         r"\b(?:linkgit|xref|image|link):{1,2}[^\s\[]{1,300}\[", re.M)
 
 
 def looks_like_asciidoc(text: str) -> bool:
@@ -452,30 +453,65 @@ def _underlined(text: str, pattern: re.Pattern, levels: str, slack: int) -> list
             if abs(len(m.group(0)) - 2 * len(m.group(1)) - 1) <= slack]
 
 
+_ADOC_DELIMITER = re.compile(r"(-{4,}|\.{4,}|={4,}|\*{4,}|_{4,}|\+{4,}|/{4,})[ \t]*")
+
+
 def _adoc_blocks(text: str) -> list[tuple[int, int]]:
-    """Where AsciiDoc's listing and literal blocks ("----", "....", after a blank line or an
-    attribute line such as "[source]") begin and end: what looks like a heading there is not."""
-    blocks, opened, mark, prev, at = [], None, "", "", 0
+    """Where AsciiDoc's delimited blocks (listing "----", literal "....", example "====",
+    sidebar "****", quote "____", passthrough "++++", comment "////") begin and end: what
+    looks like a heading there is not. A delimiter is closed by the same line; one right
+    under a line it is about as long as (a title) underlines it instead."""
+    blocks, opened, mark, prev, before, at = [], None, "", "", "", 0
     for line in text.split("\n"):
         bare = line.rstrip()
-        if opened is not None and bare == mark:
-            blocks.append((opened, at))
-            opened = None
-        elif (opened is None and len(bare) >= 4 and set(bare) in ({"-"}, {"."})
-              and (not prev.strip() or prev.startswith("["))):
-            opened, mark = at, bare
-        prev, at = line, at + len(line) + 1
+        if opened is not None:
+            if bare == mark:
+                blocks.append((opened, at + len(line)))
+                opened = None
+        elif _ADOC_DELIMITER.fullmatch(line) and not (
+                (not before.strip() or before.startswith("[")) and _titled(prev, bare)):
+            opened, mark = at, bare  # (a title stands after a blank line or an anchor,
+            # "[[IOFMT]]": a paragraph's last line over "----" is not one)
+        before, prev, at = prev, line, at + len(line) + 1
     return blocks + ([(opened, len(text))] if opened is not None else [])
+
+
+def _titled(prev: str, underline: str) -> bool:
+    """Whether ``underline`` under the line ``prev`` makes it a two-line title."""
+    title = prev.strip()
+    return bool(title) and underline[0] in _ADOC_LEVELS and abs(len(underline) - len(title)) <= 2 \
+        and title[0] not in "[.+*/-=" and not _ADOC_DELIMITER.fullmatch(title)
+
+
+_ADOC_COMMENT = re.compile(r"^//(?!/)[^\n]*\n?", re.M)
+
+
+def _adoc_uncommented(text: str) -> str:
+    """AsciiDoc without its comments ("// a line", "////" blocks): a page never shows them."""
+    out, at = [], 0
+    for a, b in _adoc_blocks(text):
+        if text.startswith("////", a):
+            out.append(text[at:a])
+            at = min(len(text), b + 1)
+    out.append(text[at:])
+    return _ADOC_COMMENT.sub("", "".join(out))
+
+
+def _org_title(line: str) -> str:
+    """An Org headline without its tags (the last word, ":work:urgent:")."""
+    words = line.rstrip().rsplit(None, 1)
+    return words[0] if len(words) == 2 and _ORG_TAGS.fullmatch(words[1]) else line
 
 
 def _load_outline(text: str, rel: str, org: bool) -> Document:
     """AsciiDoc (.adoc) or Org (.org) as written, its headings as sections."""
     if org:
         in_block = _within(_org_blocks(text))
-        found = [(m.start(), len(m.group(1)), _ORG_TAGS.sub("", m.group(2)))
+        found = [(m.start(), len(m.group(1)), _org_title(m.group(2)))
                  for m in _ORG_HEADING.finditer(text) if not in_block(m.start())]
         named = _ORG_TITLE.search(text)
     else:
+        text = _adoc_uncommented(text)
         found = [(m.start(), len(m.group(1)), m.group(2))
                  for m in _ADOC_HEADING.finditer(text)]
         found += _underlined(text, _ADOC_UNDERLINED, _ADOC_LEVELS, 3)
@@ -492,7 +528,7 @@ def _load_outline(text: str, rel: str, org: bool) -> Document:
 # --- GNU Info: makeinfo's text, its nodes' navigation left out ---------------------------
 
 _INFO_NAME = re.compile(r"\.info(?:-\d{1,3})?$")  # ("find.info-2": a split manual's part)
-_INFO_NODE = re.compile(r"\A\s*File: [^\n]*Node: [^\n]*\n")  # a node's navigation line
+_INFO_NODE = re.compile(r"\A\s*File: ([^\n]*)\n")  # a node's navigation line ("Node: ...")
 _INFO_MENU = re.compile(r"^\* Menu:", re.M)  # (a node's menu runs to its end: links, an index)
 _INFO_HEADING = re.compile(r"^(\S[^\n]{0,200})\n([*=.-])\2{2,300}[ \t]*$", re.M)
 _INFO_LEVELS = "*=-."
@@ -508,7 +544,34 @@ def _info_entry(m) -> str:
     return f"{names}\n\n{said}" + ("\n" if m.group(2).endswith("\n") else "")
 
 
-_INFO_COOKIE = re.compile(rb"\x00\x08\[[^\x00\n]{0,40}\x00\x08\]")
+_INFO_COOKIE = re.compile(rb"\x00\x08\[([^\x00]{0,1000}?)\x00\x08\]")
+_INFO_ALT = re.compile(rb'\balt="((?:[^"\\]|\\.){0,300})"')
+
+
+def _info_cookie(m: re.Match) -> bytes:
+    """makeinfo's markers in the text: an index's ("[index]") leaves nothing, an image's
+    ("[image src=\"a.png\" alt=\"A diagram\"]") its alternative text."""
+    alt = _INFO_ALT.search(m.group(1)) if m.group(1).startswith(b"image") else None
+    return b"[" + alt.group(1).replace(b'\\"', b'"') + b"]" if alt and alt.group(1) else b""
+
+
+_INFO_MENU_ENTRY = re.compile(r"^\* [^\n]{1,300}?::|^\* [^:\n]{1,300}: [^\n]{0,300}?[.,\t]|"
+                              r"^ ?(?:--|\u2014) [^\n]{1,200} (?:--|\u2014)[ \t]*$", re.M)
+
+
+def _after_menu(rest: str) -> str:
+    """What follows a node's menu ("* Menu:" over its entries, a detailed listing's group
+    titles and their entries): the text that goes on after it (bc's "Statements" chapter is
+    a menu, then the chapter)."""
+    paragraphs = re.split(r"\n[ \t]*\n", rest)
+    for i, paragraph in enumerate(paragraphs):
+        if not paragraph.strip() or _INFO_MENU_ENTRY.search(paragraph):
+            continue
+        following = next((p for p in paragraphs[i + 1:] if p.strip()), "")
+        if "\n" not in paragraph.strip() and _INFO_MENU_ENTRY.match(following.lstrip("\n")):
+            continue  # (a group's title in the detailed listing, over its entries)
+        return "\n\n" + "\n\n".join(paragraphs[i:])
+    return ""
 
 
 def _load_info(text: str, rel: str) -> Document:
@@ -518,11 +581,13 @@ def _load_info(text: str, rel: str) -> Document:
     nodes = []
     for part in text.split("\x1f")[1:]:  # (before the first node: the file's header)
         node = _INFO_NODE.match(part)
-        if node is None:
+        if node is None or "Node: " not in node.group(1):
             continue  # ("Tag Table:", "Indirect:", "End Tag Table")
         body = part[node.end():]
         menu = _INFO_MENU.search(body)
-        body = _INFO_ENTRY.sub(_info_entry, (body[:menu.start()] if menu else body).strip("\n"))
+        if menu:
+            body = body[:menu.start()].rstrip("\n") + _after_menu(body[menu.end():])
+        body = _INFO_ENTRY.sub(_info_entry, body.strip("\n"))
         if body.strip():
             nodes.append(body)
     if not nodes and "\x1f\nIndirect:" in text:

@@ -695,6 +695,23 @@ def test_asciidoc_and_org_are_read_with_their_headings(tmp_path):
     assert doc.heading_at(doc.text.index("Dongle")) == "Setup > Zigbee"
 
 
+def test_asciidoc_blocks_of_every_kind_hide_headings_and_comments_are_not_text(tmp_path):
+    """A review found git-commit.txt's EXAMPLES..GIT lost: a "----" block right under a
+    paragraph was not seen to open, so its closing line opened one to the end; code lines
+    over a "----" in a "+" continuation, an example block's "====", a ".Title" over a block
+    made headings; "////" comments were indexed."""
+    adoc = ("= Manual\n\n== Options\n\nIt is equivalent to:\n----\n$ git reset --soft HEAD^\n"
+            "----\nbut can amend a merge commit.\n\n* Run it:\n+\n------------\nmake all\n"
+            "exit $status\n------------\n\n.An example\n====\nThe end of it\n=============\n"
+            "====\n\n////\nINTERNAL: the password is hunter2\n=== Hidden\n////\n"
+            "// a line comment\n\n[[ex]]\nEXAMPLES\n--------\n\nExample text.\n\n"
+            "== See also\n\nOther pages.\n")
+    [doc], _ = load(tmp_path, "m.adoc", adoc)
+    assert [s.title for s in doc.sections] == ["Manual", "Options", "EXAMPLES", "See also"]
+    assert "hunter2" not in doc.text and "line comment" not in doc.text
+    assert "exit $status" in doc.text and "Other pages." in doc.text
+
+
 MAN_PAGE = r""".\" a page as man-db installs it
 .TH PUMP 1 "2026-12-01" "pump 2.0" "User Commands"
 .SH NAME
@@ -938,3 +955,33 @@ def test_a_gnu_info_manual_is_read_without_its_navigation(tmp_path):
     with pytest.raises(LoadError, match="table of a split Info manual"):
         load(tmp_path, "find.info", "header\n\x1f\nIndirect:\nfind.info-1: 1234\n\x1f\n"
              "Tag Table:\n(Indirect)\n\x1f\nEnd Tag Table\n")
+
+
+def test_info_text_after_a_menu_and_image_cookies_are_kept(tmp_path):
+    """A review found bc's "Statements" chapter gone (a node's menu, then its text: all after
+    "* Menu:" was dropped) and a manual refused as binary for an image's long cookie."""
+    node = ("hdr\n\x1f\nFile: t.info,  Node: Top,  Up: (dir)\n\nbc\n**\n\n* Menu:\n\n"
+            "* Intro::   First.\n* Statements::\n\n \u2014 The Detailed Node Listing \u2014\n\n"
+            "Intro\n\n* Numbers:: Of any size.\n\n\x1f\nFile: t.info,  Node: Statements,  "
+            "Up: Top\n\n4 Statements\n************\n\n* Menu:\n\n* Pseudo Statements::\n\n"
+            "Statements provide the sequencing of evaluation.\n\n\x00\x08[image src=\"figures/"
+            "a-long-figure-name.png\" alt=\"A flow chart\"\x00\x08]\n\nText \x00\x08[index\n")
+    [doc], _ = load(tmp_path, "bc.info", node)
+    assert doc.text == ("bc\n**\n\n4 Statements\n************\n\nStatements provide the "
+                        "sequencing of evaluation.\n\n[A flow chart]\n\nText [index\n")
+
+
+@pytest.mark.parametrize("name, text", [
+    ("tags.org", "* Notes" + " " * 300_000 + "x\n"),  # (each regex once took 13-50 s here)
+    ("nodes.info", "hdr\n\x1fFile: x.info, " + "Node: " * 150_000),
+    ("macro.txt", "Title\n-----\n" + "link:" * 40_000 + "\n"),
+])
+def test_outline_and_info_patterns_take_linear_time(tmp_path, name, text):
+    import time
+
+    t0 = time.perf_counter()
+    try:
+        load(tmp_path, name, text)
+    except LoadError:
+        pass
+    assert time.perf_counter() - t0 < 2.0
