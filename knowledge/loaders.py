@@ -42,7 +42,8 @@ SUPPORTED_SUFFIXES = (
 # text, Markdown and HTML compressed with gzip, as Debian ships its documentation
 # (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
 GZIP_SUFFIXES = tuple(s + ".gz" for s in TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES
-                      + RST_SUFFIXES + MAN_SUFFIXES + INFO_SUFFIXES + MAIL_SUFFIXES)
+                      + RST_SUFFIXES + OUTLINE_SUFFIXES + MAN_SUFFIXES + INFO_SUFFIXES
+                      + MAIL_SUFFIXES)
 # a project's plain-text documents named by convention, without a suffix ("README", "NEWS",
 # "FAQ", "changelog.Debian", each also gzipped): read as text (licences are left out: the
 # same GPL in every package's folder is no one's answer)
@@ -52,8 +53,8 @@ _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequenc
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
 SUPPORTED = (".txt .md .html .rst .adoc .org .info .pdf .docx .eml .mbox .ipynb .jsonl "
-             ".jsonl.gz .csv, manual pages (tar.1); .txt .md .html .rst .info .eml .mbox and "
-             "manual pages gzipped too; "
+             ".jsonl.gz .csv, manual pages (tar.1); .txt .md .html .rst .adoc .org .info .eml "
+             ".mbox and manual pages gzipped too; "
              "README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
@@ -234,7 +235,7 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
     if suffix in GZIP_SUFFIXES:
         limit = int(min(MAX_INFLATED, max_bytes or MAX_INFLATED))
         too_big = (f"larger than {limit / 2**20:g} MB once decompressed; raise --max-file-mb "
-                   "to index it")
+                   f"to index it (a gzipped file is read up to {MAX_INFLATED / 2**20:g} MB)")
         try:
             data = gunzip(data, limit)
         except ArchiveError as err:  # (over --max-file-mb rather than a bomb's bound: said so)

@@ -39,7 +39,9 @@ def front_matter(text: str) -> tuple[str, dict]:
     try:
         fields = yaml.load(m.group(1) or "", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (yaml.YAMLError, RecursionError, ValueError):
-        return text, {}
+        fields = _loose(m.group(1) or "")  # (a template's "date: {{date}}" is no YAML)
+        if fields is None:
+            return text, {}
     if not isinstance(fields, dict):
         return text, {}
     meta = {}
@@ -48,6 +50,29 @@ def front_matter(text: str) -> tuple[str, dict]:
         if isinstance(key, str) and value not in (None, "", []):
             meta[key[:100]] = value
     return text[m.end():], meta
+
+
+_FIELD = re.compile(r"([\w-]{1,100}):(?:[ \t]+(.*?))?[ \t]*")
+_ITEM = re.compile(r"[ \t]+- (.*?)[ \t]*")
+
+
+def _loose(block: str) -> dict | None:
+    """Fields of a front matter that YAML rejects, read a line at a time ("key: value",
+    "  - item" under a key); None where a line is neither (then it is no front matter)."""
+    fields: dict = {}
+    key = None
+    for line in block.split("\n"):
+        if not line.strip():
+            continue
+        field, item = _FIELD.fullmatch(line), _ITEM.fullmatch(line)
+        if field:
+            key = field.group(1)
+            fields[key] = field.group(2) or []
+        elif item and key is not None and isinstance(fields[key], list):
+            fields[key].append(item.group(1))
+        else:
+            return None
+    return fields
 
 
 def _plain(value):

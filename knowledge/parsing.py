@@ -90,8 +90,8 @@ def read_and_parse(path: Path, rel: str, max_bytes: float, stored_sha: str | Non
 
 
 _OOM = "ran out of memory"
-_TOO_SLOW = ("took longer than {:g} s to parse (plus {:g} s a page read by OCR); skipped: a "
-             "pathological file? --parse-timeout SECONDS gives it longer")
+_TOO_SLOW = ("took longer than {:g} s to parse{}; skipped: a pathological file? "
+             "--parse-timeout SECONDS gives it longer")
 
 
 def _out_of_memory() -> str:
@@ -201,7 +201,9 @@ class ParsePool:
             parsed = Parsed.from_json(worker.ask({**job, "timeout_s": self.timeout_s},
                                                  self.timeout_s))
         except TimeoutError:
-            error = _TOO_SLOW.format(self.timeout_s, OCR_PAGE_SECONDS)
+            error = _TOO_SLOW.format(self.timeout_s, f" (plus {OCR_PAGE_SECONDS:g} s a page "
+                                     "read by OCR)" if str(job.get("rel", "")).lower().endswith(
+                                         ".pdf") else "")
         except _Died as err:
             error = str(err)
         except (ValueError, TypeError, KeyError, AttributeError):

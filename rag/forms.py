@@ -540,8 +540,9 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
     line of a passage's section path in ``headings``."""
     if not spans:
         return None
-    _, top, s0, e0 = spans[0]
     cut = {at: units(texts[at]) for at in sorted({sp[1] for sp in spans})}
+    spans = [sp for sp in spans if not _asks(texts[sp[1]], cut[sp[1]], sp[2], sp[3])] or spans
+    _, top, s0, e0 = spans[0]
     s, e = whole_span(texts[top], s0, e0)
     home = unit_of(cut[top], s, e)
     context = (cut[top][home].start, cut[top][home].end) if home is not None else (s, e)
@@ -583,6 +584,22 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
         short = None
     return at, Shaped(start, end, form_of(all_units, start, end, all_units[i].kind), short,
                       (start, end), core)
+
+
+def _asks(text: str, all_units: list[Unit], start: int, end: int) -> bool:
+    """Whether the span ``start:end`` stands in a question ("Should I limit the ARC?": in a
+    thread or an FAQ, the asker's words, which are no answer)."""
+    i = unit_of(all_units, start, end)
+    if i is None or all_units[i].kind != "sentence":
+        return False
+    sentence = text[all_units[i].start:all_units[i].end].strip()
+    return sentence.endswith("?") and (len(sentence.split()) <= 8 or bool(_ASKING.match(
+        sentence)))  # (not a statement ending on a title: 'his 1989 essay "The End of History?"')
+
+
+_ASKING = re.compile(r"(?:who|whom|whose|what|which|when|where|why|how|is|are|was|were|do|does|"
+                     r"did|can|could|should|would|will|shall|may|might|must|has|have|had|am|"
+                     r"any|anyone|anybody)\b", re.I)
 
 
 def named(text: str, all_units: list[Unit], lo: int, hi: int, skip=lambda i: False,

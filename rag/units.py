@@ -91,12 +91,16 @@ def units(text: str) -> list[Unit]:
             flush_prose(a)  # a blank line ends a paragraph (and a heading: "7.1 debdiff")
         if not line.strip():
             flush_prose(a)
+        elif _subheading(text, lines, i):  # (alone, whatever follows: no block runs on into
+            flush_prose(a)                 # it or out of it, "## Schedule" of a note)
+            out.append(trim(text, a, b, "code"))
         elif looks_like_code(line) or _opens_call(text, lines, i):
             flush_prose(a)
             end, held = b, open_brackets(line)
             while i + 1 < len(lines):  # the block goes on over code, an open call, indentation
                 nxt = text[lines[i + 1][0]:lines[i + 1][1]]
-                if not (looks_like_code(nxt) or _opens_call(text, lines, i, held) or
+                if _subheading(text, lines, i + 1) or not (
+                        looks_like_code(nxt) or _opens_call(text, lines, i, held) or
                         (_indented(nxt) and text.count("\n", end, lines[i + 1][0]) == 1)):
                     break
                 i += 1
@@ -124,6 +128,18 @@ def units(text: str) -> list[Unit]:
         i += 1
     flush_prose(len(text))
     return [u for u in out if u.end > u.start]
+
+
+_SUBHEADING = re.compile(r"#{2,6}[ \t]+\S")
+
+
+def _subheading(text: str, lines: list[tuple[int, int]], i: int) -> bool:
+    """Line ``i`` is a Markdown subheading ("## Schedule") after a blank line (or opening the
+    passage), outside a fenced block."""
+    a, b = lines[i]
+    return bool(_SUBHEADING.match(text, a, b)) and (
+        i == 0 or text.count("\n", lines[i - 1][1], a) > 1) and \
+        len(_FENCE.findall(text, 0, a)) % 2 == 0
 
 
 def _opens_call(text: str, lines: list[tuple[int, int]], i: int,
@@ -233,7 +249,8 @@ _SUBSECTION = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,2}\.?\s+[^\W\d_]")
 
 def is_heading(text: str, u: Unit, path: str = "") -> bool:
     """Unit ``u`` of ``text`` is a heading line: a sentence alone on its line, with no
-    closing punctuation but "?", a blank line (or the end) after it, and either numbered as a
+    closing punctuation but "?", a blank line (or the end) after it (a "##" Markdown heading
+    after a blank line needs none), and either numbered as a
     subsection ("3.4 quilt", at most 8 words) or the title of one of the sections of the
     passage's path ``path`` ("2 Getting Started > Invoking Octave"), with or without its
     number or a Markdown "#" marker ("4.3 What is debmake?" too: a question can title one;
@@ -243,16 +260,18 @@ def is_heading(text: str, u: Unit, path: str = "") -> bool:
     marked = _MARKDOWN_HEADING.match(line)  # "## Title": read as code, a heading if on the path
     numbered = _SUBSECTION.match(line) and len(line.split()) <= 8  # "8.5 Makefile (shell, GUI)"
     if (u.kind != "sentence" and not marked and not numbered) or not line \
-            or line[-1] in ".!:;" or not whole_line(text, u) \
-            or not re.match(r"[ \t]*(?:\n[ \t]*\n|\Z)", text[u.end:]):
+            or line[-1] in ".!:;" or not whole_line(text, u):
+        return False
+    if marked and line.startswith("##") and _set_apart(text, u) and \
+            len(_FENCE.findall(text, 0, u.start)) % 2 == 0:
+        return True  # (a Markdown subheading after a blank line, outside a fenced block: a
+        # section the chunk runs on into, "### Meson" under "cmake", is a heading too, with
+        # its text right under it as notes apps write it; a single "#" may be a root
+        # shell's prompt, "# apt-get install foo")
+    if not re.match(r"[ \t]*(?:\n[ \t]*\n|\Z)", text[u.end:]):
         return False
     if numbered:
         return True
-    if marked and line.startswith("##") and _set_apart(text, u) and \
-            len(_FENCE.findall(text, 0, u.start)) % 2 == 0:
-        return True  # (a Markdown subheading between blank lines, outside a fenced block: a
-        # section the chunk runs on into, "### Meson" under "cmake", is a heading too; a
-        # single "#" may be a root shell's prompt, "# apt-get install foo")
     title = _SECTION_NUMBER.sub("", line[marked.end():] if marked else line).casefold()
     return bool(path) and any(_SECTION_NUMBER.sub("", part.strip()).casefold() == title
                               for part in path.split(" > "))

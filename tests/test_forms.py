@@ -615,3 +615,41 @@ def test_an_answer_found_on_a_term_quotes_its_description_too():
         _, got = shape([text], [(0.8, 0, at, at + 17)], "definition", False, excerpt=excerpt)
         assert text[got.start:got.end] == ("--exclude=PATTERN\n\nExclude files matching "
                                            "PATTERN, a glob(3)-style wildcard pattern.")
+
+
+def test_a_notes_subheading_is_a_unit_of_its_own_and_no_excerpt_crosses_it():
+    """A note written as apps write it ("## Schedule" with its text right under it, a quote
+    block before it): the heading was swallowed into the quote's block and the answer ran
+    from the quote over the heading."""
+    from rag.units import is_heading
+
+    text = ("> Keep a copy of the password\n> Without it the backups are useless.\n\n"
+            "## Schedule\nThe backup runs every night at 02:30 via the systemd timer.\n\n"
+            "## Retention\nSeven daily snapshots are kept.\n")
+    cut = units(text)
+    heads = [u for u in cut if text[u.start:u.end].startswith("##")]
+    assert [text[u.start:u.end] for u in heads] == ["## Schedule", "## Retention"]
+    assert all(is_heading(text, u, "Backups") for u in heads)
+    s = text.index("02:30")
+    _, got = shape([text], [(0.9, 0, s, s + 5)], "factoid", False, excerpt=40)
+    assert text[got.start:got.end] == ("The backup runs every night at 02:30 via the systemd "
+                                       "timer.")
+    code = "```\n# setup\nmake\n\n## not a heading in a fence\nmake install\n```\n"
+    assert "## not a heading in a fence\nmake install" in [code[u.start:u.end]
+                                                           for u in units(code)]
+
+
+def test_an_answer_is_not_the_askers_question():
+    """A mailing-list thread: the asker's "Should I limit the ARC?" held the reader's best
+    span; a span in a question sentence is passed over for the next best."""
+    text = "Nextcloud gets killed. Should I limit the ARC? Put zfs_arc_max in zfs.conf."
+    q, a = text.index("limit the ARC"), text.index("zfs_arc_max")
+    _, got = shape([text], [(0.6, 0, q, q + 13), (0.3, 0, a, a + 11)], "factoid", True)
+    assert text[got.start:got.end] == "zfs_arc_max"
+    _, got = shape([text], [(0.6, 0, q, q + 13)], "factoid", True)  # (only that: kept)
+    assert text[got.start:got.end] == "limit the ARC"
+    title = ("The End of History and the Last Man is a 1992 book by Francis Fukuyama, expanding "
+             "on his 1989 essay The End of History? It argues much.")  # (a statement, kept)
+    f = title.index("Francis Fukuyama")
+    _, got = shape([title], [(0.6, 0, f, f + 16), (0.3, 0, 0, 18)], "factoid", True)
+    assert title[got.start:got.end] == "Francis Fukuyama"

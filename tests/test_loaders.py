@@ -234,6 +234,10 @@ def test_front_matter_is_metadata_and_obsidian_marks_read_as_its_reading_view(tm
         "---\nbody\n"  # (nested aliases: nothing nested is kept, so nothing blows up)
     [doc], _ = load(tmp_path, "alias.md", aliases)
     assert doc.metadata == {"a": ["1", "2"]} and doc.text == "body\n"
+    template = "---\ncreated: {{date:YYYY-MM-DD}}\ntags:\n  - daily\n---\n# {{date}}\n\nPlan.\n"
+    [doc], _ = load(tmp_path, "Daily template.md", template)  # (a template: no YAML)
+    assert doc.metadata == {"created": "{{date:YYYY-MM-DD}}", "tags": ["daily"]}
+    assert doc.text == "# {{date}}\n\nPlan.\n"
 
 
 def test_a_file_of_only_invisible_characters_is_no_text(tmp_path):
@@ -927,6 +931,8 @@ def test_org_blocks_pair_by_kind(tmp_path):
     [doc], _ = load(tmp_path, "n.org", org)
     assert [s.title for s in doc.sections] == ["Setup", "Install", "Usage",
                                                "never closed: Org reads this as text"]
+    [gz], _ = load(tmp_path, "n.org.gz", gzip.compress(org.encode()))  # (as Debian ships them)
+    assert gz.text == doc.text and gz.sections == doc.sections
 
 
 INFO = ("This is pump.info, produced by makeinfo from pump.texi.\n\nCopyright 2026.\n"
