@@ -536,13 +536,18 @@ _INFO_LEVELS = "*=-."
 # an entry of a table or a definition ("‘-r’" over "‘--recursive’", " -- Test: -mtime n"),
 # its description indented under it: set flush, a paragraph of its own under its names
 _INFO_ENTRY = re.compile(r"^((?:(?:‘[^\n]{1,200}’|'[^\n]{1,200}'| ?-- \S[^\n]{0,200})\n){1,8})"
-                         r"((?: {5,}\S[^\n]*(?:\n|\Z))+)", re.M)
+                         r"((?: {5,}\S[^\n]*(?:\n|\Z))+(?:\n(?: {5,}\S[^\n]*(?:\n|\Z))+)*)", re.M)
 
 
 def _info_entry(m) -> str:
+    """An entry's names, then its description (all its paragraphs) set flush by the first
+    line's indent: an example indented further stays indented, as code."""
     names = "\n".join(line.strip() for line in m.group(1).splitlines())
-    said = "\n".join(line.strip() for line in m.group(2).splitlines())
-    return f"{names}\n\n{said}" + ("\n" if m.group(2).endswith("\n") else "")
+    first = m.group(2)
+    indent = len(first) - len(first.lstrip(" "))
+    said = "\n".join(line[min(indent, len(line) - len(line.lstrip(" "))):]
+                     for line in first.rstrip("\n").split("\n"))
+    return f"{names}\n\n{said}" + ("\n" if first.endswith("\n") else "")
 
 
 _INFO_COOKIE = re.compile(rb"\x00\x08\[([^\x00]{0,1000}?)\x00\x08\]")

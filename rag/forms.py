@@ -541,7 +541,7 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
     if not spans:
         return None
     cut = {at: units(texts[at]) for at in sorted({sp[1] for sp in spans})}
-    spans = [sp for sp in spans if not _asks(texts[sp[1]], cut[sp[1]], sp[2], sp[3])] or spans
+    spans = [sp for sp in spans if not asks(texts[sp[1]], cut[sp[1]], sp[2], sp[3])] or spans
     _, top, s0, e0 = spans[0]
     s, e = whole_span(texts[top], s0, e0)
     home = unit_of(cut[top], s, e)
@@ -586,7 +586,7 @@ def shape(texts: list[str], spans, kind: str, short_form: bool, excerpt: int = 0
                       (start, end), core)
 
 
-def _asks(text: str, all_units: list[Unit], start: int, end: int) -> bool:
+def asks(text: str, all_units: list[Unit], start: int, end: int) -> bool:
     """Whether the span ``start:end`` stands in a question ("Should I limit the ARC?": in a
     thread or an FAQ, the asker's words, which are no answer)."""
     i = unit_of(all_units, start, end)

@@ -16,7 +16,8 @@ from knowledge.language import covers, describe, dominant_script
 
 from .abstention import AbstainRule, coverage
 from .conversation import Turn, resolve
-from .forms import EXCERPT, Shaped, go_on, question_kind, shape
+from .forms import EXCERPT, Shaped, asks, go_on, question_kind, shape
+from .units import is_heading, unit_of, units
 from .evidence import best_sentence
 from .readers.base import NOT_FOUND, Span
 from .retrieval import Filters, Retrieved, Retriever
@@ -216,6 +217,14 @@ def something_new(out, passages: list[Hit], told: list[str]):
     return out
 
 
+def no_answer(hit: Hit, cut: list, start: int, end: int) -> bool:
+    """The span ``start:end`` of a passage stands in a question (``forms.asks``) or in a
+    heading line of its section path."""
+    i = unit_of(cut, start, end)
+    return asks(hit.text, cut, start, end) or (
+        i is not None and is_heading(hit.text, cut[i], hit.heading or ""))
+
+
 class Pipeline:
     """Owns a retriever, an optional reader and k; answers batches of questions."""
 
@@ -240,15 +249,16 @@ class Pipeline:
                  histories: list[list[Turn] | None] | None = None,
                  search: list[str] | None = None,
                  avoid: list[list[str]] | None = None,
-                 retrieved: Retrieved | None = None) -> list[Answer]:
+                 retrieved: Retrieved | None = None, asked_back: bool = False) -> list[Answer]:
         """Answers in order; ``depth`` retrieves deeper than k (for recall@20) without
         changing what the reader sees (the same top k). ``histories``: each question's
         earlier turns in its conversation: a follow-up is read as its self-contained rewrite
         (``Answer.rewritten``) and searched with the latest turn beside it. ``search``: the
         texts to retrieve with, when not the questions; ``avoid``: answers already given in
         each question's conversation (a follow-up asks for something new); ``retrieved``: what
-        was already retrieved for them (a second reading), searched again otherwise. Timings
-        are per question."""
+        was already retrieved for them (a second reading), searched again otherwise;
+        ``asked_back``: this is the reading without the passages that only asked the question
+        (``past_askers``). Timings are per question."""
         resolved = [resolve(q, h) if h else None
                     for q, h in zip(questions, histories or [None] * len(questions))]
         if any(r is not None and r.followup for r in resolved):
@@ -339,7 +349,42 @@ class Pipeline:
                                 for i in order),
                 retrieved=tuple(hs), confidence=out.confidence, timings=dict(timings),
                 similarity=sim, explanation=explanation, withheld=out.withheld, **fields))
+        if not asked_back:
+            answers = self.past_askers(answers, questions, outputs, hits, sims, filters, avoid)
         return answers
+
+    def past_askers(self, answers: list[Answer], questions: list[str], outputs: dict, hits,
+                    sims, filters, avoid) -> list[Answer]:
+        """A question whose every candidate span lies in a passage's own question or heading
+        ("Which one for offsite backups to B2?" under "restic vs borg?": the asker's message in
+        a thread, which the reader finds most like the question) is read again without those
+        passages, from the next ones; the second reading answers where it does not decline (a
+        question is no answer)."""
+        again, rest = [], []
+        for row, out in outputs.items():
+            passages = hits[row][:self.k]
+            spans = out.candidates if not out.abstained and out.span is not None else ()
+            cut: dict = {}
+            checked = [(at, no_answer(passages[at], cut.setdefault(at, units(passages[at].text)),
+                                      start, end))
+                       for _, at, start, end in spans if at < len(passages)]
+            asking = {passages[at].chunk_id for at, _ in checked}
+            if checked and all(a for _, a in checked) and len(hits[row]) > len(asking):
+                again.append(row)
+                rest.append([h for h in hits[row] if h.chunk_id not in asking])
+        if not again:
+            return answers
+        second = self.ask_many([questions[i] for i in again], filters,
+                               avoid=[avoid[i] for i in again] if avoid else None,
+                               retrieved=Retrieved(rest, [sims[i] for i in again]),
+                               asked_back=True)
+        out = list(answers)
+        for i, b in zip(again, second):
+            if not b.abstained:
+                timings = {k: answers[i].timings.get(k, 0.0) + b.timings.get(k, 0.0)
+                           for k in {*answers[i].timings, *b.timings}}
+                out[i] = replace(b, timings=timings)
+        return out
 
     def reread(self, answers: list[Answer], questions: list[str], histories, resolved,
                told: list[list[str]]) -> list[Answer]:

@@ -977,6 +977,17 @@ def test_info_text_after_a_menu_and_image_cookies_are_kept(tmp_path):
                         "sequencing of evaluation.\n\n[A flow chart]\n\nText [index\n")
 
 
+def test_an_info_entrys_whole_description_is_set_flush_its_examples_stay_code(tmp_path):
+    node = ("hdr\n\x1f\nFile: g.info,  Node: Top,  Up: (dir)\n\nOptions\n*******\n\n"
+            "\u2018-m NUM\u2019\n     Stop after NUM lines.\n\n     For example:\n\n"
+            "          while grep -m 1 P\n          do echo x; done\n\n"
+            "     It resumes.\n\nNext paragraph of the node.\n")
+    [doc], _ = load(tmp_path, "g.info", node)
+    assert ("\u2018-m NUM\u2019\n\nStop after NUM lines.\n\nFor example:\n\n"
+            "     while grep -m 1 P\n     do echo x; done\n\nIt resumes.\n\n"
+            "Next paragraph of the node.") in doc.text
+
+
 @pytest.mark.parametrize("name, text", [
     ("tags.org", "* Notes" + " " * 300_000 + "x\n"),  # (each regex once took 13-50 s here)
     ("nodes.info", "hdr\n\x1fFile: x.info, " + "Node: " * 150_000),

@@ -194,10 +194,16 @@ def test_mail_and_notebooks_are_indexed_and_answered_from(tmp_path, capsys):
                     msg_id="<b1@example.org>", reply_to="<a1@example.org>",
                     body="The offsite copy to the cloud bucket stays at 04:00.\n\n"
                          "Ann Lee wrote:\n> the nightly backup runs at 02:30\n")
-    (docs / "ops.mbox").write_bytes(mbox(message(msg_id="<a1@example.org>"), reply))
+    ask = message(subject="restic vs borg?", sender="Pete <pete@example.org>",
+                  msg_id="<r1@example.org>", body="Which one for offsite backups to B2?\n")
+    answer = message(subject="Re: restic vs borg?", sender="Ingrid <ingrid@example.org>",
+                     msg_id="<r2@example.org>", reply_to="<r1@example.org>",
+                     body="restic talks to B2 and S3 natively; borg needs an SSH target. For B2 "
+                          "go with restic.\n")
+    (docs / "ops.mbox").write_bytes(mbox(message(msg_id="<a1@example.org>"), reply, ask, answer))
     (docs / "sales.ipynb").write_text(json.dumps(NOTEBOOK))
     report = sync(tmp_path / "kb", [docs], embedder=Embedder.load(), log=lambda m: None)
-    assert report.added == 4
+    assert report.added == 6
     assert main(["ask", "When does the nightly backup run now?", "--kb", str(tmp_path / "kb"),
                  "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
@@ -208,3 +214,68 @@ def test_mail_and_notebooks_are_indexed_and_answered_from(tmp_path, capsys):
                  "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert "04:00" in got["answer"] and got["citations"][0]["doc_id"] == "ops.mbox#b1@example.org"
+    # the asker's message is the passage most like the question, and every span the reader
+    # likes is in its question or its heading: read again without it, the reply answers
+    assert main(["ask", "Should I use restic or borg for backups to B2?", "--kb",
+                 str(tmp_path / "kb"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert "go with restic" in got["answer"] and "Which one" not in got["answer"]
+    assert got["citations"][0]["doc_id"] == "ops.mbox#r2@example.org"
+
+
+def test_a_reading_whose_every_span_is_the_askers_question_is_read_again_without_it(
+        tmp_path, fake_embedder):
+    """Pipeline.past_askers, with a reader that likes the asker's message (the passage most
+    like the question): every span it offers there is in the message's question or heading,
+    so the pipeline reads again without it and answers from the reply; a reader whose
+    second reading declines leaves the first answer as it was."""
+    from knowledge import KnowledgeBase, sync
+    from rag.pipeline import Pipeline
+    from rag.readers import ReaderConfig, ReaderOutput
+    from rag.readers.base import ReadBatch, Reader, Span
+    from rag.retrieval import Retriever
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    ask = message(subject="restic vs borg?", sender="Pete <pete@example.org>",
+                  msg_id="<r1@x>", body="Which one for offsite backups to B2?\n")
+    answer = message(subject="Re: restic vs borg?", sender="Ingrid <ingrid@example.org>",
+                     msg_id="<r2@x>", reply_to="<r1@x>", body="For B2 go with restic.\n")
+    (docs / "list.mbox").write_bytes(mbox(ask, answer))
+    sync(tmp_path / "kb", [docs], embedder=fake_embedder, log=lambda m: None)
+
+    class Leaning(Reader):  # spans in the passage that asks, where there is one
+        has_span_head = True
+
+        def __init__(self, second=True):
+            self.config, self.read, self.second = ReaderConfig(answer_mode="extractive"), [], second
+
+        def read_batch(self, questions, passages, **_):
+            outs = []
+            for ps in passages:
+                self.read.append([p.doc_id for p in ps])
+                at = next((i for i, p in enumerate(ps) if "Which one" in p.text), None)
+                if at is None:
+                    at = 0
+                    s = ps[0].text.index("go with restic")
+                    spans = ((0.9, 0, s, s + 14),)
+                    outs.append(ReaderOutput("go with restic", 0.9, None, not self.second,
+                                             Span(0, s, s + 14), candidates=spans))
+                    continue
+                t = ps[at].text
+                q, h = t.index("offsite backups"), t.index("restic vs borg")
+                spans = ((0.5, at, q, q + 15), (0.3, at, h, h + 14))
+                outs.append(ReaderOutput("offsite backups", 0.8, None, False,
+                                         Span(at, q, q + 15), candidates=spans))
+            return ReadBatch(outs)
+
+    question = "Should I use restic or borg for backups to B2?"
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as kb:
+        reader = Leaning()
+        [got] = Pipeline(Retriever(kb, "lexical"), reader, k=2).ask_many([question])
+        assert len(reader.read) == 2 and "list.mbox#r1@x" not in reader.read[1]
+        assert "go with restic" in got.answer and got.citations[0].doc_id == "list.mbox#r2@x"
+        reader = Leaning(second=False)  # (the second reading declines: the first stands)
+        [got] = Pipeline(Retriever(kb, "lexical"), reader, k=2).ask_many([question])
+        assert len(reader.read) == 2 and got.citations[0].doc_id == "list.mbox#r1@x"
+
