@@ -365,11 +365,13 @@ class Pipeline:
             passages = hits[row][:self.k]
             spans = out.candidates if not out.abstained and out.span is not None else ()
             cut: dict = {}
-            checked = [(at, no_answer(passages[at], cut.setdefault(at, units(passages[at].text)),
-                                      start, end))
-                       for _, at, start, end in spans if at < len(passages)]
-            asking = {passages[at].chunk_id for at, _ in checked}
-            if checked and all(a for _, a in checked) and len(hits[row]) > len(asking):
+            spans = [sp for sp in spans if sp[1] < len(passages)]
+            if not spans or not all(  # (stops at the first span that may answer)
+                    no_answer(passages[at], cut.setdefault(at, units(passages[at].text)), s, e)
+                    for _, at, s, e in spans):
+                continue
+            asking = {passages[at].chunk_id for _, at, _, _ in spans}
+            if len(hits[row]) > len(asking):
                 again.append(row)
                 rest.append([h for h in hits[row] if h.chunk_id not in asking])
         if not again:
