@@ -15,6 +15,7 @@ import dataclasses
 import email
 import email.policy
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -50,11 +51,13 @@ def mail_documents(data: bytes, rel: str, *, mbox: bool, load: Callable,
     messages = [_parse(_ESCAPED.sub(rb"\1", data[a:b].split(b"\n", 1)[-1]))
                 for a, b in zip(starts, starts[1:] + [len(data)])]
     ids = [_header(m, "Message-ID") for m in messages]
+    count, parents = Counter(ids), set(ids) - {""}
     docs, warnings = [], []
     for n, (msg, msg_id) in enumerate(zip(messages, ids), 1):
-        key = msg_id.strip("<>")  # (a message's id: its citation stays when others come and go)
-        key = key if key and ids.count(msg_id) == 1 and VISIBLE.search(key) else str(n)
-        got, said = _message(msg, f"{rel}#{key}", rel, load, depth, parents=set(ids) - {""})
+        key = msg_id.strip("<>")[:200]  # (a message's id: its citation stays when others
+        # come and go; by its place where it has none, or shares it)
+        key = key if key and count[msg_id] == 1 and VISIBLE.search(key) else str(n)
+        got, said = _message(msg, f"{rel}#{key}", rel, load, depth, parents=parents)
         docs += got
         warnings += [f"message {n}: {w}" for w in said]
     if not docs:
@@ -93,7 +96,7 @@ def _message(msg, doc_id: str, rel: str, load: Callable, depth: int,
             got, said = _attachment(part, name, f"{doc_id}#{name}", rel, load, depth)
             attached += got
             warnings += [f"attachment {name}: {w}" for w in said]
-    subject = _header(msg, "Subject") or "(no subject)"
+    subject = _header(msg, "Subject")[:300] or "(no subject)"
     heading = f"{subject} ({byline})" if (byline := _byline(msg)) else subject
     meta = {h.lower().replace("-", "_"): v for h in HEADERS if (v := _header(msg, h))}
     if names:
