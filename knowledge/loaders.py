@@ -258,7 +258,8 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
     if suffix in MAIL_SUFFIXES:
         from .mail import mail_documents
 
-        return mail_documents(data, rel, mbox=suffix == ".mbox", load=load_file, depth=depth)
+        return mail_documents(data, rel, mbox=suffix == ".mbox", load=load_file, depth=depth,
+                              max_bytes=max_bytes)
     if suffix in NOTEBOOK_SUFFIXES:
         from .notebook import notebook_markdown
 

@@ -15,10 +15,10 @@ import dataclasses
 import email
 import email.policy
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+from .archives import MAX_INFLATED
 from .errors import LoadError
 from .types import VISIBLE, Document, Section
 
@@ -29,35 +29,55 @@ HEADERS = ("From", "To", "Cc", "Date", "Message-ID")  # (the document's metadata
 # after a blank line (a "From " line in a body that a writer forgot to escape is not one)
 _FROM_LINE = re.compile(rb"(?:\A|(?<=\n\n))From [^\n]{0,600}\n")
 _TIME, _YEAR = re.compile(rb"\b\d{1,2}:\d\d\b"), re.compile(rb"\b\d{4}\b")
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]{1,80}:")  # (what follows one: a header)
 _ESCAPED = re.compile(rb"^>(>*From )", re.M)  # (mboxrd: a body's "From " written ">From ")
 _ATTRIBUTION = re.compile(r"^[^\n>]{0,300}(?:wrote|writes|schrieb|a écrit|escribió)[^\n]{0,20}:"
                           r"[ \t]*$|^-{2,}[ \t]*Original Message[ \t]*-{2,}[ \t]*$", re.I)
 
 
-def mail_documents(data: bytes, rel: str, *, mbox: bool, load: Callable,
-                   depth: int = 0) -> tuple[list[Document], list[str]]:
-    """The documents of a message or a mailbox; ``load(path, rel, data)`` reads attachments
-    (``loaders.load_file``)."""
+def mail_documents(data: bytes, rel: str, *, mbox: bool, load: Callable, depth: int = 0,
+                   max_bytes: float | None = None) -> tuple[list[Document], list[str]]:
+    """The documents of a message or a mailbox; ``load(path, rel, data, max_bytes, depth)``
+    reads attachments (``loaders.load_file``), all of them together within ``max_bytes``
+    once inflated (``--max-file-mb``)."""
+    budget = [int(max_bytes or MAX_INFLATED)]  # (all attachments together, once read)
     if not mbox:
         msg = _parse(data)
+        if msg is None:
+            raise LoadError("a message nested too deeply to read (a mail bomb?)")
         if not _looks_like_mail(msg):
             raise LoadError("not an e-mail message (no From, To, Subject or Date header)")
-        return _message(msg, rel, rel, load, depth, parents=set())
+        docs, warnings = _message(msg, rel, rel, load, depth, set(), budget)
+        if not docs:
+            raise LoadError("no text (a message with an empty body and no readable attachment)")
+        return docs, warnings
+    data = data.replace(b"\r\n", b"\n")  # (a mailbox saved on Windows)
     starts = [m.start() for m in _FROM_LINE.finditer(data)
-              if _TIME.search(m.group()) and _YEAR.search(m.group())]
+              if _TIME.search(m.group()) and _YEAR.search(m.group())
+              and _HEADER_LINE.match(data, m.end())]
     if not starts or data[:starts[0]].strip():
         raise LoadError('not a mailbox (mbox): it does not begin with a "From " line with the '
                         'date, as mbox files do')
-    messages = [_parse(_ESCAPED.sub(rb"\1", data[a:b].split(b"\n", 1)[-1]))
-                for a, b in zip(starts, starts[1:] + [len(data)])]
-    ids = [_header(m, "Message-ID") for m in messages]
-    count, parents = Counter(ids), set(ids) - {""}
-    docs, warnings = [], []
-    for n, (msg, msg_id) in enumerate(zip(messages, ids), 1):
+    raw = [data[a:b].split(b"\n", 1)[-1] for a, b in zip(starts, starts[1:] + [len(data)])]
+    messages = [_parse(_ESCAPED.sub(rb"\1", r)) for r in raw]
+    ids = [_header(m, "Message-ID") if m is not None else "" for m in messages]
+    parents, seen, docs, warnings = set(ids) - {""}, {}, [], []
+    for n, (msg, msg_id, body) in enumerate(zip(messages, ids, raw), 1):
+        if msg is None:
+            warnings.append(f"message {n}: nested too deeply to read (a mail bomb?); skipped")
+            continue
         key = msg_id.strip("<>")[:200]  # (a message's id: its citation stays when others
-        # come and go; by its place where it has none, or shares it)
-        key = key if key and count[msg_id] == 1 and VISIBLE.search(key) else str(n)
-        got, said = _message(msg, f"{rel}#{key}", rel, load, depth, parents=parents)
+        # come and go; by its place where it has none, or only digits: "#7" is the 7th)
+        key = key if VISIBLE.search(key) and not key.isdigit() else str(n)
+        if key in seen:
+            if seen[key] == body:  # (the same message saved twice)
+                continue
+            key = f"{key}~{n}"
+        seen[key] = body
+        try:
+            got, said = _message(msg, f"{rel}#{key}", rel, load, depth, parents, budget)
+        except RecursionError:
+            got, said = [], ["nested too deeply to read (a mail bomb?); skipped"]
         docs += got
         warnings += [f"message {n}: {w}" for w in said]
     if not docs:
@@ -66,7 +86,11 @@ def mail_documents(data: bytes, rel: str, *, mbox: bool, load: Callable,
 
 
 def _parse(data: bytes):
-    return email.message_from_bytes(data, policy=email.policy.default)
+    """The message, or None where it nests too deeply for the parser."""
+    try:
+        return email.message_from_bytes(data, policy=email.policy.default)
+    except RecursionError:
+        return None
 
 
 def _looks_like_mail(msg) -> bool:
@@ -81,22 +105,28 @@ def _header(msg, name: str) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
-def _message(msg, doc_id: str, rel: str, load: Callable, depth: int,
-             parents: set[str]) -> tuple[list[Document], list[str]]:
+def _message(msg, doc_id: str, rel: str, load: Callable, depth: int, parents: set[str],
+             budget: list[int]) -> tuple[list[Document], list[str]]:
     warnings: list[str] = []
-    body = _body(msg, doc_id, warnings)
+    body, parts = _body(msg, doc_id, warnings)
+    attached, names, used = [], [], set()
+    for n, part in enumerate(_attachments(msg), 1):
+        if _inline_text(part):  # (Apple Mail: text, an image, more text: one body)
+            if part not in parts:
+                body += "\n\n" + _text_of(part, doc_id, warnings)
+            continue
+        name = _filename(part, n)
+        names.append(name)
+        key = name if name not in used else f"{name}~{n}"  # (four "notes.txt")
+        used.add(key)
+        if depth + 1 < MAX_DEPTH:
+            got, said = _attachment(part, name, f"{doc_id}#{key}", rel, load, depth, budget)
+            attached += got
+            warnings += [f"attachment {name}: {w}" for w in said]
     if parents and _header(msg, "In-Reply-To") in parents:
         body = unquoted(body)
     body = unsigned(body)
-    attached, names = [], []
-    for n, part in enumerate(_attachments(msg), 1):
-        name = _filename(part, n)
-        names.append(name)
-        if depth + 1 < MAX_DEPTH:
-            got, said = _attachment(part, name, f"{doc_id}#{name}", rel, load, depth)
-            attached += got
-            warnings += [f"attachment {name}: {w}" for w in said]
-    subject = _header(msg, "Subject")[:300] or "(no subject)"
+    subject = _clean(_header(msg, "Subject"))[:300] or "(no subject)"
     heading = f"{subject} ({byline})" if (byline := _byline(msg)) else subject
     meta = {h.lower().replace("-", "_"): v for h in HEADERS if (v := _header(msg, h))}
     if names:
@@ -122,13 +152,24 @@ def _byline(msg) -> str:
     return ", ".join(" ".join(str(x).split())[:100] for x in (who, day) if x)
 
 
-def _body(msg, doc_id: str, warnings: list[str]) -> str:
-    try:
-        part = msg.get_body(preferencelist=("plain", "html"))
-    except Exception:
-        part = None
-    if part is None:
-        return ""
+def _body(msg, doc_id: str, warnings: list[str]) -> tuple[str, list]:
+    """The body's text (the plain part, else, or where the plain one is empty, the HTML
+    part's visible text) and the parts it was read from."""
+    parts = []
+    for kind in ("plain", "html"):
+        try:
+            part = msg.get_body(preferencelist=(kind,))
+        except Exception:
+            part = None
+        if part is not None:
+            parts.append(part)
+            text = _text_of(part, doc_id, warnings)
+            if VISIBLE.search(text):
+                return text, parts
+    return "", parts
+
+
+def _text_of(part, doc_id: str, warnings: list[str]) -> str:
     text = _content(part, warnings)
     if part.get_content_subtype() == "html":
         from .loaders import _load_html
@@ -138,6 +179,24 @@ def _body(msg, doc_id: str, warnings: list[str]) -> str:
         except LoadError:
             text = ""
     return text.replace("\r\n", "\n")
+
+
+def _inline_text(part) -> bool:
+    """A text part shown in the message, not attached: no file name, not "attachment"."""
+    try:
+        return part.get_content_type() in ("text/plain", "text/html") and \
+            not part.get_filename() and part.get_content_disposition() != "attachment"
+    except Exception:
+        return False
+
+
+_UNSEEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _clean(text: str) -> str:
+    """A header's text without control characters or direction overrides (a subject's
+    "\u202e" would turn the heading around in a browser)."""
+    return _UNSEEN.sub("", text)
 
 
 def _content(part, warnings: list[str]) -> str:
@@ -164,27 +223,36 @@ def unquoted(body: str) -> str:
     """A reply without the lines quoting the message it answers ("> ...") nor the line that
     introduces them ("On Monday, Ann wrote:", "-----Original Message-----" and all below)."""
     lines = body.split("\n")
+    following, nxt = [""] * len(lines), ""  # (each line's next non-blank line)
+    for i in range(len(lines) - 1, -1, -1):
+        following[i] = nxt
+        if lines[i].strip():
+            nxt = lines[i]
     kept = []
     for i, line in enumerate(lines):
         if re.match(r"^-{2,}[ \t]*Original Message", line.strip(), re.I):
             break
         if line.startswith(">"):
             continue
-        nxt = next((ln for ln in lines[i + 1:] if ln.strip()), "")
-        if _ATTRIBUTION.match(line.strip()) and nxt.startswith(">"):
+        if _ATTRIBUTION.match(line.strip()) and following[i].startswith(">"):
             continue
         kept.append(line)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept))
 
 
-_FOOTER = re.compile(r"\n(?:-- \n|_{20,}[ \t]*\n)(?P<foot>(?:[^\n]*\n){1,12})\Z")
+_FOOTER = re.compile(r"\n(?:(?P<sig>-- )|_{20,}[ \t]*)\n(?P<foot>(?:[^\n]*\n){1,8})\Z")
+_LIST = re.compile(r"mailing list|\blists?\.|listinfo|mailman|unsubscribe|https?://", re.I)
 
 
 def unsigned(body: str) -> str:
-    """The body without its signature ("-- " on a line of its own, then at most 12 lines:
-    RFC 3676) or a mailing list's footer (a line of underscores over its name and address)."""
+    """The body without its signature ("-- " on a line of its own, then at most 8 short
+    lines: RFC 3676) or a mailing list's footer (a line of underscores over the list's name
+    and address)."""
     m = _FOOTER.search(body.rstrip() + "\n")
-    return body[:m.start()].rstrip() + "\n" if m and m.start() > 0 else body
+    if not m or m.start() == 0 or len(m.group("foot")) > 600 or (
+            not m.group("sig") and not _LIST.search(m.group("foot"))):
+        return body
+    return body[:m.start()].rstrip() + "\n"
 
 
 def _attachments(msg):
@@ -207,8 +275,8 @@ def _filename(part, n: int) -> str:
     return name or f"attachment-{n}"
 
 
-def _attachment(part, name: str, doc_id: str, rel: str, load: Callable,
-                depth: int) -> tuple[list[Document], list[str]]:
+def _attachment(part, name: str, doc_id: str, rel: str, load: Callable, depth: int,
+                budget: list[int]) -> tuple[list[Document], list[str]]:
     from .loaders import is_supported
 
     if part.get_content_type() == "message/rfc822":
@@ -216,13 +284,16 @@ def _attachment(part, name: str, doc_id: str, rel: str, load: Callable,
         inner = inner[0] if isinstance(inner, list) and inner else inner
         if not hasattr(inner, "get_body"):
             return [], []
-        return _message(inner, doc_id, rel, load, depth + 1, parents=set())
+        return _message(inner, doc_id, rel, load, depth + 1, set(), budget)
     if not is_supported(Path(name)):
         return [], []
+    if budget[0] <= 0:
+        return [], ["not read: the message's attachments reached --max-file-mb together"]
     try:
         data = part.get_payload(decode=True) or b""
-        docs, said = load(Path(name), doc_id, data, depth=depth + 1)
+        docs, said = load(Path(name), doc_id, data, budget[0], depth + 1)
     except LoadError as err:
         return [], [str(err)]
+    budget[0] -= len(data) + sum(len(d.text) for d in docs)
     return [dataclasses.replace(d, source=rel, title=name if d.title == Path(doc_id).stem
                                 else d.title) for d in docs], said

@@ -1,5 +1,6 @@
 """E-mail (.eml, .mbox) and Jupyter notebooks (.ipynb): read as a mail client and a notebook
 show them, and answered from with the shipped reader."""
+import gzip
 import json
 import re
 from email.message import EmailMessage
@@ -95,9 +96,14 @@ def test_a_signature_or_list_footer_goes_a_mislabelled_charset_is_detected_and_s
                           "list\nhttps://lists.example.org/homelab\n")
     footed = message(msg_id="<f@x>", body="Use Caddy.\n______________________________\n"
                                           "homelab mailing list\nhomelab@example.org\n")
-    same = message(msg_id="<a1@example.org>", body="Copy one.\n")  # (a duplicate id: places)
-    docs, _ = load(tmp_path, "s.mbox", mbox(signed, footed, same))
-    assert [d.doc_id for d in docs] == ["s.mbox#1", "s.mbox#f@x", "s.mbox#3"]
+    same = message(msg_id="<a1@example.org>", body="Copy one.\n")  # (an id used twice)
+    digits = message(msg_id="<2>", body="Numbered.\n")  # ("#2" is the second message's place)
+    del digits["Message-ID"]
+    digits["Message-ID"] = "<2>"
+    docs, _ = load(tmp_path, "s.mbox", mbox(signed, footed, same, digits, signed))
+    assert [d.doc_id for d in docs] == ["s.mbox#a1@example.org", "s.mbox#f@x",
+                                        "s.mbox#a1@example.org~3", "s.mbox#4"]  # (the same
+    # message saved twice: once)
     assert docs[0].text.endswith("certificates.\n\nBob\n") and "mailing" not in docs[1].text
     raw = (b"From: y@example.org\nSubject: Address\nContent-Type: text/plain; charset=utf-8\n"
            b"Content-Transfer-Encoding: 8bit\n\nWir wohnen in der Hauptstra\xdfe 5, "
@@ -279,3 +285,68 @@ def test_a_reading_whose_every_span_is_the_askers_question_is_read_again_without
         [got] = Pipeline(Retriever(kb, "lexical"), reader, k=2).ask_many([question])
         assert len(reader.read) == 2 and got.citations[0].doc_id == "list.mbox#r1@x"
 
+
+
+def test_mail_as_mail_programs_and_attackers_write_it(tmp_path):
+    """From a review: a mailbox saved with CRLF was one message; an empty plain part hid the
+    HTML one and the mail vanished silently; Apple Mail's text, image, text lost the later
+    text; a body's "From 9:00 ... 2024" line split a message; a line of underscores over an
+    agenda was taken for a list footer; four "notes.txt" shared one id; a deeply nested
+    message failed its whole mailbox with a traceback; attachments ignored --max-file-mb."""
+    crlf = mbox(message(msg_id="<c1@x>"), message(msg_id="<c2@x>"), message(msg_id="<c3@x>"))
+    docs, _ = load(tmp_path, "w.mbox", crlf.replace(b"\n", b"\r\n"))
+    assert [d.doc_id for d in docs] == ["w.mbox#c1@x", "w.mbox#c2@x", "w.mbox#c3@x"]
+    assert all("MIME-Version" not in d.text for d in docs)
+    m = EmailMessage()
+    m["From"], m["Subject"] = "a@x", "\u202eevil\x1b[2J subject"
+    m.set_content("  \n")
+    m.add_alternative("<p>The real text.</p>", subtype="html")
+    [doc], _ = load(tmp_path, "e.eml", bytes(m))
+    assert doc.text == "# evil[2J subject (a@x)\n\nThe real text.\n"
+    m = EmailMessage()
+    m["From"], m["Subject"] = "a@x", "Split"
+    m.set_content("First part.")
+    m.make_mixed()
+    for extra in (None, "Second part.", "Third part."):
+        if extra is None:
+            m.attach(EmailMessage())
+            m.get_payload()[-1].set_content(b"\x89PNG", maintype="image", subtype="png",
+                                            disposition="inline")
+        else:
+            part = EmailMessage()
+            part.set_content(extra)
+            m.attach(part)
+    [doc], _ = load(tmp_path, "s.eml", bytes(m))
+    assert "First part." in doc.text and "Second part." in doc.text and "Third part." in doc.text
+    with pytest.raises(LoadError, match="no text"):
+        load(tmp_path, "empty.eml", b"From: a@x\nSubject: nothing\n\n   \n")
+    body = "Plan:\n\nFrom 9:00 to 17:00 on 3 May 2024 the NAS is down.\n\nAnn\n"
+    docs, _ = load(tmp_path, "f.mbox", b"From a@b Mon Oct  2 10:00:00 2023\n" +
+                   bytes(message(body=body)).replace(b"\r\n", b"\n"))
+    assert len(docs) == 1 and "From 9:00 to 17:00" in docs[0].text
+    agenda = "Hi team, agenda below.\n______________________\nMeeting: Tuesday 10:00 in room 4\n"
+    [doc], _ = load(tmp_path, "a.eml", bytes(message(body=agenda)))
+    assert "Meeting: Tuesday 10:00 in room 4" in doc.text
+    m = message(body="Notes attached.\n")
+    for n in range(3):
+        m.add_attachment(f"note {n}\n".encode(), maintype="text", subtype="plain",
+                         filename="notes.txt")
+    docs, _ = load(tmp_path, "n.eml", bytes(m))
+    assert [d.doc_id for d in docs] == ["n.eml", "n.eml#notes.txt", "n.eml#notes.txt~2",
+                                        "n.eml#notes.txt~3"]
+    deep = b"From: a@x\nSubject: deep\nMIME-Version: 1.0\n" + b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i)
+        for i in range(20_000)) + b"Content-Type: text/plain\n\ninner text\n"
+    with pytest.raises(LoadError, match="nested too deeply"):
+        load(tmp_path, "deep.eml", deep)
+    docs, warnings = load(tmp_path, "d.mbox", mbox(message(msg_id="<ok@x>")) +
+                          b"From a@b Mon Oct  2 10:00:00 2023\n" + deep)
+    assert [d.doc_id for d in docs] == ["d.mbox#ok@x"] and "nested too deeply" in warnings[0]
+    m = message(body="Logs attached.\n")
+    for n in range(3):  # (each 1.2 MB once inflated; the file's bound is 2 MB for all)
+        m.add_attachment(gzip.compress(b"log line\n" * 140_000), maintype="application",
+                         subtype="gzip", filename=f"log{n}.txt.gz")
+    (tmp_path / "logs.eml").write_bytes(bytes(m))
+    docs, warnings = load_file(tmp_path / "logs.eml", "logs.eml", max_bytes=2 * 2**20)
+    assert len(docs) == 2 and len(warnings) == 2
+    assert all("once decompressed" in w for w in warnings)
