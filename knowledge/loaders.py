@@ -491,12 +491,13 @@ _ADOC_COMMENT = re.compile(r"^//(?!/)[^\n]*\n?", re.M)
 def _adoc_uncommented(text: str) -> str:
     """AsciiDoc without its comments ("// a line", "////" blocks): a page never shows them."""
     out, at = [], 0
-    for a, b in _adoc_blocks(text):
-        if text.startswith("////", a):
-            out.append(text[at:a])
-            at = min(len(text), b + 1)
-    out.append(text[at:])
-    return _ADOC_COMMENT.sub("", "".join(out))
+    for a, b in _adoc_blocks(text):  # (a "//" line in a listing is the program's comment)
+        out.append(_ADOC_COMMENT.sub("", text[at:a]))
+        if not text.startswith("////", a):
+            out.append(text[a:b])
+        at = b if not text.startswith("////", a) else min(len(text), b + 1)
+    out.append(_ADOC_COMMENT.sub("", text[at:]))
+    return "".join(out)
 
 
 def _org_title(line: str) -> str:

@@ -10,6 +10,7 @@ Example: ``text, meta = front_matter("---\\ntitle: NAS\\n---\\nBody")  # "Body",
 from __future__ import annotations
 
 import datetime
+import math
 import re
 
 MAX_FRONT = 64 * 1024  # a front matter longer than this is not one (read as text)
@@ -37,7 +38,9 @@ def front_matter(text: str) -> tuple[str, dict]:
     import yaml
 
     try:
-        fields = yaml.load(m.group(1) or "", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        fields = yaml.load(m.group(1) or "", Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
+        # (every value as written: YAML 1.1 reads "zip: 01234" as 668, "version: 1.10" as
+        # 1.1, "draft: no" as false and drops an "on:" key)
     except (yaml.YAMLError, RecursionError, ValueError):
         fields = _loose(m.group(1) or "")  # (a template's "date: {{date}}" is no YAML)
         if fields is None:
@@ -78,7 +81,8 @@ def _loose(block: str) -> dict | None:
 def _plain(value):
     """A field's value as text or a short list of texts (nothing nested: a YAML alias
     repeated a thousand times is one object to yaml and a billion characters to JSON)."""
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, bool) or isinstance(value, int) or (
+            isinstance(value, float) and math.isfinite(value)):
         return value
     if isinstance(value, (str, datetime.date)):
         return str(value)[:500]
@@ -138,7 +142,16 @@ def _shown(m: re.Match) -> str:
 _NOTE_MARK = re.compile(r"\[\[[^\s\[\]][^\[\]\n]{0,500}\]\]|^>[ \t]?\[![\w-]{1,40}\]", re.M)
 
 
+_INLINE_CODE = re.compile(r"(`+)[^`]*?\1")
+
+
 def looks_like_obsidian(text: str) -> bool:
-    """Whether the note is written for a notes app: a ``[[wiki link]]`` or a callout (then
-    ``obsidian_text`` applies; "%%" and "==" alone are a printf format or an equation)."""
-    return bool(_NOTE_MARK.search(text))
+    """Whether the note is written for a notes app: a ``[[wiki link]]`` or a callout outside
+    code (then ``obsidian_text`` applies; "%%" and "==" alone are a printf format or an
+    equation, ``np.array([[1, 2]])`` is code)."""
+    out, at = [], 0
+    for a, b in fenced_ranges(text):
+        out.append(text[at:a])
+        at = b
+    out.append(text[at:])
+    return bool(_NOTE_MARK.search(_INLINE_CODE.sub("", "".join(out))))

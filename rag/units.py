@@ -10,6 +10,7 @@ Example::
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -75,6 +76,7 @@ def units(text: str) -> list[Unit]:
     are one unit: a block is never cut), in order, spaces trimmed."""
     out: list[Unit] = []
     lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*", text) if m.end() > m.start()]
+    fences = [m.start() for m in _FENCE.finditer(text)]
     prose_start = None
 
     def flush_prose(upto: int) -> None:
@@ -91,7 +93,7 @@ def units(text: str) -> list[Unit]:
             flush_prose(a)  # a blank line ends a paragraph (and a heading: "7.1 debdiff")
         if not line.strip():
             flush_prose(a)
-        elif _subheading(text, lines, i):  # (alone, whatever follows: no block runs on into
+        elif _subheading(text, lines, i, fences):  # (alone, whatever follows: no block runs on into
             flush_prose(a)                 # it or out of it, "## Schedule" of a note)
             out.append(trim(text, a, b, "code"))
         elif looks_like_code(line) or _opens_call(text, lines, i):
@@ -99,7 +101,7 @@ def units(text: str) -> list[Unit]:
             end, held = b, open_brackets(line)
             while i + 1 < len(lines):  # the block goes on over code, an open call, indentation
                 nxt = text[lines[i + 1][0]:lines[i + 1][1]]
-                if _subheading(text, lines, i + 1) or not (
+                if _subheading(text, lines, i + 1, fences) or not (
                         looks_like_code(nxt) or _opens_call(text, lines, i, held) or
                         (_indented(nxt) and text.count("\n", end, lines[i + 1][0]) == 1)):
                     break
@@ -133,13 +135,13 @@ def units(text: str) -> list[Unit]:
 _SUBHEADING = re.compile(r"#{2,6}[ \t]+\S")
 
 
-def _subheading(text: str, lines: list[tuple[int, int]], i: int) -> bool:
+def _subheading(text: str, lines: list[tuple[int, int]], i: int, fences: list[int]) -> bool:
     """Line ``i`` is a Markdown subheading ("## Schedule") after a blank line (or opening the
-    passage), outside a fenced block."""
+    passage), outside a fenced block (``fences``: where the passage's fence lines begin)."""
     a, b = lines[i]
     return bool(_SUBHEADING.match(text, a, b)) and (
         i == 0 or text.count("\n", lines[i - 1][1], a) > 1) and \
-        len(_FENCE.findall(text, 0, a)) % 2 == 0
+        bisect.bisect_left(fences, a) % 2 == 0
 
 
 def _opens_call(text: str, lines: list[tuple[int, int]], i: int,

@@ -234,6 +234,14 @@ def test_front_matter_is_metadata_and_obsidian_marks_read_as_its_reading_view(tm
         "---\nbody\n"  # (nested aliases: nothing nested is kept, so nothing blows up)
     [doc], _ = load(tmp_path, "alias.md", aliases)
     assert doc.metadata == {"a": ["1", "2"]} and doc.text == "body\n"
+    typed = "---\nzip: 01234\nversion: 1.10\ndraft: no\non: push\nscore: .nan\n---\nbody\n"
+    [doc], _ = load(tmp_path, "typed.md", typed)  # (values as written, not as YAML 1.1 reads)
+    assert doc.metadata == {"zip": "01234", "version": "1.10", "draft": "no", "on": "push",
+                            "score": ".nan"}
+    code = ("# Arrays\n\nUse the %%timeit magic, then the %%bash magic; press ^C to stop; "
+            "==old== stays.\n\n```python\nnp.array([[1, 2]])\n```\n\nOr `x[[0]]` inline.\n")
+    [doc], _ = load(tmp_path, "np.md", code)  # ([[ ]] only in code: not a vault note)
+    assert doc.text == code
     template = "---\ncreated: {{date:YYYY-MM-DD}}\ntags:\n  - daily\n---\n# {{date}}\n\nPlan.\n"
     [doc], _ = load(tmp_path, "Daily template.md", template)  # (a template: no YAML)
     assert doc.metadata == {"created": "{{date:YYYY-MM-DD}}", "tags": ["daily"]}
@@ -709,8 +717,10 @@ def test_asciidoc_blocks_of_every_kind_hide_headings_and_comments_are_not_text(t
             "exit $status\n------------\n\n.An example\n====\nThe end of it\n=============\n"
             "====\n\n////\nINTERNAL: the password is hunter2\n=== Hidden\n////\n"
             "// a line comment\n\n[[ex]]\nEXAMPLES\n--------\n\nExample text.\n\n"
-            "== See also\n\nOther pages.\n")
+            "== See also\n\nOther pages.\n\n[source,c]\n----\n// initialise the counter\n"
+            "int n = 0;\n----\n")
     [doc], _ = load(tmp_path, "m.adoc", adoc)
+    assert "// initialise the counter\nint n = 0;" in doc.text  # (a program's comment stays)
     assert [s.title for s in doc.sections] == ["Manual", "Options", "EXAMPLES", "See also"]
     assert "hunter2" not in doc.text and "line comment" not in doc.text
     assert "exit $status" in doc.text and "Other pages." in doc.text

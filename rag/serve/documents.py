@@ -100,13 +100,15 @@ def unmatched_filters(kb, path: str | None, where: dict[str, str]) -> str | None
         if not len(kb.chunk_ids_where(None, {key: value})):
             values = [r[0] for r in conn.execute(
                 "SELECT DISTINCT CAST(coalesce(t.value, m.value) AS TEXT) FROM documents d, "
-                "json_each(d.metadata) m LEFT JOIN json_each(CASE m.type WHEN 'array' THEN "
-                "m.value ELSE '[]' END) t WHERE m.key = ? LIMIT 20", (key,))]
+                "json_each(CASE WHEN json_valid(d.metadata) THEN d.metadata ELSE '{}' END) m "
+                "LEFT JOIN json_each(CASE m.type WHEN 'array' THEN m.value ELSE '[]' END) t "
+                "WHERE m.key = ? LIMIT 20", (key,))]
             if values:
                 return (f"no document has metadata {key}={value!r}; its values include: "
                         f"{', '.join(map(repr, values))}")
             keys = [r[0] for r in conn.execute(
-                "SELECT DISTINCT m.key FROM documents d, json_each(d.metadata) m LIMIT 50")]
+                "SELECT DISTINCT m.key FROM documents d, json_each(CASE WHEN json_valid("
+                "d.metadata) THEN d.metadata ELSE '{}' END) m LIMIT 50")]
             return (f"no document has the metadata key {key!r}; the keys are: "
                     f"{', '.join(keys) or '(none: no document has metadata)'}")
     return (f"no document matches all of the filters together (path {path!r}, where "
