@@ -527,9 +527,10 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
         seen_docs.add(doc.doc_id)
         wanted.add(doc.doc_id)
         h = content_hash(doc)
+        if stored and stored[1] != file_id:  # (taken over from a file gone: this file's now,
+            # before that file's rows are removed with it)
+            conn.execute("UPDATE documents SET file_id=? WHERE id=?", (file_id, stored[0]))
         if stored and stored[2] == h:
-            if stored[1] != file_id:
-                conn.execute("UPDATE documents SET file_id=? WHERE id=?", (file_id, stored[0]))
             report.unchanged += 1
         else:
             todo.append((doc, stored[0] if stored else None, file_id))

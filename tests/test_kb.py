@@ -301,6 +301,25 @@ def test_same_document_id_from_two_folders_is_told_apart_by_the_folder(tmp_path,
         f"{src / 'c' / 'b'}/notes.txt", "b/notes.txt", "notes.txt"]
 
 
+def test_a_document_taken_over_from_a_file_gone_is_written(tmp_path, fake_embedder):
+    """From a review: x/notes.md and y/notes.md (indexed as "docs/notes.md"); x's deleted and
+    y's edited, then both folders indexed, y's first: y's takes the free id "notes.md" from
+    x's row, which the removal of x's file then deleted under it ("FOREIGN KEY constraint
+    failed; nothing was changed", on every run)."""
+    src = write_corpus(tmp_path / "src", {"x/docs/notes.md": "from x",
+                                          "y/docs/notes.md": "from y"})
+    x, y = src / "x" / "docs", src / "y" / "docs"
+    sync(tmp_path / "kb", [x, y], embedder=fake_embedder, log=lambda m: None)
+    assert doc_ids(tmp_path / "kb") == ["docs/notes.md", "notes.md"]
+    (x / "notes.md").unlink()
+    (y / "notes.md").write_text("from y, edited")
+    r = sync(tmp_path / "kb", [y, x], embedder=fake_embedder, log=lambda m: None)
+    assert (r.updated, r.removed) == (1, 1) and doc_ids(tmp_path / "kb") == ["notes.md"]
+    with KnowledgeBase.open(tmp_path / "kb", embedder=fake_embedder) as k:
+        assert k.store.verify() == []
+        assert k.search("from y, edited", k=1)[0].text == "from y, edited"
+
+
 def test_hnsw_and_kind_switch_keep_search_exact_enough(tmp_path, animals, fake_embedder):
     kb = tmp_path / "kb"
     index(kb, animals, fake_embedder, index_kind="hnsw")
