@@ -275,6 +275,12 @@ def _filename(part, n: int) -> str:
     return name or f"attachment-{n}"
 
 
+# an attachment named without a suffix, read by its type
+_BY_TYPE = {"application/pdf": ".pdf", "text/plain": ".txt", "text/markdown": ".md",
+            "text/html": ".html", "message/rfc822": ".eml", "application/mbox": ".mbox",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
+
+
 def _attachment(part, name: str, doc_id: str, rel: str, load: Callable, depth: int,
                 budget: list[int]) -> tuple[list[Document], list[str]]:
     from .loaders import is_supported
@@ -285,13 +291,16 @@ def _attachment(part, name: str, doc_id: str, rel: str, load: Callable, depth: i
         if not hasattr(inner, "get_body"):
             return [], []
         return _message(inner, doc_id, rel, load, depth + 1, set(), budget)
-    if not is_supported(Path(name)):
-        return [], []
+    path = Path(name)
+    if not is_supported(path):  # ("report" sent as application/pdf)
+        path = Path(name + _BY_TYPE.get(part.get_content_type(), ""))
+        if not is_supported(path):
+            return [], []
     if budget[0] <= 0:
         return [], ["not read: the message's attachments reached --max-file-mb together"]
     try:
         data = part.get_payload(decode=True) or b""
-        docs, said = load(Path(name), doc_id, data, budget[0], depth + 1)
+        docs, said = load(path, doc_id, data, budget[0], depth + 1)
     except LoadError as err:
         return [], [str(err)]
     budget[0] -= len(data) + sum(len(d.text) for d in docs)

@@ -59,7 +59,7 @@ def _cell(cell: dict, language: str) -> list[str]:
     kind = cell.get("cell_type")
     source = _text(cell.get("source", cell.get("input"))).strip("\n")
     if kind == "markdown":
-        return [source]
+        return [_closed(source)]
     if kind == "heading":  # (nbformat 3)
         level = cell.get("level") if isinstance(cell.get("level"), int) else 1
         return ["#" * min(max(level, 1), 6) + " " + " ".join(source.split())]
@@ -89,6 +89,21 @@ def _output(out: dict) -> str:
         more = len(lines) - MAX_OUTPUT_LINES
         lines = lines[:MAX_OUTPUT_LINES] + [f"... ({more} more lines)"]
     return "\n".join(lines)
+
+
+def _closed(markdown: str) -> str:
+    """A Markdown cell whose code fence is left open, closed at the cell's end (Jupyter
+    renders each cell alone: the fence does not run on into the cells after it)."""
+    from .markdown import fenced_ranges
+
+    ranges = fenced_ranges(markdown)
+    if not ranges or ranges[-1][1] < len(markdown):
+        return markdown
+    opener = markdown[ranges[-1][0]:].split("\n", 1)[0].strip()
+    fence = opener[:len(opener) - len(opener.lstrip(opener[0]))]
+    last = markdown.rstrip().rsplit("\n", 1)[-1].strip()
+    closed = last != opener and last.startswith(fence) and not last.strip(fence[0])
+    return markdown if closed else f"{markdown}\n{fence}"
 
 
 def _fenced(text: str, language: str) -> str:

@@ -177,6 +177,11 @@ def test_a_notebook_reads_as_markdown_with_code_and_text_outputs(tmp_path):
     assert "KeyError: 'x'" in doc.text and "traceback" not in doc.text  # (the error alone)
     assert "iVBOR" not in doc.text and "<Figure>" in doc.text
     assert "row 59\n... (40 more lines)" in doc.text and "row 60" not in doc.text
+    open_fence = {"nbformat": 4, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "source": "Try:\n```python\nx = 1"},
+        {"cell_type": "markdown", "source": "## Later\n\nText."}]}
+    [doc], _ = load(tmp_path, "open.ipynb", json.dumps(open_fence).encode())
+    assert [s.title for s in doc.sections] == ["Later"]  # (a cell's open fence ends with it)
     v3 = {"nbformat": 3, "metadata": {}, "worksheets": [{"cells": [
         {"cell_type": "heading", "level": 2, "source": "Old style"},
         {"cell_type": "code", "input": "1 + 1", "outputs": [{"output_type": "pyout",
@@ -331,9 +336,11 @@ def test_mail_as_mail_programs_and_attackers_write_it(tmp_path):
     for n in range(3):
         m.add_attachment(f"note {n}\n".encode(), maintype="text", subtype="plain",
                          filename="notes.txt")
+    m.add_attachment(b"Shared: the agenda.\n", maintype="text", subtype="markdown",
+                     filename="agenda")  # (no suffix: read by its type)
     docs, _ = load(tmp_path, "n.eml", bytes(m))
     assert [d.doc_id for d in docs] == ["n.eml", "n.eml#notes.txt", "n.eml#notes.txt~2",
-                                        "n.eml#notes.txt~3"]
+                                        "n.eml#notes.txt~3", "n.eml#agenda"]
     deep = b"From: a@x\nSubject: deep\nMIME-Version: 1.0\n" + b"".join(
         b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i)
         for i in range(20_000)) + b"Content-Type: text/plain\n\ninner text\n"
