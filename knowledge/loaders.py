@@ -386,7 +386,7 @@ def _load_markdown(text: str, rel: str) -> Document:
     text, meta = front_matter(text)  # (a notes app's or a site generator's fields: metadata)
     if looks_like_obsidian(text):  # ([[links]], callouts: as its reading view shows them)
         text = obsidian_text(text)
-    if looks_like_myst(text):  # (Sphinx's Markdown: its directives and roles as the page shows them)
+    if looks_like_myst(text):  # (Sphinx's Markdown: directives and roles as its page shows them)
         text = myst_text(text)
     in_code = _within(fenced_ranges(text))
     sections = tuple(

@@ -1,11 +1,14 @@
 """E-mail: a saved message (``.eml``) or a mailbox (``.mbox``, one document per message), read
 with the standard library's ``email`` package: a first line, the section heading, with its
 subject, sender and day ("# Backup schedule changed (Ann Lee, 2023-10-02)"), then the body (the
-plain-text part, else the HTML part's visible text); the headers and attachment names are the
-document's metadata (in the text, "Date:" lines were what a "when" question was answered
-with). An attachment in a format the knowledge base reads (a PDF, a Word file, a text or Markdown file, a forwarded message) is a document of its
-own, ``"mail.eml#report.pdf"``. In a mailbox, a reply's quotation of a message that is in the
-same mailbox is left out (it would be that message a second time).
+plain-text part, else the HTML part's visible text, and any other inline text part); the
+headers and attachment names are the document's metadata (in the text, "Date:" lines were
+what a "when" question was answered with). An attachment in a format the knowledge base reads
+(a PDF, a Word file, a text or Markdown file, a forwarded message) is a document of its own,
+``"mail.eml#report.pdf"``, all of a message's attachments within ``--max-file-mb`` together.
+In a mailbox, a message is cited by its Message-ID, and a reply's quotation of a message that
+is in the same mailbox is left out (it would be that message a second time); signatures and a
+list's footer are left out everywhere.
 
 Example: ``docs, warnings = mail_documents(data, "list.mbox", mbox=True, load=load_file)``.
 """

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Ingest documents (.txt .md .html .rst .adoc .org .info .pdf "
                        ".docx .eml .mbox .ipynb .jsonl .jsonl.gz .csv; manual pages; gzipped "
                        "text, Markdown, HTML, RST, Info, mail and manual pages; README, NEWS, FAQ, "
-                       "changelog) into a knowledge base; re-running updates only what changed.", epilog=INDEX_EXAMPLE,
+                       "changelog) into a knowledge base; re-running updates only what changed.",
+                       epilog=INDEX_EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
     p.add_argument("--kb", help="knowledge base directory (default: $RAG_KB)")

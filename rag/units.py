@@ -93,8 +93,8 @@ def units(text: str) -> list[Unit]:
             flush_prose(a)  # a blank line ends a paragraph (and a heading: "7.1 debdiff")
         if not line.strip():
             flush_prose(a)
-        elif _subheading(text, lines, i, fences):  # (alone, whatever follows: no block runs on into
-            flush_prose(a)                 # it or out of it, "## Schedule" of a note)
+        elif _subheading(text, lines, i, fences):  # (alone, whatever follows: no block
+            flush_prose(a)                             # runs on into it, "## Schedule")
             out.append(trim(text, a, b, "code"))
         elif looks_like_code(line) or _opens_call(text, lines, i):
             flush_prose(a)
