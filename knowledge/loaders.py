@@ -563,6 +563,16 @@ def _info_cookie(m: re.Match) -> bytes:
     return b"[" + alt.group(1).replace(b'\\"', b'"') + b"]" if alt and alt.group(1) else b""
 
 
+# a cross-reference ("*Note Usage::", "*note the options: Invoking.", over line breaks too),
+# shown as an Info reader in Emacs shows it: "See Usage", "see the options."
+_INFO_XREF = re.compile(r"\*([Nn])ote[ \t\n]+((?:(?!\*[Nn]ote)[^:]){1,200}?)(?:::|:[ \t\n]*"
+                        r"(?:\([^()\n]{1,100}\))?[^.,:\t*]{0,200}?(?=[.,]))")
+
+
+def _info_xref(m: re.Match) -> str:
+    return ("See " if m.group(1) == "N" else "see ") + " ".join(m.group(2).split())
+
+
 _INFO_MENU_ENTRY = re.compile(r"^\* [^\n]{1,300}?::|^\* [^:\n]{1,300}: [^\n]{0,300}?[.,\t]|"
                               r"^ ?(?:--|\u2014) [^\n]{1,200} (?:--|\u2014)[ \t]*$", re.M)
 
@@ -595,7 +605,7 @@ def _load_info(text: str, rel: str) -> Document:
         menu = _INFO_MENU.search(body)
         if menu:
             body = body[:menu.start()].rstrip("\n") + _after_menu(body[menu.end():])
-        body = _INFO_ENTRY.sub(_info_entry, body.strip("\n"))
+        body = _INFO_ENTRY.sub(_info_entry, _INFO_XREF.sub(_info_xref, body.strip("\n")))
         if body.strip():
             nodes.append(body)
     if not nodes and "\x1f\nIndirect:" in text:

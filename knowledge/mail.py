@@ -105,7 +105,7 @@ def _header(msg, name: str) -> str:
         value = msg.get(name)
     except Exception:  # (a header the policy cannot parse: its raw text)
         value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
-    return " ".join(str(value).split()) if value is not None else ""
+    return _clean(" ".join(str(value).split())) if value is not None else ""
 
 
 def _message(msg, doc_id: str, rel: str, load: Callable, depth: int, parents: set[str],
@@ -129,7 +129,7 @@ def _message(msg, doc_id: str, rel: str, load: Callable, depth: int, parents: se
     if parents and _header(msg, "In-Reply-To") in parents:
         body = unquoted(body)
     body = unsigned(body)
-    subject = _clean(_header(msg, "Subject"))[:300] or "(no subject)"
+    subject = _header(msg, "Subject")[:300] or "(no subject)"
     heading = f"{subject} ({byline})" if (byline := _byline(msg)) else subject
     meta = {h.lower().replace("-", "_"): v for h in HEADERS if (v := _header(msg, h))}
     if names:
@@ -198,7 +198,7 @@ _UNSEEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u20
 
 def _clean(text: str) -> str:
     """A header's text without control characters or direction overrides (a subject's
-    "\u202e" would turn the heading around in a browser)."""
+    "\u202e" would turn its heading, title and metadata around in a browser)."""
     return _UNSEEN.sub("", text)
 
 

@@ -987,6 +987,15 @@ def test_info_text_after_a_menu_and_image_cookies_are_kept(tmp_path):
                         "sequencing of evaluation.\n\n[A flow chart]\n\nText [index\n")
 
 
+def test_info_cross_references_read_as_an_info_reader_shows_them(tmp_path):
+    node = ("hdr\n\x1f\nFile: g.info,  Node: Top,  Up: (dir)\n\n*Note Usage::, for more. "
+            "Options are listed (*note Other\nOptions::). See also *note the ls command:\n"
+            "(coreutils)ls invocation.\n")
+    [doc], _ = load(tmp_path, "g.info", node)
+    assert doc.text == ("See Usage, for more. Options are listed (see Other Options). See also "
+                        "see the ls command.\n")
+
+
 def test_an_info_entrys_whole_description_is_set_flush_its_examples_stay_code(tmp_path):
     node = ("hdr\n\x1f\nFile: g.info,  Node: Top,  Up: (dir)\n\nOptions\n*******\n\n"
             "\u2018-m NUM\u2019\n     Stop after NUM lines.\n\n     For example:\n\n"

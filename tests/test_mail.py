@@ -308,6 +308,7 @@ def test_mail_as_mail_programs_and_attackers_write_it(tmp_path):
     m.add_alternative("<p>The real text.</p>", subtype="html")
     [doc], _ = load(tmp_path, "e.eml", bytes(m))
     assert doc.text == "# evil[2J subject (a@x)\n\nThe real text.\n"
+    assert doc.title == "evil[2J subject" and doc.metadata["from"] == "a@x"
     m = EmailMessage()
     m["From"], m["Subject"] = "a@x", "Split"
     m.set_content("First part.")
