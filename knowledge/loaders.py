@@ -263,7 +263,8 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
     if suffix in NOTEBOOK_SUFFIXES:
         from .notebook import notebook_markdown
 
-        doc = _load_markdown(notebook_markdown(data, rel), rel)
+        doc = _load_markdown(_TERMINAL.sub("", notebook_markdown(data, rel)), rel)  # (an
+        # error's traceback is coloured)
         if not VISIBLE.search(doc.text):
             raise LoadError("no text (a notebook without cells)")
         return [doc], []

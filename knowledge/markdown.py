@@ -16,9 +16,13 @@ import re
 MAX_FRONT = 64 * 1024  # a front matter longer than this is not one (read as text)
 _FRONT = re.compile(r"\A---[ \t]*\n(.{0,%d}?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)" % MAX_FRONT, re.S)
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
+# inline code ("`x[[0]]`", "`${HOME}`"): put first in an alternation, a pattern that must
+# not reach inside code matches it whole and gives it back as it was
+INLINE_CODE = r"(?P<code>(?P<ticks>`+)[^`]*?(?P=ticks))"
+_INLINE_CODE = re.compile(INLINE_CODE)
 # inline code first (kept as is), then each of Obsidian's marks
 _OBSIDIAN = re.compile(
-    r"(?P<code>(?P<ticks>`+)[^`]*?(?P=ticks))"
+    INLINE_CODE +
     r"|(?P<embed>!\[\[[^\[\]\n]{1,500}\]\])"
     r"|\[\[(?P<target>[^\s\[\]|#][^\[\]|\n]{0,500}?|#[^\[\]|\n]{1,500}?)"
     r"(?:\|(?P<shown>[^\[\]\n]{1,500}?))?\]\]"
@@ -111,14 +115,20 @@ def fenced_ranges(text: str) -> list[tuple[int, int]]:
     return ranges
 
 
+def _pieces(text: str):
+    """``text`` in order as (piece, whether it is a fenced code block)."""
+    at = 0
+    for a, b in fenced_ranges(text):
+        yield text[at:a], False
+        yield text[a:b], True
+        at = b
+    yield text[at:], False
+
+
 def obsidian_text(text: str) -> str:
     """``text`` with Obsidian's marks as its reading view shows them, code left alone."""
-    out, at = [], 0
-    for a, b in fenced_ranges(text):  # (outside each fenced block, in turn)
-        out += [_OBSIDIAN.sub(_shown, text[at:a]), text[a:b]]
-        at = b
-    out.append(_OBSIDIAN.sub(_shown, text[at:]))
-    return "".join(out)
+    return "".join(piece if code else _OBSIDIAN.sub(_shown, piece)
+                   for piece, code in _pieces(text))
 
 
 def _shown(m: re.Match) -> str:
@@ -142,16 +152,9 @@ def _shown(m: re.Match) -> str:
 _NOTE_MARK = re.compile(r"\[\[[^\s\[\]][^\[\]\n]{0,500}\]\]|^>[ \t]?\[![\w-]{1,40}\]", re.M)
 
 
-_INLINE_CODE = re.compile(r"(`+)[^`]*?\1")
-
-
 def looks_like_obsidian(text: str) -> bool:
     """Whether the note is written for a notes app: a ``[[wiki link]]`` or a callout outside
     code (then ``obsidian_text`` applies; "%%" and "==" alone are a printf format or an
     equation, ``np.array([[1, 2]])`` is code)."""
-    out, at = [], 0
-    for a, b in fenced_ranges(text):
-        out.append(text[at:a])
-        at = b
-    out.append(text[at:])
-    return bool(_NOTE_MARK.search(_INLINE_CODE.sub("", "".join(out))))
+    prose = "".join(piece for piece, code in _pieces(text) if not code)
+    return bool(_NOTE_MARK.search(_INLINE_CODE.sub("", prose)))

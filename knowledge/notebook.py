@@ -13,7 +13,6 @@ import re
 from .errors import LoadError
 
 MAX_OUTPUT_LINES = 60  # of one output: a loop's thousand printed lines are not the notebook
-_TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # (an error's traceback is coloured)
 
 
 def notebook_markdown(data: bytes, rel: str) -> str:
@@ -84,7 +83,7 @@ def _output(out: dict) -> str:
     else:  # execute_result, display_data (nbformat 3: pyout, "text" at the top)
         data = out.get("data") if isinstance(out.get("data"), dict) else out
         text = _text(data.get("text/plain", data.get("text")))
-    lines = _TERMINAL.sub("", text).strip("\n").split("\n")
+    lines = text.strip("\n").split("\n")
     if len(lines) > MAX_OUTPUT_LINES:
         more = len(lines) - MAX_OUTPUT_LINES
         lines = lines[:MAX_OUTPUT_LINES] + [f"... ({more} more lines)"]

@@ -21,6 +21,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 from .errors import LoadError
+from .markdown import INLINE_CODE
 from .types import Document
 
 _SETTINGS = {
@@ -215,7 +216,7 @@ _MYST_FENCES = re.compile(r"^[ \t]*(?:`{3,}|~{3,}|:{3,})\{([\w:.+-]{1,60})\}", r
 _MYST_ROLES = re.compile(r"(?<![\w$`{])\{([A-Za-z][\w:.+-]{0,59})\}`[^`\n]", re.M)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 # inline code first (kept as is: "`${HOME}`"), then a role
-_MYST_ROLE = re.compile(r"(?P<code>(?P<ticks>`+)[^`]*?(?P=ticks))|(?<![\w$`{])"
+_MYST_ROLE = re.compile(INLINE_CODE + r"|(?<![\w$`{])"
                         r"\{(?P<name>[A-Za-z][\w:.+-]{0,59})\}`(?P<shown>[^`\n]{1,500})`")
 _MYST_TARGET = re.compile(r"^\([^()\n]{1,100}\)=[ \t]*$", re.M)  # "(label)=" over a heading
 _MYST_OPTION = re.compile(r"^[ \t]*:[\w-]{1,40}:")  # ":hidden:", ":maxdepth: 2"

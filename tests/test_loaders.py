@@ -973,38 +973,44 @@ def test_a_gnu_info_manual_is_read_without_its_navigation(tmp_path):
              "Tag Table:\n(Indirect)\n\x1f\nEnd Tag Table\n")
 
 
+def info_nodes(*nodes: tuple[str, str]) -> str:
+    """An Info file of the nodes (name, text) given, as makeinfo writes one."""
+    return "hdr\n" + "".join(f"\x1f\nFile: t.info,  Node: {name},  Up: (dir)\n\n{text}"
+                              for name, text in nodes)
+
+
 def test_info_text_after_a_menu_and_image_cookies_are_kept(tmp_path):
     """A review found bc's "Statements" chapter gone (a node's menu, then its text: all after
     "* Menu:" was dropped) and a manual refused as binary for an image's long cookie."""
-    node = ("hdr\n\x1f\nFile: t.info,  Node: Top,  Up: (dir)\n\nbc\n**\n\n* Menu:\n\n"
-            "* Intro::   First.\n* Statements::\n\n \u2014 The Detailed Node Listing \u2014\n\n"
-            "Intro\n\n* Numbers:: Of any size.\n\n\x1f\nFile: t.info,  Node: Statements,  "
-            "Up: Top\n\n4 Statements\n************\n\n* Menu:\n\n* Pseudo Statements::\n\n"
-            "Statements provide the sequencing of evaluation.\n\n\x00\x08[image src=\"figures/"
-            "a-long-figure-name.png\" alt=\"A flow chart\"\x00\x08]\n\nText \x00\x08[index\n")
+    node = info_nodes(
+        ("Top", "bc\n**\n\n* Menu:\n\n* Intro::   First.\n* Statements::\n\n \u2014 The "
+                "Detailed Node Listing \u2014\n\nIntro\n\n* Numbers:: Of any size.\n\n"),
+        ("Statements", "4 Statements\n************\n\n* Menu:\n\n* Pseudo Statements::\n\n"
+                       "Statements provide the sequencing of evaluation.\n\n\x00\x08[image "
+                       "src=\"figures/a-long-figure-name.png\" alt=\"A flow chart\"\x00\x08]\n\n"
+                       "Text \x00\x08[index\n"))
     [doc], _ = load(tmp_path, "bc.info", node)
     assert doc.text == ("bc\n**\n\n4 Statements\n************\n\nStatements provide the "
                         "sequencing of evaluation.\n\n[A flow chart]\n\nText [index\n")
 
 
-def test_info_cross_references_read_as_an_info_reader_shows_them(tmp_path):
-    node = ("hdr\n\x1f\nFile: g.info,  Node: Top,  Up: (dir)\n\n*Note Usage::, for more. "
-            "Options are listed (*note Other\nOptions::). See also *note the ls command:\n"
-            "(coreutils)ls invocation.\n")
-    [doc], _ = load(tmp_path, "g.info", node)
-    assert doc.text == ("See Usage, for more. Options are listed (see Other Options). See also "
-                        "see the ls command.\n")
-
-
-def test_an_info_entrys_whole_description_is_set_flush_its_examples_stay_code(tmp_path):
-    node = ("hdr\n\x1f\nFile: g.info,  Node: Top,  Up: (dir)\n\nOptions\n*******\n\n"
-            "\u2018-m NUM\u2019\n     Stop after NUM lines.\n\n     For example:\n\n"
-            "          while grep -m 1 P\n          do echo x; done\n\n"
-            "     It resumes.\n\nNext paragraph of the node.\n")
-    [doc], _ = load(tmp_path, "g.info", node)
-    assert ("\u2018-m NUM\u2019\n\nStop after NUM lines.\n\nFor example:\n\n"
-            "     while grep -m 1 P\n     do echo x; done\n\nIt resumes.\n\n"
-            "Next paragraph of the node.") in doc.text
+@pytest.mark.parametrize("node, text", [
+    # a cross-reference as Emacs shows it, over a line break too
+    ("*Note Usage::, for more. Options are listed (*note Other\nOptions::). See also *note the "
+     "ls command:\n(coreutils)ls invocation.\n",
+     "See Usage, for more. Options are listed (see Other Options). See also see the ls "
+     "command.\n"),
+    # an entry's whole description set flush by its indent, its example still indented (code)
+    ("Options\n*******\n\n\u2018-m NUM\u2019\n     Stop after NUM lines.\n\n     For example:"
+     "\n\n          while grep -m 1 P\n          do echo x; done\n\n     It resumes.\n\nNext "
+     "paragraph of the node.\n",
+     "Options\n*******\n\n\u2018-m NUM\u2019\n\nStop after NUM lines.\n\nFor example:\n\n"
+     "     while grep -m 1 P\n     do echo x; done\n\nIt resumes.\n\nNext paragraph of the "
+     "node.\n"),
+])
+def test_info_text_reads_as_an_info_reader_shows_it(tmp_path, node, text):
+    [doc], _ = load(tmp_path, "g.info", info_nodes(("Top", node)))
+    assert doc.text == text
 
 
 @pytest.mark.parametrize("name, text", [
