@@ -50,8 +50,9 @@ _EXPONENT = re.compile(r"[\w+\-\u2212.() ]+")
 
 def is_navigation(tag) -> bool:
     """Whether an element is navigation rather than content (a permalink included)."""
-    if tag.get("role") in ("navigation", "menu", "menubar") or tag.get("id") in NAV_IDS:
-        return True  # (mdBook's theme list is a menu)
+    if tag.get("role") in ("navigation", "menu", "menubar", "doc-backlink") or tag.get(
+            "id") in NAV_IDS:
+        return True  # (mdBook's theme list is a menu; a footnote's "↩" back to its mark)
     classes = _classes(tag)
     if any(c.lower() in NAV_CLASSES for c in classes) and not _titled_header(tag, classes):
         return True

@@ -18,10 +18,11 @@ import stat
 import re
 from pathlib import Path
 
-from .archives import MAX_INFLATED, ArchiveError, check_zip, gunzip
+from .archives import MAX_INFLATED, ArchiveError, gunzip
 from .errors import LoadError
 from .man import SUFFIX as MAN_PAGE
 from .man import man_document
+from .office import SUFFIXES as OFFICE_SUFFIXES  # Word, OpenDocument, PowerPoint, Excel
 from .types import VISIBLE, Document, Section
 
 TEXT_SUFFIXES = (".txt", ".text")
@@ -36,8 +37,8 @@ NOTEBOOK_SUFFIXES = (".ipynb",)  # Jupyter notebooks (``notebook``)
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 SUPPORTED_SUFFIXES = (
     TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES + OUTLINE_SUFFIXES
-    + MAN_SUFFIXES + INFO_SUFFIXES + MAIL_SUFFIXES + NOTEBOOK_SUFFIXES + (".pdf", ".docx")
-    + TABULAR_SUFFIXES
+    + MAN_SUFFIXES + INFO_SUFFIXES + MAIL_SUFFIXES + NOTEBOOK_SUFFIXES + (".pdf", ".epub")
+    + OFFICE_SUFFIXES + TABULAR_SUFFIXES
 )
 # text, Markdown and HTML compressed with gzip, as Debian ships its documentation
 # (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
@@ -52,17 +53,18 @@ DOC_NAMES = re.compile(r"(?:README|Readme|FAQ|NEWS|CHANGES|CHANGELOG|changelog|H
 _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
-SUPPORTED = (".txt .md .html .rst .adoc .org .info .pdf .docx .eml .mbox .ipynb .jsonl "
-             ".jsonl.gz .csv, manual pages (tar.1); .txt .md .html .rst .adoc .org .info .eml "
-             ".mbox and manual pages gzipped too; "
-             "README, NEWS, FAQ, changelog-style files")
+SUPPORTED = (".txt .md .html .rst .adoc .org .info .pdf .epub .docx .odt .odp .ods .pptx "
+             ".xlsx .eml .mbox .ipynb .jsonl .jsonl.gz .csv, manual pages (tar.1), Maildir and "
+             "Thunderbird mail folders; .txt .md .html .rst .adoc .org .info .eml .mbox and "
+             "manual pages gzipped too; README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 
 
 def suffix_of(path: Path) -> str:
     """The suffix that decides how a file is read: ".md", ".jsonl.gz", ".md.gz" (gzipped
-    Markdown), ".txt" for "README" or "NEWS.gz"'s ".txt.gz"."""
+    Markdown), ".txt" for "README" or "NEWS.gz"'s ".txt.gz", ".eml" or ".mbox" for mail
+    kept by a mail program without a suffix (``_mail_folder``)."""
     name = path.name.lower()
     if name.endswith(".jsonl.gz"):
         return ".jsonl.gz"
@@ -75,7 +77,26 @@ def suffix_of(path: Path) -> str:
     if _INFO_NAME.search(inner):
         return ".info" + gz
     suffix = Path(inner).suffix
-    return suffix + gz if gz and suffix + gz in GZIP_SUFFIXES else path.suffix.lower()
+    if gz:
+        return suffix + gz if suffix + gz in GZIP_SUFFIXES else gz
+    return suffix if suffix in SUPPORTED_SUFFIXES else _mail_folder(path) or suffix
+
+
+_MAILDIR_NAME = re.compile(r"\d{6,}\.")  # a Maildir message: "1700000000.M1P2.host:2,S"
+
+
+def _mail_folder(path: Path) -> str:
+    """".eml" for a message in a Maildir (in its cur/ or new/ folder, beside tmp/, cur/ or
+    new/), ".mbox" for a mailbox without a suffix: Thunderbird's (an "Inbox" beside its
+    "Inbox.msf" summary) or one named "mbox"; "" for other files (no folder, no stat)."""
+    parent = path.parent
+    if parent.name in ("cur", "new") and _MAILDIR_NAME.match(path.name):
+        if any((parent.parent / d).is_dir() for d in ("cur", "new", "tmp") if d != parent.name):
+            return ".eml"
+    if path.name == "mbox" or path.suffix == "" and parent.name and os.path.isfile(
+            str(path) + ".msf"):
+        return ".mbox"
+    return ""
 
 
 def is_supported(path: Path) -> bool:
@@ -138,7 +159,7 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
                 continue
             rel = Path(dirpath, name).relative_to(root).as_posix()
             full = os.path.join(dirpath, name)
-            if os.path.islink(full) and is_supported(Path(name)):
+            if os.path.islink(full) and is_supported(Path(full)):
                 why = _unfollowed_link(full, real_root, follow_symlinks)
                 if why:
                     if skipped is not None:
@@ -146,7 +167,7 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
                     continue
             if filtered_out(rel, include, exclude):
                 continue
-            if is_supported(Path(name)):
+            if is_supported(Path(full)):
                 found.append(rel)
             else:
                 unsupported += 1
@@ -251,8 +272,16 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
 
         doc, warnings = load_pdf(data, rel)
         return [doc], warnings
-    if suffix == ".docx":
-        return [_load_docx(data, rel)], []
+    if suffix == ".epub":
+        from .epub import load_epub
+
+        doc, warnings = load_epub(data, rel)
+        return [doc], warnings
+    if suffix in OFFICE_SUFFIXES:
+        from .office import load_office
+
+        doc, warnings = load_office(data, rel, suffix)
+        return [doc], warnings
     if suffix in MAN_SUFFIXES:
         return [man_document(data, rel)], []
     if suffix in MAIL_SUFFIXES:
@@ -628,11 +657,15 @@ def _load_info(text: str, rel: str) -> Document:
 def _load_html(text: str, rel: str) -> Document:
     """Visible text of a page with its structure (``htmltext``); a page nested too deeply
     for that: its visible strings, one per line."""
-    from bs4 import BeautifulSoup
+    import warnings
+
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
     from .htmltext import html_document
 
-    soup = BeautifulSoup(text, "lxml")
+    with warnings.catch_warnings():  # (an XHTML page: read as the browser reads it)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(text, "lxml")
     try:
         return html_document(soup, rel)
     except RecursionError:  # (tens of thousands of nested tags)
@@ -644,166 +677,6 @@ def _load_html(text: str, rel: str) -> Document:
 
 
 # --- PDF --------------------------------------------------------------------------------
-
-
-# --- Word -------------------------------------------------------------------------------
-
-
-def _load_docx(data: bytes, rel: str) -> Document:
-    import docx
-
-    try:
-        check_zip(data)  # (python-docx inflates its parts whole, unbounded)
-    except ArchiveError as err:
-        raise LoadError(f"unreadable Word file: {err}") from None
-    try:
-        d = docx.Document(io.BytesIO(data))
-    except KeyError:  # (a zip without word/document.xml, the part holding the text)
-        raise LoadError("unreadable Word file: a zip without a Word document in it") from None
-    except Exception as err:  # zipfile.BadZipFile, PackageNotFoundError and friends
-        raise LoadError(f"unreadable Word file ({err.__class__.__name__})") from None
-    parts, sections, length, prev = [], [], 0, ""
-    for text, level, kind in _docx_blocks(d):
-        if not text.strip():
-            continue
-        if parts:
-            sep = "\n" if kind == prev == "item" else "\n\n"
-            parts.append(sep)
-            length += len(sep)
-        if level:
-            sections.append(Section(length, level, text.strip()))
-        parts.append(text)
-        length += len(text)
-        prev = kind
-    body = "".join(parts)
-    if not body.strip():
-        raise LoadError("Word file has no text")
-    title = (d.core_properties.title or "").strip()
-    if not title:
-        title = next((s.title for s in sections if s.level == 1), Path(rel).stem)
-    return Document(doc_id=rel, text=body, source=rel, title=title, sections=tuple(sections))
-
-
-def _docx_blocks(d):
-    """(text, heading level or 0, kind) for paragraphs, list items ("- " marked) and tables
-    (Markdown rows), in document order; content controls (``w:sdt``) are read through."""
-    from docx.oxml.ns import qn
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
-
-    def body(parent):  # (python-docx's iter_inner_content leaves out content controls)
-        for child in parent:
-            if child.tag == qn("w:p"):
-                yield Paragraph(child, d._body)
-            elif child.tag == qn("w:tbl"):
-                yield Table(child, d._body)
-            elif child.tag == qn("w:sdt") and not _docx_contents(child):
-                content = child.find(qn("w:sdtContent"))
-                if content is not None:
-                    yield from body(content)
-
-    count = 0  # (the number of the item in a run of numbered items)
-    for item in body(d.element.body):
-        if isinstance(item, Paragraph):
-            text = _docx_text(item._p)
-            if not text.strip():
-                continue
-            style = (item.style.name if item.style is not None else "") or ""
-            level = 0
-            m = re.match(r"Heading (\d)", style)
-            if m:
-                level = int(m.group(1))
-            elif style == "Title":
-                level = 1
-            numbered = item._p.pPr is not None and item._p.pPr.numPr is not None
-            if not level and (style.startswith("List") or numbered):
-                if _numbered(d, item, style):  # "1. ", "2. ": "the fifth step" can be asked
-                    count += 1
-                    yield f"{count}. " + text, 0, "item"
-                    continue
-                yield "- " + text, 0, "item"
-            else:
-                yield text, level, "text"
-            count = 0
-        elif isinstance(item, Table):
-            rows = []
-            for row in item.rows:
-                cells = []
-                for cell in row.cells:
-                    t = " ".join(" ".join(_docx_text(p) for p in cell._tc.iter(qn("w:p"))
-                                          if not _docx_aside(p, cell._tc))
-                                 .split()).replace("|", "\\|")  # (nested tables too)
-                    if not cells or cells[-1] != t:  # merged cells repeat
-                        cells.append(t)
-                if any(cells):
-                    rows.append("| " + " | ".join(cells) + " |")
-            yield "\n".join(rows), 0, "table"
-
-
-def _numbered(d, paragraph, style: str) -> bool:
-    """Whether a list paragraph is numbered ("List Number" style, or a numbering whose
-    format is not a bullet), not bulleted; unknown numbering reads as bullets."""
-    if "Number" in style:
-        return True
-    num = None
-    for ppr in (paragraph._p.pPr, getattr(paragraph.style.element, "pPr", None)
-                if paragraph.style is not None else None):
-        if ppr is not None and ppr.numPr is not None:
-            num = ppr.numPr
-            break
-    if num is None or num.numId is None:
-        return False
-    try:
-        numbering = d.part.numbering_part.element
-        ilvl = num.ilvl.val if num.ilvl is not None else 0
-        [abstract] = numbering.xpath(f'./w:num[@w:numId="{int(num.numId.val)}"]'
-                                     "/w:abstractNumId/@w:val")
-        formats = numbering.xpath(f'./w:abstractNum[@w:abstractNumId="{int(abstract)}"]'
-                                  f'/w:lvl[@w:ilvl="{int(ilvl)}"]/w:numFmt/@w:val')
-    except (NotImplementedError, KeyError, ValueError, AttributeError):
-        return False
-    return bool(formats) and formats[0] not in ("bullet", "none")
-
-
-def _docx_contents(sdt) -> bool:
-    """Whether a content control is Word's table of contents (left out, as it was)."""
-    from docx.oxml.ns import qn
-
-    gallery = sdt.find(f"{qn('w:sdtPr')}/{qn('w:docPartObj')}/{qn('w:docPartGallery')}")
-    return gallery is not None and gallery.get(qn("w:val"), "").startswith("Table of Contents")
-
-
-def _docx_text(p) -> str:
-    """A Word paragraph's text, as python-docx reads a run (text, tabs, breaks, non-breaking
-    hyphens) but from every run in it: also inside insertions, content controls, smart tags,
-    fields and hyperlinks, which python-docx leaves out. Not text: deleted or moved-away
-    runs, a text box's (drawn elsewhere, and held twice: ``mc:Fallback``), field codes."""
-    from docx.oxml.ns import qn
-
-    text = {qn("w:t"): None, qn("w:tab"): "\t", qn("w:ptab"): "\t", qn("w:br"): "\n",
-            qn("w:cr"): "\n", qn("w:noBreakHyphen"): "-"}
-    out = []
-    for run in p.iter(qn("w:r")):
-        if _docx_aside(run, p):
-            continue
-        for el in run:
-            if el.tag in text:
-                out.append(text[el.tag] if text[el.tag] is not None else el.text or "")
-    return "".join(out)
-
-
-def _docx_aside(el, top) -> bool:
-    """Whether ``el`` lies, below ``top``, in a part that is no text of ``top`` itself."""
-    from docx.oxml.ns import qn
-
-    aside = {qn("w:del"), qn("w:moveFrom"), qn("w:txbxContent"), qn("w:pPr"),
-             "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"}
-    for parent in el.iterancestors():
-        if parent is top:
-            return False
-        if parent.tag in aside:
-            return True
-    return False
 
 
 # --- JSONL / CSV: one document per row ----------------------------------------------------

@@ -75,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="ingest files or folders into a knowledge base",
                        description="Ingest documents (.txt .md .html .rst .adoc .org .info .pdf "
-                       ".docx .eml .mbox .ipynb .jsonl .jsonl.gz .csv; manual pages; gzipped "
-                       "text, Markdown, HTML, RST, Info, mail and manual pages; README, NEWS, FAQ, "
+                       ".epub .docx .odt .odp .ods .pptx .xlsx .eml .mbox .ipynb .jsonl .jsonl.gz "
+                       ".csv; manual pages; Maildir and Thunderbird mail folders; gzipped text, "
+                       "Markdown, HTML, RST, Info, mail and manual pages; README, NEWS, FAQ, "
                        "changelog) into a knowledge base; re-running updates only what changed.",
                        epilog=INDEX_EXAMPLE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
