@@ -58,6 +58,9 @@ SUPPORTED = (".txt .md .html .rst .adoc .org .info .pdf .epub .docx .odt .odp .o
              "Thunderbird mail folders; .txt .md .html .rst .adoc .org .info .eml .mbox and "
              "manual pages gzipped too; README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
+# documents not read here that a user may expect to be: ``rag index`` says how to get them read
+CONVERTIBLE = {".tex", ".rtf", ".doc", ".ppt", ".xls", ".odg", ".pages", ".key", ".numbers",
+               ".chm", ".djvu", ".mobi", ".azw", ".azw3", ".fb2", ".ps", ".xps", ".wpd"}
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 
 

@@ -142,6 +142,15 @@ def _docx_blocks(d):
                 if content is not None:
                     yield from body(content)
 
+    notes, cited = _docx_notes(d), []
+
+    def after(el):  # its footnotes and endnotes, "[1] ...", in the order they are cited
+        for ref in el.iter(qn("w:footnoteReference"), qn("w:endnoteReference")):
+            text = notes.get((ref.tag, ref.get(qn("w:id"))))
+            if text and not _docx_aside(ref, el):
+                cited.append(text)
+                yield f"[{len(cited)}] {text}", 0, "text"
+
     count = 0  # (the number of the item in a run of numbered items)
     for item in body(d.element.body):
         if isinstance(item, Paragraph):
@@ -160,11 +169,13 @@ def _docx_blocks(d):
                 if _numbered(d, item, style):  # "1. ", "2. ": "the fifth step" can be asked
                     count += 1
                     yield f"{count}. " + text, 0, "item"
-                    continue
-                yield "- " + text, 0, "item"
+                else:
+                    yield "- " + text, 0, "item"
+                    count = 0
             else:
                 yield text, level, "text"
-            count = 0
+                count = 0
+            yield from after(item._p)
         elif isinstance(item, Table):
             rows = []
             for row in item.rows:
@@ -173,6 +184,28 @@ def _docx_blocks(d):
                          for cell in row.cells]
                 rows.append(markdown_row(cells, merged=True))
             yield "\n".join(r for r in rows if r), 0, "table"
+            yield from after(item._tbl)
+            count = 0
+
+
+def _docx_notes(d) -> dict:
+    """(reference tag, id) -> the text of each footnote and endnote of the document."""
+    from docx.oxml.ns import qn
+    from lxml import etree
+
+    notes = {}
+    for rel in d.part.rels.values():
+        kind = rel.reltype.rsplit("/", 1)[-1]
+        if kind not in ("footnotes", "endnotes") or rel.is_external:
+            continue
+        root = etree.fromstring(rel.target_part.blob, etree.XMLParser(
+            resolve_entities=False, no_network=True))
+        ref = qn(f"w:{kind[:-1]}Reference")
+        for note in root.iter(qn(f"w:{kind[:-1]}")):
+            text = " ".join(" ".join(_docx_text(p) for p in note.iter(qn("w:p"))).split())
+            if text and note.get(qn("w:type")) in (None, "normal"):
+                notes[(ref, note.get(qn("w:id")))] = text
+    return notes
 
 
 def _numbered(d, paragraph, style: str) -> bool:

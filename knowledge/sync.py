@@ -14,6 +14,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Collection
@@ -36,6 +37,12 @@ DEFAULT_MAX_FILE_MB = 200
 IGNORED_NAMED = 5  # unsupported files a report names
 
 
+def _kind(rel: str) -> str:
+    """An unsupported file's kind, as a user names it: ".tex", "no suffix"."""
+    suffix = Path(rel).suffix.lower()
+    return suffix if 1 < len(suffix) <= 12 else "no suffix"
+
+
 @dataclass
 class SyncReport:
     """What one run did: document counts, chunk counts and per-file problems."""
@@ -50,6 +57,7 @@ class SyncReport:
     warnings: list = field(default_factory=list)  # (file, message): ingested with a problem
     unsupported: int = 0
     ignored: list = field(default_factory=list)  # a few of the unsupported files, by name
+    ignored_kinds: dict = field(default_factory=dict)  # ".tex": 3, of (up to 100 of) them
     left_out: int = 0  # documents removed whose files the --include/--exclude filters leave out
     touched: int = 0  # files whose mtime changed but not their bytes
     seconds: dict = field(default_factory=dict)
@@ -72,6 +80,7 @@ class SyncReport:
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "warnings": [{"file": f, "message": m} for f, m in self.warnings],
             "unsupported_files": self.unsupported, "ignored_examples": self.ignored,
+            "ignored_kinds": self.ignored_kinds,
             "left_out": self.left_out, "seconds": self.seconds,
             "documents": self.total_documents, "chunks": self.total_chunks,
             "index": self.index_kind, "scripts": self.scripts,
@@ -202,6 +211,7 @@ def sync(
     scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root,
                                       follow_symlinks, leave_out=Path(kb_dir), ignored=ignored)
     report.ignored = ignored[:IGNORED_NAMED]
+    report.ignored_kinds = dict(Counter(_kind(f) for f in ignored).most_common())
     report.twins = twins(scans)
     if not empty_ok and not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)

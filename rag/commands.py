@@ -133,6 +133,8 @@ def cmd_index(args) -> int:
 def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
     """A sync's report: counts on stdout (one JSON object with ``as_json``), each skipped
     file and warning on stderr."""
+    from knowledge.loaders import CONVERTIBLE, IGNORED_KEPT
+
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
     for path, message in report.warnings:
@@ -156,8 +158,17 @@ def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
         said.append(f"{len(report.skipped)} files skipped (reasons above)")
     if report.unsupported:
         more = ", ..." if report.unsupported > len(report.ignored) else ""
-        said.append(f"{report.unsupported} files of unsupported types ignored "
-                    f"({', '.join(map(_one_line, report.ignored))}{more})")
+        kinds = ", ".join(f"{n} {_one_line(k)}" for k, n in report.ignored_kinds.items())
+        if kinds and len(report.ignored_kinds) > 1 or report.unsupported > len(report.ignored):
+            kinds = f": {kinds}" if report.unsupported <= IGNORED_KEPT else (
+                f"; of the first {IGNORED_KEPT}: {kinds}")
+        else:
+            kinds = ""
+        documents = " ".join(k for k in report.ignored_kinds if k in CONVERTIBLE)
+        hint = (f"; {documents} files are not read here: save or convert them as PDF, HTML, "
+                "Markdown or .docx to index them") if documents else ""
+        said.append(f"{report.unsupported} files of unsupported types ignored{kinds} "
+                    f"({', '.join(map(_one_line, report.ignored))}{more}){hint}")
     if said:
         _out(", ".join(said))  # (a file name may hold a terminal escape)
         sys.stdout.flush()

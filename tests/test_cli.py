@@ -187,7 +187,8 @@ def test_index_names_what_it_ignores_and_warns_when_filters_remove_documents(tmp
                                             "x\x1b[2Jy.bin": b"\x00"})
     kb = str(tmp_path / "kb")
     code, out, err = run(capsys, "index", str(docs), "--kb", kb)
-    assert code == 0 and "2 files of unsupported types ignored (photo.png, x\\x1b[2Jy.bin)" in out
+    assert code == 0 and "2 files of unsupported types ignored: 1 .png, 1 .bin (photo.png, " \
+        "x\\x1b[2Jy.bin)" in out and "convert" not in out
     assert "files skipped" not in out  # (none were: nothing "above" to point at)
     code, out, err = run(capsys, "index", str(docs), "--kb", kb, "--include", "crow.txt")
     assert code == 0 and "0 added, 0 updated, 5 removed, 1 unchanged" in out
@@ -197,6 +198,17 @@ def test_index_names_what_it_ignores_and_warns_when_filters_remove_documents(tmp
     code, out, err = run(capsys, "index", str(docs), "--kb", kb, "--json")
     report = json.loads(out)
     assert report["added"] == 4 and report["left_out"] == 0 and "warning" not in err
+
+
+def test_index_says_which_documents_it_cannot_read_and_how_to_get_them_read(tmp_path, capsys):
+    """A user's trial: a folder of books, slides and LaTeX papers got "38 files of unsupported
+    types ignored" and five names; the kinds are counted, and a document kind not read here
+    comes with what to do."""
+    docs = write_corpus(tmp_path / "docs", {**ANIMALS, "paper.tex": "\\section{Crows}",
+                                            "notes.tex": "x", "style.css": "p {}"})
+    code, out, err = run(capsys, "index", str(docs), "--kb", str(tmp_path / "kb"))
+    assert code == 0 and "3 files of unsupported types ignored: 2 .tex, 1 .css (" in out
+    assert ".tex files are not read here: save or convert them as PDF, HTML" in out
 
 
 def test_index_warns_of_one_document_in_two_formats(tmp_path, capsys):

@@ -62,6 +62,13 @@ def test_an_opendocument_text_reads_with_headings_lists_tables_and_footnotes(nam
     assert text.index("Stopping") < text.index("Hold the red button for 3 seconds.")
 
 
+def test_a_word_documents_footnotes_follow_the_paragraphs_citing_them():
+    doc, said = load(DATA / "pump.docx")
+    assert said == [] and headings(doc) == ["Pump handbook", "Starting", "Stopping"]
+    assert ("Press the green button to start the pump.\n\n[1] The button is on the left side."
+            "\n\n1. Open the valve.\n2. Press start.") in doc.text
+
+
 def test_what_an_opendocument_shows_no_reader_comments_deletions_contents_and_blank_rows():
     body = (
         '<text:table-of-content><text:index-body><text:p>Starting ...... 1</text:p>'
