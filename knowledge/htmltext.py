@@ -28,13 +28,16 @@ BLOCK = {
 NAV_CLASSES = {"header", "nav-panel", "navigation", "navheader", "navfooter", "section-toc",
                "mini-toc", "menu", "breadcrumb", "breadcrumbs", "skip-link", "toc-backlink",
                "toc", "list-of-tables", "list-of-figures", "list-of-examples", "childlinks",
-               "navpath", "icona", "levels"}
+               "navpath", "icona", "levels",
+               "page-metadata", "page-header-icon"}  # (Confluence's "Created by ..., last
+# modified on ..." line; a Notion page's icon)
 # a heading's or definition's permalink, shown as "¶" beside it: Texinfo (copiable-anchor),
 # Sphinx (headerlink), MkDocs and Jupyter Book (headerlink, anchor-link)
 PERMALINK_CLASSES = {"copiable-anchor", "headerlink", "anchor-link"}
 # navigation by id: Texinfo's table of contents and short table of contents (its class,
 # "contents", is Doxygen's main content, so the id tells them apart)
-NAV_IDS = {"SEC_Contents", "SEC_Overview"}
+NAV_IDS = {"SEC_Contents", "SEC_Overview",
+           "breadcrumb-section", "breadcrumbs"}  # (and a Confluence export's breadcrumbs)
 CELLS = ("td", "th")
 REDIRECT_TEXT = 600  # characters: a refreshing page with less is a redirect, with more a page
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -50,9 +53,12 @@ _EXPONENT = re.compile(r"[\w+\-\u2212.() ]+")
 
 def is_navigation(tag) -> bool:
     """Whether an element is navigation rather than content (a permalink included)."""
-    if tag.get("role") in ("navigation", "menu", "menubar", "doc-backlink") or tag.get(
+    if tag.get("role") in ("navigation", "menu", "menubar", "contentinfo") or tag.get(
             "id") in NAV_IDS:
-        return True  # (mdBook's theme list is a menu; a footnote's "↩" back to its mark)
+        return True  # (mdBook's theme list is a menu; the site's footer: "Document generated
+        # by Confluence ... Atlassian", Sphinx's "Created using Sphinx")
+    if tag.get("role") == "doc-backlink" and not any(c.isalnum() for c in tag.get_text()):
+        return True  # (a footnote's "↩" back to its mark; docutils' holds the note's number)
     classes = _classes(tag)
     if any(c.lower() in NAV_CLASSES for c in classes) and not _titled_header(tag, classes):
         return True
@@ -61,7 +67,11 @@ def is_navigation(tag) -> bool:
         return True  # (Doxygen's links to the parts of the page, beside its title)
     if is_permalink(tag):
         return True
+    if "pageSection" in classes and tag.find(id="attachments"):
+        return True  # (a Confluence export's list of the page's attachments)
     if tag.name == "table":
+        if "properties" in classes and tag.find_parent("header") is not None:
+            return True  # (a Notion export's page properties: owner, dates, tags)
         return (tag.get("summary") or "").lower().startswith("navigation") or _link_bar(tag)
     if tag.name in ("font", "address", "small"):  # (texi2html's and LaTeX2HTML's footers)
         return bool(_GENERATED.match(tag.get_text(" ")[:200]))
