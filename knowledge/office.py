@@ -64,6 +64,7 @@ def assemble(blocks) -> tuple[str, list[Section]]:
     newline between list items ("item") of a run; a heading block is a Section."""
     parts, sections, length, prev = [], [], 0, ""
     for text, level, kind in blocks:
+        text = text.strip("\n")  # (a paragraph opening with line breaks)
         if not text.strip():
             continue
         if parts:
@@ -499,7 +500,10 @@ class _OdfWalk:
         its speaker's notes under "Notes"."""
         title, rest = "", []
         for frame in page:
-            if frame.get(_q("presentation:class")) == "title" and not title:
+            kind = frame.get(_q("presentation:class"))
+            if frame.tag in _ODF_ASIDE or kind in _SLIDE_CHROME:
+                continue  # (the notes, read below; the slide's number, footer, date)
+            if kind == "title" and not title:
                 title = " ".join(" ".join(self.inline(p) for p in frame.iter(_q("text:p")))
                                  .split())
             else:
@@ -519,6 +523,10 @@ class _OdfWalk:
             if any(t.strip() for t, _, _ in said):
                 out += [("Notes", 2, "text")] + said
         return out
+
+
+_SLIDE_CHROME = ("page-number", "footer", "header", "date-time", "page")  # (a slide's
+# number, its footer and date as every slide repeats them; a notes page's picture of its slide)
 
 
 def _ancestor_table(row):
@@ -570,8 +578,12 @@ def _pptx_shape(shape) -> list:
                        for row in shape.table.rows)]
     if not shape.has_text_frame:
         return []  # (a picture, a chart: no text of their own here)
-    listed = shape.is_placeholder and shape.placeholder_format.type in (
-        PP_PLACEHOLDER.BODY, PP_PLACEHOLDER.OBJECT)  # (bulleted unless a paragraph says not)
+    kind = shape.placeholder_format.type if shape.is_placeholder else None
+    if kind in (PP_PLACEHOLDER.SLIDE_NUMBER, PP_PLACEHOLDER.FOOTER, PP_PLACEHOLDER.DATE,
+                PP_PLACEHOLDER.HEADER):
+        return []  # (what every slide repeats)
+    listed = kind in (PP_PLACEHOLDER.BODY, PP_PLACEHOLDER.OBJECT)  # (bulleted unless a
+    # paragraph says not)
     return _pptx_paragraphs(shape.text_frame, listed)
 
 

@@ -154,6 +154,25 @@ def test_a_slide_deck_reads_slide_by_slide_with_bullets_tables_groups_and_notes(
                         "Mention the vent screw.\n\nSlide 2\n\nQ&A")
 
 
+def test_a_slides_notes_come_once_after_it_and_its_number_and_footer_never():
+    """A user's trial: LibreOffice's slides gave each speaker's note twice (once as the
+    slide's text) and "<number>" on every slide."""
+    chrome = ('<draw:frame presentation:class="page-number"><draw:text-box><text:p>'
+              '<text:page-number>&lt;number&gt;</text:page-number></text:p></draw:text-box>'
+              '</draw:frame><draw:frame presentation:class="footer"><draw:text-box><text:p>'
+              'ACME confidential</text:p></draw:text-box></draw:frame>')
+    page = ('<draw:page draw:name="page1"><draw:frame presentation:class="title"><draw:text-box>'
+            '<text:p>Intro</text:p></draw:text-box></draw:frame><draw:frame presentation:class='
+            '"outline"><draw:text-box><text:p>Point one</text:p></draw:text-box></draw:frame>'
+            + chrome + '<presentation:notes><draw:page-thumbnail presentation:class="page"/>'
+            '<draw:frame presentation:class="notes"><draw:text-box><text:p>Say hello.</text:p>'
+            '</draw:text-box></draw:frame>' + chrome + '</presentation:notes></draw:page>'
+            '<draw:page draw:name="page2"><draw:frame><draw:text-box><text:p><text:line-break/>'
+            'Thanks</text:p></draw:text-box></draw:frame></draw:page>')
+    doc, said = load(Path("talk.odp"), odt(page, "presentation"))
+    assert doc.text == "Intro\n\n- Point one\n\nNotes\n\nSay hello.\n\nSlide 2\n\nThanks"
+
+
 def test_slides_as_pandoc_and_libreoffice_write_them():
     for name in ("pump.pptx", "pump.odp"):
         doc, said = load(DATA / name)
