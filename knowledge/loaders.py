@@ -34,11 +34,12 @@ MAN_SUFFIXES = (".man",)  # manual pages (roff): "tar.1", "ssh_config.5", "x.man
 INFO_SUFFIXES = (".info",)  # GNU Info manuals: "grep.info", "find.info-2" (/usr/share/info)
 MAIL_SUFFIXES = (".eml", ".mbox")  # a saved message; a mailbox, one document per message (``mail``)
 NOTEBOOK_SUFFIXES = (".ipynb",)  # Jupyter notebooks (``notebook``)
+LATEX_SUFFIXES = (".tex", ".latex", ".ltx")  # LaTeX sources, through pandoc (``latex``)
 TABULAR_SUFFIXES = (".jsonl", ".jsonl.gz", ".csv")
 SUPPORTED_SUFFIXES = (
     TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES + OUTLINE_SUFFIXES
-    + MAN_SUFFIXES + INFO_SUFFIXES + MAIL_SUFFIXES + NOTEBOOK_SUFFIXES + (".pdf", ".epub")
-    + OFFICE_SUFFIXES + TABULAR_SUFFIXES
+    + MAN_SUFFIXES + INFO_SUFFIXES + MAIL_SUFFIXES + NOTEBOOK_SUFFIXES + LATEX_SUFFIXES
+    + (".pdf", ".epub") + OFFICE_SUFFIXES + TABULAR_SUFFIXES
 )
 # text, Markdown and HTML compressed with gzip, as Debian ships its documentation
 # (/usr/share/doc/*/README.md.gz, changelog.gz): read through the bounded ``gunzip``
@@ -53,13 +54,13 @@ DOC_NAMES = re.compile(r"(?:README|Readme|FAQ|NEWS|CHANGES|CHANGELOG|changelog|H
 _TERMINAL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's escape sequences
 _OVERSTRUCK = re.compile(r"[^\n]\x08")  # grotty's overstrike: "b\bb" bold, "_\bx" underlined
 # what a user is told is read
-SUPPORTED = (".txt .md .html .rst .adoc .org .info .pdf .epub .docx .odt .odp .ods .pptx "
-             ".xlsx .eml .mbox .ipynb .jsonl .jsonl.gz .csv, manual pages (tar.1), Maildir and "
-             "Thunderbird mail folders; .txt .md .html .rst .adoc .org .info .eml .mbox and "
-             "manual pages gzipped too; README, NEWS, FAQ, changelog-style files")
+SUPPORTED = (".txt .md .html .rst .adoc .org .info .tex .pdf .epub .docx .odt .odp .ods "
+             ".pptx .xlsx .eml .mbox .ipynb .jsonl .jsonl.gz .csv, manual pages (tar.1), "
+             "Maildir and Thunderbird mail folders; .txt .md .html .rst .adoc .org .info .eml "
+             ".mbox and manual pages gzipped too; README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
 # documents not read here that a user may expect to be: ``rag index`` says how to get them read
-CONVERTIBLE = {".tex", ".rtf", ".doc", ".ppt", ".xls", ".odg", ".pages", ".key", ".numbers",
+CONVERTIBLE = {".rtf", ".doc", ".ppt", ".xls", ".odg", ".pages", ".key", ".numbers",
                ".chm", ".djvu", ".mobi", ".azw", ".azw3", ".fb2", ".ps", ".xps", ".wpd"}
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 
@@ -316,6 +317,11 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
         doc = _load_info(text, rel)
     elif suffix in OUTLINE_SUFFIXES:
         doc = _load_outline(text, rel, suffix == ".org")
+    elif suffix in LATEX_SUFFIXES:
+        from .latex import latex_document
+
+        doc, said = latex_document(text, rel)
+        warnings += said
     elif suffix in RST_SUFFIXES:
         from .rst import rst_document
 

@@ -16,13 +16,8 @@ Example: ``doc = man_document(data, "man1/tar.1.gz")``.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import tempfile
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +28,6 @@ SUFFIX = re.compile(r"\.(?:[1-9][a-z]{0,10}|man)$")  # "tar.1", "ssh_config.5", 
 ROFF = re.compile(r"^[.'][ \t]*(?:TH|Dd|Dt)\b", re.M)  # what a page opens with
 MANDOC_SECONDS = 30
 MANDOC_MEMORY = 1 << 30  # bytes of address space
-OUTPUT_BOUND = 64 * 2**20  # bytes of HTML
 _COMMENT = re.compile(r"^[.'][ \t]*\\[\"#].*$\n?", re.M)
 _LINK = re.compile(r"\A\s*[.'][ \t]*so[ \t]+(\S+)\s*\Z")  # a page that is only another's name
 
@@ -55,57 +49,13 @@ def man_document(data: bytes, rel: str) -> Document:
     return _document(_format(mandoc, data), rel)
 
 
-def _limit() -> None:  # (in the child, before mandoc starts)
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (MANDOC_MEMORY, MANDOC_MEMORY))
-    resource.setrlimit(resource.RLIMIT_CPU, (MANDOC_SECONDS, MANDOC_SECONDS + 1))
-
-
 def _format(mandoc: str, data: bytes) -> str:
     """mandoc's HTML of the page, within the bounds (LoadError past them)."""
-    with tempfile.TemporaryDirectory() as empty:
-        proc = subprocess.Popen(
-            [mandoc, "-T", "html", "-O", "fragment"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=empty,
-            env={"PATH": os.defpath, "LC_ALL": "C.UTF-8"}, start_new_session=True,
-            preexec_fn=_limit if os.name == "posix" else None)
+    from .programs import run_bounded
 
-        def stop() -> None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # (mandoc and anything it started)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-        def feed() -> None:
-            try:
-                proc.stdin.write(data)
-                proc.stdin.close()
-            except OSError:  # (mandoc stopped reading: stopped below, or done)
-                pass
-
-        threading.Thread(target=feed, daemon=True).start()
-        timer = threading.Timer(MANDOC_SECONDS, stop)
-        timer.start()
-        chunks, size = [], 0
-        try:
-            while block := proc.stdout.read(65536):
-                size += len(block)
-                if size > OUTPUT_BOUND:
-                    raise LoadError(f"mandoc wrote more than {OUTPUT_BOUND // 2**20} MB of "
-                                    "HTML for this page; not read")
-                chunks.append(block)
-            proc.wait()
-        finally:
-            timer.cancel()
-            if proc.poll() is None:  # (not after it was reaped: its id may be another's)
-                stop()
-                proc.wait()
-            proc.stdout.close()
-    if proc.returncode < 0:
-        raise LoadError(f"mandoc was stopped (signal {-proc.returncode}: past "
-                        f"{MANDOC_SECONDS} s or {MANDOC_MEMORY >> 20} MB) on this page; not read")
-    return b"".join(chunks).decode("utf-8", "replace")
+    html = run_bounded([mandoc, "-T", "html", "-O", "fragment"], data, "mandoc", check=False,
+                       seconds=MANDOC_SECONDS, memory=MANDOC_MEMORY)
+    return html.decode("utf-8", "replace")
 
 
 def _document(html: str, rel: str) -> Document:

@@ -204,11 +204,11 @@ def test_index_says_which_documents_it_cannot_read_and_how_to_get_them_read(tmp_
     """A user's trial: a folder of books, slides and LaTeX papers got "38 files of unsupported
     types ignored" and five names; the kinds are counted, and a document kind not read here
     comes with what to do."""
-    docs = write_corpus(tmp_path / "docs", {**ANIMALS, "paper.tex": "\\section{Crows}",
-                                            "notes.tex": "x", "style.css": "p {}"})
+    docs = write_corpus(tmp_path / "docs", {**ANIMALS, "paper.rtf": "{\\rtf1 Crows}",
+                                            "notes.rtf": "x", "style.css": "p {}"})
     code, out, err = run(capsys, "index", str(docs), "--kb", str(tmp_path / "kb"))
-    assert code == 0 and "3 files of unsupported types ignored: 2 .tex, 1 .css (" in out
-    assert ".tex files are not read here: save or convert them as PDF, HTML" in out
+    assert code == 0 and "3 files of unsupported types ignored: 2 .rtf, 1 .css (" in out
+    assert ".rtf files are not read here: save or convert them as PDF, HTML" in out
 
 
 def test_index_warns_of_one_document_in_two_formats(tmp_path, capsys):
