@@ -96,7 +96,7 @@ def run_bounded(argv: list[str], data: bytes, name: str, files: dict[str, bytes]
     if proc.returncode > 0 and check:
         lines = [ln for ln in b"".join(errors).decode("utf-8", "replace").splitlines()
                  if ln.strip() and not ln.startswith("[WARNING]") and not ln.startswith("  ")]
-        said = " ".join(lines[:2])[:200]
+        said = " ".join(" ".join(lines[:2]).replace('""', "").split())[:200]
         raise ProgramFailed(f"{name} could not read it ({said or f'exit {proc.returncode}'})",
                             said)
     return b"".join(chunks)
