@@ -15,6 +15,7 @@ from urllib.parse import unquote, urldefrag
 
 from .archives import ArchiveError, check_zip
 from .errors import LoadError
+from .office import safe_xml
 from .types import VISIBLE, Document
 
 _OPF = "{http://www.idpf.org/2007/opf}"
@@ -34,14 +35,13 @@ def load_epub(data: bytes, rel: str) -> tuple[Document, list[str]]:
         z = zipfile.ZipFile(io.BytesIO(data))
     except (ArchiveError, zipfile.BadZipFile) as err:
         raise LoadError(f"unreadable EPUB file: {err}") from None
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
     try:
-        container = etree.fromstring(z.read("META-INF/container.xml"), parser)
+        container = safe_xml(z.read("META-INF/container.xml"))
         root = container.find(f".//{_CONTAINER}rootfile")
         opf_path = root.get("full-path") if root is not None else None
         if not opf_path:
             raise LoadError("unreadable EPUB file: its container names no package file")
-        opf = etree.fromstring(z.read(opf_path), parser)
+        opf = safe_xml(z.read(opf_path))
     except KeyError:
         raise LoadError("unreadable EPUB file: no book inside the zip (its "
                         "META-INF/container.xml or package file is missing)") from None
@@ -55,14 +55,18 @@ def load_epub(data: bytes, rel: str) -> tuple[Document, list[str]]:
             path = posixpath.normpath(posixpath.join(base, unquote(urldefrag(href)[0])))
             items[item.get("id")] = (path, item.get("media-type", ""),
                                      item.get("properties", "").split())
-    encrypted = _encrypted(z, parser)
+    encrypted = _encrypted(z)
+    contents = {posixpath.normpath(posixpath.join(base, unquote(urldefrag(r.get("href"))[0])))
+                for r in opf.iter(f"{_OPF}reference") if r.get("type") == "toc" and r.get("href")}
+    # (an EPUB 2 book's table of contents page, named in its guide)
     title = opf.find(f".//{_DC}title")
     title = " ".join((title.text or "").split()) if title is not None else ""
     parts, sections, length, warnings, seen = [], [], 0, [], set()
     for ref in opf.iter(f"{_OPF}itemref"):
         path, media, properties = items.get(ref.get("idref"), (None, "", ()))
-        if path is None or path in seen or media not in _PAGES or "nav" in properties:
-            continue  # (a page listed twice, an image, the table of contents)
+        if (path is None or path in seen or media not in _PAGES or "nav" in properties
+                or path in contents or path == opf_path):
+            continue  # (a page listed twice, an image, the table of contents, the package)
         seen.add(path)
         if path in encrypted:
             raise LoadError("its pages are encrypted (a DRM-protected book); not read")
@@ -98,12 +102,12 @@ def _page(data: bytes, rel: str) -> Document | None:
     return page if VISIBLE.search(page.text) else None
 
 
-def _encrypted(z, parser) -> set[str]:
+def _encrypted(z) -> set[str]:
     """The parts encrypted other than by font obfuscation (DRM)."""
     from lxml import etree
 
     try:
-        root = etree.fromstring(z.read("META-INF/encryption.xml"), parser)
+        root = safe_xml(z.read("META-INF/encryption.xml"))
     except (KeyError, etree.XMLSyntaxError):
         return set()
     out = set()

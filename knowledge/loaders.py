@@ -8,6 +8,7 @@ Example: ``docs, warnings = load_file(Path("notes/a.md"), "a.md")``.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import csv
 import errno
 import fnmatch
@@ -59,9 +60,14 @@ SUPPORTED = (".txt .md .html .rst .adoc .org .info .tex .pdf .epub .docx .odt .o
              "Maildir and Thunderbird mail folders; .txt .md .html .rst .adoc .org .info .eml "
              ".mbox and manual pages gzipped too; README, NEWS, FAQ, changelog-style files")
 IGNORED_KEPT = 100  # unsupported files ``walk`` names (it counts them all)
-# documents not read here that a user may expect to be: ``rag index`` says how to get them read
-CONVERTIBLE = {".rtf", ".doc", ".ppt", ".xls", ".odg", ".pages", ".key", ".numbers",
-               ".chm", ".djvu", ".mobi", ".azw", ".azw3", ".fb2", ".ps", ".xps", ".wpd"}
+# documents not read here that a user may expect to be, and what to save them as to have them
+# read (``rag index`` says so)
+CONVERTIBLE = {".doc": ".docx or .odt", ".rtf": ".docx or .odt", ".wpd": ".docx or .odt",
+               ".pages": ".docx", ".docm": ".docx", ".dotx": ".docx", ".ott": ".odt",
+               ".xls": ".xlsx or .ods", ".xlsm": ".xlsx", ".numbers": ".xlsx", ".ots": ".ods",
+               ".ppt": ".pptx or .odp", ".pptm": ".pptx", ".key": ".pptx", ".otp": ".odp",
+               ".mobi": ".epub", ".azw": ".epub", ".azw3": ".epub", ".fb2": ".epub",
+               ".chm": "PDF or HTML", ".djvu": "PDF", ".ps": "PDF", ".xps": "PDF", ".odg": "PDF"}
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 
 
@@ -86,7 +92,15 @@ def suffix_of(path: Path) -> str:
     return suffix if suffix in SUPPORTED_SUFFIXES else _mail_folder(path) or suffix
 
 
-_MAILDIR_NAME = re.compile(r"\d{6,}\.")  # a Maildir message: "1700000000.M1P2.host:2,S"
+# a Maildir message: "1700000000.M1P2.host:2,S" (offlineimap: "1382620924_0.23395.host,U=1")
+_MAILDIR_NAME = re.compile(r"\d{6,}[._]")
+_MAILDIR_INFO = re.compile(r":2,[A-Za-z]*$")  # its flags (seen, replied...), which change
+
+
+def unsupported_kind(name: str) -> str:
+    """An unsupported file's kind, as a user names it: ".rtf", "no suffix"."""
+    suffix = Path(name).suffix.lower()
+    return suffix if 1 < len(suffix) <= 12 else "no suffix"
 
 
 def _mail_folder(path: Path) -> str:
@@ -97,10 +111,33 @@ def _mail_folder(path: Path) -> str:
     if parent.name in ("cur", "new") and _MAILDIR_NAME.match(path.name):
         if any((parent.parent / d).is_dir() for d in ("cur", "new", "tmp") if d != parent.name):
             return ".eml"
-    if path.name == "mbox" or path.suffix == "" and parent.name and os.path.isfile(
-            str(path) + ".msf"):
+    if path.name == "mbox" or parent.name and os.path.isfile(str(path) + ".msf"):
         return ".mbox"
     return ""
+
+
+def maildir_id(rel: str) -> str:
+    """A Maildir message's document id: its path without the cur/ or new/ it sits in and
+    without its flags, which a mail program changes as the message is read or answered
+    ("Maildir/cur/1700000000.M1.host:2,RS" -> "Maildir/1700000000.M1.host")."""
+    folder, _, name = rel.rpartition("/")
+    folder = folder[:-4] if folder.endswith(("/cur", "/new")) else "" if folder in (
+        "cur", "new") else folder
+    name = _MAILDIR_INFO.sub("", name)
+    return f"{folder}/{name}" if folder else name
+
+
+# a mail program's own files beside its mail, neither read nor counted as unsupported:
+# Thunderbird's summaries and settings, Maildir++ and Dovecot's markers and indexes
+_MAIL_BOOKKEEPING = re.compile(r".+\.msf|msgFilterRules\.dat|popstate\.dat|maildirfolder|"
+                               r"dovecot[-.][\w.-]+|subscriptions|courierimap\w*")
+
+
+def _maildir_subfolder(dirpath: str, name: str, dirnames: list[str]) -> bool:
+    """Whether the hidden folder ``name`` is a Maildir++ folder (".Sent", ".Archive") of the
+    Maildir at ``dirpath``: walked, though hidden."""
+    return ("cur" in dirnames and "new" in dirnames and name not in (".", "..")
+            and os.path.isdir(os.path.join(dirpath, name, "cur")))
 
 
 def is_supported(path: Path) -> bool:
@@ -113,7 +150,8 @@ def is_tabular(path: Path) -> bool:
 
 def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
          skipped: list | None = None, follow_symlinks: bool = False,
-         prune: tuple[Path, ...] = (), ignored: list | None = None) -> tuple[list[str], int]:
+         prune: tuple[Path, ...] = (), ignored: list | None = None,
+         kinds=None) -> tuple[list[str], int]:
     """Relative posix paths of the supported files under ``root``, sorted, hidden ones skipped.
 
     Returns (paths, number of unsupported files skipped); files and folders whose names are
@@ -127,7 +165,8 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
     Symbolic links are followed only where they stay inside ``root`` (as ripgrep and git
     keep to the tree), unless ``follow_symlinks``; a link loop, or a folder reached twice, is
     never followed. Links not followed are reported in ``skipped`` with the reason. Folders
-    in ``prune`` are not walked; given an ``ignored`` list, the unsupported files' relative
+    in ``prune`` are not walked; given a ``kinds`` Counter, unsupported files are counted by
+    kind (``unsupported_kind``); given an ``ignored`` list, the unsupported files' relative
     paths are appended to it.
     """
     found, unsupported = [], 0
@@ -147,13 +186,15 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
         walked.add(real)
         keep = []
         for d in sorted(dirnames):
-            if d.startswith(".") or (d == "_sources" and "searchindex.js" in filenames):
+            if d.startswith(".") and not _maildir_subfolder(dirpath, d, dirnames) or (
+                    d == "_sources" and "searchindex.js" in filenames):
                 continue  # (hidden; a Sphinx build's page sources: its pages are read)
             if _valid_name(d):
                 keep.append(d)
             elif skipped is not None:
                 skipped.append((_shown(Path(dirpath, d)), BAD_NAME + " (folder not walked)"))
         dirnames[:] = keep
+        names = set(filenames)
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
@@ -169,14 +210,17 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
                     if skipped is not None:
                         skipped.append((_shown(Path(full)), why))
                     continue
-            if filtered_out(rel, include, exclude):
+            if filtered_out(rel, include, exclude) or _MAIL_BOOKKEEPING.fullmatch(name):
                 continue
             if is_supported(Path(full)):
-                found.append(rel)
+                if not (name + ".msf" in names and os.path.getsize(full) == 0):
+                    found.append(rel)  # (not an empty Thunderbird folder: its subfolders')
             else:
                 unsupported += 1
                 if ignored is not None and len(ignored) < IGNORED_KEPT:
                     ignored.append(rel)
+                if kinds is not None:
+                    kinds[unsupported_kind(name)] += 1
     return sorted(found), unsupported
 
 
@@ -291,8 +335,13 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
     if suffix in MAIL_SUFFIXES:
         from .mail import mail_documents
 
-        return mail_documents(data, rel, mbox=suffix == ".mbox", load=load_file, depth=depth,
-                              max_bytes=max_bytes)
+        docs, warnings = mail_documents(data, rel, mbox=suffix == ".mbox", load=load_file,
+                                        depth=depth, max_bytes=max_bytes)
+        if depth == 0 and suffix == ".eml" and not path.name.lower().endswith(".eml"):
+            stable = maildir_id(rel)  # (a Maildir message: cited by a name its flags leave)
+            docs = [dataclasses.replace(d, doc_id=stable + d.doc_id[len(rel):])
+                    if d.doc_id.startswith(rel) else d for d in docs]
+        return docs, warnings
     if suffix in NOTEBOOK_SUFFIXES:
         from .notebook import notebook_markdown
 

@@ -24,39 +24,57 @@ _KIND = {".docx": "Word", ".odt": "OpenDocument", ".odp": "OpenDocument",
 MAX_REPEAT = 10  # a spreadsheet's row or cell marked "repeated N times" is written at most
 # this often (an empty one never): its 1,048,576 blank rows are no text
 MAX_CELLS = 200_000  # cells read from one workbook; the rest is said to be left out
+MAX_ODF_XML = 48 * 2**20  # bytes of an OpenDocument's content.xml: read whole into a tree
+# (about 8 times as much memory), a larger one is refused
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a Compound File: a password-protected OOXML
+# file (encrypted inside one) or an old binary .doc, .xls, .ppt
+
+
+def safe_xml(data: bytes):
+    """lxml's tree of an XML part, no entity expanded, nothing fetched."""
+    from lxml import etree
+
+    return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
 
 
 def load_office(data: bytes, rel: str, suffix: str) -> tuple[Document, list[str]]:
     """The Document of an office file (``suffix`` is its kind), and what was said about it."""
     kind = _KIND[suffix]
+    if data.startswith(_OLE):
+        raise LoadError(f"a password-protected or old binary {kind} file: open it and save it "
+                        f"as {suffix} without a password to index it")
     try:
         check_zip(data)  # (the libraries inflate their parts whole, unbounded)
     except ArchiveError as err:
         raise LoadError(f"unreadable {kind} file: {err}") from None
-    said: list[str] = []
+    warnings: list[str] = []
     try:
         if suffix == ".docx":
             title, blocks = _docx(data)
         elif suffix == ".pptx":
-            title, blocks = _pptx(data)
+            title, blocks = _pptx(data, warnings)
         elif suffix == ".xlsx":
-            title, blocks = _xlsx(data, said)
+            title, blocks = _xlsx(data, warnings)
         else:
-            title, blocks = _opendocument(data, said)
-    except LoadError:
+            title, blocks = _opendocument(data, warnings)
+    except (LoadError, MemoryError):
         raise
-    except KeyError:  # (a zip without the part holding the text)
-        raise LoadError(f"unreadable {kind} file: no {kind} document inside the "
-                        "zip") from None
     except Exception as err:  # BadZipFile, PackageNotFoundError, XMLSyntaxError and friends
-        raise LoadError(f"unreadable {kind} file ({err.__class__.__name__})") from None
+        message = " ".join(str(err).split())
+        if "Memory allocation failed" in message:  # (libxml2's own heap ran out)
+            raise MemoryError from None
+        if isinstance(err, KeyError) and "There is no item named" in message:
+            raise LoadError(f"unreadable {kind} file: no {kind} document inside the "
+                            "zip") from None
+        raise LoadError(f"unreadable {kind} file ({err.__class__.__name__}: "
+                        f"{message[:120]})") from None
     text, sections = assemble(blocks)
     if not VISIBLE.search(text):
         raise LoadError(f"{kind} file has no text")
     title = (title or "").strip() or next((s.title for s in sections if s.level == 1),
                                           Path(rel).stem)
     return Document(doc_id=rel, text=text, source=rel, title=title,
-                    sections=tuple(sections)), said
+                    sections=tuple(sections)), warnings
 
 
 def assemble(blocks) -> tuple[str, list[Section]]:
@@ -103,6 +121,10 @@ def _sheet(rows) -> tuple[str, int, str]:
     of "name: value" pairs, so that a row read alone still says what its values are
     ("- Model: P-100; Released: 2021-03-01"); without one, Markdown rows."""
     rows = [r for r in rows if any(str(c).strip() for c in r)]
+    width = max(map(len, rows), default=0)
+    used = [i for i in range(width) if any(i < len(r) and str(r[i]).strip() for r in rows)]
+    if len(used) < width:  # (columns empty in every row: a sheet's layout, no text)
+        rows = [_trimmed([r[i] if i < len(r) else "" for i in used]) for r in rows]
     header = [" ".join(str(c).split()) for c in rows[0]] if rows else []
     if (len(rows) < 2 or len(header) < 2 or not all(header)
             or any(_NUMBER.fullmatch(h) for h in header)):
@@ -192,15 +214,13 @@ def _docx_blocks(d):
 def _docx_notes(d) -> dict:
     """(reference tag, id) -> the text of each footnote and endnote of the document."""
     from docx.oxml.ns import qn
-    from lxml import etree
 
     notes = {}
     for rel in d.part.rels.values():
         kind = rel.reltype.rsplit("/", 1)[-1]
         if kind not in ("footnotes", "endnotes") or rel.is_external:
             continue
-        root = etree.fromstring(rel.target_part.blob, etree.XMLParser(
-            resolve_entities=False, no_network=True))
+        root = safe_xml(rel.target_part.blob)
         ref = qn(f"w:{kind[:-1]}Reference")
         for note in root.iter(qn(f"w:{kind[:-1]}")):
             text = " ".join(" ".join(_docx_text(p) for p in note.iter(qn("w:p"))).split())
@@ -306,46 +326,47 @@ _ODF_ASIDE = {_q(n) for n in (
     "table:shapes")}
 
 
-def _xml(z, name: str):
-    from lxml import etree
-
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    return etree.fromstring(z.read(name), parser)
-
-
-def _opendocument(data: bytes, said: list[str]) -> tuple[str, list]:
+def _opendocument(data: bytes, warnings: list[str]) -> tuple[str, list]:
     """(title, blocks) of an OpenDocument text, presentation or spreadsheet."""
     import zipfile
 
     z = zipfile.ZipFile(io.BytesIO(data))
     names = set(z.namelist())
-    content = _xml(z, "content.xml")
+    size = z.getinfo("content.xml").file_size
+    if size > MAX_ODF_XML:
+        raise LoadError(f"its content is {size / 2**20:.0f} MB of XML (more than "
+                        f"{MAX_ODF_XML // 2**20} MB is not read); split it to index it")
+    content = safe_xml(z.read("content.xml"))
     styles = _odf_list_styles(content)
     if "styles.xml" in names:
-        styles = {**_odf_list_styles(_xml(z, "styles.xml")), **styles}
+        styles = {**_odf_list_styles(safe_xml(z.read("styles.xml"))), **styles}
     title = ""
     if "meta.xml" in names:
-        found = _xml(z, "meta.xml").find(f".//{_q('dc:title')}")
+        found = safe_xml(z.read("meta.xml")).find(f".//{_q('dc:title')}")
         title = " ".join((found.text or "").split()) if found is not None else ""
     body = content.find(_q("office:body"))
     if body is None or not len(body):
         raise LoadError("unreadable OpenDocument file: no document body in it")
-    walk = _OdfWalk(styles)
+    reader = _OdfReader(styles)
     top = body[0]  # office:text, office:presentation, office:spreadsheet (office:drawing...)
     blocks: list = []
     if top.tag == _q("office:presentation") or top.tag == _q("office:drawing"):
         pages = [page for page in top if page.tag == _q("draw:page")]
         for n, page in enumerate(pages, 1):
-            blocks += walk.slide(page, n)
+            blocks += reader.slide(page, n)
     elif top.tag == _q("office:spreadsheet"):
         for sheet in top:
-            if sheet.tag == _q("table:table"):
+            if sheet.tag == _q("table:table") and reader.cells <= MAX_CELLS:
+                notes: list[str] = []
                 blocks.append((sheet.get(_q("table:name")) or "Sheet", 1, "text"))
-                blocks.append(_sheet(walk.rows(sheet)))
+                blocks.append(_sheet(reader.rows(sheet, notes)))
+                blocks += [(note, 0, "text") for note in notes]
     else:
-        blocks = list(walk.blocks(top))
-    if walk.cut:
-        said.append(f"repeated rows or cells written at most {MAX_REPEAT} times each")
+        blocks = list(reader.blocks(top))
+    if reader.cut:
+        warnings.append(f"repeated rows or cells written at most {MAX_REPEAT} times each")
+    if reader.cells > MAX_CELLS:
+        warnings.append(f"only the first {MAX_CELLS} cells read")
     return title, blocks
 
 
@@ -367,12 +388,13 @@ def _odf_list_styles(root) -> dict[str, dict[int, bool]]:
     return styles
 
 
-class _OdfWalk:
+class _OdfReader:
     """Blocks of an OpenDocument body, in document order."""
 
     def __init__(self, list_styles: dict):
         self.list_styles = list_styles
         self.cut = False  # (a repeat was cut to MAX_REPEAT)
+        self.cells = 0  # (table cells read, against MAX_CELLS)
 
     def inline(self, el, notes: list | None = None) -> str:
         """A paragraph's text: spans, links, spaces (``text:s``), tabs, line breaks; a
@@ -427,7 +449,10 @@ class _OdfWalk:
             elif tag == _q("text:numbered-paragraph"):
                 yield from self.items(child, 1, child.get(_q("text:list-id")) or "")
             elif tag == _q("table:table"):
-                yield self.table(child)
+                notes = []
+                yield _table(self.rows(child, notes))
+                for note in notes:
+                    yield note, 0, "text"
             else:  # sections, frames, text boxes, shapes, groups: read what they hold
                 yield from self.blocks(child, listed)
 
@@ -455,8 +480,12 @@ class _OdfWalk:
                 if child.tag == _q("text:list"):
                     yield from self.items(child, depth + 1,
                                           child.get(_q("text:style-name")) or style)
-                elif child.tag in (_q("text:p"), _q("text:h")):
+                elif child.tag == _q("text:h"):  # (a numbered heading: LibreOffice lists it)
                     notes: list[str] = []
+                    yield (self.inline(child, notes),
+                           max(1, min(_count(child, "text:outline-level"), 6)), "text")
+                elif child.tag == _q("text:p"):
+                    notes = []
                     text = " ".join(self.inline(child, notes).split("\n"))
                     yield pad + (mark if first else " " * len(mark)) + text, 0, "item"
                     first = False
@@ -465,11 +494,9 @@ class _OdfWalk:
                 elif isinstance(child.tag, str) and child.tag not in _ODF_ASIDE:
                     yield from self.blocks(child)
 
-    def table(self, table) -> tuple[str, int, str]:
-        return _table(self.rows(table))
-
-    def rows(self, table) -> list[list[str]]:
-        """A table's rows of cell texts, repeats written out (``repeat``)."""
+    def rows(self, table, notes: list[str]) -> list[list[str]]:
+        """A table's rows of cell texts, repeats written out (``repeat``), within MAX_CELLS;
+        its cells' footnotes go to ``notes``."""
         rows = []
         for row in table.iter(_q("table:table-row")):
             if _ancestor_table(row) is not table:
@@ -480,20 +507,29 @@ class _OdfWalk:
                     continue  # (the part of a merged cell that the cell before it covers)
                 if cell.tag != _q("table:table-cell"):
                     continue
-                text = " ".join(self.inline(p) for p in cell.iter(_q("text:p"), _q("text:h")))
+                text = self.cell(cell, notes)
                 cells += [text] * self.repeat(cell, "table:number-columns-repeated", text)
-            while cells and not cells[-1].strip():
-                cells.pop()
-            rows += [cells] * self.repeat(row, "table:number-rows-repeated", "".join(cells))
+            cells = _trimmed(cells)
+            n = self.repeat(row, "table:number-rows-repeated", "".join(cells))
+            self.cells += len(cells) * n
+            if self.cells > MAX_CELLS:
+                break
+            rows += [cells] * n
         return rows
+
+    def cell(self, cell, notes: list[str]) -> str:
+        """A cell's text (a date as its value, 2024-03-01): its paragraphs, not its comment."""
+        date = cell.get(_q("office:date-value"))
+        if cell.get(_q("office:value-type")) == "date" and date:
+            return date.removesuffix("T00:00:00")
+        return " ".join(self.inline(p, notes) for p in cell.iter(_q("text:p"), _q("text:h"))
+                        if not _aside(p, cell))
 
     def repeat(self, el, attribute: str, text: str) -> int:
         n = _count(el, attribute)
-        if not text.strip():  # (an empty cell keeps its columns; empty rows are dropped)
-            return min(n, 100)
-        if n > MAX_REPEAT:
+        if n > MAX_REPEAT and text.strip():
             self.cut = True
-        return min(n, MAX_REPEAT)
+        return min(n, MAX_REPEAT)  # (a run of empty cells too: 16,384 columns are no text)
 
     def slide(self, page, number: int) -> list:
         """A slide: its title as a heading ("Slide 3" without one), its shapes' text, then
@@ -516,17 +552,27 @@ class _OdfWalk:
             out += self.blocks(frame, frame.get(_q("presentation:class")) == "outline")
         notes = page.find(_q("presentation:notes"))
         if notes is not None:
-            said = []
+            spoken = []
             for frame in notes:
                 if frame.get(_q("presentation:class")) == "notes":
-                    said += self.blocks(frame)
-            if any(t.strip() for t, _, _ in said):
-                out += [("Notes", 2, "text")] + said
+                    spoken += self.blocks(frame)
+            if any(t.strip() for t, _, _ in spoken):
+                out += [("Notes", 2, "text")] + spoken
         return out
 
 
 _SLIDE_CHROME = ("page-number", "footer", "header", "date-time", "page")  # (a slide's
 # number, its footer and date as every slide repeats them; a notes page's picture of its slide)
+
+
+def _aside(el, top) -> bool:
+    """Whether ``el`` lies, below ``top``, in a comment or a note's body."""
+    for parent in el.iterancestors():
+        if parent is top:
+            return False
+        if parent.tag in _ODF_ASIDE:
+            return True
+    return False
 
 
 def _ancestor_table(row):
@@ -547,31 +593,43 @@ def _count(el, attribute: str) -> int:
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 
 
-def _pptx(data: bytes) -> tuple[str, list]:
+def _pptx(data: bytes, warnings: list[str]) -> tuple[str, list]:
     """(title, blocks) of a slide deck: each slide's title a heading ("Slide 3" without
     one), its shapes' text in order (groups read through, tables as rows), then its notes."""
     from pptx import Presentation
 
+    from pptx.enum.shapes import PP_PLACEHOLDER
+
     deck = Presentation(io.BytesIO(data))
     blocks: list = []
+    unread = 0
     for number, slide in enumerate(deck.slides, 1):
-        title = slide.shapes.title
+        title = next((shape for shape in slide.placeholders if shape.placeholder_format.type in (
+            PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE, PP_PLACEHOLDER.VERTICAL_TITLE)),
+            None)  # (not ``shapes.title``: LibreOffice's untitled body is its first placeholder)
         heading = " ".join(title.text_frame.text.split()) if title is not None else ""
         blocks.append((heading or f"Slide {number}", 1, "text"))
         for shape in slide.shapes:
             if title is None or shape.shape_id != title.shape_id:
-                blocks += _pptx_shape(shape)
+                try:
+                    blocks += _pptx_shape(shape)
+                except (NotImplementedError, ValueError, KeyError, AttributeError):
+                    unread += 1  # (a shape python-pptx cannot read: the others are read)
         frame = slide.notes_slide.notes_text_frame if slide.has_notes_slide else None
         if frame is not None and VISIBLE.search(frame.text):
             blocks.append(("Notes", 2, "text"))
             blocks += _pptx_paragraphs(frame, listed=False)
+    if unread:
+        warnings.append(f"{unread} shapes python-pptx cannot read left out")
     return deck.core_properties.title or "", blocks
 
 
 def _pptx_shape(shape) -> list:
-    from pptx.enum.shapes import MSO_SHAPE_TYPE, PP_PLACEHOLDER
+    from pptx.enum.shapes import PP_PLACEHOLDER
+    from pptx.shapes.group import GroupShape
 
-    if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+    if isinstance(shape, GroupShape):  # (not ``shape_type``: it raises on a shape without
+        # geometry, as Google Slides, Keynote and LibreOffice write them)
         return [b for inner in shape.shapes for b in _pptx_shape(inner)]
     if getattr(shape, "has_table", False) and shape.has_table:
         return [_table([cell.text if not cell.is_spanned else "" for cell in row.cells]
@@ -612,7 +670,7 @@ def _pptx_paragraphs(frame, listed: bool) -> list:
 # --- Excel -------------------------------------------------------------------------------
 
 
-def _xlsx(data: bytes, said: list[str]) -> tuple[str, list]:
+def _xlsx(data: bytes, warnings: list[str]) -> tuple[str, list]:
     """(title, blocks) of a workbook: each sheet a heading and a table of its cells' values
     (as last computed, for a formula), empty rows and trailing empty cells left out."""
     import openpyxl
@@ -621,22 +679,38 @@ def _xlsx(data: bytes, said: list[str]) -> tuple[str, list]:
     try:
         blocks, cells = [], 0
         for sheet in book.worksheets:
+            sheet.reset_dimensions()  # (the cells there are, not the range the file declares:
+            # "A1:XFD1048576" would be 17 billion empty cells to walk)
             rows = []
             for row in sheet.iter_rows(values_only=True):
-                values = [_cell(v) for v in row]
-                while values and not values[-1]:
-                    values.pop()
-                cells += len(values)
+                cells += len(row)
                 if cells > MAX_CELLS:
-                    said.append(f"only the first {MAX_CELLS} cells read")
+                    warnings.append(f"only the first {MAX_CELLS} cells read")
                     break
-                rows.append(values)
+                rows.append(_trimmed(_squeezed([_cell(v) for v in row])))
             blocks += [(sheet.title, 1, "text"), _sheet(rows)]
             if cells > MAX_CELLS:
                 break
         return book.properties.title or "", blocks
     finally:
         book.close()
+
+
+def _trimmed(values: list[str]) -> list[str]:
+    """A row without its trailing empty cells."""
+    while values and not str(values[-1]).strip():
+        values.pop()
+    return values
+
+
+def _squeezed(values: list[str]) -> list[str]:
+    """A row with each run of empty cells kept to MAX_REPEAT (16,384 columns are no text)."""
+    out, empty = [], 0
+    for v in values:
+        empty = 0 if v else empty + 1
+        if empty <= MAX_REPEAT:
+            out.append(v)
+    return out
 
 
 def _cell(value) -> str:

@@ -25,8 +25,9 @@ from .chunking import Chunker, ChunkerSettings
 from .errors import KnowledgeError, NothingIngested, UsageError
 from .embedding import family
 from .language import coverage_warning, dominant_script
-from .loaders import (HTML_SUFFIXES, MARKDOWN_SUFFIXES, OUTLINE_SUFFIXES, RST_SUFFIXES,
-                      SUPPORTED, TEXT_SUFFIXES, filtered_out, is_supported, walk)
+from .loaders import (HTML_SUFFIXES, LATEX_SUFFIXES, MARKDOWN_SUFFIXES, OFFICE_SUFFIXES,
+                      OUTLINE_SUFFIXES, RST_SUFFIXES, SUPPORTED, TEXT_SUFFIXES, filtered_out,
+                      is_supported, walk)
 from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
@@ -35,12 +36,6 @@ from .windows import encode_windows
 
 DEFAULT_MAX_FILE_MB = 200
 IGNORED_NAMED = 5  # unsupported files a report names
-
-
-def _kind(rel: str) -> str:
-    """An unsupported file's kind, as a user names it: ".tex", "no suffix"."""
-    suffix = Path(rel).suffix.lower()
-    return suffix if 1 < len(suffix) <= 12 else "no suffix"
 
 
 @dataclass
@@ -57,7 +52,7 @@ class SyncReport:
     warnings: list = field(default_factory=list)  # (file, message): ingested with a problem
     unsupported: int = 0
     ignored: list = field(default_factory=list)  # a few of the unsupported files, by name
-    ignored_kinds: dict = field(default_factory=dict)  # ".tex": 3, of (up to 100 of) them
+    ignored_kinds: dict = field(default_factory=dict)  # ".rtf": 3, of all of them
     left_out: int = 0  # documents removed whose files the --include/--exclude filters leave out
     touched: int = 0  # files whose mtime changed but not their bytes
     seconds: dict = field(default_factory=dict)
@@ -99,7 +94,7 @@ def content_hash(doc: Document) -> str:
 
 
 _FORMATS = set(TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + RST_SUFFIXES
-               + OUTLINE_SUFFIXES + (".pdf", ".docx"))
+               + OUTLINE_SUFFIXES + LATEX_SUFFIXES + OFFICE_SUFFIXES + (".pdf", ".epub"))
 
 
 def twins(scans) -> list[tuple[str, str]]:
@@ -123,7 +118,8 @@ def twins(scans) -> list[tuple[str, str]]:
 
 def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None = None,
           follow_symlinks: bool = False, leave_out: Path | None = None,
-          ignored: list | None = None) -> tuple[list[tuple[Path, list[str], bool]], int]:
+          ignored: list | None = None, kinds: Counter | None = None
+          ) -> tuple[list[tuple[Path, list[str], bool]], int]:
     """(root, relative files, root is a folder) per argument; and unsupported-file count.
     Files that cannot even be named are appended to ``skipped``. With ``root``, files under
     it are named relative to it (their document ids keep their folders). ``leave_out``: a
@@ -149,7 +145,8 @@ def _scan(paths: list[Path], include, exclude, skipped: list, root: Path | None 
             inside = leave_out is not None and leave_out.resolve() != p  # (the folder itself:
             # refused as no knowledge base when it is written)
             files, n = walk(p, include, exclude, skipped, follow_symlinks,
-                            prune=(leave_out,) if inside else (), ignored=ignored)
+                            prune=(leave_out,) if inside else (), ignored=ignored,
+                            kinds=kinds)
             unsupported += n
             scans.append((p, files, True))
         elif not is_supported(p):
@@ -208,10 +205,12 @@ def sync(
     report = SyncReport()
     choose_kind(index_kind, 0)  # validate early
     ignored: list[str] = []
+    kinds: Counter = Counter()
     scans, report.unsupported = _scan(paths, include, exclude, report.skipped, root,
-                                      follow_symlinks, leave_out=Path(kb_dir), ignored=ignored)
+                                      follow_symlinks, leave_out=Path(kb_dir), ignored=ignored,
+                                      kinds=kinds)
     report.ignored = ignored[:IGNORED_NAMED]
-    report.ignored_kinds = dict(Counter(_kind(f) for f in ignored).most_common())
+    report.ignored_kinds = dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     report.twins = twins(scans)
     if not empty_ok and not any(files for _, files, _ in scans):
         where = ", ".join(str(p) for p in paths)

@@ -133,7 +133,7 @@ def cmd_index(args) -> int:
 def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
     """A sync's report: counts on stdout (one JSON object with ``as_json``), each skipped
     file and warning on stderr."""
-    from knowledge.loaders import CONVERTIBLE, IGNORED_KEPT
+    from knowledge.loaders import CONVERTIBLE
 
     for path, reason in report.skipped:
         _err(f"skipped {path}: {reason}")
@@ -159,15 +159,16 @@ def _print_report(kb_dir, report, as_json: bool, when: str = "") -> None:
     if report.unsupported:
         more = ", ..." if report.unsupported > len(report.ignored) else ""
         kinds = ", ".join(f"{n} {_one_line(k)}" for k, n in report.ignored_kinds.items())
-        if kinds and len(report.ignored_kinds) > 1 or report.unsupported > len(report.ignored):
-            kinds = f": {kinds}" if report.unsupported <= IGNORED_KEPT else (
-                f"; of the first {IGNORED_KEPT}: {kinds}")
-        else:
-            kinds = ""
-        documents = " ".join(k for k in report.ignored_kinds if k in CONVERTIBLE)
-        hint = (f"; {documents} files are not read here: save or convert them as PDF, HTML, "
-                "Markdown or .docx to index them") if documents else ""
-        said.append(f"{report.unsupported} files of unsupported types ignored{kinds} "
+        if len(report.ignored_kinds) < 2 and report.unsupported <= len(report.ignored):
+            kinds = ""  # (one kind, every file named: the names say it)
+        targets: dict[str, list[str]] = {}  # (what to save as -> the kinds to save so)
+        for kind in report.ignored_kinds:
+            if kind in CONVERTIBLE:
+                targets.setdefault(CONVERTIBLE[kind], []).append(kind)
+        hint = "".join(f"; {' '.join(names)} files are not read here: save them as {target} "
+                       "to index them" for target, names in targets.items())
+        said.append(f"{report.unsupported} files of unsupported types ignored"
+                    f"{': ' + kinds if kinds else ''} "
                     f"({', '.join(map(_one_line, report.ignored))}{more}){hint}")
     if said:
         _out(", ".join(said))  # (a file name may hold a terminal escape)

@@ -187,7 +187,7 @@ def test_index_names_what_it_ignores_and_warns_when_filters_remove_documents(tmp
                                             "x\x1b[2Jy.bin": b"\x00"})
     kb = str(tmp_path / "kb")
     code, out, err = run(capsys, "index", str(docs), "--kb", kb)
-    assert code == 0 and "2 files of unsupported types ignored: 1 .png, 1 .bin (photo.png, " \
+    assert code == 0 and "2 files of unsupported types ignored: 1 .bin, 1 .png (photo.png, " \
         "x\\x1b[2Jy.bin)" in out and "convert" not in out
     assert "files skipped" not in out  # (none were: nothing "above" to point at)
     code, out, err = run(capsys, "index", str(docs), "--kb", kb, "--include", "crow.txt")
@@ -205,10 +205,13 @@ def test_index_says_which_documents_it_cannot_read_and_how_to_get_them_read(tmp_
     types ignored" and five names; the kinds are counted, and a document kind not read here
     comes with what to do."""
     docs = write_corpus(tmp_path / "docs", {**ANIMALS, "paper.rtf": "{\\rtf1 Crows}",
-                                            "notes.rtf": "x", "style.css": "p {}"})
+                                            "notes.doc": "x", "old.xls": "x", "style.css": "p {}",
+                                            **{f"img{i}.png": "x" for i in range(6)}})
     code, out, err = run(capsys, "index", str(docs), "--kb", str(tmp_path / "kb"))
-    assert code == 0 and "3 files of unsupported types ignored: 2 .rtf, 1 .css (" in out
-    assert ".rtf files are not read here: save or convert them as PDF, HTML" in out
+    assert code == 0 and "10 files of unsupported types ignored: 6 .png, 1 .css, 1 .doc, " \
+        "1 .rtf, 1 .xls (img0.png, " in out
+    assert "; .doc .rtf files are not read here: save them as .docx or .odt to index them; " \
+        ".xls files are not read here: save them as .xlsx or .ods to index them" in out
 
 
 def test_index_warns_of_one_document_in_two_formats(tmp_path, capsys):

@@ -576,6 +576,11 @@ def test_wiki_exports_lose_their_chrome(tmp_path):
         "</body></html>")
     [doc], _ = load(tmp_path, "Anacron b66df947.html", notion)
     assert doc.text == "Anacron\n\nanacron runs missed jobs.\n\n| Key | Value |\n| nice | 10 |"
+    # an article's own footer marked as the site's (a common slip) stays: it is its text
+    [doc], _ = load(tmp_path, "claim.html", "<html><body><article><p>Keep the receipt.</p>"
+                    "<footer role='contentinfo'>Warranty claims: call 555-0100.</footer>"
+                    "</article><footer role='contentinfo'>© ACME</footer></body></html>")
+    assert doc.text == "Keep the receipt.\n\nWarranty claims: call 555-0100."
 
 
 def test_html_ordinals_trademarks_and_a_titles_note_mark_get_no_caret(tmp_path):

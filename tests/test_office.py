@@ -260,6 +260,10 @@ def mail_folders(root: Path) -> None:
     md = mailbox.Maildir(root / "Maildir", create=True)
     md.add(mailbox.MaildirMessage(message("Pump recall", "Return the P-100 pumps to the depot "
                                           "in Leeds.", "<r1@example.org>")))
+    sent = md.add_folder("Sent")  # (Maildir++: ".Sent", a hidden folder, and its marker file)
+    sent.add(mailbox.MaildirMessage(message("Gaskets", "The gasket is 40 mm.", "<g1@x.org>")))
+    (root / "Maildir" / "cur" / "1382620924_0.23395.host,U=1,FMD5=7e3:2,S").write_bytes(
+        bytes(message("Fan", "The fan runs at 1200 rpm.", "<f1@x.org>")))  # (offlineimap's)
     (root / "tb" / "Archives.sbd").mkdir(parents=True)
     for path, subject, body, msg_id in [
             ("tb/Inbox", "Seal codes", "The seal of the P-200 has the code S-9.", "<s1@x.org>"),
@@ -268,22 +272,33 @@ def mail_folders(root: Path) -> None:
         box.add(message(subject, body, msg_id))
         box.flush()
         (root / (path + ".msf")).write_text("// <!-- <mdb:mork:z v=\"1.4\"/> -->")
+    (root / "tb" / "Archives").write_bytes(b"")  # (the folder holding Archives.sbd/: empty)
+    (root / "tb" / "Archives.msf").write_text("x")
     (root / "tb" / "Notes").write_text("not a mailbox: no summary beside it")
     (root / "new").mkdir()
     (root / "new" / "1700000000.plan").write_text("a file in a folder named new")
 
 
 def test_maildir_and_thunderbird_folders_are_found_as_mail(tmp_path):
+    """Maildir (its Maildir++ subfolders too, offlineimap's names too) and Thunderbird's
+    mailboxes are found; their programs' own files are neither read nor counted, an empty
+    Thunderbird folder is not said to be empty on every run; a message's id stays when its
+    flags change."""
     mail_folders(tmp_path)
     found, unsupported = walk(tmp_path)
     assert [f for f in found if not f.startswith("Maildir/")] == ["tb/Archives.sbd/2022",
                                                                   "tb/Inbox"]
-    [maildir] = [f for f in found if f.startswith("Maildir/")]
-    assert maildir.startswith("Maildir/new/")
-    assert unsupported == 4  # two .msf summaries, tb/Notes, new/1700000000.plan
+    maildir = [f for f in found if f.startswith("Maildir/")]
+    assert len(maildir) == 3 and any(f.startswith("Maildir/.Sent/new/") for f in maildir)
+    assert unsupported == 2  # tb/Notes, new/1700000000.plan
     assert not is_supported(Path("Inbox")) and is_supported(Path("mbox"))
-    docs, _ = load_file(tmp_path / maildir, maildir)
+    recall = next(f for f in maildir if f.startswith("Maildir/new/"))
+    docs, _ = load_file(tmp_path / recall, recall)
     assert docs[0].title.startswith("Pump recall") and "Leeds" in docs[0].text
+    read = recall.replace("/new/", "/cur/") + ":2,RS"  # (read, then replied to)
+    (tmp_path / recall).rename(tmp_path / read)
+    assert load_file(tmp_path / read, read)[0][0].doc_id == docs[0].doc_id == (
+        "Maildir/" + recall.rsplit("/", 1)[1])
 
 
 def test_office_files_ebooks_and_mail_folders_are_indexed_and_answered_from(tmp_path, capsys):
@@ -299,7 +314,7 @@ def test_office_files_ebooks_and_mail_folders_are_indexed_and_answered_from(tmp_
         (docs / name).write_bytes((DATA / name).read_bytes())
     mail_folders(docs)
     report = sync(tmp_path / "kb", [docs], embedder=Embedder.load(), log=lambda m: None)
-    assert report.added == 7 and not report.skipped
+    assert report.added == 9 and not report.skipped  # (4 files, 3 Maildir messages, 2 mailboxes)
 
     def ask(question: str) -> dict:
         assert main(["ask", question, "--kb", str(tmp_path / "kb"), "--json"]) == 0
@@ -312,3 +327,120 @@ def test_office_files_ebooks_and_mail_folders_are_indexed_and_answered_from(tmp_
     assert got["citations"][0]["doc_id"] == "tb/Archives.sbd/2022#d1@x.org"
     got = ask("What is the price of the P-100?")
     assert "99.5" in got["answer"] and got["citations"][0]["doc_id"] == "catalogue.xlsx"
+
+
+# --- found by a review that attacked the loaders (each failed before its fix) ---------------
+
+
+def test_a_workbook_declaring_every_cell_of_the_sheet_reads_in_moments():
+    """openpyxl pads a read-only sheet to the range it declares: "A1:XFD1048576" (a cell at
+    the far corner) was 17 billion empty cells, walked until the parse timeout."""
+    import time
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active["A1"] = "Pump"
+    book.active["XFD1048576"] = "far"
+    buf = io.BytesIO()
+    book.save(buf)
+    t0 = time.monotonic()
+    doc, said = load(Path("corner.xlsx"), buf.getvalue())
+    assert time.monotonic() - t0 < 20 and doc.text == "Sheet\n\n| Pump |\n|  | far |"
+
+
+def test_a_deck_with_a_shape_python_pptx_cannot_type_or_an_untitled_libreoffice_slide():
+    """A text shape without geometry (Google Slides, Keynote, LibreOffice write them) made
+    the whole deck "unreadable (NotImplementedError)"; LibreOffice's content placeholder
+    (``<p:ph/>``, index 0) on a slide without a title was taken for its title, the bullets
+    one heading."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])
+    box = slide.shapes.add_textbox(Inches(1), Inches(1), Inches(3), Inches(1))
+    box.text_frame.text = "odd shape text"
+    box._element.nvSpPr.cNvSpPr.attrib.pop("txBox", None)
+    box._element.spPr.remove(box._element.spPr.find(f"{office._A}prstGeom"))
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes._spTree.remove(slide.shapes.title._element)
+    body = slide.placeholders[1]
+    body.text_frame.text = "Grease the bearings."
+    body.text_frame.add_paragraph().text = "Replace the seal kit."
+    body._element.nvSpPr.nvPr.find(
+        "{http://schemas.openxmlformats.org/presentationml/2006/main}ph").attrib.pop("idx")
+    buf = io.BytesIO()
+    deck.save(buf)
+    doc, said = load(Path("deck.pptx"), buf.getvalue())
+    assert doc.text == ("Slide 1\n\nodd shape text\n\nSlide 2\n\n- Grease the bearings.\n"
+                        "- Replace the seal kit.")
+
+
+def test_cell_comments_stay_out_of_cells_and_a_cells_note_follows_its_table():
+    sheet = ('<table:table table:name="S"><table:table-row><table:table-cell><text:p>Model'
+             '</text:p></table:table-cell><table:table-cell><text:p>Flow</text:p>'
+             '</table:table-cell></table:table-row><table:table-row><table:table-cell>'
+             '<office:annotation><text:p>Discontinued, do not order</text:p></office:annotation>'
+             '<text:p>P-100</text:p></table:table-cell><table:table-cell office:value-type='
+             '"date" office:date-value="2024-03-01T00:00:00"><text:p>03/01/24</text:p>'
+             '</table:table-cell></table:table-row></table:table>')
+    doc, _ = load(Path("c.ods"), odt(sheet, "spreadsheet"))
+    assert doc.text == "S\n\n- Model: P-100; Flow: 2024-03-01"
+    table = ('<table:table><table:table-row><table:table-cell><text:p>cell<text:note>'
+             '<text:note-citation>1</text:note-citation><text:note-body><text:p>NOTE BODY'
+             '</text:p></text:note-body></text:note></text:p></table:table-cell>'
+             '<table:table-cell><text:p>x</text:p></table:table-cell></table:table-row>'
+             '</table:table>')
+    doc, _ = load(Path("t.odt"), odt(table))
+    assert doc.text == "| cell | x |\n\n[1] NOTE BODY"
+
+
+def test_libreoffices_numbered_headings_are_headings_and_a_sheets_empty_columns_go():
+    """LibreOffice wraps numbered headings in a list (a Word file it saved read as "1.
+    Installation", "1. Maintenance", no sections); 16,384 empty columns before a value were
+    a page of "|  |" in every row."""
+    body = ('<text:list><text:list-item><text:h text:outline-level="1">Installation</text:h>'
+            '</text:list-item></text:list><text:p>Mount it.</text:p><text:list><text:list-item>'
+            '<text:h text:outline-level="2">Base</text:h></text:list-item></text:list>')
+    doc, _ = load(Path("h.odt"), odt(body))
+    assert doc.text == "Installation\n\nMount it.\n\nBase"
+    assert [(s.level, s.title) for s in doc.sections] == [(1, "Installation"), (2, "Base")]
+    row = ('<table:table-row table:number-rows-repeated="3"><table:table-cell '
+           'table:number-columns-repeated="16383"/><table:table-cell><text:p>far</text:p>'
+           '</table:table-cell></table:table-row>')
+    doc, said = load(Path("w.ods"), odt(f'<table:table table:name="S">{row}</table:table>',
+                                        "spreadsheet"))
+    assert doc.text == "S\n\n| far |\n| far |\n| far |" and said == []
+
+
+def test_a_password_protected_office_file_or_an_opendocument_too_large_is_said(monkeypatch):
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
+    for name in ("x.docx", "x.xlsx", "x.pptx"):
+        with pytest.raises(LoadError, match="password-protected or old binary .* save it as "
+                                            r"\.(docx|xlsx|pptx) without a password"):
+            load(Path(name), ole)
+    monkeypatch.setattr(office, "MAX_ODF_XML", 100)
+    with pytest.raises(LoadError, match="of XML .*; split it to index it"):
+        load(Path("big.odt"), odt("<text:p>" + "words " * 100 + "</text:p>"))
+
+
+def test_an_epub2_contents_page_and_its_package_file_are_not_pages():
+    data = epub({"toc.xhtml": "<h1>Contents</h1><p>Chapter one</p>",
+                 "a.xhtml": "<h1>Chapter one</h1><p>One.</p>"}, ["toc.xhtml", "a.xhtml"])
+    z = zipfile.ZipFile(io.BytesIO(data))
+    members = {n: z.read(n) for n in z.namelist()}
+    members["OPS/book.opf"] = members["OPS/book.opf"].replace(
+        b"</manifest>", b'<item id="opf" href="book.opf" media-type="application/xhtml+xml"/>'
+        b"</manifest>").replace(b"</spine>", b'<itemref idref="opf"/></spine><guide>'
+                                b'<reference type="toc" href="toc.xhtml"/></guide>')
+    doc, _ = load(Path("old.epub"), zipped(members))
+    assert doc.text == "Chapter one\n\nOne."
+
+
+def test_one_document_in_two_office_formats_is_warned_of(tmp_path):
+    from knowledge.sync import twins
+
+    assert twins([(tmp_path, ["pump.md", "pump.odt", "pump.epub", "talk.pptx"], True)]) == [
+        (str(tmp_path / "pump.md"), str(tmp_path / "pump.odt")),
+        (str(tmp_path / "pump.md"), str(tmp_path / "pump.epub"))]
