@@ -285,12 +285,17 @@ def _docx_aside(el, top) -> bool:
     """Whether ``el`` lies, below ``top``, in a part that is no text of ``top`` itself."""
     from docx.oxml.ns import qn
 
-    aside = {qn("w:del"), qn("w:moveFrom"), qn("w:txbxContent"), qn("w:pPr"),
-             "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"}
+    return _under(el, top, {qn("w:del"), qn("w:moveFrom"), qn("w:txbxContent"), qn("w:pPr"),
+                            "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
+                            "Fallback"})
+
+
+def _under(el, top, tags) -> bool:
+    """Whether ``el`` lies, below ``top``, inside an element with one of ``tags``."""
     for parent in el.iterancestors():
         if parent is top:
             return False
-        if parent.tag in aside:
+        if parent.tag in tags:
             return True
     return False
 
@@ -523,7 +528,7 @@ class _OdfReader:
         if cell.get(_q("office:value-type")) == "date" and date:
             return date.removesuffix("T00:00:00")
         return " ".join(self.inline(p, notes) for p in cell.iter(_q("text:p"), _q("text:h"))
-                        if not _aside(p, cell))
+                        if not _under(p, cell, _ODF_ASIDE))  # (a comment, a note's body)
 
     def repeat(self, el, attribute: str, text: str) -> int:
         n = _count(el, attribute)
@@ -563,16 +568,6 @@ class _OdfReader:
 
 _SLIDE_CHROME = ("page-number", "footer", "header", "date-time", "page")  # (a slide's
 # number, its footer and date as every slide repeats them; a notes page's picture of its slide)
-
-
-def _aside(el, top) -> bool:
-    """Whether ``el`` lies, below ``top``, in a comment or a note's body."""
-    for parent in el.iterancestors():
-        if parent is top:
-            return False
-        if parent.tag in _ODF_ASIDE:
-            return True
-    return False
 
 
 def _ancestor_table(row):
