@@ -55,7 +55,8 @@ def test_an_opendocument_text_reads_with_headings_lists_tables_and_footnotes(nam
     assert headings(doc) == ["Pump handbook", "Starting", "Stopping"]
     text = doc.text
     # the footnote follows its paragraph instead of splitting its sentence
-    assert "Press the green button to start the pump.\n\n[1] The button is on the left side." in text
+    assert ("Press the green button to start the pump.\n\n[1] The button is on the left side."
+            in text)
     assert "1. Open the valve.\n2. Press start." in text  # (numbered: the list's style says)
     assert "- a bullet\n  - nested bullet" in text
     assert "| Model | Flow |\n| P-100 | 12 l/min |" in text
