@@ -1,7 +1,9 @@
 """LaTeX sources (``paper.tex``) read as the document reads: pandoc renders them as HTML,
 which ``htmltext`` reads as any page (sections as headings, lists, tables, footnotes after
-the text, verbatim code kept). A command pandoc does not know (a class's ``\\cs{name}``,
-``\\pkg{x}``) stays as written rather than vanishing with its argument.
+the text, verbatim code kept). ``latex.lua`` shapes pandoc's reading: a command it does not
+know (a class's ``\\cs{name}``) stays as written rather than vanishing with its arguments,
+an environment it does not know (tcolorbox, a Beamer frame) is read for its inside, the
+abstract comes first, a citation shows its key ("[lee2020, p. 5]").
 
 pandoc runs with ``--sandbox`` (``\\input`` and ``\\include`` read nothing), in an empty
 folder, bounded as mandoc is (``programs.run_bounded``). Real sources often hold TeX that
@@ -21,27 +23,19 @@ from pathlib import Path
 from .errors import LoadError
 from .types import VISIBLE, Document, Section
 
-# a command pandoc does not know, with a word in its one argument, kept as its source
-# (`\cs{MakeUppercase}`, `\pkg{ltcmd}`); TeX's logos as their names; any other (layout:
-# `\hyphenpenalty=10000`, `\vspace{2pt}`) left out as pandoc would
 LOGOS = {"LaTeXe": "LaTeX2e", "LaTeX": "LaTeX", "TeX": "TeX", "BibTeX": "BibTeX",
          "XeTeX": "XeTeX", "LuaTeX": "LuaTeX", "pdfTeX": "pdfTeX", "eTeX": "e-TeX",
-         "ConTeXt": "ConTeXt"}
-_KEEP_RAW = ("local logos = {" + ", ".join(f'["\\\\{k}"] = "{v}"' for k, v in LOGOS.items())
-             + "}\n" + r"""
-function RawInline(el)
-  if el.format ~= "latex" and el.format ~= "tex" then return nil end
-  local name = el.text:match("^(\\%a+)%s*{?%s*}?%s*$")
-  if name and logos[name] then return pandoc.Str(logos[name]) end
-  if el.text:match("^\\%a+%*?%s*%b{}$") and el.text:match("{[^}\\]*%w[^}\\]*}$") and
-     not el.text:match("^\\[a-z]*space") and not el.text:match("^\\[a-z]*skip") then
-    return pandoc.Code(el.text)
-  end
-  return {}
-end
-""").encode()
+         "ConTeXt": "ConTeXt"}  # TeX's logos, as their names
+MAX_PANDOC_BYTES = 2 * 2**20  # pandoc needs about 270 times a source's size in memory: a
+# larger source is indexed as it is, saying so
+_FILTER = Path(__file__).with_name("latex.lua")  # (how pandoc's reading is shaped)
 _COMMENT = re.compile(r"(?<!\\)%[^\n]*")  # ("100\% sure" is text)
 _BODY = re.compile(r"\\begin\s*\{document\}(.*?)(?:\\end\s*\{document\}|\Z)", re.S)
+# an environment whose inside is typeset as written: a "\begin{document}" or "\title" in
+# one is an example, not the file's own
+_VERBATIM = re.compile(r"\\begin\s*\{((?:[A-Za-z]*[Vv]erbatim|lstlisting|minted|listing|"
+                       r"alltt|filecontents|comment|[A-Za-z]*[Cc]ode|[A-Za-z]*[Ee]xample)\*?)\}"
+                       r"(.*?)\\end\s*\{\1\}", re.S)
 _DEF = re.compile(r"^[ \t]*\\(?:[gex]?def|let)\\[^\n]*\n?", re.M)
 _TITLE = re.compile(r"\\title\s*(?:\[[^\]]{0,300}\])?\s*\{((?:[^{}]|\{[^{}]*\}){1,300})\}")
 _SECTION = re.compile(r"^[ \t]*\\(part|chapter|section|subsection|subsubsection|paragraph)\*?"
@@ -52,14 +46,21 @@ _LEVELS = {"part": 1, "chapter": 1, "section": 1, "subsection": 2, "subsubsectio
 
 def latex_document(text: str, rel: str) -> tuple[Document, list[str]]:
     """The Document of a LaTeX source's text, and what was said about how it was read."""
-    title = _title(text)
+    masked = _VERBATIM.sub(lambda m: " " * len(m.group(0)), _COMMENT.sub(
+        lambda m: " " * len(m.group(0)), text))  # (the same length: positions stay)
+    title = _title(masked, text)
     pandoc = shutil.which("pandoc")
     if pandoc is None:
         return _as_source(text, rel, title), [
             "indexed as its LaTeX source: pandoc, which renders it as the document reads, "
             "is not on this machine (Debian: apt install pandoc)"]
-    body = _BODY.search(text)
-    tries = [text] + ([body.group(1), _DEF.sub("", body.group(1))] if body else
+    if len(text.encode("utf-8", "replace")) > MAX_PANDOC_BYTES:
+        return _as_source(text, rel, title), [
+            f"indexed as its LaTeX source: larger than {MAX_PANDOC_BYTES >> 20} MB, more than "
+            "pandoc reads within its memory bound"]
+    body = _BODY.search(masked)
+    inner = text[body.start(1):body.end(1)] if body else None
+    tries = [text] + ([inner, _DEF.sub("", inner)] if inner is not None else
                       [_DEF.sub("", text)])
     failed = None
     for source in tries:
@@ -68,7 +69,7 @@ def latex_document(text: str, rel: str) -> tuple[Document, list[str]]:
         except LoadError as err:
             if failed is None:
                 failed = err
-            if getattr(err, "said", None) is None:
+            if getattr(err, "said", None) is None or "out of memory" in err.said:
                 break  # (past a bound: another try would be too)
             continue
         doc = _html_document(html, rel)
@@ -81,10 +82,11 @@ def latex_document(text: str, rel: str) -> tuple[Document, list[str]]:
 def _render(pandoc: str, source: str) -> str:
     from .programs import run_bounded
 
+    logos = ", ".join(f'["\\\\{k}"] = "{v}"' for k, v in LOGOS.items())
+    lua = f"local logos = {{{logos}}}\n".encode() + _FILTER.read_bytes()
     html = run_bounded([pandoc, "--sandbox", "--from", "latex+raw_tex", "--to", "html5",
-                        "--wrap", "none", "--lua-filter", "{dir}/keep-raw.lua"],
-                       source.encode("utf-8", "replace"), "pandoc",
-                       files={"keep-raw.lua": _KEEP_RAW})
+                        "--wrap", "none", "--lua-filter", "{dir}/latex.lua"],
+                       source.encode("utf-8", "replace"), "pandoc", files={"latex.lua": lua})
     return html.decode("utf-8", "replace")
 
 
@@ -94,12 +96,13 @@ def _html_document(html: str, rel: str) -> Document:
     return _load_html(f"<html><body>{html}</body></html>", rel)
 
 
-def _title(text: str) -> str:
-    m = _TITLE.search(_COMMENT.sub("", text[:200_000]))
+def _title(masked: str, text: str) -> str:
+    """The \\title{...} of the file (found in ``masked``: comments and verbatim blanked)."""
+    m = _TITLE.search(masked, 0, 200_000)
     if not m:
         return ""
     title = re.sub(r"\\(" + "|".join(sorted(LOGOS, key=len, reverse=True)) + r")\b\s*(?:\{\})?",
-                   lambda g: LOGOS[g.group(1)], m.group(1))
+                   lambda g: LOGOS[g.group(1)], text[m.start(1):m.end(1)])
     return " ".join(re.sub(r"\\[A-Za-z]+\*?|[{}~]|\\\\", " ", title).split())[:200]
 
 
@@ -108,7 +111,9 @@ def _as_source(text: str, rel: str, title: str) -> Document:
     text = re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", text)).strip() + "\n"
     if not VISIBLE.search(text):
         raise LoadError("no text (a LaTeX file of comments only)")
+    masked = _VERBATIM.sub(lambda m: " " * len(m.group(0)), text)  # (an example's headings
+    # are not the file's)
     sections = tuple(Section(m.start(), _LEVELS[m.group(1)], " ".join(m.group(2).split()))
-                     for m in _SECTION.finditer(text))
+                     for m in _SECTION.finditer(masked))
     return Document(doc_id=rel, text=text, source=rel, title=title or Path(rel).stem,
                     sections=sections)

@@ -74,7 +74,11 @@ MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 def suffix_of(path: Path) -> str:
     """The suffix that decides how a file is read: ".md", ".jsonl.gz", ".md.gz" (gzipped
     Markdown), ".txt" for "README" or "NEWS.gz"'s ".txt.gz", ".eml" or ".mbox" for mail
-    kept by a mail program without a suffix (``_mail_folder``)."""
+    kept by a mail program without a suffix (a Maildir's messages, ``_mailbox``)."""
+    if path.parent.name in ("cur", "new") and _MAILDIR_NAME.match(path.name) and all(
+            (path.parent.parent / d).is_dir() for d in ("cur", "new", "tmp")
+            if d != path.parent.name):
+        return ".eml"  # (a Maildir message: "1700000000.M1P2.mx.example.org" is no Org file)
     name = path.name.lower()
     if name.endswith(".jsonl.gz"):
         return ".jsonl.gz"
@@ -89,7 +93,7 @@ def suffix_of(path: Path) -> str:
     suffix = Path(inner).suffix
     if gz:
         return suffix + gz if suffix + gz in GZIP_SUFFIXES else gz
-    return suffix if suffix in SUPPORTED_SUFFIXES else _mail_folder(path) or suffix
+    return suffix if suffix in SUPPORTED_SUFFIXES else _mailbox(path) or suffix
 
 
 # a Maildir message: "1700000000.M1P2.host:2,S" (offlineimap: "1382620924_0.23395.host,U=1")
@@ -103,15 +107,10 @@ def unsupported_kind(name: str) -> str:
     return suffix if 1 < len(suffix) <= 12 else "no suffix"
 
 
-def _mail_folder(path: Path) -> str:
-    """".eml" for a message in a Maildir (in its cur/ or new/ folder, beside tmp/, cur/ or
-    new/), ".mbox" for a mailbox without a suffix: Thunderbird's (an "Inbox" beside its
-    "Inbox.msf" summary) or one named "mbox"; "" for other files (no folder, no stat)."""
-    parent = path.parent
-    if parent.name in ("cur", "new") and _MAILDIR_NAME.match(path.name):
-        if any((parent.parent / d).is_dir() for d in ("cur", "new", "tmp") if d != parent.name):
-            return ".eml"
-    if path.name == "mbox" or parent.name and os.path.isfile(str(path) + ".msf"):
+def _mailbox(path: Path) -> str:
+    """".mbox" for a mailbox without a suffix: Thunderbird's (an "Inbox" beside its
+    "Inbox.msf" summary) or one named "mbox"; "" for other files."""
+    if path.name == "mbox" or path.parent.name and os.path.isfile(str(path) + ".msf"):
         return ".mbox"
     return ""
 
@@ -128,16 +127,28 @@ def maildir_id(rel: str) -> str:
 
 
 # a mail program's own files beside its mail, neither read nor counted as unsupported:
-# Thunderbird's summaries and settings, Maildir++ and Dovecot's markers and indexes
-_MAIL_BOOKKEEPING = re.compile(r".+\.msf|msgFilterRules\.dat|popstate\.dat|maildirfolder|"
-                               r"dovecot[-.][\w.-]+|subscriptions|courierimap\w*")
+# Thunderbird's summaries (anywhere) and settings, a Maildir's markers and Dovecot's indexes
+_THUNDERBIRD_FILES = re.compile(r".+\.msf|msgFilterRules\.dat|popstate\.dat")
+_MAILDIR_FILES = re.compile(r"maildirfolder|dovecot[-.][\w.-]+|subscriptions|courierimap\w*")
+# mail the user threw away or the program judged spam: not their documents
+_DISCARDED_MAIL = re.compile(r"(?i)\.?(?:junk|spam|trash|deleted (?:messages|items))")
 
 
-def _maildir_subfolder(dirpath: str, name: str, dirnames: list[str]) -> bool:
-    """Whether the hidden folder ``name`` is a Maildir++ folder (".Sent", ".Archive") of the
-    Maildir at ``dirpath``: walked, though hidden."""
-    return ("cur" in dirnames and "new" in dirnames and name not in (".", "..")
-            and os.path.isdir(os.path.join(dirpath, name, "cur")))
+def _mail_folder_walk(dirnames: list[str], names: set[str]) -> tuple[bool, bool]:
+    """(is a Maildir: cur/, new/ and tmp/ in it; holds Thunderbird's mailboxes: a .msf in
+    it)."""
+    return ("cur" in dirnames and "new" in dirnames and "tmp" in dirnames,
+            any(n.endswith(".msf") for n in names))
+
+
+def _mail_quiet(name: str, full: str, maildir: bool, thunderbird: bool,
+                names: set[str]) -> bool:
+    """Whether a file is a mail program's own, an empty Thunderbird folder (the parent of its
+    subfolders) or discarded mail: passed over without a word."""
+    if _THUNDERBIRD_FILES.fullmatch(name) or maildir and _MAILDIR_FILES.fullmatch(name):
+        return True
+    return thunderbird and name + ".msf" in names and (
+        _DISCARDED_MAIL.fullmatch(name) is not None or os.path.getsize(full) == 0)
 
 
 def is_supported(path: Path) -> bool:
@@ -185,16 +196,21 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
             continue
         walked.add(real)
         keep = []
+        names = set(filenames)
+        maildir, thunderbird = _mail_folder_walk(dirnames, names)
         for d in sorted(dirnames):
-            if d.startswith(".") and not _maildir_subfolder(dirpath, d, dirnames) or (
+            if maildir and (d == "tmp" or _DISCARDED_MAIL.fullmatch(d)):
+                continue  # (messages being delivered; a Maildir++ .Trash or .Junk)
+            if d.startswith(".") and not (maildir and os.path.isdir(
+                    os.path.join(dirpath, d, "cur"))) or (
                     d == "_sources" and "searchindex.js" in filenames):
-                continue  # (hidden; a Sphinx build's page sources: its pages are read)
+                continue  # (hidden, but a Maildir++ folder, ".Sent"; a Sphinx build's page
+                # sources: its pages are read)
             if _valid_name(d):
                 keep.append(d)
             elif skipped is not None:
                 skipped.append((_shown(Path(dirpath, d)), BAD_NAME + " (folder not walked)"))
         dirnames[:] = keep
-        names = set(filenames)
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
@@ -210,11 +226,12 @@ def walk(root: Path, include: list[str] = (), exclude: list[str] = (),
                     if skipped is not None:
                         skipped.append((_shown(Path(full)), why))
                     continue
-            if filtered_out(rel, include, exclude) or _MAIL_BOOKKEEPING.fullmatch(name):
+            if filtered_out(rel, include, exclude) or (
+                    (maildir or thunderbird) and _mail_quiet(name, full, maildir, thunderbird,
+                                                            names)):
                 continue
             if is_supported(Path(full)):
-                if not (name + ".msf" in names and os.path.getsize(full) == 0):
-                    found.append(rel)  # (not an empty Thunderbird folder: its subfolders')
+                found.append(rel)
             else:
                 unsupported += 1
                 if ignored is not None and len(ignored) < IGNORED_KEPT:

@@ -90,3 +90,54 @@ def test_a_looping_tex_file_is_bounded(tmp_path, monkeypatch):
     t0 = time.monotonic()
     doc, said = load(tmp_path, "\\def\\a{\\a\\a}\n\\newcommand{\\b}{\\b x}\n\\a \\b text\n")
     assert time.monotonic() - t0 < 15 and said and "indexed as its LaTeX source" in said[0]
+
+
+@needs_pandoc
+def test_what_pandoc_does_not_know_is_read_not_dropped(tmp_path):
+    """A second review: pandoc leaves out, as raw TeX, an environment it does not know (a
+    Beamer frame, tcolorbox: a talk read as its titles), a command with two arguments or an
+    option, the abstract (metadata to pandoc), and shows a citation as nothing."""
+    doc, said = load(tmp_path, r"""\documentclass{article}
+\usepackage{tcolorbox}
+\begin{document}
+\begin{abstract}We show that pumps fail after 400 hours.\end{abstract}
+\section{Intro}
+\begin{tcolorbox}[title=Warning]Never open the valve under pressure.\end{tcolorbox}
+As \cite[p.~5]{lee2020} and \citep[see][]{kim} found, a \newterm{widget}{a small device}
+fails; \vspace{2pt}\hyphenpenalty=100
+\end{document}
+""")
+    assert said == [] and [s.title for s in doc.sections] == ["Abstract", "Intro"]
+    assert doc.text.startswith("Abstract\n\nWe show that pumps fail after 400 hours.")
+    assert "Never open the valve under pressure." in doc.text
+    assert r"As [lee2020, p. 5] and [see kim] found, a \newterm{widget}{a small device}" \
+           in doc.text
+    assert "vspace" not in doc.text and "hyphenpenalty" not in doc.text
+
+
+@needs_pandoc
+def test_an_example_document_in_verbatim_is_neither_the_body_nor_the_title(tmp_path, monkeypatch):
+    """A chapter of a class's guide (no preamble) quoting a minimal document: its
+    "\\begin{document}" was taken for the body ("Hello"), its \\title for the title."""
+    from knowledge import latex
+
+    chapter = r"""\chapter{Installing the widget}
+Torque the four bolts to 12 Nm. A minimal document looks like this:
+\begin{verbatim}
+\documentclass{widget}
+\title{Example Title}
+\begin{document}
+Hello
+\end{document}
+\end{verbatim}
+\def\DescribesFile#1 [#2]{#1}
+\section{Troubleshooting}
+If the LED blinks red, replace fuse F2.
+"""
+    doc, said = load(tmp_path, chapter, "widget-guide.tex")
+    assert "Torque the four bolts to 12 Nm." in doc.text and "replace fuse F2" in doc.text
+    assert doc.title == "widget-guide" and "Troubleshooting" in [s.title for s in doc.sections]
+    assert "Example Title" not in [s.title for s in doc.sections]
+    monkeypatch.setattr(latex, "MAX_PANDOC_BYTES", 100)
+    doc, said = load(tmp_path, chapter, "big.tex")
+    assert "replace fuse F2" in doc.text and said and "larger than" in said[0]

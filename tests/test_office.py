@@ -445,3 +445,36 @@ def test_one_document_in_two_office_formats_is_warned_of(tmp_path):
     assert twins([(tmp_path, ["pump.md", "pump.odt", "pump.epub", "talk.pptx"], True)]) == [
         (str(tmp_path / "pump.md"), str(tmp_path / "pump.odt")),
         (str(tmp_path / "pump.md"), str(tmp_path / "pump.epub"))]
+
+
+def test_mail_folders_as_mail_programs_leave_them_and_lookalikes_that_are_not(tmp_path):
+    """A second review: a Maildir message named after a host ending ".org" was read as Org
+    (and re-embedded when read); files named like Dovecot's (dovecot.md, dovecot.1) vanished
+    everywhere; a Maildir's tmp/ counted; Junk and Trash indexed as the user's mail; a notes
+    folder with new/ and cur/ read as mail."""
+    md = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    md.add(mailbox.MaildirMessage(message("Server migration", "The server moves on Friday.",
+                                          "<m1@x.org>")))
+    src = next((tmp_path / "Maildir" / "new").iterdir())
+    src.rename(src.with_name(src.name.split(".")[0] + ".M4P100.mx.example.org"))
+    (tmp_path / "Maildir" / "tmp" / "1700000009.M9.host").write_text("being delivered")
+    (tmp_path / "Maildir" / "dovecot-uidlist").write_text("3 V1 N2")
+    md.add_folder("Junk").add(message("You won", "Claim your prize.", "<j1@x.org>"))
+    (tmp_path / "tb").mkdir()
+    for box in ("Inbox", "Trash"):
+        m = mailbox.mbox(tmp_path / "tb" / box)
+        m.add(message(box, f"In the {box}.", f"<{box}@x.org>"))
+        m.flush()
+        (tmp_path / "tb" / (box + ".msf")).write_text("x")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "dovecot.md").write_text("# Dovecot\n\nSet mail_location.\n")
+    for folder in ("new", "cur"):
+        (tmp_path / "notes" / folder).mkdir(parents=True)
+    (tmp_path / "notes" / "new" / "20240115_meeting.md").write_text("# Meeting\n\nAgenda.\n")
+    found, unsupported = walk(tmp_path)
+    assert found == ["Maildir/new/" + src.name.split(".")[0] + ".M4P100.mx.example.org",
+                     "docs/dovecot.md", "notes/new/20240115_meeting.md", "tb/Inbox"]
+    assert unsupported == 0  # (tmp/, dovecot-uidlist, the .msf files: a mail program's)
+    docs, _ = load_file(tmp_path / found[0], found[0])
+    assert docs[0].title.startswith("Server migration")
+    assert docs[0].doc_id == "Maildir/" + src.name.split(".")[0] + ".M4P100.mx.example.org"
