@@ -11,7 +11,7 @@ pandoc's reader rejects (a ``\\def`` with delimited parameters, doc's ``|verb|``
 the body alone, then the body without its ``\\def`` lines, is tried; failing those, or
 without pandoc, the file is indexed as its source, comments left out, and that is said.
 
-Example: ``doc, warnings = latex_document(Path("paper.tex").read_bytes(), "paper.tex")``.
+Example: ``doc, warnings = latex_document(Path("paper.tex").read_text(), "paper.tex")``.
 """
 from __future__ import annotations
 
@@ -33,9 +33,8 @@ _COMMENT = re.compile(r"(?<!\\)%[^\n]*")  # ("100\% sure" is text)
 _BODY = re.compile(r"\\begin\s*\{document\}(.*?)(?:\\end\s*\{document\}|\Z)", re.S)
 # an environment whose inside is typeset as written: a "\begin{document}" or "\title" in
 # one is an example, not the file's own
-_VERBATIM = re.compile(r"\\begin\s*\{((?:[A-Za-z]*[Vv]erbatim|lstlisting|minted|listing|"
-                       r"alltt|filecontents|comment|[A-Za-z]*[Cc]ode|[A-Za-z]*[Ee]xample)\*?)\}"
-                       r"(.*?)\\end\s*\{\1\}", re.S)
+_VERBATIM = re.compile(r"\\begin\{((?:[A-Za-z]*[Vv]erbatim|lstlisting|minted|listing|alltt|"
+                       r"filecontents|comment|[A-Za-z]*[Cc]ode|[A-Za-z]*[Ee]xample)\*?)\}")
 _DEF = re.compile(r"^[ \t]*\\(?:[gex]?def|let)\\[^\n]*\n?", re.M)
 _TITLE = re.compile(r"\\title\s*(?:\[[^\]]{0,300}\])?\s*\{((?:[^{}]|\{[^{}]*\}){1,300})\}")
 _SECTION = re.compile(r"^[ \t]*\\(part|chapter|section|subsection|subsubsection|paragraph)\*?"
@@ -46,8 +45,7 @@ _LEVELS = {"part": 1, "chapter": 1, "section": 1, "subsection": 2, "subsubsectio
 
 def latex_document(text: str, rel: str) -> tuple[Document, list[str]]:
     """The Document of a LaTeX source's text, and what was said about how it was read."""
-    masked = _VERBATIM.sub(lambda m: " " * len(m.group(0)), _COMMENT.sub(
-        lambda m: " " * len(m.group(0)), text))  # (the same length: positions stay)
+    masked = _blank_verbatim(_COMMENT.sub(lambda m: " " * len(m.group(0)), text))
     title = _title(masked, text)
     pandoc = shutil.which("pandoc")
     if pandoc is None:
@@ -96,6 +94,20 @@ def _html_document(html: str, rel: str) -> Document:
     return _load_html(f"<html><body>{html}</body></html>", rel)
 
 
+def _blank_verbatim(text: str) -> str:
+    """``text`` with each verbatim-like environment blanked out, the same length (positions
+    stay); one left open stays as written, as does the rest after it. Linear."""
+    pieces, at = [], 0
+    while m := _VERBATIM.search(text, at):
+        end = text.find(f"\\end{{{m.group(1)}}}", m.end())
+        if end < 0:
+            break
+        end += len(m.group(1)) + 6
+        pieces += [text[at:m.start()], " " * (end - m.start())]
+        at = end
+    return "".join(pieces) + text[at:]
+
+
 def _title(masked: str, text: str) -> str:
     """The \\title{...} of the file (found in ``masked``: comments and verbatim blanked)."""
     m = _TITLE.search(masked, 0, 200_000)
@@ -111,8 +123,7 @@ def _as_source(text: str, rel: str, title: str) -> Document:
     text = re.sub(r"\n{3,}", "\n\n", _COMMENT.sub("", text)).strip() + "\n"
     if not VISIBLE.search(text):
         raise LoadError("no text (a LaTeX file of comments only)")
-    masked = _VERBATIM.sub(lambda m: " " * len(m.group(0)), text)  # (an example's headings
-    # are not the file's)
+    masked = _blank_verbatim(text)  # (an example's headings are not the file's)
     sections = tuple(Section(m.start(), _LEVELS[m.group(1)], " ".join(m.group(2).split()))
                      for m in _SECTION.finditer(masked))
     return Document(doc_id=rel, text=text, source=rel, title=title or Path(rel).stem,

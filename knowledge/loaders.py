@@ -8,8 +8,8 @@ Example: ``docs, warnings = load_file(Path("notes/a.md"), "a.md")``.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import csv
+import dataclasses
 import errno
 import fnmatch
 import io
@@ -75,9 +75,7 @@ def suffix_of(path: Path) -> str:
     """The suffix that decides how a file is read: ".md", ".jsonl.gz", ".md.gz" (gzipped
     Markdown), ".txt" for "README" or "NEWS.gz"'s ".txt.gz", ".eml" or ".mbox" for mail
     kept by a mail program without a suffix (a Maildir's messages, ``_mailbox``)."""
-    if path.parent.name in ("cur", "new") and _MAILDIR_NAME.match(path.name) and all(
-            (path.parent.parent / d).is_dir() for d in ("cur", "new", "tmp")
-            if d != path.parent.name):
+    if in_maildir(path):
         return ".eml"  # (a Maildir message: "1700000000.M1P2.mx.example.org" is no Org file)
     name = path.name.lower()
     if name.endswith(".jsonl.gz"):
@@ -99,6 +97,14 @@ def suffix_of(path: Path) -> str:
 # a Maildir message: "1700000000.M1P2.host:2,S" (offlineimap: "1382620924_0.23395.host,U=1")
 _MAILDIR_NAME = re.compile(r"\d{6,}[._]")
 _MAILDIR_INFO = re.compile(r":2,[A-Za-z]*$")  # its flags (seen, replied...), which change
+
+
+def in_maildir(path: Path) -> bool:
+    """Whether ``path`` is a message of a Maildir: named as delivered, in the cur/ or new/
+    folder of a folder holding cur/, new/ and tmp/."""
+    parent = path.parent
+    return parent.name in ("cur", "new") and _MAILDIR_NAME.match(path.name) is not None and all(
+        (parent.parent / d).is_dir() for d in ("cur", "new", "tmp") if d != parent.name)
 
 
 def unsupported_kind(name: str) -> str:
@@ -354,8 +360,8 @@ def load_file(path: Path, rel: str, data: bytes | None = None, max_bytes: float 
 
         docs, warnings = mail_documents(data, rel, mbox=suffix == ".mbox", load=load_file,
                                         depth=depth, max_bytes=max_bytes)
-        if depth == 0 and suffix == ".eml" and not path.name.lower().endswith(".eml"):
-            stable = maildir_id(rel)  # (a Maildir message: cited by a name its flags leave)
+        if depth == 0 and in_maildir(path):
+            stable = maildir_id(rel)  # (cited by a name its flags leave)
             docs = [dataclasses.replace(d, doc_id=stable + d.doc_id[len(rel):])
                     if d.doc_id.startswith(rel) else d for d in docs]
         return docs, warnings
