@@ -69,6 +69,11 @@ CONVERTIBLE = {".doc": ".docx or .odt", ".rtf": ".docx or .odt", ".wpd": ".docx 
                ".mobi": ".epub", ".azw": ".epub", ".azw3": ".epub", ".fb2": ".epub",
                ".chm": "PDF or HTML", ".djvu": "PDF", ".ps": "PDF", ".xps": "PDF", ".odg": "PDF"}
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
+# a format's reader, versioned when it reads files better (1 where unnamed): a knowledge base
+# records the versions that read it, and the next `rag index` reads again the files of a
+# format read better since (only documents whose text changed are embedded again).
+# 2: Word's footnotes and endnotes, HTML without Confluence's and Notion's chrome
+READER_VERSIONS = {".docx": 2, ".html": 2, ".htm": 2}
 
 
 def suffix_of(path: Path) -> str:

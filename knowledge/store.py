@@ -630,6 +630,30 @@ class Store:
             "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE " + " OR ".join(
                 "lower(path) LIKE ?" for _ in RE_READ_SUFFIXES), [f"%{x}" for x in RE_READ_SUFFIXES])
 
+    def reread_outdated(self, readers: dict[str, int]) -> list[str]:
+        """Mark for reading again the files of each format whose reader is newer than the
+        one that read them (``readers``: suffix -> version; a knowledge base that records
+        none was read by version 1 of each), and record ``readers``; the formats marked."""
+        have = self.manifest.get("readers", {})
+        stale = sorted(s for s, v in readers.items() if have.get(s, 1) < v)
+        if {**have, **readers} == have:
+            return []
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if stale:
+                self.conn.execute(  # (no stored time or hash: the next run parses them again)
+                    "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE " + " OR ".join(
+                        "lower(path) LIKE ?" for _ in stale), [f"%{x}" for x in stale])
+            self.manifest["readers"] = {**have, **readers}
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
+                              (json.dumps(self.manifest, sort_keys=True),))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+        self.write_manifest_mirror()
+        return stale
+
     def _check_compatible(self, wanted: dict) -> None:
         have_e, want_e = self.manifest["embedder"], wanted["embedder"]
         if (have_e["name"], have_e["weights_sha256"]) != (want_e["name"], want_e["weights_sha256"]):

@@ -26,8 +26,8 @@ from .errors import KnowledgeError, NothingIngested, UsageError
 from .embedding import family
 from .language import coverage_warning, dominant_script
 from .loaders import (HTML_SUFFIXES, LATEX_SUFFIXES, MARKDOWN_SUFFIXES, OFFICE_SUFFIXES,
-                      OUTLINE_SUFFIXES, RST_SUFFIXES, SUPPORTED, TEXT_SUFFIXES, filtered_out,
-                      is_supported, walk)
+                      OUTLINE_SUFFIXES, READER_VERSIONS, RST_SUFFIXES, SUPPORTED, TEXT_SUFFIXES,
+                      filtered_out, is_supported, walk)
 from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
@@ -55,6 +55,8 @@ class SyncReport:
     ignored_kinds: dict = field(default_factory=dict)  # ".rtf": 3, of all of them
     left_out: int = 0  # documents removed whose files the --include/--exclude filters leave out
     touched: int = 0  # files whose mtime changed but not their bytes
+    refreshed: int = 0  # files whose record changed but none of their documents (read again
+    # by a newer reader, renamed: a Maildir message whose flags changed)
     seconds: dict = field(default_factory=dict)
     total_documents: int = 0
     total_chunks: int = 0
@@ -225,6 +227,9 @@ def sync(
     parser = engine or parser or ParsePool()
     fresh = not is_kb(Path(kb_dir))
     try:
+        if not fresh and not rebuild and _readers_outdated(Path(kb_dir)):
+            with Store.open_for_write(kb_dir, None) as store:  # (once: a format read better
+                store.reread_outdated(READER_VERSIONS)  # since, its files read again)
         recheck = frozenset(recheck)
         parsed = {**_parse_ahead(parser, kb_dir, scans, max_bytes, rebuild, parsed or {},
                                  recheck), **(parsed or {})}
@@ -270,6 +275,7 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
                 for file_id, path in gone:
                     there = filtered(path) and (Path(root) / path).is_file()  # (not gone:
                     # the filters leave it out)
+                    report.refreshed += 1  # (its documents, if any, are counted removed)
                     for (doc_row,) in conn.execute(
                             "SELECT id FROM documents WHERE file_id=?", (file_id,)).fetchall():
                         remove_ids += _delete_document(conn, doc_row)
@@ -335,8 +341,8 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
             _measure_anchor(store, index, emb if todo and engine is None else None,
                             load_embedder, total)
             store.commit(index)
-        elif report.touched:  # only file times changed: SQLite alone, FAISS is as it was
-            conn.execute("COMMIT")
+        elif report.touched or report.refreshed:  # only files' records changed: SQLite
+            conn.execute("COMMIT")  # alone, FAISS is as it was
         else:
             store.rollback()
             if not (kb_dir / "manifest.json").exists():
@@ -405,12 +411,28 @@ def _parse_ahead(parser, kb_dir: Path, scans, max_bytes: float, rebuild: bool,
     return {(root, rel): p for (root, rel, _), p in zip(items, parser.parse(items, max_bytes))}
 
 
+def _readers_outdated(kb_dir: Path) -> bool:
+    """Whether the knowledge base was read by older readers than READER_VERSIONS (read from
+    its manifest without opening it; False when it cannot be read: the run says why)."""
+    try:
+        conn = sqlite3.connect(f"file:{kb_dir / DB_NAME}?mode=ro", uri=True, timeout=30)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
+        finally:
+            conn.close()
+        have = json.loads(row[0]).get("readers", {}) if row else None
+    except (sqlite3.Error, ValueError, AttributeError):
+        return False
+    return have is not None and {**have, **READER_VERSIONS} != have
+
+
 def static_manifest(identity: dict, chunking: ChunkerSettings, index_kind: str) -> dict:
     """The manifest fields fixed when a knowledge base is created."""
     chunking.validate(identity.get("max_tokens"))
     return {"embedder": identity, "dim": identity["dim"], "metric": "inner_product",
             "normalized": True, "chunker": chunking.to_dict(),
-            "index": {"kind": choose_kind(index_kind, 0), "requested": index_kind}}
+            "index": {"kind": choose_kind(index_kind, 0), "requested": index_kind},
+            "readers": dict(READER_VERSIONS)}
 
 
 def create_empty(kb_dir: Path, embedder_identity: dict,
@@ -505,6 +527,7 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
         return
     sha, docs = got.sha, got.docs
     report.warnings += [(str(path), w) for w in got.warnings]
+    queued, removed = len(todo), report.removed
     if row:
         file_id = row[0]
         conn.execute("UPDATE files SET size=?, mtime_ns=?, sha256=? WHERE id=?",
@@ -548,6 +571,8 @@ def _sync_file(conn, root: Path, rel: str, max_bytes: float, report: SyncReport,
         if doc_id not in wanted:  # a row gone from a JSONL/CSV file
             remove_ids += _delete_document(conn, doc_row)
             report.removed += 1
+    if len(todo) == queued and report.removed == removed:
+        report.refreshed += 1  # (its record is new, its documents are not: still committed)
 
 
 def _keep(conn, root: Path, rel: str, report: SyncReport, seen_docs: set) -> None:

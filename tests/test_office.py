@@ -478,3 +478,42 @@ def test_mail_folders_as_mail_programs_leave_them_and_lookalikes_that_are_not(tm
     docs, _ = load_file(tmp_path / found[0], found[0])
     assert docs[0].title.startswith("Server migration")
     assert docs[0].doc_id == "Maildir/" + src.name.split(".")[0] + ".M4P100.mx.example.org"
+
+
+def test_files_read_by_an_older_reader_are_read_again_once_and_renames_are_kept(
+        tmp_path, fake_embedder):
+    """Word's footnotes are read since this round: a knowledge base made before keeps the
+    old text unless its .docx files are read again (once: only a document whose text changed
+    is embedded again). A file whose record changed but none of its documents (a Maildir
+    message read: its flags in its name) had that record rolled back, so it was parsed on
+    every run and cited under its old name."""
+    import sqlite3
+
+    from knowledge import sync
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "pump.docx").write_bytes((DATA / "pump.docx").read_bytes())
+    (docs / "notes.md").write_text("# Notes\n\nThe pump hums.\n")
+    md = mailbox.Maildir(docs / "Maildir", create=True)
+    md.add(mailbox.MaildirMessage(message("Recall", "Return the pumps.", "<r1@x.org>")))
+    kb = tmp_path / "kb"
+    sync(kb, [docs], embedder=fake_embedder, log=lambda m: None)
+    db = sqlite3.connect(kb / "kb.sqlite")
+    manifest = json.loads(db.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
+    assert manifest["readers"][".docx"] >= 2
+    del manifest["readers"]  # (as a knowledge base made before readers were versioned)
+    db.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(manifest),))
+    db.execute("UPDATE documents SET text='old text', content_hash='old' "
+               "WHERE doc_id='pump.docx'")
+    db.commit()
+    [new] = (docs / "Maildir" / "new").iterdir()
+    new.rename(docs / "Maildir" / "cur" / (new.name + ":2,S"))
+    report = sync(kb, [docs], embedder=fake_embedder, log=lambda m: None)
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 2)  # (pump.docx only)
+    paths = {p for (p,) in db.execute("SELECT path FROM files")}
+    assert "Maildir/cur/" + new.name + ":2,S" in paths and len(paths) == 3
+    assert "[1] The button is on the left side." in db.execute(
+        "SELECT text FROM documents WHERE doc_id='pump.docx'").fetchone()[0]
+    again = sync(kb, [docs], embedder=fake_embedder, log=lambda m: None)
+    assert (again.updated, again.refreshed, again.unchanged) == (0, 0, 3)
