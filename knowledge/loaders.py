@@ -70,10 +70,12 @@ CONVERTIBLE = {".doc": ".docx or .odt", ".rtf": ".docx or .odt", ".wpd": ".docx 
                ".chm": "PDF or HTML", ".djvu": "PDF", ".ps": "PDF", ".xps": "PDF", ".odg": "PDF"}
 MAX_ROW_WARNINGS = 5  # per file; the rest are counted in one line
 # a format's reader, versioned when it reads files better (1 where unnamed): a knowledge base
-# records the versions that read it, and the next `rag index` reads again the files of a
-# format read better since (only documents whose text changed are embedded again).
-# 2: Word's footnotes and endnotes, HTML without Confluence's and Notion's chrome
-READER_VERSIONS = {".docx": 2, ".html": 2, ".htm": 2}
+# records the versions that read it, and the next `rag index` of a folder reads again its
+# files of a format read better since (only documents whose text changed are embedded again)
+# (keyed as ``suffix_of`` names a file). 2: Word's footnotes and endnotes, HTML without
+# Confluence's and Notion's chrome (so mail too: its HTML bodies, its Word attachments)
+READER_VERSIONS = {s: 2 for s in (".docx", ".html", ".htm", ".html.gz", ".htm.gz", ".eml",
+                                  ".mbox", ".eml.gz", ".mbox.gz")}
 
 
 def suffix_of(path: Path) -> str:

@@ -630,10 +630,11 @@ class Store:
             "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE " + " OR ".join(
                 "lower(path) LIKE ?" for _ in RE_READ_SUFFIXES), [f"%{x}" for x in RE_READ_SUFFIXES])
 
-    def reread_outdated(self, readers: dict[str, int]) -> list[str]:
+    def reread_outdated(self, readers: dict[str, int], suffix_of) -> list[str]:
         """Mark for reading again the files of each format whose reader is newer than the
         one that read them (``readers``: suffix -> version; a knowledge base that records
-        none was read by version 1 of each), and record ``readers``; the formats marked."""
+        none was read by version 1 of each; ``suffix_of(path)``: the suffix a file is read
+        by), and record ``readers``; the formats marked."""
         have = self.manifest.get("readers", {})
         stale = sorted(s for s, v in readers.items() if have.get(s, 1) < v)
         if {**have, **readers} == have:
@@ -641,9 +642,11 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             if stale:
-                self.conn.execute(  # (no stored time or hash: the next run parses them again)
-                    "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE " + " OR ".join(
-                        "lower(path) LIKE ?" for _ in stale), [f"%{x}" for x in stale])
+                marked = [(row,) for row, root, path in self.conn.execute(
+                    "SELECT id, root, path FROM files").fetchall()
+                    if suffix_of(Path(root, path)) in stale]
+                self.conn.executemany(  # (no stored time or hash: the next run reads them)
+                    "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE id = ?", marked)
             self.manifest["readers"] = {**have, **readers}
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
                               (json.dumps(self.manifest, sort_keys=True),))

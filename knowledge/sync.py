@@ -27,7 +27,7 @@ from .embedding import family
 from .language import coverage_warning, dominant_script
 from .loaders import (HTML_SUFFIXES, LATEX_SUFFIXES, MARKDOWN_SUFFIXES, OFFICE_SUFFIXES,
                       OUTLINE_SUFFIXES, READER_VERSIONS, RST_SUFFIXES, SUPPORTED, TEXT_SUFFIXES,
-                      filtered_out, is_supported, walk)
+                      filtered_out, is_supported, suffix_of, walk)
 from .parsing import ParsePool
 from .store import DB_NAME, Store, describe, discard_unfinished, is_kb
 from .types import Document
@@ -77,7 +77,8 @@ class SyncReport:
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "warnings": [{"file": f, "message": m} for f, m in self.warnings],
             "unsupported_files": self.unsupported, "ignored_examples": self.ignored,
-            "ignored_kinds": self.ignored_kinds,
+            "ignored_kinds": self.ignored_kinds, "touched": self.touched,
+            "refreshed": self.refreshed,
             "left_out": self.left_out, "seconds": self.seconds,
             "documents": self.total_documents, "chunks": self.total_chunks,
             "index": self.index_kind, "scripts": self.scripts,
@@ -228,8 +229,9 @@ def sync(
     fresh = not is_kb(Path(kb_dir))
     try:
         if not fresh and not rebuild and _readers_outdated(Path(kb_dir)):
-            with Store.open_for_write(kb_dir, None) as store:  # (once: a format read better
-                store.reread_outdated(READER_VERSIONS)  # since, its files read again)
+            with Store.open_for_write(kb_dir, static) as store:  # (once: a format read better
+                store.reread_outdated(READER_VERSIONS, suffix_of)  # since, read again; a run
+                # refused for its settings is refused before this writes)
         recheck = frozenset(recheck)
         parsed = {**_parse_ahead(parser, kb_dir, scans, max_bytes, rebuild, parsed or {},
                                  recheck), **(parsed or {})}
@@ -275,9 +277,10 @@ def _sync(kb_dir, static, rebuild, scans, report, index_kind, max_bytes, load_em
                 for file_id, path in gone:
                     there = filtered(path) and (Path(root) / path).is_file()  # (not gone:
                     # the filters leave it out)
-                    report.refreshed += 1  # (its documents, if any, are counted removed)
-                    for (doc_row,) in conn.execute(
-                            "SELECT id FROM documents WHERE file_id=?", (file_id,)).fetchall():
+                    docs = conn.execute("SELECT id FROM documents WHERE file_id=?",
+                                        (file_id,)).fetchall()
+                    report.refreshed += not docs  # (its documents, if any, counted removed)
+                    for (doc_row,) in docs:
                         remove_ids += _delete_document(conn, doc_row)
                         report.removed += 1
                         report.left_out += there
@@ -389,7 +392,7 @@ def _parse_ahead(parser, kb_dir: Path, scans, max_bytes: float, rebuild: bool,
     conn = None
     if db.exists() and not rebuild:
         try:
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+            conn = sqlite3.connect(_read_only(db), uri=True, timeout=30)
             conn.execute("SELECT 1 FROM files LIMIT 1")
         except sqlite3.Error:  # (not a knowledge base yet: the locked run says what is wrong)
             conn = None
@@ -411,11 +414,18 @@ def _parse_ahead(parser, kb_dir: Path, scans, max_bytes: float, rebuild: bool,
     return {(root, rel): p for (root, rel, _), p in zip(items, parser.parse(items, max_bytes))}
 
 
+def _read_only(db: Path) -> str:
+    """SQLite's URI opening ``db`` read-only (a "#", "?" or "%" in its path quoted)."""
+    from urllib.parse import quote
+
+    return f"file:{quote(str(db))}?mode=ro"
+
+
 def _readers_outdated(kb_dir: Path) -> bool:
     """Whether the knowledge base was read by older readers than READER_VERSIONS (read from
     its manifest without opening it; False when it cannot be read: the run says why)."""
     try:
-        conn = sqlite3.connect(f"file:{kb_dir / DB_NAME}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(_read_only(kb_dir / DB_NAME), uri=True, timeout=30)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
         finally:
@@ -491,6 +501,9 @@ def _to_read(conn, root: Path, rel: str, max_bytes: float, recheck=frozenset()):
                        (str(root), rel)).fetchone() if conn is not None else None
     if row and (row[1], row[2]) == (st.st_size, st.st_mtime_ns) and str(path) not in recheck:
         return None, None
+    if st.st_size > max_bytes and row and row[2] == -1 and row[1] == st.st_size:
+        return None, None  # (marked to be read again, now over this run's --max-file-mb:
+        # kept as it is, as an unchanged file is)
     if st.st_size > max_bytes:  # (refused before reading; read_regular bounds the rest)
         return None, (f"larger than {max_bytes / 2**20:g} MB; raise --max-file-mb to index it")
     return (st, row), None

@@ -497,7 +497,12 @@ def test_files_read_by_an_older_reader_are_read_again_once_and_renames_are_kept(
     (docs / "notes.md").write_text("# Notes\n\nThe pump hums.\n")
     md = mailbox.Maildir(docs / "Maildir", create=True)
     md.add(mailbox.MaildirMessage(message("Recall", "Return the pumps.", "<r1@x.org>")))
-    kb = tmp_path / "kb"
+    mail = message("Handbook", "Attached.", "<h1@x.org>")
+    mail.add_attachment((DATA / "pump.docx").read_bytes(), maintype="application",
+                        subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+                        filename="pump.docx")
+    (docs / "handbook.eml").write_bytes(bytes(mail))  # (mail reads Word and HTML parts too)
+    kb = tmp_path / "k#b?"  # (a path SQLite's URI must have quoted)
     sync(kb, [docs], embedder=fake_embedder, log=lambda m: None)
     db = sqlite3.connect(kb / "kb.sqlite")
     manifest = json.loads(db.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
@@ -505,15 +510,16 @@ def test_files_read_by_an_older_reader_are_read_again_once_and_renames_are_kept(
     del manifest["readers"]  # (as a knowledge base made before readers were versioned)
     db.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(manifest),))
     db.execute("UPDATE documents SET text='old text', content_hash='old' "
-               "WHERE doc_id='pump.docx'")
+               "WHERE doc_id IN ('pump.docx', 'handbook.eml#pump.docx')")
     db.commit()
     [new] = (docs / "Maildir" / "new").iterdir()
     new.rename(docs / "Maildir" / "cur" / (new.name + ":2,S"))
     report = sync(kb, [docs], embedder=fake_embedder, log=lambda m: None)
-    assert (report.added, report.updated, report.unchanged) == (0, 1, 2)  # (pump.docx only)
+    assert (report.added, report.updated, report.unchanged) == (0, 2, 3)  # (the two Words)
     paths = {p for (p,) in db.execute("SELECT path FROM files")}
-    assert "Maildir/cur/" + new.name + ":2,S" in paths and len(paths) == 3
-    assert "[1] The button is on the left side." in db.execute(
-        "SELECT text FROM documents WHERE doc_id='pump.docx'").fetchone()[0]
+    assert "Maildir/cur/" + new.name + ":2,S" in paths and len(paths) == 4
+    for doc_id in ("pump.docx", "handbook.eml#pump.docx"):
+        assert "[1] The button is on the left side." in db.execute(
+            "SELECT text FROM documents WHERE doc_id=?", (doc_id,)).fetchone()[0]
     again = sync(kb, [docs], embedder=fake_embedder, log=lambda m: None)
-    assert (again.updated, again.refreshed, again.unchanged) == (0, 0, 3)
+    assert (again.updated, again.refreshed, again.unchanged) == (0, 0, 5)
