@@ -13,9 +13,8 @@ import posixpath
 from pathlib import Path
 from urllib.parse import unquote, urldefrag
 
-from .archives import ArchiveError, check_zip
+from .archives import ArchiveError, check_zip, safe_xml
 from .errors import LoadError
-from .office import safe_xml
 from .types import VISIBLE, Document
 
 _OPF = "{http://www.idpf.org/2007/opf}"

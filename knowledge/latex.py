@@ -15,6 +15,7 @@ Example: ``doc, warnings = latex_document(Path("paper.tex").read_text(), "paper.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from dataclasses import replace
@@ -80,12 +81,18 @@ def latex_document(text: str, rel: str) -> tuple[Document, list[str]]:
 def _render(pandoc: str, source: str) -> str:
     from .programs import run_bounded
 
-    logos = ", ".join(f'["\\\\{k}"] = "{v}"' for k, v in LOGOS.items())
-    lua = f"local logos = {{{logos}}}\n".encode() + _FILTER.read_bytes()
     html = run_bounded([pandoc, "--sandbox", "--from", "latex+raw_tex", "--to", "html5",
                         "--wrap", "none", "--lua-filter", "{dir}/latex.lua"],
-                       source.encode("utf-8", "replace"), "pandoc", files={"latex.lua": lua})
+                       source.encode("utf-8", "replace"), "pandoc",
+                       files={"latex.lua": _filter()})
     return html.decode("utf-8", "replace")
+
+
+@functools.lru_cache(maxsize=1)
+def _filter() -> bytes:
+    """latex.lua, after the table of TeX's logos it reads."""
+    logos = ", ".join(f'["\\\\{k}"] = "{v}"' for k, v in LOGOS.items())
+    return f"local logos = {{{logos}}}\n".encode() + _FILTER.read_bytes()
 
 
 def _html_document(html: str, rel: str) -> Document:

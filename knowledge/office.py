@@ -14,7 +14,7 @@ import io
 import re
 from pathlib import Path
 
-from .archives import ArchiveError, check_zip
+from .archives import ArchiveError, check_zip, safe_xml
 from .errors import LoadError
 from .types import VISIBLE, Document, Section
 
@@ -28,13 +28,6 @@ MAX_ODF_XML = 48 * 2**20  # bytes of an OpenDocument's content.xml: read whole i
 # (about 8 times as much memory), a larger one is refused
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a Compound File: a password-protected OOXML
 # file (encrypted inside one) or an old binary .doc, .xls, .ppt
-
-
-def safe_xml(data: bytes):
-    """lxml's tree of an XML part, no entity expanded, nothing fetched."""
-    from lxml import etree
-
-    return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
 
 
 def load_office(data: bytes, rel: str, suffix: str) -> tuple[Document, list[str]]:

@@ -626,9 +626,7 @@ class Store:
         if "kind" not in columns:
             self.conn.execute("ALTER TABLE chunks ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
         self.conn.execute(PAGES_TABLE)
-        self.conn.execute(  # (no stored time or hash: the next run parses them again)
-            "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE " + " OR ".join(
-                "lower(path) LIKE ?" for _ in RE_READ_SUFFIXES), [f"%{x}" for x in RE_READ_SUFFIXES])
+        self._mark_for_reading(lambda root, path: path.lower().endswith(RE_READ_SUFFIXES))
 
     def reread_outdated(self, readers: dict[str, int], suffix_of) -> list[str]:
         """Mark for reading again the files of each format whose reader is newer than the
@@ -642,11 +640,7 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             if stale:
-                marked = [(row,) for row, root, path in self.conn.execute(
-                    "SELECT id, root, path FROM files").fetchall()
-                    if suffix_of(Path(root, path)) in stale]
-                self.conn.executemany(  # (no stored time or hash: the next run reads them)
-                    "UPDATE files SET mtime_ns = -1, sha256 = '' WHERE id = ?", marked)
+                self._mark_for_reading(lambda root, path: suffix_of(Path(root, path)) in stale)
             self.manifest["readers"] = {**have, **readers}
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('manifest', ?)",
                               (json.dumps(self.manifest, sort_keys=True),))
@@ -656,6 +650,13 @@ class Store:
             raise
         self.write_manifest_mirror()
         return stale
+
+    def _mark_for_reading(self, which) -> None:
+        """Forget the stored time and hash of the files ``which(root, path)`` picks: the next
+        run that walks their folder reads them again (re-embedding only changed text)."""
+        marked = [(row,) for row, root, path in self.conn.execute(
+            "SELECT id, root, path FROM files").fetchall() if which(root, path)]
+        self.conn.executemany("UPDATE files SET mtime_ns = -1, sha256 = '' WHERE id = ?", marked)
 
     def _check_compatible(self, wanted: dict) -> None:
         have_e, want_e = self.manifest["embedder"], wanted["embedder"]
